@@ -1,0 +1,228 @@
+//! Authentication and authorization: API tokens (HS256 JWTs checked against
+//! their database row) for admin endpoints, runner tokens (stored only as
+//! SHA-256) for a runner's own heartbeat.
+
+use chrono::{Duration, Utc};
+use http::HeaderMap;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::store::{Store, StoreError, TokenPrincipal};
+use crate::validate::RunnerRef;
+
+/// Prefix of every runner token.
+pub const RUNNER_TOKEN_PREFIX: &str = "bencher_runner_";
+/// Bytes of randomness in a runner token (shown as 64 hex characters).
+const RUNNER_TOKEN_BYTES: usize = 32;
+/// Bytes of the HS256 signing secret.
+pub const SIGNING_KEY_BYTES: usize = 32;
+/// How long an API token lives unless told otherwise.
+pub const DEFAULT_API_TOKEN_TTL_DAYS: i64 = 365;
+
+/// `n` bytes from the operating system's CSPRNG.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+    bytes
+}
+
+/// The claims of an API token.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user's UUID.
+    pub sub: Uuid,
+    /// The token's UUID: its row in `api_tokens`.
+    pub jti: Uuid,
+    /// Issued at (seconds since the epoch).
+    pub iat: i64,
+    /// Expires at (seconds since the epoch).
+    pub exp: i64,
+}
+
+/// The server's HS256 keys, made from the secret kept in the database.
+#[derive(Clone)]
+pub struct Keys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl Keys {
+    pub fn new(secret: &[u8]) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        }
+    }
+
+    /// Signs an API token for these claims.
+    pub fn sign(&self, claims: &Claims) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .expect("HS256 signing of plain claims cannot fail")
+    }
+
+    fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| {
+                ApiError::Unauthorized(match e.kind() {
+                    ErrorKind::ExpiredSignature => {
+                        "the API token has expired: create a new one with \
+                         `runners-server token create`"
+                    }
+                    ErrorKind::InvalidSignature => {
+                        "the API token's signature is not valid for this server"
+                    }
+                    ErrorKind::InvalidAlgorithm => "the API token must be signed with HS256",
+                    _ => "the API token is not a valid JWT issued by this server",
+                }
+                .to_owned())
+            })
+    }
+}
+
+/// Creates an API token for `user` valid for `ttl`, recording its `jti`.
+/// The token itself is returned once and stored nowhere.
+pub fn issue_api_token(
+    store: &Store,
+    keys: &Keys,
+    user: Uuid,
+    ttl: Duration,
+) -> Result<(Uuid, String), StoreError> {
+    let issued = Utc::now();
+    let expires = issued + ttl;
+    let jti = Uuid::new_v4();
+    store.insert_api_token(jti, user, issued, expires)?;
+    let claims = Claims {
+        sub: user,
+        jti,
+        iat: issued.timestamp(),
+        exp: expires.timestamp(),
+    };
+    Ok((jti, keys.sign(&claims)))
+}
+
+/// A new runner token: `bencher_runner_` + 64 lowercase hex characters.
+pub fn new_runner_token() -> String {
+    format!(
+        "{RUNNER_TOKEN_PREFIX}{}",
+        hex::encode(random_bytes::<RUNNER_TOKEN_BYTES>())
+    )
+}
+
+/// The SHA-256 of a runner token: the only form in which it is stored.
+pub fn hash_runner_token(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn is_runner_token(token: &str) -> bool {
+    token.strip_prefix(RUNNER_TOKEN_PREFIX).is_some_and(|hex| {
+        hex.len() == 2 * RUNNER_TOKEN_BYTES
+            && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
+/// The bearer token of a request.
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers.get(http::header::AUTHORIZATION).ok_or_else(|| {
+        ApiError::Unauthorized(
+            "missing Authorization header: send `Authorization: Bearer <token>`".into(),
+        )
+    })?;
+    let malformed =
+        || ApiError::Unauthorized("malformed Authorization header: expected `Bearer <token>`".into());
+    let value = value.to_str().map_err(|_| malformed())?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(malformed)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(malformed());
+    }
+    Ok(token)
+}
+
+/// The admin behind a request's API token.
+#[derive(Clone, Debug)]
+pub struct Admin {
+    pub user: Uuid,
+}
+
+/// Checks that the request carries a live API token of an admin user.
+pub async fn require_admin(store: &Store, keys: &Keys, headers: &HeaderMap) -> Result<Admin, ApiError> {
+    let token = bearer(headers)?;
+    if is_runner_token(token) {
+        return Err(ApiError::Unauthorized(
+            "a runner token only authenticates its runner's heartbeat: \
+             this endpoint needs an admin API token"
+                .into(),
+        ));
+    }
+    let claims = keys.verify(token)?;
+    let jti = claims.jti;
+    let principal = store.run(move |s| s.token_principal(jti)).await?;
+    let unknown = || ApiError::Unauthorized("the API token is not known to this server".into());
+    let TokenPrincipal { user, user_name, admin, revoked } = principal.ok_or_else(unknown)?;
+    if user != claims.sub {
+        return Err(unknown());
+    }
+    if revoked {
+        return Err(ApiError::Unauthorized("the API token has been revoked".into()));
+    }
+    if !admin {
+        return Err(ApiError::Forbidden(format!(
+            "user `{user_name}` is not an admin: this endpoint needs an admin API token"
+        )));
+    }
+    Ok(Admin { user })
+}
+
+/// A runner authenticated by its own token.
+#[derive(Clone, Debug)]
+pub struct RunnerAuth {
+    /// The runner's row id.
+    pub id: i64,
+    /// The hash of the token it presented.
+    pub token_hash: [u8; 32],
+}
+
+/// Checks that the request carries the live runner token of the runner
+/// named in its path.
+pub async fn require_runner(store: &Store, headers: &HeaderMap, path: &str) -> Result<RunnerAuth, ApiError> {
+    let token = bearer(headers)?;
+    if !is_runner_token(token) {
+        return Err(ApiError::Unauthorized(
+            "this endpoint needs the runner's token (`bencher_runner_` followed by 64 hex \
+             characters)"
+                .into(),
+        ));
+    }
+    let token_hash = hash_runner_token(token);
+    let runner = store
+        .run(move |s| s.runner_by_token_hash(token_hash))
+        .await?
+        .ok_or_else(|| {
+            ApiError::Unauthorized("the runner token is not valid: it may have been rotated".into())
+        })?;
+    if runner.archived {
+        return Err(ApiError::Unauthorized(
+            "the runner is archived: its token is not accepted until it is unarchived".into(),
+        ));
+    }
+    let matches = match RunnerRef::parse(path) {
+        Ok(RunnerRef::Uuid(uuid)) => uuid == runner.uuid,
+        Ok(RunnerRef::Slug(slug)) => slug == runner.slug,
+        Err(_) => false,
+    };
+    if !matches {
+        return Err(ApiError::Forbidden(
+            "a runner token only authenticates its own runner".into(),
+        ));
+    }
+    Ok(RunnerAuth { id: runner.id, token_hash })
+}

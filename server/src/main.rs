@@ -1,0 +1,182 @@
+//! The `runners-server` program: serve the API, or manage API tokens.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use dropshot::ConfigLoggingLevel;
+use runners_server::auth::{self, DEFAULT_API_TOKEN_TTL_DAYS, Keys};
+use runners_server::server::DEFAULT_BIND;
+use runners_server::{Config, Server, Store, validate};
+use uuid::Uuid;
+
+/// A Bencher-compatible runner registry.
+#[derive(Parser)]
+#[command(version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve(ServeArgs),
+    /// Manage API tokens (works while the server runs).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Args)]
+struct DbArg {
+    /// The SQLite database file (created and migrated if needed).
+    #[arg(long, env = "RUNNERS_DB", default_value = "./runners.db")]
+    db: PathBuf,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, env = "RUNNERS_BIND", default_value = DEFAULT_BIND)]
+    bind: SocketAddr,
+    #[command(flatten)]
+    db: DbArg,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token (and the user, if needed); prints the token alone on stdout.
+    Create {
+        /// The user the token is for.
+        #[arg(long)]
+        user: String,
+        /// Make the user an admin (admins may use every runners endpoint).
+        #[arg(long)]
+        admin: bool,
+        /// Days until the token expires.
+        #[arg(long, default_value_t = DEFAULT_API_TOKEN_TTL_DAYS,
+              value_parser = clap::value_parser!(i64).range(1..=36500))]
+        days: i64,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// List API tokens (never the tokens themselves).
+    List {
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Revoke an API token by its UUID (as shown by `token list`).
+    Revoke {
+        /// The token's UUID.
+        token: Uuid,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => serve(cli.serve),
+        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Token(command)) => token(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let config = Config {
+            bind: args.bind,
+            db: args.db.db,
+            log_level: ConfigLoggingLevel::Info,
+        };
+        let server = Server::start(&config).await?;
+        if let Some(token) = &server.bootstrap_token {
+            print_bootstrap_token(token);
+        }
+        eprintln!(
+            "runners-server listening on http://{} with database {}",
+            server.local_addr(),
+            config.db.display()
+        );
+        shutdown_signal().await?;
+        eprintln!("shutting down: finishing in-flight requests");
+        server.close().await
+    })
+}
+
+fn print_bootstrap_token(token: &str) {
+    let rule = "=".repeat(72);
+    eprintln!(
+        "{rule}\nFirst start: created the admin user `admin`. Its API token is shown\n\
+         this once and stored nowhere; keep it safe:\n\n{token}\n\n\
+         Send it as `Authorization: Bearer <token>` (or `bencher --token <token>`).\n{rule}"
+    );
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+async fn shutdown_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("cannot listen for Ctrl-C"),
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await.context("cannot listen for Ctrl-C")
+}
+
+fn open(db: &Path) -> anyhow::Result<Store> {
+    Store::open(db)
+}
+
+fn token(command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Create { user, admin, days, db } => {
+            validate::name("--user", &user)?;
+            let store = open(&db.db)?;
+            let keys = Keys::new(&store.signing_secret()?);
+            let user = store.ensure_user(&user, admin)?;
+            let (_, token) =
+                auth::issue_api_token(&store, &keys, user, chrono::Duration::days(days))?;
+            println!("{token}");
+        }
+        TokenCommand::List { db } => {
+            let store = open(&db.db)?;
+            println!("UUID\tUSER\tADMIN\tCREATED\tEXPIRES\tREVOKED");
+            for t in store.list_api_tokens()? {
+                let time = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    t.uuid,
+                    t.user_name,
+                    t.admin,
+                    time(t.created),
+                    time(t.expires),
+                    t.revoked.map(time).unwrap_or_else(|| "-".into())
+                );
+            }
+        }
+        TokenCommand::Revoke { token, db } => {
+            let store = open(&db.db)?;
+            store.revoke_api_token(token)?;
+            eprintln!("revoked API token {token}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! The implementation of [`RunnersApi`] and the running server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use chrono::Duration;
+use dropshot::{
+    ConfigDropshot, ConfigLogging, ConfigLoggingLevel, HttpError, HttpResponseCreated,
+    HttpResponseHeaders, HttpResponseOk, HttpServer, Path, RequestContext, ServerBuilder,
+};
+
+use crate::api::{RunnersApi, RunnersPage, openapi_document, runners_api_mod};
+use crate::auth::{self, DEFAULT_API_TOKEN_TTL_DAYS, Keys};
+use crate::error::ApiError;
+use crate::extract::{JsonBody, QueryParams};
+use crate::store::{Store, StoreError};
+use crate::types::{
+    JsonApiVersion, JsonNewRunner, JsonRunner, JsonRunnerToken, JsonSpec, JsonUpdateRunner,
+    RunnerPath, RunnersQuery, TotalCountHeader,
+};
+use crate::validate::{self, ListQuery, RunnerRef};
+
+/// The Bencher API version this server implements, reported by
+/// `GET /v0/server/version` (Bencher's CLI warns when it differs from its own).
+pub const BENCHER_API_VERSION: &str = "0.6.2";
+/// The largest request body accepted, in bytes.
+pub const REQUEST_BODY_MAX_BYTES: usize = 1024;
+/// The address served when none is given.
+pub const DEFAULT_BIND: &str = "127.0.0.1:61016";
+
+/// What a request handler has at hand.
+pub struct Context {
+    store: Store,
+    keys: Keys,
+    spec: JsonSpec,
+}
+
+impl Context {
+    async fn admin(&self, rqctx: &RequestContext<Self>) -> Result<auth::Admin, ApiError> {
+        auth::require_admin(&self.store, &self.keys, rqctx.request.headers()).await
+    }
+}
+
+/// The implementation of [`RunnersApi`].
+pub enum RunnersImpl {}
+
+impl RunnersApi for RunnersImpl {
+    type Context = Context;
+
+    async fn runners_get(
+        rqctx: RequestContext<Context>,
+        query: QueryParams<RunnersQuery>,
+    ) -> Result<RunnersPage, HttpError> {
+        let cx = rqctx.context();
+        cx.admin(&rqctx).await?;
+        let query = ListQuery::try_from(query.0)?;
+        let (runners, total) = cx.store.run(move |s| s.list_runners(&query)).await?;
+        Ok(HttpResponseHeaders::new(
+            HttpResponseOk(runners),
+            TotalCountHeader { x_total_count: total.to_string() },
+        ))
+    }
+
+    async fn runners_post(
+        rqctx: RequestContext<Context>,
+        body: JsonBody<JsonNewRunner>,
+    ) -> Result<HttpResponseCreated<JsonRunnerToken>, HttpError> {
+        let cx = rqctx.context();
+        cx.admin(&rqctx).await?;
+        let new = body.0;
+        validate::name("name", &new.name)?;
+        if let Some(slug) = &new.slug {
+            validate::slug("slug", slug)?;
+        }
+        let token = auth::new_runner_token();
+        let token_hash = auth::hash_runner_token(&token);
+        let runner = cx
+            .store
+            .run(move |s| s.create_runner(&new.name, new.slug.as_deref(), token_hash))
+            .await?;
+        Ok(HttpResponseCreated(JsonRunnerToken { uuid: runner.uuid, token }))
+    }
+
+    async fn runner_get(
+        rqctx: RequestContext<Context>,
+        path: Path<RunnerPath>,
+    ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
+        let cx = rqctx.context();
+        cx.admin(&rqctx).await?;
+        let runner = RunnerRef::parse(&path.into_inner().runner)?;
+        Ok(HttpResponseOk(cx.store.run(move |s| s.get_runner(&runner)).await?))
+    }
+
+    async fn runner_patch(
+        rqctx: RequestContext<Context>,
+        path: Path<RunnerPath>,
+        body: JsonBody<JsonUpdateRunner>,
+    ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
+        let cx = rqctx.context();
+        cx.admin(&rqctx).await?;
+        let runner = RunnerRef::parse(&path.into_inner().runner)?;
+        let update = body.0;
+        if let Some(name) = &update.name {
+            validate::name("name", name)?;
+        }
+        if let Some(slug) = &update.slug {
+            validate::slug("slug", slug)?;
+        }
+        Ok(HttpResponseOk(cx.store.run(move |s| s.update_runner(&runner, &update)).await?))
+    }
+
+    async fn runner_token_post(
+        rqctx: RequestContext<Context>,
+        path: Path<RunnerPath>,
+    ) -> Result<HttpResponseCreated<JsonRunnerToken>, HttpError> {
+        let cx = rqctx.context();
+        cx.admin(&rqctx).await?;
+        let runner = RunnerRef::parse(&path.into_inner().runner)?;
+        let token = auth::new_runner_token();
+        let token_hash = auth::hash_runner_token(&token);
+        let uuid = cx.store.run(move |s| s.rotate_runner_token(&runner, token_hash)).await?;
+        Ok(HttpResponseCreated(JsonRunnerToken { uuid, token }))
+    }
+
+    async fn runner_heartbeat_post(
+        rqctx: RequestContext<Context>,
+        path: Path<RunnerPath>,
+    ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
+        let cx = rqctx.context();
+        let path = path.into_inner().runner;
+        let auth::RunnerAuth { id, token_hash } =
+            auth::require_runner(&cx.store, rqctx.request.headers(), &path).await?;
+        let runner = cx.store.run(move |s| s.heartbeat(id, token_hash)).await?;
+        // The token was rotated, or the runner archived, since it was checked.
+        let runner = runner.ok_or_else(|| {
+            ApiError::Unauthorized("the runner token is no longer valid".into())
+        })?;
+        Ok(HttpResponseOk(runner))
+    }
+
+    async fn server_version_get(
+        _rqctx: RequestContext<Context>,
+    ) -> Result<HttpResponseOk<JsonApiVersion>, HttpError> {
+        Ok(HttpResponseOk(JsonApiVersion { version: BENCHER_API_VERSION.to_owned() }))
+    }
+
+    async fn server_spec_get(
+        rqctx: RequestContext<Context>,
+    ) -> Result<HttpResponseOk<JsonSpec>, HttpError> {
+        Ok(HttpResponseOk(rqctx.context().spec.clone()))
+    }
+}
+
+/// Creates user `admin` with an API token if the database has no admin yet,
+/// and returns that token (to be shown once).
+pub fn bootstrap_admin(store: &Store, keys: &Keys) -> Result<Option<String>, StoreError> {
+    if store.has_admin()? {
+        return Ok(None);
+    }
+    let user = store.ensure_user("admin", true)?;
+    let ttl = Duration::days(DEFAULT_API_TOKEN_TTL_DAYS);
+    auth::issue_api_token(store, keys, user, ttl).map(|(_, token)| Some(token))
+}
+
+/// How to run the server.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The address to listen on (port 0 picks a free port).
+    pub bind: SocketAddr,
+    /// The SQLite file, created and migrated if needed.
+    pub db: PathBuf,
+    /// The level of the request log on stderr.
+    pub log_level: ConfigLoggingLevel,
+}
+
+/// A running server.
+pub struct Server {
+    http: HttpServer<Context>,
+    /// The API token of the `admin` user created on this start, if the
+    /// database had no admin yet. Shown once, stored nowhere.
+    pub bootstrap_token: Option<String>,
+}
+
+impl Server {
+    /// Opens the database (creating the admin on first start) and starts
+    /// serving.
+    pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        let db = config.db.clone();
+        let (store, keys, bootstrap_token) = tokio::task::spawn_blocking(move || {
+            let store = Store::open(&db)?;
+            let keys = Keys::new(&store.signing_secret()?);
+            let bootstrap = bootstrap_admin(&store, &keys)?;
+            anyhow::Ok((store, keys, bootstrap))
+        })
+        .await??;
+        let spec = JsonSpec(serde_json::from_str(&openapi_document())?);
+        let log = ConfigLogging::StderrTerminal { level: config.log_level.clone() }
+            .to_logger("runners-server")
+            .context("cannot set up logging")?;
+        let api = runners_api_mod::api_description::<RunnersImpl>()
+            .map_err(|e| anyhow::anyhow!("invalid API description: {e}"))?;
+        let dropshot = ConfigDropshot {
+            bind_address: config.bind,
+            default_request_body_max_bytes: REQUEST_BODY_MAX_BYTES,
+            ..Default::default()
+        };
+        let http = ServerBuilder::new(api, Context { store, keys, spec }, log)
+            .config(dropshot)
+            .start()
+            .map_err(|e| match e {
+                dropshot::BuildError::BindError { address, error } => {
+                    anyhow::anyhow!("cannot listen on {address}: {error}")
+                }
+                e => anyhow::anyhow!("cannot start the server: {e}"),
+            })?;
+        Ok(Self { http, bootstrap_token })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.http.local_addr()
+    }
+
+    /// Stops accepting connections, finishes in-flight requests and closes
+    /// the database.
+    pub async fn close(self) -> anyhow::Result<()> {
+        self.http.close().await.map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}

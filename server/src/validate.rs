@@ -1,0 +1,193 @@
+//! The contract's validation rules, each in one place. Every failure is an
+//! [`ApiError::InvalidRequest`] whose message names the field and the rule.
+
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::types::{JsonDirection, RunnersQuery, RunnersSort};
+
+/// Longest name, in bytes.
+pub const NAME_MAX_BYTES: usize = 64;
+/// Longest slug, in characters (slugs are ASCII, so also bytes).
+pub const SLUG_MAX_CHARS: usize = 64;
+/// Default and largest page size of the runner list.
+pub const PER_PAGE_DEFAULT: u32 = 8;
+pub const PER_PAGE_MAX: u32 = 255;
+
+/// Checks a runner name: 1 to 64 bytes, no leading or trailing whitespace, no
+/// control characters.
+pub fn name(field: &str, name: &str) -> Result<(), ApiError> {
+    let invalid = |rule: String| Err(ApiError::InvalidRequest(format!("{field}: {rule}")));
+    if name.is_empty() || name.len() > NAME_MAX_BYTES {
+        return invalid(format!(
+            "must be 1 to {NAME_MAX_BYTES} bytes long, got {} bytes",
+            name.len()
+        ));
+    }
+    if name.starts_with(char::is_whitespace) || name.ends_with(char::is_whitespace) {
+        return invalid("must not start or end with whitespace".into());
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return invalid(format!(
+            "must not contain control characters, found U+{:04X}",
+            u32::from(c)
+        ));
+    }
+    Ok(())
+}
+
+/// Checks an explicitly given slug: 1 to 64 characters, lowercase ASCII
+/// letters and digits in words joined by single hyphens, not a UUID.
+pub fn slug(field: &str, slug: &str) -> Result<(), ApiError> {
+    let invalid = |rule: &str| Err(ApiError::InvalidRequest(format!("{field}: {rule}")));
+    if slug.is_empty() || slug.len() > SLUG_MAX_CHARS {
+        return invalid("must be 1 to 64 characters long");
+    }
+    if slug::slugify(slug) != slug {
+        return invalid(
+            "must be lowercase ASCII letters and digits in words joined by single hyphens \
+             (for example `my-runner-1`)",
+        );
+    }
+    if Uuid::try_parse(slug).is_ok() {
+        return invalid("must not be a UUID, so that a path segment is unambiguous");
+    }
+    Ok(())
+}
+
+/// The slug generated from a name: the slugified name cut to 64 characters,
+/// or `None` if nothing usable is left (the caller picks a random one then).
+pub fn slug_from_name(name: &str) -> Option<String> {
+    let slug = slug::slugify(name);
+    let cut = slug[..slug.len().min(SLUG_MAX_CHARS)].trim_end_matches('-');
+    (!cut.is_empty()).then(|| cut.to_owned())
+}
+
+/// `base` with `-suffix`, cutting `base` so that the result fits in 64 chars.
+pub fn slug_with_suffix(base: &str, suffix: &str) -> String {
+    let keep = SLUG_MAX_CHARS - suffix.len() - 1;
+    let base = base[..base.len().min(keep)].trim_end_matches('-');
+    if base.is_empty() {
+        suffix.to_owned()
+    } else {
+        format!("{base}-{suffix}")
+    }
+}
+
+/// How a request names one runner: by UUID or by slug.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunnerRef {
+    Uuid(Uuid),
+    Slug(String),
+}
+
+impl RunnerRef {
+    /// Parses the `{runner}` path segment.
+    pub fn parse(segment: &str) -> Result<Self, ApiError> {
+        if let Ok(uuid) = Uuid::try_parse(segment) {
+            return Ok(Self::Uuid(uuid));
+        }
+        slug("runner", segment).map_err(|_| {
+            ApiError::InvalidRequest(format!(
+                "runner: `{}` is neither a runner slug nor a UUID",
+                segment.escape_debug()
+            ))
+        })?;
+        Ok(Self::Slug(segment.to_owned()))
+    }
+}
+
+/// A validated runner list query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListQuery {
+    pub sort: RunnersSort,
+    pub direction: JsonDirection,
+    pub per_page: u32,
+    pub page: u32,
+    pub name: Option<String>,
+    /// Lowercased search text.
+    pub search: Option<String>,
+    pub archived: bool,
+}
+
+impl ListQuery {
+    pub fn offset(&self) -> u64 {
+        u64::from(self.page - 1) * u64::from(self.per_page)
+    }
+}
+
+impl TryFrom<RunnersQuery> for ListQuery {
+    type Error = ApiError;
+
+    fn try_from(q: RunnersQuery) -> Result<Self, ApiError> {
+        let per_page = q.per_page.unwrap_or(PER_PAGE_DEFAULT);
+        if !(1..=PER_PAGE_MAX).contains(&per_page) {
+            return Err(ApiError::InvalidRequest(format!(
+                "per_page: must be an integer from 1 to {PER_PAGE_MAX}, got {per_page}"
+            )));
+        }
+        let page = q.page.unwrap_or(1);
+        if page < 1 {
+            return Err(ApiError::InvalidRequest(
+                "page: must be an integer of at least 1, got 0".into(),
+            ));
+        }
+        Ok(Self {
+            sort: q.sort.unwrap_or_default(),
+            direction: q.direction.unwrap_or_default(),
+            per_page,
+            page,
+            name: q.name,
+            search: q.search.map(|s| s.to_lowercase()),
+            archived: q.archived.unwrap_or(false),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(name("name", "Runner 1 ✓").is_ok());
+        assert!(name("name", &"é".repeat(32)).is_ok());
+        for bad in ["", " x", "x ", "a\u{0}b", "a\nb", &"x".repeat(65), &"é".repeat(33)] {
+            let err = name("name", bad).unwrap_err().to_string();
+            assert!(err.starts_with("name: must"), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn slugs() {
+        for good in ["a", "my-runner-1", &"a".repeat(64)] {
+            assert!(slug("slug", good).is_ok(), "{good}");
+        }
+        let uuid = Uuid::new_v4();
+        for bad in [
+            "",
+            "A",
+            "a--b",
+            "-a",
+            "a-",
+            "a_b",
+            &"a".repeat(65),
+            &uuid.to_string(),
+            &uuid.simple().to_string(),
+        ] {
+            assert!(slug("slug", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn generated_slugs() {
+        assert_eq!(slug_from_name("My Runner #1").as_deref(), Some("my-runner-1"));
+        assert_eq!(slug_from_name("Æúű"), Some("aeuu".into()));
+        assert_eq!(slug_from_name("!!!"), None);
+        let long = slug_from_name(&"ab ".repeat(40)).unwrap();
+        assert!(long.len() <= 64 && !long.ends_with('-'));
+        let suffixed = slug_with_suffix(&"a".repeat(64), "12345678");
+        assert_eq!(suffixed.len(), 64);
+        assert!(slug("slug", &suffixed).is_ok());
+    }
+}
