@@ -56,7 +56,9 @@ pub enum ClientBuildError {
 impl std::fmt::Display for ClientBuildError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::InvalidToken => f.write_str("the token holds characters not allowed in an HTTP header"),
+            Self::InvalidToken => {
+                f.write_str("the token holds characters not allowed in an HTTP header")
+            }
             Self::Http(e) => write!(f, "cannot build the HTTP client: {e}"),
         }
     }

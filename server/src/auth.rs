@@ -72,18 +72,20 @@ impl Keys {
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| {
-                ApiError::Unauthorized(match e.kind() {
-                    ErrorKind::ExpiredSignature => {
-                        "the API token has expired: create a new one with \
+                ApiError::Unauthorized(
+                    match e.kind() {
+                        ErrorKind::ExpiredSignature => {
+                            "the API token has expired: create a new one with \
                          `runners-server token create`"
+                        }
+                        ErrorKind::InvalidSignature => {
+                            "the API token's signature is not valid for this server"
+                        }
+                        ErrorKind::InvalidAlgorithm => "the API token must be signed with HS256",
+                        _ => "the API token is not a valid JWT issued by this server",
                     }
-                    ErrorKind::InvalidSignature => {
-                        "the API token's signature is not valid for this server"
-                    }
-                    ErrorKind::InvalidAlgorithm => "the API token must be signed with HS256",
-                    _ => "the API token is not a valid JWT issued by this server",
-                }
-                .to_owned())
+                    .to_owned(),
+                )
             })
     }
 }
@@ -136,8 +138,9 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
             "missing Authorization header: send `Authorization: Bearer <token>`".into(),
         )
     })?;
-    let malformed =
-        || ApiError::Unauthorized("malformed Authorization header: expected `Bearer <token>`".into());
+    let malformed = || {
+        ApiError::Unauthorized("malformed Authorization header: expected `Bearer <token>`".into())
+    };
     let value = value.to_str().map_err(|_| malformed())?;
     let (scheme, token) = value.split_once(' ').ok_or_else(malformed)?;
     let token = token.trim();
@@ -154,7 +157,11 @@ pub struct Admin {
 }
 
 /// Checks that the request carries a live API token of an admin user.
-pub async fn require_admin(store: &Store, keys: &Keys, headers: &HeaderMap) -> Result<Admin, ApiError> {
+pub async fn require_admin(
+    store: &Store,
+    keys: &Keys,
+    headers: &HeaderMap,
+) -> Result<Admin, ApiError> {
     let token = bearer(headers)?;
     if is_runner_token(token) {
         return Err(ApiError::Unauthorized(
@@ -167,12 +174,19 @@ pub async fn require_admin(store: &Store, keys: &Keys, headers: &HeaderMap) -> R
     let jti = claims.jti;
     let principal = store.run(move |s| s.token_principal(jti)).await?;
     let unknown = || ApiError::Unauthorized("the API token is not known to this server".into());
-    let TokenPrincipal { user, user_name, admin, revoked } = principal.ok_or_else(unknown)?;
+    let TokenPrincipal {
+        user,
+        user_name,
+        admin,
+        revoked,
+    } = principal.ok_or_else(unknown)?;
     if user != claims.sub {
         return Err(unknown());
     }
     if revoked {
-        return Err(ApiError::Unauthorized("the API token has been revoked".into()));
+        return Err(ApiError::Unauthorized(
+            "the API token has been revoked".into(),
+        ));
     }
     if !admin {
         return Err(ApiError::Forbidden(format!(
@@ -193,7 +207,11 @@ pub struct RunnerAuth {
 
 /// Checks that the request carries the live runner token of the runner
 /// named in its path.
-pub async fn require_runner(store: &Store, headers: &HeaderMap, path: &str) -> Result<RunnerAuth, ApiError> {
+pub async fn require_runner(
+    store: &Store,
+    headers: &HeaderMap,
+    path: &str,
+) -> Result<RunnerAuth, ApiError> {
     let token = bearer(headers)?;
     if !is_runner_token(token) {
         return Err(ApiError::Unauthorized(
@@ -224,5 +242,8 @@ pub async fn require_runner(store: &Store, headers: &HeaderMap, path: &str) -> R
             "a runner token only authenticates its own runner".into(),
         ));
     }
-    Ok(RunnerAuth { id: runner.id, token_hash })
+    Ok(RunnerAuth {
+        id: runner.id,
+        token_hash,
+    })
 }

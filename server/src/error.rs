@@ -92,11 +92,27 @@ impl From<StoreError> for HttpError {
     }
 }
 
-/// Gives an error raised by dropshot's own extractors (a body or query
-/// string that does not parse) the contract's `InvalidRequest` code.
+/// Gives an error raised by dropshot's own body extractor the contract's
+/// `InvalidRequest` code, and the status HTTP has for it: 413 for a body over
+/// the limit, 415 for a body that is not JSON, 400 for the rest.
 pub fn invalid_request(mut e: HttpError) -> HttpError {
-    if e.status_code.is_client_error() && e.error_code.is_none() {
-        e.error_code = Some("InvalidRequest".to_owned());
+    if !e.status_code.is_client_error() {
+        return e;
     }
+    let message = e.external_message.as_str();
+    let status = if message.contains("exceeded maximum size") {
+        Some(ClientErrorStatusCode::PAYLOAD_TOO_LARGE)
+    } else if message.starts_with("expected content type")
+        || message.starts_with("unsupported content-type")
+    {
+        Some(ClientErrorStatusCode::UNSUPPORTED_MEDIA_TYPE)
+    } else {
+        None
+    };
+    if let Some(status) = status {
+        e.status_code = status.into();
+    }
+    e.error_code
+        .get_or_insert_with(|| "InvalidRequest".to_owned());
     e
 }

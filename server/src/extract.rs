@@ -35,13 +35,19 @@ where
     }
 }
 
+/// A query type that can say what each of its parameters accepts.
+pub trait QueryRules {
+    /// What `param` accepts, for error messages.
+    fn rule(param: &str) -> Option<&'static str>;
+}
+
 /// Query parameters of type `T`.
 pub struct QueryParams<T>(pub T);
 
 #[async_trait]
 impl<T> SharedExtractor for QueryParams<T>
 where
-    T: JsonSchema + DeserializeOwned + Send + Sync + 'static,
+    T: JsonSchema + DeserializeOwned + QueryRules + Send + Sync + 'static,
 {
     async fn from_request<Context: ServerContext>(
         rqctx: &RequestContext<Context>,
@@ -52,10 +58,12 @@ where
             .map(Self)
             .map_err(|e| {
                 let field = e.path().to_string();
-                let message = if field == "." {
-                    format!("query string: {}", e.inner())
-                } else {
-                    format!("query parameter `{field}`: {}", e.inner())
+                let message = match T::rule(&field) {
+                    _ if field == "." => format!("query string: {}", e.inner()),
+                    Some(rule) => {
+                        format!("query parameter `{field}`: {}; expected {rule}", e.inner())
+                    }
+                    None => format!("query parameter `{field}`: {}", e.inner()),
                 };
                 ApiError::InvalidRequest(message).into()
             })

@@ -138,7 +138,9 @@ async fn shutdown_signal() -> anyhow::Result<()> {
         }
     }
     #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await.context("cannot listen for Ctrl-C")
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot listen for Ctrl-C")
 }
 
 fn open(db: &Path) -> anyhow::Result<Store> {
@@ -147,7 +149,12 @@ fn open(db: &Path) -> anyhow::Result<Store> {
 
 fn token(command: TokenCommand) -> anyhow::Result<()> {
     match command {
-        TokenCommand::Create { user, admin, days, db } => {
+        TokenCommand::Create {
+            user,
+            admin,
+            days,
+            db,
+        } => {
             validate::name("--user", &user)?;
             let store = open(&db.db)?;
             let keys = Keys::new(&store.signing_secret()?);
@@ -160,7 +167,8 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
             let store = open(&db.db)?;
             println!("UUID\tUSER\tADMIN\tCREATED\tEXPIRES\tREVOKED");
             for t in store.list_api_tokens()? {
-                let time = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+                let time =
+                    |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{}",
                     t.uuid,

@@ -58,7 +58,9 @@ impl RunnersApi for RunnersImpl {
         let (runners, total) = cx.store.run(move |s| s.list_runners(&query)).await?;
         Ok(HttpResponseHeaders::new(
             HttpResponseOk(runners),
-            TotalCountHeader { x_total_count: total.to_string() },
+            TotalCountHeader {
+                x_total_count: total.to_string(),
+            },
         ))
     }
 
@@ -79,7 +81,10 @@ impl RunnersApi for RunnersImpl {
             .store
             .run(move |s| s.create_runner(&new.name, new.slug.as_deref(), token_hash))
             .await?;
-        Ok(HttpResponseCreated(JsonRunnerToken { uuid: runner.uuid, token }))
+        Ok(HttpResponseCreated(JsonRunnerToken {
+            uuid: runner.uuid,
+            token,
+        }))
     }
 
     async fn runner_get(
@@ -89,7 +94,9 @@ impl RunnersApi for RunnersImpl {
         let cx = rqctx.context();
         cx.admin(&rqctx).await?;
         let runner = RunnerRef::parse(&path.into_inner().runner)?;
-        Ok(HttpResponseOk(cx.store.run(move |s| s.get_runner(&runner)).await?))
+        Ok(HttpResponseOk(
+            cx.store.run(move |s| s.get_runner(&runner)).await?,
+        ))
     }
 
     async fn runner_patch(
@@ -107,7 +114,11 @@ impl RunnersApi for RunnersImpl {
         if let Some(slug) = &update.slug {
             validate::slug("slug", slug)?;
         }
-        Ok(HttpResponseOk(cx.store.run(move |s| s.update_runner(&runner, &update)).await?))
+        Ok(HttpResponseOk(
+            cx.store
+                .run(move |s| s.update_runner(&runner, &update))
+                .await?,
+        ))
     }
 
     async fn runner_token_post(
@@ -119,7 +130,10 @@ impl RunnersApi for RunnersImpl {
         let runner = RunnerRef::parse(&path.into_inner().runner)?;
         let token = auth::new_runner_token();
         let token_hash = auth::hash_runner_token(&token);
-        let uuid = cx.store.run(move |s| s.rotate_runner_token(&runner, token_hash)).await?;
+        let uuid = cx
+            .store
+            .run(move |s| s.rotate_runner_token(&runner, token_hash))
+            .await?;
         Ok(HttpResponseCreated(JsonRunnerToken { uuid, token }))
     }
 
@@ -133,16 +147,17 @@ impl RunnersApi for RunnersImpl {
             auth::require_runner(&cx.store, rqctx.request.headers(), &path).await?;
         let runner = cx.store.run(move |s| s.heartbeat(id, token_hash)).await?;
         // The token was rotated, or the runner archived, since it was checked.
-        let runner = runner.ok_or_else(|| {
-            ApiError::Unauthorized("the runner token is no longer valid".into())
-        })?;
+        let runner = runner
+            .ok_or_else(|| ApiError::Unauthorized("the runner token is no longer valid".into()))?;
         Ok(HttpResponseOk(runner))
     }
 
     async fn server_version_get(
         _rqctx: RequestContext<Context>,
     ) -> Result<HttpResponseOk<JsonApiVersion>, HttpError> {
-        Ok(HttpResponseOk(JsonApiVersion { version: BENCHER_API_VERSION.to_owned() }))
+        Ok(HttpResponseOk(JsonApiVersion {
+            version: BENCHER_API_VERSION.to_owned(),
+        }))
     }
 
     async fn server_spec_get(
@@ -187,17 +202,18 @@ impl Server {
     /// serving.
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
         let db = config.db.clone();
-        let (store, keys, bootstrap_token) = tokio::task::spawn_blocking(move || {
+        let (store, keys) = tokio::task::spawn_blocking(move || {
             let store = Store::open(&db)?;
             let keys = Keys::new(&store.signing_secret()?);
-            let bootstrap = bootstrap_admin(&store, &keys)?;
-            anyhow::Ok((store, keys, bootstrap))
+            anyhow::Ok((store, keys))
         })
         .await??;
         let spec = JsonSpec(serde_json::from_str(&openapi_document())?);
-        let log = ConfigLogging::StderrTerminal { level: config.log_level.clone() }
-            .to_logger("runners-server")
-            .context("cannot set up logging")?;
+        let log = ConfigLogging::StderrTerminal {
+            level: config.log_level.clone(),
+        }
+        .to_logger("runners-server")
+        .context("cannot set up logging")?;
         let api = runners_api_mod::api_description::<RunnersImpl>()
             .map_err(|e| anyhow::anyhow!("invalid API description: {e}"))?;
         let dropshot = ConfigDropshot {
@@ -205,7 +221,12 @@ impl Server {
             default_request_body_max_bytes: REQUEST_BODY_MAX_BYTES,
             ..Default::default()
         };
-        let http = ServerBuilder::new(api, Context { store, keys, spec }, log)
+        let context = Context {
+            store: store.clone(),
+            keys: keys.clone(),
+            spec,
+        };
+        let http = ServerBuilder::new(api, context, log)
             .config(dropshot)
             .start()
             .map_err(|e| match e {
@@ -214,7 +235,23 @@ impl Server {
                 }
                 e => anyhow::anyhow!("cannot start the server: {e}"),
             })?;
-        Ok(Self { http, bootstrap_token })
+        // Only once the server listens: a token created for a start that then
+        // failed would never be shown, and no other would be made.
+        let bootstrap = tokio::task::spawn_blocking(move || bootstrap_admin(&store, &keys)).await;
+        match bootstrap {
+            Ok(Ok(bootstrap_token)) => Ok(Self {
+                http,
+                bootstrap_token,
+            }),
+            Ok(Err(e)) => {
+                let _ = http.close().await;
+                Err(anyhow::Error::new(e).context("cannot create the admin user"))
+            }
+            Err(e) => {
+                let _ = http.close().await;
+                Err(e.into())
+            }
+        }
     }
 
     /// The address the server listens on.

@@ -15,7 +15,9 @@ use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::functions::FunctionFlags;
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params,
+};
 use rusqlite_migration::{M, Migrations};
 use uuid::Uuid;
 
@@ -162,7 +164,9 @@ fn time_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<DateTime<Utc>> {
     let text: String = row.get(idx)?;
     DateTime::parse_from_rfc3339(&text)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into()))
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
+        })
 }
 
 fn opt_time_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
@@ -174,8 +178,9 @@ fn opt_time_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<DateTime<Ut
 
 fn uuid_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Uuid> {
     let text: String = row.get(idx)?;
-    Uuid::try_parse(&text)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into()))
+    Uuid::try_parse(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
+    })
 }
 
 /// A runner from the columns of [`RUNNER_COLUMNS`], starting at `at`.
@@ -242,7 +247,10 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
             && !dir.is_dir()
         {
-            bail!("cannot open database {shown}: directory {} does not exist", dir.display());
+            bail!(
+                "cannot open database {shown}: directory {} does not exist",
+                dir.display()
+            );
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -253,7 +261,9 @@ impl Store {
         conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
             .map_err(|e| match e.sqlite_error_code() {
                 Some(ErrorCode::NotADatabase) => {
-                    anyhow::anyhow!("cannot open database {shown}: the file is not a SQLite database")
+                    anyhow::anyhow!(
+                        "cannot open database {shown}: the file is not a SQLite database"
+                    )
                 }
                 Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen) => {
                     anyhow::anyhow!("cannot open database {shown}: it is not writable")
@@ -284,7 +294,10 @@ impl Store {
             .connection_timeout(BUSY_TIMEOUT)
             .build(manager)
             .with_context(|| format!("cannot open database {shown}"))?;
-        Ok(Self { pool, path: path.to_owned() })
+        Ok(Self {
+            pool,
+            path: path.to_owned(),
+        })
     }
 
     /// The database file.
@@ -314,14 +327,18 @@ impl Store {
     pub fn signing_secret(&self) -> Result<Vec<u8>, StoreError> {
         Ok(self
             .conn()?
-            .query_row("SELECT secret FROM signing_key WHERE id = 1", [], |r| r.get(0))?)
+            .query_row("SELECT secret FROM signing_key WHERE id = 1", [], |r| {
+                r.get(0)
+            })?)
     }
 
     /// Whether any admin user exists.
     pub fn has_admin(&self) -> Result<bool, StoreError> {
-        Ok(self
-            .conn()?
-            .query_row("SELECT EXISTS (SELECT 1 FROM users WHERE admin = 1)", [], |r| r.get(0))?)
+        Ok(self.conn()?.query_row(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE admin = 1)",
+            [],
+            |r| r.get(0),
+        )?)
     }
 
     /// Creates user `name` if needed and returns its UUID. `admin` promotes
@@ -351,10 +368,17 @@ impl Store {
         let inserted = conn.execute(
             "INSERT INTO api_tokens (uuid, user_id, created, expires)
              SELECT ?, id, ?, ? FROM users WHERE uuid = ?",
-            params![jti.to_string(), to_text(issued), to_text(expires), user.to_string()],
+            params![
+                jti.to_string(),
+                to_text(issued),
+                to_text(expires),
+                user.to_string()
+            ],
         )?;
         if inserted == 0 {
-            return Err(StoreError::NotFound(format!("no user has the UUID `{user}`")));
+            return Err(StoreError::NotFound(format!(
+                "no user has the UUID `{user}`"
+            )));
         }
         Ok(())
     }
@@ -406,7 +430,9 @@ impl Store {
             params![to_text(now()), jti.to_string()],
         )?;
         if found == 0 {
-            return Err(StoreError::NotFound(format!("no API token has the UUID `{jti}`")));
+            return Err(StoreError::NotFound(format!(
+                "no API token has the UUID `{jti}`"
+            )));
         }
         Ok(())
     }
@@ -461,10 +487,12 @@ impl Store {
     pub fn get_runner(&self, r: &RunnerRef) -> Result<JsonRunner, StoreError> {
         let conn = self.conn()?;
         let (filter, arg) = runner_ref_sql(r);
-        conn.prepare_cached(&format!("SELECT {RUNNER_COLUMNS} FROM runners WHERE {filter}"))?
-            .query_row([arg], |row| runner_at(row, 0))
-            .optional()?
-            .ok_or_else(|| runner_not_found(r))
+        conn.prepare_cached(&format!(
+            "SELECT {RUNNER_COLUMNS} FROM runners WHERE {filter}"
+        ))?
+        .query_row([arg], |row| runner_at(row, 0))
+        .optional()?
+        .ok_or_else(|| runner_not_found(r))
     }
 
     /// Creates a runner. An explicit `slug` that is taken is a conflict; a
@@ -483,7 +511,13 @@ impl Store {
         let created = to_text(now());
         let mut attempt = |slug: &str| {
             insert.query_row(
-                params![Uuid::new_v4().to_string(), name, slug, &token_hash[..], created],
+                params![
+                    Uuid::new_v4().to_string(),
+                    name,
+                    slug,
+                    &token_hash[..],
+                    created
+                ],
                 |r| runner_at(r, 0),
             )
         };
@@ -517,12 +551,18 @@ impl Store {
     }
 
     /// Applies `update` (already validated) to a runner in one transaction.
-    pub fn update_runner(&self, r: &RunnerRef, update: &JsonUpdateRunner) -> Result<JsonRunner, StoreError> {
+    pub fn update_runner(
+        &self,
+        r: &RunnerRef,
+        update: &JsonUpdateRunner,
+    ) -> Result<JsonRunner, StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (filter, arg) = runner_ref_sql(r);
         let (id, current) = tx
-            .prepare_cached(&format!("SELECT id, {RUNNER_COLUMNS} FROM runners WHERE {filter}"))?
+            .prepare_cached(&format!(
+                "SELECT id, {RUNNER_COLUMNS} FROM runners WHERE {filter}"
+            ))?
             .query_row([arg], |row| Ok((row.get::<_, i64>(0)?, runner_at(row, 1)?)))
             .optional()?
             .ok_or_else(|| runner_not_found(r))?;
@@ -566,12 +606,18 @@ impl Store {
 
     /// Replaces a runner's token hash in one transaction: the old token
     /// stops working at once. Archived runners cannot be rotated.
-    pub fn rotate_runner_token(&self, r: &RunnerRef, token_hash: [u8; 32]) -> Result<Uuid, StoreError> {
+    pub fn rotate_runner_token(
+        &self,
+        r: &RunnerRef,
+        token_hash: [u8; 32],
+    ) -> Result<Uuid, StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (filter, arg) = runner_ref_sql(r);
         let (id, runner) = tx
-            .prepare_cached(&format!("SELECT id, {RUNNER_COLUMNS} FROM runners WHERE {filter}"))?
+            .prepare_cached(&format!(
+                "SELECT id, {RUNNER_COLUMNS} FROM runners WHERE {filter}"
+            ))?
             .query_row([arg], |row| Ok((row.get::<_, i64>(0)?, runner_at(row, 1)?)))
             .optional()?
             .ok_or_else(|| runner_not_found(r))?;
@@ -588,7 +634,10 @@ impl Store {
     }
 
     /// The runner whose token has this hash.
-    pub fn runner_by_token_hash(&self, token_hash: [u8; 32]) -> Result<Option<TokenRunner>, StoreError> {
+    pub fn runner_by_token_hash(
+        &self,
+        token_hash: [u8; 32],
+    ) -> Result<Option<TokenRunner>, StoreError> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(
             "SELECT id, uuid, slug, archived IS NOT NULL FROM runners WHERE token_hash = ?",
@@ -607,14 +656,20 @@ impl Store {
 
     /// Records a heartbeat of runner `id`, provided its token is still
     /// `token_hash` and it is active. `None` if either no longer holds.
-    pub fn heartbeat(&self, id: i64, token_hash: [u8; 32]) -> Result<Option<JsonRunner>, StoreError> {
+    pub fn heartbeat(
+        &self,
+        id: i64,
+        token_hash: [u8; 32],
+    ) -> Result<Option<JsonRunner>, StoreError> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(&format!(
             "UPDATE runners SET last_heartbeat = ?
              WHERE id = ? AND token_hash = ? AND archived IS NULL RETURNING {RUNNER_COLUMNS}"
         ))?;
         Ok(stmt
-            .query_row(params![to_text(now()), id, &token_hash[..]], |r| runner_at(r, 0))
+            .query_row(params![to_text(now()), id, &token_hash[..]], |r| {
+                runner_at(r, 0)
+            })
             .optional()?)
     }
 }

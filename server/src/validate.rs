@@ -4,6 +4,7 @@
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::extract::QueryRules;
 use crate::types::{JsonDirection, RunnersQuery, RunnersSort};
 
 /// Longest name, in bytes.
@@ -116,6 +117,19 @@ impl ListQuery {
     }
 }
 
+impl QueryRules for RunnersQuery {
+    fn rule(param: &str) -> Option<&'static str> {
+        Some(match param {
+            "sort" => "`name` or `created`",
+            "direction" => "`asc` or `desc`",
+            "per_page" => "an integer from 1 to 255",
+            "page" => "an integer from 1 to 4294967295",
+            "archived" => "`true` or `false`",
+            _ => return None,
+        })
+    }
+}
+
 impl TryFrom<RunnersQuery> for ListQuery {
     type Error = ApiError;
 
@@ -152,7 +166,15 @@ mod tests {
     fn names() {
         assert!(name("name", "Runner 1 ✓").is_ok());
         assert!(name("name", &"é".repeat(32)).is_ok());
-        for bad in ["", " x", "x ", "a\u{0}b", "a\nb", &"x".repeat(65), &"é".repeat(33)] {
+        for bad in [
+            "",
+            " x",
+            "x ",
+            "a\u{0}b",
+            "a\nb",
+            &"x".repeat(65),
+            &"é".repeat(33),
+        ] {
             let err = name("name", bad).unwrap_err().to_string();
             assert!(err.starts_with("name: must"), "{bad:?}: {err}");
         }
@@ -181,7 +203,10 @@ mod tests {
 
     #[test]
     fn generated_slugs() {
-        assert_eq!(slug_from_name("My Runner #1").as_deref(), Some("my-runner-1"));
+        assert_eq!(
+            slug_from_name("My Runner #1").as_deref(),
+            Some("my-runner-1")
+        );
         assert_eq!(slug_from_name("Æúű"), Some("aeuu".into()));
         assert_eq!(slug_from_name("!!!"), None);
         let long = slug_from_name(&"ab ".repeat(40)).unwrap();

@@ -12,3 +12,264 @@ fn openapi_json_is_current() {
     let spec = runners_server::api::openapi_document();
     expectorate::assert_contents("../openapi.json", &spec);
 }
+
+const BIN: &str = env!("CARGO_BIN_EXE_runners-server");
+
+/// The `runners-server` program, serving in a child process.
+struct Serving {
+    child: Child,
+    url: String,
+    /// Everything it printed to stderr up to "listening".
+    banner: Vec<String>,
+}
+
+impl Serving {
+    /// Starts `runners-server` with the database `db` on a free port.
+    fn start(db: &std::path::Path) -> Self {
+        let mut child = Command::new(BIN)
+            .env("RUNNERS_BIND", "127.0.0.1:0")
+            .env("RUNNERS_DB", db)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("runners-server starts");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut banner = Vec::new();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("runners-server prints where it listens")
+                .unwrap();
+            if let Some(rest) = line.strip_prefix("runners-server listening on ") {
+                break rest.split(' ').next().unwrap().to_owned();
+            }
+            banner.push(line);
+        };
+        // Keep draining the request log so the child never blocks on stderr.
+        std::thread::spawn(move || lines.for_each(drop));
+        Self { child, url, banner }
+    }
+
+    /// The API token printed on first start, if any.
+    fn bootstrap_token(&self) -> Option<String> {
+        self.banner.iter().find(|l| l.starts_with("eyJ")).cloned()
+    }
+
+    /// `GET /v0/runners` with `token`: the status code.
+    fn list_status(&self, token: &str) -> u16 {
+        let url = format!("{}/v0/runners", self.url);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "no exit within 10 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `runners-server ARGS` to completion.
+fn run(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("runners-server runs")
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+#[test]
+fn first_start_prints_the_admin_token_once_and_sigterm_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("runners.db");
+    let server = Serving::start(&db);
+    let token = server
+        .bootstrap_token()
+        .expect("the admin token is printed on first start");
+    assert!(
+        server.banner.iter().any(|l| l.contains("admin")),
+        "{:?}",
+        server.banner
+    );
+    assert_eq!(server.list_status(&token), 200);
+    assert_eq!(server.list_status("not-a-token"), 401);
+    assert!(server.terminate().success(), "SIGTERM exits with status 0");
+    // Closed cleanly: the WAL was checkpointed and removed.
+    assert!(!dir.path().join("runners.db-wal").exists());
+
+    let server = Serving::start(&db);
+    assert_eq!(
+        server.bootstrap_token(),
+        None,
+        "the token is shown only once"
+    );
+    assert_eq!(
+        server.list_status(&token),
+        200,
+        "the token survives a restart"
+    );
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn token_create_prints_the_token_alone_and_works_on_a_fresh_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("fresh.db");
+    let db_arg = db.to_str().unwrap();
+    let output = run(&["token", "create", "--user", "ci", "--admin", "--db", db_arg]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = stdout(&output);
+    let token = printed.strip_suffix('\n').expect("one line");
+    assert!(!token.contains('\n'), "the token alone: {printed:?}");
+    assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+
+    let output = run(&["token", "create", "--user", "reader", "--db", db_arg]);
+    let reader = stdout(&output).trim().to_owned();
+
+    let server = Serving::start(&db);
+    assert_eq!(server.bootstrap_token(), None, "an admin exists already");
+    assert_eq!(server.list_status(token), 200);
+    assert_eq!(
+        server.list_status(&reader),
+        403,
+        "a token without --admin is not an admin's"
+    );
+}
+
+#[test]
+fn token_list_and_revoke_work_while_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("runners.db");
+    let db_arg = db.to_str().unwrap();
+    let server = Serving::start(&db);
+    let token = run(&[
+        "token", "create", "--user", "ops", "--admin", "--db", db_arg,
+    ]);
+    let token = stdout(&token).trim().to_owned();
+    assert_eq!(server.list_status(&token), 200);
+
+    let list = stdout(&run(&["token", "list", "--db", db_arg]));
+    let row = list
+        .lines()
+        .find(|l| l.contains("\tops\t"))
+        .expect("ops's token is listed");
+    assert!(!list.contains(&token), "token list never shows a token");
+    let uuid = row.split('\t').next().unwrap();
+    assert!(row.ends_with("\t-"), "not revoked yet: {row}");
+
+    let revoked = run(&["token", "revoke", uuid, "--db", db_arg]);
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    assert_eq!(
+        server.list_status(&token),
+        401,
+        "a revoked token stops working at once"
+    );
+    let list = stdout(&run(&["token", "list", "--db", db_arg]));
+    assert!(
+        !list
+            .lines()
+            .find(|l| l.starts_with(uuid))
+            .unwrap()
+            .ends_with("\t-")
+    );
+
+    let unknown = run(&[
+        "token",
+        "revoke",
+        "00000000-0000-4000-8000-000000000000",
+        "--db",
+        db_arg,
+    ]);
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("no API token"),
+        "{}",
+        stderr(&unknown)
+    );
+}
+
+/// Each bad environment is one `error:` line and a failure exit status.
+fn assert_clear_failure(output: &std::process::Output, needle: &str) {
+    assert!(!output.status.success());
+    let err = stderr(output);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("error: ") && err.contains(needle), "{err}");
+}
+
+#[test]
+fn bad_environments_fail_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing").join("runners.db");
+    let output = run(&["--bind", "127.0.0.1:0", "--db", missing.to_str().unwrap()]);
+    assert_clear_failure(&output, "does not exist");
+    assert!(!missing.parent().unwrap().exists());
+
+    let garbage = dir.path().join("garbage.db");
+    let content = b"this is not a database, and it must stay as it is".repeat(100);
+    std::fs::write(&garbage, &content).unwrap();
+    let output = run(&[
+        "token",
+        "create",
+        "--user",
+        "x",
+        "--db",
+        garbage.to_str().unwrap(),
+    ]);
+    assert_clear_failure(&output, "not a SQLite database");
+    assert_eq!(
+        std::fs::read(&garbage).unwrap(),
+        content,
+        "the file is untouched"
+    );
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let bind = taken.local_addr().unwrap().to_string();
+    let db = dir.path().join("runners.db");
+    let output = run(&["serve", "--bind", &bind, "--db", db.to_str().unwrap()]);
+    assert_clear_failure(&output, "cannot listen on");
+    drop(taken);
+    // No admin token was made for the start that failed: the next start
+    // still prints one.
+    let server = Serving::start(&db);
+    assert!(server.bootstrap_token().is_some());
+}

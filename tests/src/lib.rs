@@ -40,7 +40,12 @@ impl TestServer {
             .clone()
             .expect("a fresh database bootstraps an admin token");
         let url = format!("http://{}", server.local_addr());
-        Self { server: Some(server), dir, url, admin_token }
+        Self {
+            server: Some(server),
+            dir,
+            url,
+            admin_token,
+        }
     }
 
     /// The database file.
@@ -50,8 +55,15 @@ impl TestServer {
 
     /// Stops the server and starts it again on the same database file.
     pub async fn restart(&mut self) {
-        self.server.take().expect("running").close().await.expect("clean shutdown");
-        let server = Server::start(&config(self.db_path())).await.expect("server restarts");
+        self.server
+            .take()
+            .expect("running")
+            .close()
+            .await
+            .expect("clean shutdown");
+        let server = Server::start(&config(self.db_path()))
+            .await
+            .expect("server restarts");
         assert!(server.bootstrap_token.is_none(), "the admin exists already");
         self.url = format!("http://{}", server.local_addr());
         self.server = Some(server);
@@ -74,7 +86,12 @@ impl TestServer {
 
     /// Creates an API token for `user` the way `runners-server token
     /// create` does, on this server's database, while it runs.
-    pub fn api_token(&self, user: &str, admin: bool, ttl: chrono::Duration) -> (uuid::Uuid, String) {
+    pub fn api_token(
+        &self,
+        user: &str,
+        admin: bool,
+        ttl: chrono::Duration,
+    ) -> (uuid::Uuid, String) {
         let store = self.store();
         let keys = Keys::new(&store.signing_secret().unwrap());
         let user = store.ensure_user(user, admin).unwrap();
@@ -126,7 +143,9 @@ impl ApiFailure {
 }
 
 /// The error of a request that must fail with an error response.
-pub fn failure<T: std::fmt::Debug>(result: Result<ResponseValue<T>, Error<types::Error>>) -> ApiFailure {
+pub fn failure<T: std::fmt::Debug>(
+    result: Result<ResponseValue<T>, Error<types::Error>>,
+) -> ApiFailure {
     match result {
         Err(Error::ErrorResponse(rv)) => ApiFailure {
             status: rv.status().as_u16(),

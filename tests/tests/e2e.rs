@@ -13,11 +13,19 @@ use uuid::Uuid;
 const RUNNER_TOKEN_PREFIX: &str = "bencher_runner_";
 
 fn new_runner(name: &str, slug: Option<&str>) -> JsonNewRunner {
-    JsonNewRunner { name: name.into(), slug: slug.map(Into::into) }
+    JsonNewRunner {
+        name: name.into(),
+        slug: slug.map(Into::into),
+    }
 }
 
 async fn create(client: &Client, name: &str, slug: Option<&str>) -> (JsonRunner, String) {
-    let created = client.runners_post().body(new_runner(name, slug)).send().await.unwrap();
+    let created = client
+        .runners_post()
+        .body(new_runner(name, slug))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(created.status(), 201);
     let created = created.into_inner();
     let runner = client
@@ -34,7 +42,11 @@ async fn archive(client: &Client, runner: &str, archived: bool) -> JsonRunner {
     client
         .runner_patch()
         .runner(runner)
-        .body(JsonUpdateRunner { archived: Some(archived), name: None, slug: None })
+        .body(JsonUpdateRunner {
+            archived: Some(archived),
+            name: None,
+            slug: None,
+        })
         .send()
         .await
         .unwrap()
@@ -46,9 +58,15 @@ fn slugs(runners: &[JsonRunner]) -> Vec<&str> {
 }
 
 fn assert_runner_token(token: &str) {
-    let hex = token.strip_prefix(RUNNER_TOKEN_PREFIX).expect("runner token prefix");
+    let hex = token
+        .strip_prefix(RUNNER_TOKEN_PREFIX)
+        .expect("runner token prefix");
     assert_eq!(hex.len(), 64, "{token}");
-    assert!(hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{token}");
+    assert!(
+        hex.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        "{token}"
+    );
 }
 
 // ---- server endpoints ----
@@ -56,17 +74,32 @@ fn assert_runner_token(token: &str) {
 #[tokio::test]
 async fn version_is_public_semver() {
     let server = TestServer::start().await;
-    let version = server.anonymous().server_version_get().send().await.unwrap().into_inner();
-    let parts: Vec<u64> = version.version.split('.').map(|p| p.parse().unwrap()).collect();
+    let version = server
+        .anonymous()
+        .server_version_get()
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let parts: Vec<u64> = version
+        .version
+        .split('.')
+        .map(|p| p.parse().unwrap())
+        .collect();
     assert_eq!(parts.len(), 3, "{}", version.version);
 }
 
 #[tokio::test]
 async fn spec_endpoint_serves_the_checked_in_openapi_json() {
     let server = TestServer::start().await;
-    let served = server.anonymous().server_spec_get().send().await.unwrap().into_inner();
-    let file: serde_json::Value =
-        serde_json::from_str(include_str!("../../openapi.json")).unwrap();
+    let served = server
+        .anonymous()
+        .server_spec_get()
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let file: serde_json::Value = serde_json::from_str(include_str!("../../openapi.json")).unwrap();
     assert_eq!(served, file);
 }
 
@@ -76,23 +109,49 @@ async fn spec_endpoint_serves_the_checked_in_openapi_json() {
 async fn create_returns_the_runner_token_once_and_view_by_uuid_or_slug() {
     let server = TestServer::start().await;
     let admin = server.admin();
-    let created = admin.runners_post().body(new_runner("Bare metal 1", None)).send().await.unwrap();
+    let created = admin
+        .runners_post()
+        .body(new_runner("Bare metal 1", None))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(created.status(), 201);
     let created = created.into_inner();
     assert_runner_token(&created.token);
 
-    let by_uuid = admin.runner_get().runner(created.uuid.to_string()).send().await.unwrap().into_inner();
+    let by_uuid = admin
+        .runner_get()
+        .runner(created.uuid.to_string())
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(by_uuid.uuid, created.uuid);
     assert_eq!(by_uuid.name, "Bare metal 1");
     assert_eq!(by_uuid.slug, "bare-metal-1");
     assert_eq!(by_uuid.archived, None);
     assert_eq!(by_uuid.last_heartbeat, None);
     assert_eq!(by_uuid.created, by_uuid.modified);
-    let by_slug = admin.runner_get().runner("bare-metal-1").send().await.unwrap().into_inner();
+    let by_slug = admin
+        .runner_get()
+        .runner("bare-metal-1")
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(by_slug, by_uuid);
     // The upper-case form of the UUID names the same runner.
     let upper = created.uuid.to_string().to_uppercase();
-    assert_eq!(admin.runner_get().runner(upper).send().await.unwrap().into_inner(), by_uuid);
+    assert_eq!(
+        admin
+            .runner_get()
+            .runner(upper)
+            .send()
+            .await
+            .unwrap()
+            .into_inner(),
+        by_uuid
+    );
 }
 
 #[tokio::test]
@@ -101,9 +160,15 @@ async fn explicit_slug_is_kept_and_a_taken_one_is_409() {
     let admin = server.admin();
     let (runner, _) = create(&admin, "Anything", Some("rack-7")).await;
     assert_eq!(runner.slug, "rack-7");
-    failure(admin.runners_post().body(new_runner("Other", Some("rack-7"))).send().await)
-        .assert(409, "Conflict")
-        .mentions("slug");
+    failure(
+        admin
+            .runners_post()
+            .body(new_runner("Other", Some("rack-7")))
+            .send()
+            .await,
+    )
+    .assert(409, "Conflict")
+    .mentions("slug");
     let (_, total) = list_all(&admin, false).await;
     assert_eq!(total, 1, "the rejected runner was not stored");
 }
@@ -115,8 +180,16 @@ async fn generated_slug_collisions_get_a_random_suffix() {
     let mut seen = HashSet::new();
     for _ in 0..5 {
         let (runner, _) = create(&admin, "Same Name", None).await;
-        assert!(runner.slug == "same-name" || runner.slug.starts_with("same-name-"), "{}", runner.slug);
-        assert!(seen.insert(runner.slug.clone()), "duplicate slug {}", runner.slug);
+        assert!(
+            runner.slug == "same-name" || runner.slug.starts_with("same-name-"),
+            "{}",
+            runner.slug
+        );
+        assert!(
+            seen.insert(runner.slug.clone()),
+            "duplicate slug {}",
+            runner.slug
+        );
     }
     assert!(seen.contains("same-name"));
 }
@@ -127,12 +200,20 @@ async fn generated_slugs_for_odd_names() {
     let admin = server.admin();
     // Nothing slugifiable: `runner-<random>`.
     let (runner, _) = create(&admin, "!!!", None).await;
-    assert!(runner.slug.starts_with("runner-") && runner.slug.len() > 7, "{}", runner.slug);
+    assert!(
+        runner.slug.starts_with("runner-") && runner.slug.len() > 7,
+        "{}",
+        runner.slug
+    );
     // Transliterated and cut to 64 characters.
     let (runner, _) = create(&admin, "Ünïcødé Rünner", None).await;
     assert_eq!(runner.slug, "unicode-runner");
     let (runner, _) = create(&admin, "long ".repeat(13).trim_end(), None).await;
-    assert!(runner.slug.len() <= 64 && !runner.slug.ends_with('-'), "{}", runner.slug);
+    assert!(
+        runner.slug.len() <= 64 && !runner.slug.ends_with('-'),
+        "{}",
+        runner.slug
+    );
     // A name that slugifies to a UUID never gets a UUID as its slug.
     let uuid = Uuid::new_v4().to_string();
     let (runner, _) = create(&admin, &uuid, None).await;
@@ -154,15 +235,27 @@ async fn invalid_names_are_400_naming_the_rule() {
         (long.as_str(), "1 to 64 bytes"),
     ];
     for (name, rule) in cases {
-        failure(admin.runners_post().body(new_runner(name, None)).send().await)
-            .assert(400, "InvalidRequest")
-            .mentions("name")
-            .mentions(rule);
+        failure(
+            admin
+                .runners_post()
+                .body(new_runner(name, None))
+                .send()
+                .await,
+        )
+        .assert(400, "InvalidRequest")
+        .mentions("name")
+        .mentions(rule);
     }
     // 64 bytes of multi-byte characters is the limit, not 64 characters.
     create(&admin, &"é".repeat(32), None).await;
-    failure(admin.runners_post().body(new_runner(&"é".repeat(33), None)).send().await)
-        .assert(400, "InvalidRequest");
+    failure(
+        admin
+            .runners_post()
+            .body(new_runner(&"é".repeat(33), None))
+            .send()
+            .await,
+    )
+    .assert(400, "InvalidRequest");
     let (_, total) = list_all(&admin, true).await;
     assert_eq!(total, 1, "no rejected runner was stored");
 }
@@ -173,10 +266,25 @@ async fn invalid_slugs_are_400_naming_the_rule() {
     let admin = server.admin();
     let uuid = Uuid::new_v4().to_string();
     let long = "a".repeat(65);
-    for slug in ["", "Upper", "two--hyphens", "-edge", "under_score", "spa ce", &long, &uuid] {
-        failure(admin.runners_post().body(new_runner("Runner", Some(slug))).send().await)
-            .assert(400, "InvalidRequest")
-            .mentions("slug");
+    for slug in [
+        "",
+        "Upper",
+        "two--hyphens",
+        "-edge",
+        "under_score",
+        "spa ce",
+        &long,
+        &uuid,
+    ] {
+        failure(
+            admin
+                .runners_post()
+                .body(new_runner("Runner", Some(slug)))
+                .send()
+                .await,
+        )
+        .assert(400, "InvalidRequest")
+        .mentions("slug");
     }
 }
 
@@ -187,8 +295,22 @@ async fn unknown_runner_is_404_and_a_malformed_path_is_400() {
     failure(admin.runner_get().runner("no-such-runner").send().await)
         .assert(404, "NotFound")
         .mentions("no-such-runner");
-    failure(admin.runner_get().runner(Uuid::new_v4().to_string()).send().await).assert(404, "NotFound");
-    failure(admin.runner_token_post().runner("no-such-runner").send().await).assert(404, "NotFound");
+    failure(
+        admin
+            .runner_get()
+            .runner(Uuid::new_v4().to_string())
+            .send()
+            .await,
+    )
+    .assert(404, "NotFound");
+    failure(
+        admin
+            .runner_token_post()
+            .runner("no-such-runner")
+            .send()
+            .await,
+    )
+    .assert(404, "NotFound");
     failure(
         admin
             .runner_patch()
@@ -230,13 +352,29 @@ async fn malformed_bodies_are_400_with_an_error_code() {
         let error: serde_json::Value = response.json().await.unwrap();
         assert_eq!(error["error_code"], "InvalidRequest", "{body}: {error}");
         assert!(error["request_id"].is_string());
-        assert!(error["message"].as_str().unwrap().contains(needle), "{body}: {error}");
+        assert!(
+            error["message"].as_str().unwrap().contains(needle),
+            "{body}: {error}"
+        );
     }
+    // Over the body limit: 413; not JSON: 415. Both keep the error shape.
     let too_big = format!("{{\"name\": \"{}\"}}", "x".repeat(2000));
-    let response = http.post(&url).header("content-type", "application/json").body(too_big).send().await.unwrap();
-    assert_eq!(response.status(), 400);
-    let error: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(error["error_code"], "InvalidRequest");
+    for (content_type, body, status) in [
+        ("application/json", too_big.as_str(), 413),
+        ("text/plain", "{\"name\": \"x\"}", 415),
+        ("application/x-www-form-urlencoded", "name=x", 415),
+    ] {
+        let response = http
+            .post(&url)
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{content_type}");
+        let error: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(error["error_code"], "InvalidRequest", "{error}");
+    }
     let (_, total) = list_all(&admin, true).await;
     assert_eq!(total, 0, "nothing was stored");
 }
@@ -262,7 +400,10 @@ async fn bad_list_queries_are_400_naming_the_parameter() {
         assert_eq!(response.status(), 400, "{query}");
         let error: serde_json::Value = response.json().await.unwrap();
         assert_eq!(error["error_code"], "InvalidRequest", "{query}: {error}");
-        assert!(error["message"].as_str().unwrap().contains(param), "{query}: {error}");
+        assert!(
+            error["message"].as_str().unwrap().contains(param),
+            "{query}: {error}"
+        );
     }
     // The SDK's typed parameters reach the same checks (it refuses 0 itself).
     failure(admin.runners_get().per_page(256u32).send().await)
@@ -277,9 +418,22 @@ async fn bad_list_queries_are_400_naming_the_parameter() {
 async fn admin_endpoint_failures(client: &Client, runner: &str) -> Vec<runners_tests::ApiFailure> {
     vec![
         failure(client.runners_get().send().await),
-        failure(client.runners_post().body(new_runner("x", None)).send().await),
+        failure(
+            client
+                .runners_post()
+                .body(new_runner("x", None))
+                .send()
+                .await,
+        ),
         failure(client.runner_get().runner(runner).send().await),
-        failure(client.runner_patch().runner(runner).body(JsonUpdateRunner::default()).send().await),
+        failure(
+            client
+                .runner_patch()
+                .runner(runner)
+                .body(JsonUpdateRunner::default())
+                .send()
+                .await,
+        ),
         failure(client.runner_token_post().runner(runner).send().await),
     ]
 }
@@ -291,14 +445,21 @@ async fn missing_or_bad_credentials_are_401_before_any_lookup() {
     let clients = [
         ("no token", server.anonymous()),
         ("not a JWT", server.client("hello")),
-        ("JWT-shaped garbage", server.client("eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl")),
+        (
+            "JWT-shaped garbage",
+            server.client("eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl"),
+        ),
         ("runner token", server.client(&runner_token)),
     ];
     for (what, client) in clients {
         for path in [runner.slug.as_str(), "does-not-exist"] {
             for f in admin_endpoint_failures(&client, path).await {
                 f.assert(401, "Unauthorized");
-                assert_eq!(f.headers.get("www-authenticate").unwrap(), "Bearer", "{what}");
+                assert_eq!(
+                    f.headers.get("www-authenticate").unwrap(),
+                    "Bearer",
+                    "{what}"
+                );
             }
         }
     }
@@ -355,7 +516,13 @@ async fn a_non_admin_token_is_403_whether_or_not_the_runner_exists() {
 // ---- listing ----
 
 async fn list_all(client: &Client, archived: bool) -> (Vec<JsonRunner>, u64) {
-    let page = client.runners_get().archived(archived).per_page(255u32).send().await.unwrap();
+    let page = client
+        .runners_get()
+        .archived(archived)
+        .per_page(255u32)
+        .send()
+        .await
+        .unwrap();
     let total = total_count(&page).expect("X-Total-Count");
     (page.into_inner(), total)
 }
@@ -386,16 +553,34 @@ async fn pages_come_in_order_without_repeats_or_gaps() {
     let (everything, _) = list_all(&admin, false).await;
     let mut paged = Vec::new();
     for page in 1..=7u32 {
-        let response = admin.runners_get().per_page(3u32).page(page).send().await.unwrap();
+        let response = admin
+            .runners_get()
+            .per_page(3u32)
+            .page(page)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(total_count(&response), Some(20));
         paged.extend(response.into_inner());
     }
     assert_eq!(paged, everything);
-    let past_end = admin.runners_get().per_page(3u32).page(8u32).send().await.unwrap();
+    let past_end = admin
+        .runners_get()
+        .per_page(3u32)
+        .page(8u32)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(past_end.status(), 200);
     assert_eq!(total_count(&past_end), Some(20));
     assert!(past_end.into_inner().is_empty());
-    let far = admin.runners_get().page(u32::MAX).per_page(255u32).send().await.unwrap();
+    let far = admin
+        .runners_get()
+        .page(u32::MAX)
+        .per_page(255u32)
+        .send()
+        .await
+        .unwrap();
     assert!(far.into_inner().is_empty());
 }
 
@@ -409,14 +594,35 @@ async fn sort_by_name_and_by_created_in_both_directions() {
     let list = |sort, direction| {
         let admin = admin.clone();
         async move {
-            let runners = admin.runners_get().sort(sort).direction(direction).send().await.unwrap();
-            slugs(&runners.into_inner()).into_iter().map(String::from).collect::<Vec<_>>()
+            let runners = admin
+                .runners_get()
+                .sort(sort)
+                .direction(direction)
+                .send()
+                .await
+                .unwrap();
+            slugs(&runners.into_inner())
+                .into_iter()
+                .map(String::from)
+                .collect::<Vec<_>>()
         }
     };
-    assert_eq!(list(RunnersSort::Name, JsonDirection::Asc).await, ["a", "b-1", "b-2", "c"]);
-    assert_eq!(list(RunnersSort::Name, JsonDirection::Desc).await, ["c", "b-2", "b-1", "a"]);
-    assert_eq!(list(RunnersSort::Created, JsonDirection::Asc).await, ["b-2", "c", "a", "b-1"]);
-    assert_eq!(list(RunnersSort::Created, JsonDirection::Desc).await, ["b-1", "a", "c", "b-2"]);
+    assert_eq!(
+        list(RunnersSort::Name, JsonDirection::Asc).await,
+        ["a", "b-1", "b-2", "c"]
+    );
+    assert_eq!(
+        list(RunnersSort::Name, JsonDirection::Desc).await,
+        ["c", "b-2", "b-1", "a"]
+    );
+    assert_eq!(
+        list(RunnersSort::Created, JsonDirection::Asc).await,
+        ["b-2", "c", "a", "b-1"]
+    );
+    assert_eq!(
+        list(RunnersSort::Created, JsonDirection::Desc).await,
+        ["b-1", "a", "c", "b-2"]
+    );
 }
 
 #[tokio::test]
@@ -426,7 +632,13 @@ async fn name_filter_is_exact_and_counts_only_matches() {
     for name in ["gpu", "gpu", "GPU", "gpu 2"] {
         create(&admin, name, None).await;
     }
-    let page = admin.runners_get().name("gpu").per_page(1u32).send().await.unwrap();
+    let page = admin
+        .runners_get()
+        .name("gpu")
+        .per_page(1u32)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(total_count(&page), Some(2));
     assert_eq!(page.into_inner().len(), 1);
 }
@@ -481,15 +693,34 @@ async fn patch_changes_name_and_slug_and_bumps_modified() {
     let updated = admin
         .runner_patch()
         .runner(&runner.slug)
-        .body(JsonUpdateRunner { name: Some("New".into()), slug: Some("new-slug".into()), archived: None })
+        .body(JsonUpdateRunner {
+            name: Some("New".into()),
+            slug: Some("new-slug".into()),
+            archived: None,
+        })
         .send()
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((updated.name.as_str(), updated.slug.as_str()), ("New", "new-slug"));
-    assert_eq!((updated.uuid, updated.created), (runner.uuid, runner.created));
+    assert_eq!(
+        (updated.name.as_str(), updated.slug.as_str()),
+        ("New", "new-slug")
+    );
+    assert_eq!(
+        (updated.uuid, updated.created),
+        (runner.uuid, runner.created)
+    );
     assert!(updated.modified > runner.modified);
-    assert_eq!(admin.runner_get().runner("new-slug").send().await.unwrap().into_inner(), updated);
+    assert_eq!(
+        admin
+            .runner_get()
+            .runner("new-slug")
+            .send()
+            .await
+            .unwrap()
+            .into_inner(),
+        updated
+    );
     failure(admin.runner_get().runner("old").send().await).assert(404, "NotFound");
 }
 
@@ -504,16 +735,43 @@ async fn patch_to_a_taken_slug_is_409_and_invalid_fields_are_400() {
         slug: slug.map(Into::into),
         archived: None,
     };
-    failure(admin.runner_patch().runner("two").body(patch(None, Some("one"))).send().await)
-        .assert(409, "Conflict")
-        .mentions("one");
-    failure(admin.runner_patch().runner("two").body(patch(Some(" x"), None)).send().await)
-        .assert(400, "InvalidRequest")
-        .mentions("name");
-    failure(admin.runner_patch().runner("two").body(patch(None, Some("Bad Slug"))).send().await)
-        .assert(400, "InvalidRequest")
-        .mentions("slug");
-    let after = admin.runner_get().runner("two").send().await.unwrap().into_inner();
+    failure(
+        admin
+            .runner_patch()
+            .runner("two")
+            .body(patch(None, Some("one")))
+            .send()
+            .await,
+    )
+    .assert(409, "Conflict")
+    .mentions("one");
+    failure(
+        admin
+            .runner_patch()
+            .runner("two")
+            .body(patch(Some(" x"), None))
+            .send()
+            .await,
+    )
+    .assert(400, "InvalidRequest")
+    .mentions("name");
+    failure(
+        admin
+            .runner_patch()
+            .runner("two")
+            .body(patch(None, Some("Bad Slug")))
+            .send()
+            .await,
+    )
+    .assert(400, "InvalidRequest")
+    .mentions("slug");
+    let after = admin
+        .runner_get()
+        .runner("two")
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(after, two, "rejected patches changed nothing");
 }
 
@@ -535,7 +793,17 @@ async fn archive_and_unarchive_control_listing() {
     let (all, total) = list_all(&admin, true).await;
     assert_eq!((slugs(&all), total), (vec!["a", "b"], 2));
     // An archived runner can still be viewed.
-    assert_eq!(admin.runner_get().runner("a").send().await.unwrap().into_inner().archived, Some(stamp));
+    assert_eq!(
+        admin
+            .runner_get()
+            .runner("a")
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+            .archived,
+        Some(stamp)
+    );
 
     assert_eq!(archive(&admin, "a", false).await.archived, None);
     let (active, _) = list_all(&admin, false).await;
@@ -549,7 +817,13 @@ async fn heartbeat_with_the_runner_token_records_the_time() {
     let server = TestServer::start().await;
     let (runner, token) = create(&server.admin(), "Beating", None).await;
     let runner_client = server.client(&token);
-    let beat = runner_client.runner_heartbeat_post().runner(&runner.slug).send().await.unwrap().into_inner();
+    let beat = runner_client
+        .runner_heartbeat_post()
+        .runner(&runner.slug)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
     let first = beat.last_heartbeat.expect("heartbeat recorded");
     let beat = runner_client
         .runner_heartbeat_post()
@@ -559,7 +833,14 @@ async fn heartbeat_with_the_runner_token_records_the_time() {
         .unwrap()
         .into_inner();
     assert!(beat.last_heartbeat.unwrap() >= first);
-    let viewed = server.admin().runner_get().runner(&runner.slug).send().await.unwrap().into_inner();
+    let viewed = server
+        .admin()
+        .runner_get()
+        .runner(&runner.slug)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(viewed.last_heartbeat, beat.last_heartbeat);
 }
 
@@ -570,21 +851,59 @@ async fn a_runner_token_authenticates_only_its_own_active_runner() {
     let (mine, token) = create(&admin, "Mine", None).await;
     let (other, _) = create(&admin, "Other", None).await;
     let client = server.client(&token);
-    failure(client.runner_heartbeat_post().runner(&other.slug).send().await)
-        .assert(403, "Forbidden")
-        .mentions("own runner");
-    failure(client.runner_heartbeat_post().runner("no-such-runner").send().await).assert(403, "Forbidden");
+    failure(
+        client
+            .runner_heartbeat_post()
+            .runner(&other.slug)
+            .send()
+            .await,
+    )
+    .assert(403, "Forbidden")
+    .mentions("own runner");
+    failure(
+        client
+            .runner_heartbeat_post()
+            .runner("no-such-runner")
+            .send()
+            .await,
+    )
+    .assert(403, "Forbidden");
     // Neither an API token nor no token will do.
-    failure(admin.runner_heartbeat_post().runner(&mine.slug).send().await).assert(401, "Unauthorized");
-    failure(server.anonymous().runner_heartbeat_post().runner(&mine.slug).send().await)
-        .assert(401, "Unauthorized");
+    failure(
+        admin
+            .runner_heartbeat_post()
+            .runner(&mine.slug)
+            .send()
+            .await,
+    )
+    .assert(401, "Unauthorized");
+    failure(
+        server
+            .anonymous()
+            .runner_heartbeat_post()
+            .runner(&mine.slug)
+            .send()
+            .await,
+    )
+    .assert(401, "Unauthorized");
     // Archived: the token is refused until the runner is unarchived.
     archive(&admin, &mine.slug, true).await;
-    failure(client.runner_heartbeat_post().runner(&mine.slug).send().await)
-        .assert(401, "Unauthorized")
-        .mentions("archived");
+    failure(
+        client
+            .runner_heartbeat_post()
+            .runner(&mine.slug)
+            .send()
+            .await,
+    )
+    .assert(401, "Unauthorized")
+    .mentions("archived");
     archive(&admin, &mine.slug, false).await;
-    client.runner_heartbeat_post().runner(&mine.slug).send().await.unwrap();
+    client
+        .runner_heartbeat_post()
+        .runner(&mine.slug)
+        .send()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -592,18 +911,42 @@ async fn rotation_returns_a_new_token_and_the_old_one_fails_at_once() {
     let server = TestServer::start().await;
     let admin = server.admin();
     let (runner, old) = create(&admin, "Rotating", None).await;
-    server.client(&old).runner_heartbeat_post().runner(&runner.slug).send().await.unwrap();
+    server
+        .client(&old)
+        .runner_heartbeat_post()
+        .runner(&runner.slug)
+        .send()
+        .await
+        .unwrap();
 
-    let rotated = admin.runner_token_post().runner(&runner.slug).send().await.unwrap();
+    let rotated = admin
+        .runner_token_post()
+        .runner(&runner.slug)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(rotated.status(), 201);
     let rotated = rotated.into_inner();
     assert_eq!(rotated.uuid, runner.uuid);
     assert_runner_token(&rotated.token);
     assert_ne!(rotated.token, old);
 
-    failure(server.client(&old).runner_heartbeat_post().runner(&runner.slug).send().await)
-        .assert(401, "Unauthorized");
-    server.client(&rotated.token).runner_heartbeat_post().runner(&runner.slug).send().await.unwrap();
+    failure(
+        server
+            .client(&old)
+            .runner_heartbeat_post()
+            .runner(&runner.slug)
+            .send()
+            .await,
+    )
+    .assert(401, "Unauthorized");
+    server
+        .client(&rotated.token)
+        .runner_heartbeat_post()
+        .runner(&runner.slug)
+        .send()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -617,7 +960,13 @@ async fn rotating_an_archived_runner_is_409() {
         .mentions("archived");
     archive(&admin, &runner.slug, false).await;
     // The failed rotation left the old token in place.
-    server.client(&token).runner_heartbeat_post().runner(&runner.slug).send().await.unwrap();
+    server
+        .client(&token)
+        .runner_heartbeat_post()
+        .runner(&runner.slug)
+        .send()
+        .await
+        .unwrap();
 }
 
 // ---- Bencher CLI compatibility ----
@@ -630,7 +979,11 @@ async fn bencher_cli_style_requests_work() {
     // Bencher's CLI checks the version first, then sends the rotation POST
     // with no body and no Content-Length.
     let http = reqwest::Client::new();
-    let version = http.get(format!("{}/v0/server/version", server.url)).send().await.unwrap();
+    let version = http
+        .get(format!("{}/v0/server/version", server.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(version.status(), 200);
     let response = http
         .post(format!("{}/v0/runners/{}/token", server.url, runner.slug))
@@ -645,8 +998,11 @@ async fn bencher_cli_style_requests_work() {
     // The API token is JWT-shaped: three base64url parts.
     let parts: Vec<&str> = server.admin_token.split('.').collect();
     assert_eq!(parts.len(), 3);
-    assert!(parts.iter().all(|p| !p.is_empty()
-        && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')));
+    assert!(parts.iter().all(|p| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }));
 }
 
 // ---- storage ----
@@ -657,12 +1013,32 @@ async fn data_survives_a_restart_on_the_same_file() {
     let (runner, token) = create(&server.admin(), "Durable", None).await;
     archive(&server.admin(), &runner.slug, true).await;
     archive(&server.admin(), &runner.slug, false).await;
-    let before = server.admin().runner_get().runner(&runner.slug).send().await.unwrap().into_inner();
+    let before = server
+        .admin()
+        .runner_get()
+        .runner(&runner.slug)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
     server.restart().await;
-    let after = server.admin().runner_get().runner(&runner.slug).send().await.unwrap().into_inner();
+    let after = server
+        .admin()
+        .runner_get()
+        .runner(&runner.slug)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(after, before);
     // Both kinds of token still work: the signing key lives in the database.
-    server.client(&token).runner_heartbeat_post().runner(&runner.slug).send().await.unwrap();
+    server
+        .client(&token)
+        .runner_heartbeat_post()
+        .runner(&runner.slug)
+        .send()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -670,20 +1046,44 @@ async fn no_token_is_stored_in_clear() {
     let server = TestServer::start().await;
     let admin = server.admin();
     let (runner, token) = create(&admin, "Secret", None).await;
-    let rotated = admin.runner_token_post().runner(&runner.slug).send().await.unwrap().into_inner();
+    let rotated = admin
+        .runner_token_post()
+        .runner(&runner.slug)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
     let (_, api_token) = server.api_token("ops", true, Duration::days(1));
     let bytes = server.database_bytes();
     let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
-    for secret in [token.as_str(), rotated.token.as_str(), server.admin_token.as_str(), api_token.as_str()] {
-        assert!(!contains(secret.as_bytes()), "a token is in the database file");
+    for secret in [
+        token.as_str(),
+        rotated.token.as_str(),
+        server.admin_token.as_str(),
+        api_token.as_str(),
+    ] {
+        assert!(
+            !contains(secret.as_bytes()),
+            "a token is in the database file"
+        );
         // Not even its random part.
         let tail = &secret[secret.len() - 32..];
-        assert!(!contains(tail.as_bytes()), "part of a token is in the database file");
+        assert!(
+            !contains(tail.as_bytes()),
+            "part of a token is in the database file"
+        );
     }
     // What is stored is the SHA-256 of the runner token.
     let conn = rusqlite::Connection::open(server.db_path()).unwrap();
     let hash: Vec<u8> = conn
-        .query_row("SELECT token_hash FROM runners WHERE slug = ?", [&runner.slug], |r| r.get(0))
+        .query_row(
+            "SELECT token_hash FROM runners WHERE slug = ?",
+            [&runner.slug],
+            |r| r.get(0),
+        )
         .unwrap();
-    assert_eq!(hash, runners_server::auth::hash_runner_token(&rotated.token));
+    assert_eq!(
+        hash,
+        runners_server::auth::hash_runner_token(&rotated.token)
+    );
 }
