@@ -222,6 +222,28 @@ fn runner_ref_sql(r: &RunnerRef) -> (&'static str, String) {
     }
 }
 
+/// A runner's row id and fields, by UUID or slug.
+fn runner_row(conn: &Connection, r: &RunnerRef) -> Result<(i64, JsonRunner), StoreError> {
+    let (filter, arg) = runner_ref_sql(r);
+    conn.prepare_cached(&format!(
+        "SELECT id, {RUNNER_COLUMNS} FROM runners WHERE {filter}"
+    ))?
+    .query_row([arg], |row| Ok((row.get(0)?, runner_at(row, 1)?)))
+    .optional()?
+    .ok_or_else(|| runner_not_found(r))
+}
+
+/// Maps a failed write of `slug` to a 409 if the slug is taken.
+fn slug_conflict(slug: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
+    move |e| {
+        if is_unique_violation(&e, "runners.slug") {
+            slug_taken(slug)
+        } else {
+            e.into()
+        }
+    }
+}
+
 /// Settings of every pooled connection.
 fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -485,14 +507,7 @@ impl Store {
 
     /// One runner.
     pub fn get_runner(&self, r: &RunnerRef) -> Result<JsonRunner, StoreError> {
-        let conn = self.conn()?;
-        let (filter, arg) = runner_ref_sql(r);
-        conn.prepare_cached(&format!(
-            "SELECT {RUNNER_COLUMNS} FROM runners WHERE {filter}"
-        ))?
-        .query_row([arg], |row| runner_at(row, 0))
-        .optional()?
-        .ok_or_else(|| runner_not_found(r))
+        runner_row(&*self.conn()?, r).map(|(_, runner)| runner)
     }
 
     /// Creates a runner. An explicit `slug` that is taken is a conflict; a
@@ -522,13 +537,7 @@ impl Store {
             )
         };
         if let Some(slug) = slug {
-            return attempt(slug).map_err(|e| {
-                if is_unique_violation(&e, "runners.slug") {
-                    slug_taken(slug)
-                } else {
-                    e.into()
-                }
-            });
+            return attempt(slug).map_err(slug_conflict(slug));
         }
         let base = slug_from_name(name);
         for i in 0..GENERATED_SLUG_ATTEMPTS {
@@ -558,14 +567,7 @@ impl Store {
     ) -> Result<JsonRunner, StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (filter, arg) = runner_ref_sql(r);
-        let (id, current) = tx
-            .prepare_cached(&format!(
-                "SELECT id, {RUNNER_COLUMNS} FROM runners WHERE {filter}"
-            ))?
-            .query_row([arg], |row| Ok((row.get::<_, i64>(0)?, runner_at(row, 1)?)))
-            .optional()?
-            .ok_or_else(|| runner_not_found(r))?;
+        let (id, current) = runner_row(&tx, r)?;
         let mut next = current.clone();
         if let Some(name) = &update.name {
             next.name = name.clone();
@@ -593,13 +595,7 @@ impl Store {
             to_text(next.modified),
             id
         ])
-        .map_err(|e| {
-            if is_unique_violation(&e, "runners.slug") {
-                slug_taken(&next.slug)
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(slug_conflict(&next.slug))?;
         tx.commit()?;
         Ok(next)
     }
@@ -613,14 +609,7 @@ impl Store {
     ) -> Result<Uuid, StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (filter, arg) = runner_ref_sql(r);
-        let (id, runner) = tx
-            .prepare_cached(&format!(
-                "SELECT id, {RUNNER_COLUMNS} FROM runners WHERE {filter}"
-            ))?
-            .query_row([arg], |row| Ok((row.get::<_, i64>(0)?, runner_at(row, 1)?)))
-            .optional()?
-            .ok_or_else(|| runner_not_found(r))?;
+        let (id, runner) = runner_row(&tx, r)?;
         if runner.archived.is_some() {
             return Err(StoreError::Conflict(format!(
                 "runner `{}` is archived: unarchive it before rotating its token",

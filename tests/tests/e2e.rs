@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use chrono::Duration;
 use runners_sdk::types::{JsonDirection, JsonNewRunner, JsonRunner, JsonUpdateRunner, RunnersSort};
-use runners_sdk::{Client, ClientInfo, total_count};
+use runners_sdk::{Client, ClientInfo, Error, ResponseValue, total_count, types};
 use runners_tests::{TestServer, failure};
 use uuid::Uuid;
 
@@ -51,6 +51,20 @@ async fn archive(client: &Client, runner: &str, archived: bool) -> JsonRunner {
         .await
         .unwrap()
         .into_inner()
+}
+
+/// A heartbeat of `runner` sent with `token`.
+async fn beat(
+    server: &TestServer,
+    token: &str,
+    runner: &str,
+) -> Result<ResponseValue<JsonRunner>, Error<types::Error>> {
+    server
+        .client(token)
+        .runner_heartbeat_post()
+        .runner(runner)
+        .send()
+        .await
 }
 
 fn slugs(runners: &[JsonRunner]) -> Vec<&str> {
@@ -816,32 +830,22 @@ async fn archive_and_unarchive_control_listing() {
 async fn heartbeat_with_the_runner_token_records_the_time() {
     let server = TestServer::start().await;
     let (runner, token) = create(&server.admin(), "Beating", None).await;
-    let runner_client = server.client(&token);
-    let beat = runner_client
-        .runner_heartbeat_post()
-        .runner(&runner.slug)
-        .send()
+    let first = beat(&server, &token, &runner.slug)
         .await
         .unwrap()
         .into_inner();
-    let first = beat.last_heartbeat.expect("heartbeat recorded");
-    let beat = runner_client
-        .runner_heartbeat_post()
-        .runner(runner.uuid.to_string())
-        .send()
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(beat.last_heartbeat.unwrap() >= first);
+    let first = first.last_heartbeat.expect("heartbeat recorded");
+    let by_uuid = runner.uuid.to_string();
+    let second = beat(&server, &token, &by_uuid).await.unwrap().into_inner();
+    assert!(second.last_heartbeat.unwrap() >= first);
     let viewed = server
         .admin()
         .runner_get()
         .runner(&runner.slug)
         .send()
         .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(viewed.last_heartbeat, beat.last_heartbeat);
+        .unwrap();
+    assert_eq!(viewed.into_inner().last_heartbeat, second.last_heartbeat);
 }
 
 #[tokio::test]
@@ -850,36 +854,15 @@ async fn a_runner_token_authenticates_only_its_own_active_runner() {
     let admin = server.admin();
     let (mine, token) = create(&admin, "Mine", None).await;
     let (other, _) = create(&admin, "Other", None).await;
-    let client = server.client(&token);
-    failure(
-        client
-            .runner_heartbeat_post()
-            .runner(&other.slug)
-            .send()
-            .await,
-    )
-    .assert(403, "Forbidden")
-    .mentions("own runner");
-    failure(
-        client
-            .runner_heartbeat_post()
-            .runner("no-such-runner")
-            .send()
-            .await,
-    )
-    .assert(403, "Forbidden");
+    failure(beat(&server, &token, &other.slug).await)
+        .assert(403, "Forbidden")
+        .mentions("own runner");
+    failure(beat(&server, &token, "no-such-runner").await).assert(403, "Forbidden");
     // Neither an API token nor no token will do.
+    failure(beat(&server, &server.admin_token, &mine.slug).await).assert(401, "Unauthorized");
+    let anonymous = server.anonymous();
     failure(
-        admin
-            .runner_heartbeat_post()
-            .runner(&mine.slug)
-            .send()
-            .await,
-    )
-    .assert(401, "Unauthorized");
-    failure(
-        server
-            .anonymous()
+        anonymous
             .runner_heartbeat_post()
             .runner(&mine.slug)
             .send()
@@ -888,22 +871,11 @@ async fn a_runner_token_authenticates_only_its_own_active_runner() {
     .assert(401, "Unauthorized");
     // Archived: the token is refused until the runner is unarchived.
     archive(&admin, &mine.slug, true).await;
-    failure(
-        client
-            .runner_heartbeat_post()
-            .runner(&mine.slug)
-            .send()
-            .await,
-    )
-    .assert(401, "Unauthorized")
-    .mentions("archived");
+    failure(beat(&server, &token, &mine.slug).await)
+        .assert(401, "Unauthorized")
+        .mentions("archived");
     archive(&admin, &mine.slug, false).await;
-    client
-        .runner_heartbeat_post()
-        .runner(&mine.slug)
-        .send()
-        .await
-        .unwrap();
+    beat(&server, &token, &mine.slug).await.unwrap();
 }
 
 #[tokio::test]
@@ -911,13 +883,7 @@ async fn rotation_returns_a_new_token_and_the_old_one_fails_at_once() {
     let server = TestServer::start().await;
     let admin = server.admin();
     let (runner, old) = create(&admin, "Rotating", None).await;
-    server
-        .client(&old)
-        .runner_heartbeat_post()
-        .runner(&runner.slug)
-        .send()
-        .await
-        .unwrap();
+    beat(&server, &old, &runner.slug).await.unwrap();
 
     let rotated = admin
         .runner_token_post()
@@ -931,22 +897,8 @@ async fn rotation_returns_a_new_token_and_the_old_one_fails_at_once() {
     assert_runner_token(&rotated.token);
     assert_ne!(rotated.token, old);
 
-    failure(
-        server
-            .client(&old)
-            .runner_heartbeat_post()
-            .runner(&runner.slug)
-            .send()
-            .await,
-    )
-    .assert(401, "Unauthorized");
-    server
-        .client(&rotated.token)
-        .runner_heartbeat_post()
-        .runner(&runner.slug)
-        .send()
-        .await
-        .unwrap();
+    failure(beat(&server, &old, &runner.slug).await).assert(401, "Unauthorized");
+    beat(&server, &rotated.token, &runner.slug).await.unwrap();
 }
 
 #[tokio::test]
@@ -960,13 +912,7 @@ async fn rotating_an_archived_runner_is_409() {
         .mentions("archived");
     archive(&admin, &runner.slug, false).await;
     // The failed rotation left the old token in place.
-    server
-        .client(&token)
-        .runner_heartbeat_post()
-        .runner(&runner.slug)
-        .send()
-        .await
-        .unwrap();
+    beat(&server, &token, &runner.slug).await.unwrap();
 }
 
 // ---- Bencher CLI compatibility ----
@@ -977,7 +923,7 @@ async fn bencher_cli_style_requests_work() {
     let admin = server.admin();
     let (runner, _) = create(&admin, "Cli", None).await;
     // Bencher's CLI checks the version first, then sends the rotation POST
-    // with no body and no Content-Length.
+    // with no body and no Content-Length: written here byte for byte.
     let http = reqwest::Client::new();
     let version = http
         .get(format!("{}/v0/server/version", server.url))
@@ -985,14 +931,25 @@ async fn bencher_cli_style_requests_work() {
         .await
         .unwrap();
     assert_eq!(version.status(), 200);
-    let response = http
-        .post(format!("{}/v0/runners/{}/token", server.url, runner.slug))
-        .header("authorization", format!("Bearer {}", server.admin_token))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let body: serde_json::Value = response.json().await.unwrap();
+    let host = server.url.trim_start_matches("http://").to_owned();
+    let request = format!(
+        "POST /v0/runners/{}/token HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\n\
+         Accept: application/json\r\nConnection: close\r\n\r\n",
+        runner.slug, server.admin_token
+    );
+    let response = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(host).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    })
+    .await
+    .unwrap();
+    assert!(response.starts_with("HTTP/1.1 201 "), "{response}");
+    let body: serde_json::Value =
+        serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert_eq!(body["uuid"], runner.uuid.to_string());
     assert_runner_token(body["token"].as_str().unwrap());
     // The API token is JWT-shaped: three base64url parts.
@@ -1032,13 +989,7 @@ async fn data_survives_a_restart_on_the_same_file() {
         .into_inner();
     assert_eq!(after, before);
     // Both kinds of token still work: the signing key lives in the database.
-    server
-        .client(&token)
-        .runner_heartbeat_post()
-        .runner(&runner.slug)
-        .send()
-        .await
-        .unwrap();
+    beat(&server, &token, &runner.slug).await.unwrap();
 }
 
 #[tokio::test]
