@@ -21,6 +21,8 @@ struct Serving {
     url: String,
     /// Everything it printed to stderr up to "listening".
     banner: Vec<String>,
+    /// Everything it printed to stderr after that: the request log.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Serving {
@@ -46,8 +48,19 @@ impl Serving {
             banner.push(line);
         };
         // Keep draining the request log so the child never blocks on stderr.
-        std::thread::spawn(move || lines.for_each(drop));
-        Self { child, url, banner }
+        let log: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
+        let sink = std::sync::Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self {
+            child,
+            url,
+            banner,
+            log,
+        }
     }
 
     /// The API token printed on first start, if any.
@@ -55,27 +68,36 @@ impl Serving {
         self.banner.iter().find(|l| l.starts_with("eyJ")).cloned()
     }
 
-    /// `GET /v0/runners` with `token`: the status code.
-    fn list_status(&self, token: &str) -> u16 {
-        let url = format!("{}/v0/runners", self.url);
+    /// Sends `method path` with `token` and an optional JSON body: the
+    /// status code and the body.
+    fn call(&self, method: &str, path: &str, token: &str, body: Option<&str>) -> (u16, String) {
+        let url = format!("{}{path}", self.url);
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         runtime.block_on(async {
-            reqwest::Client::new()
-                .get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
+            let mut request = reqwest::Client::new()
+                .request(method, url)
+                .bearer_auth(token);
+            if let Some(body) = body {
+                request = request
+                    .header("content-type", "application/json")
+                    .body(body.to_owned());
+            }
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
         })
     }
 
+    /// `GET /v0/runners` with `token`: the status code.
+    fn list_status(&self, token: &str) -> u16 {
+        self.call("GET", "/v0/runners", token, None).0
+    }
+
     /// Sends SIGTERM and waits for the exit status.
-    fn terminate(mut self) -> std::process::ExitStatus {
+    fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         assert!(
             Command::new("kill")
@@ -122,7 +144,7 @@ fn stderr(output: &std::process::Output) -> String {
 fn first_start_prints_the_admin_token_once_and_sigterm_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("runners.db");
-    let server = Serving::start(&db);
+    let mut server = Serving::start(&db);
     let token = server
         .bootstrap_token()
         .expect("the admin token is printed on first start");
@@ -137,7 +159,7 @@ fn first_start_prints_the_admin_token_once_and_sigterm_exits_cleanly() {
     // Closed cleanly: the WAL was checkpointed and removed.
     assert!(!dir.path().join("runners.db-wal").exists());
 
-    let server = Serving::start(&db);
+    let mut server = Serving::start(&db);
     assert_eq!(
         server.bootstrap_token(),
         None,
@@ -272,4 +294,46 @@ fn bad_environments_fail_with_one_clear_line() {
     // still prints one.
     let server = Serving::start(&db);
     assert!(server.bootstrap_token().is_some());
+}
+
+#[test]
+fn no_token_appears_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Serving::start(&dir.path().join("runners.db"));
+    let admin = server.bootstrap_token().unwrap();
+    let mut secrets = vec![admin.clone()];
+    for name in ["one", "two"] {
+        let body = format!("{{\"name\": \"{name}\"}}");
+        let (status, created) = server.call("POST", "/v0/runners", &admin, Some(&body));
+        assert_eq!(status, 201, "{created}");
+        let (status, rotated) =
+            server.call("POST", &format!("/v0/runners/{name}/token"), &admin, None);
+        assert_eq!(status, 201, "{rotated}");
+        for json in [created, rotated] {
+            let token = json.split("bencher_runner_").nth(1).unwrap()[..64].to_owned();
+            secrets.push(token);
+        }
+        let last = secrets.last().unwrap().clone();
+        let path = format!("/v0/runners/{name}/heartbeat");
+        let (status, _) = server.call("POST", &path, &format!("bencher_runner_{last}"), None);
+        assert_eq!(status, 200);
+        // Failed attempts are logged too: with a wrong token, and with the
+        // admin token where a runner token belongs.
+        server.call(
+            "POST",
+            &path,
+            &format!("bencher_runner_{}", "0".repeat(64)),
+            None,
+        );
+        server.call("POST", &path, &admin, None);
+    }
+    assert!(server.terminate().success());
+    let log = server.log.lock().unwrap().join("\n");
+    assert!(
+        log.contains("response_code: 201"),
+        "the request log is there: {log}"
+    );
+    for secret in &secrets {
+        assert!(!log.contains(secret.as_str()), "a token is in the log");
+    }
 }
