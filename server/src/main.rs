@@ -1,7 +1,7 @@
 //! The `runners-server` program: serve the API, or manage API tokens.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -143,10 +143,6 @@ async fn shutdown_signal() -> anyhow::Result<()> {
         .context("cannot listen for Ctrl-C")
 }
 
-fn open(db: &Path) -> anyhow::Result<Store> {
-    Store::open(db)
-}
-
 fn token(command: TokenCommand) -> anyhow::Result<()> {
     match command {
         TokenCommand::Create {
@@ -156,7 +152,7 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
             db,
         } => {
             validate::name("--user", &user)?;
-            let store = open(&db.db)?;
+            let store = Store::open(&db.db)?;
             let keys = Keys::new(&store.signing_secret()?);
             let user = store.ensure_user(&user, admin)?;
             let (_, token) =
@@ -164,7 +160,7 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
             println!("{token}");
         }
         TokenCommand::List { db } => {
-            let store = open(&db.db)?;
+            let store = Store::open(&db.db)?;
             println!("UUID\tUSER\tADMIN\tCREATED\tEXPIRES\tREVOKED");
             for t in store.list_api_tokens()? {
                 let time =
@@ -181,7 +177,7 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
             }
         }
         TokenCommand::Revoke { token, db } => {
-            let store = open(&db.db)?;
+            let store = Store::open(&db.db)?;
             store.revoke_api_token(token)?;
             eprintln!("revoked API token {token}");
         }

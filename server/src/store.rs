@@ -7,7 +7,7 @@
 //! (readable with `sqlite3`, and they sort as text). UUIDs are lowercase
 //! hyphenated text, so that a uuid fragment can be searched for.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -148,7 +148,6 @@ pub struct ApiTokenRow {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool<SqliteConnectionManager>,
-    path: PathBuf,
 }
 
 /// The current time, at the precision the store keeps.
@@ -316,15 +315,7 @@ impl Store {
             .connection_timeout(BUSY_TIMEOUT)
             .build(manager)
             .with_context(|| format!("cannot open database {shown}"))?;
-        Ok(Self {
-            pool,
-            path: path.to_owned(),
-        })
-    }
-
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(Self { pool })
     }
 
     fn conn(&self) -> Result<PooledConnection<SqliteConnectionManager>, StoreError> {
