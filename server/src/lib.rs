@@ -20,4 +20,6 @@ pub mod types;
 pub mod validate;
 
 pub use server::{Config, Server};
+/// Levels of the request log.
+pub use slog::Level as LogLevel;
 pub use store::Store;

@@ -6,10 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use dropshot::ConfigLoggingLevel;
 use runners_server::auth::{self, DEFAULT_API_TOKEN_TTL_DAYS, Keys};
 use runners_server::server::DEFAULT_BIND;
-use runners_server::{Config, Server, Store, validate};
+use runners_server::{Config, LogLevel, Server, Store, validate};
 use uuid::Uuid;
 
 /// A Bencher-compatible runner registry.
@@ -100,7 +99,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let config = Config {
             bind: args.bind,
             db: args.db.db,
-            log_level: ConfigLoggingLevel::Info,
+            log_level: LogLevel::Info,
         };
         let server = Server::start(&config).await?;
         if let Some(token) = &server.bootstrap_token {

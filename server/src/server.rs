@@ -3,12 +3,12 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use chrono::Duration;
 use dropshot::{
-    ConfigDropshot, ConfigLogging, ConfigLoggingLevel, HttpError, HttpResponseCreated,
-    HttpResponseHeaders, HttpResponseOk, HttpServer, Path, RequestContext, ServerBuilder,
+    ConfigDropshot, HttpError, HttpResponseCreated, HttpResponseHeaders, HttpResponseOk,
+    HttpServer, Path, RequestContext, ServerBuilder,
 };
+use slog::Drain as _;
 
 use crate::api::{RunnersApi, RunnersPage, openapi_document, runners_api_mod};
 use crate::auth::{self, DEFAULT_API_TOKEN_TTL_DAYS, Keys};
@@ -178,6 +178,18 @@ pub fn bootstrap_admin(store: &Store, keys: &Keys) -> Result<Option<String>, Sto
     auth::issue_api_token(store, keys, user, ttl).map(|(_, token)| Some(token))
 }
 
+/// The request log: one line a record on stderr, each written whole and
+/// before the call that logs it returns, so that it never runs into the lines
+/// the program prints (the admin token, where it listens).
+fn logger(level: slog::Level) -> slog::Logger {
+    let decorator = slog_term::PlainSyncDecorator::new(std::io::stderr());
+    let drain = slog_term::FullFormat::new(decorator)
+        .build()
+        .filter_level(level)
+        .fuse();
+    slog::Logger::root(drain, slog::o!("name" => "runners-server"))
+}
+
 /// How to run the server.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -185,8 +197,8 @@ pub struct Config {
     pub bind: SocketAddr,
     /// The SQLite file, created and migrated if needed.
     pub db: PathBuf,
-    /// The level of the request log on stderr.
-    pub log_level: ConfigLoggingLevel,
+    /// The least severe level of the request log on stderr.
+    pub log_level: slog::Level,
 }
 
 /// A running server.
@@ -209,11 +221,7 @@ impl Server {
         })
         .await??;
         let spec = JsonSpec(serde_json::from_str(&openapi_document())?);
-        let log = ConfigLogging::StderrTerminal {
-            level: config.log_level.clone(),
-        }
-        .to_logger("runners-server")
-        .context("cannot set up logging")?;
+        let log = logger(config.log_level);
         let api = runners_api_mod::api_description::<RunnersImpl>()
             .map_err(|e| anyhow::anyhow!("invalid API description: {e}"))?;
         let dropshot = ConfigDropshot {

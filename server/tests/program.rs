@@ -10,10 +10,15 @@ use std::time::{Duration, Instant};
 #[test]
 fn openapi_json_is_current() {
     let spec = runners_server::api::openapi_document();
-    expectorate::assert_contents("../openapi.json", &spec);
+    expectorate::assert_contents(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.json"),
+        &spec,
+    );
 }
 
 const BIN: &str = env!("CARGO_BIN_EXE_runners-server");
+/// How the program's line saying where it listens starts.
+const LISTENING: &str = "runners-server listening on ";
 
 /// The `runners-server` program, serving in a child process.
 struct Serving {
@@ -35,26 +40,33 @@ impl Serving {
             .stderr(Stdio::piped())
             .spawn()
             .expect("runners-server starts");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        // Read stderr on a thread of its own (so the child never blocks on
+        // it), and wait a bounded time for the line saying where it listens.
+        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
+        let sink = std::sync::Arc::clone(&log);
+        std::thread::spawn(move || {
+            let mut listening = false;
+            for line in lines.map_while(Result::ok) {
+                if listening {
+                    sink.lock().unwrap().push(line);
+                } else {
+                    listening = line.starts_with(LISTENING);
+                    let _ = tx.send(line);
+                }
+            }
+        });
         let mut banner = Vec::new();
         let url = loop {
-            let line = lines
-                .next()
-                .expect("runners-server prints where it listens")
-                .unwrap();
-            if let Some(rest) = line.strip_prefix("runners-server listening on ") {
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|e| panic!("no `{LISTENING}` line ({e}) after {banner:?}"));
+            if let Some(rest) = line.strip_prefix(LISTENING) {
                 break rest.split(' ').next().unwrap().to_owned();
             }
             banner.push(line);
         };
-        // Keep draining the request log so the child never blocks on stderr.
-        let log: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
-        let sink = std::sync::Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
         Self {
             child,
             url,

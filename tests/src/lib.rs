@@ -4,10 +4,9 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use dropshot::ConfigLoggingLevel;
 use runners_sdk::{Client, Error, ResponseValue, types};
 use runners_server::auth::{self, Keys};
-use runners_server::{Config, Server, Store};
+use runners_server::{Config, LogLevel, Server, Store};
 use tempfile::TempDir;
 
 /// A running server with its own database, torn down on drop.
@@ -24,7 +23,7 @@ fn config(db: PathBuf) -> Config {
     Config {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         db,
-        log_level: ConfigLoggingLevel::Warn,
+        log_level: LogLevel::Warning,
     }
 }
 
