@@ -6,6 +6,9 @@ use http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 
 use crate::store::StoreError;
 
+/// The `error_code` of a request that breaks a validation rule.
+pub const INVALID_REQUEST: &str = "InvalidRequest";
+
 /// Seconds a client should wait before retrying when the database is busy.
 pub const RETRY_AFTER_SECS: u32 = 1;
 
@@ -42,7 +45,7 @@ impl ApiError {
             Self::Forbidden(_) => "Forbidden",
             Self::NotFound(_) => "NotFound",
             Self::Conflict(_) => "Conflict",
-            Self::InvalidRequest(_) => "InvalidRequest",
+            Self::InvalidRequest(_) => INVALID_REQUEST,
             Self::Unavailable => "ServiceUnavailable",
             Self::Internal(_) => "Internal",
         }
@@ -113,6 +116,6 @@ pub fn invalid_request(mut e: HttpError) -> HttpError {
         e.status_code = status.into();
     }
     e.error_code
-        .get_or_insert_with(|| "InvalidRequest".to_owned());
+        .get_or_insert_with(|| INVALID_REQUEST.to_owned());
     e
 }
