@@ -66,10 +66,23 @@ impl std::fmt::Display for ClientBuildError {
 
 impl std::error::Error for ClientBuildError {}
 
+/// How long [`client_with_token`] waits for a whole request.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Builds a client for the server at `base_url` that sends `token` as its
 /// bearer token: an admin API token, or a runner token for the heartbeat.
-/// Requests time out after 30 seconds.
+/// Requests time out after [`DEFAULT_TIMEOUT`].
 pub fn client_with_token(base_url: &str, token: &str) -> Result<Client, ClientBuildError> {
+    client_with_token_and_timeout(base_url, token, DEFAULT_TIMEOUT)
+}
+
+/// [`client_with_token`] with a chosen timeout for each request (connecting
+/// included). A trailing `/` on `base_url` is ignored.
+pub fn client_with_token_and_timeout(
+    base_url: &str,
+    token: &str,
+    timeout: Duration,
+) -> Result<Client, ClientBuildError> {
     let mut auth = reqwest::header::HeaderValue::try_from(format!("Bearer {token}"))
         .map_err(|_| ClientBuildError::InvalidToken)?;
     // Keeps the token out of reqwest's and http's debug output.
@@ -78,11 +91,14 @@ pub fn client_with_token(base_url: &str, token: &str) -> Result<Client, ClientBu
     headers.insert(reqwest::header::AUTHORIZATION, auth);
     let http = reqwest::Client::builder()
         .default_headers(headers)
-        .connect_timeout(Duration::from_secs(15))
-        .timeout(Duration::from_secs(30))
+        .connect_timeout(timeout)
+        .timeout(timeout)
         .build()
         .map_err(ClientBuildError::Http)?;
-    Ok(Client::new_with_client(base_url, http))
+    Ok(Client::new_with_client(
+        base_url.trim_end_matches('/'),
+        http,
+    ))
 }
 
 /// The `X-Total-Count` of a list response: how many runners match its

@@ -1,0 +1,175 @@
+//! The command line, declared once. Flag names, value names and help wording
+//! follow Bencher's CLI (`bencher runner ...`), so its users need no new
+//! habits.
+
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use reqwest::Url;
+
+/// Bencher's default API port, as the server's default bind address.
+pub const DEFAULT_HOST: &str = "http://localhost:61016";
+
+/// Bencher CLI: manage the runners of a Bencher-compatible runner registry
+#[derive(Parser, Debug)]
+#[clap(name = "bencher", version)]
+pub struct CliBencher {
+    #[clap(flatten)]
+    pub backend: CliBackend,
+
+    #[clap(subcommand)]
+    pub sub: CliSub,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CliSub {
+    /// Manage runners
+    #[clap(subcommand)]
+    Runner(CliRunner),
+}
+
+/// Where and how to reach the API. These flags go before or after the
+/// subcommand.
+#[derive(Args, Debug)]
+#[clap(next_help_heading = "Backend")]
+pub struct CliBackend {
+    /// Backend host URL
+    #[clap(long, value_name = "URL", env = "BENCHER_HOST", default_value = DEFAULT_HOST, global = true)]
+    pub host: Url,
+
+    /// User API token
+    #[clap(long, env = "BENCHER_API_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+
+    /// Request timeout
+    #[clap(long, value_name = "SECONDS", default_value = "15",
+        value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub timeout: u64,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CliRunner {
+    /// List runners
+    #[clap(alias = "ls")]
+    List(CliRunnerList),
+    /// Create a runner
+    #[clap(alias = "add")]
+    Create(CliRunnerCreate),
+    /// View a runner
+    #[clap(alias = "get")]
+    View(CliRunnerView),
+    /// Update a runner
+    #[clap(alias = "edit")]
+    Update(CliRunnerUpdate),
+    /// Rotate a runner token
+    Token(CliRunnerView),
+}
+
+#[derive(Args, Debug)]
+pub struct CliRunnerList {
+    /// Runner name
+    #[clap(long)]
+    pub name: Option<String>,
+
+    /// Runner search string
+    #[clap(long, value_name = "QUERY")]
+    pub search: Option<String>,
+
+    /// Include archived runners
+    #[clap(long)]
+    pub archived: bool,
+
+    /// What to sort results by
+    #[clap(long, value_name = "BY")]
+    pub sort: Option<CliRunnersSort>,
+
+    /// The direction to sort the results by
+    #[clap(long)]
+    pub direction: Option<CliDirection>,
+
+    /// The number of results per page (default 8) (max 255)
+    #[clap(long, value_name = "COUNT", value_parser = clap::value_parser!(u32).range(1..=255))]
+    pub per_page: Option<u32>,
+
+    /// Page number of the results to fetch
+    #[clap(long, value_name = "NUMBER", value_parser = clap::value_parser!(u32).range(1..))]
+    pub page: Option<u32>,
+
+    /// Fetch every page and print them as one array (pages of --per-page, default 255)
+    #[clap(long, conflicts_with = "page")]
+    pub all: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+#[clap(rename_all = "snake_case")]
+pub enum CliRunnersSort {
+    /// Name of the runner
+    Name,
+    /// Date time the runner was created
+    Created,
+}
+
+/// The direction to sort the results by
+#[derive(ValueEnum, Debug, Clone, Copy)]
+#[clap(rename_all = "snake_case")]
+pub enum CliDirection {
+    /// Ascending
+    Asc,
+    /// Descending
+    Desc,
+}
+
+#[derive(Args, Debug)]
+pub struct CliRunnerCreate {
+    /// Runner name
+    #[clap(long)]
+    pub name: String,
+
+    /// Runner slug
+    #[clap(long)]
+    pub slug: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CliRunnerView {
+    /// Runner slug or UUID
+    pub runner: String,
+}
+
+#[derive(Args, Debug)]
+pub struct CliRunnerUpdate {
+    /// Runner slug or UUID
+    pub runner: String,
+
+    /// Runner name
+    #[clap(long)]
+    pub name: Option<String>,
+
+    /// Runner slug
+    #[clap(long)]
+    pub slug: Option<String>,
+
+    #[clap(flatten)]
+    pub archived: CliArchived,
+}
+
+#[derive(Args, Debug)]
+#[clap(group(ArgGroup::new("archived").multiple(false).args(["archive", "unarchive"])))]
+pub struct CliArchived {
+    /// Set as archived
+    #[clap(long)]
+    pub archive: bool,
+
+    /// Set as unarchived
+    #[clap(long)]
+    pub unarchive: bool,
+}
+
+impl CliArchived {
+    /// The `archived` field of the update: absent unless a flag was given.
+    pub fn archived(&self) -> Option<bool> {
+        match (self.archive, self.unarchive) {
+            (true, _) => Some(true),
+            (false, true) => Some(false),
+            (false, false) => None,
+        }
+    }
+}
