@@ -42,8 +42,36 @@ struct ServeArgs {
     /// The address to listen on.
     #[arg(long, env = "RUNNERS_BIND", default_value = DEFAULT_BIND)]
     bind: SocketAddr,
+    /// The least severe request-log records to print (to stderr). No level
+    /// logs a token or an Authorization header.
+    #[arg(long, env = "RUNNERS_LOG_LEVEL", value_enum, default_value_t = Level::Info)]
+    log_level: Level,
     #[command(flatten)]
     db: DbArg,
+}
+
+/// Log levels, most severe first.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Level {
+    Critical,
+    Error,
+    Warning,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl From<Level> for LogLevel {
+    fn from(level: Level) -> Self {
+        match level {
+            Level::Critical => LogLevel::Critical,
+            Level::Error => LogLevel::Error,
+            Level::Warning => LogLevel::Warning,
+            Level::Info => LogLevel::Info,
+            Level::Debug => LogLevel::Debug,
+            Level::Trace => LogLevel::Trace,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -99,7 +127,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let config = Config {
             bind: args.bind,
             db: args.db.db,
-            log_level: LogLevel::Info,
+            log_level: args.log_level.into(),
         };
         let server = Server::start(&config).await?;
         if let Some(token) = &server.bootstrap_token {

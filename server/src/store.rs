@@ -74,8 +74,11 @@ CREATE INDEX runners_name_slug ON runners (name, slug);
 "#;
 
 /// The schema, one entry per version. Never edit a released entry: add one.
+/// The schema's migrations, in order: version N is the first N applied.
+const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(SCHEMA_V1)])
+    Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
 }
 
 /// How long a statement waits for another writer before giving up (503).
@@ -276,28 +279,46 @@ impl Store {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn = Connection::open_with_flags(path, flags)
-            .with_context(|| format!("cannot open database {shown}"))?;
+        let mut conn = Connection::open_with_flags(path, flags).map_err(|e| {
+            if e.sqlite_error_code() == Some(ErrorCode::CannotOpen) {
+                anyhow::anyhow!(
+                    "cannot open database {shown}: the file cannot be created or opened there \
+                     (is its directory writable?)"
+                )
+            } else {
+                anyhow::Error::new(e).context(format!("cannot open database {shown}"))
+            }
+        })?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        let unusable = |e: rusqlite::Error| match e.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase) => {
+                anyhow::anyhow!("cannot open database {shown}: the file is not a SQLite database")
+            }
+            Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen) => {
+                anyhow::anyhow!("cannot open database {shown}: it is not writable")
+            }
+            _ => anyhow::Error::new(e).context(format!("cannot open database {shown}")),
+        };
+        let newer = || {
+            anyhow::anyhow!(
+                "cannot open database {shown}: its schema is newer than this server understands; \
+                 run a newer runners-server"
+            )
+        };
+        // Checked before anything writes to the file (switching to WAL
+        // does), so a file this server cannot use is left as it was.
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(unusable)?;
+        if usize::try_from(version).map_or(true, |v| v > MIGRATIONS.len()) {
+            return Err(newer());
+        }
         conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
-            .map_err(|e| match e.sqlite_error_code() {
-                Some(ErrorCode::NotADatabase) => {
-                    anyhow::anyhow!(
-                        "cannot open database {shown}: the file is not a SQLite database"
-                    )
-                }
-                Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen) => {
-                    anyhow::anyhow!("cannot open database {shown}: it is not writable")
-                }
-                _ => anyhow::Error::new(e).context(format!("cannot open database {shown}")),
-            })?;
+            .map_err(unusable)?;
         migrations().to_latest(&mut conn).map_err(|e| match e {
             rusqlite_migration::Error::MigrationDefinition(
                 rusqlite_migration::MigrationDefinitionError::DatabaseTooFarAhead,
-            ) => anyhow::anyhow!(
-                "cannot open database {shown}: its schema is newer than this server understands; \
-                 run a newer runners-server"
-            ),
+            ) => newer(),
             e => anyhow::Error::new(e).context(format!("cannot migrate database {shown}")),
         })?;
         configure(&mut conn)?;

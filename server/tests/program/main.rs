@@ -1,5 +1,11 @@
 //! The server crate's tests: the checked-in OpenAPI document, and the
-//! `runners-server` program's interface, run as a separate process.
+//! `runners-server` program run as a separate process: its interface, and
+//! the guarantees that need a real process (races, crashes, a busy
+//! database).
+
+mod busy;
+mod crash;
+mod races;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -33,7 +39,13 @@ struct Serving {
 impl Serving {
     /// Starts `runners-server` with the database `db` on a free port.
     fn start(db: &std::path::Path) -> Self {
+        Self::start_logging(db, "info")
+    }
+
+    /// [`Serving::start`] with this `--log-level`.
+    fn start_logging(db: &std::path::Path, level: &str) -> Self {
         let mut child = Command::new(BIN)
+            .env("RUNNERS_LOG_LEVEL", level)
             .env("RUNNERS_BIND", "127.0.0.1:0")
             .env("RUNNERS_DB", db)
             .stdout(Stdio::null())
@@ -80,16 +92,24 @@ impl Serving {
         self.banner.iter().find(|l| l.starts_with("eyJ")).cloned()
     }
 
+    /// An SDK client sending the bootstrap admin token.
+    fn admin(&self) -> runners_sdk::Client {
+        let token = self.bootstrap_token().expect("a first start");
+        runners_sdk::client_with_token(&self.url, &token).unwrap()
+    }
+
+    /// Kills the process with SIGKILL, as a crash would.
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     /// Sends `method path` with `token` and an optional JSON body: the
     /// status code and the body.
     fn call(&self, method: &str, path: &str, token: &str, body: Option<&str>) -> (u16, String) {
         let url = format!("{}{path}", self.url);
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
+        block_on(async {
             let mut request = reqwest::Client::new()
                 .request(method, url)
                 .bearer_auth(token);
@@ -134,6 +154,16 @@ impl Drop for Serving {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs `future` to completion on a runtime of its own: the server is
+/// another process, so one thread can drive many concurrent requests.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
 }
 
 /// Runs `runners-server ARGS` to completion.
@@ -296,6 +326,27 @@ fn bad_environments_fail_with_one_clear_line() {
         "the file is untouched"
     );
 
+    // A directory where no file can be created: procfs refuses even root
+    // (a mode 0555 directory would not stop root, who runs CI here).
+    let output = run(&["--bind", "127.0.0.1:0", "--db", "/proc/runners.db"]);
+    assert_clear_failure(&output, "cannot be created or opened");
+
+    // A database written by a newer server: refused, and left as it was.
+    let newer = dir.path().join("newer.db");
+    let conn = rusqlite::Connection::open(&newer).unwrap();
+    conn.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 999;")
+        .unwrap();
+    drop(conn);
+    let before = std::fs::read(&newer).unwrap();
+    let output = run(&["--bind", "127.0.0.1:0", "--db", newer.to_str().unwrap()]);
+    assert_clear_failure(&output, "newer");
+    assert_eq!(
+        std::fs::read(&newer).unwrap(),
+        before,
+        "the file is untouched"
+    );
+    assert!(!dir.path().join("newer.db-wal").exists());
+
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let bind = taken.local_addr().unwrap().to_string();
     let db = dir.path().join("runners.db");
@@ -309,9 +360,10 @@ fn bad_environments_fail_with_one_clear_line() {
 }
 
 #[test]
-fn no_token_appears_in_the_log() {
+fn no_token_appears_in_the_log_at_any_level() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Serving::start(&dir.path().join("runners.db"));
+    // Trace is the most verbose level: it prints everything the others do.
+    let mut server = Serving::start_logging(&dir.path().join("runners.db"), "trace");
     let admin = server.bootstrap_token().unwrap();
     let mut secrets = vec![admin.clone()];
     for name in ["one", "two"] {

@@ -1,0 +1,80 @@
+//! A busy database: another process holds SQLite's write lock.
+
+use std::time::{Duration, Instant};
+
+use runners_sdk::Error;
+use runners_sdk::types::JsonNewRunner;
+
+use super::{Serving, block_on};
+
+fn new_runner(name: &str) -> JsonNewRunner {
+    JsonNewRunner {
+        name: name.into(),
+        slug: None,
+    }
+}
+
+#[test]
+fn writes_answer_503_while_another_process_holds_the_lock_and_recover() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("runners.db");
+    let server = Serving::start(&db);
+    let client = server.admin();
+    block_on(async {
+        client
+            .runners_post()
+            .body(new_runner("before"))
+            .send()
+            .await
+            .unwrap();
+
+        // This test process is the other process, as `sqlite3 runners.db
+        // 'BEGIN IMMEDIATE; ...'` would be.
+        let holder = rusqlite::Connection::open(&db).unwrap();
+        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+        let started = Instant::now();
+        let read = client.runners_get().send().await.unwrap();
+        assert_eq!(read.into_inner().len(), 1, "reads keep working");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "reads do not wait"
+        );
+
+        let started = Instant::now();
+        let refused = client
+            .runners_post()
+            .body(new_runner("during"))
+            .send()
+            .await;
+        let waited = started.elapsed();
+        let Err(Error::ErrorResponse(refused)) = refused else {
+            panic!("expected 503, got {refused:?}");
+        };
+        assert_eq!(refused.status(), 503);
+        assert_eq!(refused.error_code.as_deref(), Some("ServiceUnavailable"));
+        assert!(refused.message.contains("busy"), "{}", refused.message);
+        let retry_after = refused.headers().get("retry-after").expect("Retry-After");
+        assert!(retry_after.to_str().unwrap().parse::<u64>().is_ok());
+        assert!(
+            waited >= Duration::from_secs(4),
+            "it waited out the busy timeout first: {waited:?}"
+        );
+
+        holder.execute_batch("ROLLBACK").unwrap();
+        drop(holder);
+
+        let created = client.runners_post().body(new_runner("after")).send().await;
+        assert_eq!(created.unwrap().status(), 201, "writes work again");
+        let names: Vec<String> = client
+            .runners_get()
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        assert_eq!(names, ["after", "before"], "the refused write left nothing");
+    });
+}

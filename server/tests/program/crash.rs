@@ -1,0 +1,116 @@
+//! Crash safety: the server program killed with SIGKILL while clients write.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use runners_sdk::types::{JsonNewRunner, JsonUpdateRunner};
+use uuid::Uuid;
+
+use super::{Serving, block_on};
+
+const WRITERS: usize = 8;
+
+/// What a writer saw acknowledged before the server died.
+#[derive(Default)]
+struct Acknowledged {
+    created: Vec<Uuid>,
+    archived: Vec<Uuid>,
+}
+
+/// Creates runners and archives every other one until the server stops
+/// answering; records each 2xx.
+async fn write_until_it_dies(client: &runners_sdk::Client, writer: usize) -> Acknowledged {
+    let mut acked = Acknowledged::default();
+    for i in 0.. {
+        let name = format!("w{writer} r{i} {}", Uuid::new_v4());
+        let Ok(created) = client
+            .runners_post()
+            .body(JsonNewRunner { name, slug: None })
+            .send()
+            .await
+        else {
+            break;
+        };
+        let uuid = created.into_inner().uuid;
+        acked.created.push(uuid);
+        if i % 2 == 0 {
+            let archive = JsonUpdateRunner {
+                archived: Some(true),
+                name: None,
+                slug: None,
+            };
+            let sent = client
+                .runner_patch()
+                .runner(uuid.to_string())
+                .body(archive)
+                .send()
+                .await;
+            if sent.is_err() {
+                break;
+            }
+            acked.archived.push(uuid);
+        }
+    }
+    acked
+}
+
+#[test]
+fn sigkill_loses_no_acknowledged_write_and_the_file_stays_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("runners.db");
+    let mut server = Serving::start(&db);
+    let admin = server.bootstrap_token().unwrap();
+    let mut created = Vec::new();
+    let mut archived = Vec::new();
+    for round in 0..3 {
+        if round > 0 {
+            server = Serving::start(&db);
+        }
+        let client = runners_sdk::client_with_token(&server.url, &admin).unwrap();
+        let writers = join_all((0..WRITERS).map(|w| write_until_it_dies(&client, w)));
+        let acked = block_on(async {
+            let killer = async {
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                server.kill();
+            };
+            futures::join!(writers, killer).0
+        });
+        let before = created.len();
+        for a in acked {
+            created.extend(a.created);
+            archived.extend(a.archived);
+        }
+        assert!(
+            created.len() > before,
+            "round {round}: some writes were acknowledged"
+        );
+
+        // Before anything else opens it: the file as the crash left it.
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok", "round {round}");
+        drop(conn);
+    }
+
+    let server = Serving::start(&db);
+    let client = runners_sdk::client_with_token(&server.url, &admin).unwrap();
+    block_on(async {
+        for uuid in &created {
+            let runner = client
+                .runner_get()
+                .runner(uuid.to_string())
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("acknowledged runner {uuid} lost: {e}"))
+                .into_inner();
+            if archived.contains(uuid) {
+                assert!(
+                    runner.archived.is_some(),
+                    "acknowledged archive of {uuid} lost"
+                );
+            }
+        }
+    });
+}
