@@ -2,6 +2,8 @@
 //! SQLite file and drives it through the generated SDK (and, for requests the
 //! typed SDK cannot express, through the SDK's own HTTP client).
 
+mod hostile;
+
 use std::collections::HashSet;
 
 use chrono::Duration;

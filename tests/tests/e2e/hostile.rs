@@ -1,0 +1,544 @@
+//! Hostile input: property-based tests send generated names, slugs, query
+//! strings, JSON and raw bodies, paths and Authorization headers over HTTP,
+//! and check that the server never answers 5xx, that every 4xx carries the
+//! error shape, and that a rejected request changes nothing.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use runners_server::auth::{Claims, Keys};
+use runners_tests::TestServer;
+use serde_json::{Value, json};
+
+/// Generated cases per property: enough to hit each edge case family many
+/// times, few enough for CI.
+const CASES: u32 = 96;
+
+/// A server on its own runtime, with a raw HTTP client that can send what
+/// the typed SDK never would.
+struct Target {
+    runtime: tokio::runtime::Runtime,
+    server: Option<TestServer>,
+    http: reqwest::Client,
+}
+
+/// What came back.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    www_authenticate: bool,
+    body: String,
+}
+
+impl Target {
+    fn new() -> Self {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let server = runtime.block_on(TestServer::start());
+        Self {
+            runtime,
+            server: Some(server),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn server(&self) -> &TestServer {
+        self.server.as_ref().unwrap()
+    }
+
+    fn admin(&self) -> HeaderValue {
+        HeaderValue::try_from(format!("Bearer {}", self.server().admin_token)).unwrap()
+    }
+
+    /// Sends a request; `auth` defaults to the admin's token.
+    fn send(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        auth: Option<HeaderValue>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Answer {
+        let url = format!("{}{path_and_query}", self.server().url);
+        let mut request = self
+            .http
+            .request(method, url)
+            .header(AUTHORIZATION, auth.unwrap_or_else(|| self.admin()));
+        if let Some((content_type, bytes)) = body {
+            if !content_type.is_empty() {
+                request = request.header(CONTENT_TYPE, content_type);
+            }
+            request = request.body(bytes);
+        }
+        self.runtime.block_on(async {
+            let response = request.send().await.expect("the server answers");
+            let status = response.status().as_u16();
+            let www_authenticate = response.headers().contains_key("www-authenticate");
+            let body = response.text().await.unwrap();
+            Answer {
+                status,
+                www_authenticate,
+                body,
+            }
+        })
+    }
+
+    fn post_json(&self, path: &str, body: &Value) -> Answer {
+        let bytes = serde_json::to_vec(body).unwrap();
+        self.send(
+            reqwest::Method::POST,
+            path,
+            None,
+            Some(("application/json", bytes)),
+        )
+    }
+
+    /// Everything a client can see of the registry: every runner, archived
+    /// or not, with its timestamps.
+    fn state(&self) -> String {
+        let mut all = String::new();
+        for page in 1.. {
+            let path = format!("/v0/runners?archived=true&per_page=255&page={page}");
+            let answer = self.send(reqwest::Method::GET, &path, None, None);
+            assert_eq!(answer.status, 200, "{answer:?}");
+            if answer.body == "[]" {
+                return all;
+            }
+            all.push_str(&answer.body);
+        }
+        unreachable!()
+    }
+
+    /// Runs `cases` generated cases of `strategy` through `check`, which
+    /// sees the state before the request.
+    fn check<S: Strategy>(
+        &self,
+        strategy: S,
+        check: impl Fn(S::Value, &str) -> Result<(), TestCaseError>,
+    ) {
+        let config = Config {
+            cases: CASES,
+            failure_persistence: None,
+            ..Config::default()
+        };
+        TestRunner::new(config)
+            .run(&strategy, |value| check(value, &self.state()))
+            .unwrap();
+    }
+
+    /// The answer is not a 5xx; a 4xx has the error shape, its code, and
+    /// left the state as it was.
+    fn assert_sound(&self, answer: &Answer, before: &str) -> Result<(), TestCaseError> {
+        prop_assert!(answer.status < 500, "{answer:?}");
+        if answer.status >= 400 {
+            let error: Value = serde_json::from_str(&answer.body)
+                .map_err(|e| TestCaseError::fail(format!("{e}: {answer:?}")))?;
+            // Dropshot's router answers an unknown path or method, or a path
+            // that is not UTF-8, itself, before any of our code runs, with
+            // no error_code (known and documented); every other 4xx has one.
+            let router_messages = ["Not Found", "Method Not Allowed", "invalid path encoding"];
+            let routed = error["error_code"].is_null()
+                && router_messages.contains(&error["message"].as_str().unwrap_or_default());
+            for field in ["request_id", "error_code", "message"] {
+                prop_assert!(
+                    error[field].as_str().is_some_and(|s| !s.is_empty())
+                        || (routed && field == "error_code"),
+                    "no {field}: {answer:?}"
+                );
+            }
+            prop_assert_eq!(
+                &self.state(),
+                before,
+                "a rejected request changed the state"
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        // The server shuts down inside its runtime.
+        let server = self.server.take();
+        self.runtime.block_on(async move { drop(server) });
+    }
+}
+
+/// Pieces of awkward text: whitespace, controls and NUL, combining marks,
+/// bidirectional overrides, zero-width characters, emoji, the highest code
+/// point, and long runs.
+fn awkward_text() -> impl Strategy<Value = String> {
+    let pieces = prop::sample::select(vec![
+        "a",
+        "Z",
+        "0",
+        "-",
+        "_",
+        " ",
+        "\t",
+        "\n",
+        "\0",
+        "\u{7f}",
+        "\u{0301}",
+        "e\u{0301}",
+        "\u{202e}",
+        "\u{200f}",
+        "\u{200b}",
+        "\u{feff}",
+        "\u{a0}",
+        "é",
+        "ß",
+        "İ",
+        "ｆｕｌｌ",
+        "👩\u{200d}💻",
+        "\u{10ffff}",
+        "%",
+        "%00",
+        "'; DROP TABLE runners; --",
+        "\"",
+        "\\",
+        "/",
+        "?",
+        "#",
+        "abcdefghijklmnopqrstuvwxyz0123456789",
+    ]);
+    prop_oneof![
+        any::<String>(),
+        prop::collection::vec(pieces, 0..8).prop_map(|p| p.concat()),
+    ]
+}
+
+/// The contract's rule for names.
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && !name.starts_with(char::is_whitespace)
+        && !name.ends_with(char::is_whitespace)
+        && !name.chars().any(char::is_control)
+}
+
+/// The contract's rule for slugs.
+fn valid_slug(slug: &str) -> bool {
+    (1..=64).contains(&slug.len())
+        && slug
+            .split('-')
+            .all(|w| !w.is_empty() && w.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9')))
+        && uuid::Uuid::parse_str(slug).is_err()
+}
+
+fn error_code(answer: &Answer) -> String {
+    let error: Value = serde_json::from_str(&answer.body).unwrap_or_default();
+    error["error_code"].as_str().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn generated_names_are_kept_exactly_or_rejected_naming_the_rule() {
+    let target = Target::new();
+    target.check(awkward_text(), |name, before| {
+        let answer = target.post_json("/v0/runners", &json!({ "name": name }));
+        target.assert_sound(&answer, before)?;
+        if valid_name(&name) {
+            prop_assert_eq!(answer.status, 201, "{:?}: {:?}", name, answer);
+            let created: Value = serde_json::from_str(&answer.body).unwrap();
+            let path = format!("/v0/runners/{}", created["uuid"].as_str().unwrap());
+            let viewed = target.send(reqwest::Method::GET, &path, None, None);
+            let viewed: Value = serde_json::from_str(&viewed.body).unwrap();
+            prop_assert_eq!(
+                &viewed["name"],
+                &json!(name),
+                "the name is kept byte for byte"
+            );
+            prop_assert!(valid_slug(viewed["slug"].as_str().unwrap()), "{}", viewed);
+        } else {
+            prop_assert_eq!(answer.status, 400, "{:?}: {:?}", name, answer);
+            prop_assert_eq!(error_code(&answer), "InvalidRequest");
+            prop_assert!(answer.body.contains("name"), "{:?}", answer);
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn generated_slugs_are_kept_taken_or_rejected_naming_the_rule() {
+    let target = Target::new();
+    let slugs = prop_oneof![
+        awkward_text(),
+        "[a-z0-9-]{0,70}",
+        Just("00000000-0000-4000-8000-000000000000".to_owned()),
+        Just("a".repeat(65)),
+    ];
+    target.check(slugs, |slug, before| {
+        let taken = before.contains(&format!("\"slug\":{}", json!(slug)));
+        let answer = target.post_json("/v0/runners", &json!({ "name": "n", "slug": slug }));
+        target.assert_sound(&answer, before)?;
+        let expected = match (valid_slug(&slug), taken) {
+            (false, _) => 400,
+            (true, true) => 409,
+            (true, false) => 201,
+        };
+        prop_assert_eq!(answer.status, expected, "{:?}: {:?}", slug, answer);
+        if expected == 400 {
+            prop_assert!(answer.body.contains("slug"), "{:?}", answer);
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn generated_query_strings_are_200_or_400() {
+    let target = Target::new();
+    target.post_json("/v0/runners", &json!({ "name": "one" }));
+    let keys = prop_oneof![
+        prop::sample::select(vec![
+            "per_page",
+            "page",
+            "sort",
+            "direction",
+            "archived",
+            "name",
+            "search",
+        ])
+        .prop_map(str::to_owned),
+        "[a-z_-]{1,10}",
+        awkward_text(),
+    ];
+    let values = prop_oneof![
+        prop::sample::select(vec![
+            "0",
+            "1",
+            "-1",
+            "255",
+            "256",
+            "4294967295",
+            "4294967296",
+            "18446744073709551615",
+            "99999999999999999999999999",
+            "1e3",
+            "name",
+            "created",
+            "asc",
+            "DESC",
+            "true",
+            "false",
+            "yes",
+            "",
+        ])
+        .prop_map(str::to_owned),
+        awkward_text(),
+    ];
+    let encoded = prop::collection::vec((keys, values), 0..5).prop_map(|pairs| {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &pairs {
+            query.append_pair(k, v);
+        }
+        query.finish()
+    });
+    // Also raw text, not form-encoded: stray `%`, `&&`, `=` with no name.
+    let raw = "[a-z_=&%0-9+;]{0,40}";
+    target.check(prop_oneof![encoded, raw], |query, before| {
+        let answer = target.send(
+            reqwest::Method::GET,
+            &format!("/v0/runners?{query}"),
+            None,
+            None,
+        );
+        target.assert_sound(&answer, before)?;
+        prop_assert!(
+            matches!(answer.status, 200 | 400),
+            "{:?}: {:?}",
+            query,
+            answer
+        );
+        Ok(())
+    });
+}
+
+/// Arbitrary JSON, and objects shaped like the API's with odd values.
+fn json_values() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        awkward_text().prop_map(Value::from),
+    ];
+    let any_json = leaf.clone().prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            prop::collection::btree_map(awkward_text(), inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    });
+    let field = prop::sample::select(vec!["name", "slug", "archived", "uuid", "token", "Name"]);
+    let shaped = prop::collection::btree_map(field, leaf, 0..4)
+        .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()));
+    prop_oneof![any_json, shaped]
+}
+
+#[test]
+fn generated_json_bodies_never_5xx_and_rejections_change_nothing() {
+    let target = Target::new();
+    target.post_json("/v0/runners", &json!({ "name": "target" }));
+    let method = prop::sample::select(vec!["POST", "PATCH"]);
+    target.check((method, json_values()), |(method, body), before| {
+        let (method, path) = match method {
+            "POST" => (reqwest::Method::POST, "/v0/runners"),
+            _ => (reqwest::Method::PATCH, "/v0/runners/target"),
+        };
+        let bytes = serde_json::to_vec(&body).unwrap();
+        let answer = target.send(method, path, None, Some(("application/json", bytes)));
+        target.assert_sound(&answer, before)?;
+        Ok(())
+    });
+}
+
+#[test]
+fn raw_bodies_and_paths_never_5xx() {
+    let target = Target::new();
+    target.post_json("/v0/runners", &json!({ "name": "target" }));
+    let content_type = prop::sample::select(vec![
+        "application/json",
+        "application/json; charset=utf-8",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "",
+    ]);
+    // Invalid UTF-8, truncated JSON, and sizes around the 1024-byte limit.
+    let bytes = prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..64),
+        prop::collection::vec(any::<u8>(), 1000..1100),
+        Just(b"{\"name\": \"\xff\xfe\"}".to_vec()),
+        Just(b"{\"name\": \"a\"".to_vec()),
+        (1020usize..1100).prop_map(|n| format!("{{\"name\": \"{}\"}}", "a".repeat(n)).into_bytes()),
+    ];
+    let segment = awkward_text()
+        .prop_map(|s| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>());
+    let path = prop_oneof![
+        Just("/v0/runners".to_owned()),
+        segment.prop_map(|s| format!("/v0/runners/{s}")),
+        Just("/v0/runners/%FF%FE".to_owned()),
+        Just("/v0/runners/target".to_owned()),
+    ];
+    let method = prop::sample::select(vec!["GET", "POST", "PATCH"]);
+    target.check(
+        (method, path, content_type, bytes),
+        |(method, path, ct, bytes), before| {
+            let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            let answer = target.send(method, &path, None, Some((ct, bytes)));
+            target.assert_sound(&answer, before)?;
+            Ok(())
+        },
+    );
+}
+
+/// Tokens that are almost right, made from the admin's real one.
+fn near_misses(admin: &str) -> Vec<String> {
+    let parts: Vec<&str> = admin.split('.').collect();
+    let (header, payload, signature) = (parts[0], parts[1], parts[2]);
+    let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let hs512_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS512","typ":"JWT"}"#);
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let mut forever = claims.clone();
+    forever["exp"] = json!(i64::MAX / 1000);
+    let forever = URL_SAFE_NO_PAD.encode(forever.to_string());
+    vec![
+        format!("{none_header}.{payload}."),
+        format!("{none_header}.{payload}"),
+        format!("{hs512_header}.{payload}.{signature}"),
+        format!("{header}.{forever}.{signature}"),
+        format!("{header}.{payload}"),
+        format!("{header}.{payload}.{}", &signature[..signature.len() / 2]),
+        admin[..admin.len() - 1].to_owned(),
+        admin.to_uppercase(),
+        format!("{admin}."),
+        format!("{admin}x"),
+        format!("{header}..{signature}"),
+    ]
+}
+
+#[test]
+fn generated_and_almost_right_authorization_headers_are_401() {
+    let target = Target::new();
+    let admin = target.server().admin_token.clone();
+    // Right claims, right key, but a token id the server never issued.
+    let secret = target.server().store().signing_secret().unwrap();
+    let claims: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(admin.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let forged = Keys::new(&secret).sign(&Claims {
+        sub: claims["sub"].as_str().unwrap().parse().unwrap(),
+        jti: uuid::Uuid::new_v4(),
+        iat: claims["iat"].as_i64().unwrap(),
+        exp: claims["exp"].as_i64().unwrap(),
+    });
+    let mut tokens = near_misses(&admin);
+    tokens.push(forged);
+    let bearer = prop::sample::select(tokens).prop_map(|t| format!("Bearer {t}").into_bytes());
+    let flipped = (0..admin.len() - 1, any::<u8>()).prop_map({
+        let admin = admin.clone();
+        move |(i, b)| {
+            let mut bytes = format!("Bearer {admin}").into_bytes();
+            let at = "Bearer ".len() + i;
+            bytes[at] = if bytes[at] == b { b.wrapping_add(1) } else { b };
+            bytes
+        }
+    });
+    let header = prop_oneof![
+        bearer,
+        flipped,
+        prop::collection::vec(any::<u8>(), 0..200),
+        awkward_text().prop_map(|t| format!("Bearer {t}").into_bytes()),
+        Just(format!("bearer  {admin} extra").into_bytes()),
+        Just(format!("Basic {admin}").into_bytes()),
+        Just(format!("Bearer bencher_runner_{}", "0".repeat(64)).into_bytes()),
+    ];
+    let request = prop::sample::select(vec![
+        ("GET", "/v0/runners"),
+        ("POST", "/v0/runners"),
+        ("POST", "/v0/runners/x/token"),
+        ("POST", "/v0/runners/x/heartbeat"),
+    ]);
+    target.check((request, header), |((method, path), header), before| {
+        let Ok(value) = HeaderValue::from_bytes(&header) else {
+            // Not sendable as an HTTP header at all.
+            return Ok(());
+        };
+        if value.as_bytes() == target.admin().as_bytes() {
+            return Ok(());
+        }
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let body = Some(("application/json", br#"{"name": "intruder"}"#.to_vec()));
+        let answer = target.send(method, path, Some(value.clone()), body);
+        target.assert_sound(&answer, before)?;
+        prop_assert_eq!(answer.status, 401, "{:?}: {:?}", value, answer);
+        prop_assert!(answer.www_authenticate, "{:?}", answer);
+        prop_assert_eq!(error_code(&answer), "Unauthorized");
+        // Secrets are never echoed: not even a wrong token.
+        let sent = String::from_utf8_lossy(value.as_bytes());
+        let token = sent.split_once(' ').map_or(&*sent, |(_, t)| t).trim();
+        if token.len() >= 16 {
+            prop_assert!(
+                !answer.body.contains(token),
+                "the token is echoed: {:?}",
+                answer
+            );
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn oversized_bodies_are_413_and_change_nothing() {
+    let target = Target::new();
+    let before = target.state();
+    for size in [1025, 64 * 1024, 8 * 1024 * 1024] {
+        let name = "a".repeat(size);
+        let answer = target.post_json("/v0/runners", &json!({ "name": name }));
+        assert_eq!(answer.status, 413, "{size} bytes: {}", answer.body);
+        assert_eq!(error_code(&answer), "InvalidRequest");
+    }
+    assert_eq!(target.state(), before);
+}
