@@ -517,6 +517,38 @@ impl Store {
         Ok((runners, u64::try_from(total).unwrap_or(0)))
     }
 
+    /// Inserts runners in one transaction, as given: for seeding a
+    /// database (the benchmark) and bulk imports. Each entry is a name, a
+    /// slug (both already valid) and the SHA-256 of the runner's token.
+    pub fn import_runners<'a>(
+        &self,
+        runners: impl IntoIterator<Item = (&'a str, &'a str, [u8; 32])>,
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut count = 0;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO runners (uuid, name, slug, token_hash, created, modified)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            )?;
+            for (name, slug, token_hash) in runners {
+                insert
+                    .execute(params![
+                        Uuid::new_v4().to_string(),
+                        name,
+                        slug,
+                        &token_hash[..],
+                        to_text(now())
+                    ])
+                    .map_err(slug_conflict(slug))?;
+                count += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(count)
+    }
+
     /// One runner.
     pub fn get_runner(&self, r: &RunnerRef) -> Result<JsonRunner, StoreError> {
         runner_row(&*self.conn()?, r).map(|(_, runner)| runner)
