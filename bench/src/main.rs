@@ -62,7 +62,10 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
             "--sizes" => {
                 args.sizes = value()?
                     .split(',')
-                    .map(|s| s.parse().context("--sizes: a comma-separated list of counts"))
+                    .map(|s| {
+                        s.parse()
+                            .context("--sizes: a comma-separated list of counts")
+                    })
                     .collect::<anyhow::Result<_>>()?;
             }
             "--seconds" => args.seconds = value()?.parse().context("--seconds: a number")?,
@@ -92,7 +95,12 @@ fn main() -> anyhow::Result<()> {
             page1.push((size, run.1.percentile(0.5), run.1.per_second()));
         }
     }
-    if let [(small, p50_small, rps_small), .., (large, p50_large, rps_large)] = page1[..] {
+    if let [
+        (small, p50_small, rps_small),
+        ..,
+        (large, p50_large, rps_large),
+    ] = page1[..]
+    {
         println!(
             "\nlist page 1 at {large} vs {small} runners: p50 {:.2}x, requests/s {:.2}x",
             p50_large.as_secs_f64() / p50_small.as_secs_f64(),
@@ -118,12 +126,12 @@ fn machine() -> String {
 /// does, with the request log at its default level (the parent sends it to
 /// /dev/null, as a deployment sends it to a file).
 fn serve(db: &Path) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Runtime::new()?;
+    let runtime = runners_server::server::runtime()?;
     runtime.block_on(async {
         let config = Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             db: db.to_owned(),
-            log_level: std::env::var("BENCH_LOG").map_or(LogLevel::Info, |_| LogLevel::Warning),
+            log_level: LogLevel::Info,
         };
         let server = Server::start(&config).await?;
         println!("LISTENING {}", server.local_addr());
@@ -227,8 +235,8 @@ impl Child_ {
 
     /// Peak resident set size (VmHWM), in MiB.
     fn peak_rss_mib(&self) -> f64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmHWM:"))
@@ -251,7 +259,13 @@ struct Workload {
     make: Box<dyn Fn(SocketAddr) -> MakeRequest>,
 }
 
-fn request(addr: SocketAddr, method: &str, path: &str, token: &str, body: Bytes) -> Request<Full<Bytes>> {
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Bytes,
+) -> Request<Full<Bytes>> {
     let mut builder = Request::builder()
         .method(method)
         .uri(path)
@@ -265,13 +279,16 @@ fn request(addr: SocketAddr, method: &str, path: &str, token: &str, body: Bytes)
 
 /// A spread of runner indexes: connection `c`'s request `i`.
 fn pick(c: usize, i: u64, range: std::ops::Range<usize>) -> usize {
-    let n = (c as u64).wrapping_mul(7_919).wrapping_add(i.wrapping_mul(104_729));
+    let n = (c as u64)
+        .wrapping_mul(7_919)
+        .wrapping_add(i.wrapping_mul(104_729));
     range.start + (n % (range.end - range.start) as u64) as usize
 }
 
 fn workloads(size: usize, seeded: &Seeded) -> Vec<Workload> {
     let admin: Arc<str> = seeded.admin.clone().into();
-    let uuids: Arc<Vec<String>> = Arc::new(seeded.runners.iter().map(|r| r.uuid.to_string()).collect());
+    let uuids: Arc<Vec<String>> =
+        Arc::new(seeded.runners.iter().map(|r| r.uuid.to_string()).collect());
     let tokens: Arc<Vec<String>> = Arc::new(seeded.runner_tokens.clone());
     let deep = (size / 8).min(10_000);
     let created = Arc::new(AtomicU64::new(0));
@@ -287,7 +304,9 @@ fn workloads(size: usize, seeded: &Seeded) -> Vec<Workload> {
         Workload {
             name: "view by slug",
             expect: 200,
-            make: get(Arc::new(move |c, i| format!("/v0/runners/{}", slug(pick(c, i, 0..size))))),
+            make: get(Arc::new(move |c, i| {
+                format!("/v0/runners/{}", slug(pick(c, i, 0..size)))
+            })),
         },
         Workload {
             name: "view by uuid",
@@ -305,12 +324,16 @@ fn workloads(size: usize, seeded: &Seeded) -> Vec<Workload> {
         Workload {
             name: "list search",
             expect: 200,
-            make: get(Arc::new(|_, _| "/v0/runners?per_page=8&search=00042".into())),
+            make: get(Arc::new(|_, _| {
+                "/v0/runners?per_page=8&search=00042".into()
+            })),
         },
         Workload {
             name: "list deep page",
             expect: 200,
-            make: get(Arc::new(move |_, _| format!("/v0/runners?per_page=8&page={deep}"))),
+            make: get(Arc::new(move |_, _| {
+                format!("/v0/runners?per_page=8&page={deep}")
+            })),
         },
         Workload {
             name: "create",
@@ -336,7 +359,8 @@ fn workloads(size: usize, seeded: &Seeded) -> Vec<Workload> {
                 move |addr| {
                     let admin = Arc::clone(&admin);
                     Arc::new(move |c, i| {
-                        let path = format!("/v0/runners/{}/token", slug(pick(c, i, ROTATED_FROM..size)));
+                        let path =
+                            format!("/v0/runners/{}/token", slug(pick(c, i, ROTATED_FROM..size)));
                         request(addr, "POST", &path, &admin, Bytes::new())
                     })
                 }
@@ -381,7 +405,13 @@ fn bench_size(size: usize, args: &Args) -> anyhow::Result<Vec<(&'static str, Run
         let a = (workload.make)(server.addr);
         let b = (workload.make)(ceiling_addr);
         let drive = |addr, make: &MakeRequest, time| {
-            runtime.block_on(load::drive(addr, CONNECTIONS, time, workload.expect, Arc::clone(make)))
+            runtime.block_on(load::drive(
+                addr,
+                CONNECTIONS,
+                time,
+                workload.expect,
+                Arc::clone(make),
+            ))
         };
         // Warm up both (connections, caches), then A B A B.
         drive(server.addr, &a, Duration::from_millis(300))?;
@@ -409,7 +439,9 @@ fn bench_size(size: usize, args: &Args) -> anyhow::Result<Vec<(&'static str, Run
     }
     println!("server peak RSS: {:.1} MiB", server.peak_rss_mib());
     drop(server);
-    runtime.block_on(ceiling.close()).map_err(|e| anyhow::anyhow!(e))?;
+    runtime
+        .block_on(ceiling.close())
+        .map_err(|e| anyhow::anyhow!(e))?;
     std::fs::remove_dir_all(&dir)?;
     Ok(results)
 }

@@ -1,6 +1,14 @@
 //! Authentication and authorization: API tokens (HS256 JWTs checked against
 //! their database row) for admin endpoints, runner tokens (stored only as
 //! SHA-256) for a runner's own heartbeat.
+//!
+//! Secrets are compared in constant time or not at all: JWT signatures are
+//! checked by aws-lc's constant-time HMAC verification, and tokens are only
+//! ever looked up by their SHA-256, never compared.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{Duration, Utc};
 use http::HeaderMap;
@@ -156,10 +164,59 @@ pub struct Admin {
     pub user: Uuid,
 }
 
+/// How long a verified admin API token is trusted without reading its
+/// database row again: a token revoked with `runners-server token revoke`
+/// while the server runs stops working within this time.
+pub const ADMIN_CACHE_TTL: StdDuration = StdDuration::from_secs(1);
+/// Tokens remembered at most; past this the cache starts over.
+const ADMIN_CACHE_CAPACITY: usize = 1024;
+
+/// Admin API tokens verified in the last [`ADMIN_CACHE_TTL`], by the
+/// SHA-256 of the token (so the cache holds no token, and a lookup compares
+/// hashes, not secrets). Only successes are kept: a bad token always takes
+/// the full path, so it cannot fill the cache.
+#[derive(Default)]
+pub struct AdminCache {
+    entries: Mutex<HashMap<[u8; 32], CachedAdmin>>,
+}
+
+struct CachedAdmin {
+    admin: Admin,
+    /// The token's `exp`, checked on every use.
+    expires: i64,
+    verified: Instant,
+}
+
+impl AdminCache {
+    fn get(&self, key: &[u8; 32]) -> Option<Admin> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let cached = entries.get(key)?;
+        let fresh = cached.verified.elapsed() < ADMIN_CACHE_TTL;
+        (fresh && Utc::now().timestamp() < cached.expires).then(|| cached.admin.clone())
+    }
+
+    fn put(&self, key: [u8; 32], admin: Admin, expires: i64) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= ADMIN_CACHE_CAPACITY {
+            entries.clear();
+        }
+        let verified = Instant::now();
+        entries.insert(
+            key,
+            CachedAdmin {
+                admin,
+                expires,
+                verified,
+            },
+        );
+    }
+}
+
 /// Checks that the request carries a live API token of an admin user.
 pub async fn require_admin(
     store: &Store,
     keys: &Keys,
+    cache: &AdminCache,
     headers: &HeaderMap,
 ) -> Result<Admin, ApiError> {
     let token = bearer(headers)?;
@@ -170,9 +227,15 @@ pub async fn require_admin(
                 .into(),
         ));
     }
+    let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    if let Some(admin) = cache.get(&key) {
+        return Ok(admin);
+    }
     let claims = keys.verify(token)?;
     let jti = claims.jti;
-    let principal = store.run(move |s| s.token_principal(jti)).await?;
+    let principal = store
+        .read(move |c| crate::store::token_principal(c, jti))
+        .await?;
     let unknown = || ApiError::Unauthorized("the API token is not known to this server".into());
     let TokenPrincipal {
         user,
@@ -193,7 +256,9 @@ pub async fn require_admin(
             "user `{user_name}` is not an admin: this endpoint needs an admin API token"
         )));
     }
-    Ok(Admin { user })
+    let admin = Admin { user };
+    cache.put(key, admin.clone(), claims.exp);
+    Ok(admin)
 }
 
 /// A runner authenticated by its own token.
@@ -206,12 +271,16 @@ pub struct RunnerAuth {
 }
 
 /// Checks that the request carries the live runner token of the runner
-/// named in its path.
-pub async fn require_runner(
+/// named in its path, then runs `op` for it, in the same trip to the
+/// database. `op` answers `None` if the token stopped being valid in
+/// between (rotated, or the runner archived): that is a 401 too. Nothing
+/// about runner tokens is cached, so a rotation takes effect at once.
+pub async fn as_runner<T: Send + 'static>(
     store: &Store,
     headers: &HeaderMap,
     path: &str,
-) -> Result<RunnerAuth, ApiError> {
+    op: impl FnOnce(&Store, RunnerAuth) -> Result<Option<T>, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
     let token = bearer(headers)?;
     if !is_runner_token(token) {
         return Err(ApiError::Unauthorized(
@@ -221,29 +290,37 @@ pub async fn require_runner(
         ));
     }
     let token_hash = hash_runner_token(token);
-    let runner = store
-        .run(move |s| s.runner_by_token_hash(token_hash))
+    let path = RunnerRef::parse(path).ok();
+    store
+        .run(move |s| {
+            let Some(runner) = s.runner_by_token_hash(token_hash)? else {
+                return Ok(Err(ApiError::Unauthorized(
+                    "the runner token is not valid: it may have been rotated".into(),
+                )));
+            };
+            if runner.archived {
+                return Ok(Err(ApiError::Unauthorized(
+                    "the runner is archived: its token is not accepted until it is unarchived"
+                        .into(),
+                )));
+            }
+            let matches = match &path {
+                Some(RunnerRef::Uuid(uuid)) => *uuid == runner.uuid,
+                Some(RunnerRef::Slug(slug)) => *slug == runner.slug,
+                None => false,
+            };
+            if !matches {
+                return Ok(Err(ApiError::Forbidden(
+                    "a runner token only authenticates its own runner".into(),
+                )));
+            }
+            let auth = RunnerAuth {
+                id: runner.id,
+                token_hash,
+            };
+            Ok(op(s, auth)?.ok_or_else(|| {
+                ApiError::Unauthorized("the runner token is no longer valid".into())
+            }))
+        })
         .await?
-        .ok_or_else(|| {
-            ApiError::Unauthorized("the runner token is not valid: it may have been rotated".into())
-        })?;
-    if runner.archived {
-        return Err(ApiError::Unauthorized(
-            "the runner is archived: its token is not accepted until it is unarchived".into(),
-        ));
-    }
-    let matches = match RunnerRef::parse(path) {
-        Ok(RunnerRef::Uuid(uuid)) => uuid == runner.uuid,
-        Ok(RunnerRef::Slug(slug)) => slug == runner.slug,
-        Err(_) => false,
-    };
-    if !matches {
-        return Err(ApiError::Forbidden(
-            "a runner token only authenticates its own runner".into(),
-        ));
-    }
-    Ok(RunnerAuth {
-        id: runner.id,
-        token_hash,
-    })
 }

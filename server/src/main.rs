@@ -122,7 +122,7 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let runtime = runners_server::server::runtime().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let config = Config {
             bind: args.bind,

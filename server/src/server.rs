@@ -14,7 +14,7 @@ use crate::api::{RunnersApi, RunnersPage, openapi_document, runners_api_mod};
 use crate::auth::{self, DEFAULT_API_TOKEN_TTL_DAYS, Keys};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, QueryParams};
-use crate::store::{Store, StoreError};
+use crate::store::{self, Store, StoreError};
 use crate::types::{
     JsonApiVersion, JsonNewRunner, JsonRunner, JsonRunnerToken, JsonSpec, JsonUpdateRunner,
     RunnerPath, RunnersQuery, TotalCountHeader,
@@ -33,12 +33,14 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:61016";
 pub struct Context {
     store: Store,
     keys: Keys,
+    admins: auth::AdminCache,
     spec: JsonSpec,
 }
 
 impl Context {
     async fn admin(&self, rqctx: &RequestContext<Self>) -> Result<auth::Admin, ApiError> {
-        auth::require_admin(&self.store, &self.keys, rqctx.request.headers()).await
+        let headers = rqctx.request.headers();
+        auth::require_admin(&self.store, &self.keys, &self.admins, headers).await
     }
 }
 
@@ -55,7 +57,13 @@ impl RunnersApi for RunnersImpl {
         let cx = rqctx.context();
         cx.admin(&rqctx).await?;
         let query = ListQuery::try_from(query.0)?;
-        let (runners, total) = cx.store.run(move |s| s.list_runners(&query)).await?;
+        let (runners, total) = if store::list_is_short(&query) {
+            cx.store
+                .read(move |c| store::list_runners(c, &query))
+                .await?
+        } else {
+            cx.store.run(move |s| s.list_runners(&query)).await?
+        };
         Ok(HttpResponseHeaders::new(
             HttpResponseOk(runners),
             TotalCountHeader {
@@ -95,7 +103,9 @@ impl RunnersApi for RunnersImpl {
         cx.admin(&rqctx).await?;
         let runner = RunnerRef::parse(&path.into_inner().runner)?;
         Ok(HttpResponseOk(
-            cx.store.run(move |s| s.get_runner(&runner)).await?,
+            cx.store
+                .read(move |c| store::get_runner(c, &runner))
+                .await?,
         ))
     }
 
@@ -143,12 +153,10 @@ impl RunnersApi for RunnersImpl {
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
         let cx = rqctx.context();
         let path = path.into_inner().runner;
-        let auth::RunnerAuth { id, token_hash } =
-            auth::require_runner(&cx.store, rqctx.request.headers(), &path).await?;
-        let runner = cx.store.run(move |s| s.heartbeat(id, token_hash)).await?;
-        // The token was rotated, or the runner archived, since it was checked.
-        let runner = runner
-            .ok_or_else(|| ApiError::Unauthorized("the runner token is no longer valid".into()))?;
+        let runner = auth::as_runner(&cx.store, rqctx.request.headers(), &path, |s, runner| {
+            s.heartbeat(runner.id, runner.token_hash)
+        })
+        .await?;
         Ok(HttpResponseOk(runner))
     }
 
@@ -188,6 +196,17 @@ fn logger(level: slog::Level) -> slog::Logger {
         .filter_level(level)
         .fuse();
     slog::Logger::root(drain, slog::o!("name" => "runners-server"))
+}
+
+/// The runtime the server runs on: tokio's multi-threaded one, with at most
+/// twice as many blocking threads as database connections (more would only
+/// wait for a connection, and each thread can hold its own malloc arena,
+/// which is what made the server's RSS grow under load).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(2 * store::POOL_SIZE as usize)
+        .build()
 }
 
 /// How to run the server.
@@ -232,6 +251,7 @@ impl Server {
         let context = Context {
             store: store.clone(),
             keys: keys.clone(),
+            admins: auth::AdminCache::default(),
             spec,
         };
         let http = ServerBuilder::new(api, context, log)

@@ -8,6 +8,7 @@
 //! hyphenated text, so that a uuid fragment can be searched for.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -74,8 +75,48 @@ CREATE INDEX runners_name_slug ON runners (name, slug);
 "#;
 
 /// The schema, one entry per version. Never edit a released entry: add one.
+/// Version 2: constant-time counts and an index for the default list.
+const SCHEMA_V2: &str = r#"
+-- How many runners there are, and how many are active. Triggers keep it in
+-- the same transaction as every insert, delete, archive and unarchive, so
+-- the X-Total-Count of an unfiltered list is one row read instead of a
+-- count(*) that scans the table (102 ms at 100,000 runners).
+CREATE TABLE runner_counts (
+    id     INTEGER PRIMARY KEY CHECK (id = 1),
+    total  INTEGER NOT NULL,
+    active INTEGER NOT NULL
+) STRICT;
+INSERT INTO runner_counts (id, total, active)
+    SELECT 1, count(*), count(*) FILTER (WHERE archived IS NULL) FROM runners;
+CREATE TRIGGER runner_counts_insert AFTER INSERT ON runners BEGIN
+    UPDATE runner_counts
+    SET total = total + 1, active = active + (NEW.archived IS NULL) WHERE id = 1;
+END;
+CREATE TRIGGER runner_counts_delete AFTER DELETE ON runners BEGIN
+    UPDATE runner_counts
+    SET total = total - 1, active = active - (OLD.archived IS NULL) WHERE id = 1;
+END;
+CREATE TRIGGER runner_counts_archive AFTER UPDATE OF archived ON runners
+WHEN (OLD.archived IS NULL) != (NEW.archived IS NULL) BEGIN
+    UPDATE runner_counts
+    SET active = active + (NEW.archived IS NULL) - (OLD.archived IS NULL) WHERE id = 1;
+END;
+
+-- The runner's name case-folded (Rust's Unicode to_lowercase, through the
+-- `fold` SQL function), kept beside it so that `search` compares stored text
+-- instead of folding every name of the table again on every query.
+ALTER TABLE runners ADD COLUMN name_folded TEXT NOT NULL DEFAULT '';
+UPDATE runners SET name_folded = fold(name);
+
+-- The default list (active runners by name, ties by slug) walks this index
+-- from its first entry: page 1 reads 8 entries and never meets an archived
+-- runner, whatever the size of the registry. `runners_name_slug` still
+-- serves `archived=true` and the exact `name` filter.
+CREATE INDEX runners_active_name_slug ON runners (name, slug) WHERE archived IS NULL;
+"#;
+
 /// The schema's migrations, in order: version N is the first N applied.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
@@ -83,7 +124,11 @@ fn migrations() -> Migrations<'static> {
 
 /// How long a statement waits for another writer before giving up (503).
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-const POOL_SIZE: u32 = 8;
+/// Connections for work on the blocking pool (writes, long reads).
+pub const POOL_SIZE: u32 = 8;
+/// Connections for short reads on the async workers: one per worker of a
+/// 2-core machine; when both are busy, a read takes the blocking path.
+const READERS: u32 = 2;
 const RUNNER_COLUMNS: &str = "uuid, name, slug, archived, last_heartbeat, created, modified";
 /// Tries to find a free generated slug before giving up with a 409.
 const GENERATED_SLUG_ATTEMPTS: usize = 8;
@@ -151,6 +196,14 @@ pub struct ApiTokenRow {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool<SqliteConnectionManager>,
+    /// Read-only connections for short reads run on the async workers
+    /// themselves; see [`Store::read`].
+    readers: Pool<SqliteConnectionManager>,
+    /// Held for the length of every write transaction of this process, so
+    /// that its writers queue here instead of in SQLite's busy handler,
+    /// which sleeps whole milliseconds between retries. Other processes
+    /// (the `token` commands, `sqlite3`) still meet the busy timeout.
+    write_gate: Arc<Mutex<()>>,
 }
 
 /// The current time, at the precision the store keeps.
@@ -235,6 +288,91 @@ fn runner_row(conn: &Connection, r: &RunnerRef) -> Result<(i64, JsonRunner), Sto
     .ok_or_else(|| runner_not_found(r))
 }
 
+/// One runner.
+pub fn get_runner(conn: &Connection, r: &RunnerRef) -> Result<JsonRunner, StoreError> {
+    runner_row(conn, r).map(|(_, runner)| runner)
+}
+
+/// The user behind an API token's `jti`, if the token is known.
+pub fn token_principal(conn: &Connection, jti: Uuid) -> Result<Option<TokenPrincipal>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT u.uuid, u.name, u.admin, t.revoked IS NOT NULL
+             FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.uuid = ?",
+    )?;
+    Ok(stmt
+        .query_row([jti.to_string()], |r| {
+            Ok(TokenPrincipal {
+                user: uuid_at(r, 0)?,
+                user_name: r.get(1)?,
+                admin: r.get(2)?,
+                revoked: r.get(3)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Deepest offset a list may start at and still count as a short read.
+const SHORT_LIST_OFFSET: u64 = 1024;
+
+/// Whether listing `q` is a short read (see [`Store::read`]) whatever the
+/// size of the registry: no `search` (a scan) and no `name` filter (it may
+/// match many), so the count is one row of `runner_counts`, and a page that
+/// starts near the beginning of its index.
+pub fn list_is_short(q: &ListQuery) -> bool {
+    q.search.is_none() && q.name.is_none() && q.offset() <= SHORT_LIST_OFFSET
+}
+
+/// One page of runners matching `q`, and how many match in all.
+pub fn list_runners(
+    conn: &Connection,
+    q: &ListQuery,
+) -> Result<(Vec<JsonRunner>, u64), StoreError> {
+    let mut filters = Vec::new();
+    let mut args: Vec<&dyn rusqlite::ToSql> = Vec::new();
+    if !q.archived {
+        filters.push("archived IS NULL");
+    }
+    if let Some(name) = &q.name {
+        filters.push("name = ?");
+        args.push(name);
+    }
+    if let Some(search) = &q.search {
+        // instr() matches literally, so `%` and `_` need no escaping.
+        filters.push("(instr(name_folded, ?) > 0 OR instr(slug, ?) > 0 OR instr(uuid, ?) > 0)");
+        args.extend([search as &dyn rusqlite::ToSql; 3]);
+    }
+    let mut where_sql = String::new();
+    for (i, filter) in filters.iter().enumerate() {
+        where_sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+        where_sql.push_str(filter);
+    }
+    let order = match (q.sort, q.direction) {
+        (RunnersSort::Name, JsonDirection::Asc) => "name ASC, slug ASC",
+        (RunnersSort::Name, JsonDirection::Desc) => "name DESC, slug DESC",
+        (RunnersSort::Created, JsonDirection::Asc) => "id ASC",
+        (RunnersSort::Created, JsonDirection::Desc) => "id DESC",
+    };
+
+    let count_sql = match (&q.name, &q.search, q.archived) {
+        (None, None, false) => "SELECT active FROM runner_counts".to_owned(),
+        (None, None, true) => "SELECT total FROM runner_counts".to_owned(),
+        _ => format!("SELECT count(*) FROM runners{where_sql}"),
+    };
+    let total: i64 = conn
+        .prepare_cached(&count_sql)?
+        .query_row(args.as_slice(), |r| r.get(0))?;
+    let limit = i64::from(q.per_page);
+    let offset = i64::try_from(q.offset()).unwrap_or(i64::MAX);
+    args.extend([&limit as &dyn rusqlite::ToSql, &offset]);
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {RUNNER_COLUMNS} FROM runners{where_sql} ORDER BY {order} LIMIT ? OFFSET ?"
+    ))?;
+    let runners = stmt
+        .query_map(args.as_slice(), |r| runner_at(r, 0))?
+        .collect::<Result<_, _>>()?;
+    Ok((runners, u64::try_from(total).unwrap_or(0)))
+}
+
 /// Maps a failed write of `slug` to a 409 if the slug is taken.
 fn slug_conflict(slug: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
     move |e| {
@@ -315,13 +453,14 @@ impl Store {
         }
         conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
             .map_err(unusable)?;
+        // Migrations may call `fold`.
+        configure(&mut conn)?;
         migrations().to_latest(&mut conn).map_err(|e| match e {
             rusqlite_migration::Error::MigrationDefinition(
                 rusqlite_migration::MigrationDefinitionError::DatabaseTooFarAhead,
             ) => newer(),
             e => anyhow::Error::new(e).context(format!("cannot migrate database {shown}")),
         })?;
-        configure(&mut conn)?;
         conn.execute(
             "INSERT OR IGNORE INTO signing_key (id, secret, created) VALUES (1, ?, ?)",
             params![random_bytes::<SIGNING_KEY_BYTES>().to_vec(), to_text(now())],
@@ -336,11 +475,60 @@ impl Store {
             .connection_timeout(BUSY_TIMEOUT)
             .build(manager)
             .with_context(|| format!("cannot open database {shown}"))?;
-        Ok(Self { pool })
+        let readers = Pool::builder()
+            .max_size(READERS)
+            .min_idle(Some(READERS))
+            .build(
+                SqliteConnectionManager::file(path)
+                    .with_flags(flags)
+                    .with_init(|conn| {
+                        configure(conn)?;
+                        conn.execute_batch("PRAGMA query_only = ON")
+                    }),
+            )
+            .with_context(|| format!("cannot open database {shown}"))?;
+        Ok(Self {
+            pool,
+            readers,
+            write_gate: Arc::default(),
+        })
     }
 
     fn conn(&self) -> Result<PooledConnection<SqliteConnectionManager>, StoreError> {
         Ok(self.pool.get()?)
+    }
+
+    /// A connection for a write transaction, with this process's write turn.
+    fn writer(
+        &self,
+    ) -> Result<
+        (
+            MutexGuard<'_, ()>,
+            PooledConnection<SqliteConnectionManager>,
+        ),
+        StoreError,
+    > {
+        // A writer that panicked left no transaction open (rusqlite rolls
+        // back on drop), so a poisoned gate is still a valid turn.
+        let turn = self.write_gate.lock().unwrap_or_else(|e| e.into_inner());
+        Ok((turn, self.conn()?))
+    }
+
+    /// Runs a short read, inline on the calling async worker when a reader
+    /// connection is free (saving two thread hand-offs, most of the cost of
+    /// such a request), else on the blocking pool. Only for statements of
+    /// small, bounded cost: a lookup by a unique index, a page read along an
+    /// index from near its start. In WAL mode a reader never waits for a
+    /// writer, so these cannot stall the worker behind a lock.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        if let Some(conn) = self.readers.try_get() {
+            return f(&conn);
+        }
+        self.run(move |s| f(&*s.conn()?)).await
     }
 
     /// Runs blocking store work off the async workers.
@@ -419,21 +607,7 @@ impl Store {
 
     /// The user behind an API token's `jti`, if the token is known.
     pub fn token_principal(&self, jti: Uuid) -> Result<Option<TokenPrincipal>, StoreError> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT u.uuid, u.name, u.admin, t.revoked IS NOT NULL
-             FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.uuid = ?",
-        )?;
-        Ok(stmt
-            .query_row([jti.to_string()], |r| {
-                Ok(TokenPrincipal {
-                    user: uuid_at(r, 0)?,
-                    user_name: r.get(1)?,
-                    admin: r.get(2)?,
-                    revoked: r.get(3)?,
-                })
-            })
-            .optional()?)
+        token_principal(&*self.conn()?, jti)
     }
 
     /// Every API token, oldest first.
@@ -475,46 +649,7 @@ impl Store {
 
     /// One page of runners matching `q`, and how many match in all.
     pub fn list_runners(&self, q: &ListQuery) -> Result<(Vec<JsonRunner>, u64), StoreError> {
-        let mut filters = Vec::new();
-        let mut args: Vec<&dyn rusqlite::ToSql> = Vec::new();
-        if !q.archived {
-            filters.push("archived IS NULL");
-        }
-        if let Some(name) = &q.name {
-            filters.push("name = ?");
-            args.push(name);
-        }
-        if let Some(search) = &q.search {
-            // instr() matches literally, so `%` and `_` need no escaping.
-            filters.push("(instr(fold(name), ?) > 0 OR instr(slug, ?) > 0 OR instr(uuid, ?) > 0)");
-            args.extend([search as &dyn rusqlite::ToSql; 3]);
-        }
-        let mut where_sql = String::new();
-        for (i, filter) in filters.iter().enumerate() {
-            where_sql.push_str(if i == 0 { " WHERE " } else { " AND " });
-            where_sql.push_str(filter);
-        }
-        let order = match (q.sort, q.direction) {
-            (RunnersSort::Name, JsonDirection::Asc) => "name ASC, slug ASC",
-            (RunnersSort::Name, JsonDirection::Desc) => "name DESC, slug DESC",
-            (RunnersSort::Created, JsonDirection::Asc) => "id ASC",
-            (RunnersSort::Created, JsonDirection::Desc) => "id DESC",
-        };
-
-        let conn = self.conn()?;
-        let total: i64 = conn
-            .prepare_cached(&format!("SELECT count(*) FROM runners{where_sql}"))?
-            .query_row(args.as_slice(), |r| r.get(0))?;
-        let limit = i64::from(q.per_page);
-        let offset = i64::try_from(q.offset()).unwrap_or(i64::MAX);
-        args.extend([&limit as &dyn rusqlite::ToSql, &offset]);
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {RUNNER_COLUMNS} FROM runners{where_sql} ORDER BY {order} LIMIT ? OFFSET ?"
-        ))?;
-        let runners = stmt
-            .query_map(args.as_slice(), |r| runner_at(r, 0))?
-            .collect::<Result<_, _>>()?;
-        Ok((runners, u64::try_from(total).unwrap_or(0)))
+        list_runners(&*self.conn()?, q)
     }
 
     /// Inserts runners in one transaction, as given: for seeding a
@@ -524,13 +659,13 @@ impl Store {
         &self,
         runners: impl IntoIterator<Item = (&'a str, &'a str, [u8; 32])>,
     ) -> Result<usize, StoreError> {
-        let mut conn = self.conn()?;
+        let (_turn, mut conn) = self.writer()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut count = 0;
         {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO runners (uuid, name, slug, token_hash, created, modified)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                "INSERT INTO runners (uuid, name, name_folded, slug, token_hash, created, modified)
+                 VALUES (?1, ?2, fold(?2), ?3, ?4, ?5, ?5)",
             )?;
             for (name, slug, token_hash) in runners {
                 insert
@@ -551,7 +686,7 @@ impl Store {
 
     /// One runner.
     pub fn get_runner(&self, r: &RunnerRef) -> Result<JsonRunner, StoreError> {
-        runner_row(&*self.conn()?, r).map(|(_, runner)| runner)
+        get_runner(&*self.conn()?, r)
     }
 
     /// Creates a runner. An explicit `slug` that is taken is a conflict; a
@@ -562,10 +697,10 @@ impl Store {
         slug: Option<&str>,
         token_hash: [u8; 32],
     ) -> Result<JsonRunner, StoreError> {
-        let conn = self.conn()?;
+        let (_turn, conn) = self.writer()?;
         let mut insert = conn.prepare_cached(&format!(
-            "INSERT INTO runners (uuid, name, slug, token_hash, created, modified)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5) RETURNING {RUNNER_COLUMNS}"
+            "INSERT INTO runners (uuid, name, name_folded, slug, token_hash, created, modified)
+             VALUES (?1, ?2, fold(?2), ?3, ?4, ?5, ?5) RETURNING {RUNNER_COLUMNS}"
         ))?;
         let created = to_text(now());
         let mut attempt = |slug: &str| {
@@ -609,7 +744,7 @@ impl Store {
         r: &RunnerRef,
         update: &JsonUpdateRunner,
     ) -> Result<JsonRunner, StoreError> {
-        let mut conn = self.conn()?;
+        let (_turn, mut conn) = self.writer()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (id, current) = runner_row(&tx, r)?;
         let mut next = current.clone();
@@ -630,7 +765,8 @@ impl Store {
         }
         next.modified = stamp;
         tx.prepare_cached(
-            "UPDATE runners SET name = ?, slug = ?, archived = ?, modified = ? WHERE id = ?",
+            "UPDATE runners SET name = ?1, name_folded = fold(?1), slug = ?2, archived = ?3,
+             modified = ?4 WHERE id = ?5",
         )?
         .execute(params![
             next.name,
@@ -651,7 +787,7 @@ impl Store {
         r: &RunnerRef,
         token_hash: [u8; 32],
     ) -> Result<Uuid, StoreError> {
-        let mut conn = self.conn()?;
+        let (_turn, mut conn) = self.writer()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (id, runner) = runner_row(&tx, r)?;
         if runner.archived.is_some() {
@@ -694,7 +830,7 @@ impl Store {
         id: i64,
         token_hash: [u8; 32],
     ) -> Result<Option<JsonRunner>, StoreError> {
-        let conn = self.conn()?;
+        let (_turn, conn) = self.writer()?;
         let mut stmt = conn.prepare_cached(&format!(
             "UPDATE runners SET last_heartbeat = ?
              WHERE id = ? AND token_hash = ? AND archived IS NULL RETURNING {RUNNER_COLUMNS}"
