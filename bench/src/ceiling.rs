@@ -147,8 +147,9 @@ async fn runner_heartbeat_post(
     Ok(HttpResponseOk(runner.clone()))
 }
 
-/// Starts the ceiling on 127.0.0.1:0, on the current runtime.
-pub fn start(memory: Memory) -> anyhow::Result<HttpServer<Memory>> {
+/// Starts the ceiling on 127.0.0.1:0, on the current runtime, with the
+/// request log or without it.
+pub fn start(memory: Memory, logged: bool) -> anyhow::Result<HttpServer<Memory>> {
     let mut api = ApiDescription::new();
     api.register(runners_get)?;
     api.register(runners_post)?;
@@ -160,7 +161,14 @@ pub fn start(memory: Memory) -> anyhow::Result<HttpServer<Memory>> {
         default_request_body_max_bytes: runners_server::server::REQUEST_BODY_MAX_BYTES,
         ..Default::default()
     };
-    let log = slog::Logger::root(slog::Discard, slog::o!());
+    // The product's request log, same format, level and locking, to
+    // /dev/null (where the benchmark sends the server's too): the ceiling
+    // leaves out auth and the database, not the framework's logging.
+    let log = if logged {
+        runners_server::server::request_log(slog::Level::Info, std::fs::File::create("/dev/null")?)
+    } else {
+        slog::Logger::root(slog::Discard, slog::o!())
+    };
     ServerBuilder::new(api, memory, log)
         .config(config)
         .start()

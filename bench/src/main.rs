@@ -43,6 +43,8 @@ struct Args {
     sizes: Vec<usize>,
     seconds: f64,
     only: Option<String>,
+    /// Run the ceiling without the request log.
+    unlogged_ceiling: bool,
 }
 
 fn parse_args() -> anyhow::Result<Option<Args>> {
@@ -50,6 +52,7 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
         sizes: vec![1_000, 100_000],
         seconds: 2.0,
         only: None,
+        unlogged_ceiling: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -70,9 +73,10 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
             }
             "--seconds" => args.seconds = value()?.parse().context("--seconds: a number")?,
             "--only" => args.only = Some(value()?),
+            "--unlogged-ceiling" => args.unlogged_ceiling = true,
             other => anyhow::bail!(
                 "unknown argument {other}; usage: runners-bench [--sizes N,N] [--seconds S] \
-                 [--only WORKLOAD]"
+                 [--only WORKLOAD] [--unlogged-ceiling]"
             ),
         }
     }
@@ -389,7 +393,10 @@ fn bench_size(size: usize, args: &Args) -> anyhow::Result<Vec<(&'static str, Run
     let runtime = tokio::runtime::Runtime::new()?;
     let ceiling = {
         let _guard = runtime.enter();
-        ceiling::start(ceiling::Memory::new(seeded.runners.clone()))?
+        ceiling::start(
+            ceiling::Memory::new(seeded.runners.clone()),
+            !args.unlogged_ceiling,
+        )?
     };
     let ceiling_addr = ceiling.local_addr();
     let run_for = Duration::from_secs_f64(args.seconds);
@@ -436,6 +443,12 @@ fn bench_size(size: usize, args: &Args) -> anyhow::Result<Vec<(&'static str, Run
             ms(b.percentile(0.99)),
         );
         results.push((workload.name, a));
+        if std::env::var_os("BENCH_RSS").is_some() {
+            println!(
+                "    server peak RSS so far: {:.1} MiB",
+                server.peak_rss_mib()
+            );
+        }
     }
     println!("server peak RSS: {:.1} MiB", server.peak_rss_mib());
     drop(server);

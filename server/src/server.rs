@@ -190,7 +190,13 @@ pub fn bootstrap_admin(store: &Store, keys: &Keys) -> Result<Option<String>, Sto
 /// before the call that logs it returns, so that it never runs into the lines
 /// the program prints (the admin token, where it listens).
 fn logger(level: slog::Level) -> slog::Logger {
-    let decorator = slog_term::PlainSyncDecorator::new(std::io::stderr());
+    request_log(level, std::io::stderr())
+}
+
+/// The request log's format and locking, written to `out` (the benchmark's
+/// ceiling logs the same way, to /dev/null).
+pub fn request_log<W: std::io::Write + Send + 'static>(level: slog::Level, out: W) -> slog::Logger {
+    let decorator = slog_term::PlainSyncDecorator::new(out);
     let drain = slog_term::FullFormat::new(decorator)
         .build()
         .filter_level(level)

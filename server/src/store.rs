@@ -387,9 +387,18 @@ fn slug_conflict(slug: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ 
 /// Settings of every pooled connection.
 fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Query planner stability: a cached statement keeps its plan whatever
+    // values are bound. Without it SQLite re-prepared the list statement on
+    // every run (the bound LIMIT and OFFSET), a quarter of a list's cost.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     // FULL: a commit is fsynced before it is acknowledged, so an acknowledged
     // write survives a crash of the process and a power loss.
-    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")?;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA cache_size = -512;",
+    )?;
     conn.set_prepared_statement_cache_capacity(64);
     // Unicode-aware lowercase for the case-insensitive `search` filter
     // (SQLite's own lower() folds ASCII only).
@@ -470,12 +479,16 @@ impl Store {
         let manager = SqliteConnectionManager::file(path)
             .with_flags(flags)
             .with_init(configure);
+        // No health check on checkout: the connections are to a local file,
+        // and r2d2's check runs the SQL parser on every request.
         let pool = Pool::builder()
+            .test_on_check_out(false)
             .max_size(POOL_SIZE)
             .connection_timeout(BUSY_TIMEOUT)
             .build(manager)
             .with_context(|| format!("cannot open database {shown}"))?;
         let readers = Pool::builder()
+            .test_on_check_out(false)
             .max_size(READERS)
             .min_idle(Some(READERS))
             .build(
