@@ -62,6 +62,12 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
                 serve(Path::new(&value()?))?;
                 return Ok(None);
             }
+            "--ceiling" => {
+                let db = value()?;
+                let logged = it.next().as_deref() != Some("unlogged");
+                serve_ceiling(Path::new(&db), logged)?;
+                return Ok(None);
+            }
             "--sizes" => {
                 args.sizes = value()?
                     .split(',')
@@ -147,6 +153,44 @@ fn serve(db: &Path) -> anyhow::Result<()> {
     })
 }
 
+/// The ceiling, in a child process of its own too, so that both servers
+/// meet the load the same way (its own process, its own 2-worker runtime).
+/// It loads every runner of `db` into memory first.
+fn serve_ceiling(db: &Path, logged: bool) -> anyhow::Result<()> {
+    let runners = all_runners(&Store::open(db)?)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let server = ceiling::start(ceiling::Memory::new(runners), logged)?;
+        println!("LISTENING {}", server.local_addr());
+        std::io::stdout().flush()?;
+        tokio::task::spawn_blocking(|| std::io::copy(&mut std::io::stdin(), &mut std::io::sink()))
+            .await??;
+        server.close().await.map_err(|e| anyhow::anyhow!(e))
+    })
+}
+
+/// Every runner of the store, oldest first.
+fn all_runners(store: &Store) -> anyhow::Result<Vec<JsonRunner>> {
+    let mut runners = Vec::new();
+    for page in 1.. {
+        let query = ListQuery {
+            sort: RunnersSort::Created,
+            direction: JsonDirection::Asc,
+            per_page: 255,
+            page,
+            name: None,
+            search: None,
+            archived: true,
+        };
+        let (batch, _) = store.list_runners(&query)?;
+        if batch.is_empty() {
+            break;
+        }
+        runners.extend(batch);
+    }
+    Ok(runners)
+}
+
 struct Seeded {
     admin: String,
     runner_tokens: Vec<String>,
@@ -183,23 +227,7 @@ fn seed(db: &Path, size: usize) -> anyhow::Result<Seeded> {
             .map(|((name, slug), hash)| (name.as_str(), slug.as_str(), *hash)),
     )?;
     let seeded_in = started.elapsed();
-    let mut runners = Vec::with_capacity(size);
-    for page in 1.. {
-        let query = ListQuery {
-            sort: RunnersSort::Created,
-            direction: JsonDirection::Asc,
-            per_page: 255,
-            page,
-            name: None,
-            search: None,
-            archived: true,
-        };
-        let (batch, _) = store.list_runners(&query)?;
-        if batch.is_empty() {
-            break;
-        }
-        runners.extend(batch);
-    }
+    let runners = all_runners(&store)?;
     println!(
         "\n== {size} runners: seeded through the store in {:.2} s ({:.0} runners/s)",
         seeded_in.as_secs_f64(),
@@ -219,10 +247,9 @@ struct Child_ {
 }
 
 impl Child_ {
-    fn start(db: &Path) -> anyhow::Result<Self> {
+    fn start(args: &[&std::ffi::OsStr]) -> anyhow::Result<Self> {
         let mut child = Command::new(std::env::current_exe()?)
-            .arg("--serve")
-            .arg(db)
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -388,17 +415,15 @@ fn bench_size(size: usize, args: &Args) -> anyhow::Result<Vec<(&'static str, Run
     let dir = tempfile_dir()?;
     let db = dir.join("bench.db");
     let seeded = seed(&db, size)?;
-    let server = Child_::start(&db)?;
-
-    let runtime = tokio::runtime::Runtime::new()?;
-    let ceiling = {
-        let _guard = runtime.enter();
-        ceiling::start(
-            ceiling::Memory::new(seeded.runners.clone()),
-            !args.unlogged_ceiling,
-        )?
+    let server = Child_::start(&["--serve".as_ref(), db.as_os_str()])?;
+    let logged: &std::ffi::OsStr = if args.unlogged_ceiling {
+        "unlogged".as_ref()
+    } else {
+        "logged".as_ref()
     };
-    let ceiling_addr = ceiling.local_addr();
+    let ceiling = Child_::start(&["--ceiling".as_ref(), db.as_os_str(), logged])?;
+    let ceiling_addr = ceiling.addr;
+    let runtime = tokio::runtime::Runtime::new()?;
     let run_for = Duration::from_secs_f64(args.seconds);
     println!(
         "{:<16} {:>10} {:>10} {:>7}   {:>17} {:>17}",
@@ -452,9 +477,7 @@ fn bench_size(size: usize, args: &Args) -> anyhow::Result<Vec<(&'static str, Run
     }
     println!("server peak RSS: {:.1} MiB", server.peak_rss_mib());
     drop(server);
-    runtime
-        .block_on(ceiling.close())
-        .map_err(|e| anyhow::anyhow!(e))?;
+    drop(ceiling);
     std::fs::remove_dir_all(&dir)?;
     Ok(results)
 }

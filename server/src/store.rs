@@ -215,9 +215,13 @@ fn to_text(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// The text of a column, borrowed from the row (no allocation).
+fn text_at<'r>(row: &'r Row<'_>, idx: usize) -> rusqlite::Result<&'r str> {
+    Ok(row.get_ref(idx)?.as_str()?)
+}
+
 fn time_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<DateTime<Utc>> {
-    let text: String = row.get(idx)?;
-    DateTime::parse_from_rfc3339(&text)
+    DateTime::parse_from_rfc3339(text_at(row, idx)?)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| {
             rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
@@ -232,8 +236,7 @@ fn opt_time_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<DateTime<Ut
 }
 
 fn uuid_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Uuid> {
-    let text: String = row.get(idx)?;
-    Uuid::try_parse(&text).map_err(|e| {
+    Uuid::try_parse(text_at(row, idx)?).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
     })
 }
@@ -358,18 +361,22 @@ pub fn list_runners(
         (None, None, true) => "SELECT total FROM runner_counts".to_owned(),
         _ => format!("SELECT count(*) FROM runners{where_sql}"),
     };
-    let total: i64 = conn
+    // One read transaction for both statements: the count and the page come
+    // from the same snapshot, and the WAL read lock is taken once.
+    let tx = conn.unchecked_transaction()?;
+    let total: i64 = tx
         .prepare_cached(&count_sql)?
         .query_row(args.as_slice(), |r| r.get(0))?;
     let limit = i64::from(q.per_page);
     let offset = i64::try_from(q.offset()).unwrap_or(i64::MAX);
     args.extend([&limit as &dyn rusqlite::ToSql, &offset]);
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {RUNNER_COLUMNS} FROM runners{where_sql} ORDER BY {order} LIMIT ? OFFSET ?"
-    ))?;
-    let runners = stmt
+    let runners = tx
+        .prepare_cached(&format!(
+            "SELECT {RUNNER_COLUMNS} FROM runners{where_sql} ORDER BY {order} LIMIT ? OFFSET ?"
+        ))?
         .query_map(args.as_slice(), |r| runner_at(r, 0))?
         .collect::<Result<_, _>>()?;
+    tx.commit()?;
     Ok((runners, u64::try_from(total).unwrap_or(0)))
 }
 
@@ -496,7 +503,9 @@ impl Store {
                     .with_flags(flags)
                     .with_init(|conn| {
                         configure(conn)?;
-                        conn.execute_batch("PRAGMA query_only = ON")
+                        // The short reads walk the indexes' upper levels
+                        // again and again: a larger cache keeps them.
+                        conn.execute_batch("PRAGMA query_only = ON; PRAGMA cache_size = -4096")
                     }),
             )
             .with_context(|| format!("cannot open database {shown}"))?;
