@@ -864,3 +864,103 @@ impl Store {
             .optional()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::ListQuery;
+
+    fn query(archived: bool, search: Option<&str>) -> ListQuery {
+        ListQuery {
+            sort: RunnersSort::Name,
+            direction: JsonDirection::Asc,
+            per_page: 255,
+            page: 1,
+            name: None,
+            search: search.map(str::to_owned),
+            archived,
+        }
+    }
+
+    /// What the list says, and what a full count says, must agree.
+    fn assert_counts(store: &Store, active: u64, total: u64) {
+        assert_eq!(store.list_runners(&query(false, None)).unwrap().1, active);
+        assert_eq!(store.list_runners(&query(true, None)).unwrap().1, total);
+        let conn = store.conn().unwrap();
+        let counted: (i64, i64) = conn
+            .query_row(
+                "SELECT count(*) FILTER (WHERE archived IS NULL), count(*) FROM runners",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(counted, (active as i64, total as i64));
+    }
+
+    #[test]
+    fn a_version_1_database_migrates_and_counts_stay_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        // A database as version 1 left it, with runners in it.
+        let mut conn = Connection::open(&path).unwrap();
+        Migrations::new(vec![M::up(SCHEMA_V1)])
+            .to_latest(&mut conn)
+            .unwrap();
+        for (i, (name, archived)) in [
+            ("Ärger Box", None),
+            ("old", Some("2026-01-01T00:00:00.000000Z")),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            conn.execute(
+                "INSERT INTO runners (uuid, name, slug, token_hash, archived, created, modified)
+                 VALUES (?, ?, ?, ?, ?, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')",
+                params![Uuid::new_v4().to_string(), name, format!("r{i}"), vec![i as u8; 32], archived],
+            )
+            .unwrap();
+        }
+        drop(conn);
+
+        let store = Store::open(&path).unwrap();
+        assert_counts(&store, 1, 2);
+        // The folded names were filled in: a search is case-insensitive
+        // beyond ASCII.
+        let found = store.list_runners(&query(false, Some("ärger"))).unwrap();
+        assert_eq!((found.0.len(), found.1), (1, 1));
+
+        let created = store.create_runner("New One", None, [9; 32]).unwrap();
+        assert_counts(&store, 2, 3);
+        let slug = RunnerRef::Slug(created.slug.clone());
+        let archive = |archived| JsonUpdateRunner {
+            name: None,
+            slug: None,
+            archived: Some(archived),
+        };
+        store.update_runner(&slug, &archive(true)).unwrap();
+        assert_counts(&store, 1, 3);
+        // Archiving again changes nothing, and is not counted twice.
+        store.update_runner(&slug, &archive(true)).unwrap();
+        assert_counts(&store, 1, 3);
+        store.update_runner(&slug, &archive(false)).unwrap();
+        assert_counts(&store, 2, 3);
+        // A rename re-folds the searchable name.
+        let rename = JsonUpdateRunner {
+            name: Some("ÉCLAIR".into()),
+            slug: None,
+            archived: None,
+        };
+        store.update_runner(&slug, &rename).unwrap();
+        assert_eq!(
+            store.list_runners(&query(false, Some("éclair"))).unwrap().1,
+            1
+        );
+        assert_eq!(
+            store
+                .list_runners(&query(false, Some("new one")))
+                .unwrap()
+                .1,
+            0
+        );
+    }
+}
