@@ -96,7 +96,7 @@ enum TokenCommand {
         #[command(flatten)]
         db: DbArg,
     },
-    /// Revoke an API token by its UUID (as shown by `token list`).
+    /// Revoke an API token by its UUID (as shown by `token list`); a running server refuses it within 1 s.
     Revoke {
         /// The token's UUID.
         token: Uuid,
@@ -206,7 +206,7 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
         TokenCommand::Revoke { token, db } => {
             let store = Store::open(&db.db)?;
             store.revoke_api_token(token)?;
-            eprintln!("revoked API token {token}");
+            eprintln!("revoked API token {token}; a running server refuses it within 1 s");
         }
     }
     Ok(())
