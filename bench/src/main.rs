@@ -2,11 +2,11 @@
 //!
 //! For each registry size it seeds a fresh SQLite file through the store (one
 //! transaction, no HTTP), starts the real server on it in a child process
-//! (this program re-run with `--serve`, so its peak RSS is its own), starts
-//! the ceiling (dropshot serving the same endpoints from memory, no auth, no
-//! database) in this process, and drives both with the same requests from
-//! 16 keep-alive connections, alternating A B A B. It prints requests/s of
-//! both, their ratio, p50/p99 latency, and the server's peak RSS.
+//! (this program re-run with `--serve`, so its peak RSS is its own) and the
+//! ceiling in another (`--ceiling`: dropshot serving the same endpoints from
+//! memory, no auth, no database), and drives both with the same requests
+//! from 16 keep-alive connections, alternating A B A B. It prints requests/s
+//! of both, their ratio, p50/p99 latency, and the server's peak RSS.
 //!
 //! ```text
 //! cargo run --release -p runners-bench [-- --sizes 1000,100000 --seconds 2]
@@ -240,13 +240,13 @@ fn seed(db: &Path, size: usize) -> anyhow::Result<Seeded> {
     })
 }
 
-/// The real server as a child process.
-struct Child_ {
+/// A server (the real one or the ceiling) in a child process.
+struct Process {
     child: Child,
     addr: SocketAddr,
 }
 
-impl Child_ {
+impl Process {
     fn start(args: &[&std::ffi::OsStr]) -> anyhow::Result<Self> {
         let mut child = Command::new(std::env::current_exe()?)
             .args(args)
@@ -276,7 +276,7 @@ impl Child_ {
     }
 }
 
-impl Drop for Child_ {
+impl Drop for Process {
     fn drop(&mut self) {
         drop(self.child.stdin.take());
         let _ = self.child.wait();
@@ -415,13 +415,13 @@ fn bench_size(size: usize, args: &Args) -> anyhow::Result<Vec<(&'static str, Run
     let dir = tempfile_dir()?;
     let db = dir.join("bench.db");
     let seeded = seed(&db, size)?;
-    let server = Child_::start(&["--serve".as_ref(), db.as_os_str()])?;
+    let server = Process::start(&["--serve".as_ref(), db.as_os_str()])?;
     let logged: &std::ffi::OsStr = if args.unlogged_ceiling {
         "unlogged".as_ref()
     } else {
         "logged".as_ref()
     };
-    let ceiling = Child_::start(&["--ceiling".as_ref(), db.as_os_str(), logged])?;
+    let ceiling = Process::start(&["--ceiling".as_ref(), db.as_os_str(), logged])?;
     let ceiling_addr = ceiling.addr;
     let runtime = tokio::runtime::Runtime::new()?;
     let run_for = Duration::from_secs_f64(args.seconds);
@@ -468,12 +468,6 @@ fn bench_size(size: usize, args: &Args) -> anyhow::Result<Vec<(&'static str, Run
             ms(b.percentile(0.99)),
         );
         results.push((workload.name, a));
-        if std::env::var_os("BENCH_RSS").is_some() {
-            println!(
-                "    server peak RSS so far: {:.1} MiB",
-                server.peak_rss_mib()
-            );
-        }
     }
     println!("server peak RSS: {:.1} MiB", server.peak_rss_mib());
     drop(server);
