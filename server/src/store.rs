@@ -627,11 +627,6 @@ impl Store {
         Ok(())
     }
 
-    /// The user behind an API token's `jti`, if the token is known.
-    pub fn token_principal(&self, jti: Uuid) -> Result<Option<TokenPrincipal>, StoreError> {
-        token_principal(&*self.conn()?, jti)
-    }
-
     /// Every API token, oldest first.
     pub fn list_api_tokens(&self) -> Result<Vec<ApiTokenRow>, StoreError> {
         let conn = self.conn()?;
@@ -704,11 +699,6 @@ impl Store {
         }
         tx.commit()?;
         Ok(count)
-    }
-
-    /// One runner.
-    pub fn get_runner(&self, r: &RunnerRef) -> Result<JsonRunner, StoreError> {
-        get_runner(&*self.conn()?, r)
     }
 
     /// Creates a runner. An explicit `slug` that is taken is a conflict; a

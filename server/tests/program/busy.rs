@@ -3,16 +3,8 @@
 use std::time::{Duration, Instant};
 
 use runners_sdk::Error;
-use runners_sdk::types::JsonNewRunner;
 
-use super::{Serving, block_on};
-
-fn new_runner(name: &str) -> JsonNewRunner {
-    JsonNewRunner {
-        name: name.into(),
-        slug: None,
-    }
-}
+use super::{Serving, block_on, new_runner};
 
 #[test]
 fn writes_answer_503_while_another_process_holds_the_lock_and_recover() {
@@ -23,7 +15,7 @@ fn writes_answer_503_while_another_process_holds_the_lock_and_recover() {
     block_on(async {
         client
             .runners_post()
-            .body(new_runner("before"))
+            .body(new_runner("before", None))
             .send()
             .await
             .unwrap();
@@ -44,7 +36,7 @@ fn writes_answer_503_while_another_process_holds_the_lock_and_recover() {
         let started = Instant::now();
         let refused = client
             .runners_post()
-            .body(new_runner("during"))
+            .body(new_runner("during", None))
             .send()
             .await;
         let waited = started.elapsed();
@@ -64,7 +56,11 @@ fn writes_answer_503_while_another_process_holds_the_lock_and_recover() {
         holder.execute_batch("ROLLBACK").unwrap();
         drop(holder);
 
-        let created = client.runners_post().body(new_runner("after")).send().await;
+        let created = client
+            .runners_post()
+            .body(new_runner("after", None))
+            .send()
+            .await;
         assert_eq!(created.unwrap().status(), 201, "writes work again");
         let names: Vec<String> = client
             .runners_get()

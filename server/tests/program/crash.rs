@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use futures::future::join_all;
-use runners_sdk::types::{JsonNewRunner, JsonUpdateRunner};
+use runners_sdk::types::JsonUpdateRunner;
 use uuid::Uuid;
 
-use super::{Serving, block_on};
+use super::{Serving, block_on, new_runner};
 
 const WRITERS: usize = 8;
 
@@ -25,7 +25,7 @@ async fn write_until_it_dies(client: &runners_sdk::Client, writer: usize) -> Ack
         let name = format!("w{writer} r{i} {}", Uuid::new_v4());
         let Ok(created) = client
             .runners_post()
-            .body(JsonNewRunner { name, slug: None })
+            .body(new_runner(&name, None))
             .send()
             .await
         else {

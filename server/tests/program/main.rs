@@ -166,6 +166,14 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
         .block_on(future)
 }
 
+/// The body of a create: `name`, and `slug` if given.
+fn new_runner(name: &str, slug: Option<&str>) -> runners_sdk::types::JsonNewRunner {
+    runners_sdk::types::JsonNewRunner {
+        name: name.into(),
+        slug: slug.map(Into::into),
+    }
+}
+
 /// Runs `runners-server ARGS` to completion.
 fn run(args: &[&str]) -> std::process::Output {
     Command::new(BIN)

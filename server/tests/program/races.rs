@@ -4,10 +4,10 @@
 use std::collections::HashSet;
 
 use futures::future::join_all;
-use runners_sdk::types::{self, JsonNewRunner, JsonRunner, JsonUpdateRunner};
+use runners_sdk::types::{self, JsonRunner, JsonUpdateRunner};
 use runners_sdk::{Client, Error, ResponseValue};
 
-use super::{Serving, block_on};
+use super::{Serving, block_on, new_runner};
 
 const PARALLEL: usize = 24;
 
@@ -26,13 +26,6 @@ fn error_code<T>(answer: &Answer<T>) -> Option<&str> {
     match answer {
         Err(Error::ErrorResponse(e)) => e.error_code.as_deref(),
         _ => None,
-    }
-}
-
-fn new_runner(name: &str, slug: Option<&str>) -> JsonNewRunner {
-    JsonNewRunner {
-        name: name.into(),
-        slug: slug.map(Into::into),
     }
 }
 
