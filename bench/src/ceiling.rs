@@ -47,12 +47,6 @@ fn not_found(runner: &str) -> HttpError {
     HttpError::for_not_found(None, format!("runner `{runner}` not found"))
 }
 
-fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("OS randomness");
-    format!("bencher_runner_{}", hex::encode(bytes))
-}
-
 type Page = HttpResponseHeaders<HttpResponseOk<Vec<JsonRunner>>, TotalCountHeader>;
 
 #[endpoint { method = GET, path = "/v0/runners" }]
@@ -105,7 +99,7 @@ async fn runners_post(
     let _new = body.into_inner();
     Ok(HttpResponseCreated(JsonRunnerToken {
         uuid: uuid::Uuid::new_v4(),
-        token: new_token(),
+        token: runners_server::auth::new_runner_token(),
     }))
 }
 
@@ -130,7 +124,7 @@ async fn runner_token_post(
     let i = *inner.index.get(&runner).ok_or_else(|| not_found(&runner))?;
     Ok(HttpResponseCreated(JsonRunnerToken {
         uuid: inner.sorted[i].uuid,
-        token: new_token(),
+        token: runners_server::auth::new_runner_token(),
     }))
 }
 

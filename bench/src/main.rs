@@ -2,8 +2,8 @@
 //!
 //! For each registry size it seeds a fresh SQLite file through the store (one
 //! transaction, no HTTP), starts the real server on it in a child process
-//! (this program re-run with `--serve`, so its peak RSS is its own) and the
-//! ceiling in another (`--ceiling`: dropshot serving the same endpoints from
+//! (this program re-run as `serve DB`, so its peak RSS is its own) and the
+//! ceiling in another (`ceiling DB`: dropshot serving the same endpoints from
 //! memory, no auth, no database), and drives both with the same requests
 //! from 16 keep-alive connections, alternating A B A B. It prints requests/s
 //! of both, their ratio, p50/p99 latency, and the server's peak RSS.
@@ -17,7 +17,7 @@ mod load;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use bytes::Bytes;
+use clap::{Parser, Subcommand};
 use http_body_util::Full;
 use hyper::Request;
 use load::{MakeRequest, Run};
@@ -39,59 +40,57 @@ const CONNECTIONS: usize = 16;
 const HEARTBEAT_RUNNERS: usize = CONNECTIONS;
 const ROTATED_FROM: usize = 100;
 
+/// The runners server against its ceiling, side by side.
+#[derive(Parser)]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    role: Option<Role>,
+    #[command(flatten)]
+    args: Args,
+}
+
+/// What this process is: the benchmark (the default), or one of the two
+/// servers it starts as child processes of its own.
+#[derive(Subcommand)]
+enum Role {
+    /// Run the benchmark (the default).
+    Run(Args),
+    /// Internal: serve the real server on DB until stdin closes.
+    #[command(hide = true)]
+    Serve { db: PathBuf },
+    /// Internal: serve the ceiling with DB's runners until stdin closes.
+    #[command(hide = true)]
+    Ceiling {
+        db: PathBuf,
+        #[arg(long)]
+        unlogged: bool,
+    },
+}
+
+#[derive(clap::Args, Clone)]
 struct Args {
+    /// Registry sizes to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1000,100000")]
     sizes: Vec<usize>,
+    /// Seconds of each run (each workload runs twice against each server).
+    #[arg(long, default_value_t = 2.0)]
     seconds: f64,
+    /// Run only this workload (its name as printed).
+    #[arg(long)]
     only: Option<String>,
     /// Run the ceiling without the request log.
+    #[arg(long)]
     unlogged_ceiling: bool,
 }
 
-fn parse_args() -> anyhow::Result<Option<Args>> {
-    let mut args = Args {
-        sizes: vec![1_000, 100_000],
-        seconds: 2.0,
-        only: None,
-        unlogged_ceiling: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().with_context(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--serve" => {
-                serve(Path::new(&value()?))?;
-                return Ok(None);
-            }
-            "--ceiling" => {
-                let db = value()?;
-                let logged = it.next().as_deref() != Some("unlogged");
-                serve_ceiling(Path::new(&db), logged)?;
-                return Ok(None);
-            }
-            "--sizes" => {
-                args.sizes = value()?
-                    .split(',')
-                    .map(|s| {
-                        s.parse()
-                            .context("--sizes: a comma-separated list of counts")
-                    })
-                    .collect::<anyhow::Result<_>>()?;
-            }
-            "--seconds" => args.seconds = value()?.parse().context("--seconds: a number")?,
-            "--only" => args.only = Some(value()?),
-            "--unlogged-ceiling" => args.unlogged_ceiling = true,
-            other => anyhow::bail!(
-                "unknown argument {other}; usage: runners-bench [--sizes N,N] [--seconds S] \
-                 [--only WORKLOAD] [--unlogged-ceiling]"
-            ),
-        }
-    }
-    Ok(Some(args))
-}
-
 fn main() -> anyhow::Result<()> {
-    let Some(args) = parse_args()? else {
-        return Ok(());
+    let cli = Cli::parse();
+    let args = match cli.role {
+        Some(Role::Serve { db }) => return serve(&db),
+        Some(Role::Ceiling { db, unlogged }) => return serve_ceiling(&db, !unlogged),
+        Some(Role::Run(args)) => args,
+        None => cli.args,
     };
     println!(
         "runners-bench: {CONNECTIONS} connections, {:.1} s a run, A B A B (A = server, B = ceiling)",
@@ -101,8 +100,8 @@ fn main() -> anyhow::Result<()> {
     let mut page1 = Vec::new();
     for &size in &args.sizes {
         let results = bench_size(size, &args)?;
-        if let Some(run) = results.iter().find(|r| r.0 == "list page 1") {
-            page1.push((size, run.1.percentile(0.5), run.1.per_second()));
+        if let Some((_, run)) = results.iter().find(|r| r.0 == Workload::ListPage1) {
+            page1.push((size, run.percentile(0.5), run.per_second()));
         }
     }
     if let [
@@ -132,6 +131,16 @@ fn machine() -> String {
     format!("{model}, {cores} cores")
 }
 
+/// Tells the parent where this child listens, then serves until the
+/// parent closes stdin.
+async fn serve_until_stdin_closes(addr: SocketAddr) -> anyhow::Result<()> {
+    println!("LISTENING {addr}");
+    std::io::stdout().flush()?;
+    tokio::task::spawn_blocking(|| std::io::copy(&mut std::io::stdin(), &mut std::io::sink()))
+        .await??;
+    Ok(())
+}
+
 /// The real server, in this process re-run as a child: what `runners-server`
 /// does, with the request log at its default level (the parent sends it to
 /// /dev/null, as a deployment sends it to a file).
@@ -144,11 +153,7 @@ fn serve(db: &Path) -> anyhow::Result<()> {
             log_level: LogLevel::Info,
         };
         let server = Server::start(&config).await?;
-        println!("LISTENING {}", server.local_addr());
-        std::io::stdout().flush()?;
-        // Serve until the parent closes stdin.
-        tokio::task::spawn_blocking(|| std::io::copy(&mut std::io::stdin(), &mut std::io::sink()))
-            .await??;
+        serve_until_stdin_closes(server.local_addr()).await?;
         server.close().await
     })
 }
@@ -157,20 +162,17 @@ fn serve(db: &Path) -> anyhow::Result<()> {
 /// meet the load the same way (its own process, its own 2-worker runtime).
 /// It loads every runner of `db` into memory first.
 fn serve_ceiling(db: &Path, logged: bool) -> anyhow::Result<()> {
-    let runners = all_runners(&Store::open(db)?)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
+        let runners = all_runners(&Store::open(db)?).await?;
         let server = ceiling::start(ceiling::Memory::new(runners), logged)?;
-        println!("LISTENING {}", server.local_addr());
-        std::io::stdout().flush()?;
-        tokio::task::spawn_blocking(|| std::io::copy(&mut std::io::stdin(), &mut std::io::sink()))
-            .await??;
+        serve_until_stdin_closes(server.local_addr()).await?;
         server.close().await.map_err(|e| anyhow::anyhow!(e))
     })
 }
 
 /// Every runner of the store, oldest first.
-fn all_runners(store: &Store) -> anyhow::Result<Vec<JsonRunner>> {
+async fn all_runners(store: &Store) -> anyhow::Result<Vec<JsonRunner>> {
     let mut runners = Vec::new();
     for page in 1.. {
         let query = ListQuery {
@@ -182,7 +184,7 @@ fn all_runners(store: &Store) -> anyhow::Result<Vec<JsonRunner>> {
             search: None,
             archived: true,
         };
-        let (batch, _) = store.list_runners(&query)?;
+        let (batch, _) = store.list_runners(query).await?;
         if batch.is_empty() {
             break;
         }
@@ -202,32 +204,27 @@ fn slug(i: usize) -> String {
 }
 
 /// Seeds `db` with `size` runners through the store, and an admin token.
-fn seed(db: &Path, size: usize) -> anyhow::Result<Seeded> {
+async fn seed(db: &Path, size: usize) -> anyhow::Result<Seeded> {
     let store = Store::open(db)?;
-    let keys = Keys::new(&store.signing_secret()?);
-    let user = store.ensure_user("bench", true)?;
-    let (_, admin) = auth::issue_api_token(&store, &keys, user, chrono::Duration::days(1))?;
+    let keys = Keys::new(&store.signing_secret().await?);
+    let user = store.ensure_user("bench", true).await?;
+    let (_, admin) = auth::issue_api_token(&store, &keys, user, chrono::Duration::days(1)).await?;
     let runner_tokens: Vec<String> = (0..HEARTBEAT_RUNNERS)
         .map(|_| auth::new_runner_token())
         .collect();
     let started = Instant::now();
-    let names: Vec<(String, String)> = (0..size)
-        .map(|i| (format!("bench runner {i:06}"), slug(i)))
-        .collect();
-    let hashes: Vec<[u8; 32]> = (0..size)
-        .map(|i| match runner_tokens.get(i) {
-            Some(token) => auth::hash_runner_token(token),
-            None => auth::hash_runner_token(&auth::new_runner_token()),
+    let rows = (0..size)
+        .map(|i| {
+            let hash = match runner_tokens.get(i) {
+                Some(token) => auth::hash_runner_token(token),
+                None => auth::hash_runner_token(&auth::new_runner_token()),
+            };
+            (format!("bench runner {i:06}"), slug(i), hash)
         })
         .collect();
-    store.import_runners(
-        names
-            .iter()
-            .zip(&hashes)
-            .map(|((name, slug), hash)| (name.as_str(), slug.as_str(), *hash)),
-    )?;
+    store.import_runners(rows).await?;
     let seeded_in = started.elapsed();
-    let runners = all_runners(&store)?;
+    let runners = all_runners(&store).await?;
     println!(
         "\n== {size} runners: seeded through the store in {:.2} s ({:.0} runners/s)",
         seeded_in.as_secs_f64(),
@@ -283,11 +280,101 @@ impl Drop for Process {
     }
 }
 
-/// One workload: how to build its requests, and the status each must get.
-struct Workload {
-    name: &'static str,
-    expect: u16,
-    make: Box<dyn Fn(SocketAddr) -> MakeRequest>,
+/// The workloads, in the order they run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Workload {
+    ViewBySlug,
+    ViewByUuid,
+    ListPage1,
+    ListSearch,
+    ListDeepPage,
+    Create,
+    RotateToken,
+    Heartbeat,
+}
+
+impl Workload {
+    const ALL: [Workload; 8] = [
+        Self::ViewBySlug,
+        Self::ViewByUuid,
+        Self::ListPage1,
+        Self::ListSearch,
+        Self::ListDeepPage,
+        Self::Create,
+        Self::RotateToken,
+        Self::Heartbeat,
+    ];
+
+    /// The name printed, and matched by `--only`.
+    fn name(self) -> &'static str {
+        match self {
+            Self::ViewBySlug => "view by slug",
+            Self::ViewByUuid => "view by uuid",
+            Self::ListPage1 => "list page 1",
+            Self::ListSearch => "list search",
+            Self::ListDeepPage => "list deep page",
+            Self::Create => "create",
+            Self::RotateToken => "rotate token",
+            Self::Heartbeat => "heartbeat",
+        }
+    }
+
+    /// The status every answer must have.
+    fn expect(self) -> u16 {
+        match self {
+            Self::Create | Self::RotateToken => 201,
+            _ => 200,
+        }
+    }
+
+    /// Request number `i` of connection `c`.
+    fn request(self, plan: &Plan, addr: SocketAddr, c: usize, i: u64) -> Request<Full<Bytes>> {
+        let size = plan.size;
+        let get = |path: String| request(addr, "GET", &path, &plan.admin, Bytes::new());
+        let post = |path: String| request(addr, "POST", &path, &plan.admin, Bytes::new());
+        match self {
+            Self::ViewBySlug => get(format!("/v0/runners/{}", slug(pick(c, i, 0..size)))),
+            Self::ViewByUuid => get(format!("/v0/runners/{}", plan.uuids[pick(c, i, 0..size)])),
+            Self::ListPage1 => get("/v0/runners?per_page=8".into()),
+            Self::ListSearch => get("/v0/runners?per_page=8&search=00042".into()),
+            Self::ListDeepPage => get(format!(
+                "/v0/runners?per_page=8&page={}",
+                (size / 8).min(10_000)
+            )),
+            Self::Create => {
+                let n = plan.created.fetch_add(1, Ordering::Relaxed);
+                let body = format!("{{\"name\": \"created {n}\"}}");
+                request(addr, "POST", "/v0/runners", &plan.admin, body.into())
+            }
+            Self::RotateToken => post(format!(
+                "/v0/runners/{}/token",
+                slug(pick(c, i, ROTATED_FROM..size))
+            )),
+            Self::Heartbeat => request(
+                addr,
+                "POST",
+                &format!("/v0/runners/{}/heartbeat", slug(c)),
+                &plan.runner_tokens[c],
+                Bytes::new(),
+            ),
+        }
+    }
+
+    /// This workload's requests against `addr`.
+    fn requests(self, plan: &Arc<Plan>, addr: SocketAddr) -> MakeRequest {
+        let plan = Arc::clone(plan);
+        Arc::new(move |c, i| self.request(&plan, addr, c, i))
+    }
+}
+
+/// What the workloads' requests are made from.
+struct Plan {
+    size: usize,
+    admin: String,
+    uuids: Vec<String>,
+    runner_tokens: Vec<String>,
+    /// Runners created so far by the `create` workload (for fresh names).
+    created: AtomicU64,
 }
 
 fn request(
@@ -316,132 +403,43 @@ fn pick(c: usize, i: u64, range: std::ops::Range<usize>) -> usize {
     range.start + (n % (range.end - range.start) as u64) as usize
 }
 
-fn workloads(size: usize, seeded: &Seeded) -> Vec<Workload> {
-    let admin: Arc<str> = seeded.admin.clone().into();
-    let uuids: Arc<Vec<String>> =
-        Arc::new(seeded.runners.iter().map(|r| r.uuid.to_string()).collect());
-    let tokens: Arc<Vec<String>> = Arc::new(seeded.runner_tokens.clone());
-    let deep = (size / 8).min(10_000);
-    let created = Arc::new(AtomicU64::new(0));
-    let get = |path: Arc<dyn Fn(usize, u64) -> String + Send + Sync>| {
-        let admin = Arc::clone(&admin);
-        Box::new(move |addr: SocketAddr| -> MakeRequest {
-            let admin = Arc::clone(&admin);
-            let path = Arc::clone(&path);
-            Arc::new(move |c, i| request(addr, "GET", &path(c, i), &admin, Bytes::new()))
-        }) as Box<dyn Fn(SocketAddr) -> MakeRequest>
-    };
-    vec![
-        Workload {
-            name: "view by slug",
-            expect: 200,
-            make: get(Arc::new(move |c, i| {
-                format!("/v0/runners/{}", slug(pick(c, i, 0..size)))
-            })),
-        },
-        Workload {
-            name: "view by uuid",
-            expect: 200,
-            make: get(Arc::new({
-                let uuids = Arc::clone(&uuids);
-                move |c, i| format!("/v0/runners/{}", uuids[pick(c, i, 0..size)])
-            })),
-        },
-        Workload {
-            name: "list page 1",
-            expect: 200,
-            make: get(Arc::new(|_, _| "/v0/runners?per_page=8".into())),
-        },
-        Workload {
-            name: "list search",
-            expect: 200,
-            make: get(Arc::new(|_, _| {
-                "/v0/runners?per_page=8&search=00042".into()
-            })),
-        },
-        Workload {
-            name: "list deep page",
-            expect: 200,
-            make: get(Arc::new(move |_, _| {
-                format!("/v0/runners?per_page=8&page={deep}")
-            })),
-        },
-        Workload {
-            name: "create",
-            expect: 201,
-            make: Box::new({
-                let admin = Arc::clone(&admin);
-                move |addr| {
-                    let admin = Arc::clone(&admin);
-                    let created = Arc::clone(&created);
-                    Arc::new(move |_, _| {
-                        let n = created.fetch_add(1, Ordering::Relaxed);
-                        let body = format!("{{\"name\": \"created {n}\"}}");
-                        request(addr, "POST", "/v0/runners", &admin, body.into())
-                    })
-                }
-            }),
-        },
-        Workload {
-            name: "rotate token",
-            expect: 201,
-            make: Box::new({
-                let admin = Arc::clone(&admin);
-                move |addr| {
-                    let admin = Arc::clone(&admin);
-                    Arc::new(move |c, i| {
-                        let path =
-                            format!("/v0/runners/{}/token", slug(pick(c, i, ROTATED_FROM..size)));
-                        request(addr, "POST", &path, &admin, Bytes::new())
-                    })
-                }
-            }),
-        },
-        Workload {
-            name: "heartbeat",
-            expect: 200,
-            make: Box::new(move |addr| {
-                let tokens = Arc::clone(&tokens);
-                Arc::new(move |c, _| {
-                    let path = format!("/v0/runners/{}/heartbeat", slug(c));
-                    request(addr, "POST", &path, &tokens[c], Bytes::new())
-                })
-            }),
-        },
-    ]
-}
-
-fn bench_size(size: usize, args: &Args) -> anyhow::Result<Vec<(&'static str, Run)>> {
-    let dir = tempfile_dir()?;
-    let db = dir.join("bench.db");
-    let seeded = seed(&db, size)?;
-    let server = Process::start(&["--serve".as_ref(), db.as_os_str()])?;
-    let logged: &std::ffi::OsStr = if args.unlogged_ceiling {
-        "unlogged".as_ref()
-    } else {
-        "logged".as_ref()
-    };
-    let ceiling = Process::start(&["--ceiling".as_ref(), db.as_os_str(), logged])?;
-    let ceiling_addr = ceiling.addr;
+fn bench_size(size: usize, args: &Args) -> anyhow::Result<Vec<(Workload, Run)>> {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("bench.db");
     let runtime = tokio::runtime::Runtime::new()?;
+    let seeded = runtime.block_on(seed(&db, size))?;
+    let plan = Arc::new(Plan {
+        size,
+        admin: seeded.admin,
+        uuids: seeded.runners.iter().map(|r| r.uuid.to_string()).collect(),
+        runner_tokens: seeded.runner_tokens,
+        created: AtomicU64::new(0),
+    });
+    let server = Process::start(&["serve".as_ref(), db.as_os_str()])?;
+    let mut ceiling_args = vec!["ceiling".as_ref(), db.as_os_str()];
+    if args.unlogged_ceiling {
+        ceiling_args.push("--unlogged".as_ref());
+    }
+    let ceiling = Process::start(&ceiling_args)?;
+    let ceiling_addr = ceiling.addr;
     let run_for = Duration::from_secs_f64(args.seconds);
     println!(
         "{:<16} {:>10} {:>10} {:>7}   {:>17} {:>17}",
         "workload", "server/s", "ceiling/s", "ratio", "server p50/p99", "ceiling p50/p99"
     );
     let mut results = Vec::new();
-    for workload in workloads(size, &seeded) {
-        if args.only.as_deref().is_some_and(|o| o != workload.name) {
+    for workload in Workload::ALL {
+        if args.only.as_deref().is_some_and(|o| o != workload.name()) {
             continue;
         }
-        let a = (workload.make)(server.addr);
-        let b = (workload.make)(ceiling_addr);
+        let a = workload.requests(&plan, server.addr);
+        let b = workload.requests(&plan, ceiling_addr);
         let drive = |addr, make: &MakeRequest, time| {
             runtime.block_on(load::drive(
                 addr,
                 CONNECTIONS,
                 time,
-                workload.expect,
+                workload.expect(),
                 Arc::clone(make),
             ))
         };
@@ -451,14 +449,14 @@ fn bench_size(size: usize, args: &Args) -> anyhow::Result<Vec<(&'static str, Run
         let mut runs_a = Vec::new();
         let mut runs_b = Vec::new();
         for _ in 0..2 {
-            runs_a.push(drive(server.addr, &a, run_for).with_context(|| workload.name)?);
-            runs_b.push(drive(ceiling_addr, &b, run_for).with_context(|| workload.name)?);
+            runs_a.push(drive(server.addr, &a, run_for).with_context(|| workload.name())?);
+            runs_b.push(drive(ceiling_addr, &b, run_for).with_context(|| workload.name())?);
         }
         let (a, b) = (Run::merge(runs_a), Run::merge(runs_b));
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         println!(
             "{:<16} {:>10.0} {:>10.0} {:>6.2}x   {:>7.2}/{:>6.2} ms {:>7.2}/{:>6.2} ms",
-            workload.name,
+            workload.name(),
             a.per_second(),
             b.per_second(),
             a.per_second() / b.per_second(),
@@ -467,18 +465,8 @@ fn bench_size(size: usize, args: &Args) -> anyhow::Result<Vec<(&'static str, Run
             ms(b.percentile(0.5)),
             ms(b.percentile(0.99)),
         );
-        results.push((workload.name, a));
+        results.push((workload, a));
     }
     println!("server peak RSS: {:.1} MiB", server.peak_rss_mib());
-    drop(server);
-    drop(ceiling);
-    std::fs::remove_dir_all(&dir)?;
     Ok(results)
-}
-
-/// A fresh directory under the system's temp dir.
-fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("runners-bench-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }

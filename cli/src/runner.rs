@@ -67,6 +67,16 @@ pub async fn run(client: &Client, command: CliRunner) -> Result<Output> {
     }
 }
 
+/// Whether `--all` stops after a page of `got` runners (asked `per_page`
+/// a page), having `fetched` in all, with `X-Total-Count` `total`: on a
+/// short or empty page, or as soon as the count is reached, so that an exact
+/// multiple of the page size costs no extra request for an empty page.
+fn is_last_page(got: usize, per_page: Option<u32>, fetched: usize, total: Option<u64>) -> bool {
+    got == 0
+        || got < per_page.unwrap_or(ALL_PER_PAGE) as usize
+        || total.is_some_and(|t| fetched as u64 >= t)
+}
+
 /// One page, or with `--all` every page from the first, as one array.
 async fn list_runners(client: &Client, list: &CliRunnerList) -> Result<Output> {
     let per_page = list.per_page.or(list.all.then_some(ALL_PER_PAGE));
@@ -101,14 +111,42 @@ async fn list_runners(client: &Client, list: &CliRunnerList) -> Result<Output> {
         let response = request.send().await?;
         let total = total_count(&response);
         let batch = response.into_inner();
-        let last = !list.all
-            || batch.is_empty()
-            || batch.len() < per_page.unwrap_or(ALL_PER_PAGE) as usize
-            || total.is_some_and(|t| runners.len() + batch.len() >= t as usize);
+        let fetched = runners.len() + batch.len();
+        let last = !list.all || is_last_page(batch.len(), per_page, fetched, total);
         runners.extend(batch);
         if last {
             return Ok(Output::Runners(runners, total));
         }
         page += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_last_page;
+
+    /// The pages `--all` asks for, for `total` runners at `per_page` a page.
+    fn requests(total: usize, per_page: u32, header: bool) -> usize {
+        let mut fetched = 0;
+        for request in 1.. {
+            let got = (total - fetched).min(per_page as usize);
+            fetched += got;
+            if is_last_page(got, Some(per_page), fetched, header.then_some(total as u64)) {
+                return request;
+            }
+        }
+        unreachable!()
+    }
+
+    #[test]
+    fn all_stops_on_the_count_without_an_empty_page() {
+        // 11 at 3 a page: 4 pages, the last one short.
+        assert_eq!(requests(11, 3, true), 4);
+        // An exact multiple: 3 pages of 4, no fourth request for nothing.
+        assert_eq!(requests(12, 4, true), 3);
+        assert_eq!(requests(0, 4, true), 1);
+        // Without the header, only an empty page can end an exact multiple.
+        assert_eq!(requests(12, 4, false), 4);
+        assert_eq!(requests(11, 3, false), 4);
     }
 }

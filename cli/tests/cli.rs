@@ -240,13 +240,14 @@ async fn list_all_follows_every_page_into_one_array() {
         .await
         .json();
 
-    // 11 runners at 3 a page: 4 requests, the last one short.
+    // 11 runners at 3 a page (how many requests that takes is the stop
+    // rule's unit test, `all_stops_on_the_count_without_an_empty_page`).
     let run = bencher(&server, &["runner", "list", "--all", "--per-page", "3"]).await;
     assert_eq!(run.slugs(), expected);
     assert_eq!(run.total(), 11);
 
-    // An exact multiple of the page size ends on the count, not on an
-    // extra empty page, and the other filters apply to every page.
+    // An exact multiple of the page size, and the other filters apply to
+    // every page.
     let run = bencher(
         &server,
         &[
@@ -376,7 +377,7 @@ async fn api_errors_print_status_code_message_and_request_id() {
     let run = bencher_as(&server, "eyJhbGciOiJIUzI1NiJ9.e30.bad", &["runner", "list"]).await;
     run.api_error("401 Unauthorized", "Unauthorized");
 
-    let (_, user_token) = server.api_token("alice", false, chrono_days(1));
+    let (_, user_token) = server.api_token("alice", false, chrono_days(1)).await;
     let run = bencher_as(&server, &user_token, &["runner", "view", "alpha"]).await;
     run.api_error("403 Forbidden", "Forbidden");
 

@@ -17,24 +17,68 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::error::ApiError;
-use crate::store::{Store, StoreError, TokenPrincipal};
+use crate::random::random_bytes;
+use crate::store::{KeyedRunner, Store, StoreError, TokenPrincipal};
+use crate::types::JsonRunner;
 use crate::validate::RunnerRef;
 
 /// Prefix of every runner token.
 pub const RUNNER_TOKEN_PREFIX: &str = "bencher_runner_";
 /// Bytes of randomness in a runner token (shown as 64 hex characters).
 const RUNNER_TOKEN_BYTES: usize = 32;
-/// Bytes of the HS256 signing secret.
-pub const SIGNING_KEY_BYTES: usize = 32;
 /// How long an API token lives unless told otherwise.
 pub const DEFAULT_API_TOKEN_TTL_DAYS: i64 = 365;
 
-/// `n` bytes from the operating system's CSPRNG.
-pub fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
-    bytes
+/// Why a request's credentials were refused. The wording is here, once;
+/// the HTTP edge answers 401 or 403 ([`AuthError::is_forbidden`]).
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing Authorization header: send `Authorization: Bearer <token>`")]
+    MissingHeader,
+    #[error("malformed Authorization header: expected `Bearer <token>`")]
+    MalformedHeader,
+    #[error("the API token has expired: create a new one with `runners-server token create`")]
+    Expired,
+    #[error("the API token's signature is not valid for this server")]
+    BadSignature,
+    #[error("the API token must be signed with HS256")]
+    WrongAlgorithm,
+    #[error("the API token is not a valid JWT issued by this server")]
+    NotAJwt,
+    #[error("the API token is not known to this server")]
+    UnknownToken,
+    #[error("the API token has been revoked")]
+    Revoked,
+    #[error("user `{0}` is not an admin: this endpoint needs an admin API token")]
+    NotAdmin(String),
+    #[error(
+        "a runner token only authenticates its runner's heartbeat: \
+         this endpoint needs an admin API token"
+    )]
+    RunnerKeyOnAdminEndpoint,
+    #[error(
+        "this endpoint needs the runner's token (`bencher_runner_` followed by 64 hex characters)"
+    )]
+    NotARunnerKey,
+    #[error("the runner token is not valid: it may have been rotated")]
+    UnknownRunnerKey,
+    #[error("the runner is archived: its token is not accepted until it is unarchived")]
+    RunnerArchived,
+    #[error("a runner token only authenticates its own runner")]
+    OtherRunner,
+    #[error("the runner token is no longer valid")]
+    RunnerKeyChanged,
+    /// The credentials could not be checked.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl AuthError {
+    /// Valid credentials without the right to do this (403), rather than
+    /// credentials that are not valid (401).
+    pub fn is_forbidden(&self) -> bool {
+        matches!(self, Self::NotAdmin(_) | Self::OtherRunner)
+    }
 }
 
 /// The claims of an API token.
@@ -76,31 +120,21 @@ impl Keys {
             .expect("HS256 signing of plain claims cannot fail")
     }
 
-    fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+    fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
-            .map_err(|e| {
-                ApiError::Unauthorized(
-                    match e.kind() {
-                        ErrorKind::ExpiredSignature => {
-                            "the API token has expired: create a new one with \
-                         `runners-server token create`"
-                        }
-                        ErrorKind::InvalidSignature => {
-                            "the API token's signature is not valid for this server"
-                        }
-                        ErrorKind::InvalidAlgorithm => "the API token must be signed with HS256",
-                        _ => "the API token is not a valid JWT issued by this server",
-                    }
-                    .to_owned(),
-                )
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::InvalidSignature => AuthError::BadSignature,
+                ErrorKind::InvalidAlgorithm => AuthError::WrongAlgorithm,
+                _ => AuthError::NotAJwt,
             })
     }
 }
 
 /// Creates an API token for `user` valid for `ttl`, recording its `jti`.
 /// The token itself is returned once and stored nowhere.
-pub fn issue_api_token(
+pub async fn issue_api_token(
     store: &Store,
     keys: &Keys,
     user: Uuid,
@@ -109,7 +143,7 @@ pub fn issue_api_token(
     let issued = Utc::now();
     let expires = issued + ttl;
     let jti = Uuid::new_v4();
-    store.insert_api_token(jti, user, issued, expires)?;
+    store.insert_api_token(jti, user, issued, expires).await?;
     let claims = Claims {
         sub: user,
         jti,
@@ -140,20 +174,15 @@ fn is_runner_token(token: &str) -> bool {
 }
 
 /// The bearer token of a request.
-fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
-    let value = headers.get(http::header::AUTHORIZATION).ok_or_else(|| {
-        ApiError::Unauthorized(
-            "missing Authorization header: send `Authorization: Bearer <token>`".into(),
-        )
-    })?;
-    let malformed = || {
-        ApiError::Unauthorized("malformed Authorization header: expected `Bearer <token>`".into())
-    };
-    let value = value.to_str().map_err(|_| malformed())?;
-    let (scheme, token) = value.split_once(' ').ok_or_else(malformed)?;
+fn bearer(headers: &HeaderMap) -> Result<&str, AuthError> {
+    let value = headers
+        .get(http::header::AUTHORIZATION)
+        .ok_or(AuthError::MissingHeader)?;
+    let value = value.to_str().map_err(|_| AuthError::MalformedHeader)?;
+    let (scheme, token) = value.split_once(' ').ok_or(AuthError::MalformedHeader)?;
     let token = token.trim();
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-        return Err(malformed());
+        return Err(AuthError::MalformedHeader);
     }
     Ok(token)
 }
@@ -218,109 +247,83 @@ pub async fn require_admin(
     keys: &Keys,
     cache: &AdminCache,
     headers: &HeaderMap,
-) -> Result<Admin, ApiError> {
+) -> Result<Admin, AuthError> {
     let token = bearer(headers)?;
     if is_runner_token(token) {
-        return Err(ApiError::Unauthorized(
-            "a runner token only authenticates its runner's heartbeat: \
-             this endpoint needs an admin API token"
-                .into(),
-        ));
+        return Err(AuthError::RunnerKeyOnAdminEndpoint);
     }
     let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     if let Some(admin) = cache.get(&key) {
         return Ok(admin);
     }
     let claims = keys.verify(token)?;
-    let jti = claims.jti;
-    let principal = store
-        .read(move |c| crate::store::token_principal(c, jti))
-        .await?;
-    let unknown = || ApiError::Unauthorized("the API token is not known to this server".into());
     let TokenPrincipal {
         user,
         user_name,
         admin,
         revoked,
-    } = principal.ok_or_else(unknown)?;
+    } = store
+        .token_principal(claims.jti)
+        .await?
+        .ok_or(AuthError::UnknownToken)?;
     if user != claims.sub {
-        return Err(unknown());
+        return Err(AuthError::UnknownToken);
     }
     if revoked {
-        return Err(ApiError::Unauthorized(
-            "the API token has been revoked".into(),
-        ));
+        return Err(AuthError::Revoked);
     }
     if !admin {
-        return Err(ApiError::Forbidden(format!(
-            "user `{user_name}` is not an admin: this endpoint needs an admin API token"
-        )));
+        return Err(AuthError::NotAdmin(user_name));
     }
     let admin = Admin { user };
     cache.put(key, admin.clone(), claims.exp);
     Ok(admin)
 }
 
-/// A runner authenticated by its own token.
+/// A runner authenticated by its own key, for the runner named in the
+/// request's path. Nothing about runner keys is cached, so a rotation takes
+/// effect at once.
 #[derive(Clone, Debug)]
-pub struct RunnerAuth {
-    /// The runner's row id.
-    pub id: i64,
-    /// The hash of the token it presented.
-    pub token_hash: [u8; 32],
+pub struct RunnerKey {
+    runner: KeyedRunner,
 }
 
-/// Checks that the request carries the live runner token of the runner
-/// named in its path, then runs `op` for it, in the same trip to the
-/// database. `op` answers `None` if the token stopped being valid in
-/// between (rotated, or the runner archived): that is a 401 too. Nothing
-/// about runner tokens is cached, so a rotation takes effect at once.
-pub async fn as_runner<T: Send + 'static>(
-    store: &Store,
-    headers: &HeaderMap,
-    path: &str,
-    op: impl FnOnce(&Store, RunnerAuth) -> Result<Option<T>, StoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let token = bearer(headers)?;
-    if !is_runner_token(token) {
-        return Err(ApiError::Unauthorized(
-            "this endpoint needs the runner's token (`bencher_runner_` followed by 64 hex \
-             characters)"
-                .into(),
-        ));
+impl RunnerKey {
+    /// Checks that `headers` carry the live key of the active runner that
+    /// `path` (the `{runner}` segment) names.
+    pub async fn from_request(
+        store: &Store,
+        headers: &HeaderMap,
+        path: &str,
+    ) -> Result<Self, AuthError> {
+        let token = bearer(headers)?;
+        if !is_runner_token(token) {
+            return Err(AuthError::NotARunnerKey);
+        }
+        let runner = store
+            .runner_by_key_hash(hash_runner_token(token))
+            .await?
+            .ok_or(AuthError::UnknownRunnerKey)?;
+        if runner.archived {
+            return Err(AuthError::RunnerArchived);
+        }
+        let own = match RunnerRef::parse(path) {
+            Ok(RunnerRef::Uuid(uuid)) => uuid == runner.uuid,
+            Ok(RunnerRef::Slug(slug)) => slug == runner.slug,
+            Err(_) => false,
+        };
+        if !own {
+            return Err(AuthError::OtherRunner);
+        }
+        Ok(Self { runner })
     }
-    let token_hash = hash_runner_token(token);
-    let path = RunnerRef::parse(path).ok();
-    store
-        .run(move |s| {
-            let Some(runner) = s.runner_by_token_hash(token_hash)? else {
-                return Ok(Err(ApiError::Unauthorized(
-                    "the runner token is not valid: it may have been rotated".into(),
-                )));
-            };
-            if runner.archived {
-                return Ok(Err(ApiError::Unauthorized(
-                    "the runner is archived: its token is not accepted until it is unarchived"
-                        .into(),
-                )));
-            }
-            let matches = match &path {
-                Some(RunnerRef::Uuid(uuid)) => *uuid == runner.uuid,
-                Some(RunnerRef::Slug(slug)) => *slug == runner.slug,
-                None => false,
-            };
-            if !matches {
-                return Ok(Err(ApiError::Forbidden(
-                    "a runner token only authenticates its own runner".into(),
-                )));
-            }
-            let auth = RunnerAuth {
-                id: runner.id,
-                token_hash,
-            };
-            Ok(op(s, auth)?.ok_or_else(|| {
-                ApiError::Unauthorized("the runner token is no longer valid".into())
-            }))
-        })
-        .await?
+
+    /// Records the runner's heartbeat, provided its key is still live (not
+    /// rotated, the runner not archived since it was checked).
+    pub async fn heartbeat(&self, store: &Store) -> Result<JsonRunner, AuthError> {
+        store
+            .heartbeat(&self.runner)
+            .await?
+            .ok_or(AuthError::RunnerKeyChanged)
+    }
 }

@@ -1,10 +1,13 @@
-//! The API layer's error type, and its one conversion to dropshot's
-//! [`HttpError`] with the contract's stable `error_code` strings.
+//! The HTTP edge of every error: each error type of the lower layers
+//! becomes dropshot's [`HttpError`] here, once, with the contract's status
+//! and stable `error_code`. The wording stays with the error types.
 
 use dropshot::{ClientErrorStatusCode, HttpError};
 use http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 
+use crate::auth::AuthError;
 use crate::store::StoreError;
+use crate::validate::Invalid;
 
 /// The `error_code` of a request that breaks a validation rule.
 pub const INVALID_REQUEST: &str = "InvalidRequest";
@@ -12,86 +15,67 @@ pub const INVALID_REQUEST: &str = "InvalidRequest";
 /// Seconds a client should wait before retrying when the database is busy.
 pub const RETRY_AFTER_SECS: u32 = 1;
 
-/// What went wrong in a request, as the client should see it.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// Missing, malformed, expired, revoked or unknown credentials.
-    #[error("{0}")]
-    Unauthorized(String),
-    /// Valid credentials without the right to do this.
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    /// A request that breaks a validation rule; the message names the field
-    /// and the rule.
-    #[error("{0}")]
-    InvalidRequest(String),
-    /// The database stayed busy past its timeout.
-    #[error("the database is busy; retry in {RETRY_AFTER_SECS} second(s)")]
-    Unavailable,
-    /// A fault of the server. The detail is logged, never sent.
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl ApiError {
-    /// The stable `error_code` of this error.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Unauthorized(_) => "Unauthorized",
-            Self::Forbidden(_) => "Forbidden",
-            Self::NotFound(_) => "NotFound",
-            Self::Conflict(_) => "Conflict",
-            Self::InvalidRequest(_) => INVALID_REQUEST,
-            Self::Unavailable => "ServiceUnavailable",
-            Self::Internal(_) => "Internal",
-        }
+fn client_error(status: ClientErrorStatusCode, code: &str, message: String) -> HttpError {
+    let mut err = HttpError::for_client_error(Some(code.to_owned()), status, message);
+    if status == ClientErrorStatusCode::UNAUTHORIZED {
+        // Static, valid header values: adding them cannot fail.
+        let _ = err.add_header(WWW_AUTHENTICATE, "Bearer");
     }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound(what) => Self::NotFound(what),
-            StoreError::Conflict(what) => Self::Conflict(what),
-            StoreError::Busy => Self::Unavailable,
-            StoreError::Internal(detail) => Self::Internal(detail),
-        }
-    }
-}
-
-impl From<ApiError> for HttpError {
-    fn from(e: ApiError) -> Self {
-        let code = Some(e.code().to_owned());
-        let status = match &e {
-            ApiError::Unauthorized(_) => ClientErrorStatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => ClientErrorStatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => ClientErrorStatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => ClientErrorStatusCode::CONFLICT,
-            ApiError::InvalidRequest(_) => ClientErrorStatusCode::BAD_REQUEST,
-            ApiError::Unavailable => {
-                let mut err = HttpError::for_unavail(code, e.to_string());
-                err.external_message = e.to_string();
-                // Static, valid header values: adding them cannot fail.
-                let _ = err.add_header(RETRY_AFTER, RETRY_AFTER_SECS.to_string());
-                return err;
-            }
-            ApiError::Internal(detail) => return HttpError::for_internal_error(detail.clone()),
-        };
-        let mut err = HttpError::for_client_error(code, status, e.to_string());
-        if status == ClientErrorStatusCode::UNAUTHORIZED {
-            let _ = err.add_header(WWW_AUTHENTICATE, "Bearer");
-        }
-        err
-    }
+    err
 }
 
 impl From<StoreError> for HttpError {
     fn from(e: StoreError) -> Self {
-        ApiError::from(e).into()
+        let message = e.to_string();
+        match e {
+            StoreError::RunnerNotFound(_)
+            | StoreError::UserNotFound(_)
+            | StoreError::ApiTokenNotFound(_) => {
+                client_error(ClientErrorStatusCode::NOT_FOUND, "NotFound", message)
+            }
+            StoreError::SlugTaken(_)
+            | StoreError::NoFreeSlug(_)
+            | StoreError::RunnerArchived(_) => {
+                client_error(ClientErrorStatusCode::CONFLICT, "Conflict", message)
+            }
+            StoreError::Busy => {
+                let message =
+                    format!("the database is busy; retry in {RETRY_AFTER_SECS} second(s)");
+                let mut err =
+                    HttpError::for_unavail(Some("ServiceUnavailable".into()), message.clone());
+                err.external_message = message;
+                let _ = err.add_header(RETRY_AFTER, RETRY_AFTER_SECS.to_string());
+                err
+            }
+            // A fault of the server: the detail is logged, never sent.
+            StoreError::Sqlite(_) | StoreError::Task(_) => HttpError::for_internal_error(message),
+        }
+    }
+}
+
+impl From<AuthError> for HttpError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Store(e) => e.into(),
+            e if e.is_forbidden() => {
+                client_error(ClientErrorStatusCode::FORBIDDEN, "Forbidden", e.to_string())
+            }
+            e => client_error(
+                ClientErrorStatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                e.to_string(),
+            ),
+        }
+    }
+}
+
+impl From<Invalid> for HttpError {
+    fn from(e: Invalid) -> Self {
+        client_error(
+            ClientErrorStatusCode::BAD_REQUEST,
+            INVALID_REQUEST,
+            e.to_string(),
+        )
     }
 }
 

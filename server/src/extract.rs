@@ -1,6 +1,7 @@
 //! Request extractors. They describe themselves to the OpenAPI document
 //! exactly as dropshot's `TypedBody` and `Query` do, but every parse error
-//! they raise carries the `InvalidRequest` error code and names the field.
+//! they raise carries the `InvalidRequest` error code and names the field,
+//! and they hand the handler the [`Validate`]d form of what they parsed.
 
 use async_trait::async_trait;
 use dropshot::{
@@ -10,24 +11,26 @@ use dropshot::{
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
-use crate::error::{ApiError, invalid_request};
+use crate::error::invalid_request;
+use crate::validate::{Invalid, QueryRules, Validate};
 
-/// A JSON request body of type `T`.
-pub struct JsonBody<T>(pub T);
+/// A JSON request body of type `T`, checked by its rules.
+pub struct JsonBody<T: Validate>(pub T::Valid);
 
 #[async_trait]
 impl<T> ExclusiveExtractor for JsonBody<T>
 where
-    T: JsonSchema + DeserializeOwned + Send + Sync + 'static,
+    T: JsonSchema + DeserializeOwned + Validate + Send + Sync + 'static,
+    T::Valid: Send + Sync + 'static,
 {
     async fn from_request<Context: ServerContext>(
         rqctx: &RequestContext<Context>,
         request: hyper::Request<dropshot::Body>,
     ) -> Result<Self, HttpError> {
-        <TypedBody<T> as ExclusiveExtractor>::from_request(rqctx, request)
+        let body = <TypedBody<T> as ExclusiveExtractor>::from_request(rqctx, request)
             .await
-            .map(|body| Self(body.into_inner()))
-            .map_err(invalid_request)
+            .map_err(invalid_request)?;
+        Ok(Self(body.into_inner().validate()?))
     }
 
     fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
@@ -35,38 +38,39 @@ where
     }
 }
 
-/// A query type that can say what each of its parameters accepts.
-pub trait QueryRules {
-    /// What `param` accepts, for error messages.
-    fn rule(param: &str) -> Option<&'static str>;
-}
-
-/// Query parameters of type `T`.
-pub struct QueryParams<T>(pub T);
+/// Query parameters of type `T`, checked by its rules.
+pub struct QueryParams<T: Validate>(pub T::Valid);
 
 #[async_trait]
 impl<T> SharedExtractor for QueryParams<T>
 where
-    T: JsonSchema + DeserializeOwned + QueryRules + Send + Sync + 'static,
+    T: JsonSchema + DeserializeOwned + QueryRules + Validate + Send + Sync + 'static,
+    T::Valid: Send + Sync + 'static,
 {
     async fn from_request<Context: ServerContext>(
         rqctx: &RequestContext<Context>,
     ) -> Result<Self, HttpError> {
         let raw = rqctx.request.uri().query().unwrap_or("");
         let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
-        serde_path_to_error::deserialize(pairs)
-            .map(Self)
-            .map_err(|e| {
-                let field = e.path().to_string();
-                let message = match T::rule(&field) {
-                    _ if field == "." => format!("query string: {}", e.inner()),
-                    Some(rule) => {
-                        format!("query parameter `{field}`: {}; expected {rule}", e.inner())
-                    }
-                    None => format!("query parameter `{field}`: {}", e.inner()),
-                };
-                ApiError::InvalidRequest(message).into()
-            })
+        let query: T = serde_path_to_error::deserialize(pairs).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.inner();
+            match T::rule(&field) {
+                _ if field == "." => Invalid {
+                    field: "query string".into(),
+                    rule: inner.to_string(),
+                },
+                Some(rule) => Invalid {
+                    field: format!("query parameter `{field}`"),
+                    rule: format!("{inner}; expected {rule}"),
+                },
+                None => Invalid {
+                    field: format!("query parameter `{field}`"),
+                    rule: inner.to_string(),
+                },
+            }
+        })?;
+        Ok(Self(query.validate()?))
     }
 
     fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {

@@ -2,18 +2,24 @@
 //! (list, create, view, update runners and rotate a runner's token), served by
 //! dropshot over one SQLite file.
 //!
-//! - [`api`]: the endpoints, declared once; the OpenAPI document comes from
-//!   there ([`api::openapi_document`]).
-//! - [`types`]: the wire types; [`validate`]: the contract's rules.
-//! - [`store`]: the database, every SQL statement in one file.
+//! Modules depend one way, from the bottom up.
+//!
+//! - [`types`]: the wire types; [`validate`]: the contract's rules;
+//!   [`random`]: the CSPRNG.
+//! - [`store`]: the database, with one async surface; every SQL statement
+//!   is under it.
 //! - [`auth`]: API tokens (JWT) and runner tokens.
-//! - [`error`]: the API error type and its conversion to HTTP.
-//! - [`server`]: the implementation of the API and the running server.
+//! - [`error`], [`extract`]: the HTTP edge (errors to HTTP, request bodies
+//!   and queries).
+//! - [`api`]: the endpoints, declared once (the OpenAPI document comes from
+//!   there, [`api::openapi_document`]); [`server`]: their implementation and
+//!   the running server.
 
 pub mod api;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod random;
 pub mod server;
 pub mod store;
 pub mod types;

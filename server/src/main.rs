@@ -171,6 +171,11 @@ async fn shutdown_signal() -> anyhow::Result<()> {
 }
 
 fn token(command: TokenCommand) -> anyhow::Result<()> {
+    let runtime = runners_server::server::runtime().context("cannot start the async runtime")?;
+    runtime.block_on(token_command(command))
+}
+
+async fn token_command(command: TokenCommand) -> anyhow::Result<()> {
     match command {
         TokenCommand::Create {
             user,
@@ -180,16 +185,16 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
         } => {
             validate::name("--user", &user)?;
             let store = Store::open(&db.db)?;
-            let keys = Keys::new(&store.signing_secret()?);
-            let user = store.ensure_user(&user, admin)?;
+            let keys = Keys::new(&store.signing_secret().await?);
+            let user = store.ensure_user(&user, admin).await?;
             let (_, token) =
-                auth::issue_api_token(&store, &keys, user, chrono::Duration::days(days))?;
+                auth::issue_api_token(&store, &keys, user, chrono::Duration::days(days)).await?;
             println!("{token}");
         }
         TokenCommand::List { db } => {
             let store = Store::open(&db.db)?;
             println!("UUID\tUSER\tADMIN\tCREATED\tEXPIRES\tREVOKED");
-            for t in store.list_api_tokens()? {
+            for t in store.list_api_tokens().await? {
                 let time =
                     |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
                 println!(
@@ -205,7 +210,7 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
         }
         TokenCommand::Revoke { token, db } => {
             let store = Store::open(&db.db)?;
-            store.revoke_api_token(token)?;
+            store.revoke_api_token(token).await?;
             eprintln!("revoked API token {token}; a running server refuses it within 1 s");
         }
     }

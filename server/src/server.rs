@@ -11,15 +11,14 @@ use dropshot::{
 use slog::Drain as _;
 
 use crate::api::{RunnersApi, RunnersPage, openapi_document, runners_api_mod};
-use crate::auth::{self, DEFAULT_API_TOKEN_TTL_DAYS, Keys};
-use crate::error::ApiError;
+use crate::auth::{self, AuthError, DEFAULT_API_TOKEN_TTL_DAYS, Keys, RunnerKey};
 use crate::extract::{JsonBody, QueryParams};
 use crate::store::{self, Store, StoreError};
 use crate::types::{
     JsonApiVersion, JsonNewRunner, JsonRunner, JsonRunnerToken, JsonSpec, JsonUpdateRunner,
     RunnerPath, RunnersQuery, TotalCountHeader,
 };
-use crate::validate::{self, ListQuery, RunnerRef};
+use crate::validate::{Invalid, RunnerRef};
 
 /// The Bencher API version this server implements, reported by
 /// `GET /v0/server/version` (Bencher's CLI warns when it differs from its own).
@@ -38,10 +37,25 @@ pub struct Context {
 }
 
 impl Context {
-    async fn admin(&self, rqctx: &RequestContext<Self>) -> Result<auth::Admin, ApiError> {
+    /// The admin behind the request's API token.
+    async fn admin(&self, rqctx: &RequestContext<Self>) -> Result<auth::Admin, AuthError> {
         let headers = rqctx.request.headers();
         auth::require_admin(&self.store, &self.keys, &self.admins, headers).await
     }
+}
+
+impl RunnerPath {
+    /// The runner the path names.
+    fn runner(self) -> Result<RunnerRef, Invalid> {
+        RunnerRef::parse(&self.runner)
+    }
+}
+
+/// A new runner key with the SHA-256 that the store keeps of it.
+fn new_runner_key() -> (String, [u8; 32]) {
+    let key = auth::new_runner_token();
+    let hash = auth::hash_runner_token(&key);
+    (key, hash)
 }
 
 /// The implementation of [`RunnersApi`].
@@ -56,14 +70,7 @@ impl RunnersApi for RunnersImpl {
     ) -> Result<RunnersPage, HttpError> {
         let cx = rqctx.context();
         cx.admin(&rqctx).await?;
-        let query = ListQuery::try_from(query.0)?;
-        let (runners, total) = if store::list_is_short(&query) {
-            cx.store
-                .read(move |c| store::list_runners(c, &query))
-                .await?
-        } else {
-            cx.store.run(move |s| s.list_runners(&query)).await?
-        };
+        let (runners, total) = cx.store.list_runners(query.0).await?;
         Ok(HttpResponseHeaders::new(
             HttpResponseOk(runners),
             TotalCountHeader {
@@ -78,17 +85,8 @@ impl RunnersApi for RunnersImpl {
     ) -> Result<HttpResponseCreated<JsonRunnerToken>, HttpError> {
         let cx = rqctx.context();
         cx.admin(&rqctx).await?;
-        let new = body.0;
-        validate::name("name", &new.name)?;
-        if let Some(slug) = &new.slug {
-            validate::slug("slug", slug)?;
-        }
-        let token = auth::new_runner_token();
-        let token_hash = auth::hash_runner_token(&token);
-        let runner = cx
-            .store
-            .run(move |s| s.create_runner(&new.name, new.slug.as_deref(), token_hash))
-            .await?;
+        let (token, hash) = new_runner_key();
+        let runner = cx.store.create_runner(body.0, hash).await?;
         Ok(HttpResponseCreated(JsonRunnerToken {
             uuid: runner.uuid,
             token,
@@ -101,12 +99,8 @@ impl RunnersApi for RunnersImpl {
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
         let cx = rqctx.context();
         cx.admin(&rqctx).await?;
-        let runner = RunnerRef::parse(&path.into_inner().runner)?;
-        Ok(HttpResponseOk(
-            cx.store
-                .read(move |c| store::get_runner(c, &runner))
-                .await?,
-        ))
+        let runner = path.into_inner().runner()?;
+        Ok(HttpResponseOk(cx.store.runner(&runner).await?))
     }
 
     async fn runner_patch(
@@ -116,18 +110,9 @@ impl RunnersApi for RunnersImpl {
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
         let cx = rqctx.context();
         cx.admin(&rqctx).await?;
-        let runner = RunnerRef::parse(&path.into_inner().runner)?;
-        let update = body.0;
-        if let Some(name) = &update.name {
-            validate::name("name", name)?;
-        }
-        if let Some(slug) = &update.slug {
-            validate::slug("slug", slug)?;
-        }
+        let runner = path.into_inner().runner()?;
         Ok(HttpResponseOk(
-            cx.store
-                .run(move |s| s.update_runner(&runner, &update))
-                .await?,
+            cx.store.update_runner(runner, body.0).await?,
         ))
     }
 
@@ -137,13 +122,9 @@ impl RunnersApi for RunnersImpl {
     ) -> Result<HttpResponseCreated<JsonRunnerToken>, HttpError> {
         let cx = rqctx.context();
         cx.admin(&rqctx).await?;
-        let runner = RunnerRef::parse(&path.into_inner().runner)?;
-        let token = auth::new_runner_token();
-        let token_hash = auth::hash_runner_token(&token);
-        let uuid = cx
-            .store
-            .run(move |s| s.rotate_runner_token(&runner, token_hash))
-            .await?;
+        let runner = path.into_inner().runner()?;
+        let (token, hash) = new_runner_key();
+        let uuid = cx.store.rotate_runner_key(runner, hash).await?;
         Ok(HttpResponseCreated(JsonRunnerToken { uuid, token }))
     }
 
@@ -152,12 +133,9 @@ impl RunnersApi for RunnersImpl {
         path: Path<RunnerPath>,
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
         let cx = rqctx.context();
-        let path = path.into_inner().runner;
-        let runner = auth::as_runner(&cx.store, rqctx.request.headers(), &path, |s, runner| {
-            s.heartbeat(runner.id, runner.token_hash)
-        })
-        .await?;
-        Ok(HttpResponseOk(runner))
+        let headers = rqctx.request.headers();
+        let key = RunnerKey::from_request(&cx.store, headers, &path.into_inner().runner).await?;
+        Ok(HttpResponseOk(key.heartbeat(&cx.store).await?))
     }
 
     async fn server_version_get(
@@ -177,13 +155,14 @@ impl RunnersApi for RunnersImpl {
 
 /// Creates user `admin` with an API token if the database has no admin yet,
 /// and returns that token (to be shown once).
-pub fn bootstrap_admin(store: &Store, keys: &Keys) -> Result<Option<String>, StoreError> {
-    if store.has_admin()? {
+pub async fn bootstrap_admin(store: &Store, keys: &Keys) -> Result<Option<String>, StoreError> {
+    if store.has_admin().await? {
         return Ok(None);
     }
-    let user = store.ensure_user("admin", true)?;
+    let user = store.ensure_user("admin", true).await?;
     let ttl = Duration::days(DEFAULT_API_TOKEN_TTL_DAYS);
-    auth::issue_api_token(store, keys, user, ttl).map(|(_, token)| Some(token))
+    let (_, token) = auth::issue_api_token(store, keys, user, ttl).await?;
+    Ok(Some(token))
 }
 
 /// The request log: one line a record on stderr, each written whole and
@@ -239,12 +218,8 @@ impl Server {
     /// serving.
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
         let db = config.db.clone();
-        let (store, keys) = tokio::task::spawn_blocking(move || {
-            let store = Store::open(&db)?;
-            let keys = Keys::new(&store.signing_secret()?);
-            anyhow::Ok((store, keys))
-        })
-        .await??;
+        let store = tokio::task::spawn_blocking(move || Store::open(&db)).await??;
+        let keys = Keys::new(&store.signing_secret().await?);
         let spec = JsonSpec(serde_json::from_str(&openapi_document())?);
         let log = logger(config.log_level);
         let api = runners_api_mod::api_description::<RunnersImpl>()
@@ -271,19 +246,14 @@ impl Server {
             })?;
         // Only once the server listens: a token created for a start that then
         // failed would never be shown, and no other would be made.
-        let bootstrap = tokio::task::spawn_blocking(move || bootstrap_admin(&store, &keys)).await;
-        match bootstrap {
-            Ok(Ok(bootstrap_token)) => Ok(Self {
+        match bootstrap_admin(&store, &keys).await {
+            Ok(bootstrap_token) => Ok(Self {
                 http,
                 bootstrap_token,
             }),
-            Ok(Err(e)) => {
-                let _ = http.close().await;
-                Err(anyhow::Error::new(e).context("cannot create the admin user"))
-            }
             Err(e) => {
                 let _ = http.close().await;
-                Err(e.into())
+                Err(anyhow::Error::new(e).context("cannot create the admin user"))
             }
         }
     }

@@ -1,11 +1,45 @@
 //! The contract's validation rules, each in one place. Every failure is an
-//! [`ApiError::InvalidRequest`] whose message names the field and the rule.
+//! [`Invalid`] that names the field and the rule. The request extractors run
+//! [`Validate`] on every body and query, so a handler only ever sees values
+//! that keep the rules.
+
+use std::fmt;
 
 use uuid::Uuid;
 
-use crate::error::ApiError;
-use crate::extract::QueryRules;
-use crate::types::{JsonDirection, RunnersQuery, RunnersSort};
+use crate::random::random_bytes;
+use crate::types::{JsonDirection, JsonNewRunner, JsonUpdateRunner, RunnersQuery, RunnersSort};
+
+/// A value that breaks a rule: which field, and what the rule is.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {rule}")]
+pub struct Invalid {
+    pub field: String,
+    pub rule: String,
+}
+
+impl Invalid {
+    fn new(field: &str, rule: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            rule: rule.into(),
+        }
+    }
+}
+
+/// A request body or query that is checked once it is parsed: what the
+/// handler receives is its [`Validate::Valid`] form.
+pub trait Validate: Sized {
+    type Valid;
+    fn validate(self) -> Result<Self::Valid, Invalid>;
+}
+
+/// A query type that can say what each of its parameters accepts, for the
+/// message of a parameter that does not even parse.
+pub trait QueryRules {
+    /// What `param` accepts.
+    fn rule(param: &str) -> Option<&'static str>;
+}
 
 /// Longest name, in bytes.
 pub const NAME_MAX_BYTES: usize = 64;
@@ -17,8 +51,8 @@ pub const PER_PAGE_MAX: u32 = 255;
 
 /// Checks a runner name: 1 to 64 bytes, no leading or trailing whitespace, no
 /// control characters.
-pub fn name(field: &str, name: &str) -> Result<(), ApiError> {
-    let invalid = |rule: String| Err(ApiError::InvalidRequest(format!("{field}: {rule}")));
+pub fn name(field: &str, name: &str) -> Result<(), Invalid> {
+    let invalid = |rule: String| Err(Invalid::new(field, rule));
     if name.is_empty() || name.len() > NAME_MAX_BYTES {
         return invalid(format!(
             "must be 1 to {NAME_MAX_BYTES} bytes long, got {} bytes",
@@ -39,8 +73,8 @@ pub fn name(field: &str, name: &str) -> Result<(), ApiError> {
 
 /// Checks an explicitly given slug: 1 to 64 characters, lowercase ASCII
 /// letters and digits in words joined by single hyphens, not a UUID.
-pub fn slug(field: &str, slug: &str) -> Result<(), ApiError> {
-    let invalid = |rule: &str| Err(ApiError::InvalidRequest(format!("{field}: {rule}")));
+pub fn slug(field: &str, slug: &str) -> Result<(), Invalid> {
+    let invalid = |rule: &str| Err(Invalid::new(field, rule));
     if slug.is_empty() || slug.len() > SLUG_MAX_CHARS {
         return invalid("must be 1 to 64 characters long");
     }
@@ -64,6 +98,18 @@ pub fn slug_from_name(name: &str) -> Option<String> {
     (!cut.is_empty()).then(|| cut.to_owned())
 }
 
+/// A generated slug's candidate number `attempt`: the slug of the name
+/// first, then that slug with a random suffix (`fallback` with one, for a
+/// name that leaves no slug). Never parseable as a UUID.
+pub fn generated_slug(base: Option<&str>, fallback: &str, attempt: usize) -> String {
+    match base {
+        // A bare UUID (from a name such as one) would be an ambiguous slug:
+        // it always gets a suffix.
+        Some(base) if attempt == 0 && Uuid::try_parse(base).is_err() => base.to_owned(),
+        base => slug_with_suffix(base.unwrap_or(fallback), &hex::encode(random_bytes::<4>())),
+    }
+}
+
 /// `base` with `-suffix`, cutting `base` so that the result fits in 64 chars.
 pub fn slug_with_suffix(base: &str, suffix: &str) -> String {
     let keep = SLUG_MAX_CHARS - suffix.len() - 1;
@@ -84,17 +130,30 @@ pub enum RunnerRef {
 
 impl RunnerRef {
     /// Parses the `{runner}` path segment.
-    pub fn parse(segment: &str) -> Result<Self, ApiError> {
+    pub fn parse(segment: &str) -> Result<Self, Invalid> {
         if let Ok(uuid) = Uuid::try_parse(segment) {
             return Ok(Self::Uuid(uuid));
         }
         slug("runner", segment).map_err(|_| {
-            ApiError::InvalidRequest(format!(
-                "runner: `{}` is neither a runner slug nor a UUID",
-                segment.escape_debug()
-            ))
+            Invalid::new(
+                "runner",
+                format!(
+                    "`{}` is neither a runner slug nor a UUID",
+                    segment.escape_debug()
+                ),
+            )
         })?;
         Ok(Self::Slug(segment.to_owned()))
+    }
+}
+
+impl fmt::Display for RunnerRef {
+    /// How a message names the reference: "the UUID `…`" or "the slug `…`".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Uuid(uuid) => write!(f, "the UUID `{uuid}`"),
+            Self::Slug(slug) => write!(f, "the slug `{slug}`"),
+        }
     }
 }
 
@@ -130,23 +189,26 @@ impl QueryRules for RunnersQuery {
     }
 }
 
-impl TryFrom<RunnersQuery> for ListQuery {
-    type Error = ApiError;
+impl Validate for RunnersQuery {
+    type Valid = ListQuery;
 
-    fn try_from(q: RunnersQuery) -> Result<Self, ApiError> {
+    fn validate(self) -> Result<ListQuery, Invalid> {
+        let q = self;
         let per_page = q.per_page.unwrap_or(PER_PAGE_DEFAULT);
         if !(1..=PER_PAGE_MAX).contains(&per_page) {
-            return Err(ApiError::InvalidRequest(format!(
-                "per_page: must be an integer from 1 to {PER_PAGE_MAX}, got {per_page}"
-            )));
+            return Err(Invalid::new(
+                "per_page",
+                format!("must be an integer from 1 to {PER_PAGE_MAX}, got {per_page}"),
+            ));
         }
         let page = q.page.unwrap_or(1);
         if page < 1 {
-            return Err(ApiError::InvalidRequest(
-                "page: must be an integer of at least 1, got 0".into(),
+            return Err(Invalid::new(
+                "page",
+                "must be an integer of at least 1, got 0",
             ));
         }
-        Ok(Self {
+        Ok(ListQuery {
             sort: q.sort.unwrap_or_default(),
             direction: q.direction.unwrap_or_default(),
             per_page,
@@ -155,6 +217,32 @@ impl TryFrom<RunnersQuery> for ListQuery {
             search: q.search.map(|s| s.to_lowercase()),
             archived: q.archived.unwrap_or(false),
         })
+    }
+}
+
+impl Validate for JsonNewRunner {
+    type Valid = Self;
+
+    fn validate(self) -> Result<Self, Invalid> {
+        name("name", &self.name)?;
+        if let Some(given) = &self.slug {
+            slug("slug", given)?;
+        }
+        Ok(self)
+    }
+}
+
+impl Validate for JsonUpdateRunner {
+    type Valid = Self;
+
+    fn validate(self) -> Result<Self, Invalid> {
+        if let Some(given) = &self.name {
+            name("name", given)?;
+        }
+        if let Some(given) = &self.slug {
+            slug("slug", given)?;
+        }
+        Ok(self)
     }
 }
 

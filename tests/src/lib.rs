@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use runners_sdk::{Client, Error, ResponseValue, types};
+use runners_sdk::types::{JsonNewRunner, JsonRunner, JsonUpdateRunner};
+use runners_sdk::{Client, Error, ResponseValue, total_count, types};
 use runners_server::auth::{self, Keys};
 use runners_server::{Config, LogLevel, Server, Store};
 use tempfile::TempDir;
@@ -85,16 +86,18 @@ impl TestServer {
 
     /// Creates an API token for `user` the way `runners-server token
     /// create` does, on this server's database, while it runs.
-    pub fn api_token(
+    pub async fn api_token(
         &self,
         user: &str,
         admin: bool,
         ttl: chrono::Duration,
     ) -> (uuid::Uuid, String) {
         let store = self.store();
-        let keys = Keys::new(&store.signing_secret().unwrap());
-        let user = store.ensure_user(user, admin).unwrap();
-        auth::issue_api_token(&store, &keys, user, ttl).unwrap()
+        let keys = Keys::new(&store.signing_secret().await.unwrap());
+        let user = store.ensure_user(user, admin).await.unwrap();
+        auth::issue_api_token(&store, &keys, user, ttl)
+            .await
+            .unwrap()
     }
 
     /// A second handle on this server's database, as the CLI opens it.
@@ -153,4 +156,97 @@ pub fn failure<T: std::fmt::Debug>(
         },
         other => panic!("expected an error response, got {other:?}"),
     }
+}
+
+// ---- verbs the tests share ----
+
+const RUNNER_TOKEN_PREFIX: &str = "bencher_runner_";
+
+/// A new runner's body.
+pub fn new_runner(name: &str, slug: Option<&str>) -> JsonNewRunner {
+    JsonNewRunner {
+        name: name.into(),
+        slug: slug.map(Into::into),
+    }
+}
+
+/// Creates a runner and views it: the runner and its token.
+pub async fn create(client: &Client, name: &str, slug: Option<&str>) -> (JsonRunner, String) {
+    let created = client
+        .runners_post()
+        .body(new_runner(name, slug))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let created = created.into_inner();
+    let runner = client
+        .runner_get()
+        .runner(created.uuid.to_string())
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    (runner, created.token)
+}
+
+/// Archives (or unarchives) a runner.
+pub async fn archive(client: &Client, runner: &str, archived: bool) -> JsonRunner {
+    client
+        .runner_patch()
+        .runner(runner)
+        .body(JsonUpdateRunner {
+            archived: Some(archived),
+            name: None,
+            slug: None,
+        })
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// A heartbeat of `runner` sent with `token`.
+pub async fn beat(
+    server: &TestServer,
+    token: &str,
+    runner: &str,
+) -> Result<ResponseValue<JsonRunner>, Error<types::Error>> {
+    server
+        .client(token)
+        .runner_heartbeat_post()
+        .runner(runner)
+        .send()
+        .await
+}
+
+/// The slugs of `runners`, in order.
+pub fn slugs(runners: &[JsonRunner]) -> Vec<&str> {
+    runners.iter().map(|r| r.slug.as_str()).collect()
+}
+
+/// Asserts that `token` has the form of a runner token.
+pub fn assert_runner_token(token: &str) {
+    let hex = token
+        .strip_prefix(RUNNER_TOKEN_PREFIX)
+        .expect("runner token prefix");
+    assert_eq!(hex.len(), 64, "{token}");
+    assert!(
+        hex.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        "{token}"
+    );
+}
+
+/// Every runner in one page (at most 255), and the total count.
+pub async fn list_all(client: &Client, archived: bool) -> (Vec<JsonRunner>, u64) {
+    let page = client
+        .runners_get()
+        .archived(archived)
+        .per_page(255u32)
+        .send()
+        .await
+        .unwrap();
+    let total = total_count(&page).expect("X-Total-Count");
+    (page.into_inner(), total)
 }

@@ -4,13 +4,14 @@ use std::time::{Duration, Instant};
 
 use runners_sdk::Error;
 
-use super::{Serving, block_on, new_runner};
+use runners_tests::new_runner;
+
+use super::{Serving, block_on};
 
 #[test]
 fn writes_answer_503_while_another_process_holds_the_lock_and_recover() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("runners.db");
-    let server = Serving::start(&db);
+    let server = Serving::start();
+    let db = server.db();
     let client = server.admin();
     block_on(async {
         client

@@ -3,33 +3,54 @@
 use std::time::Duration;
 
 use futures::future::join_all;
+use runners_sdk::Error;
 use runners_sdk::types::JsonUpdateRunner;
+use runners_tests::new_runner;
 use uuid::Uuid;
 
-use super::{Serving, block_on, new_runner};
+use super::{Serving, block_on};
 
 const WRITERS: usize = 8;
 
-/// What a writer saw acknowledged before the server died.
+/// What a writer saw before the server died.
 #[derive(Default)]
 struct Acknowledged {
     created: Vec<Uuid>,
     archived: Vec<Uuid>,
+    /// Answers that were not 2xx: the server answered, and refused. There
+    /// must be none: only the kill may stop a writer.
+    refused: Vec<String>,
+}
+
+/// Whether a request failed because the server is gone (no answer), as
+/// opposed to an answer with an error status.
+fn server_gone<E>(e: &Error<E>) -> bool {
+    matches!(
+        e,
+        Error::CommunicationError(_)
+            | Error::ResponseBodyError(_)
+            | Error::InvalidResponsePayload(..)
+    )
 }
 
 /// Creates runners and archives every other one until the server stops
-/// answering; records each 2xx.
+/// answering; records each 2xx, and each answer that is not one.
 async fn write_until_it_dies(client: &runners_sdk::Client, writer: usize) -> Acknowledged {
     let mut acked = Acknowledged::default();
     for i in 0.. {
         let name = format!("w{writer} r{i} {}", Uuid::new_v4());
-        let Ok(created) = client
+        let created = match client
             .runners_post()
             .body(new_runner(&name, None))
             .send()
             .await
-        else {
-            break;
+        {
+            Ok(created) => created,
+            Err(e) if server_gone(&e) => break,
+            Err(e) => {
+                acked.refused.push(format!("create: {e}"));
+                break;
+            }
         };
         let uuid = created.into_inner().uuid;
         acked.created.push(uuid);
@@ -45,10 +66,14 @@ async fn write_until_it_dies(client: &runners_sdk::Client, writer: usize) -> Ack
                 .body(archive)
                 .send()
                 .await;
-            if sent.is_err() {
-                break;
+            match sent {
+                Ok(_) => acked.archived.push(uuid),
+                Err(e) if server_gone(&e) => break,
+                Err(e) => {
+                    acked.refused.push(format!("archive: {e}"));
+                    break;
+                }
             }
-            acked.archived.push(uuid);
         }
     }
     acked
@@ -56,15 +81,14 @@ async fn write_until_it_dies(client: &runners_sdk::Client, writer: usize) -> Ack
 
 #[test]
 fn sigkill_loses_no_acknowledged_write_and_the_file_stays_intact() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("runners.db");
-    let mut server = Serving::start(&db);
+    let mut server = Serving::start();
+    let db = server.db();
     let admin = server.bootstrap_token().unwrap();
     let mut created = Vec::new();
     let mut archived = Vec::new();
     for round in 0..3 {
         if round > 0 {
-            server = Serving::start(&db);
+            server.restart();
         }
         let client = runners_sdk::client_with_token(&server.url, &admin).unwrap();
         let writers = join_all((0..WRITERS).map(|w| write_until_it_dies(&client, w)));
@@ -77,6 +101,7 @@ fn sigkill_loses_no_acknowledged_write_and_the_file_stays_intact() {
         });
         let before = created.len();
         for a in acked {
+            assert!(a.refused.is_empty(), "round {round}: {:?}", a.refused);
             created.extend(a.created);
             archived.extend(a.archived);
         }
@@ -94,7 +119,7 @@ fn sigkill_loses_no_acknowledged_write_and_the_file_stays_intact() {
         drop(conn);
     }
 
-    let server = Serving::start(&db);
+    server.restart();
     let client = runners_sdk::client_with_token(&server.url, &admin).unwrap();
     block_on(async {
         for uuid in &created {

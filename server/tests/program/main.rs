@@ -8,8 +8,12 @@ mod crash;
 mod races;
 
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
 
 /// `openapi.json` must be what the declarations produce. Regenerate it with
 /// `EXPECTORATE=overwrite cargo test --workspace`.
@@ -26,65 +30,59 @@ const BIN: &str = env!("CARGO_BIN_EXE_runners-server");
 /// How the program's line saying where it listens starts.
 const LISTENING: &str = "runners-server listening on ";
 
-/// The `runners-server` program, serving in a child process.
+/// The `runners-server` program, serving in a child process on
+/// `runners.db` in a temporary directory of its own, removed on drop.
 struct Serving {
     child: Child,
     url: String,
     /// Everything it printed to stderr up to "listening".
     banner: Vec<String>,
     /// Everything it printed to stderr after that: the request log.
-    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    log: Arc<Mutex<Vec<String>>>,
+    level: &'static str,
+    /// Dropped after the child is killed (fields drop after `drop`).
+    dir: TempDir,
 }
 
 impl Serving {
-    /// Starts `runners-server` with the database `db` on a free port.
-    fn start(db: &std::path::Path) -> Self {
-        Self::start_logging(db, "info")
+    /// Starts `runners-server` on a fresh database on a free port.
+    fn start() -> Self {
+        Self::start_in(tempfile::tempdir().unwrap())
     }
 
     /// [`Serving::start`] with this `--log-level`.
-    fn start_logging(db: &std::path::Path, level: &str) -> Self {
-        let mut child = Command::new(BIN)
-            .env("RUNNERS_LOG_LEVEL", level)
-            .env("RUNNERS_BIND", "127.0.0.1:0")
-            .env("RUNNERS_DB", db)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("runners-server starts");
-        // Read stderr on a thread of its own (so the child never blocks on
-        // it), and wait a bounded time for the line saying where it listens.
-        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let log: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
-        let sink = std::sync::Arc::clone(&log);
-        std::thread::spawn(move || {
-            let mut listening = false;
-            for line in lines.map_while(Result::ok) {
-                if listening {
-                    sink.lock().unwrap().push(line);
-                } else {
-                    listening = line.starts_with(LISTENING);
-                    let _ = tx.send(line);
-                }
-            }
-        });
-        let mut banner = Vec::new();
-        let url = loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(30))
-                .unwrap_or_else(|e| panic!("no `{LISTENING}` line ({e}) after {banner:?}"));
-            if let Some(rest) = line.strip_prefix(LISTENING) {
-                break rest.split(' ').next().unwrap().to_owned();
-            }
-            banner.push(line);
-        };
+    fn start_logging(level: &'static str) -> Self {
+        Self::launch(tempfile::tempdir().unwrap(), level)
+    }
+
+    /// Starts `runners-server` on `runners.db` in `dir`, which the test has
+    /// prepared (the file may exist already).
+    fn start_in(dir: TempDir) -> Self {
+        Self::launch(dir, "info")
+    }
+
+    fn launch(dir: TempDir, level: &'static str) -> Self {
+        let (child, url, banner, log) = spawn(&dir.path().join("runners.db"), level);
         Self {
             child,
             url,
             banner,
             log,
+            level,
+            dir,
         }
+    }
+
+    /// The database file.
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("runners.db")
+    }
+
+    /// Stops the process if it still runs (SIGKILL) and starts it again on
+    /// the same database.
+    fn restart(&mut self) {
+        self.kill();
+        (self.child, self.url, self.banner, self.log) = spawn(&self.db(), self.level);
     }
 
     /// The API token printed on first start, if any.
@@ -100,7 +98,7 @@ impl Serving {
 
     /// Kills the process with SIGKILL, as a crash would.
     fn kill(&mut self) {
-        self.child.kill().unwrap();
+        let _ = self.child.kill();
         self.child.wait().unwrap();
     }
 
@@ -149,6 +147,49 @@ impl Serving {
     }
 }
 
+type Log = Arc<Mutex<Vec<String>>>;
+
+/// Starts `runners-server` on `db` and waits for it to listen: the child,
+/// its URL, what it printed before listening, and its request log.
+fn spawn(db: &Path, level: &str) -> (Child, String, Vec<String>, Log) {
+    let mut child = Command::new(BIN)
+        .env("RUNNERS_LOG_LEVEL", level)
+        .env("RUNNERS_BIND", "127.0.0.1:0")
+        .env("RUNNERS_DB", db)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runners-server starts");
+    // Read stderr on a thread of its own (so the child never blocks on it),
+    // and wait a bounded time for the line saying where it listens.
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let log: Log = Arc::default();
+    let sink = Arc::clone(&log);
+    std::thread::spawn(move || {
+        let mut listening = false;
+        for line in lines.map_while(Result::ok) {
+            if listening {
+                sink.lock().unwrap().push(line);
+            } else {
+                listening = line.starts_with(LISTENING);
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let mut banner = Vec::new();
+    let url = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("no `{LISTENING}` line ({e}) after {banner:?}"));
+        if let Some(rest) = line.strip_prefix(LISTENING) {
+            break rest.split(' ').next().unwrap().to_owned();
+        }
+        banner.push(line);
+    };
+    (child, url, banner, log)
+}
+
 impl Drop for Serving {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -164,14 +205,6 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
         .build()
         .unwrap()
         .block_on(future)
-}
-
-/// The body of a create: `name`, and `slug` if given.
-fn new_runner(name: &str, slug: Option<&str>) -> runners_sdk::types::JsonNewRunner {
-    runners_sdk::types::JsonNewRunner {
-        name: name.into(),
-        slug: slug.map(Into::into),
-    }
 }
 
 /// Runs `runners-server ARGS` to completion.
@@ -192,9 +225,7 @@ fn stderr(output: &std::process::Output) -> String {
 
 #[test]
 fn first_start_prints_the_admin_token_once_and_sigterm_exits_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("runners.db");
-    let mut server = Serving::start(&db);
+    let mut server = Serving::start();
     let token = server
         .bootstrap_token()
         .expect("the admin token is printed on first start");
@@ -207,9 +238,9 @@ fn first_start_prints_the_admin_token_once_and_sigterm_exits_cleanly() {
     assert_eq!(server.list_status("not-a-token"), 401);
     assert!(server.terminate().success(), "SIGTERM exits with status 0");
     // Closed cleanly: the WAL was checkpointed and removed.
-    assert!(!dir.path().join("runners.db-wal").exists());
+    assert!(!server.dir.path().join("runners.db-wal").exists());
 
-    let mut server = Serving::start(&db);
+    server.restart();
     assert_eq!(
         server.bootstrap_token(),
         None,
@@ -226,7 +257,7 @@ fn first_start_prints_the_admin_token_once_and_sigterm_exits_cleanly() {
 #[test]
 fn token_create_prints_the_token_alone_and_works_on_a_fresh_path() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("fresh.db");
+    let db = dir.path().join("runners.db");
     let db_arg = db.to_str().unwrap();
     let output = run(&["token", "create", "--user", "ci", "--admin", "--db", db_arg]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -238,7 +269,7 @@ fn token_create_prints_the_token_alone_and_works_on_a_fresh_path() {
     let output = run(&["token", "create", "--user", "reader", "--db", db_arg]);
     let reader = stdout(&output).trim().to_owned();
 
-    let server = Serving::start(&db);
+    let server = Serving::start_in(dir);
     assert_eq!(server.bootstrap_token(), None, "an admin exists already");
     assert_eq!(server.list_status(token), 200);
     assert_eq!(
@@ -250,10 +281,9 @@ fn token_create_prints_the_token_alone_and_works_on_a_fresh_path() {
 
 #[test]
 fn token_list_and_revoke_work_while_the_server_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("runners.db");
+    let server = Serving::start();
+    let db = server.db();
     let db_arg = db.to_str().unwrap();
-    let server = Serving::start(&db);
     let token = run(&[
         "token", "create", "--user", "ops", "--admin", "--db", db_arg,
     ]);
@@ -369,15 +399,14 @@ fn bad_environments_fail_with_one_clear_line() {
     drop(taken);
     // No admin token was made for the start that failed: the next start
     // still prints one.
-    let server = Serving::start(&db);
+    let server = Serving::start_in(dir);
     assert!(server.bootstrap_token().is_some());
 }
 
 #[test]
 fn no_token_appears_in_the_log_at_any_level() {
-    let dir = tempfile::tempdir().unwrap();
     // Trace is the most verbose level: it prints everything the others do.
-    let mut server = Serving::start_logging(&dir.path().join("runners.db"), "trace");
+    let mut server = Serving::start_logging("trace");
     let admin = server.bootstrap_token().unwrap();
     let mut secrets = vec![admin.clone()];
     for name in ["one", "two"] {

@@ -7,7 +7,9 @@ use futures::future::join_all;
 use runners_sdk::types::{self, JsonRunner, JsonUpdateRunner};
 use runners_sdk::{Client, Error, ResponseValue};
 
-use super::{Serving, block_on, new_runner};
+use runners_tests::new_runner;
+
+use super::{Serving, block_on};
 
 const PARALLEL: usize = 24;
 
@@ -52,8 +54,7 @@ async fn all_runners(client: &Client) -> Vec<JsonRunner> {
 
 #[test]
 fn parallel_creates_of_one_name_all_succeed_with_distinct_slugs() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Serving::start(&dir.path().join("runners.db"));
+    let server = Serving::start();
     let client = server.admin();
     block_on(async {
         let answers = join_all((0..PARALLEL).map(|_| {
@@ -77,8 +78,7 @@ fn parallel_creates_of_one_name_all_succeed_with_distinct_slugs() {
 
 #[test]
 fn parallel_creates_of_one_explicit_slug_give_one_201_and_409s() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Serving::start(&dir.path().join("runners.db"));
+    let server = Serving::start();
     let client = server.admin();
     block_on(async {
         let answers = join_all((0..PARALLEL).map(|i| {
@@ -105,8 +105,7 @@ fn parallel_creates_of_one_explicit_slug_give_one_201_and_409s() {
 
 #[test]
 fn parallel_rotations_all_answer_201_and_exactly_one_token_lives() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Serving::start(&dir.path().join("runners.db"));
+    let server = Serving::start();
     let client = server.admin();
     block_on(async {
         let first = client
@@ -146,8 +145,7 @@ fn parallel_rotations_all_answer_201_and_exactly_one_token_lives() {
 fn mixed_churn_never_answers_5xx() {
     const WORKERS: usize = 8;
     const ROUNDS: usize = 30;
-    let dir = tempfile::tempdir().unwrap();
-    let server = Serving::start(&dir.path().join("runners.db"));
+    let server = Serving::start();
     let client = server.admin();
     block_on(async {
         let mut tokens = Vec::new();

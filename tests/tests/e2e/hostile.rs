@@ -461,7 +461,10 @@ fn generated_and_almost_right_authorization_headers_are_401() {
     let target = Target::new();
     let admin = target.server().admin_token.clone();
     // Right claims, right key, but a token id the server never issued.
-    let secret = target.server().store().signing_secret().unwrap();
+    let secret = target
+        .runtime
+        .block_on(target.server().store().signing_secret())
+        .unwrap();
     let claims: Value = serde_json::from_slice(
         &URL_SAFE_NO_PAD
             .decode(admin.split('.').nth(1).unwrap())

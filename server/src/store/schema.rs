@@ -1,0 +1,261 @@
+//! The schema, its migrations, and the settings of every connection.
+//!
+//! Storage rules: WAL journal, foreign keys on, a busy timeout, versioned
+//! migrations applied at open (`PRAGMA user_version`). Times are RFC 3339
+//! UTC text with microseconds (readable with `sqlite3`, and they sort as
+//! text). UUIDs are lowercase hyphenated text, so that a uuid fragment can
+//! be searched for.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use r2d2::Pool;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::functions::FunctionFlags;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite_migration::{M, Migrations};
+
+/// Version 1 of the schema.
+const SCHEMA_V1: &str = r#"
+CREATE TABLE users (
+    id      INTEGER PRIMARY KEY,
+    uuid    TEXT NOT NULL UNIQUE,
+    name    TEXT NOT NULL UNIQUE,
+    admin   INTEGER NOT NULL CHECK (admin IN (0, 1)),
+    created TEXT NOT NULL
+) STRICT;
+
+-- One row per API token. The token itself (a JWT) is never stored: its row
+-- holds the `jti`, so that it can be listed and revoked.
+CREATE TABLE api_tokens (
+    id      INTEGER PRIMARY KEY,
+    uuid    TEXT NOT NULL UNIQUE,
+    user_id INTEGER NOT NULL REFERENCES users (id),
+    created TEXT NOT NULL,
+    expires TEXT NOT NULL,
+    revoked TEXT
+) STRICT;
+
+-- The HS256 secret that signs API tokens, generated on first start.
+CREATE TABLE signing_key (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    secret  BLOB NOT NULL,
+    created TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE runners (
+    -- Insertion order: the `created` sort, total and stable.
+    id             INTEGER PRIMARY KEY,
+    -- Unique indexes serve the lookups by uuid, by slug and by token.
+    uuid           TEXT NOT NULL UNIQUE,
+    name           TEXT NOT NULL,
+    slug           TEXT NOT NULL UNIQUE,
+    -- SHA-256 of the runner token; the token itself is never stored.
+    token_hash     BLOB NOT NULL UNIQUE,
+    archived       TEXT,
+    last_heartbeat TEXT,
+    created        TEXT NOT NULL,
+    modified       TEXT NOT NULL
+) STRICT;
+
+-- Serves the default `name` sort (ties broken by the unique slug) and the
+-- exact `name` filter.
+CREATE INDEX runners_name_slug ON runners (name, slug);
+"#;
+
+/// The schema, one entry per version. Never edit a released entry: add one.
+/// Version 2: constant-time counts and an index for the default list.
+const SCHEMA_V2: &str = r#"
+-- How many runners there are, and how many are active. Triggers keep it in
+-- the same transaction as every insert, delete, archive and unarchive, so
+-- the X-Total-Count of an unfiltered list is one row read instead of a
+-- count(*) that scans the table.
+CREATE TABLE runner_counts (
+    id     INTEGER PRIMARY KEY CHECK (id = 1),
+    total  INTEGER NOT NULL,
+    active INTEGER NOT NULL
+) STRICT;
+INSERT INTO runner_counts (id, total, active)
+    SELECT 1, count(*), count(*) FILTER (WHERE archived IS NULL) FROM runners;
+CREATE TRIGGER runner_counts_insert AFTER INSERT ON runners BEGIN
+    UPDATE runner_counts
+    SET total = total + 1, active = active + (NEW.archived IS NULL) WHERE id = 1;
+END;
+CREATE TRIGGER runner_counts_delete AFTER DELETE ON runners BEGIN
+    UPDATE runner_counts
+    SET total = total - 1, active = active - (OLD.archived IS NULL) WHERE id = 1;
+END;
+CREATE TRIGGER runner_counts_archive AFTER UPDATE OF archived ON runners
+WHEN (OLD.archived IS NULL) != (NEW.archived IS NULL) BEGIN
+    UPDATE runner_counts
+    SET active = active + (NEW.archived IS NULL) - (OLD.archived IS NULL) WHERE id = 1;
+END;
+
+-- The runner's name case-folded (Rust's Unicode to_lowercase, through the
+-- `fold` SQL function), kept beside it so that `search` compares stored text
+-- instead of folding every name of the table again on every query.
+ALTER TABLE runners ADD COLUMN name_folded TEXT NOT NULL DEFAULT '';
+UPDATE runners SET name_folded = fold(name);
+
+-- The default list (active runners by name, ties by slug) walks this index
+-- from its first entry: page 1 reads 8 entries and never meets an archived
+-- runner, whatever the size of the registry. `runners_name_slug` still
+-- serves `archived=true` and the exact `name` filter.
+CREATE INDEX runners_active_name_slug ON runners (name, slug) WHERE archived IS NULL;
+"#;
+
+/// The schema's migrations, in order: version N is the first N applied.
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
+}
+
+/// How long a statement waits for another writer before giving up (503).
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections for work on the blocking pool (writes, long reads).
+pub const POOL_SIZE: u32 = 8;
+/// Connections for short reads on the async workers: one per worker of a
+/// 2-core machine; when both are busy, a read takes the blocking path.
+const READERS: u32 = 2;
+
+/// Settings of every connection.
+fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Query planner stability: a cached statement keeps its plan whatever
+    // values are bound. Without it SQLite re-prepares the list statement on
+    // every run (the bound LIMIT and OFFSET).
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
+    // FULL: a commit is fsynced before it is acknowledged, so an acknowledged
+    // write survives a crash of the process and a power loss.
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA cache_size = -512;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(64);
+    // Unicode-aware lowercase for the case-insensitive `search` filter
+    // (SQLite's own lower() folds ASCII only).
+    conn.create_scalar_function(
+        "fold",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| Ok(ctx.get::<String>(0)?.to_lowercase()),
+    )
+}
+
+const FLAGS: OpenFlags = OpenFlags::SQLITE_OPEN_READ_WRITE
+    .union(OpenFlags::SQLITE_OPEN_CREATE)
+    .union(OpenFlags::SQLITE_OPEN_NO_MUTEX);
+
+/// The two pools of a store: `pool` for the blocking pool's work, `readers`
+/// (read-only, with a larger page cache) for short reads on async workers.
+pub(super) struct Pools {
+    pub pool: Pool<SqliteConnectionManager>,
+    pub readers: Pool<SqliteConnectionManager>,
+}
+
+/// Opens (creating if needed) and migrates the database at `path`; `init`
+/// runs once on the migrated database before the pools open.
+pub(super) fn open(
+    path: &Path,
+    init: impl FnOnce(&Connection) -> rusqlite::Result<()>,
+) -> anyhow::Result<Pools> {
+    let shown = path.display();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        bail!(
+            "cannot open database {shown}: directory {} does not exist",
+            dir.display()
+        );
+    }
+    let mut conn = Connection::open_with_flags(path, FLAGS).map_err(|e| {
+        if e.sqlite_error_code() == Some(ErrorCode::CannotOpen) {
+            anyhow::anyhow!(
+                "cannot open database {shown}: the file cannot be created or opened there \
+                 (is its directory writable?)"
+            )
+        } else {
+            anyhow::Error::new(e).context(format!("cannot open database {shown}"))
+        }
+    })?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let unusable = |e: rusqlite::Error| match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => {
+            anyhow::anyhow!("cannot open database {shown}: the file is not a SQLite database")
+        }
+        Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen) => {
+            anyhow::anyhow!("cannot open database {shown}: it is not writable")
+        }
+        _ => anyhow::Error::new(e).context(format!("cannot open database {shown}")),
+    };
+    let newer = || {
+        anyhow::anyhow!(
+            "cannot open database {shown}: its schema is newer than this server understands; \
+             run a newer runners-server"
+        )
+    };
+    // Checked before anything writes to the file (switching to WAL does), so
+    // a file this server cannot use is left as it was.
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(unusable)?;
+    if usize::try_from(version).map_or(true, |v| v > MIGRATIONS.len()) {
+        return Err(newer());
+    }
+    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+        .map_err(unusable)?;
+    // Migrations may call `fold`.
+    configure(&mut conn)?;
+    migrations().to_latest(&mut conn).map_err(|e| match e {
+        rusqlite_migration::Error::MigrationDefinition(
+            rusqlite_migration::MigrationDefinitionError::DatabaseTooFarAhead,
+        ) => newer(),
+        e => anyhow::Error::new(e).context(format!("cannot migrate database {shown}")),
+    })?;
+    init(&conn)?;
+    drop(conn);
+
+    // No health check on checkout: the connections are to a local file, and
+    // r2d2's check runs the SQL parser on every request.
+    let pool = Pool::builder()
+        .test_on_check_out(false)
+        .max_size(POOL_SIZE)
+        .connection_timeout(BUSY_TIMEOUT)
+        .build(
+            SqliteConnectionManager::file(path)
+                .with_flags(FLAGS)
+                .with_init(configure),
+        )
+        .with_context(|| format!("cannot open database {shown}"))?;
+    let readers = Pool::builder()
+        .test_on_check_out(false)
+        .max_size(READERS)
+        .min_idle(Some(READERS))
+        .build(
+            SqliteConnectionManager::file(path)
+                .with_flags(FLAGS)
+                .with_init(|conn| {
+                    configure(conn)?;
+                    // The short reads walk the indexes' upper levels again
+                    // and again: a larger cache keeps them.
+                    conn.execute_batch("PRAGMA query_only = ON; PRAGMA cache_size = -4096")
+                }),
+        )
+        .with_context(|| format!("cannot open database {shown}"))?;
+    Ok(Pools { pool, readers })
+}
+
+#[cfg(test)]
+/// A database as schema version `version` left it, for migration tests.
+pub(super) fn at_version(path: &Path, version: usize) -> Connection {
+    let mut conn = Connection::open(path).unwrap();
+    configure(&mut conn).unwrap();
+    Migrations::new(MIGRATIONS[..version].iter().map(|sql| M::up(sql)).collect())
+        .to_latest(&mut conn)
+        .unwrap();
+    conn
+}

@@ -1,0 +1,120 @@
+//! Store tests that need the schema's history: migrations keep every row,
+//! and the trigger-kept counts stay exact.
+
+use rusqlite::params;
+use uuid::Uuid;
+
+use super::{Store, schema};
+use crate::types::{JsonDirection, JsonNewRunner, JsonUpdateRunner, RunnersSort};
+use crate::validate::{ListQuery, RunnerRef};
+
+fn query(archived: bool, search: Option<&str>) -> ListQuery {
+    ListQuery {
+        sort: RunnersSort::Name,
+        direction: JsonDirection::Asc,
+        per_page: 255,
+        page: 1,
+        name: None,
+        search: search.map(str::to_owned),
+        archived,
+    }
+}
+
+async fn total(store: &Store, archived: bool, search: Option<&str>) -> u64 {
+    store.list_runners(query(archived, search)).await.unwrap().1
+}
+
+/// What the list says, and what a full count says, must agree.
+async fn assert_counts(store: &Store, active: u64, total_all: u64) {
+    assert_eq!(total(store, false, None).await, active);
+    assert_eq!(total(store, true, None).await, total_all);
+    let counted: (i64, i64) = store
+        .scan(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FILTER (WHERE archived IS NULL), count(*) FROM runners",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(counted, (active as i64, total_all as i64));
+}
+
+fn archive(archived: bool) -> JsonUpdateRunner {
+    JsonUpdateRunner {
+        archived: Some(archived),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_version_1_database_migrates_and_counts_stay_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    // A database as version 1 left it, with runners in it.
+    let conn = schema::at_version(&path, 1);
+    for (i, (name, archived)) in [
+        ("Ärger Box", None),
+        ("old", Some("2026-01-01T00:00:00.000000Z")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        conn.execute(
+            "INSERT INTO runners (uuid, name, slug, token_hash, archived, created, modified)
+             VALUES (?, ?, ?, ?, ?, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')",
+            params![
+                Uuid::new_v4().to_string(),
+                name,
+                format!("r{i}"),
+                vec![i as u8; 32],
+                archived
+            ],
+        )
+        .unwrap();
+    }
+    drop(conn);
+
+    let store = Store::open(&path).unwrap();
+    assert_counts(&store, 1, 2).await;
+    // The folded names were filled in: a search is case-insensitive beyond
+    // ASCII.
+    let found = store
+        .list_runners(query(false, Some("ärger")))
+        .await
+        .unwrap();
+    assert_eq!((found.0.len(), found.1), (1, 1));
+
+    let new = JsonNewRunner {
+        name: "New One".into(),
+        slug: None,
+    };
+    let created = store.create_runner(new, [9; 32]).await.unwrap();
+    assert_counts(&store, 2, 3).await;
+    let slug = RunnerRef::Slug(created.slug.clone());
+    store
+        .update_runner(slug.clone(), archive(true))
+        .await
+        .unwrap();
+    assert_counts(&store, 1, 3).await;
+    // Archiving again changes nothing, and is not counted twice.
+    store
+        .update_runner(slug.clone(), archive(true))
+        .await
+        .unwrap();
+    assert_counts(&store, 1, 3).await;
+    store
+        .update_runner(slug.clone(), archive(false))
+        .await
+        .unwrap();
+    assert_counts(&store, 2, 3).await;
+    // A rename re-folds the searchable name.
+    let rename = JsonUpdateRunner {
+        name: Some("ÉCLAIR".into()),
+        ..Default::default()
+    };
+    store.update_runner(slug, rename).await.unwrap();
+    assert_eq!(total(&store, false, Some("éclair")).await, 1);
+    assert_eq!(total(&store, false, Some("new one")).await, 0);
+}

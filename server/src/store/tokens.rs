@@ -1,0 +1,169 @@
+//! The signing key, users and API tokens.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use uuid::Uuid;
+
+use super::{Store, StoreError, now, opt_time_at, time_at, to_text, uuid_at};
+use crate::random::random_bytes;
+
+/// Bytes of the HS256 secret that signs API tokens.
+pub const SIGNING_KEY_BYTES: usize = 32;
+
+/// The identity behind an API token's `jti`.
+#[derive(Clone, Debug)]
+pub struct TokenPrincipal {
+    pub user: Uuid,
+    pub user_name: String,
+    pub admin: bool,
+    pub revoked: bool,
+}
+
+/// An API token's row, for `token list`.
+#[derive(Clone, Debug)]
+pub struct ApiTokenRow {
+    pub uuid: Uuid,
+    pub user_name: String,
+    pub admin: bool,
+    pub created: DateTime<Utc>,
+    pub expires: DateTime<Utc>,
+    pub revoked: Option<DateTime<Utc>>,
+}
+
+/// Generates the signing secret if the database has none yet.
+pub(super) fn ensure_signing_key(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO signing_key (id, secret, created) VALUES (1, ?, ?)",
+        params![random_bytes::<SIGNING_KEY_BYTES>().to_vec(), to_text(now())],
+    )
+    .map(drop)
+}
+
+impl Store {
+    /// The HS256 secret that signs API tokens.
+    pub async fn signing_secret(&self) -> Result<Vec<u8>, StoreError> {
+        self.read(|c| {
+            Ok(
+                c.query_row("SELECT secret FROM signing_key WHERE id = 1", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
+    }
+
+    /// Whether any admin user exists.
+    pub async fn has_admin(&self) -> Result<bool, StoreError> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM users WHERE admin = 1)",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    /// Creates user `name` if needed and returns its UUID. `admin` promotes
+    /// an existing user; an admin is never demoted here.
+    pub async fn ensure_user(&self, name: &str, admin: bool) -> Result<Uuid, StoreError> {
+        let name = name.to_owned();
+        self.write(move |tx| {
+            Ok(tx
+                .prepare_cached(
+                    "INSERT INTO users (uuid, name, admin, created) VALUES (?, ?, ?, ?)
+                     ON CONFLICT (name) DO UPDATE SET admin = max(admin, excluded.admin)
+                     RETURNING uuid",
+                )?
+                .query_row(
+                    params![Uuid::new_v4().to_string(), name, admin, to_text(now())],
+                    |r| uuid_at(r, 0),
+                )?)
+        })
+        .await
+    }
+
+    /// Records a new API token's `jti` for `user`.
+    pub async fn insert_api_token(
+        &self,
+        jti: Uuid,
+        user: Uuid,
+        issued: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            let inserted = tx.execute(
+                "INSERT INTO api_tokens (uuid, user_id, created, expires)
+                 SELECT ?, id, ?, ? FROM users WHERE uuid = ?",
+                params![
+                    jti.to_string(),
+                    to_text(issued),
+                    to_text(expires),
+                    user.to_string()
+                ],
+            )?;
+            match inserted {
+                0 => Err(StoreError::UserNotFound(user)),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    /// The user behind an API token's `jti`, if the token is known.
+    pub async fn token_principal(&self, jti: Uuid) -> Result<Option<TokenPrincipal>, StoreError> {
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT u.uuid, u.name, u.admin, t.revoked IS NOT NULL
+                 FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.uuid = ?",
+            )?
+            .query_row([jti.to_string()], |r| {
+                Ok(TokenPrincipal {
+                    user: uuid_at(r, 0)?,
+                    user_name: r.get(1)?,
+                    admin: r.get(2)?,
+                    revoked: r.get(3)?,
+                })
+            })
+            .optional()?)
+        })
+        .await
+    }
+
+    /// Every API token, oldest first.
+    pub async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRow>, StoreError> {
+        self.scan(|c| {
+            let mut stmt = c.prepare(
+                "SELECT t.uuid, u.name, u.admin, t.created, t.expires, t.revoked
+                 FROM api_tokens t JOIN users u ON u.id = t.user_id ORDER BY t.id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(ApiTokenRow {
+                    uuid: uuid_at(r, 0)?,
+                    user_name: r.get(1)?,
+                    admin: r.get(2)?,
+                    created: time_at(r, 3)?,
+                    expires: time_at(r, 4)?,
+                    revoked: opt_time_at(r, 5)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// Revokes an API token. Revoking a revoked token is a no-op.
+    pub async fn revoke_api_token(&self, jti: Uuid) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            let found = tx.execute(
+                "UPDATE api_tokens SET revoked = coalesce(revoked, ?) WHERE uuid = ?",
+                params![to_text(now()), jti.to_string()],
+            )?;
+            match found {
+                0 => Err(StoreError::ApiTokenNotFound(jti)),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+}

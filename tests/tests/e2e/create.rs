@@ -1,0 +1,227 @@
+//! Creating and viewing runners: tokens, slugs, names.
+
+use std::collections::HashSet;
+
+use runners_sdk::types::JsonUpdateRunner;
+use runners_tests::*;
+use uuid::Uuid;
+
+#[tokio::test]
+async fn create_returns_the_runner_token_once_and_view_by_uuid_or_slug() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let created = admin
+        .runners_post()
+        .body(new_runner("Bare metal 1", None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let created = created.into_inner();
+    assert_runner_token(&created.token);
+
+    let by_uuid = admin
+        .runner_get()
+        .runner(created.uuid.to_string())
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_uuid.uuid, created.uuid);
+    assert_eq!(by_uuid.name, "Bare metal 1");
+    assert_eq!(by_uuid.slug, "bare-metal-1");
+    assert_eq!(by_uuid.archived, None);
+    assert_eq!(by_uuid.last_heartbeat, None);
+    assert_eq!(by_uuid.created, by_uuid.modified);
+    let by_slug = admin
+        .runner_get()
+        .runner("bare-metal-1")
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_slug, by_uuid);
+    // The upper-case form of the UUID names the same runner.
+    let upper = created.uuid.to_string().to_uppercase();
+    assert_eq!(
+        admin
+            .runner_get()
+            .runner(upper)
+            .send()
+            .await
+            .unwrap()
+            .into_inner(),
+        by_uuid
+    );
+}
+
+#[tokio::test]
+async fn explicit_slug_is_kept_and_a_taken_one_is_409() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let (runner, _) = create(&admin, "Anything", Some("rack-7")).await;
+    assert_eq!(runner.slug, "rack-7");
+    failure(
+        admin
+            .runners_post()
+            .body(new_runner("Other", Some("rack-7")))
+            .send()
+            .await,
+    )
+    .assert(409, "Conflict")
+    .mentions("slug");
+    let (_, total) = list_all(&admin, false).await;
+    assert_eq!(total, 1, "the rejected runner was not stored");
+}
+
+#[tokio::test]
+async fn generated_slug_collisions_get_a_random_suffix() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let mut seen = HashSet::new();
+    for _ in 0..5 {
+        let (runner, _) = create(&admin, "Same Name", None).await;
+        assert!(
+            runner.slug == "same-name" || runner.slug.starts_with("same-name-"),
+            "{}",
+            runner.slug
+        );
+        assert!(
+            seen.insert(runner.slug.clone()),
+            "duplicate slug {}",
+            runner.slug
+        );
+    }
+    assert!(seen.contains("same-name"));
+}
+
+#[tokio::test]
+async fn generated_slugs_for_odd_names() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    // Nothing slugifiable: `runner-<random>`.
+    let (runner, _) = create(&admin, "!!!", None).await;
+    assert!(
+        runner.slug.starts_with("runner-") && runner.slug.len() > 7,
+        "{}",
+        runner.slug
+    );
+    // Transliterated and cut to 64 characters.
+    let (runner, _) = create(&admin, "Ünïcødé Rünner", None).await;
+    assert_eq!(runner.slug, "unicode-runner");
+    let (runner, _) = create(&admin, "long ".repeat(13).trim_end(), None).await;
+    assert!(
+        runner.slug.len() <= 64 && !runner.slug.ends_with('-'),
+        "{}",
+        runner.slug
+    );
+    // A name that slugifies to a UUID never gets a UUID as its slug.
+    let uuid = Uuid::new_v4().to_string();
+    let (runner, _) = create(&admin, &uuid, None).await;
+    assert!(Uuid::try_parse(&runner.slug).is_err(), "{}", runner.slug);
+    assert!(runner.slug.starts_with(&uuid));
+}
+
+#[tokio::test]
+async fn invalid_names_are_400_naming_the_rule() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let long = "x".repeat(65);
+    let cases = [
+        ("", "1 to 64 bytes"),
+        (" leading", "whitespace"),
+        ("trailing\t", "whitespace"),
+        ("bell\u{7}", "control"),
+        ("nul\u{0}", "control"),
+        (long.as_str(), "1 to 64 bytes"),
+    ];
+    for (name, rule) in cases {
+        failure(
+            admin
+                .runners_post()
+                .body(new_runner(name, None))
+                .send()
+                .await,
+        )
+        .assert(400, "InvalidRequest")
+        .mentions("name")
+        .mentions(rule);
+    }
+    // 64 bytes of multi-byte characters is the limit, not 64 characters.
+    create(&admin, &"é".repeat(32), None).await;
+    failure(
+        admin
+            .runners_post()
+            .body(new_runner(&"é".repeat(33), None))
+            .send()
+            .await,
+    )
+    .assert(400, "InvalidRequest");
+    let (_, total) = list_all(&admin, true).await;
+    assert_eq!(total, 1, "no rejected runner was stored");
+}
+
+#[tokio::test]
+async fn invalid_slugs_are_400_naming_the_rule() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let uuid = Uuid::new_v4().to_string();
+    let long = "a".repeat(65);
+    for slug in [
+        "",
+        "Upper",
+        "two--hyphens",
+        "-edge",
+        "under_score",
+        "spa ce",
+        &long,
+        &uuid,
+    ] {
+        failure(
+            admin
+                .runners_post()
+                .body(new_runner("Runner", Some(slug)))
+                .send()
+                .await,
+        )
+        .assert(400, "InvalidRequest")
+        .mentions("slug");
+    }
+}
+
+#[tokio::test]
+async fn unknown_runner_is_404_and_a_malformed_path_is_400() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    failure(admin.runner_get().runner("no-such-runner").send().await)
+        .assert(404, "NotFound")
+        .mentions("no-such-runner");
+    failure(
+        admin
+            .runner_get()
+            .runner(Uuid::new_v4().to_string())
+            .send()
+            .await,
+    )
+    .assert(404, "NotFound");
+    failure(
+        admin
+            .runner_token_post()
+            .runner("no-such-runner")
+            .send()
+            .await,
+    )
+    .assert(404, "NotFound");
+    failure(
+        admin
+            .runner_patch()
+            .runner("no-such-runner")
+            .body(JsonUpdateRunner::default())
+            .send()
+            .await,
+    )
+    .assert(404, "NotFound");
+    failure(admin.runner_get().runner("Not_A_Slug").send().await)
+        .assert(400, "InvalidRequest")
+        .mentions("runner");
+}

@@ -1,0 +1,92 @@
+//! Runner tokens: heartbeats and rotation.
+
+use runners_tests::*;
+
+#[tokio::test]
+async fn heartbeat_with_the_runner_token_records_the_time() {
+    let server = TestServer::start().await;
+    let (runner, token) = create(&server.admin(), "Beating", None).await;
+    let first = beat(&server, &token, &runner.slug)
+        .await
+        .unwrap()
+        .into_inner();
+    let first = first.last_heartbeat.expect("heartbeat recorded");
+    let by_uuid = runner.uuid.to_string();
+    let second = beat(&server, &token, &by_uuid).await.unwrap().into_inner();
+    assert!(second.last_heartbeat.unwrap() >= first);
+    let viewed = server
+        .admin()
+        .runner_get()
+        .runner(&runner.slug)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(viewed.into_inner().last_heartbeat, second.last_heartbeat);
+}
+
+#[tokio::test]
+async fn a_runner_token_authenticates_only_its_own_active_runner() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let (mine, token) = create(&admin, "Mine", None).await;
+    let (other, _) = create(&admin, "Other", None).await;
+    failure(beat(&server, &token, &other.slug).await)
+        .assert(403, "Forbidden")
+        .mentions("own runner");
+    failure(beat(&server, &token, "no-such-runner").await).assert(403, "Forbidden");
+    // Neither an API token nor no token will do.
+    failure(beat(&server, &server.admin_token, &mine.slug).await).assert(401, "Unauthorized");
+    let anonymous = server.anonymous();
+    failure(
+        anonymous
+            .runner_heartbeat_post()
+            .runner(&mine.slug)
+            .send()
+            .await,
+    )
+    .assert(401, "Unauthorized");
+    // Archived: the token is refused until the runner is unarchived.
+    archive(&admin, &mine.slug, true).await;
+    failure(beat(&server, &token, &mine.slug).await)
+        .assert(401, "Unauthorized")
+        .mentions("archived");
+    archive(&admin, &mine.slug, false).await;
+    beat(&server, &token, &mine.slug).await.unwrap();
+}
+
+#[tokio::test]
+async fn rotation_returns_a_new_token_and_the_old_one_fails_at_once() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let (runner, old) = create(&admin, "Rotating", None).await;
+    beat(&server, &old, &runner.slug).await.unwrap();
+
+    let rotated = admin
+        .runner_token_post()
+        .runner(&runner.slug)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rotated.status(), 201);
+    let rotated = rotated.into_inner();
+    assert_eq!(rotated.uuid, runner.uuid);
+    assert_runner_token(&rotated.token);
+    assert_ne!(rotated.token, old);
+
+    failure(beat(&server, &old, &runner.slug).await).assert(401, "Unauthorized");
+    beat(&server, &rotated.token, &runner.slug).await.unwrap();
+}
+
+#[tokio::test]
+async fn rotating_an_archived_runner_is_409() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let (runner, token) = create(&admin, "Archived", None).await;
+    archive(&admin, &runner.slug, true).await;
+    failure(admin.runner_token_post().runner(&runner.slug).send().await)
+        .assert(409, "Conflict")
+        .mentions("archived");
+    archive(&admin, &runner.slug, false).await;
+    // The failed rotation left the old token in place.
+    beat(&server, &token, &runner.slug).await.unwrap();
+}
