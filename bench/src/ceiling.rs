@@ -12,7 +12,7 @@ use dropshot::{
     HttpResponseOk, HttpServer, Path, Query, RequestContext, ServerBuilder, TypedBody, endpoint,
 };
 use runners_server::types::{
-    JsonNewRunner, JsonRunner, JsonRunnerToken, RunnerPath, RunnersQuery, TotalCountHeader,
+    JsonNewRunner, JsonRunner, JsonRunnerKey, RunnerPath, RunnersQuery, TotalCountHeader,
 };
 
 /// The runners, sorted as the default list sorts them (name, then slug),
@@ -95,12 +95,12 @@ async fn runners_get(
 async fn runners_post(
     _rqctx: RequestContext<Memory>,
     body: TypedBody<JsonNewRunner>,
-) -> Result<HttpResponseCreated<JsonRunnerToken>, HttpError> {
+) -> Result<HttpResponseCreated<JsonRunnerKey>, HttpError> {
     let _new = body.into_inner();
-    Ok(HttpResponseCreated(JsonRunnerToken {
-        uuid: uuid::Uuid::new_v4(),
-        token: runners_server::auth::new_runner_token(),
-    }))
+    Ok(HttpResponseCreated(JsonRunnerKey::new(
+        uuid::Uuid::new_v4(),
+        runners_server::auth::new_runner_key(),
+    )))
 }
 
 #[endpoint { method = GET, path = "/v0/runners/{runner}" }]
@@ -118,14 +118,14 @@ async fn runner_get(
 async fn runner_token_post(
     rqctx: RequestContext<Memory>,
     path: Path<RunnerPath>,
-) -> Result<HttpResponseCreated<JsonRunnerToken>, HttpError> {
+) -> Result<HttpResponseCreated<JsonRunnerKey>, HttpError> {
     let runner = path.into_inner().runner;
     let inner = rqctx.context().inner.read().unwrap();
     let i = *inner.index.get(&runner).ok_or_else(|| not_found(&runner))?;
-    Ok(HttpResponseCreated(JsonRunnerToken {
-        uuid: inner.sorted[i].uuid,
-        token: runners_server::auth::new_runner_token(),
-    }))
+    Ok(HttpResponseCreated(JsonRunnerKey::new(
+        inner.sorted[i].uuid,
+        runners_server::auth::new_runner_key(),
+    )))
 }
 
 #[endpoint { method = POST, path = "/v0/runners/{runner}/heartbeat" }]

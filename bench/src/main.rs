@@ -30,8 +30,8 @@ use http_body_util::Full;
 use hyper::Request;
 use load::{MakeRequest, Run};
 use runners_server::auth::{self, Keys};
-use runners_server::types::{JsonDirection, JsonRunner, RunnersSort};
-use runners_server::validate::ListQuery;
+use runners_server::types::{JsonDirection, JsonRunner};
+use runners_server::validate::{ListQuery, Sort};
 use runners_server::{Config, LogLevel, Server, Store};
 
 const CONNECTIONS: usize = 16;
@@ -176,7 +176,7 @@ async fn all_runners(store: &Store) -> anyhow::Result<Vec<JsonRunner>> {
     let mut runners = Vec::new();
     for page in 1.. {
         let query = ListQuery {
-            sort: RunnersSort::Created,
+            sort: Sort::Created,
             direction: JsonDirection::Asc,
             per_page: 255,
             page,
@@ -210,14 +210,14 @@ async fn seed(db: &Path, size: usize) -> anyhow::Result<Seeded> {
     let user = store.ensure_user("bench", true).await?;
     let (_, admin) = auth::issue_api_token(&store, &keys, user, chrono::Duration::days(1)).await?;
     let runner_tokens: Vec<String> = (0..HEARTBEAT_RUNNERS)
-        .map(|_| auth::new_runner_token())
+        .map(|_| auth::new_runner_key())
         .collect();
     let started = Instant::now();
     let rows = (0..size)
         .map(|i| {
             let hash = match runner_tokens.get(i) {
-                Some(token) => auth::hash_runner_token(token),
-                None => auth::hash_runner_token(&auth::new_runner_token()),
+                Some(token) => auth::hash_runner_key(token),
+                None => auth::hash_runner_key(&auth::new_runner_key()),
             };
             (format!("bench runner {i:06}"), slug(i), hash)
         })

@@ -4,8 +4,10 @@
 //! else (the list's total count, errors) goes to stderr. Exit status: 0 on
 //! success, 1 when the API or the network failed, 2 for a usage error.
 
+mod list;
 mod parser;
 mod runner;
+mod spec;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -13,8 +15,34 @@ use std::time::Duration;
 
 use clap::Parser;
 use parser::{CliBencher, CliSub};
-use runner::Output;
-use runners_sdk::types;
+use runners_sdk::{ResponseValue, types};
+
+type Result<T> = std::result::Result<T, runners_sdk::Error<types::Error>>;
+
+/// What a command got back, to print.
+pub enum Output {
+    /// One JSON value (an item, or a runner's specs).
+    One(serde_json::Value),
+    /// A list, with its `X-Total-Count`.
+    List(serde_json::Value, Option<u64>),
+    /// Deleted: nothing to print.
+    Deleted,
+}
+
+impl Output {
+    fn one<T: serde::Serialize>(response: ResponseValue<T>) -> Self {
+        Self::One(json(&response.into_inner()))
+    }
+
+    fn list<T: serde::Serialize>(items: Vec<T>, total: Option<u64>) -> Self {
+        Self::List(json(&items), total)
+    }
+}
+
+/// The SDK's types are plain serde data: serializing them cannot fail.
+fn json<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).expect("SDK types serialize")
+}
 
 fn main() -> ExitCode {
     let cli = CliBencher::parse();
@@ -31,7 +59,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: CliBencher) -> Result<(), CliError> {
+async fn run(cli: CliBencher) -> std::result::Result<(), CliError> {
     // Checked before any request is sent.
     let token = cli
         .backend
@@ -50,19 +78,19 @@ async fn run(cli: CliBencher) -> Result<(), CliError> {
         timeout: cli.backend.timeout,
     };
     let output = match cli.sub {
-        CliSub::Runner(command) => runner::run(&client, command)
-            .await
-            .map_err(|e| CliError::from_sdk(e, &target))?,
-    };
+        CliSub::Runner(command) => runner::run(&client, command).await,
+        CliSub::Spec(command) => spec::run(&client, command).await,
+    }
+    .map_err(|e| CliError::from_sdk(e, &target))?;
     match output {
-        Output::Runner(runner) => print_json(&runner),
-        Output::Token(token) => print_json(&token),
-        Output::Runners(runners, total) => {
+        Output::One(value) => print_json(&value),
+        Output::List(items, total) => {
             if let Some(total) = total {
                 eprintln!("X-Total-Count: {total}");
             }
-            print_json(&runners)
+            print_json(&items)
         }
+        Output::Deleted => Ok(()),
     }
 }
 
@@ -154,7 +182,7 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
 
 /// Writes `value` to stdout as pretty JSON. A closed pipe (`| head`) ends the
 /// output quietly.
-fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
+fn print_json<T: serde::Serialize>(value: &T) -> std::result::Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     let written = serde_json::to_writer_pretty(&mut out, value)
         .map_err(std::io::Error::from)

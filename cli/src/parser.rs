@@ -8,7 +8,7 @@ use reqwest::Url;
 /// Bencher's default API port, as the server's default bind address.
 pub const DEFAULT_HOST: &str = "http://localhost:61016";
 
-/// Bencher CLI: manage the runners of a Bencher-compatible runner registry
+/// Bencher CLI: manage the runners and hardware specs of a Bencher-compatible runner registry
 #[derive(Parser, Debug)]
 #[clap(name = "bencher", version)]
 pub struct CliBencher {
@@ -24,6 +24,9 @@ pub enum CliSub {
     /// Manage runners
     #[clap(subcommand)]
     Runner(CliRunner),
+    /// Manage hardware specs
+    #[clap(subcommand)]
+    Spec(CliSpec),
 }
 
 /// Where and how to reach the API. These flags go before or after the
@@ -59,8 +62,13 @@ pub enum CliRunner {
     /// Update a runner
     #[clap(alias = "edit")]
     Update(CliRunnerUpdate),
-    /// Rotate a runner token
+    /// Rotate a runner key
+    Key(CliRunnerView),
+    /// Rotate a runner token (Bencher v0.6.2's name for `key`)
     Token(CliRunnerView),
+    /// Manage runner specs
+    #[clap(subcommand)]
+    Spec(CliRunnerSpec),
 }
 
 #[derive(Args, Debug)]
@@ -77,9 +85,16 @@ pub struct CliRunnerList {
     #[clap(long)]
     pub archived: bool,
 
+    #[clap(flatten)]
+    pub pagination: CliPagination<CliRunnersSort>,
+}
+
+/// How a list is sorted and paged.
+#[derive(Args, Debug)]
+pub struct CliPagination<S: ValueEnum + Clone + Send + Sync + 'static> {
     /// What to sort results by
     #[clap(long, value_name = "BY")]
-    pub sort: Option<CliRunnersSort>,
+    pub sort: Option<S>,
 
     /// The direction to sort the results by
     #[clap(long)]
@@ -104,6 +119,15 @@ pub enum CliRunnersSort {
     /// Name of the runner
     Name,
     /// Date time the runner was created
+    Created,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+#[clap(rename_all = "snake_case")]
+pub enum CliSpecsSort {
+    /// Name of the spec
+    Name,
+    /// Date time the spec was created
     Created,
 }
 
@@ -146,6 +170,170 @@ pub struct CliRunnerUpdate {
     /// Runner slug
     #[clap(long)]
     pub slug: Option<String>,
+
+    #[clap(flatten)]
+    pub archived: CliArchived,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CliRunnerSpec {
+    /// List specs for a runner
+    #[clap(alias = "ls")]
+    List(CliRunnerView),
+    /// Add a spec to a runner
+    #[clap(alias = "create")]
+    Add(CliRunnerSpecAdd),
+    /// Remove a spec from a runner
+    #[clap(alias = "rm")]
+    Remove(CliRunnerSpecRemove),
+}
+
+#[derive(Args, Debug)]
+pub struct CliRunnerSpecAdd {
+    /// Runner slug or UUID
+    pub runner: String,
+
+    /// Spec slug or UUID
+    #[clap(long)]
+    pub spec: String,
+}
+
+#[derive(Args, Debug)]
+pub struct CliRunnerSpecRemove {
+    /// Runner slug or UUID
+    pub runner: String,
+
+    /// Spec slug or UUID
+    pub spec: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CliSpec {
+    /// List specs
+    #[clap(alias = "ls")]
+    List(CliSpecList),
+    /// Create a spec
+    #[clap(alias = "add")]
+    Create(CliSpecCreate),
+    /// View a spec
+    #[clap(alias = "get")]
+    View(CliSpecView),
+    /// Update a spec
+    #[clap(alias = "edit")]
+    Update(CliSpecUpdate),
+    /// Delete a spec
+    #[clap(alias = "rm")]
+    Delete(CliSpecView),
+}
+
+#[derive(Args, Debug)]
+pub struct CliSpecList {
+    /// Spec name
+    #[clap(long)]
+    pub name: Option<String>,
+
+    /// Spec search string
+    #[clap(long, value_name = "QUERY")]
+    pub search: Option<String>,
+
+    /// Include archived specs
+    #[clap(long)]
+    pub archived: bool,
+
+    #[clap(flatten)]
+    pub pagination: CliPagination<CliSpecsSort>,
+}
+
+/// CPU architecture
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum CliArchitecture {
+    #[clap(name = "x86_64")]
+    X86_64,
+    #[clap(name = "aarch64")]
+    Aarch64,
+}
+
+/// Operating system
+#[derive(ValueEnum, Debug, Clone, Copy)]
+#[clap(rename_all = "snake_case")]
+pub enum CliOperatingSystem {
+    Linux,
+    Macos,
+    Windows,
+}
+
+/// Sandbox type
+#[derive(ValueEnum, Debug, Clone, Copy)]
+#[clap(rename_all = "snake_case")]
+pub enum CliSandbox {
+    Firecracker,
+}
+
+#[derive(Args, Debug)]
+pub struct CliSpecCreate {
+    /// Spec name
+    #[clap(long)]
+    pub name: String,
+
+    /// Spec slug
+    #[clap(long)]
+    pub slug: Option<String>,
+
+    /// Operating system (linux, macos, windows)
+    #[clap(long)]
+    pub os: CliOperatingSystem,
+
+    /// CPU architecture
+    #[clap(long)]
+    pub architecture: CliArchitecture,
+
+    /// Sandbox type (firecracker). Omit for no sandbox.
+    #[clap(long)]
+    pub sandbox: Option<CliSandbox>,
+
+    /// Number of CPUs
+    #[clap(long)]
+    pub cpu: u32,
+
+    /// Memory size in bytes
+    #[clap(long)]
+    pub memory: u64,
+
+    /// Disk size in bytes
+    #[clap(long)]
+    pub disk: u64,
+
+    /// Whether the VM has network access
+    #[clap(long)]
+    pub network: bool,
+
+    /// Set as the fallback spec
+    #[clap(long)]
+    pub fallback: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CliSpecView {
+    /// Spec slug or UUID
+    pub spec: String,
+}
+
+#[derive(Args, Debug)]
+pub struct CliSpecUpdate {
+    /// Spec slug or UUID
+    pub spec: String,
+
+    /// Spec name
+    #[clap(long)]
+    pub name: Option<String>,
+
+    /// Spec slug
+    #[clap(long)]
+    pub slug: Option<String>,
+
+    /// Set or unset as the fallback spec
+    #[clap(long, value_name = "FALLBACK")]
+    pub fallback: Option<bool>,
 
     #[clap(flatten)]
     pub archived: CliArchived,

@@ -3,13 +3,15 @@
 //! are Bencher's, so SDK methods carry Bencher's names.
 
 use dropshot::{
-    HttpError, HttpResponseCreated, HttpResponseHeaders, HttpResponseOk, Path, RequestContext,
+    HttpError, HttpResponseCreated, HttpResponseDeleted, HttpResponseHeaders, HttpResponseOk, Path,
+    RequestContext,
 };
 
 use crate::extract::{JsonBody, QueryParams};
 use crate::types::{
-    JsonApiVersion, JsonNewRunner, JsonRunner, JsonRunnerToken, JsonSpec, JsonUpdateRunner,
-    RunnerPath, RunnersQuery, TotalCountHeader,
+    JsonApiVersion, JsonNewRunner, JsonNewRunnerSpec, JsonNewSpec, JsonOpenApi, JsonRunner,
+    JsonRunnerKey, JsonSpec, JsonUpdateRunner, JsonUpdateSpec, RunnerPath, RunnerSpecPath,
+    RunnersQuery, SpecPath, SpecsQuery, TotalCountHeader,
 };
 
 /// The title of the OpenAPI document.
@@ -19,8 +21,11 @@ pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// A page of runners with the number of runners matching the filters.
 pub type RunnersPage = HttpResponseHeaders<HttpResponseOk<Vec<JsonRunner>>, TotalCountHeader>;
+/// A page of specs with the number of specs matching the filters.
+pub type SpecsPage = HttpResponseHeaders<HttpResponseOk<Vec<JsonSpec>>, TotalCountHeader>;
 
-/// The runners API (Bencher's `/v0/runners` and `/v0/server` endpoints).
+/// The runners API (Bencher's `/v0/runners`, `/v0/specs` and `/v0/server`
+/// endpoints).
 #[dropshot::api_description]
 pub trait RunnersApi {
     type Context;
@@ -42,13 +47,13 @@ pub trait RunnersApi {
     ///
     /// Create a new runner on the server. Without a slug, one is generated
     /// from the name (with a short random suffix if that slug is taken).
-    /// Returns the runner token, which is only shown this once.
+    /// Returns the runner key, which is only shown this once.
     /// The user must be an admin to use this endpoint.
     #[endpoint { method = POST, path = "/v0/runners", tags = ["runners"] }]
     async fn runners_post(
         rqctx: RequestContext<Self::Context>,
         body: JsonBody<JsonNewRunner>,
-    ) -> Result<HttpResponseCreated<JsonRunnerToken>, HttpError>;
+    ) -> Result<HttpResponseCreated<JsonRunnerKey>, HttpError>;
 
     /// View a runner
     ///
@@ -72,22 +77,74 @@ pub trait RunnersApi {
         body: JsonBody<JsonUpdateRunner>,
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError>;
 
+    /// Rotate runner key
+    ///
+    /// Generate a new key for a runner, invalidating the old one at once.
+    /// Returns the new key, which is only shown this once. An archived
+    /// runner's key cannot be rotated.
+    /// The user must be an admin to use this endpoint.
+    #[endpoint { method = POST, path = "/v0/runners/{runner}/key", tags = ["runners"] }]
+    async fn runner_key_post(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<RunnerPath>,
+    ) -> Result<HttpResponseCreated<JsonRunnerKey>, HttpError>;
+
     /// Rotate runner token
     ///
-    /// Generate a new token for a runner, invalidating the old one at once.
-    /// Returns the new token, which is only shown this once. An archived
-    /// runner's token cannot be rotated.
+    /// Bencher v0.6.2's name for rotating a runner's key: the same as
+    /// `POST /v0/runners/{runner}/key`, kept for v0.6.2 clients.
     /// The user must be an admin to use this endpoint.
-    #[endpoint { method = POST, path = "/v0/runners/{runner}/token", tags = ["runners"] }]
+    #[endpoint {
+        method = POST,
+        path = "/v0/runners/{runner}/token",
+        tags = ["runners"],
+        deprecated = true,
+    }]
     async fn runner_token_post(
         rqctx: RequestContext<Self::Context>,
         path: Path<RunnerPath>,
-    ) -> Result<HttpResponseCreated<JsonRunnerToken>, HttpError>;
+    ) -> Result<HttpResponseCreated<JsonRunnerKey>, HttpError>;
+
+    /// List runner specs
+    ///
+    /// List the hardware specs a runner offers, in the order they were added.
+    /// The user must be an admin to use this endpoint.
+    #[endpoint { method = GET, path = "/v0/runners/{runner}/specs", tags = ["runners"] }]
+    async fn runner_specs_get(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<RunnerPath>,
+    ) -> Result<HttpResponseOk<Vec<JsonSpec>>, HttpError>;
+
+    /// Add a runner spec
+    ///
+    /// Add a hardware spec (by slug or UUID) to the specs a runner offers.
+    /// A spec the runner has already is a conflict.
+    /// The user must be an admin to use this endpoint.
+    #[endpoint { method = POST, path = "/v0/runners/{runner}/specs", tags = ["runners"] }]
+    async fn runner_specs_post(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<RunnerPath>,
+        body: JsonBody<JsonNewRunnerSpec>,
+    ) -> Result<HttpResponseCreated<JsonSpec>, HttpError>;
+
+    /// Remove a runner spec
+    ///
+    /// Remove a hardware spec from the specs a runner offers.
+    /// The user must be an admin to use this endpoint.
+    #[endpoint {
+        method = DELETE,
+        path = "/v0/runners/{runner}/specs/{spec}",
+        tags = ["runners"],
+    }]
+    async fn runner_spec_delete(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<RunnerSpecPath>,
+    ) -> Result<HttpResponseDeleted, HttpError>;
 
     /// Runner heartbeat
     ///
     /// Record that a runner is alive. Authenticated with that runner's own
-    /// token (`Authorization: Bearer bencher_runner_...`), which is accepted
+    /// key (`Authorization: Bearer bencher_runner_...`), which is accepted
     /// only while the runner is not archived.
     #[endpoint { method = POST, path = "/v0/runners/{runner}/heartbeat", tags = ["runners"] }]
     async fn runner_heartbeat_post(
@@ -95,9 +152,71 @@ pub trait RunnersApi {
         path: Path<RunnerPath>,
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError>;
 
+    /// List specs
+    ///
+    /// List the hardware specs on the server, one page at a time, sorted by
+    /// name (ties broken by slug) or by creation order. By default only
+    /// active specs are listed. The `X-Total-Count` header holds the number
+    /// of specs matching the filters on all pages.
+    /// The user must be an admin to use this endpoint.
+    #[endpoint { method = GET, path = "/v0/specs", tags = ["specs"] }]
+    async fn specs_get(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<SpecsQuery>,
+    ) -> Result<SpecsPage, HttpError>;
+
+    /// Create a spec
+    ///
+    /// Create a new hardware spec. Without a slug, one is generated from the
+    /// name. With `fallback`, it becomes the fallback spec and no other spec
+    /// is.
+    /// The user must be an admin to use this endpoint.
+    #[endpoint { method = POST, path = "/v0/specs", tags = ["specs"] }]
+    async fn specs_post(
+        rqctx: RequestContext<Self::Context>,
+        body: JsonBody<JsonNewSpec>,
+    ) -> Result<HttpResponseCreated<JsonSpec>, HttpError>;
+
+    /// View a spec
+    ///
+    /// View a hardware spec, by slug or UUID.
+    /// The user must be an admin to use this endpoint.
+    #[endpoint { method = GET, path = "/v0/specs/{spec}", tags = ["specs"] }]
+    async fn spec_get(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<SpecPath>,
+    ) -> Result<HttpResponseOk<JsonSpec>, HttpError>;
+
+    /// Update a spec
+    ///
+    /// Update a spec's name or slug, make it the fallback spec or not, or
+    /// archive or unarchive it. Archiving clears the fallback. Absent fields
+    /// are left unchanged.
+    /// The user must be an admin to use this endpoint.
+    #[endpoint { method = PATCH, path = "/v0/specs/{spec}", tags = ["specs"] }]
+    async fn spec_patch(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<SpecPath>,
+        body: JsonBody<JsonUpdateSpec>,
+    ) -> Result<HttpResponseOk<JsonSpec>, HttpError>;
+
+    /// Delete a spec
+    ///
+    /// Delete a hardware spec that no runner has (archived runners too); a
+    /// spec still in use is a conflict naming a runner that has it.
+    /// The user must be an admin to use this endpoint.
+    #[endpoint { method = DELETE, path = "/v0/specs/{spec}", tags = ["specs"] }]
+    async fn spec_delete(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<SpecPath>,
+    ) -> Result<HttpResponseDeleted, HttpError>;
+
     /// View server version
     ///
-    /// View the API version of the server. No authentication needed.
+    /// View the Bencher API version of the server. It speaks the runner
+    /// endpoints of Bencher 0.6.2 to 0.6.12: it answers the version a request
+    /// names in its `api-version` header when that is one of those, and
+    /// `0.6.2` otherwise. No authentication needed.
     #[endpoint { method = GET, path = "/v0/server/version", tags = ["server"] }]
     async fn server_version_get(
         rqctx: RequestContext<Self::Context>,
@@ -110,7 +229,7 @@ pub trait RunnersApi {
     #[endpoint { method = GET, path = "/v0/server/spec", tags = ["server"] }]
     async fn server_spec_get(
         rqctx: RequestContext<Self::Context>,
-    ) -> Result<HttpResponseOk<JsonSpec>, HttpError>;
+    ) -> Result<HttpResponseOk<JsonOpenApi>, HttpError>;
 }
 
 /// The OpenAPI document of [`RunnersApi`], as checked in at `openapi.json`.
@@ -125,7 +244,7 @@ pub fn openapi_document() -> String {
     )
     .description(
         "A Bencher-compatible runner registry: list, create, view and update \
-         benchmark runners, and rotate their tokens.",
+         benchmark runners and their hardware specs, and rotate runner keys.",
     )
     .license_name("Apache-2.0")
     .write(&mut out)

@@ -22,10 +22,16 @@ use crate::store::{KeyedRunner, Store, StoreError, TokenPrincipal};
 use crate::types::JsonRunner;
 use crate::validate::RunnerRef;
 
-/// Prefix of every runner token.
-pub const RUNNER_TOKEN_PREFIX: &str = "bencher_runner_";
-/// Bytes of randomness in a runner token (shown as 64 hex characters).
-const RUNNER_TOKEN_BYTES: usize = 32;
+/// Prefix of every runner key.
+pub const RUNNER_KEY_PREFIX: &str = "bencher_runner_";
+/// Characters after the prefix of a runner key (Bencher v0.6.4's form).
+const RUNNER_KEY_CHARS: usize = 30;
+/// Alphabet of a runner key's characters.
+const RUNNER_KEY_ALPHABET: &[u8; 62] =
+    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/// Hex characters after the prefix of a runner key of Bencher v0.6.2's form
+/// (still accepted until rotated; never issued).
+const LEGACY_RUNNER_KEY_HEX: usize = 64;
 /// How long an API token lives unless told otherwise.
 pub const DEFAULT_API_TOKEN_TTL_DAYS: i64 = 365;
 
@@ -52,21 +58,22 @@ pub enum AuthError {
     #[error("user `{0}` is not an admin: this endpoint needs an admin API token")]
     NotAdmin(String),
     #[error(
-        "a runner token only authenticates its runner's heartbeat: \
+        "a runner key only authenticates its runner's heartbeat: \
          this endpoint needs an admin API token"
     )]
     RunnerKeyOnAdminEndpoint,
     #[error(
-        "this endpoint needs the runner's token (`bencher_runner_` followed by 64 hex characters)"
+        "this endpoint needs the runner's key (`bencher_runner_` followed by 30 letters and \
+         digits, or by 64 hex characters for a key issued by Bencher v0.6.2)"
     )]
     NotARunnerKey,
-    #[error("the runner token is not valid: it may have been rotated")]
+    #[error("the runner key is not valid: it may have been rotated")]
     UnknownRunnerKey,
-    #[error("the runner is archived: its token is not accepted until it is unarchived")]
+    #[error("the runner is archived: its key is not accepted until it is unarchived")]
     RunnerArchived,
-    #[error("a runner token only authenticates its own runner")]
+    #[error("a runner key only authenticates its own runner")]
     OtherRunner,
-    #[error("the runner token is no longer valid")]
+    #[error("the runner key is no longer valid")]
     RunnerKeyChanged,
     /// The credentials could not be checked.
     #[error(transparent)]
@@ -153,23 +160,36 @@ pub async fn issue_api_token(
     Ok((jti, keys.sign(&claims)))
 }
 
-/// A new runner token: `bencher_runner_` + 64 lowercase hex characters.
-pub fn new_runner_token() -> String {
-    format!(
-        "{RUNNER_TOKEN_PREFIX}{}",
-        hex::encode(random_bytes::<RUNNER_TOKEN_BYTES>())
-    )
+/// A new runner key: `bencher_runner_` + 30 characters of `[0-9A-Za-z]`
+/// from the OS CSPRNG (about 178 bits), each drawn uniformly: a byte is
+/// used only if it is below 248 (4 × 62), so `byte % 62` has no bias.
+pub fn new_runner_key() -> String {
+    let mut key = String::with_capacity(RUNNER_KEY_PREFIX.len() + RUNNER_KEY_CHARS);
+    key.push_str(RUNNER_KEY_PREFIX);
+    let mut left = RUNNER_KEY_CHARS;
+    while left > 0 {
+        for byte in random_bytes::<64>() {
+            if left > 0 && byte < 248 {
+                key.push(char::from(RUNNER_KEY_ALPHABET[usize::from(byte % 62)]));
+                left -= 1;
+            }
+        }
+    }
+    key
 }
 
-/// The SHA-256 of a runner token: the only form in which it is stored.
-pub fn hash_runner_token(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
+/// The SHA-256 of a runner key: the only form in which it is stored.
+pub fn hash_runner_key(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
 }
 
-fn is_runner_token(token: &str) -> bool {
-    token.strip_prefix(RUNNER_TOKEN_PREFIX).is_some_and(|hex| {
-        hex.len() == 2 * RUNNER_TOKEN_BYTES
-            && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+/// Whether `token` has the form of a runner key: v0.6.4's, or v0.6.2's
+/// (64 lowercase hex characters).
+fn is_runner_key(token: &str) -> bool {
+    token.strip_prefix(RUNNER_KEY_PREFIX).is_some_and(|rest| {
+        (rest.len() == RUNNER_KEY_CHARS && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+            || (rest.len() == LEGACY_RUNNER_KEY_HEX
+                && rest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
     })
 }
 
@@ -249,7 +269,7 @@ pub async fn require_admin(
     headers: &HeaderMap,
 ) -> Result<Admin, AuthError> {
     let token = bearer(headers)?;
-    if is_runner_token(token) {
+    if is_runner_key(token) {
         return Err(AuthError::RunnerKeyOnAdminEndpoint);
     }
     let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
@@ -297,17 +317,17 @@ impl RunnerKey {
         path: &str,
     ) -> Result<Self, AuthError> {
         let token = bearer(headers)?;
-        if !is_runner_token(token) {
+        if !is_runner_key(token) {
             return Err(AuthError::NotARunnerKey);
         }
         let runner = store
-            .runner_by_key_hash(hash_runner_token(token))
+            .runner_by_key_hash(hash_runner_key(token))
             .await?
             .ok_or(AuthError::UnknownRunnerKey)?;
         if runner.archived {
             return Err(AuthError::RunnerArchived);
         }
-        let own = match RunnerRef::parse(path) {
+        let own = match RunnerRef::parse("runner", path) {
             Ok(RunnerRef::Uuid(uuid)) => uuid == runner.uuid,
             Ok(RunnerRef::Slug(slug)) => slug == runner.slug,
             Err(_) => false,

@@ -29,13 +29,18 @@ impl From<StoreError> for HttpError {
         let message = e.to_string();
         match e {
             StoreError::RunnerNotFound(_)
+            | StoreError::SpecNotFound(_)
+            | StoreError::RunnerLacksSpec { .. }
             | StoreError::UserNotFound(_)
             | StoreError::ApiTokenNotFound(_) => {
                 client_error(ClientErrorStatusCode::NOT_FOUND, "NotFound", message)
             }
-            StoreError::SlugTaken(_)
+            StoreError::SlugTaken { .. }
             | StoreError::NoFreeSlug(_)
-            | StoreError::RunnerArchived(_) => {
+            | StoreError::RunnerArchived(_)
+            | StoreError::SpecArchived(_)
+            | StoreError::RunnerHasSpec { .. }
+            | StoreError::SpecInUse { .. } => {
                 client_error(ClientErrorStatusCode::CONFLICT, "Conflict", message)
             }
             StoreError::Busy => {

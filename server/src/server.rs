@@ -5,24 +5,41 @@ use std::path::PathBuf;
 
 use chrono::Duration;
 use dropshot::{
-    ConfigDropshot, HttpError, HttpResponseCreated, HttpResponseHeaders, HttpResponseOk,
-    HttpServer, Path, RequestContext, ServerBuilder,
+    ConfigDropshot, HttpError, HttpResponseCreated, HttpResponseDeleted, HttpResponseHeaders,
+    HttpResponseOk, HttpServer, Path, RequestContext, ServerBuilder,
 };
 use slog::Drain as _;
 
-use crate::api::{RunnersApi, RunnersPage, openapi_document, runners_api_mod};
+use crate::api::{RunnersApi, RunnersPage, SpecsPage, openapi_document, runners_api_mod};
 use crate::auth::{self, AuthError, DEFAULT_API_TOKEN_TTL_DAYS, Keys, RunnerKey};
 use crate::extract::{JsonBody, QueryParams};
 use crate::store::{self, Store, StoreError};
 use crate::types::{
-    JsonApiVersion, JsonNewRunner, JsonRunner, JsonRunnerToken, JsonSpec, JsonUpdateRunner,
-    RunnerPath, RunnersQuery, TotalCountHeader,
+    JsonApiVersion, JsonNewRunner, JsonNewRunnerSpec, JsonNewSpec, JsonOpenApi, JsonRunner,
+    JsonRunnerKey, JsonSpec, JsonUpdateRunner, JsonUpdateSpec, RunnerPath, RunnerSpecPath,
+    RunnersQuery, SpecPath, SpecsQuery, TotalCountHeader,
 };
-use crate::validate::{Invalid, RunnerRef};
+use crate::validate::{Invalid, Ref, RunnerRef, SpecRef};
 
-/// The Bencher API version this server implements, reported by
-/// `GET /v0/server/version` (Bencher's CLI warns when it differs from its own).
+/// The Bencher API version this server reports when a request names none
+/// it speaks (Bencher's CLI warns when it differs from its own).
 pub const BENCHER_API_VERSION: &str = "0.6.2";
+/// The Bencher versions whose runner endpoints this server speaks: 0.6.N
+/// for N in this range.
+const BENCHER_PATCHES: std::ops::RangeInclusive<u32> = 2..=12;
+
+/// The version to report to a client that sent `api-version: requested`:
+/// its own, if this server speaks it, else [`BENCHER_API_VERSION`].
+pub fn api_version(requested: Option<&str>) -> &str {
+    requested
+        .filter(|v| {
+            v.strip_prefix("0.6.")
+                .and_then(|patch| patch.parse::<u32>().ok())
+                .is_some_and(|patch| BENCHER_PATCHES.contains(&patch))
+        })
+        .filter(|v| v.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+        .unwrap_or(BENCHER_API_VERSION)
+}
 /// The largest request body accepted, in bytes.
 pub const REQUEST_BODY_MAX_BYTES: usize = 1024;
 /// The address served when none is given.
@@ -33,7 +50,7 @@ pub struct Context {
     store: Store,
     keys: Keys,
     admins: auth::AdminCache,
-    spec: JsonSpec,
+    spec: JsonOpenApi,
 }
 
 impl Context {
@@ -47,15 +64,60 @@ impl Context {
 impl RunnerPath {
     /// The runner the path names.
     fn runner(self) -> Result<RunnerRef, Invalid> {
-        RunnerRef::parse(&self.runner)
+        Ref::parse("runner", &self.runner)
+    }
+}
+
+impl SpecPath {
+    /// The spec the path names.
+    fn spec(self) -> Result<SpecRef, Invalid> {
+        Ref::parse("spec", &self.spec)
+    }
+}
+
+impl RunnerSpecPath {
+    /// The runner and the spec the path names.
+    fn refs(self) -> Result<(RunnerRef, SpecRef), Invalid> {
+        Ok((
+            Ref::parse("runner", &self.runner)?,
+            Ref::parse("spec", &self.spec)?,
+        ))
     }
 }
 
 /// A new runner key with the SHA-256 that the store keeps of it.
 fn new_runner_key() -> (String, [u8; 32]) {
-    let key = auth::new_runner_token();
-    let hash = auth::hash_runner_token(&key);
+    let key = auth::new_runner_key();
+    let hash = auth::hash_runner_key(&key);
     (key, hash)
+}
+
+/// Rotates a runner's key: `/key` and its v0.6.2 name `/token`.
+async fn rotate_key(
+    rqctx: RequestContext<Context>,
+    path: Path<RunnerPath>,
+) -> Result<HttpResponseCreated<JsonRunnerKey>, HttpError> {
+    let cx = rqctx.context();
+    cx.admin(&rqctx).await?;
+    let runner = path.into_inner().runner()?;
+    let (key, hash) = new_runner_key();
+    let uuid = cx.store.rotate_runner_key(runner, hash).await?;
+    Ok(HttpResponseCreated(JsonRunnerKey::new(uuid, key)))
+}
+
+/// A page with its `X-Total-Count`.
+fn page<T>(
+    (items, total): (Vec<T>, u64),
+) -> HttpResponseHeaders<HttpResponseOk<Vec<T>>, TotalCountHeader>
+where
+    T: serde::Serialize + schemars::JsonSchema + Send + Sync + 'static,
+{
+    HttpResponseHeaders::new(
+        HttpResponseOk(items),
+        TotalCountHeader {
+            x_total_count: total.to_string(),
+        },
+    )
 }
 
 /// The implementation of [`RunnersApi`].
@@ -70,27 +132,18 @@ impl RunnersApi for RunnersImpl {
     ) -> Result<RunnersPage, HttpError> {
         let cx = rqctx.context();
         cx.admin(&rqctx).await?;
-        let (runners, total) = cx.store.list_runners(query.0).await?;
-        Ok(HttpResponseHeaders::new(
-            HttpResponseOk(runners),
-            TotalCountHeader {
-                x_total_count: total.to_string(),
-            },
-        ))
+        Ok(page(cx.store.list_runners(query.0).await?))
     }
 
     async fn runners_post(
         rqctx: RequestContext<Context>,
         body: JsonBody<JsonNewRunner>,
-    ) -> Result<HttpResponseCreated<JsonRunnerToken>, HttpError> {
+    ) -> Result<HttpResponseCreated<JsonRunnerKey>, HttpError> {
         let cx = rqctx.context();
         cx.admin(&rqctx).await?;
-        let (token, hash) = new_runner_key();
+        let (key, hash) = new_runner_key();
         let runner = cx.store.create_runner(body.0, hash).await?;
-        Ok(HttpResponseCreated(JsonRunnerToken {
-            uuid: runner.uuid,
-            token,
-        }))
+        Ok(HttpResponseCreated(JsonRunnerKey::new(runner.uuid, key)))
     }
 
     async fn runner_get(
@@ -116,16 +169,51 @@ impl RunnersApi for RunnersImpl {
         ))
     }
 
+    async fn runner_key_post(
+        rqctx: RequestContext<Context>,
+        path: Path<RunnerPath>,
+    ) -> Result<HttpResponseCreated<JsonRunnerKey>, HttpError> {
+        rotate_key(rqctx, path).await
+    }
+
     async fn runner_token_post(
         rqctx: RequestContext<Context>,
         path: Path<RunnerPath>,
-    ) -> Result<HttpResponseCreated<JsonRunnerToken>, HttpError> {
+    ) -> Result<HttpResponseCreated<JsonRunnerKey>, HttpError> {
+        rotate_key(rqctx, path).await
+    }
+
+    async fn runner_specs_get(
+        rqctx: RequestContext<Context>,
+        path: Path<RunnerPath>,
+    ) -> Result<HttpResponseOk<Vec<JsonSpec>>, HttpError> {
         let cx = rqctx.context();
         cx.admin(&rqctx).await?;
         let runner = path.into_inner().runner()?;
-        let (token, hash) = new_runner_key();
-        let uuid = cx.store.rotate_runner_key(runner, hash).await?;
-        Ok(HttpResponseCreated(JsonRunnerToken { uuid, token }))
+        Ok(HttpResponseOk(cx.store.runner_specs(&runner).await?))
+    }
+
+    async fn runner_specs_post(
+        rqctx: RequestContext<Context>,
+        path: Path<RunnerPath>,
+        body: JsonBody<JsonNewRunnerSpec>,
+    ) -> Result<HttpResponseCreated<JsonSpec>, HttpError> {
+        let cx = rqctx.context();
+        cx.admin(&rqctx).await?;
+        let runner = path.into_inner().runner()?;
+        let spec = cx.store.add_runner_spec(runner, body.0).await?;
+        Ok(HttpResponseCreated(spec))
+    }
+
+    async fn runner_spec_delete(
+        rqctx: RequestContext<Context>,
+        path: Path<RunnerSpecPath>,
+    ) -> Result<HttpResponseDeleted, HttpError> {
+        let cx = rqctx.context();
+        cx.admin(&rqctx).await?;
+        let (runner, spec) = path.into_inner().refs()?;
+        cx.store.remove_runner_spec(runner, spec).await?;
+        Ok(HttpResponseDeleted())
     }
 
     async fn runner_heartbeat_post(
@@ -138,17 +226,69 @@ impl RunnersApi for RunnersImpl {
         Ok(HttpResponseOk(key.heartbeat(&cx.store).await?))
     }
 
+    async fn specs_get(
+        rqctx: RequestContext<Context>,
+        query: QueryParams<SpecsQuery>,
+    ) -> Result<SpecsPage, HttpError> {
+        let cx = rqctx.context();
+        cx.admin(&rqctx).await?;
+        Ok(page(cx.store.list_specs(query.0).await?))
+    }
+
+    async fn specs_post(
+        rqctx: RequestContext<Context>,
+        body: JsonBody<JsonNewSpec>,
+    ) -> Result<HttpResponseCreated<JsonSpec>, HttpError> {
+        let cx = rqctx.context();
+        cx.admin(&rqctx).await?;
+        Ok(HttpResponseCreated(cx.store.create_spec(body.0).await?))
+    }
+
+    async fn spec_get(
+        rqctx: RequestContext<Context>,
+        path: Path<SpecPath>,
+    ) -> Result<HttpResponseOk<JsonSpec>, HttpError> {
+        let cx = rqctx.context();
+        cx.admin(&rqctx).await?;
+        let spec = path.into_inner().spec()?;
+        Ok(HttpResponseOk(cx.store.spec(&spec).await?))
+    }
+
+    async fn spec_patch(
+        rqctx: RequestContext<Context>,
+        path: Path<SpecPath>,
+        body: JsonBody<JsonUpdateSpec>,
+    ) -> Result<HttpResponseOk<JsonSpec>, HttpError> {
+        let cx = rqctx.context();
+        cx.admin(&rqctx).await?;
+        let spec = path.into_inner().spec()?;
+        Ok(HttpResponseOk(cx.store.update_spec(spec, body.0).await?))
+    }
+
+    async fn spec_delete(
+        rqctx: RequestContext<Context>,
+        path: Path<SpecPath>,
+    ) -> Result<HttpResponseDeleted, HttpError> {
+        let cx = rqctx.context();
+        cx.admin(&rqctx).await?;
+        let spec = path.into_inner().spec()?;
+        cx.store.delete_spec(spec).await?;
+        Ok(HttpResponseDeleted())
+    }
+
     async fn server_version_get(
-        _rqctx: RequestContext<Context>,
+        rqctx: RequestContext<Context>,
     ) -> Result<HttpResponseOk<JsonApiVersion>, HttpError> {
+        let requested = rqctx.request.headers().get("api-version");
+        let version = api_version(requested.and_then(|v| v.to_str().ok()));
         Ok(HttpResponseOk(JsonApiVersion {
-            version: BENCHER_API_VERSION.to_owned(),
+            version: version.to_owned(),
         }))
     }
 
     async fn server_spec_get(
         rqctx: RequestContext<Context>,
-    ) -> Result<HttpResponseOk<JsonSpec>, HttpError> {
+    ) -> Result<HttpResponseOk<JsonOpenApi>, HttpError> {
         Ok(HttpResponseOk(rqctx.context().spec.clone()))
     }
 }
@@ -220,7 +360,7 @@ impl Server {
         let db = config.db.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&db)).await??;
         let keys = Keys::new(&store.signing_secret().await?);
-        let spec = JsonSpec(serde_json::from_str(&openapi_document())?);
+        let spec = JsonOpenApi(serde_json::from_str(&openapi_document())?);
         let log = logger(config.log_level);
         let api = runners_api_mod::api_description::<RunnersImpl>()
             .map_err(|e| anyhow::anyhow!("invalid API description: {e}"))?;

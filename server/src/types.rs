@@ -16,6 +16,9 @@ pub struct JsonRunner {
     pub name: String,
     /// The runner's URL-safe slug, unique on this server.
     pub slug: String,
+    /// The UUIDs of the hardware specs the runner offers, in the order they
+    /// were added (`[]` when none).
+    pub specs: Vec<Uuid>,
     /// When the runner was archived, or null while it is active.
     pub archived: Option<DateTime<Utc>>,
     /// When the runner last sent a heartbeat, or null if it never did.
@@ -52,16 +55,151 @@ pub struct JsonUpdateRunner {
     pub archived: Option<bool>,
 }
 
-/// A runner's UUID with its runner token. The token is shown only this once:
+/// A runner's UUID with its runner key. The key is shown only this once:
 /// the server keeps nothing but its SHA-256 hash.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-pub struct JsonRunnerToken {
+pub struct JsonRunnerKey {
     /// The runner's UUID.
     pub uuid: Uuid,
-    /// The runner token: `bencher_runner_` followed by 64 lowercase hex
-    /// characters. Send it as `Authorization: Bearer <token>` on the runner's
-    /// heartbeat.
+    /// The runner key: `bencher_runner_` followed by 30 characters of
+    /// `[0-9A-Za-z]`. Send it as `Authorization: Bearer <key>` on the
+    /// runner's heartbeat.
+    pub key: String,
+    /// The same value as `key`, under the name Bencher v0.6.2's clients
+    /// read (they call the key a token).
+    #[deprecated = "read `key`; `token` is kept for Bencher v0.6.2 clients"]
     pub token: String,
+}
+
+impl JsonRunnerKey {
+    /// The answer for a runner's new key.
+    pub fn new(uuid: Uuid, key: String) -> Self {
+        #[allow(deprecated)]
+        Self {
+            uuid,
+            token: key.clone(),
+            key,
+        }
+    }
+}
+
+/// A CPU architecture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Architecture {
+    /// 64-bit x86.
+    #[serde(rename = "x86_64")]
+    X86_64,
+    /// 64-bit ARM.
+    #[serde(rename = "aarch64")]
+    Aarch64,
+}
+
+/// An operating system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OperatingSystem {
+    Linux,
+    Macos,
+    Windows,
+}
+
+/// A sandbox that jobs run in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Sandbox {
+    /// A Firecracker microVM.
+    Firecracker,
+}
+
+/// A hardware spec: what a runner offers (CPU, memory, disk, OS,
+/// architecture), so that jobs find a machine with what they need.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct JsonSpec {
+    /// The spec's UUID, assigned by the server.
+    pub uuid: Uuid,
+    /// The spec's display name.
+    pub name: String,
+    /// The spec's URL-safe slug, unique among specs on this server.
+    pub slug: String,
+    /// The CPU architecture.
+    pub architecture: Architecture,
+    /// The operating system.
+    pub os: OperatingSystem,
+    /// The number of CPUs.
+    pub cpu: u32,
+    /// Memory, in bytes.
+    pub memory: u64,
+    /// Disk, in bytes.
+    pub disk: u64,
+    /// Whether jobs have network access.
+    pub network: bool,
+    /// The sandbox jobs run in, or null for none.
+    pub sandbox: Option<Sandbox>,
+    /// When the spec became the fallback spec (the one used when a job asks
+    /// for none), or null if it is not the fallback. At most one spec is.
+    pub fallback: Option<DateTime<Utc>>,
+    /// When the spec was archived, or null while it is active.
+    pub archived: Option<DateTime<Utc>>,
+    /// When the spec was created.
+    pub created: DateTime<Utc>,
+    /// When the spec was last modified.
+    pub modified: DateTime<Utc>,
+}
+
+/// A new hardware spec.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JsonNewSpec {
+    /// The name of the spec: 1 to 64 bytes, no leading or trailing
+    /// whitespace, no control characters.
+    pub name: String,
+    /// The preferred slug for the spec (same rules as a runner's). If not
+    /// provided, the slug is generated from the name.
+    pub slug: Option<String>,
+    /// The CPU architecture.
+    pub architecture: Architecture,
+    /// The operating system.
+    pub os: OperatingSystem,
+    /// The number of CPUs: 1 to 2147483647.
+    pub cpu: u32,
+    /// Memory, in bytes: 1 to 9223372036854775807.
+    pub memory: u64,
+    /// Disk, in bytes: 1 to 9223372036854775807.
+    pub disk: u64,
+    /// Whether jobs have network access (default false).
+    #[serde(default)]
+    pub network: bool,
+    /// The sandbox jobs run in; absent or null for none.
+    #[serde(default)]
+    pub sandbox: Option<Sandbox>,
+    /// Make this spec the fallback spec, clearing it on any other (default
+    /// false).
+    #[serde(default)]
+    pub fallback: bool,
+}
+
+/// Changes to a spec. Absent fields are left unchanged.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JsonUpdateSpec {
+    /// The new name of the spec (same rules as on creation).
+    pub name: Option<String>,
+    /// The new slug of the spec (same rules as on creation).
+    pub slug: Option<String>,
+    /// True makes this spec the fallback spec (clearing it on any other);
+    /// false makes it no longer the fallback.
+    pub fallback: Option<bool>,
+    /// True archives the spec (which also clears its fallback), false
+    /// unarchives it (which does not restore the fallback).
+    pub archived: Option<bool>,
+}
+
+/// A spec to add to a runner.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JsonNewRunnerSpec {
+    /// The slug or UUID of the spec.
+    pub spec: String,
 }
 
 /// The version of the API this server implements.
@@ -74,7 +212,7 @@ pub struct JsonApiVersion {
 /// The server's OpenAPI document.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
-pub struct JsonSpec(pub serde_json::Value);
+pub struct JsonOpenApi(pub serde_json::Value);
 
 /// The path of a single runner.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
@@ -83,11 +221,38 @@ pub struct RunnerPath {
     pub runner: String,
 }
 
+/// The path of a single spec.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+pub struct SpecPath {
+    /// The slug or UUID for a spec.
+    pub spec: String,
+}
+
+/// The path of one spec of one runner.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+pub struct RunnerSpecPath {
+    /// The slug or UUID for a runner.
+    pub runner: String,
+    /// The slug or UUID for a spec.
+    pub spec: String,
+}
+
 /// The key to sort runners by.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunnersSort {
     /// Sort by runner name (ties broken by slug).
+    #[default]
+    Name,
+    /// Sort by creation order.
+    Created,
+}
+
+/// The key to sort specs by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SpecsSort {
+    /// Sort by spec name (ties broken by slug).
     #[default]
     Name,
     /// Sort by creation order.
@@ -128,10 +293,33 @@ pub struct RunnersQuery {
     pub archived: Option<bool>,
 }
 
-/// The headers of the runner list.
+/// Query parameters of the spec list.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpecsQuery {
+    /// The field to sort by (`name` or `created`, default `name`).
+    pub sort: Option<SpecsSort>,
+    /// The direction to sort in (`asc` or `desc`, default `asc`).
+    pub direction: Option<JsonDirection>,
+    /// The number of specs per page: 1 to 255, default 8.
+    #[schemars(range(min = 1, max = 255))]
+    pub per_page: Option<u32>,
+    /// The page number, starting at 1 (the default).
+    #[schemars(range(min = 1))]
+    pub page: Option<u32>,
+    /// Only specs with exactly this name.
+    pub name: Option<String>,
+    /// Only specs whose name, slug or UUID contains this text,
+    /// case-insensitively (`%` and `_` match themselves).
+    pub search: Option<String>,
+    /// Include archived specs too (default false: active specs only).
+    pub archived: Option<bool>,
+}
+
+/// The headers of a list.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct TotalCountHeader {
-    /// The number of runners matching the query's filters, on all pages.
+    /// The number of items matching the query's filters, on all pages.
     #[serde(rename = "x-total-count")]
     pub x_total_count: String,
 }

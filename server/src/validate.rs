@@ -8,7 +8,10 @@ use std::fmt;
 use uuid::Uuid;
 
 use crate::random::random_bytes;
-use crate::types::{JsonDirection, JsonNewRunner, JsonUpdateRunner, RunnersQuery, RunnersSort};
+use crate::types::{
+    JsonDirection, JsonNewRunner, JsonNewRunnerSpec, JsonNewSpec, JsonUpdateRunner, JsonUpdateSpec,
+    RunnersQuery, RunnersSort, SpecsQuery, SpecsSort,
+};
 
 /// A value that breaks a rule: which field, and what the rule is.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -45,9 +48,13 @@ pub trait QueryRules {
 pub const NAME_MAX_BYTES: usize = 64;
 /// Longest slug, in characters (slugs are ASCII, so also bytes).
 pub const SLUG_MAX_CHARS: usize = 64;
-/// Default and largest page size of the runner list.
+/// Default and largest page size of a list.
 pub const PER_PAGE_DEFAULT: u32 = 8;
 pub const PER_PAGE_MAX: u32 = 255;
+/// Largest number of CPUs of a spec (Bencher's bound, `i32::MAX`).
+pub const CPU_MAX: u32 = i32::MAX as u32;
+/// Largest memory or disk of a spec, in bytes (Bencher's bound, `i64::MAX`).
+pub const BYTES_MAX: u64 = i64::MAX as u64;
 
 /// Checks a runner name: 1 to 64 bytes, no leading or trailing whitespace, no
 /// control characters.
@@ -121,24 +128,29 @@ pub fn slug_with_suffix(base: &str, suffix: &str) -> String {
     }
 }
 
-/// How a request names one runner: by UUID or by slug.
+/// How a request names one runner or spec: by UUID or by slug.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RunnerRef {
+pub enum Ref {
     Uuid(Uuid),
     Slug(String),
 }
 
-impl RunnerRef {
-    /// Parses the `{runner}` path segment.
-    pub fn parse(segment: &str) -> Result<Self, Invalid> {
+/// A runner, by UUID or slug.
+pub type RunnerRef = Ref;
+/// A spec, by UUID or slug.
+pub type SpecRef = Ref;
+
+impl Ref {
+    /// Parses a `{runner}` or `{spec}` value: `kind` is `runner` or `spec`.
+    pub fn parse(kind: &str, segment: &str) -> Result<Self, Invalid> {
         if let Ok(uuid) = Uuid::try_parse(segment) {
             return Ok(Self::Uuid(uuid));
         }
-        slug("runner", segment).map_err(|_| {
+        slug(kind, segment).map_err(|_| {
             Invalid::new(
-                "runner",
+                kind,
                 format!(
-                    "`{}` is neither a runner slug nor a UUID",
+                    "`{}` is neither a {kind} slug nor a UUID",
                     segment.escape_debug()
                 ),
             )
@@ -147,7 +159,7 @@ impl RunnerRef {
     }
 }
 
-impl fmt::Display for RunnerRef {
+impl fmt::Display for Ref {
     /// How a message names the reference: "the UUID `…`" or "the slug `…`".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -157,10 +169,37 @@ impl fmt::Display for RunnerRef {
     }
 }
 
-/// A validated runner list query.
+/// What a list is sorted by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sort {
+    /// Name, ties broken by slug.
+    Name,
+    /// Creation order.
+    Created,
+}
+
+impl From<RunnersSort> for Sort {
+    fn from(sort: RunnersSort) -> Self {
+        match sort {
+            RunnersSort::Name => Self::Name,
+            RunnersSort::Created => Self::Created,
+        }
+    }
+}
+
+impl From<SpecsSort> for Sort {
+    fn from(sort: SpecsSort) -> Self {
+        match sort {
+            SpecsSort::Name => Self::Name,
+            SpecsSort::Created => Self::Created,
+        }
+    }
+}
+
+/// A validated list query (of runners or of specs).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListQuery {
-    pub sort: RunnersSort,
+    pub sort: Sort,
     pub direction: JsonDirection,
     pub per_page: u32,
     pub page: u32,
@@ -176,49 +215,81 @@ impl ListQuery {
     }
 }
 
-impl QueryRules for RunnersQuery {
-    fn rule(param: &str) -> Option<&'static str> {
-        Some(match param {
-            "sort" => "`name` or `created`",
-            "direction" => "`asc` or `desc`",
-            "per_page" => "an integer from 1 to 255",
-            "page" => "an integer from 1 to 4294967295",
-            "archived" => "`true` or `false`",
-            _ => return None,
-        })
-    }
+/// The rules of a list query's parameters, for both lists.
+fn list_rule(param: &str) -> Option<&'static str> {
+    Some(match param {
+        "sort" => "`name` or `created`",
+        "direction" => "`asc` or `desc`",
+        "per_page" => "an integer from 1 to 255",
+        "page" => "an integer from 1 to 4294967295",
+        "archived" => "`true` or `false`",
+        _ => return None,
+    })
 }
 
-impl Validate for RunnersQuery {
-    type Valid = ListQuery;
-
-    fn validate(self) -> Result<ListQuery, Invalid> {
-        let q = self;
-        let per_page = q.per_page.unwrap_or(PER_PAGE_DEFAULT);
-        if !(1..=PER_PAGE_MAX).contains(&per_page) {
-            return Err(Invalid::new(
-                "per_page",
-                format!("must be an integer from 1 to {PER_PAGE_MAX}, got {per_page}"),
-            ));
-        }
-        let page = q.page.unwrap_or(1);
-        if page < 1 {
-            return Err(Invalid::new(
-                "page",
-                "must be an integer of at least 1, got 0",
-            ));
-        }
-        Ok(ListQuery {
-            sort: q.sort.unwrap_or_default(),
-            direction: q.direction.unwrap_or_default(),
-            per_page,
-            page,
-            name: q.name,
-            search: q.search.map(|s| s.to_lowercase()),
-            archived: q.archived.unwrap_or(false),
-        })
+/// A list query's parts, as parsed, into a [`ListQuery`].
+fn list_query(
+    sort: Option<Sort>,
+    direction: Option<JsonDirection>,
+    per_page: Option<u32>,
+    page: Option<u32>,
+    name: Option<String>,
+    search: Option<String>,
+    archived: Option<bool>,
+) -> Result<ListQuery, Invalid> {
+    let per_page = per_page.unwrap_or(PER_PAGE_DEFAULT);
+    if !(1..=PER_PAGE_MAX).contains(&per_page) {
+        return Err(Invalid::new(
+            "per_page",
+            format!("must be an integer from 1 to {PER_PAGE_MAX}, got {per_page}"),
+        ));
     }
+    let page = page.unwrap_or(1);
+    if page < 1 {
+        return Err(Invalid::new(
+            "page",
+            "must be an integer of at least 1, got 0",
+        ));
+    }
+    Ok(ListQuery {
+        sort: sort.unwrap_or(Sort::Name),
+        direction: direction.unwrap_or_default(),
+        per_page,
+        page,
+        name,
+        search: search.map(|s| s.to_lowercase()),
+        archived: archived.unwrap_or(false),
+    })
 }
+
+macro_rules! list_query_rules {
+    ($query:ty) => {
+        impl QueryRules for $query {
+            fn rule(param: &str) -> Option<&'static str> {
+                list_rule(param)
+            }
+        }
+
+        impl Validate for $query {
+            type Valid = ListQuery;
+
+            fn validate(self) -> Result<ListQuery, Invalid> {
+                list_query(
+                    self.sort.map(Sort::from),
+                    self.direction,
+                    self.per_page,
+                    self.page,
+                    self.name,
+                    self.search,
+                    self.archived,
+                )
+            }
+        }
+    };
+}
+
+list_query_rules!(RunnersQuery);
+list_query_rules!(SpecsQuery);
 
 impl Validate for JsonNewRunner {
     type Valid = Self;
@@ -243,6 +314,54 @@ impl Validate for JsonUpdateRunner {
             slug("slug", given)?;
         }
         Ok(self)
+    }
+}
+
+impl Validate for JsonNewSpec {
+    type Valid = Self;
+
+    fn validate(self) -> Result<Self, Invalid> {
+        name("name", &self.name)?;
+        if let Some(given) = &self.slug {
+            slug("slug", given)?;
+        }
+        if !(1..=CPU_MAX).contains(&self.cpu) {
+            return Err(Invalid::new(
+                "cpu",
+                format!("must be an integer from 1 to {CPU_MAX}, got {}", self.cpu),
+            ));
+        }
+        for (field, bytes) in [("memory", self.memory), ("disk", self.disk)] {
+            if !(1..=BYTES_MAX).contains(&bytes) {
+                return Err(Invalid::new(
+                    field,
+                    format!("must be a number of bytes from 1 to {BYTES_MAX}, got {bytes}"),
+                ));
+            }
+        }
+        Ok(self)
+    }
+}
+
+impl Validate for JsonUpdateSpec {
+    type Valid = Self;
+
+    fn validate(self) -> Result<Self, Invalid> {
+        if let Some(given) = &self.name {
+            name("name", given)?;
+        }
+        if let Some(given) = &self.slug {
+            slug("slug", given)?;
+        }
+        Ok(self)
+    }
+}
+
+impl Validate for JsonNewRunnerSpec {
+    type Valid = SpecRef;
+
+    fn validate(self) -> Result<SpecRef, Invalid> {
+        Ref::parse("spec", &self.spec)
     }
 }
 

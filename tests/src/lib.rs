@@ -4,7 +4,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use runners_sdk::types::{JsonNewRunner, JsonRunner, JsonUpdateRunner};
+use runners_sdk::types::{
+    Architecture, JsonNewRunner, JsonNewSpec, JsonRunner, JsonSpec, JsonUpdateRunner,
+    JsonUpdateSpec, OperatingSystem,
+};
 use runners_sdk::{Client, Error, ResponseValue, total_count, types};
 use runners_server::auth::{self, Keys};
 use runners_server::{Config, LogLevel, Server, Store};
@@ -160,7 +163,7 @@ pub fn failure<T: std::fmt::Debug>(
 
 // ---- verbs the tests share ----
 
-const RUNNER_TOKEN_PREFIX: &str = "bencher_runner_";
+const RUNNER_KEY_PREFIX: &str = "bencher_runner_";
 
 /// A new runner's body.
 pub fn new_runner(name: &str, slug: Option<&str>) -> JsonNewRunner {
@@ -187,7 +190,7 @@ pub async fn create(client: &Client, name: &str, slug: Option<&str>) -> (JsonRun
         .await
         .unwrap()
         .into_inner();
-    (runner, created.token)
+    (runner, created.key)
 }
 
 /// Archives (or unarchives) a runner.
@@ -225,17 +228,14 @@ pub fn slugs(runners: &[JsonRunner]) -> Vec<&str> {
     runners.iter().map(|r| r.slug.as_str()).collect()
 }
 
-/// Asserts that `token` has the form of a runner token.
-pub fn assert_runner_token(token: &str) {
-    let hex = token
-        .strip_prefix(RUNNER_TOKEN_PREFIX)
-        .expect("runner token prefix");
-    assert_eq!(hex.len(), 64, "{token}");
-    assert!(
-        hex.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
-        "{token}"
-    );
+/// Asserts that `key` has the form of a runner key (Bencher v0.6.4's:
+/// the prefix and 30 letters and digits).
+pub fn assert_runner_key(key: &str) {
+    let rest = key
+        .strip_prefix(RUNNER_KEY_PREFIX)
+        .expect("runner key prefix");
+    assert_eq!(rest.len(), 30, "{key}");
+    assert!(rest.bytes().all(|b| b.is_ascii_alphanumeric()), "{key}");
 }
 
 /// Every runner in one page (at most 255), and the total count.
@@ -249,4 +249,48 @@ pub async fn list_all(client: &Client, archived: bool) -> (Vec<JsonRunner>, u64)
         .unwrap();
     let total = total_count(&page).expect("X-Total-Count");
     (page.into_inner(), total)
+}
+
+/// A new spec's body: a 4-CPU x86_64 Linux machine named `name`.
+pub fn new_spec(name: &str) -> JsonNewSpec {
+    JsonNewSpec {
+        name: name.into(),
+        slug: None,
+        architecture: Architecture::X8664,
+        os: OperatingSystem::Linux,
+        cpu: 4,
+        memory: 16 << 30,
+        disk: 100 << 30,
+        network: false,
+        sandbox: None,
+        fallback: false,
+    }
+}
+
+/// Creates a spec from `body`.
+pub async fn create_spec(client: &Client, body: JsonNewSpec) -> JsonSpec {
+    let created = client.specs_post().body(body).send().await.unwrap();
+    assert_eq!(created.status(), 201);
+    created.into_inner()
+}
+
+/// Applies `update` to a spec.
+pub async fn patch_spec(
+    client: &Client,
+    spec: &str,
+    update: JsonUpdateSpec,
+) -> Result<ResponseValue<JsonSpec>, Error<types::Error>> {
+    client.spec_patch().spec(spec).body(update).send().await
+}
+
+/// Every spec (at most 255, archived ones too).
+pub async fn all_specs(client: &Client) -> Vec<JsonSpec> {
+    client
+        .specs_get()
+        .archived(true)
+        .per_page(255u32)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
 }

@@ -5,10 +5,12 @@
 //!
 //! - [`schema`]: migrations and connection settings.
 //! - [`runners`]: runners and their keys.
+//! - [`specs`]: hardware specs, and the specs of each runner.
 //! - [`tokens`]: the signing key, users and API tokens.
 
 mod runners;
 mod schema;
+mod specs;
 mod tokens;
 
 use std::path::Path;
@@ -20,7 +22,8 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, Row, Transaction, TransactionBehavior};
 use uuid::Uuid;
 
-use crate::validate::RunnerRef;
+use crate::types::JsonDirection;
+use crate::validate::{ListQuery, RunnerRef, Sort, SpecRef};
 
 pub use runners::KeyedRunner;
 pub use schema::{BUSY_TIMEOUT, POOL_SIZE};
@@ -32,13 +35,24 @@ pub use tokens::{ApiTokenRow, SIGNING_KEY_BYTES, TokenPrincipal};
 pub enum StoreError {
     #[error("no runner has {0}")]
     RunnerNotFound(RunnerRef),
-    #[error("slug: `{0}` is already taken by another runner")]
-    SlugTaken(String),
+    #[error("no spec has {0}")]
+    SpecNotFound(SpecRef),
+    /// `kind` is `runner` or `spec`.
+    #[error("slug: `{slug}` is already taken by another {kind}")]
+    SlugTaken { kind: &'static str, slug: String },
     #[error("slug: no free slug could be generated from the name in {0} attempts")]
     NoFreeSlug(usize),
     /// A runner that must be active for this is archived.
     #[error("runner `{0}` is archived: unarchive it first")]
     RunnerArchived(String),
+    #[error("spec `{0}` is archived: unarchive it before making it the fallback")]
+    SpecArchived(String),
+    #[error("runner `{runner}` has spec `{spec}` already")]
+    RunnerHasSpec { runner: String, spec: String },
+    #[error("runner `{runner}` does not have spec `{spec}`")]
+    RunnerLacksSpec { runner: String, spec: String },
+    #[error("spec `{spec}` is in use by runner `{runner}`: remove it from the runner first")]
+    SpecInUse { spec: String, runner: String },
     #[error("no user has the UUID `{0}`")]
     UserNotFound(Uuid),
     #[error("no API token has the UUID `{0}`")]
@@ -192,6 +206,79 @@ fn uuid_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Uuid> {
     Uuid::try_parse(text_at(row, idx)?).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
     })
+}
+
+/// The `WHERE` and `ORDER BY` of a list of `table` (runners or specs, which
+/// share the columns filtered on), and the parameters of the `WHERE`.
+struct ListSql<'q> {
+    where_sql: String,
+    args: Vec<&'q dyn rusqlite::ToSql>,
+    order: &'static str,
+}
+
+impl<'q> ListSql<'q> {
+    fn new(q: &'q ListQuery) -> Self {
+        let mut filters = Vec::new();
+        let mut args: Vec<&dyn rusqlite::ToSql> = Vec::new();
+        if !q.archived {
+            filters.push("archived IS NULL");
+        }
+        if let Some(name) = &q.name {
+            filters.push("name = ?");
+            args.push(name);
+        }
+        if let Some(search) = &q.search {
+            // instr() matches literally, so `%` and `_` need no escaping.
+            filters.push("(instr(name_folded, ?) > 0 OR instr(slug, ?) > 0 OR instr(uuid, ?) > 0)");
+            args.extend([search as &dyn rusqlite::ToSql; 3]);
+        }
+        let mut where_sql = String::new();
+        for (i, filter) in filters.iter().enumerate() {
+            where_sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+            where_sql.push_str(filter);
+        }
+        let order = match (q.sort, q.direction) {
+            (Sort::Name, JsonDirection::Asc) => "name ASC, slug ASC",
+            (Sort::Name, JsonDirection::Desc) => "name DESC, slug DESC",
+            (Sort::Created, JsonDirection::Asc) => "id ASC",
+            (Sort::Created, JsonDirection::Desc) => "id DESC",
+        };
+        Self {
+            where_sql,
+            args,
+            order,
+        }
+    }
+
+    /// Runs `count_sql` and then `{select} {where} ORDER BY … LIMIT OFFSET`
+    /// in one read transaction: the count and the page come from the same
+    /// snapshot, and the WAL read lock is taken once.
+    fn run<T>(
+        self,
+        conn: &Connection,
+        q: &ListQuery,
+        count_sql: &str,
+        select: &str,
+        item: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<(Vec<T>, u64), StoreError> {
+        let tx = conn.unchecked_transaction()?;
+        let total: i64 = tx
+            .prepare_cached(count_sql)?
+            .query_row(self.args.as_slice(), |r| r.get(0))?;
+        let limit = i64::from(q.per_page);
+        let offset = i64::try_from(q.offset()).unwrap_or(i64::MAX);
+        let mut args: Vec<&dyn rusqlite::ToSql> = self.args.clone();
+        args.extend([&limit as &dyn rusqlite::ToSql, &offset]);
+        let items = tx
+            .prepare_cached(&format!(
+                "{select}{} ORDER BY {} LIMIT ? OFFSET ?",
+                self.where_sql, self.order
+            ))?
+            .query_map(args.as_slice(), item)?
+            .collect::<Result<_, _>>()?;
+        tx.commit()?;
+        Ok((items, u64::try_from(total).unwrap_or(0)))
+    }
 }
 
 /// Whether `e` is a violation of the unique index on `column`

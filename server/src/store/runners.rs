@@ -3,11 +3,21 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
-use super::{Store, StoreError, is_unique_violation, now, opt_time_at, time_at, to_text, uuid_at};
-use crate::types::{JsonDirection, JsonNewRunner, JsonRunner, JsonUpdateRunner, RunnersSort};
+use super::{
+    ListSql, Store, StoreError, is_unique_violation, now, opt_time_at, text_at, time_at, to_text,
+    uuid_at,
+};
+use crate::types::{JsonNewRunner, JsonRunner, JsonUpdateRunner};
 use crate::validate::{ListQuery, RunnerRef, generated_slug, slug_from_name};
 
-const RUNNER_COLUMNS: &str = "uuid, name, slug, archived, last_heartbeat, created, modified";
+/// A runner's fields, for [`runner_at`]. Its specs come in the same
+/// statement: the UUIDs in the order added, comma-separated (one walk of
+/// the `runner_specs (runner_id, spec_id)` index per runner, never a query
+/// per runner).
+const RUNNER_COLUMNS: &str = "uuid, name, slug, \
+    (SELECT group_concat(s.uuid, ',' ORDER BY rs.id) \
+     FROM runner_specs rs JOIN specs s ON s.id = rs.spec_id WHERE rs.runner_id = runners.id), \
+    archived, last_heartbeat, created, modified";
 /// Tries to find a free generated slug before giving up with a 409.
 const GENERATED_SLUG_ATTEMPTS: usize = 8;
 /// Deepest offset a list may start at and still count as a short read.
@@ -25,15 +35,31 @@ pub struct KeyedRunner {
 }
 
 /// A runner from the columns of [`RUNNER_COLUMNS`], starting at `at`.
-fn runner_at(row: &Row<'_>, at: usize) -> rusqlite::Result<JsonRunner> {
+pub(super) fn runner_at(row: &Row<'_>, at: usize) -> rusqlite::Result<JsonRunner> {
+    let specs = match row.get_ref(at + 3)? {
+        rusqlite::types::ValueRef::Null => Vec::new(),
+        _ => text_at(row, at + 3)?
+            .split(',')
+            .map(|uuid| {
+                Uuid::try_parse(uuid).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        at + 3,
+                        rusqlite::types::Type::Text,
+                        e.into(),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
     Ok(JsonRunner {
         uuid: uuid_at(row, at)?,
         name: row.get(at + 1)?,
         slug: row.get(at + 2)?,
-        archived: opt_time_at(row, at + 3)?,
-        last_heartbeat: opt_time_at(row, at + 4)?,
-        created: time_at(row, at + 5)?,
-        modified: time_at(row, at + 6)?,
+        specs,
+        archived: opt_time_at(row, at + 4)?,
+        last_heartbeat: opt_time_at(row, at + 5)?,
+        created: time_at(row, at + 6)?,
+        modified: time_at(row, at + 7)?,
     })
 }
 
@@ -42,7 +68,10 @@ fn runner_at(row: &Row<'_>, at: usize) -> rusqlite::Result<JsonRunner> {
 fn slug_conflict(slug: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
     move |e| {
         if is_unique_violation(&e, "runners.slug") {
-            StoreError::SlugTaken(slug.to_owned())
+            StoreError::SlugTaken {
+                kind: "runner",
+                slug: slug.to_owned(),
+            }
         } else {
             e.into()
         }
@@ -50,7 +79,10 @@ fn slug_conflict(slug: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ 
 }
 
 /// A runner's row id and fields, by UUID or slug.
-fn runner_row(conn: &Connection, r: &RunnerRef) -> Result<(i64, JsonRunner), StoreError> {
+pub(super) fn runner_row(
+    conn: &Connection,
+    r: &RunnerRef,
+) -> Result<(i64, JsonRunner), StoreError> {
     let (filter, arg) = match r {
         RunnerRef::Uuid(uuid) => ("uuid = ?", uuid.to_string()),
         RunnerRef::Slug(slug) => ("slug = ?", slug.clone()),
@@ -73,53 +105,14 @@ fn list_is_short(q: &ListQuery) -> bool {
 
 /// One page of runners matching `q`, and how many match in all.
 fn list_runners(conn: &Connection, q: &ListQuery) -> Result<(Vec<JsonRunner>, u64), StoreError> {
-    let mut filters = Vec::new();
-    let mut args: Vec<&dyn rusqlite::ToSql> = Vec::new();
-    if !q.archived {
-        filters.push("archived IS NULL");
-    }
-    if let Some(name) = &q.name {
-        filters.push("name = ?");
-        args.push(name);
-    }
-    if let Some(search) = &q.search {
-        // instr() matches literally, so `%` and `_` need no escaping.
-        filters.push("(instr(name_folded, ?) > 0 OR instr(slug, ?) > 0 OR instr(uuid, ?) > 0)");
-        args.extend([search as &dyn rusqlite::ToSql; 3]);
-    }
-    let mut where_sql = String::new();
-    for (i, filter) in filters.iter().enumerate() {
-        where_sql.push_str(if i == 0 { " WHERE " } else { " AND " });
-        where_sql.push_str(filter);
-    }
-    let order = match (q.sort, q.direction) {
-        (RunnersSort::Name, JsonDirection::Asc) => "name ASC, slug ASC",
-        (RunnersSort::Name, JsonDirection::Desc) => "name DESC, slug DESC",
-        (RunnersSort::Created, JsonDirection::Asc) => "id ASC",
-        (RunnersSort::Created, JsonDirection::Desc) => "id DESC",
-    };
+    let sql = ListSql::new(q);
     let count_sql = match (&q.name, &q.search, q.archived) {
         (None, None, false) => "SELECT active FROM runner_counts".to_owned(),
         (None, None, true) => "SELECT total FROM runner_counts".to_owned(),
-        _ => format!("SELECT count(*) FROM runners{where_sql}"),
+        _ => format!("SELECT count(*) FROM runners{}", sql.where_sql),
     };
-    // One read transaction for both statements: the count and the page come
-    // from the same snapshot, and the WAL read lock is taken once.
-    let tx = conn.unchecked_transaction()?;
-    let total: i64 = tx
-        .prepare_cached(&count_sql)?
-        .query_row(args.as_slice(), |r| r.get(0))?;
-    let limit = i64::from(q.per_page);
-    let offset = i64::try_from(q.offset()).unwrap_or(i64::MAX);
-    args.extend([&limit as &dyn rusqlite::ToSql, &offset]);
-    let runners = tx
-        .prepare_cached(&format!(
-            "SELECT {RUNNER_COLUMNS} FROM runners{where_sql} ORDER BY {order} LIMIT ? OFFSET ?"
-        ))?
-        .query_map(args.as_slice(), |r| runner_at(r, 0))?
-        .collect::<Result<_, _>>()?;
-    tx.commit()?;
-    Ok((runners, u64::try_from(total).unwrap_or(0)))
+    let select = format!("SELECT {RUNNER_COLUMNS} FROM runners");
+    sql.run(conn, q, &count_sql, &select, |r| runner_at(r, 0))
 }
 
 impl Store {

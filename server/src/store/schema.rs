@@ -105,8 +105,53 @@ UPDATE runners SET name_folded = fold(name);
 CREATE INDEX runners_active_name_slug ON runners (name, slug) WHERE archived IS NULL;
 "#;
 
+/// Version 3: hardware specs, the specs each runner offers, and runner keys
+/// of Bencher v0.6.4's form (nothing to migrate: a key is stored as the
+/// SHA-256 of its text, whatever its form, in `runners.token_hash`).
+const SCHEMA_V3: &str = r#"
+CREATE TABLE specs (
+    -- Insertion order: the `created` sort.
+    id           INTEGER PRIMARY KEY,
+    uuid         TEXT NOT NULL UNIQUE,
+    name         TEXT NOT NULL,
+    -- As runners.name_folded: the name case-folded, for `search`.
+    name_folded  TEXT NOT NULL,
+    slug         TEXT NOT NULL UNIQUE,
+    architecture TEXT NOT NULL CHECK (architecture IN ('x86_64', 'aarch64')),
+    os           TEXT NOT NULL CHECK (os IN ('linux', 'macos', 'windows')),
+    cpu          INTEGER NOT NULL CHECK (cpu BETWEEN 1 AND 2147483647),
+    memory       INTEGER NOT NULL CHECK (memory >= 1),
+    disk         INTEGER NOT NULL CHECK (disk >= 1),
+    network      INTEGER NOT NULL CHECK (network IN (0, 1)),
+    sandbox      TEXT CHECK (sandbox IN ('firecracker')),
+    -- When the spec became the fallback; NULL on every other spec.
+    fallback     TEXT,
+    archived     TEXT,
+    created      TEXT NOT NULL,
+    modified     TEXT NOT NULL,
+    CHECK (fallback IS NULL OR archived IS NULL)
+) STRICT;
+-- The name sort (ties by the unique slug) and the exact `name` filter.
+CREATE INDEX specs_name_slug ON specs (name, slug);
+-- At most one fallback spec: every row with a fallback has the same key
+-- here, so a second one is a unique violation, whatever the code does.
+CREATE UNIQUE INDEX specs_one_fallback ON specs (fallback IS NOT NULL)
+    WHERE fallback IS NOT NULL;
+
+-- The specs a runner offers. The row id is the order they were added in.
+CREATE TABLE runner_specs (
+    id        INTEGER PRIMARY KEY,
+    runner_id INTEGER NOT NULL REFERENCES runners (id),
+    spec_id   INTEGER NOT NULL REFERENCES specs (id),
+    -- Also the index of a runner's specs (a runner's page reads them).
+    UNIQUE (runner_id, spec_id)
+) STRICT;
+-- Which runners have a spec: a delete checks it.
+CREATE INDEX runner_specs_spec ON runner_specs (spec_id);
+"#;
+
 /// The schema's migrations, in order: version N is the first N applied.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())

@@ -5,12 +5,12 @@ use rusqlite::params;
 use uuid::Uuid;
 
 use super::{Store, schema};
-use crate::types::{JsonDirection, JsonNewRunner, JsonUpdateRunner, RunnersSort};
-use crate::validate::{ListQuery, RunnerRef};
+use crate::types::{JsonDirection, JsonNewRunner, JsonUpdateRunner};
+use crate::validate::{ListQuery, RunnerRef, Sort};
 
 fn query(archived: bool, search: Option<&str>) -> ListQuery {
     ListQuery {
-        sort: RunnersSort::Name,
+        sort: Sort::Name,
         direction: JsonDirection::Asc,
         per_page: 255,
         page: 1,
@@ -117,4 +117,50 @@ async fn a_version_1_database_migrates_and_counts_stay_exact() {
     store.update_runner(slug, rename).await.unwrap();
     assert_eq!(total(&store, false, Some("éclair")).await, 1);
     assert_eq!(total(&store, false, Some("new one")).await, 0);
+}
+
+#[tokio::test]
+async fn a_version_2_database_migrates_with_every_runner_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v2.db");
+    // A database as the seed's server (schema version 2) left it: runners
+    // with keys of v0.6.2's form, one archived.
+    let keys: Vec<String> = (0..3)
+        .map(|i| format!("bencher_runner_{}", format!("{i:02x}").repeat(32)))
+        .collect();
+    let conn = schema::at_version(&path, 2);
+    for (i, key) in keys.iter().enumerate() {
+        conn.execute(
+            "INSERT INTO runners (uuid, name, name_folded, slug, token_hash, archived, created,
+                                  modified)
+             VALUES (?, ?, fold(?2), ?, ?, ?, '2026-01-01T00:00:00.000000Z',
+                     '2026-01-01T00:00:00.000000Z')",
+            params![
+                Uuid::new_v4().to_string(),
+                format!("Old {i}"),
+                format!("old-{i}"),
+                crate::auth::hash_runner_key(key).to_vec(),
+                (i == 2).then_some("2026-02-01T00:00:00.000000Z"),
+            ],
+        )
+        .unwrap();
+    }
+    drop(conn);
+
+    let store = Store::open(&path).unwrap();
+    assert_counts(&store, 2, 3).await;
+    for (i, key) in keys.iter().enumerate() {
+        let keyed = store
+            .runner_by_key_hash(crate::auth::hash_runner_key(key))
+            .await
+            .unwrap()
+            .expect("the key still finds its runner");
+        assert_eq!(keyed.slug, format!("old-{i}"));
+        let runner = store.runner(&RunnerRef::Slug(keyed.slug)).await.unwrap();
+        assert!(runner.specs.is_empty());
+    }
+    // Opening again is a no-op.
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert_counts(&store, 2, 3).await;
 }

@@ -416,13 +416,16 @@ fn no_token_appears_in_the_log_at_any_level() {
         let (status, rotated) =
             server.call("POST", &format!("/v0/runners/{name}/token"), &admin, None);
         assert_eq!(status, 201, "{rotated}");
-        for json in [created, rotated] {
-            let token = json.split("bencher_runner_").nth(1).unwrap()[..64].to_owned();
-            secrets.push(token);
+        let (status, rekeyed) =
+            server.call("POST", &format!("/v0/runners/{name}/key"), &admin, None);
+        assert_eq!(status, 201, "{rekeyed}");
+        for json in [created, rotated, rekeyed] {
+            let answer: serde_json::Value = serde_json::from_str(&json).unwrap();
+            secrets.push(answer["key"].as_str().unwrap().to_owned());
         }
         let last = secrets.last().unwrap().clone();
         let path = format!("/v0/runners/{name}/heartbeat");
-        let (status, _) = server.call("POST", &path, &format!("bencher_runner_{last}"), None);
+        let (status, _) = server.call("POST", &path, &last, None);
         assert_eq!(status, 200);
         // Failed attempts are logged too: with a wrong token, and with the
         // admin token where a runner token belongs.

@@ -118,10 +118,10 @@ fn parallel_rotations_all_answer_201_and_exactly_one_token_lives() {
         let answers =
             join_all((0..PARALLEL).map(|_| client.runner_token_post().runner("rotated").send()))
                 .await;
-        let mut tokens = vec![first.token];
+        let mut tokens = vec![first.key];
         for answer in answers {
             assert_eq!(status(&answer), 201);
-            tokens.push(answer.unwrap().into_inner().token);
+            tokens.push(answer.unwrap().into_inner().key);
         }
         let url = &server.url;
         let beats = join_all(tokens.iter().map(|token| async move {
@@ -157,7 +157,7 @@ fn mixed_churn_never_answers_5xx() {
                 .await
                 .unwrap()
                 .into_inner();
-            tokens.push(created.token);
+            tokens.push(created.key);
         }
         let workers = (0..WORKERS).map(|w| {
             let client = &client;

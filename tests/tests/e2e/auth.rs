@@ -2,12 +2,45 @@
 
 use chrono::Duration;
 use runners_sdk::Client;
-use runners_sdk::types::JsonUpdateRunner;
+use runners_sdk::types::{JsonNewRunnerSpec, JsonUpdateRunner, JsonUpdateSpec};
 use runners_tests::*;
 
-/// Every admin endpoint, against a runner that may or may not exist.
+/// Every admin endpoint, against a runner (and a spec of the same slug)
+/// that may or may not exist.
 async fn admin_endpoint_failures(client: &Client, runner: &str) -> Vec<runners_tests::ApiFailure> {
+    let spec = runner;
+    let add = JsonNewRunnerSpec { spec: spec.into() };
     vec![
+        failure(client.runner_key_post().runner(runner).send().await),
+        failure(client.runner_specs_get().runner(runner).send().await),
+        failure(
+            client
+                .runner_specs_post()
+                .runner(runner)
+                .body(add)
+                .send()
+                .await,
+        ),
+        failure(
+            client
+                .runner_spec_delete()
+                .runner(runner)
+                .spec(spec)
+                .send()
+                .await,
+        ),
+        failure(client.specs_get().send().await),
+        failure(client.specs_post().body(new_spec("x")).send().await),
+        failure(client.spec_get().spec(spec).send().await),
+        failure(
+            client
+                .spec_patch()
+                .spec(spec)
+                .body(JsonUpdateSpec::default())
+                .send()
+                .await,
+        ),
+        failure(client.spec_delete().spec(spec).send().await),
         failure(client.runners_get().send().await),
         failure(
             client
@@ -33,6 +66,10 @@ async fn admin_endpoint_failures(client: &Client, runner: &str) -> Vec<runners_t
 async fn missing_or_bad_credentials_are_401_before_any_lookup() {
     let server = TestServer::start().await;
     let (runner, runner_token) = create(&server.admin(), "Real", None).await;
+    // A spec with the runner's slug, so that every path names a real item.
+    let mut spec = new_spec("Real");
+    spec.slug = Some(runner.slug.clone());
+    create_spec(&server.admin(), spec).await;
     let clients = [
         ("no token", server.anonymous()),
         ("not a JWT", server.client("hello")),

@@ -18,7 +18,7 @@ async fn create_returns_the_runner_token_once_and_view_by_uuid_or_slug() {
         .unwrap();
     assert_eq!(created.status(), 201);
     let created = created.into_inner();
-    assert_runner_token(&created.token);
+    assert_runner_key(&created.key);
 
     let by_uuid = admin
         .runner_get()

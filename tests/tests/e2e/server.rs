@@ -12,9 +12,35 @@ async fn version_is_public_and_bencher_0_6_2() {
         .await
         .unwrap()
         .into_inner();
-    // The contract: the Bencher API version whose runner endpoints these
-    // are, so that Bencher's CLI v0.6.2 prints no version warning.
+    // The contract: with no `api-version`, Bencher 0.6.2.
     assert_eq!(version.version, "0.6.2");
+}
+
+#[tokio::test]
+async fn version_follows_the_api_version_a_client_sends_when_spoken() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::new();
+    for (sent, answered) in [
+        ("0.6.2", "0.6.2"),
+        ("0.6.3", "0.6.3"),
+        ("0.6.12", "0.6.12"),
+        ("0.6.13", "0.6.2"),
+        ("0.6.1", "0.6.2"),
+        ("0.7.0", "0.6.2"),
+        ("0.6.12-rc1", "0.6.2"),
+        ("garbage", "0.6.2"),
+    ] {
+        let answer: serde_json::Value = http
+            .get(format!("{}/v0/server/version", server.url))
+            .header("api-version", sent)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["version"], answered, "api-version: {sent}");
+    }
 }
 
 #[tokio::test]
@@ -71,7 +97,7 @@ async fn bencher_cli_style_requests_work() {
     let body: serde_json::Value =
         serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert_eq!(body["uuid"], runner.uuid.to_string());
-    assert_runner_token(body["token"].as_str().unwrap());
+    assert_runner_key(body["token"].as_str().unwrap());
     // The API token is JWT-shaped: three base64url parts.
     let parts: Vec<&str> = server.admin_token.split('.').collect();
     assert_eq!(parts.len(), 3);

@@ -48,7 +48,7 @@ async fn no_token_is_stored_in_clear() {
     let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
     for secret in [
         token.as_str(),
-        rotated.token.as_str(),
+        rotated.key.as_str(),
         server.admin_token.as_str(),
         api_token.as_str(),
     ] {
@@ -72,8 +72,5 @@ async fn no_token_is_stored_in_clear() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(
-        hash,
-        runners_server::auth::hash_runner_token(&rotated.token)
-    );
+    assert_eq!(hash, runners_server::auth::hash_runner_key(&rotated.key));
 }

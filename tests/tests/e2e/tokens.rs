@@ -70,11 +70,77 @@ async fn rotation_returns_a_new_token_and_the_old_one_fails_at_once() {
     assert_eq!(rotated.status(), 201);
     let rotated = rotated.into_inner();
     assert_eq!(rotated.uuid, runner.uuid);
-    assert_runner_token(&rotated.token);
-    assert_ne!(rotated.token, old);
+    assert_runner_key(&rotated.key);
+    assert_ne!(rotated.key, old);
 
     failure(beat(&server, &old, &runner.slug).await).assert(401, "Unauthorized");
-    beat(&server, &rotated.token, &runner.slug).await.unwrap();
+    beat(&server, &rotated.key, &runner.slug).await.unwrap();
+}
+
+#[tokio::test]
+async fn key_rotation_by_key_or_token_answers_both_fields_and_kills_the_old_key() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let created = admin
+        .runners_post()
+        .body(new_runner("Keyed", None))
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    // v0.6.2 clients read `token`: the same key.
+    #[allow(deprecated)]
+    let token = created.token.clone();
+    assert_eq!(token, created.key);
+    assert_runner_key(&created.key);
+    let mut live = created.key;
+    for by_key in [true, false, true] {
+        #[allow(deprecated)]
+        let rotated = if by_key {
+            admin.runner_key_post().runner("keyed").send().await
+        } else {
+            admin.runner_token_post().runner("keyed").send().await
+        };
+        let rotated = rotated.unwrap();
+        assert_eq!(rotated.status(), 201);
+        let rotated = rotated.into_inner();
+        #[allow(deprecated)]
+        let token = rotated.token.clone();
+        assert_eq!(token, rotated.key);
+        assert_runner_key(&rotated.key);
+        failure(beat(&server, &live, "keyed").await)
+            .assert(401, "Unauthorized")
+            .mentions("rotated");
+        beat(&server, &rotated.key, "keyed").await.unwrap();
+        live = rotated.key;
+    }
+}
+
+#[tokio::test]
+async fn a_key_issued_in_v0_6_2_form_works_until_rotated() {
+    let server = TestServer::start().await;
+    // A runner as a database of the seed's version holds it: the SHA-256 of
+    // a key of 64 hex characters.
+    let legacy = format!("bencher_runner_{}", "3f".repeat(32));
+    let hash = runners_server::auth::hash_runner_key(&legacy);
+    let store = server.store();
+    store
+        .import_runners(vec![("Legacy".into(), "legacy".into(), hash)])
+        .await
+        .unwrap();
+    let beat_answer = beat(&server, &legacy, "legacy").await.unwrap();
+    assert!(beat_answer.into_inner().last_heartbeat.is_some());
+
+    let rotated = server
+        .admin()
+        .runner_key_post()
+        .runner("legacy")
+        .send()
+        .await;
+    let rotated = rotated.unwrap().into_inner();
+    assert_runner_key(&rotated.key);
+    failure(beat(&server, &legacy, "legacy").await).assert(401, "Unauthorized");
+    beat(&server, &rotated.key, "legacy").await.unwrap();
 }
 
 #[tokio::test]
@@ -84,6 +150,9 @@ async fn rotating_an_archived_runner_is_409() {
     let (runner, token) = create(&admin, "Archived", None).await;
     archive(&admin, &runner.slug, true).await;
     failure(admin.runner_token_post().runner(&runner.slug).send().await)
+        .assert(409, "Conflict")
+        .mentions("archived");
+    failure(admin.runner_key_post().runner(&runner.slug).send().await)
         .assert(409, "Conflict")
         .mentions("archived");
     archive(&admin, &runner.slug, false).await;

@@ -1,0 +1,116 @@
+//! The specs of a runner: add, list, remove, and `specs` on every runner.
+
+use runners_sdk::types::JsonNewRunnerSpec;
+use runners_tests::*;
+
+fn spec_ref(spec: &str) -> JsonNewRunnerSpec {
+    JsonNewRunnerSpec { spec: spec.into() }
+}
+
+#[tokio::test]
+async fn specs_are_added_listed_and_removed_in_order() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let (runner, _) = create(&admin, "Rack", None).await;
+    assert!(runner.specs.is_empty(), "`specs` is [] when none");
+    let small = create_spec(&admin, new_spec("small")).await;
+    let large = create_spec(&admin, new_spec("large")).await;
+
+    // By slug, then by UUID: 201 with the spec.
+    let added = admin
+        .runner_specs_post()
+        .runner(&runner.slug)
+        .body(spec_ref("small"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 201);
+    assert_eq!(added.into_inner(), small);
+    let added = admin
+        .runner_specs_post()
+        .runner(runner.uuid.to_string())
+        .body(spec_ref(&large.uuid.to_string()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.into_inner().uuid, large.uuid);
+
+    // In the order added (not by name), on the spec list, the view and the list.
+    let listed = admin.runner_specs_get().runner(&runner.slug).send().await;
+    let listed: Vec<_> = listed
+        .unwrap()
+        .into_inner()
+        .into_iter()
+        .map(|s| s.uuid)
+        .collect();
+    assert_eq!(listed, [small.uuid, large.uuid]);
+    let viewed = admin
+        .runner_get()
+        .runner(&runner.slug)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(viewed.into_inner().specs, [small.uuid, large.uuid]);
+    let (page, _) = list_all(&admin, false).await;
+    assert_eq!(page[0].specs, [small.uuid, large.uuid]);
+
+    // Twice: 409. Unknown spec or runner: 404.
+    failure(
+        admin
+            .runner_specs_post()
+            .runner(&runner.slug)
+            .body(spec_ref("small"))
+            .send()
+            .await,
+    )
+    .assert(409, "Conflict")
+    .mentions("small");
+    failure(
+        admin
+            .runner_specs_post()
+            .runner(&runner.slug)
+            .body(spec_ref("nope"))
+            .send()
+            .await,
+    )
+    .assert(404, "NotFound")
+    .mentions("nope");
+    failure(admin.runner_specs_get().runner("nobody").send().await).assert(404, "NotFound");
+    failure(
+        admin
+            .runner_specs_post()
+            .runner(&runner.slug)
+            .body(spec_ref("Not A Slug"))
+            .send()
+            .await,
+    )
+    .assert(400, "InvalidRequest")
+    .mentions("spec");
+
+    // Remove: 204, then 404 as the runner no longer has it.
+    let removed = admin
+        .runner_spec_delete()
+        .runner(&runner.slug)
+        .spec("small")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 204);
+    failure(
+        admin
+            .runner_spec_delete()
+            .runner(&runner.slug)
+            .spec("small")
+            .send()
+            .await,
+    )
+    .assert(404, "NotFound")
+    .mentions("does not have");
+    let viewed = admin
+        .runner_get()
+        .runner(&runner.slug)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(viewed.into_inner().specs, [large.uuid]);
+}
