@@ -175,6 +175,19 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
     runtime.block_on(token_command(command))
 }
 
+/// Opens the database for a `token` command, saying on stderr if its files
+/// had to be made owner-only.
+fn open_store(db: &std::path::Path) -> anyhow::Result<Store> {
+    let store = Store::open(db)?;
+    for file in store.tightened() {
+        eprintln!(
+            "made {} owner-only (0600): it holds the signing secret",
+            file.display()
+        );
+    }
+    Ok(store)
+}
+
 async fn token_command(command: TokenCommand) -> anyhow::Result<()> {
     match command {
         TokenCommand::Create {
@@ -184,7 +197,7 @@ async fn token_command(command: TokenCommand) -> anyhow::Result<()> {
             db,
         } => {
             validate::name("--user", &user)?;
-            let store = Store::open(&db.db)?;
+            let store = open_store(&db.db)?;
             let keys = Keys::new(&store.signing_secret().await?);
             let user = store.ensure_user(&user, admin).await?;
             let (_, token) =
@@ -192,7 +205,7 @@ async fn token_command(command: TokenCommand) -> anyhow::Result<()> {
             println!("{token}");
         }
         TokenCommand::List { db } => {
-            let store = Store::open(&db.db)?;
+            let store = open_store(&db.db)?;
             println!("UUID\tUSER\tADMIN\tCREATED\tEXPIRES\tREVOKED");
             for t in store.list_api_tokens().await? {
                 let time =
@@ -209,7 +222,7 @@ async fn token_command(command: TokenCommand) -> anyhow::Result<()> {
             }
         }
         TokenCommand::Revoke { token, db } => {
-            let store = Store::open(&db.db)?;
+            let store = open_store(&db.db)?;
             store.revoke_api_token(token).await?;
             eprintln!("revoked API token {token}; a running server refuses it within 1 s");
         }

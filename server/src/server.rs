@@ -362,6 +362,13 @@ impl Server {
         let keys = Keys::new(&store.signing_secret().await?);
         let spec = JsonOpenApi(serde_json::from_str(&openapi_document())?);
         let log = logger(config.log_level);
+        for file in store.tightened() {
+            slog::warn!(
+                log,
+                "made {} owner-only (0600): it holds the signing secret",
+                file.display()
+            );
+        }
         let api = runners_api_mod::api_description::<RunnersImpl>()
             .map_err(|e| anyhow::anyhow!("invalid API description: {e}"))?;
         let dropshot = ConfigDropshot {

@@ -95,6 +95,9 @@ pub struct Store {
     /// which sleeps whole milliseconds between retries. Other processes
     /// (the `token` commands, `sqlite3`) still meet the busy timeout.
     write_gate: Arc<Mutex<()>>,
+    /// Files of the database that were readable by others, made owner-only
+    /// when it was opened.
+    tightened: Arc<[std::path::PathBuf]>,
 }
 
 impl Store {
@@ -107,7 +110,14 @@ impl Store {
             pool: pools.pool,
             readers: pools.readers,
             write_gate: Arc::default(),
+            tightened: pools.tightened.into(),
         })
+    }
+
+    /// The database's files that were readable by group or others and were
+    /// made owner-only (0600) when it was opened.
+    pub fn tightened(&self) -> &[std::path::PathBuf] {
+        &self.tightened
     }
 
     fn conn(&self) -> Result<PooledConnection<SqliteConnectionManager>, StoreError> {

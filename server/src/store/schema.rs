@@ -200,6 +200,8 @@ const FLAGS: OpenFlags = OpenFlags::SQLITE_OPEN_READ_WRITE
 pub(super) struct Pools {
     pub pool: Pool<SqliteConnectionManager>,
     pub readers: Pool<SqliteConnectionManager>,
+    /// Files whose group or other permissions were taken off at open.
+    pub tightened: Vec<std::path::PathBuf>,
 }
 
 /// Opens (creating if needed) and migrates the database at `path`; `init`
@@ -217,6 +219,14 @@ pub(super) fn open(
             dir.display()
         );
     }
+    // Created owner-only before SQLite opens it: the file holds the signing
+    // secret. SQLite gives the -wal and -shm files the main file's mode.
+    create_owner_only(path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open database {shown}: the file cannot be created or opened there \
+             (is its directory writable?): {e}"
+        )
+    })?;
     let mut conn = Connection::open_with_flags(path, FLAGS).map_err(|e| {
         if e.sqlite_error_code() == Some(ErrorCode::CannotOpen) {
             anyhow::anyhow!(
@@ -262,6 +272,8 @@ pub(super) fn open(
         e => anyhow::Error::new(e).context(format!("cannot migrate database {shown}")),
     })?;
     init(&conn)?;
+    let tightened =
+        tighten(path).with_context(|| format!("cannot make database {shown} owner-only"))?;
     drop(conn);
 
     // No health check on checkout: the connections are to a local file, and
@@ -291,7 +303,56 @@ pub(super) fn open(
                 }),
         )
         .with_context(|| format!("cannot open database {shown}"))?;
-    Ok(Pools { pool, readers })
+    Ok(Pools {
+        pool,
+        readers,
+        tightened,
+    })
+}
+
+/// Creates `path` empty with mode 0600 (whatever the umask) if it does not
+/// exist; SQLite takes an empty file for an empty database.
+fn create_owner_only(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            result => result.map(drop),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
+}
+
+/// Takes group and other permissions off the database and its -wal and
+/// -shm files: the files it changed.
+fn tighten(path: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut tightened = Vec::new();
+    #[cfg(unix)]
+    for suffix in ["", "-wal", "-shm"] {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = std::path::PathBuf::from(file);
+        let Ok(meta) = std::fs::metadata(&file) else {
+            continue;
+        };
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & 0o700))?;
+            tightened.push(file);
+        }
+    }
+    Ok(tightened)
 }
 
 #[cfg(test)]

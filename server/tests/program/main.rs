@@ -447,3 +447,47 @@ fn no_token_appears_in_the_log_at_any_level() {
         assert!(!log.contains(secret.as_str()), "a token is in the log");
     }
 }
+
+/// The permission bits of `path`.
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn database_files_are_owner_only_whatever_the_umask() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("runners.db");
+    // `token create` on a fresh path, under the most permissive umask.
+    let output = Command::new("sh")
+        .args([
+            "-c",
+            r#"umask 000 && exec "$0" token create --user ci --admin --db "$1""#,
+        ])
+        .args([BIN, db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(mode(&db), 0o600);
+    // Created so, not tightened after the fact (no moment of 0666).
+    assert!(!stderr(&output).contains("owner-only"), "{}", stderr(&output));
+
+    // A database left readable by others is tightened at start, with one
+    // log line; the -wal and -shm files SQLite makes follow the main file.
+    std::fs::set_permissions(&db, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let server = Serving::start_in(dir);
+    let db = server.db();
+    assert_eq!(mode(&db), 0o600);
+    for suffix in ["-wal", "-shm"] {
+        let mut file = db.clone().into_os_string();
+        file.push(suffix);
+        assert_eq!(mode(std::path::Path::new(&file)), 0o600, "{suffix}");
+    }
+    assert_eq!(server.list_status("x"), 401);
+    let log = server.log.lock().unwrap().join("\n");
+    let banner = server.banner.join("\n");
+    assert!(
+        format!("{banner}\n{log}").contains("owner-only"),
+        "{banner}\n{log}"
+    );
+}
