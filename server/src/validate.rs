@@ -291,14 +291,22 @@ macro_rules! list_query_rules {
 list_query_rules!(RunnersQuery);
 list_query_rules!(SpecsQuery);
 
+/// The name and slug of a body, where given.
+fn name_and_slug(given_name: Option<&str>, given_slug: Option<&str>) -> Result<(), Invalid> {
+    if let Some(given) = given_name {
+        name("name", given)?;
+    }
+    if let Some(given) = given_slug {
+        slug("slug", given)?;
+    }
+    Ok(())
+}
+
 impl Validate for JsonNewRunner {
     type Valid = Self;
 
     fn validate(self) -> Result<Self, Invalid> {
-        name("name", &self.name)?;
-        if let Some(given) = &self.slug {
-            slug("slug", given)?;
-        }
+        name_and_slug(Some(&self.name), self.slug.as_deref())?;
         Ok(self)
     }
 }
@@ -307,12 +315,7 @@ impl Validate for JsonUpdateRunner {
     type Valid = Self;
 
     fn validate(self) -> Result<Self, Invalid> {
-        if let Some(given) = &self.name {
-            name("name", given)?;
-        }
-        if let Some(given) = &self.slug {
-            slug("slug", given)?;
-        }
+        name_and_slug(self.name.as_deref(), self.slug.as_deref())?;
         Ok(self)
     }
 }
@@ -321,10 +324,7 @@ impl Validate for JsonNewSpec {
     type Valid = Self;
 
     fn validate(self) -> Result<Self, Invalid> {
-        name("name", &self.name)?;
-        if let Some(given) = &self.slug {
-            slug("slug", given)?;
-        }
+        name_and_slug(Some(&self.name), self.slug.as_deref())?;
         if !(1..=CPU_MAX).contains(&self.cpu) {
             return Err(Invalid::new(
                 "cpu",
@@ -347,12 +347,7 @@ impl Validate for JsonUpdateSpec {
     type Valid = Self;
 
     fn validate(self) -> Result<Self, Invalid> {
-        if let Some(given) = &self.name {
-            name("name", given)?;
-        }
-        if let Some(given) = &self.slug {
-            slug("slug", given)?;
-        }
+        name_and_slug(self.name.as_deref(), self.slug.as_deref())?;
         Ok(self)
     }
 }

@@ -23,7 +23,7 @@ use rusqlite::{Connection, ErrorCode, Row, Transaction, TransactionBehavior};
 use uuid::Uuid;
 
 use crate::types::JsonDirection;
-use crate::validate::{ListQuery, RunnerRef, Sort, SpecRef};
+use crate::validate::{ListQuery, RunnerRef, Sort, SpecRef, generated_slug, slug_from_name};
 
 pub use runners::KeyedRunner;
 pub use schema::{BUSY_TIMEOUT, POOL_SIZE};
@@ -288,6 +288,65 @@ impl<'q> ListSql<'q> {
             .collect::<Result<_, _>>()?;
         tx.commit()?;
         Ok((items, u64::try_from(total).unwrap_or(0)))
+    }
+}
+
+/// Tries to find a free generated slug before giving up with a 409.
+const GENERATED_SLUG_ATTEMPTS: usize = 8;
+
+/// A runner's or a spec's table: the words its errors use.
+#[derive(Clone, Copy)]
+struct Kind {
+    /// `runner` or `spec`: in messages, and the fallback of a generated slug.
+    name: &'static str,
+    /// The unique slug column, as SQLite names it in a violation.
+    slug_column: &'static str,
+}
+
+const RUNNER: Kind = Kind {
+    name: "runner",
+    slug_column: "runners.slug",
+};
+const SPEC: Kind = Kind {
+    name: "spec",
+    slug_column: "specs.slug",
+};
+
+impl Kind {
+    /// Maps a failed write of `slug` to [`StoreError::SlugTaken`] if the
+    /// slug is taken.
+    fn slug_conflict(self, slug: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
+        move |e| {
+            if is_unique_violation(&e, self.slug_column) {
+                StoreError::SlugTaken {
+                    kind: self.name,
+                    slug: slug.to_owned(),
+                }
+            } else {
+                e.into()
+            }
+        }
+    }
+
+    /// Runs `insert` with the slug given (taken: 409), or else with slugs
+    /// generated from `name` until one is free.
+    fn insert<T>(
+        self,
+        given: Option<&str>,
+        name: &str,
+        mut insert: impl FnMut(&str) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        if let Some(slug) = given {
+            return insert(slug).map_err(self.slug_conflict(slug));
+        }
+        let base = slug_from_name(name);
+        for i in 0..GENERATED_SLUG_ATTEMPTS {
+            match insert(&generated_slug(base.as_deref(), self.name, i)) {
+                Err(e) if is_unique_violation(&e, self.slug_column) => continue,
+                result => return Ok(result?),
+            }
+        }
+        Err(StoreError::NoFreeSlug(GENERATED_SLUG_ATTEMPTS))
     }
 }
 

@@ -4,11 +4,10 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
 use super::{
-    ListSql, Store, StoreError, is_unique_violation, now, opt_time_at, text_at, time_at, to_text,
-    uuid_at,
+    ListSql, RUNNER, Store, StoreError, now, opt_time_at, text_at, time_at, to_text, uuid_at,
 };
 use crate::types::{JsonNewRunner, JsonRunner, JsonUpdateRunner};
-use crate::validate::{ListQuery, RunnerRef, generated_slug, slug_from_name};
+use crate::validate::{ListQuery, RunnerRef};
 
 /// A runner's fields, for [`runner_at`]. Its specs come in the same
 /// statement: the UUIDs in the order added, comma-separated (one walk of
@@ -18,8 +17,6 @@ const RUNNER_COLUMNS: &str = "uuid, name, slug, \
     (SELECT group_concat(s.uuid, ',' ORDER BY rs.id) \
      FROM runner_specs rs JOIN specs s ON s.id = rs.spec_id WHERE rs.runner_id = runners.id), \
     archived, last_heartbeat, created, modified";
-/// Tries to find a free generated slug before giving up with a 409.
-const GENERATED_SLUG_ATTEMPTS: usize = 8;
 /// Deepest offset a list may start at and still count as a short read.
 const SHORT_LIST_OFFSET: u64 = 1024;
 
@@ -61,21 +58,6 @@ pub(super) fn runner_at(row: &Row<'_>, at: usize) -> rusqlite::Result<JsonRunner
         created: time_at(row, at + 6)?,
         modified: time_at(row, at + 7)?,
     })
-}
-
-/// Maps a failed write of `slug` to [`StoreError::SlugTaken`] if the slug
-/// is taken.
-fn slug_conflict(slug: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
-    move |e| {
-        if is_unique_violation(&e, "runners.slug") {
-            StoreError::SlugTaken {
-                kind: "runner",
-                slug: slug.to_owned(),
-            }
-        } else {
-            e.into()
-        }
-    }
 }
 
 /// A runner's row id and fields, by UUID or slug.
@@ -153,7 +135,7 @@ impl Store {
                         &key_hash[..],
                         to_text(now())
                     ])
-                    .map_err(slug_conflict(slug))?;
+                    .map_err(RUNNER.slug_conflict(slug))?;
             }
             Ok(runners.len())
         })
@@ -174,7 +156,7 @@ impl Store {
                  VALUES (?1, ?2, fold(?2), ?3, ?4, ?5, ?5) RETURNING {RUNNER_COLUMNS}"
             ))?;
             let created = to_text(now());
-            let mut attempt = |slug: &str| {
+            let attempt = |slug: &str| {
                 insert.query_row(
                     params![
                         Uuid::new_v4().to_string(),
@@ -186,17 +168,7 @@ impl Store {
                     |r| runner_at(r, 0),
                 )
             };
-            if let Some(slug) = &new.slug {
-                return attempt(slug).map_err(slug_conflict(slug));
-            }
-            let base = slug_from_name(&new.name);
-            for i in 0..GENERATED_SLUG_ATTEMPTS {
-                match attempt(&generated_slug(base.as_deref(), "runner", i)) {
-                    Err(e) if is_unique_violation(&e, "runners.slug") => continue,
-                    result => return Ok(result?),
-                }
-            }
-            Err(StoreError::NoFreeSlug(GENERATED_SLUG_ATTEMPTS))
+            RUNNER.insert(new.slug.as_deref(), &new.name, attempt)
         })
         .await
     }
@@ -237,7 +209,7 @@ impl Store {
                 to_text(next.modified),
                 id
             ])
-            .map_err(slug_conflict(&next.slug))?;
+            .map_err(RUNNER.slug_conflict(&next.slug))?;
             Ok(next)
         })
         .await

@@ -5,16 +5,14 @@ use uuid::Uuid;
 
 use super::runners::runner_row;
 use super::{
-    ListSql, Store, StoreError, is_unique_violation, now, opt_time_at, text_at, time_at, to_text,
-    uuid_at,
+    ListSql, SPEC, Store, StoreError, is_unique_violation, now, opt_time_at, text_at, time_at,
+    to_text, uuid_at,
 };
 use crate::types::{Architecture, JsonNewSpec, JsonSpec, JsonUpdateSpec, OperatingSystem, Sandbox};
-use crate::validate::{ListQuery, RunnerRef, SpecRef, generated_slug, slug_from_name};
+use crate::validate::{ListQuery, RunnerRef, SpecRef};
 
 const SPEC_COLUMNS: &str = "uuid, name, slug, architecture, os, cpu, memory, disk, network, \
                             sandbox, fallback, archived, created, modified";
-/// Tries to find a free generated slug before giving up with a 409.
-const GENERATED_SLUG_ATTEMPTS: usize = 8;
 
 fn architecture_text(a: Architecture) -> &'static str {
     match a {
@@ -102,19 +100,6 @@ fn spec_at(row: &Row<'_>, at: usize) -> rusqlite::Result<JsonSpec> {
     })
 }
 
-fn slug_conflict(slug: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
-    move |e| {
-        if is_unique_violation(&e, "specs.slug") {
-            StoreError::SlugTaken {
-                kind: "spec",
-                slug: slug.to_owned(),
-            }
-        } else {
-            e.into()
-        }
-    }
-}
-
 /// A spec's row id and fields, by UUID or slug.
 fn spec_row(conn: &Connection, r: &SpecRef) -> Result<(i64, JsonSpec), StoreError> {
     let (filter, arg) = match r {
@@ -173,7 +158,7 @@ impl Store {
                  VALUES (?1, ?2, fold(?2), ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)
                  RETURNING {SPEC_COLUMNS}"
             ))?;
-            let mut attempt = |slug: &str| {
+            let attempt = |slug: &str| {
                 insert.query_row(
                     params![
                         Uuid::new_v4().to_string(),
@@ -193,17 +178,7 @@ impl Store {
                     |r| spec_at(r, 0),
                 )
             };
-            if let Some(slug) = &new.slug {
-                return attempt(slug).map_err(slug_conflict(slug));
-            }
-            let base = slug_from_name(&new.name);
-            for i in 0..GENERATED_SLUG_ATTEMPTS {
-                match attempt(&generated_slug(base.as_deref(), "spec", i)) {
-                    Err(e) if is_unique_violation(&e, "specs.slug") => continue,
-                    result => return Ok(result?),
-                }
-            }
-            Err(StoreError::NoFreeSlug(GENERATED_SLUG_ATTEMPTS))
+            SPEC.insert(new.slug.as_deref(), &new.name, attempt)
         })
         .await
     }
@@ -265,7 +240,7 @@ impl Store {
                 to_text(next.modified),
                 id
             ])
-            .map_err(slug_conflict(&next.slug))?;
+            .map_err(SPEC.slug_conflict(&next.slug))?;
             Ok(next)
         })
         .await

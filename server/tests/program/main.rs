@@ -470,7 +470,11 @@ fn database_files_are_owner_only_whatever_the_umask() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(mode(&db), 0o600);
     // Created so, not tightened after the fact (no moment of 0666).
-    assert!(!stderr(&output).contains("owner-only"), "{}", stderr(&output));
+    assert!(
+        !stderr(&output).contains("owner-only"),
+        "{}",
+        stderr(&output)
+    );
 
     // A database left readable by others is tightened at start, with one
     // log line; the -wal and -shm files SQLite makes follow the main file.
