@@ -30,6 +30,7 @@ use http_body_util::Full;
 use hyper::Request;
 use load::{MakeRequest, Run};
 use runners_server::auth::{self, Keys};
+use runners_server::store::Actor;
 use runners_server::types::{JsonDirection, JsonRunner};
 use runners_server::validate::{ListQuery, Sort};
 use runners_server::{Config, LogLevel, Server, Store};
@@ -208,7 +209,14 @@ async fn seed(db: &Path, size: usize) -> anyhow::Result<Seeded> {
     let store = Store::open(db)?;
     let keys = Keys::new(&store.signing_secret().await?);
     let user = store.ensure_user("bench", true).await?;
-    let (_, admin) = auth::issue_api_token(&store, &keys, user, chrono::Duration::days(1)).await?;
+    let (_, admin) = auth::issue_api_token(
+        &store,
+        &keys,
+        user,
+        chrono::Duration::days(1),
+        &Actor::program(),
+    )
+    .await?;
     let runner_tokens: Vec<String> = (0..HEARTBEAT_RUNNERS)
         .map(|_| auth::new_runner_key())
         .collect();

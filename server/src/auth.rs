@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::random::random_bytes;
-use crate::store::{KeyedRunner, Store, StoreError, TokenPrincipal};
+use crate::store::{Actor, KeyedRunner, Store, StoreError, TokenPrincipal};
 use crate::types::JsonRunner;
 use crate::validate::RunnerRef;
 
@@ -139,6 +139,53 @@ impl Keys {
     }
 }
 
+/// The signing keys a running server verifies with, re-read from the
+/// database when a token's signature does not verify (at most once every
+/// [`ADMIN_CACHE_TTL`]): after `runners-server key rotate`, tokens signed
+/// with the new secret work at once.
+pub struct KeyRing {
+    keys: std::sync::RwLock<std::sync::Arc<Keys>>,
+    reloaded: Mutex<Instant>,
+}
+
+impl KeyRing {
+    pub fn new(keys: Keys) -> Self {
+        Self {
+            keys: std::sync::RwLock::new(std::sync::Arc::new(keys)),
+            reloaded: Mutex::new(Instant::now()),
+        }
+    }
+
+    fn current(&self) -> std::sync::Arc<Keys> {
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        std::sync::Arc::clone(&keys)
+    }
+
+    /// Verifies `token`, re-reading the secret once if its signature fails.
+    async fn verify(&self, store: &Store, token: &str) -> Result<Claims, AuthError> {
+        match self.current().verify(token) {
+            Err(AuthError::BadSignature) => {
+                let due = {
+                    let mut reloaded = self.reloaded.lock().unwrap_or_else(|e| e.into_inner());
+                    let due = reloaded.elapsed() >= ADMIN_CACHE_TTL;
+                    if due {
+                        *reloaded = Instant::now();
+                    }
+                    due
+                };
+                if !due {
+                    return Err(AuthError::BadSignature);
+                }
+                let keys = std::sync::Arc::new(Keys::new(&store.signing_secret().await?));
+                *self.keys.write().unwrap_or_else(|e| e.into_inner()) =
+                    std::sync::Arc::clone(&keys);
+                keys.verify(token)
+            }
+            verified => verified,
+        }
+    }
+}
+
 /// Creates an API token for `user` valid for `ttl`, recording its `jti`.
 /// The token itself is returned once and stored nowhere.
 pub async fn issue_api_token(
@@ -146,11 +193,14 @@ pub async fn issue_api_token(
     keys: &Keys,
     user: Uuid,
     ttl: Duration,
+    actor: &Actor,
 ) -> Result<(Uuid, String), StoreError> {
     let issued = Utc::now();
     let expires = issued + ttl;
     let jti = Uuid::new_v4();
-    store.insert_api_token(jti, user, issued, expires).await?;
+    store
+        .insert_api_token(jti, user, issued, expires, actor)
+        .await?;
     let claims = Claims {
         sub: user,
         jti,
@@ -211,6 +261,20 @@ fn bearer(headers: &HeaderMap) -> Result<&str, AuthError> {
 #[derive(Clone, Debug)]
 pub struct Admin {
     pub user: Uuid,
+    pub user_name: String,
+    /// The API token's id (`jti`).
+    pub token: Uuid,
+}
+
+impl Admin {
+    /// The admin as the audit trail records them.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user: Some(self.user),
+            user_name: Some(self.user_name.clone()),
+            token: Some(self.token),
+        }
+    }
 }
 
 /// How long a verified admin API token is trusted without reading its
@@ -264,7 +328,7 @@ impl AdminCache {
 /// Checks that the request carries a live API token of an admin user.
 pub async fn require_admin(
     store: &Store,
-    keys: &Keys,
+    keys: &KeyRing,
     cache: &AdminCache,
     headers: &HeaderMap,
 ) -> Result<Admin, AuthError> {
@@ -276,7 +340,7 @@ pub async fn require_admin(
     if let Some(admin) = cache.get(&key) {
         return Ok(admin);
     }
-    let claims = keys.verify(token)?;
+    let claims = keys.verify(store, token).await?;
     let TokenPrincipal {
         user,
         user_name,
@@ -295,7 +359,11 @@ pub async fn require_admin(
     if !admin {
         return Err(AuthError::NotAdmin(user_name));
     }
-    let admin = Admin { user };
+    let admin = Admin {
+        user,
+        user_name,
+        token: claims.jti,
+    };
     cache.put(key, admin.clone(), claims.exp);
     Ok(admin)
 }

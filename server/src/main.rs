@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use runners_server::auth::{self, DEFAULT_API_TOKEN_TTL_DAYS, Keys};
 use runners_server::server::DEFAULT_BIND;
+use runners_server::store::Actor;
 use runners_server::{Config, LogLevel, Server, Store, validate};
 use uuid::Uuid;
 
@@ -28,6 +29,32 @@ enum Command {
     /// Manage API tokens (works while the server runs).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage the key that signs API tokens (works while the server runs).
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Print the audit trail of admin writes, oldest first (newest last).
+    Audit {
+        /// Only entries at or after this time (RFC 3339, e.g. 2026-11-25T00:00:00Z).
+        #[arg(long, value_name = "TIME")]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only entries about this runner (slug or UUID).
+        #[arg(long, value_name = "RUNNER")]
+        runner: Option<String>,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Replace the signing secret: every API token signed with the old one is refused (a running server within 1 s), and a new admin token is printed once, alone on stdout.
+    Rotate {
+        #[command(flatten)]
+        db: DbArg,
+    },
 }
 
 #[derive(Args)]
@@ -110,7 +137,14 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => serve(cli.serve),
         Some(Command::Serve(args)) => serve(args),
-        Some(Command::Token(command)) => token(command),
+        Some(Command::Token(command)) => offline(token_command(command)),
+        Some(Command::Key(KeyCommand::Rotate { db })) => offline(rotate_key(db)),
+        Some(Command::Audit {
+            since,
+            runner,
+            json,
+            db,
+        }) => offline(audit(db, since, runner, json)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -170,9 +204,55 @@ async fn shutdown_signal() -> anyhow::Result<()> {
         .context("cannot listen for Ctrl-C")
 }
 
-fn token(command: TokenCommand) -> anyhow::Result<()> {
+/// Runs one of the commands that work on the database file directly.
+fn offline(command: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
     let runtime = runners_server::server::runtime().context("cannot start the async runtime")?;
-    runtime.block_on(token_command(command))
+    runtime.block_on(command)
+}
+
+async fn rotate_key(db: DbArg) -> anyhow::Result<()> {
+    let store = open_store(&db.db)?;
+    let revoked = store.rotate_signing_key(&Actor::program()).await?;
+    let keys = Keys::new(&store.signing_secret().await?);
+    let user = store.ensure_user("admin", true).await?;
+    let ttl = chrono::Duration::days(DEFAULT_API_TOKEN_TTL_DAYS);
+    let (_, token) = auth::issue_api_token(&store, &keys, user, ttl, &Actor::program()).await?;
+    eprintln!(
+        "rotated the signing key: {revoked} API token(s) revoked (a running server refuses \
+         them within 1 s). The new API token of user `admin`, shown this once:"
+    );
+    println!("{token}");
+    Ok(())
+}
+
+async fn audit(
+    db: DbArg,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    runner: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let store = open_store(&db.db)?;
+    let rows = store.audit(since, runner).await?;
+    if !json {
+        println!("TIME\tUSER\tTOKEN\tACTION\tTARGET\tCHANGES");
+    }
+    for row in rows {
+        if json {
+            println!("{}", serde_json::to_string(&row)?);
+        } else {
+            let dash = || "-".to_owned();
+            println!(
+                "{}\t{}\t{}\t{}\t{}\t{}",
+                row.time.format("%Y-%m-%dT%H:%M:%S%.6fZ"),
+                row.user.unwrap_or_else(dash),
+                row.token.unwrap_or_else(dash),
+                row.action,
+                row.target_slug.or(row.target_uuid).unwrap_or_else(dash),
+                row.changes
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Opens the database for a `token` command, saying on stderr if its files
@@ -200,8 +280,10 @@ async fn token_command(command: TokenCommand) -> anyhow::Result<()> {
             let store = open_store(&db.db)?;
             let keys = Keys::new(&store.signing_secret().await?);
             let user = store.ensure_user(&user, admin).await?;
+            let actor = Actor::program();
             let (_, token) =
-                auth::issue_api_token(&store, &keys, user, chrono::Duration::days(days)).await?;
+                auth::issue_api_token(&store, &keys, user, chrono::Duration::days(days), &actor)
+                    .await?;
             println!("{token}");
         }
         TokenCommand::List { db } => {
@@ -223,7 +305,7 @@ async fn token_command(command: TokenCommand) -> anyhow::Result<()> {
         }
         TokenCommand::Revoke { token, db } => {
             let store = open_store(&db.db)?;
-            store.revoke_api_token(token).await?;
+            store.revoke_api_token(token, &Actor::program()).await?;
             eprintln!("revoked API token {token}; a running server refuses it within 1 s");
         }
     }

@@ -13,7 +13,7 @@ use slog::Drain as _;
 use crate::api::{RunnersApi, RunnersPage, SpecsPage, openapi_document, runners_api_mod};
 use crate::auth::{self, AuthError, DEFAULT_API_TOKEN_TTL_DAYS, Keys, RunnerKey};
 use crate::extract::{JsonBody, QueryParams};
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, Actor, Store, StoreError};
 use crate::types::{
     JsonApiVersion, JsonNewRunner, JsonNewRunnerSpec, JsonNewSpec, JsonOpenApi, JsonRunner,
     JsonRunnerKey, JsonSpec, JsonUpdateRunner, JsonUpdateSpec, RunnerPath, RunnerSpecPath,
@@ -48,7 +48,7 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:61016";
 /// What a request handler has at hand.
 pub struct Context {
     store: Store,
-    keys: Keys,
+    keys: auth::KeyRing,
     admins: auth::AdminCache,
     spec: JsonOpenApi,
 }
@@ -98,10 +98,13 @@ async fn rotate_key(
     path: Path<RunnerPath>,
 ) -> Result<HttpResponseCreated<JsonRunnerKey>, HttpError> {
     let cx = rqctx.context();
-    cx.admin(&rqctx).await?;
+    let admin = cx.admin(&rqctx).await?;
     let runner = path.into_inner().runner()?;
     let (key, hash) = new_runner_key();
-    let uuid = cx.store.rotate_runner_key(runner, hash).await?;
+    let uuid = cx
+        .store
+        .rotate_runner_key(runner, hash, &admin.actor())
+        .await?;
     Ok(HttpResponseCreated(JsonRunnerKey::new(uuid, key)))
 }
 
@@ -140,9 +143,9 @@ impl RunnersApi for RunnersImpl {
         body: JsonBody<JsonNewRunner>,
     ) -> Result<HttpResponseCreated<JsonRunnerKey>, HttpError> {
         let cx = rqctx.context();
-        cx.admin(&rqctx).await?;
+        let admin = cx.admin(&rqctx).await?;
         let (key, hash) = new_runner_key();
-        let runner = cx.store.create_runner(body.0, hash).await?;
+        let runner = cx.store.create_runner(body.0, hash, &admin.actor()).await?;
         Ok(HttpResponseCreated(JsonRunnerKey::new(runner.uuid, key)))
     }
 
@@ -162,10 +165,12 @@ impl RunnersApi for RunnersImpl {
         body: JsonBody<JsonUpdateRunner>,
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
         let cx = rqctx.context();
-        cx.admin(&rqctx).await?;
+        let admin = cx.admin(&rqctx).await?;
         let runner = path.into_inner().runner()?;
         Ok(HttpResponseOk(
-            cx.store.update_runner(runner, body.0).await?,
+            cx.store
+                .update_runner(runner, body.0, &admin.actor())
+                .await?,
         ))
     }
 
@@ -199,9 +204,12 @@ impl RunnersApi for RunnersImpl {
         body: JsonBody<JsonNewRunnerSpec>,
     ) -> Result<HttpResponseCreated<JsonSpec>, HttpError> {
         let cx = rqctx.context();
-        cx.admin(&rqctx).await?;
+        let admin = cx.admin(&rqctx).await?;
         let runner = path.into_inner().runner()?;
-        let spec = cx.store.add_runner_spec(runner, body.0).await?;
+        let spec = cx
+            .store
+            .add_runner_spec(runner, body.0, &admin.actor())
+            .await?;
         Ok(HttpResponseCreated(spec))
     }
 
@@ -210,9 +218,11 @@ impl RunnersApi for RunnersImpl {
         path: Path<RunnerSpecPath>,
     ) -> Result<HttpResponseDeleted, HttpError> {
         let cx = rqctx.context();
-        cx.admin(&rqctx).await?;
+        let admin = cx.admin(&rqctx).await?;
         let (runner, spec) = path.into_inner().refs()?;
-        cx.store.remove_runner_spec(runner, spec).await?;
+        cx.store
+            .remove_runner_spec(runner, spec, &admin.actor())
+            .await?;
         Ok(HttpResponseDeleted())
     }
 
@@ -240,8 +250,10 @@ impl RunnersApi for RunnersImpl {
         body: JsonBody<JsonNewSpec>,
     ) -> Result<HttpResponseCreated<JsonSpec>, HttpError> {
         let cx = rqctx.context();
-        cx.admin(&rqctx).await?;
-        Ok(HttpResponseCreated(cx.store.create_spec(body.0).await?))
+        let admin = cx.admin(&rqctx).await?;
+        Ok(HttpResponseCreated(
+            cx.store.create_spec(body.0, &admin.actor()).await?,
+        ))
     }
 
     async fn spec_get(
@@ -260,9 +272,11 @@ impl RunnersApi for RunnersImpl {
         body: JsonBody<JsonUpdateSpec>,
     ) -> Result<HttpResponseOk<JsonSpec>, HttpError> {
         let cx = rqctx.context();
-        cx.admin(&rqctx).await?;
+        let admin = cx.admin(&rqctx).await?;
         let spec = path.into_inner().spec()?;
-        Ok(HttpResponseOk(cx.store.update_spec(spec, body.0).await?))
+        Ok(HttpResponseOk(
+            cx.store.update_spec(spec, body.0, &admin.actor()).await?,
+        ))
     }
 
     async fn spec_delete(
@@ -270,9 +284,9 @@ impl RunnersApi for RunnersImpl {
         path: Path<SpecPath>,
     ) -> Result<HttpResponseDeleted, HttpError> {
         let cx = rqctx.context();
-        cx.admin(&rqctx).await?;
+        let admin = cx.admin(&rqctx).await?;
         let spec = path.into_inner().spec()?;
-        cx.store.delete_spec(spec).await?;
+        cx.store.delete_spec(spec, &admin.actor()).await?;
         Ok(HttpResponseDeleted())
     }
 
@@ -301,7 +315,7 @@ pub async fn bootstrap_admin(store: &Store, keys: &Keys) -> Result<Option<String
     }
     let user = store.ensure_user("admin", true).await?;
     let ttl = Duration::days(DEFAULT_API_TOKEN_TTL_DAYS);
-    let (_, token) = auth::issue_api_token(store, keys, user, ttl).await?;
+    let (_, token) = auth::issue_api_token(store, keys, user, ttl, &Actor::program()).await?;
     Ok(Some(token))
 }
 
@@ -378,7 +392,7 @@ impl Server {
         };
         let context = Context {
             store: store.clone(),
-            keys: keys.clone(),
+            keys: auth::KeyRing::new(keys.clone()),
             admins: auth::AdminCache::default(),
             spec,
         };

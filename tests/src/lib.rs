@@ -10,6 +10,7 @@ use runners_sdk::types::{
 };
 use runners_sdk::{Client, Error, ResponseValue, total_count, types};
 use runners_server::auth::{self, Keys};
+use runners_server::store::Actor;
 use runners_server::{Config, LogLevel, Server, Store};
 use tempfile::TempDir;
 
@@ -98,7 +99,7 @@ impl TestServer {
         let store = self.store();
         let keys = Keys::new(&store.signing_secret().await.unwrap());
         let user = store.ensure_user(user, admin).await.unwrap();
-        auth::issue_api_token(&store, &keys, user, ttl)
+        auth::issue_api_token(&store, &keys, user, ttl, &Actor::program())
             .await
             .unwrap()
     }

@@ -7,7 +7,9 @@
 //! - [`runners`]: runners and their keys.
 //! - [`specs`]: hardware specs, and the specs of each runner.
 //! - [`tokens`]: the signing key, users and API tokens.
+//! - [`audit`]: the audit trail, written in each write's transaction.
 
+mod audit;
 mod runners;
 mod schema;
 mod specs;
@@ -25,6 +27,7 @@ use uuid::Uuid;
 use crate::types::JsonDirection;
 use crate::validate::{ListQuery, RunnerRef, Sort, SpecRef, generated_slug, slug_from_name};
 
+pub use audit::{Actor, AuditRow};
 pub use runners::KeyedRunner;
 pub use schema::{BUSY_TIMEOUT, POOL_SIZE};
 pub use tokens::{ApiTokenRow, SIGNING_KEY_BYTES, TokenPrincipal};

@@ -3,6 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
+use super::audit::{Actor, Entry, changes, record};
 use super::{
     ListSql, RUNNER, Store, StoreError, now, opt_time_at, text_at, time_at, to_text, uuid_at,
 };
@@ -149,7 +150,9 @@ impl Store {
         &self,
         new: JsonNewRunner,
         key_hash: [u8; 32],
+        actor: &Actor,
     ) -> Result<JsonRunner, StoreError> {
+        let actor = actor.clone();
         self.write(move |tx| {
             let mut insert = tx.prepare_cached(&format!(
                 "INSERT INTO runners (uuid, name, name_folded, slug, token_hash, created, modified)
@@ -168,7 +171,18 @@ impl Store {
                     |r| runner_at(r, 0),
                 )
             };
-            RUNNER.insert(new.slug.as_deref(), &new.name, attempt)
+            let runner = RUNNER.insert(new.slug.as_deref(), &new.name, attempt)?;
+            record(
+                tx,
+                &actor,
+                Entry {
+                    action: "runner.create",
+                    target_uuid: Some(runner.uuid),
+                    target_slug: Some(&runner.slug),
+                    changes: changes(None, &runner),
+                },
+            )?;
+            Ok(runner)
         })
         .await
     }
@@ -178,7 +192,9 @@ impl Store {
         &self,
         r: RunnerRef,
         update: JsonUpdateRunner,
+        actor: &Actor,
     ) -> Result<JsonRunner, StoreError> {
+        let actor = actor.clone();
         self.write(move |tx| {
             let (id, current) = runner_row(tx, &r)?;
             let mut next = current.clone();
@@ -210,6 +226,16 @@ impl Store {
                 id
             ])
             .map_err(RUNNER.slug_conflict(&next.slug))?;
+            record(
+                tx,
+                &actor,
+                Entry {
+                    action: "runner.update",
+                    target_uuid: Some(next.uuid),
+                    target_slug: Some(&next.slug),
+                    changes: changes(Some(&current), &next),
+                },
+            )?;
             Ok(next)
         })
         .await
@@ -222,7 +248,9 @@ impl Store {
         &self,
         r: RunnerRef,
         key_hash: [u8; 32],
+        actor: &Actor,
     ) -> Result<Uuid, StoreError> {
+        let actor = actor.clone();
         self.write(move |tx| {
             let (id, runner) = runner_row(tx, &r)?;
             if runner.archived.is_some() {
@@ -230,6 +258,16 @@ impl Store {
             }
             tx.prepare_cached("UPDATE runners SET token_hash = ?, modified = ? WHERE id = ?")?
                 .execute(params![&key_hash[..], to_text(now()), id])?;
+            record(
+                tx,
+                &actor,
+                Entry {
+                    action: "runner.key.rotate",
+                    target_uuid: Some(runner.uuid),
+                    target_slug: Some(&runner.slug),
+                    changes: serde_json::json!({"key": "rotated"}),
+                },
+            )?;
             Ok(runner.uuid)
         })
         .await

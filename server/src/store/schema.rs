@@ -150,8 +150,31 @@ CREATE TABLE runner_specs (
 CREATE INDEX runner_specs_spec ON runner_specs (spec_id);
 "#;
 
+/// Version 4: the audit trail.
+const SCHEMA_V4: &str = r#"
+-- One row per successful admin write, `token create|revoke` and `key
+-- rotate`, written in the same transaction as the write. Never a secret.
+CREATE TABLE audit (
+    id          INTEGER PRIMARY KEY,
+    time        TEXT NOT NULL,
+    -- Who: the API token's user and token id; NULL for the server program's
+    -- own commands (run by whoever can open the file).
+    user_uuid   TEXT,
+    user_name   TEXT,
+    token_uuid  TEXT,
+    -- What: `runner.create`, `spec.update`, `token.revoke`, ...
+    action      TEXT NOT NULL,
+    target_uuid TEXT,
+    target_slug TEXT,
+    -- The fields that changed: a JSON object of field to new value.
+    changes     TEXT NOT NULL
+) STRICT;
+-- `audit --runner`: a runner's rows by uuid (a slug may change).
+CREATE INDEX audit_target ON audit (target_uuid);
+"#;
+
 /// The schema's migrations, in order: version N is the first N applied.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())

@@ -3,6 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
+use super::audit::{Actor, Entry, changes, record};
 use super::runners::runner_row;
 use super::{
     ListSql, SPEC, Store, StoreError, is_unique_violation, now, opt_time_at, text_at, time_at,
@@ -146,7 +147,12 @@ impl Store {
 
     /// Creates a spec; with `fallback`, it becomes the fallback and no other
     /// spec is, in the same transaction.
-    pub async fn create_spec(&self, new: JsonNewSpec) -> Result<JsonSpec, StoreError> {
+    pub async fn create_spec(
+        &self,
+        new: JsonNewSpec,
+        actor: &Actor,
+    ) -> Result<JsonSpec, StoreError> {
+        let actor = actor.clone();
         self.write(move |tx| {
             let created = to_text(now());
             if new.fallback {
@@ -178,7 +184,18 @@ impl Store {
                     |r| spec_at(r, 0),
                 )
             };
-            SPEC.insert(new.slug.as_deref(), &new.name, attempt)
+            let spec = SPEC.insert(new.slug.as_deref(), &new.name, attempt)?;
+            record(
+                tx,
+                &actor,
+                Entry {
+                    action: "spec.create",
+                    target_uuid: Some(spec.uuid),
+                    target_slug: Some(&spec.slug),
+                    changes: changes(None, &spec),
+                },
+            )?;
+            Ok(spec)
         })
         .await
     }
@@ -190,7 +207,9 @@ impl Store {
         &self,
         r: SpecRef,
         update: JsonUpdateSpec,
+        actor: &Actor,
     ) -> Result<JsonSpec, StoreError> {
+        let actor = actor.clone();
         self.write(move |tx| {
             let (id, current) = spec_row(tx, &r)?;
             let mut next = current.clone();
@@ -241,13 +260,24 @@ impl Store {
                 id
             ])
             .map_err(SPEC.slug_conflict(&next.slug))?;
+            record(
+                tx,
+                &actor,
+                Entry {
+                    action: "spec.update",
+                    target_uuid: Some(next.uuid),
+                    target_slug: Some(&next.slug),
+                    changes: changes(Some(&current), &next),
+                },
+            )?;
             Ok(next)
         })
         .await
     }
 
     /// Deletes a spec that no runner has.
-    pub async fn delete_spec(&self, r: SpecRef) -> Result<(), StoreError> {
+    pub async fn delete_spec(&self, r: SpecRef, actor: &Actor) -> Result<(), StoreError> {
+        let actor = actor.clone();
         self.write(move |tx| {
             let (id, spec) = spec_row(tx, &r)?;
             let user: Option<String> = tx
@@ -265,6 +295,16 @@ impl Store {
             }
             tx.prepare_cached("DELETE FROM specs WHERE id = ?")?
                 .execute([id])?;
+            record(
+                tx,
+                &actor,
+                Entry {
+                    action: "spec.delete",
+                    target_uuid: Some(spec.uuid),
+                    target_slug: Some(&spec.slug),
+                    changes: serde_json::json!({}),
+                },
+            )?;
             Ok(())
         })
         .await
@@ -294,7 +334,9 @@ impl Store {
         &self,
         runner: RunnerRef,
         spec: SpecRef,
+        actor: &Actor,
     ) -> Result<JsonSpec, StoreError> {
+        let actor = actor.clone();
         self.write(move |tx| {
             let (runner_id, runner) = runner_row(tx, &runner)?;
             let (spec_id, spec) = spec_row(tx, &spec)?;
@@ -310,6 +352,16 @@ impl Store {
                         e.into()
                     }
                 })?;
+            record(
+                tx,
+                &actor,
+                Entry {
+                    action: "runner.spec.add",
+                    target_uuid: Some(runner.uuid),
+                    target_slug: Some(&runner.slug),
+                    changes: serde_json::json!({"spec": spec.uuid, "spec_slug": spec.slug}),
+                },
+            )?;
             Ok(spec)
         })
         .await
@@ -320,7 +372,9 @@ impl Store {
         &self,
         runner: RunnerRef,
         spec: SpecRef,
+        actor: &Actor,
     ) -> Result<(), StoreError> {
+        let actor = actor.clone();
         self.write(move |tx| {
             let (runner_id, runner) = runner_row(tx, &runner)?;
             let (spec_id, spec) = spec_row(tx, &spec)?;
@@ -333,6 +387,16 @@ impl Store {
                     spec: spec.slug,
                 });
             }
+            record(
+                tx,
+                &actor,
+                Entry {
+                    action: "runner.spec.remove",
+                    target_uuid: Some(runner.uuid),
+                    target_slug: Some(&runner.slug),
+                    changes: serde_json::json!({"spec": spec.uuid, "spec_slug": spec.slug}),
+                },
+            )?;
             Ok(())
         })
         .await

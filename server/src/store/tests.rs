@@ -4,7 +4,7 @@
 use rusqlite::params;
 use uuid::Uuid;
 
-use super::{Store, schema};
+use super::{Actor, Store, schema};
 use crate::types::{JsonDirection, JsonNewRunner, JsonUpdateRunner};
 use crate::validate::{ListQuery, RunnerRef, Sort};
 
@@ -90,22 +90,25 @@ async fn a_version_1_database_migrates_and_counts_stay_exact() {
         name: "New One".into(),
         slug: None,
     };
-    let created = store.create_runner(new, [9; 32]).await.unwrap();
+    let created = store
+        .create_runner(new, [9; 32], &Actor::program())
+        .await
+        .unwrap();
     assert_counts(&store, 2, 3).await;
     let slug = RunnerRef::Slug(created.slug.clone());
     store
-        .update_runner(slug.clone(), archive(true))
+        .update_runner(slug.clone(), archive(true), &Actor::program())
         .await
         .unwrap();
     assert_counts(&store, 1, 3).await;
     // Archiving again changes nothing, and is not counted twice.
     store
-        .update_runner(slug.clone(), archive(true))
+        .update_runner(slug.clone(), archive(true), &Actor::program())
         .await
         .unwrap();
     assert_counts(&store, 1, 3).await;
     store
-        .update_runner(slug.clone(), archive(false))
+        .update_runner(slug.clone(), archive(false), &Actor::program())
         .await
         .unwrap();
     assert_counts(&store, 2, 3).await;
@@ -114,7 +117,10 @@ async fn a_version_1_database_migrates_and_counts_stay_exact() {
         name: Some("ÉCLAIR".into()),
         ..Default::default()
     };
-    store.update_runner(slug, rename).await.unwrap();
+    store
+        .update_runner(slug, rename, &Actor::program())
+        .await
+        .unwrap();
     assert_eq!(total(&store, false, Some("éclair")).await, 1);
     assert_eq!(total(&store, false, Some("new one")).await, 0);
 }

@@ -119,7 +119,12 @@ async fn a_revoked_token_is_401_within_the_cache_bound() {
     let (jti, token) = server.api_token("ops", true, Duration::days(1)).await;
     let client = server.client(&token);
     client.runners_get().send().await.unwrap();
-    server.store().revoke_api_token(jti).await.unwrap();
+    let program = runners_server::store::Actor::program();
+    server
+        .store()
+        .revoke_api_token(jti, &program)
+        .await
+        .unwrap();
     let revoked = std::time::Instant::now();
     // The server trusts a verified token for at most ADMIN_CACHE_TTL
     // without reading its row again.

@@ -1,0 +1,133 @@
+//! The audit trail: who changed what, written in the transaction of the
+//! change itself, so that an acknowledged write always has its row and a
+//! failed one never does.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, params};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{Store, StoreError, now, text_at, time_at, to_text};
+
+/// Who did it: the admin behind an API token, or the server program's own
+/// commands (no user).
+#[derive(Clone, Debug, Default)]
+pub struct Actor {
+    pub user: Option<Uuid>,
+    pub user_name: Option<String>,
+    /// The API token's id (`jti`).
+    pub token: Option<Uuid>,
+}
+
+impl Actor {
+    /// The server program's own commands (`token`, `key rotate`).
+    pub fn program() -> Self {
+        Self::default()
+    }
+}
+
+/// What a write did to what, for its audit row.
+pub(super) struct Entry<'a> {
+    pub action: &'static str,
+    pub target_uuid: Option<Uuid>,
+    pub target_slug: Option<&'a str>,
+    /// The fields that changed, to their new values: never a secret.
+    pub changes: serde_json::Value,
+}
+
+/// The fields of `after` that differ from `before` (both serialized to JSON
+/// objects), with their new values; `modified` is left out. With `before`
+/// null, every field of `after` but its identity and stamps.
+pub(super) fn changes<T: Serialize>(before: Option<&T>, after: &T) -> serde_json::Value {
+    let to_map = |v: serde_json::Value| match v {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    let after = to_map(serde_json::to_value(after).unwrap_or_default());
+    let before = before.map(|b| to_map(serde_json::to_value(b).unwrap_or_default()));
+    let skip = ["uuid", "created", "modified", "last_heartbeat", "specs"];
+    after
+        .into_iter()
+        .filter(|(field, value)| {
+            !skip.contains(&field.as_str())
+                && before.as_ref().is_none_or(|b| b.get(field) != Some(value))
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// Appends `entry` by `actor`, in the caller's transaction.
+pub(super) fn record(conn: &Connection, actor: &Actor, entry: Entry<'_>) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO audit (time, user_uuid, user_name, token_uuid, action, target_uuid,
+                            target_slug, changes)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )?
+    .execute(params![
+        to_text(now()),
+        actor.user.map(|u| u.to_string()),
+        actor.user_name,
+        actor.token.map(|t| t.to_string()),
+        entry.action,
+        entry.target_uuid.map(|u| u.to_string()),
+        entry.target_slug,
+        entry.changes.to_string(),
+    ])
+    .map(drop)
+}
+
+/// One row of the audit trail.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditRow {
+    pub time: DateTime<Utc>,
+    pub user: Option<String>,
+    pub user_uuid: Option<String>,
+    pub token: Option<String>,
+    pub action: String,
+    pub target_uuid: Option<String>,
+    pub target_slug: Option<String>,
+    pub changes: serde_json::Value,
+}
+
+impl Store {
+    /// The audit trail, oldest first: rows from `since` on, and only those
+    /// about the runner with this UUID or (current or past) slug.
+    pub async fn audit(
+        &self,
+        since: Option<DateTime<Utc>>,
+        runner: Option<String>,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        self.scan(move |c| {
+            let since = since.map(to_text).unwrap_or_default();
+            let mut stmt = c.prepare(
+                "SELECT time, user_name, user_uuid, token_uuid, action, target_uuid, target_slug,
+                        changes
+                 FROM audit
+                 WHERE time >= ?1 AND (?2 IS NULL OR (action LIKE 'runner.%' AND target_uuid IN (
+                     SELECT target_uuid FROM audit WHERE target_uuid = ?2 OR target_slug = ?2
+                     UNION SELECT uuid FROM runners WHERE slug = ?2)))
+                 ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![since, runner], |r| {
+                Ok(AuditRow {
+                    time: time_at(r, 0)?,
+                    user: r.get(1)?,
+                    user_uuid: r.get(2)?,
+                    token: r.get(3)?,
+                    action: r.get(4)?,
+                    target_uuid: r.get(5)?,
+                    target_slug: r.get(6)?,
+                    changes: serde_json::from_str(text_at(r, 7)?).map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            7,
+                            rusqlite::types::Type::Text,
+                            e.into(),
+                        )
+                    })?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+}
