@@ -145,14 +145,15 @@ impl Keys {
 /// with the new secret work at once.
 pub struct KeyRing {
     keys: std::sync::RwLock<std::sync::Arc<Keys>>,
-    reloaded: Mutex<Instant>,
+    /// When the secret was last re-read (never, at first).
+    reloaded: Mutex<Option<Instant>>,
 }
 
 impl KeyRing {
     pub fn new(keys: Keys) -> Self {
         Self {
             keys: std::sync::RwLock::new(std::sync::Arc::new(keys)),
-            reloaded: Mutex::new(Instant::now()),
+            reloaded: Mutex::new(None),
         }
     }
 
@@ -167,9 +168,9 @@ impl KeyRing {
             Err(AuthError::BadSignature) => {
                 let due = {
                     let mut reloaded = self.reloaded.lock().unwrap_or_else(|e| e.into_inner());
-                    let due = reloaded.elapsed() >= ADMIN_CACHE_TTL;
+                    let due = reloaded.is_none_or(|at| at.elapsed() >= ADMIN_CACHE_TTL);
                     if due {
-                        *reloaded = Instant::now();
+                        *reloaded = Some(Instant::now());
                     }
                     due
                 };

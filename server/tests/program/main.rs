@@ -495,3 +495,53 @@ fn database_files_are_owner_only_whatever_the_umask() {
         "{banner}\n{log}"
     );
 }
+
+#[test]
+fn key_rotate_refuses_old_tokens_and_audit_prints_the_trail_while_the_server_runs() {
+    let server = Serving::start();
+    let db = server.db();
+    let db_arg = db.to_str().unwrap();
+    let old = server.bootstrap_token().unwrap();
+    let (status, _) = server.call("POST", "/v0/runners", &old, Some(r#"{"name": "kept"}"#));
+    assert_eq!(status, 201);
+
+    let output = run(&["key", "rotate", "--db", db_arg]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let new = stdout(&output).trim().to_owned();
+    assert_eq!(new.split('.').count(), 3, "a JWT alone on stdout: {new}");
+    // The new token works at once; the old one within the 1 s bound.
+    assert_eq!(server.list_status(&new), 200);
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    while server.list_status(&old) != 401 {
+        assert!(Instant::now() < deadline, "the old token still works");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let output = run(&["audit", "--db", db_arg, "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let actions: Vec<String> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["action"].to_string())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            r#""token.create""#,
+            r#""runner.create""#,
+            r#""key.rotate""#,
+            r#""token.create""#
+        ]
+    );
+    let output = run(&["audit", "--db", db_arg, "--runner", "kept"]);
+    let table = stdout(&output);
+    assert_eq!(table.lines().count(), 2, "a header and one row: {table}");
+    assert!(
+        table.contains("runner.create") && table.contains("admin"),
+        "{table}"
+    );
+    for token in [&old, &new] {
+        assert!(!table.contains(token.as_str()));
+    }
+    let output = run(&["audit", "--db", db_arg, "--since", "yesterday"]);
+    assert_eq!(output.status.code(), Some(2), "a bad time is a usage error");
+}

@@ -3,6 +3,7 @@
 //! typed SDK cannot express, through the SDK's own HTTP client). One module
 //! a topic; the helpers they share are in `runners_tests`.
 
+mod audit;
 mod auth;
 mod create;
 mod hostile;
