@@ -152,6 +152,7 @@ fn serve(db: &Path) -> anyhow::Result<()> {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             db: db.to_owned(),
             log_level: LogLevel::Info,
+            tls: None,
         };
         let server = Server::start(&config).await?;
         serve_until_stdin_closes(server.local_addr()).await?;

@@ -71,8 +71,20 @@ async fn run(cli: CliBencher) -> std::result::Result<(), CliError> {
         })?;
     let host = cli.backend.host.as_str();
     let timeout = Duration::from_secs(cli.backend.timeout);
-    let client = runners_sdk::client_with_token_and_timeout(host, token, timeout)
-        .map_err(|e| CliError::Usage(format!("--token: {e}")))?;
+    let ca_pem = match &cli.backend.ca_cert {
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
+            CliError::Usage(format!("--ca-cert: cannot read {}: {e}", path.display()))
+        })?),
+        None => None,
+    };
+    let options = runners_sdk::ClientOptions { timeout, ca_pem };
+    let client = runners_sdk::client_with_options(host, token, &options).map_err(|e| {
+        let flag = match e {
+            runners_sdk::ClientBuildError::InvalidCa(_) => "--ca-cert",
+            _ => "--token",
+        };
+        CliError::Usage(format!("{flag}: {e}"))
+    })?;
     let target = Target {
         host: host.trim_end_matches('/').to_owned(),
         timeout: cli.backend.timeout,

@@ -42,6 +42,12 @@ pub struct CliBackend {
     #[clap(long, env = "BENCHER_API_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
 
+    /// Trust the CA certificates in this PEM file for an HTTPS host, besides
+    /// the system's certificate store (for a private CA or a self-signed
+    /// certificate)
+    #[clap(long, value_name = "PATH", env = "BENCHER_CA_CERT", global = true)]
+    pub ca_cert: Option<std::path::PathBuf>,
+
     /// Request timeout
     #[clap(long, value_name = "SECONDS", default_value = "15",
         value_parser = clap::value_parser!(u64).range(1..), global = true)]

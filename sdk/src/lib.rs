@@ -3,9 +3,8 @@
 //!
 //! Method names are the API's operation ids, which are Bencher's:
 //! `runners_get`, `runners_post`, `runner_get`, `runner_patch`,
-//! `runner_token_post`, `runner_heartbeat_post`, `server_version_get`,
-//! `server_spec_get`. Each returns a builder: set its parameters, then
-//! `send()`.
+//! `runner_key_post`, `runner_specs_get`, `specs_post`, `spec_patch`, ...
+//! Each returns a builder: set its parameters, then `send()`.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -13,14 +12,14 @@
 //!
 //! let client = runners_sdk::client_with_token("http://127.0.0.1:61016", "eyJ...")?;
 //!
-//! // Create a runner: its token is shown this once.
+//! // Create a runner: its key is shown this once.
 //! let created = client
 //!     .runners_post()
 //!     .body(JsonNewRunner { name: "Bare metal 1".into(), slug: None })
 //!     .send()
 //!     .await?
 //!     .into_inner();
-//! println!("runner {} has token {}", created.uuid, created.token);
+//! println!("runner {} has key {}", created.uuid, created.key);
 //!
 //! // List runners, 20 a page; the total is in `X-Total-Count`.
 //! let page = client.runners_get().per_page(20).send().await?;
@@ -49,6 +48,8 @@ pub const TOTAL_COUNT_HEADER: &str = "x-total-count";
 pub enum ClientBuildError {
     /// The token holds characters that cannot go in an HTTP header.
     InvalidToken,
+    /// The CA certificates are not PEM certificates.
+    InvalidCa(String),
     /// The HTTP client could not be set up.
     Http(reqwest::Error),
 }
@@ -59,6 +60,7 @@ impl std::fmt::Display for ClientBuildError {
             Self::InvalidToken => {
                 f.write_str("the token holds characters not allowed in an HTTP header")
             }
+            Self::InvalidCa(e) => write!(f, "the CA certificates cannot be used: {e}"),
             Self::Http(e) => write!(f, "cannot build the HTTP client: {e}"),
         }
     }
@@ -83,18 +85,67 @@ pub fn client_with_token_and_timeout(
     token: &str,
     timeout: Duration,
 ) -> Result<Client, ClientBuildError> {
+    client_with_options(
+        base_url,
+        token,
+        &ClientOptions {
+            timeout,
+            ..ClientOptions::default()
+        },
+    )
+}
+
+/// How [`client_with_options`] connects.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// The timeout of each request, connecting included.
+    pub timeout: Duration,
+    /// PEM certificates of CAs to trust for an `https://` server besides
+    /// the system's own store (for a server with a private CA or a
+    /// self-signed certificate).
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_TIMEOUT,
+            ca_pem: None,
+        }
+    }
+}
+
+/// A client for the server at `base_url` (`http://` or `https://`) that
+/// sends `token` as its bearer token, connecting as `options` say. HTTPS
+/// servers are verified against the system's certificate store, and the
+/// CAs in `options.ca_pem` if given.
+pub fn client_with_options(
+    base_url: &str,
+    token: &str,
+    options: &ClientOptions,
+) -> Result<Client, ClientBuildError> {
+    let timeout = options.timeout;
     let mut auth = reqwest::header::HeaderValue::try_from(format!("Bearer {token}"))
         .map_err(|_| ClientBuildError::InvalidToken)?;
     // Keeps the token out of reqwest's and http's debug output.
     auth.set_sensitive(true);
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::AUTHORIZATION, auth);
-    let http = reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .default_headers(headers)
         .connect_timeout(timeout)
-        .timeout(timeout)
-        .build()
-        .map_err(ClientBuildError::Http)?;
+        .timeout(timeout);
+    if let Some(pem) = &options.ca_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| ClientBuildError::InvalidCa(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(ClientBuildError::InvalidCa(
+                "no PEM certificate (-----BEGIN CERTIFICATE-----) in it".into(),
+            ));
+        }
+        builder = builder.tls_certs_merge(certs);
+    }
+    let http = builder.build().map_err(ClientBuildError::Http)?;
     Ok(Client::new_with_client(
         base_url.trim_end_matches('/'),
         http,

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use runners_server::auth::{self, DEFAULT_API_TOKEN_TTL_DAYS, Keys};
-use runners_server::server::DEFAULT_BIND;
+use runners_server::server::{DEFAULT_BIND, Tls};
 use runners_server::store::Actor;
 use runners_server::{Config, LogLevel, Server, Store, validate};
 use uuid::Uuid;
@@ -73,6 +73,22 @@ struct ServeArgs {
     /// logs a token or an Authorization header.
     #[arg(long, env = "RUNNERS_LOG_LEVEL", value_enum, default_value_t = Level::Info)]
     log_level: Level,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(
+        long,
+        env = "RUNNERS_TLS_CERT",
+        value_name = "PATH",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(
+        long,
+        env = "RUNNERS_TLS_KEY",
+        value_name = "PATH",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
     #[command(flatten)]
     db: DbArg,
 }
@@ -162,14 +178,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             bind: args.bind,
             db: args.db.db,
             log_level: args.log_level.into(),
+            tls: args
+                .tls_cert
+                .zip(args.tls_key)
+                .map(|(cert, key)| Tls { cert, key }),
         };
         let server = Server::start(&config).await?;
         if let Some(token) = &server.bootstrap_token {
             print_bootstrap_token(token);
         }
         eprintln!(
-            "runners-server listening on http://{} with database {}",
-            server.local_addr(),
+            "runners-server listening on {} with database {}",
+            server.url(),
             config.db.display()
         );
         shutdown_signal().await?;

@@ -357,6 +357,33 @@ pub struct Config {
     pub db: PathBuf,
     /// The least severe level of the request log on stderr.
     pub log_level: slog::Level,
+    /// Serve HTTPS with this certificate chain and private key (PEM files),
+    /// instead of HTTP.
+    pub tls: Option<Tls>,
+}
+
+/// The PEM files of an HTTPS server.
+#[derive(Clone, Debug)]
+pub struct Tls {
+    /// The certificate chain, the server's own certificate first.
+    pub cert: PathBuf,
+    /// The private key (PKCS #8, PKCS #1 or SEC1).
+    pub key: PathBuf,
+}
+
+impl Tls {
+    /// dropshot's TLS settings, from the files read now: a missing or
+    /// unreadable file is named in the error.
+    fn load(&self) -> anyhow::Result<dropshot::ConfigTls> {
+        let read = |what: &str, path: &PathBuf| {
+            std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {what} {}: {e}", path.display()))
+        };
+        Ok(dropshot::ConfigTls::AsBytes {
+            certs: read("--tls-cert", &self.cert)?,
+            key: read("--tls-key", &self.key)?,
+        })
+    }
 }
 
 /// A running server.
@@ -365,12 +392,15 @@ pub struct Server {
     /// The API token of the `admin` user created on this start, if the
     /// database had no admin yet. Shown once, stored nowhere.
     pub bootstrap_token: Option<String>,
+    tls: bool,
 }
 
 impl Server {
     /// Opens the database (creating the admin on first start) and starts
     /// serving.
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        // Before the database: a start that cannot serve touches no file.
+        let tls = config.tls.as_ref().map(Tls::load).transpose()?;
         let db = config.db.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&db)).await??;
         let keys = Keys::new(&store.signing_secret().await?);
@@ -398,10 +428,15 @@ impl Server {
         };
         let http = ServerBuilder::new(api, context, log)
             .config(dropshot)
+            .tls(tls)
             .start()
             .map_err(|e| match e {
                 dropshot::BuildError::BindError { address, error } => {
                     anyhow::anyhow!("cannot listen on {address}: {error}")
+                }
+                e @ (dropshot::BuildError::NotOnePrivateKey
+                | dropshot::BuildError::PemError { .. }) => {
+                    anyhow::anyhow!("cannot use the TLS certificate and key: {e:#}")
                 }
                 e => anyhow::anyhow!("cannot start the server: {e}"),
             })?;
@@ -411,6 +446,7 @@ impl Server {
             Ok(bootstrap_token) => Ok(Self {
                 http,
                 bootstrap_token,
+                tls: config.tls.is_some(),
             }),
             Err(e) => {
                 let _ = http.close().await;
@@ -422,6 +458,12 @@ impl Server {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.http.local_addr()
+    }
+
+    /// The server's base URL: `http://ADDR`, or `https://ADDR` with TLS.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.local_addr())
     }
 
     /// Stops accepting connections, finishes in-flight requests and closes

@@ -8,8 +8,9 @@ use runners_sdk::types::{
     Architecture, JsonNewRunner, JsonNewSpec, JsonRunner, JsonSpec, JsonUpdateRunner,
     JsonUpdateSpec, OperatingSystem,
 };
-use runners_sdk::{Client, Error, ResponseValue, total_count, types};
+use runners_sdk::{Client, ClientOptions, Error, ResponseValue, total_count, types};
 use runners_server::auth::{self, Keys};
+use runners_server::server::Tls;
 use runners_server::store::Actor;
 use runners_server::{Config, LogLevel, Server, Store};
 use tempfile::TempDir;
@@ -22,34 +23,66 @@ pub struct TestServer {
     pub url: String,
     /// The API token of the `admin` user created on first start.
     pub admin_token: String,
+    /// With HTTPS: the server's TLS files, and its (self-signed) certificate,
+    /// which clients trust as their CA.
+    tls: Option<(Tls, Vec<u8>)>,
 }
 
-fn config(db: PathBuf) -> Config {
+fn config(db: PathBuf, tls: Option<Tls>) -> Config {
     Config {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         db,
         log_level: LogLevel::Warning,
+        tls,
     }
 }
 
 impl TestServer {
     /// Starts a server on a fresh database.
     pub async fn start() -> Self {
+        Self::start_in(tempfile::tempdir().expect("temp dir"), None).await
+    }
+
+    /// Starts an HTTPS server on a fresh database, with a certificate for
+    /// `localhost` and 127.0.0.1 made for it.
+    pub async fn start_tls() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let server = Server::start(&config(dir.path().join("runners.db")))
-            .await
-            .expect("server starts");
+        let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+        let certified = rcgen::generate_simple_self_signed(names).expect("certificate");
+        let cert_pem = certified.cert.pem();
+        let tls = Tls {
+            cert: dir.path().join("cert.pem"),
+            key: dir.path().join("key.pem"),
+        };
+        std::fs::write(&tls.cert, &cert_pem).unwrap();
+        std::fs::write(&tls.key, certified.signing_key.serialize_pem()).unwrap();
+        Self::start_in(dir, Some((tls, cert_pem.into_bytes()))).await
+    }
+
+    async fn start_in(dir: TempDir, tls: Option<(Tls, Vec<u8>)>) -> Self {
+        let config = config(
+            dir.path().join("runners.db"),
+            tls.as_ref().map(|(tls, _)| tls.clone()),
+        );
+        let server = Server::start(&config).await.expect("server starts");
         let admin_token = server
             .bootstrap_token
             .clone()
             .expect("a fresh database bootstraps an admin token");
-        let url = format!("http://{}", server.local_addr());
         Self {
+            url: server.url(),
             server: Some(server),
             dir,
-            url,
             admin_token,
+            tls,
         }
+    }
+
+    /// With HTTPS, the PEM certificate clients must trust, and its file.
+    pub fn ca(&self) -> Option<(&[u8], &Path)> {
+        self.tls
+            .as_ref()
+            .map(|(tls, pem)| (pem.as_slice(), tls.cert.as_path()))
     }
 
     /// The database file.
@@ -65,11 +98,12 @@ impl TestServer {
             .close()
             .await
             .expect("clean shutdown");
-        let server = Server::start(&config(self.db_path()))
+        let tls = self.tls.as_ref().map(|(tls, _)| tls.clone());
+        let server = Server::start(&config(self.db_path(), tls))
             .await
             .expect("server restarts");
         assert!(server.bootstrap_token.is_none(), "the admin exists already");
-        self.url = format!("http://{}", server.local_addr());
+        self.url = server.url();
         self.server = Some(server);
     }
 
@@ -80,7 +114,11 @@ impl TestServer {
 
     /// A client sending `token` as its bearer token.
     pub fn client(&self, token: &str) -> Client {
-        runners_sdk::client_with_token(&self.url, token).expect("client builds")
+        let options = ClientOptions {
+            ca_pem: self.ca().map(|(pem, _)| pem.to_vec()),
+            ..ClientOptions::default()
+        };
+        runners_sdk::client_with_options(&self.url, token, &options).expect("client builds")
     }
 
     /// A client sending no credentials.

@@ -4,6 +4,7 @@
 
 mod runners;
 mod specs;
+mod tls;
 
 use std::process::Stdio;
 

@@ -152,7 +152,11 @@ type Log = Arc<Mutex<Vec<String>>>;
 /// Starts `runners-server` on `db` and waits for it to listen: the child,
 /// its URL, what it printed before listening, and its request log.
 fn spawn(db: &Path, level: &str) -> (Child, String, Vec<String>, Log) {
-    let mut child = Command::new(BIN)
+    // Under the most permissive umask, so that every test also checks that
+    // the files it makes are owner-only whatever the umask (`exec`: the
+    // child is the server itself).
+    let mut child = Command::new("sh")
+        .args(["-c", r#"umask 000 && exec "$0""#, BIN])
         .env("RUNNERS_LOG_LEVEL", level)
         .env("RUNNERS_BIND", "127.0.0.1:0")
         .env("RUNNERS_DB", db)
@@ -391,6 +395,33 @@ fn bad_environments_fail_with_one_clear_line() {
     );
     assert!(!dir.path().join("newer.db-wal").exists());
 
+    // TLS files that are missing or not PEM.
+    let not_pem = dir.path().join("not.pem");
+    std::fs::write(&not_pem, "not PEM").unwrap();
+    let missing = dir.path().join("missing.pem");
+    let db = dir.path().join("tls.db");
+    for (cert, key, needle) in [
+        (&missing, &not_pem, "cannot read --tls-cert"),
+        (&not_pem, &missing, "cannot read --tls-key"),
+        (&not_pem, &not_pem, "TLS certificate and key"),
+    ] {
+        let unreadable = cert == &missing || key == &missing;
+        let output = run(&[
+            "--bind",
+            "127.0.0.1:0",
+            "--db",
+            db.to_str().unwrap(),
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ]);
+        assert_clear_failure(&output, needle);
+        if unreadable {
+            assert!(!db.exists(), "an unreadable TLS file is found first");
+        }
+    }
+
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let bind = taken.local_addr().unwrap().to_string();
     let db = dir.path().join("runners.db");
@@ -456,6 +487,19 @@ fn mode(path: &std::path::Path) -> u32 {
 
 #[test]
 fn database_files_are_owner_only_whatever_the_umask() {
+    // A first start (under umask 000, as every `Serving`).
+    let fresh = Serving::start();
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = fresh.db().into_os_string();
+        file.push(suffix);
+        assert_eq!(mode(std::path::Path::new(&file)), 0o600, "{suffix:?}");
+    }
+    assert!(
+        !fresh.banner.join("\n").contains("owner-only"),
+        "created so"
+    );
+    drop(fresh);
+
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("runners.db");
     // `token create` on a fresh path, under the most permissive umask.

@@ -13,5 +13,6 @@ mod runner_specs;
 mod server;
 mod specs;
 mod storage;
+mod tls;
 mod tokens;
 mod update;
