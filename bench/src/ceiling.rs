@@ -14,6 +14,7 @@ use dropshot::{
 use runners_server::types::{
     JsonNewRunner, JsonRunner, JsonRunnerKey, RunnerPath, RunnersQuery, TotalCountHeader,
 };
+use runners_server::validate::Ref;
 
 /// The runners, sorted as the default list sorts them (name, then slug),
 /// with an index by slug and by uuid.
@@ -43,6 +44,14 @@ impl Memory {
     }
 }
 
+/// The index key of a path's runner: its slug, or its UUID as text.
+fn key(runner: Ref) -> String {
+    match runner {
+        Ref::Uuid(uuid) => uuid.to_string(),
+        Ref::Slug(slug) => slug,
+    }
+}
+
 fn not_found(runner: &str) -> HttpError {
     HttpError::for_not_found(None, format!("runner `{runner}` not found"))
 }
@@ -55,8 +64,8 @@ async fn runners_get(
     query: Query<RunnersQuery>,
 ) -> Result<Page, HttpError> {
     let q = query.into_inner();
-    let per_page = q.per_page.unwrap_or(8) as usize;
-    let offset = (q.page.unwrap_or(1) as usize - 1) * per_page;
+    let per_page = q.per_page.map_or(8, |p| p.get()) as usize;
+    let offset = (q.page.map_or(1, |p| p.get()) as usize - 1) * per_page;
     let inner = rqctx.context().inner.read().unwrap();
     let (page, total) = match &q.search {
         None => {
@@ -108,7 +117,7 @@ async fn runner_get(
     rqctx: RequestContext<Memory>,
     path: Path<RunnerPath>,
 ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
-    let runner = path.into_inner().runner;
+    let runner = key(path.into_inner().runner);
     let inner = rqctx.context().inner.read().unwrap();
     let i = *inner.index.get(&runner).ok_or_else(|| not_found(&runner))?;
     Ok(HttpResponseOk(inner.sorted[i].clone()))
@@ -119,7 +128,7 @@ async fn runner_token_post(
     rqctx: RequestContext<Memory>,
     path: Path<RunnerPath>,
 ) -> Result<HttpResponseCreated<JsonRunnerKey>, HttpError> {
-    let runner = path.into_inner().runner;
+    let runner = key(path.into_inner().runner);
     let inner = rqctx.context().inner.read().unwrap();
     let i = *inner.index.get(&runner).ok_or_else(|| not_found(&runner))?;
     Ok(HttpResponseCreated(JsonRunnerKey::new(
@@ -133,7 +142,7 @@ async fn runner_heartbeat_post(
     rqctx: RequestContext<Memory>,
     path: Path<RunnerPath>,
 ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
-    let runner = path.into_inner().runner;
+    let runner = key(path.into_inner().runner);
     let mut inner = rqctx.context().inner.write().unwrap();
     let i = *inner.index.get(&runner).ok_or_else(|| not_found(&runner))?;
     let runner = &mut inner.sorted[i];

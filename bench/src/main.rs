@@ -31,8 +31,8 @@ use hyper::Request;
 use load::{MakeRequest, Run};
 use runners_server::auth::{self, Keys};
 use runners_server::store::Actor;
-use runners_server::types::{JsonDirection, JsonRunner};
-use runners_server::validate::{ListQuery, Sort};
+use runners_server::types::JsonRunner;
+use runners_server::validate::{Direction, ListQuery, Sort};
 use runners_server::{Config, LogLevel, Server, Store};
 
 const CONNECTIONS: usize = 16;
@@ -179,7 +179,7 @@ async fn all_runners(store: &Store) -> anyhow::Result<Vec<JsonRunner>> {
     for page in 1.. {
         let query = ListQuery {
             sort: Sort::Created,
-            direction: JsonDirection::Asc,
+            direction: Direction::Asc,
             per_page: 255,
             page,
             name: None,

@@ -4,6 +4,32 @@
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use reqwest::Url;
+use runners_sdk::types::{ResourceId, ResourceName, Slug};
+
+/// A name, with its rule worded for a person rather than as the pattern.
+fn parse_name(value: &str) -> Result<ResourceName, String> {
+    value.parse().map_err(|_| {
+        "a name is 1 to 64 bytes, with no leading or trailing whitespace and no control \
+         characters"
+            .to_owned()
+    })
+}
+
+/// A slug, with its rule worded for a person.
+fn parse_slug(value: &str) -> Result<Slug, String> {
+    value.parse().map_err(|_| {
+        "a slug is 1 to 64 lowercase letters and digits in words joined by single hyphens \
+         (for example `my-runner-1`), and not a UUID"
+            .to_owned()
+    })
+}
+
+/// A slug or UUID, with its rule worded for a person.
+fn parse_ref(value: &str) -> Result<ResourceId, String> {
+    value
+        .parse()
+        .map_err(|_| "expected a slug (for example `my-runner-1`) or a UUID".to_owned())
+}
 
 /// Bencher's default API port, as the server's default bind address.
 pub const DEFAULT_HOST: &str = "http://localhost:61016";
@@ -150,32 +176,34 @@ pub enum CliDirection {
 #[derive(Args, Debug)]
 pub struct CliRunnerCreate {
     /// Runner name
-    #[clap(long)]
-    pub name: String,
+    #[clap(long, value_parser = parse_name)]
+    pub name: ResourceName,
 
     /// Runner slug
-    #[clap(long)]
-    pub slug: Option<String>,
+    #[clap(long, value_parser = parse_slug)]
+    pub slug: Option<Slug>,
 }
 
 #[derive(Args, Debug)]
 pub struct CliRunnerView {
     /// Runner slug or UUID
-    pub runner: String,
+    #[clap(value_parser = parse_ref)]
+    pub runner: ResourceId,
 }
 
 #[derive(Args, Debug)]
 pub struct CliRunnerUpdate {
     /// Runner slug or UUID
-    pub runner: String,
+    #[clap(value_parser = parse_ref)]
+    pub runner: ResourceId,
 
     /// Runner name
-    #[clap(long)]
-    pub name: Option<String>,
+    #[clap(long, value_parser = parse_name)]
+    pub name: Option<ResourceName>,
 
     /// Runner slug
-    #[clap(long)]
-    pub slug: Option<String>,
+    #[clap(long, value_parser = parse_slug)]
+    pub slug: Option<Slug>,
 
     #[clap(flatten)]
     pub archived: CliArchived,
@@ -197,20 +225,23 @@ pub enum CliRunnerSpec {
 #[derive(Args, Debug)]
 pub struct CliRunnerSpecAdd {
     /// Runner slug or UUID
-    pub runner: String,
+    #[clap(value_parser = parse_ref)]
+    pub runner: ResourceId,
 
     /// Spec slug or UUID
-    #[clap(long)]
-    pub spec: String,
+    #[clap(long, value_parser = parse_ref)]
+    pub spec: ResourceId,
 }
 
 #[derive(Args, Debug)]
 pub struct CliRunnerSpecRemove {
     /// Runner slug or UUID
-    pub runner: String,
+    #[clap(value_parser = parse_ref)]
+    pub runner: ResourceId,
 
     /// Spec slug or UUID
-    pub spec: String,
+    #[clap(value_parser = parse_ref)]
+    pub spec: ResourceId,
 }
 
 #[derive(Subcommand, Debug)]
@@ -278,12 +309,12 @@ pub enum CliSandbox {
 #[derive(Args, Debug)]
 pub struct CliSpecCreate {
     /// Spec name
-    #[clap(long)]
-    pub name: String,
+    #[clap(long, value_parser = parse_name)]
+    pub name: ResourceName,
 
     /// Spec slug
-    #[clap(long)]
-    pub slug: Option<String>,
+    #[clap(long, value_parser = parse_slug)]
+    pub slug: Option<Slug>,
 
     /// Operating system (linux, macos, windows)
     #[clap(long)]
@@ -299,15 +330,15 @@ pub struct CliSpecCreate {
 
     /// Number of CPUs
     #[clap(long)]
-    pub cpu: u32,
+    pub cpu: std::num::NonZeroU32,
 
     /// Memory size in bytes
     #[clap(long)]
-    pub memory: u64,
+    pub memory: std::num::NonZeroU64,
 
     /// Disk size in bytes
     #[clap(long)]
-    pub disk: u64,
+    pub disk: std::num::NonZeroU64,
 
     /// Whether the VM has network access
     #[clap(long)]
@@ -321,21 +352,23 @@ pub struct CliSpecCreate {
 #[derive(Args, Debug)]
 pub struct CliSpecView {
     /// Spec slug or UUID
-    pub spec: String,
+    #[clap(value_parser = parse_ref)]
+    pub spec: ResourceId,
 }
 
 #[derive(Args, Debug)]
 pub struct CliSpecUpdate {
     /// Spec slug or UUID
-    pub spec: String,
+    #[clap(value_parser = parse_ref)]
+    pub spec: ResourceId,
 
     /// Spec name
-    #[clap(long)]
-    pub name: Option<String>,
+    #[clap(long, value_parser = parse_name)]
+    pub name: Option<ResourceName>,
 
     /// Spec slug
-    #[clap(long)]
-    pub slug: Option<String>,
+    #[clap(long, value_parser = parse_slug)]
+    pub slug: Option<Slug>,
 
     /// Set or unset as the fallback spec
     #[clap(long, value_name = "FALLBACK")]

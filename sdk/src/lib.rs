@@ -15,7 +15,7 @@
 //! // Create a runner: its key is shown this once.
 //! let created = client
 //!     .runners_post()
-//!     .body(JsonNewRunner { name: "Bare metal 1".into(), slug: None })
+//!     .body(JsonNewRunner { name: "Bare metal 1".parse()?, slug: None })
 //!     .send()
 //!     .await?
 //!     .into_inner();

@@ -3,11 +3,11 @@
 //! are Bencher's, so SDK methods carry Bencher's names.
 
 use dropshot::{
-    HttpError, HttpResponseCreated, HttpResponseDeleted, HttpResponseHeaders, HttpResponseOk, Path,
+    HttpError, HttpResponseCreated, HttpResponseDeleted, HttpResponseHeaders, HttpResponseOk,
     RequestContext,
 };
 
-use crate::extract::{JsonBody, QueryParams};
+use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::types::{
     JsonApiVersion, JsonNewRunner, JsonNewRunnerSpec, JsonNewSpec, JsonOpenApi, JsonRunner,
     JsonRunnerKey, JsonSpec, JsonUpdateRunner, JsonUpdateSpec, RunnerPath, RunnerSpecPath,
@@ -62,7 +62,7 @@ pub trait RunnersApi {
     #[endpoint { method = GET, path = "/v0/runners/{runner}", tags = ["runners"] }]
     async fn runner_get(
         rqctx: RequestContext<Self::Context>,
-        path: Path<RunnerPath>,
+        path: PathParams<RunnerPath>,
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError>;
 
     /// Update a runner
@@ -73,7 +73,7 @@ pub trait RunnersApi {
     #[endpoint { method = PATCH, path = "/v0/runners/{runner}", tags = ["runners"] }]
     async fn runner_patch(
         rqctx: RequestContext<Self::Context>,
-        path: Path<RunnerPath>,
+        path: PathParams<RunnerPath>,
         body: JsonBody<JsonUpdateRunner>,
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError>;
 
@@ -86,7 +86,7 @@ pub trait RunnersApi {
     #[endpoint { method = POST, path = "/v0/runners/{runner}/key", tags = ["runners"] }]
     async fn runner_key_post(
         rqctx: RequestContext<Self::Context>,
-        path: Path<RunnerPath>,
+        path: PathParams<RunnerPath>,
     ) -> Result<HttpResponseCreated<JsonRunnerKey>, HttpError>;
 
     /// Rotate runner token
@@ -102,7 +102,7 @@ pub trait RunnersApi {
     }]
     async fn runner_token_post(
         rqctx: RequestContext<Self::Context>,
-        path: Path<RunnerPath>,
+        path: PathParams<RunnerPath>,
     ) -> Result<HttpResponseCreated<JsonRunnerKey>, HttpError>;
 
     /// List runner specs
@@ -112,7 +112,7 @@ pub trait RunnersApi {
     #[endpoint { method = GET, path = "/v0/runners/{runner}/specs", tags = ["runners"] }]
     async fn runner_specs_get(
         rqctx: RequestContext<Self::Context>,
-        path: Path<RunnerPath>,
+        path: PathParams<RunnerPath>,
     ) -> Result<HttpResponseOk<Vec<JsonSpec>>, HttpError>;
 
     /// Add a runner spec
@@ -123,7 +123,7 @@ pub trait RunnersApi {
     #[endpoint { method = POST, path = "/v0/runners/{runner}/specs", tags = ["runners"] }]
     async fn runner_specs_post(
         rqctx: RequestContext<Self::Context>,
-        path: Path<RunnerPath>,
+        path: PathParams<RunnerPath>,
         body: JsonBody<JsonNewRunnerSpec>,
     ) -> Result<HttpResponseCreated<JsonSpec>, HttpError>;
 
@@ -138,7 +138,7 @@ pub trait RunnersApi {
     }]
     async fn runner_spec_delete(
         rqctx: RequestContext<Self::Context>,
-        path: Path<RunnerSpecPath>,
+        path: PathParams<RunnerSpecPath>,
     ) -> Result<HttpResponseDeleted, HttpError>;
 
     /// Runner heartbeat
@@ -149,7 +149,7 @@ pub trait RunnersApi {
     #[endpoint { method = POST, path = "/v0/runners/{runner}/heartbeat", tags = ["runners"] }]
     async fn runner_heartbeat_post(
         rqctx: RequestContext<Self::Context>,
-        path: Path<RunnerPath>,
+        path: PathParams<RunnerPath>,
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError>;
 
     /// List specs
@@ -184,7 +184,7 @@ pub trait RunnersApi {
     #[endpoint { method = GET, path = "/v0/specs/{spec}", tags = ["specs"] }]
     async fn spec_get(
         rqctx: RequestContext<Self::Context>,
-        path: Path<SpecPath>,
+        path: PathParams<SpecPath>,
     ) -> Result<HttpResponseOk<JsonSpec>, HttpError>;
 
     /// Update a spec
@@ -196,7 +196,7 @@ pub trait RunnersApi {
     #[endpoint { method = PATCH, path = "/v0/specs/{spec}", tags = ["specs"] }]
     async fn spec_patch(
         rqctx: RequestContext<Self::Context>,
-        path: Path<SpecPath>,
+        path: PathParams<SpecPath>,
         body: JsonBody<JsonUpdateSpec>,
     ) -> Result<HttpResponseOk<JsonSpec>, HttpError>;
 
@@ -208,7 +208,7 @@ pub trait RunnersApi {
     #[endpoint { method = DELETE, path = "/v0/specs/{spec}", tags = ["specs"] }]
     async fn spec_delete(
         rqctx: RequestContext<Self::Context>,
-        path: Path<SpecPath>,
+        path: PathParams<SpecPath>,
     ) -> Result<HttpResponseDeleted, HttpError>;
 
     /// View server version

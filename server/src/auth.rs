@@ -383,7 +383,7 @@ impl RunnerKey {
     pub async fn from_request(
         store: &Store,
         headers: &HeaderMap,
-        path: &str,
+        path: &RunnerRef,
     ) -> Result<Self, AuthError> {
         let token = bearer(headers)?;
         if !is_runner_key(token) {
@@ -396,10 +396,9 @@ impl RunnerKey {
         if runner.archived {
             return Err(AuthError::RunnerArchived);
         }
-        let own = match RunnerRef::parse("runner", path) {
-            Ok(RunnerRef::Uuid(uuid)) => uuid == runner.uuid,
-            Ok(RunnerRef::Slug(slug)) => slug == runner.slug,
-            Err(_) => false,
+        let own = match path {
+            RunnerRef::Uuid(uuid) => *uuid == runner.uuid,
+            RunnerRef::Slug(slug) => *slug == runner.slug,
         };
         if !own {
             return Err(AuthError::OtherRunner);

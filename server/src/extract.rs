@@ -1,11 +1,11 @@
 //! Request extractors. They describe themselves to the OpenAPI document
 //! exactly as dropshot's `TypedBody` and `Query` do, but every parse error
-//! they raise carries the `InvalidRequest` error code and names the field,
-//! and they hand the handler the [`Validate`]d form of what they parsed.
+//! they raise carries the `InvalidRequest` error code and names the field;
+//! a query comes to the handler in its [`Validate`]d form.
 
 use async_trait::async_trait;
 use dropshot::{
-    ApiEndpointBodyContentType, ExclusiveExtractor, ExtractorMetadata, HttpError, Query,
+    ApiEndpointBodyContentType, ExclusiveExtractor, ExtractorMetadata, HttpError, Path, Query,
     RequestContext, ServerContext, SharedExtractor, TypedBody,
 };
 use schemars::JsonSchema;
@@ -14,27 +14,49 @@ use serde::de::DeserializeOwned;
 use crate::error::invalid_request;
 use crate::validate::{Invalid, QueryRules, Validate};
 
-/// A JSON request body of type `T`, checked by its rules.
-pub struct JsonBody<T: Validate>(pub T::Valid);
+/// A JSON request body of type `T` (whose field types keep their rules).
+pub struct JsonBody<T>(pub T);
 
 #[async_trait]
 impl<T> ExclusiveExtractor for JsonBody<T>
 where
-    T: JsonSchema + DeserializeOwned + Validate + Send + Sync + 'static,
-    T::Valid: Send + Sync + 'static,
+    T: JsonSchema + DeserializeOwned + Send + Sync + 'static,
 {
     async fn from_request<Context: ServerContext>(
         rqctx: &RequestContext<Context>,
         request: hyper::Request<dropshot::Body>,
     ) -> Result<Self, HttpError> {
-        let body = <TypedBody<T> as ExclusiveExtractor>::from_request(rqctx, request)
+        <TypedBody<T> as ExclusiveExtractor>::from_request(rqctx, request)
             .await
-            .map_err(invalid_request)?;
-        Ok(Self(body.into_inner().validate()?))
+            .map(|body| Self(body.into_inner()))
+            .map_err(invalid_request)
     }
 
     fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
         <TypedBody<T> as ExclusiveExtractor>::metadata(content_type)
+    }
+}
+
+/// Path parameters of type `T`: dropshot's `Path`, with the contract's
+/// `InvalidRequest` code on a value that breaks its rule.
+pub struct PathParams<T>(pub T);
+
+#[async_trait]
+impl<T> SharedExtractor for PathParams<T>
+where
+    T: JsonSchema + DeserializeOwned + Send + Sync + 'static,
+{
+    async fn from_request<Context: ServerContext>(
+        rqctx: &RequestContext<Context>,
+    ) -> Result<Self, HttpError> {
+        <Path<T> as SharedExtractor>::from_request(rqctx)
+            .await
+            .map(|path| Self(path.into_inner()))
+            .map_err(invalid_request)
+    }
+
+    fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
+        <Path<T> as SharedExtractor>::metadata(content_type)
     }
 }
 

@@ -6,20 +6,19 @@ use std::path::PathBuf;
 use chrono::Duration;
 use dropshot::{
     ConfigDropshot, HttpError, HttpResponseCreated, HttpResponseDeleted, HttpResponseHeaders,
-    HttpResponseOk, HttpServer, Path, RequestContext, ServerBuilder,
+    HttpResponseOk, HttpServer, RequestContext, ServerBuilder,
 };
 use slog::Drain as _;
 
 use crate::api::{RunnersApi, RunnersPage, SpecsPage, openapi_document, runners_api_mod};
 use crate::auth::{self, AuthError, DEFAULT_API_TOKEN_TTL_DAYS, Keys, RunnerKey};
-use crate::extract::{JsonBody, QueryParams};
+use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::store::{self, Actor, Store, StoreError};
 use crate::types::{
     JsonApiVersion, JsonNewRunner, JsonNewRunnerSpec, JsonNewSpec, JsonOpenApi, JsonRunner,
     JsonRunnerKey, JsonSpec, JsonUpdateRunner, JsonUpdateSpec, RunnerPath, RunnerSpecPath,
     RunnersQuery, SpecPath, SpecsQuery, TotalCountHeader,
 };
-use crate::validate::{Invalid, Ref, RunnerRef, SpecRef};
 
 /// The Bencher API version this server reports when a request names none
 /// it speaks (Bencher's CLI warns when it differs from its own).
@@ -61,30 +60,6 @@ impl Context {
     }
 }
 
-impl RunnerPath {
-    /// The runner the path names.
-    fn runner(self) -> Result<RunnerRef, Invalid> {
-        Ref::parse("runner", &self.runner)
-    }
-}
-
-impl SpecPath {
-    /// The spec the path names.
-    fn spec(self) -> Result<SpecRef, Invalid> {
-        Ref::parse("spec", &self.spec)
-    }
-}
-
-impl RunnerSpecPath {
-    /// The runner and the spec the path names.
-    fn refs(self) -> Result<(RunnerRef, SpecRef), Invalid> {
-        Ok((
-            Ref::parse("runner", &self.runner)?,
-            Ref::parse("spec", &self.spec)?,
-        ))
-    }
-}
-
 /// A new runner key with the SHA-256 that the store keeps of it.
 fn new_runner_key() -> (String, [u8; 32]) {
     let key = auth::new_runner_key();
@@ -95,11 +70,11 @@ fn new_runner_key() -> (String, [u8; 32]) {
 /// Rotates a runner's key: `/key` and its v0.6.2 name `/token`.
 async fn rotate_key(
     rqctx: RequestContext<Context>,
-    path: Path<RunnerPath>,
+    path: PathParams<RunnerPath>,
 ) -> Result<HttpResponseCreated<JsonRunnerKey>, HttpError> {
     let cx = rqctx.context();
     let admin = cx.admin(&rqctx).await?;
-    let runner = path.into_inner().runner()?;
+    let runner = path.0.runner;
     let (key, hash) = new_runner_key();
     let uuid = cx
         .store
@@ -151,22 +126,22 @@ impl RunnersApi for RunnersImpl {
 
     async fn runner_get(
         rqctx: RequestContext<Context>,
-        path: Path<RunnerPath>,
+        path: PathParams<RunnerPath>,
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
         let cx = rqctx.context();
         cx.admin(&rqctx).await?;
-        let runner = path.into_inner().runner()?;
+        let runner = path.0.runner;
         Ok(HttpResponseOk(cx.store.runner(&runner).await?))
     }
 
     async fn runner_patch(
         rqctx: RequestContext<Context>,
-        path: Path<RunnerPath>,
+        path: PathParams<RunnerPath>,
         body: JsonBody<JsonUpdateRunner>,
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
         let cx = rqctx.context();
         let admin = cx.admin(&rqctx).await?;
-        let runner = path.into_inner().runner()?;
+        let runner = path.0.runner;
         Ok(HttpResponseOk(
             cx.store
                 .update_runner(runner, body.0, &admin.actor())
@@ -176,50 +151,50 @@ impl RunnersApi for RunnersImpl {
 
     async fn runner_key_post(
         rqctx: RequestContext<Context>,
-        path: Path<RunnerPath>,
+        path: PathParams<RunnerPath>,
     ) -> Result<HttpResponseCreated<JsonRunnerKey>, HttpError> {
         rotate_key(rqctx, path).await
     }
 
     async fn runner_token_post(
         rqctx: RequestContext<Context>,
-        path: Path<RunnerPath>,
+        path: PathParams<RunnerPath>,
     ) -> Result<HttpResponseCreated<JsonRunnerKey>, HttpError> {
         rotate_key(rqctx, path).await
     }
 
     async fn runner_specs_get(
         rqctx: RequestContext<Context>,
-        path: Path<RunnerPath>,
+        path: PathParams<RunnerPath>,
     ) -> Result<HttpResponseOk<Vec<JsonSpec>>, HttpError> {
         let cx = rqctx.context();
         cx.admin(&rqctx).await?;
-        let runner = path.into_inner().runner()?;
+        let runner = path.0.runner;
         Ok(HttpResponseOk(cx.store.runner_specs(&runner).await?))
     }
 
     async fn runner_specs_post(
         rqctx: RequestContext<Context>,
-        path: Path<RunnerPath>,
+        path: PathParams<RunnerPath>,
         body: JsonBody<JsonNewRunnerSpec>,
     ) -> Result<HttpResponseCreated<JsonSpec>, HttpError> {
         let cx = rqctx.context();
         let admin = cx.admin(&rqctx).await?;
-        let runner = path.into_inner().runner()?;
+        let runner = path.0.runner;
         let spec = cx
             .store
-            .add_runner_spec(runner, body.0, &admin.actor())
+            .add_runner_spec(runner, body.0.spec, &admin.actor())
             .await?;
         Ok(HttpResponseCreated(spec))
     }
 
     async fn runner_spec_delete(
         rqctx: RequestContext<Context>,
-        path: Path<RunnerSpecPath>,
+        path: PathParams<RunnerSpecPath>,
     ) -> Result<HttpResponseDeleted, HttpError> {
         let cx = rqctx.context();
         let admin = cx.admin(&rqctx).await?;
-        let (runner, spec) = path.into_inner().refs()?;
+        let RunnerSpecPath { runner, spec } = path.0;
         cx.store
             .remove_runner_spec(runner, spec, &admin.actor())
             .await?;
@@ -228,11 +203,11 @@ impl RunnersApi for RunnersImpl {
 
     async fn runner_heartbeat_post(
         rqctx: RequestContext<Context>,
-        path: Path<RunnerPath>,
+        path: PathParams<RunnerPath>,
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
         let cx = rqctx.context();
         let headers = rqctx.request.headers();
-        let key = RunnerKey::from_request(&cx.store, headers, &path.into_inner().runner).await?;
+        let key = RunnerKey::from_request(&cx.store, headers, &path.0.runner).await?;
         Ok(HttpResponseOk(key.heartbeat(&cx.store).await?))
     }
 
@@ -258,22 +233,22 @@ impl RunnersApi for RunnersImpl {
 
     async fn spec_get(
         rqctx: RequestContext<Context>,
-        path: Path<SpecPath>,
+        path: PathParams<SpecPath>,
     ) -> Result<HttpResponseOk<JsonSpec>, HttpError> {
         let cx = rqctx.context();
         cx.admin(&rqctx).await?;
-        let spec = path.into_inner().spec()?;
+        let spec = path.0.spec;
         Ok(HttpResponseOk(cx.store.spec(&spec).await?))
     }
 
     async fn spec_patch(
         rqctx: RequestContext<Context>,
-        path: Path<SpecPath>,
+        path: PathParams<SpecPath>,
         body: JsonBody<JsonUpdateSpec>,
     ) -> Result<HttpResponseOk<JsonSpec>, HttpError> {
         let cx = rqctx.context();
         let admin = cx.admin(&rqctx).await?;
-        let spec = path.into_inner().spec()?;
+        let spec = path.0.spec;
         Ok(HttpResponseOk(
             cx.store.update_spec(spec, body.0, &admin.actor()).await?,
         ))
@@ -281,11 +256,11 @@ impl RunnersApi for RunnersImpl {
 
     async fn spec_delete(
         rqctx: RequestContext<Context>,
-        path: Path<SpecPath>,
+        path: PathParams<SpecPath>,
     ) -> Result<HttpResponseDeleted, HttpError> {
         let cx = rqctx.context();
         let admin = cx.admin(&rqctx).await?;
-        let spec = path.into_inner().spec()?;
+        let spec = path.0.spec;
         cx.store.delete_spec(spec, &admin.actor()).await?;
         Ok(HttpResponseDeleted())
     }

@@ -7,6 +7,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::validate::{
+    Bytes, Cpu, Direction, Invalid, ListQuery, Page, PerPage, QueryRules, Ref, ResourceName, Slug,
+    Sort, Validate, list_rule,
+};
+
 /// A runner: a machine registered to run benchmarks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct JsonRunner {
@@ -35,11 +40,11 @@ pub struct JsonRunner {
 pub struct JsonNewRunner {
     /// The name of the runner: 1 to 64 bytes, no leading or trailing
     /// whitespace, no control characters.
-    pub name: String,
+    pub name: ResourceName,
     /// The preferred slug for the runner: lowercase ASCII letters and digits
     /// in words joined by single hyphens, at most 64 characters, not a UUID.
     /// If not provided, the slug is generated from the name.
-    pub slug: Option<String>,
+    pub slug: Option<Slug>,
 }
 
 /// Changes to a runner. Absent fields are left unchanged.
@@ -47,9 +52,9 @@ pub struct JsonNewRunner {
 #[serde(deny_unknown_fields)]
 pub struct JsonUpdateRunner {
     /// The new name of the runner (same rules as on creation).
-    pub name: Option<String>,
+    pub name: Option<ResourceName>,
     /// The new slug of the runner (same rules as on creation).
-    pub slug: Option<String>,
+    pub slug: Option<Slug>,
     /// Set to true to archive the runner, false to unarchive it. Archiving an
     /// already archived runner keeps its original archive time.
     pub archived: Option<bool>,
@@ -152,20 +157,20 @@ pub struct JsonSpec {
 pub struct JsonNewSpec {
     /// The name of the spec: 1 to 64 bytes, no leading or trailing
     /// whitespace, no control characters.
-    pub name: String,
+    pub name: ResourceName,
     /// The preferred slug for the spec (same rules as a runner's). If not
     /// provided, the slug is generated from the name.
-    pub slug: Option<String>,
+    pub slug: Option<Slug>,
     /// The CPU architecture.
     pub architecture: Architecture,
     /// The operating system.
     pub os: OperatingSystem,
     /// The number of CPUs: 1 to 2147483647.
-    pub cpu: u32,
+    pub cpu: Cpu,
     /// Memory, in bytes: 1 to 9223372036854775807.
-    pub memory: u64,
+    pub memory: Bytes,
     /// Disk, in bytes: 1 to 9223372036854775807.
-    pub disk: u64,
+    pub disk: Bytes,
     /// Whether jobs have network access (default false).
     #[serde(default)]
     pub network: bool,
@@ -183,9 +188,9 @@ pub struct JsonNewSpec {
 #[serde(deny_unknown_fields)]
 pub struct JsonUpdateSpec {
     /// The new name of the spec (same rules as on creation).
-    pub name: Option<String>,
+    pub name: Option<ResourceName>,
     /// The new slug of the spec (same rules as on creation).
-    pub slug: Option<String>,
+    pub slug: Option<Slug>,
     /// True makes this spec the fallback spec (clearing it on any other);
     /// false makes it no longer the fallback.
     pub fallback: Option<bool>,
@@ -199,7 +204,7 @@ pub struct JsonUpdateSpec {
 #[serde(deny_unknown_fields)]
 pub struct JsonNewRunnerSpec {
     /// The slug or UUID of the spec.
-    pub spec: String,
+    pub spec: Ref,
 }
 
 /// The version of the API this server implements.
@@ -218,23 +223,23 @@ pub struct JsonOpenApi(pub serde_json::Value);
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 pub struct RunnerPath {
     /// The slug or UUID for a runner.
-    pub runner: String,
+    pub runner: Ref,
 }
 
 /// The path of a single spec.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 pub struct SpecPath {
     /// The slug or UUID for a spec.
-    pub spec: String,
+    pub spec: Ref,
 }
 
 /// The path of one spec of one runner.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 pub struct RunnerSpecPath {
     /// The slug or UUID for a runner.
-    pub runner: String,
+    pub runner: Ref,
     /// The slug or UUID for a spec.
-    pub spec: String,
+    pub spec: Ref,
 }
 
 /// The key to sort runners by.
@@ -279,11 +284,9 @@ pub struct RunnersQuery {
     /// The direction to sort in (`asc` or `desc`, default `asc`).
     pub direction: Option<JsonDirection>,
     /// The number of runners per page: 1 to 255, default 8.
-    #[schemars(range(min = 1, max = 255))]
-    pub per_page: Option<u32>,
+    pub per_page: Option<PerPage>,
     /// The page number, starting at 1 (the default).
-    #[schemars(range(min = 1))]
-    pub page: Option<u32>,
+    pub page: Option<Page>,
     /// Only runners with exactly this name.
     pub name: Option<String>,
     /// Only runners whose name, slug or UUID contains this text,
@@ -302,11 +305,9 @@ pub struct SpecsQuery {
     /// The direction to sort in (`asc` or `desc`, default `asc`).
     pub direction: Option<JsonDirection>,
     /// The number of specs per page: 1 to 255, default 8.
-    #[schemars(range(min = 1, max = 255))]
-    pub per_page: Option<u32>,
+    pub per_page: Option<PerPage>,
     /// The page number, starting at 1 (the default).
-    #[schemars(range(min = 1))]
-    pub page: Option<u32>,
+    pub page: Option<Page>,
     /// Only specs with exactly this name.
     pub name: Option<String>,
     /// Only specs whose name, slug or UUID contains this text,
@@ -323,3 +324,63 @@ pub struct TotalCountHeader {
     #[serde(rename = "x-total-count")]
     pub x_total_count: String,
 }
+
+impl From<RunnersSort> for Sort {
+    fn from(sort: RunnersSort) -> Self {
+        match sort {
+            RunnersSort::Name => Self::Name,
+            RunnersSort::Created => Self::Created,
+        }
+    }
+}
+
+impl From<SpecsSort> for Sort {
+    fn from(sort: SpecsSort) -> Self {
+        match sort {
+            SpecsSort::Name => Self::Name,
+            SpecsSort::Created => Self::Created,
+        }
+    }
+}
+
+impl From<JsonDirection> for Direction {
+    fn from(direction: JsonDirection) -> Self {
+        match direction {
+            JsonDirection::Asc => Self::Asc,
+            JsonDirection::Desc => Self::Desc,
+        }
+    }
+}
+
+/// Both list queries: their parameters keep their rules by construction,
+/// so the [`ListQuery`] is only filled in with the defaults.
+macro_rules! list_query {
+    ($query:ty) => {
+        impl QueryRules for $query {
+            fn rule(param: &str) -> Option<&'static str> {
+                list_rule(param)
+            }
+        }
+
+        impl Validate for $query {
+            type Valid = ListQuery;
+
+            fn validate(self) -> Result<ListQuery, Invalid> {
+                Ok(ListQuery {
+                    sort: self.sort.map_or(Sort::Name, Sort::from),
+                    direction: self.direction.map(Direction::from).unwrap_or_default(),
+                    per_page: self
+                        .per_page
+                        .map_or(crate::validate::PER_PAGE_DEFAULT, PerPage::get),
+                    page: self.page.map_or(1, Page::get),
+                    name: self.name,
+                    search: self.search.map(|s| s.to_lowercase()),
+                    archived: self.archived.unwrap_or(false),
+                })
+            }
+        }
+    };
+}
+
+list_query!(RunnersQuery);
+list_query!(SpecsQuery);

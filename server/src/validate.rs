@@ -1,17 +1,21 @@
-//! The contract's validation rules, each in one place. Every failure is an
-//! [`Invalid`] that names the field and the rule. The request extractors run
-//! [`Validate`] on every body and query, so a handler only ever sees values
-//! that keep the rules.
+//! The contract's rules, each in one place, and the types that carry them:
+//! a value of [`ResourceName`], [`Slug`], [`Ref`], [`Cpu`], [`Bytes`],
+//! [`PerPage`] or [`Page`] keeps its rule by construction (serde parses
+//! through it), and its JSON Schema states the rule, so `openapi.json` tells
+//! a client everything the server checks. Every failure is an [`Invalid`]
+//! that names the rule (the field's name comes from where it was parsed).
 
 use std::fmt;
 
+use schemars::JsonSchema;
+use schemars::r#gen::SchemaGenerator;
+use schemars::schema::{
+    InstanceType, Metadata, NumberValidation, Schema, SchemaObject, StringValidation,
+};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::random::random_bytes;
-use crate::types::{
-    JsonDirection, JsonNewRunner, JsonNewRunnerSpec, JsonNewSpec, JsonUpdateRunner, JsonUpdateSpec,
-    RunnersQuery, RunnersSort, SpecsQuery, SpecsSort,
-};
 
 /// A value that breaks a rule: which field, and what the rule is.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -30,8 +34,14 @@ impl Invalid {
     }
 }
 
-/// A request body or query that is checked once it is parsed: what the
-/// handler receives is its [`Validate::Valid`] form.
+/// A rule broken by a value parsed into one of this module's types; serde
+/// puts the field's name in front.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Rule(String);
+
+/// A request query that is checked once it is parsed: what the handler
+/// receives is its [`Validate::Valid`] form.
 pub trait Validate: Sized {
     type Valid;
     fn validate(self) -> Result<Self::Valid, Invalid>;
@@ -55,6 +65,196 @@ pub const PER_PAGE_MAX: u32 = 255;
 pub const CPU_MAX: u32 = i32::MAX as u32;
 /// Largest memory or disk of a spec, in bytes (Bencher's bound, `i64::MAX`).
 pub const BYTES_MAX: u64 = i64::MAX as u64;
+
+/// A name's rule as a pattern: a first and a last character that is neither
+/// whitespace nor a control character, and no control character between.
+const NAME_PATTERN: &str =
+    r"^[^\s\x00-\x1F\x7F-\x9F](?:[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F])?$";
+/// A slug's rule as a pattern: words of lowercase ASCII letters and digits
+/// joined by single hyphens, and not a UUID (hyphenated or simple).
+const SLUG_PATTERN: &str = "^(?![0-9a-f]{32}$)(?![0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$)[a-z0-9]+(?:-[a-z0-9]+)*$";
+/// A `{runner}` or `{spec}` path value: a slug, or a UUID (hyphenated or
+/// simple, any case).
+const REF_PATTERN: &str = "^(?:[a-z0-9]+(?:-[a-z0-9]+)*|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|[0-9A-Fa-f]{32})$";
+
+fn string_schema(min: u32, max: u32, pattern: &str, description: &str) -> Schema {
+    SchemaObject {
+        instance_type: Some(InstanceType::String.into()),
+        string: Some(Box::new(StringValidation {
+            min_length: Some(min),
+            max_length: Some(max),
+            pattern: Some(pattern.to_owned()),
+        })),
+        metadata: Some(Box::new(Metadata {
+            description: Some(description.to_owned()),
+            ..Metadata::default()
+        })),
+        ..SchemaObject::default()
+    }
+    .into()
+}
+
+fn integer_schema(format: &str, min: f64, max: f64, description: &str) -> Schema {
+    SchemaObject {
+        instance_type: Some(InstanceType::Integer.into()),
+        format: Some(format.to_owned()),
+        number: Some(Box::new(NumberValidation {
+            minimum: Some(min),
+            maximum: Some(max),
+            ..NumberValidation::default()
+        })),
+        metadata: Some(Box::new(Metadata {
+            description: Some(description.to_owned()),
+            ..Metadata::default()
+        })),
+        ..SchemaObject::default()
+    }
+    .into()
+}
+
+/// A string newtype whose parsing is `check`, whose schema is `schema`.
+macro_rules! checked_string {
+    ($(#[$doc:meta])* $name:ident, $check:expr, $schema:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl TryFrom<String> for $name {
+            type Error = Rule;
+
+            fn try_from(value: String) -> Result<Self, Rule> {
+                let check: fn(&str) -> Result<(), Invalid> = $check;
+                check(&value).map_err(|e| Rule(e.rule))?;
+                Ok(Self(value))
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl JsonSchema for $name {
+            fn schema_name() -> String {
+                stringify!($name).to_owned()
+            }
+
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                $schema
+            }
+        }
+    };
+}
+
+checked_string!(
+    /// A runner's or a spec's name.
+    ResourceName,
+    |value| name("name", value),
+    string_schema(
+        1,
+        NAME_MAX_BYTES as u32,
+        NAME_PATTERN,
+        "A name: 1 to 64 bytes of UTF-8 (JSON Schema counts characters, so \
+         `maxLength` is the closest bound it can state), with no leading or \
+         trailing whitespace and no control characters.",
+    )
+);
+
+checked_string!(
+    /// A runner's or a spec's slug, as given.
+    Slug,
+    |value| slug("slug", value),
+    string_schema(
+        1,
+        SLUG_MAX_CHARS as u32,
+        SLUG_PATTERN,
+        "A slug: 1 to 64 lowercase ASCII letters and digits, in words joined by \
+         single hyphens (it equals its own slugified form), and not a UUID.",
+    )
+);
+
+/// A whole number of bytes or CPUs, within the bounds of its rule.
+macro_rules! checked_integer {
+    ($(#[$doc:meta])* $name:ident($int:ty), $min:expr, $max:expr, $format:literal, $description:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(try_from = $format, into = $format)]
+        pub struct $name($int);
+
+        impl TryFrom<$int> for $name {
+            type Error = Rule;
+
+            fn try_from(value: $int) -> Result<Self, Rule> {
+                if ($min..=$max).contains(&value) {
+                    Ok(Self(value))
+                } else {
+                    Err(Rule(format!(
+                        "must be an integer from {} to {}, got {value}",
+                        $min, $max
+                    )))
+                }
+            }
+        }
+
+        impl From<$name> for $int {
+            fn from(value: $name) -> $int {
+                value.0
+            }
+        }
+
+        impl $name {
+            pub fn get(self) -> $int {
+                self.0
+            }
+        }
+
+        impl JsonSchema for $name {
+            fn schema_name() -> String {
+                stringify!($name).to_owned()
+            }
+
+            fn is_referenceable() -> bool {
+                false
+            }
+
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                integer_schema(
+                    if $format == "u32" { "uint32" } else { "uint64" },
+                    $min as f64,
+                    $max as f64,
+                    $description,
+                )
+            }
+        }
+    };
+}
+
+checked_integer!(
+    /// A spec's number of CPUs.
+    Cpu(u32), 1u32, CPU_MAX, "u32", "The number of CPUs: 1 to 2147483647."
+);
+checked_integer!(
+    /// A spec's memory or disk, in bytes.
+    Bytes(u64), 1u64, BYTES_MAX, "u64", "A size in bytes: 1 to 9223372036854775807."
+);
+checked_integer!(
+    /// A list's page size.
+    PerPage(u32), 1u32, PER_PAGE_MAX, "u32", "The number of items per page: 1 to 255 (default 8)."
+);
+checked_integer!(
+    /// A list's page number.
+    Page(u32), 1u32, u32::MAX, "u32", "The page number, from 1 (the default) to 4294967295."
+);
 
 /// Checks a runner name: 1 to 64 bytes, no leading or trailing whitespace, no
 /// control characters.
@@ -129,7 +329,8 @@ pub fn slug_with_suffix(base: &str, suffix: &str) -> String {
 }
 
 /// How a request names one runner or spec: by UUID or by slug.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub enum Ref {
     Uuid(Uuid),
     Slug(String),
@@ -149,10 +350,7 @@ impl Ref {
         slug(kind, segment).map_err(|_| {
             Invalid::new(
                 kind,
-                format!(
-                    "`{}` is neither a {kind} slug nor a UUID",
-                    segment.escape_debug()
-                ),
+                format!("`{}` is neither a slug nor a UUID", segment.escape_debug()),
             )
         })?;
         Ok(Self::Slug(segment.to_owned()))
@@ -169,6 +367,38 @@ impl fmt::Display for Ref {
     }
 }
 
+impl TryFrom<String> for Ref {
+    type Error = Rule;
+
+    fn try_from(value: String) -> Result<Self, Rule> {
+        Ref::parse("path", &value).map_err(|e| Rule(e.rule))
+    }
+}
+
+impl Serialize for Ref {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Uuid(uuid) => uuid.serialize(serializer),
+            Self::Slug(slug) => serializer.serialize_str(slug),
+        }
+    }
+}
+
+impl JsonSchema for Ref {
+    fn schema_name() -> String {
+        "ResourceId".to_owned()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        string_schema(
+            1,
+            SLUG_MAX_CHARS as u32,
+            REF_PATTERN,
+            "A slug or a UUID (hyphenated, or 32 hex digits).",
+        )
+    }
+}
+
 /// What a list is sorted by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sort {
@@ -178,35 +408,25 @@ pub enum Sort {
     Created,
 }
 
-impl From<RunnersSort> for Sort {
-    fn from(sort: RunnersSort) -> Self {
-        match sort {
-            RunnersSort::Name => Self::Name,
-            RunnersSort::Created => Self::Created,
-        }
-    }
-}
-
-impl From<SpecsSort> for Sort {
-    fn from(sort: SpecsSort) -> Self {
-        match sort {
-            SpecsSort::Name => Self::Name,
-            SpecsSort::Created => Self::Created,
-        }
-    }
-}
-
 /// A validated list query (of runners or of specs).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListQuery {
     pub sort: Sort,
-    pub direction: JsonDirection,
+    pub direction: Direction,
     pub per_page: u32,
     pub page: u32,
     pub name: Option<String>,
     /// Lowercased search text.
     pub search: Option<String>,
     pub archived: bool,
+}
+
+/// The direction of a list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Direction {
+    #[default]
+    Asc,
+    Desc,
 }
 
 impl ListQuery {
@@ -216,7 +436,7 @@ impl ListQuery {
 }
 
 /// The rules of a list query's parameters, for both lists.
-fn list_rule(param: &str) -> Option<&'static str> {
+pub fn list_rule(param: &str) -> Option<&'static str> {
     Some(match param {
         "sort" => "`name` or `created`",
         "direction" => "`asc` or `desc`",
@@ -225,139 +445,6 @@ fn list_rule(param: &str) -> Option<&'static str> {
         "archived" => "`true` or `false`",
         _ => return None,
     })
-}
-
-/// A list query's parts, as parsed, into a [`ListQuery`].
-fn list_query(
-    sort: Option<Sort>,
-    direction: Option<JsonDirection>,
-    per_page: Option<u32>,
-    page: Option<u32>,
-    name: Option<String>,
-    search: Option<String>,
-    archived: Option<bool>,
-) -> Result<ListQuery, Invalid> {
-    let per_page = per_page.unwrap_or(PER_PAGE_DEFAULT);
-    if !(1..=PER_PAGE_MAX).contains(&per_page) {
-        return Err(Invalid::new(
-            "per_page",
-            format!("must be an integer from 1 to {PER_PAGE_MAX}, got {per_page}"),
-        ));
-    }
-    let page = page.unwrap_or(1);
-    if page < 1 {
-        return Err(Invalid::new(
-            "page",
-            "must be an integer of at least 1, got 0",
-        ));
-    }
-    Ok(ListQuery {
-        sort: sort.unwrap_or(Sort::Name),
-        direction: direction.unwrap_or_default(),
-        per_page,
-        page,
-        name,
-        search: search.map(|s| s.to_lowercase()),
-        archived: archived.unwrap_or(false),
-    })
-}
-
-macro_rules! list_query_rules {
-    ($query:ty) => {
-        impl QueryRules for $query {
-            fn rule(param: &str) -> Option<&'static str> {
-                list_rule(param)
-            }
-        }
-
-        impl Validate for $query {
-            type Valid = ListQuery;
-
-            fn validate(self) -> Result<ListQuery, Invalid> {
-                list_query(
-                    self.sort.map(Sort::from),
-                    self.direction,
-                    self.per_page,
-                    self.page,
-                    self.name,
-                    self.search,
-                    self.archived,
-                )
-            }
-        }
-    };
-}
-
-list_query_rules!(RunnersQuery);
-list_query_rules!(SpecsQuery);
-
-/// The name and slug of a body, where given.
-fn name_and_slug(given_name: Option<&str>, given_slug: Option<&str>) -> Result<(), Invalid> {
-    if let Some(given) = given_name {
-        name("name", given)?;
-    }
-    if let Some(given) = given_slug {
-        slug("slug", given)?;
-    }
-    Ok(())
-}
-
-impl Validate for JsonNewRunner {
-    type Valid = Self;
-
-    fn validate(self) -> Result<Self, Invalid> {
-        name_and_slug(Some(&self.name), self.slug.as_deref())?;
-        Ok(self)
-    }
-}
-
-impl Validate for JsonUpdateRunner {
-    type Valid = Self;
-
-    fn validate(self) -> Result<Self, Invalid> {
-        name_and_slug(self.name.as_deref(), self.slug.as_deref())?;
-        Ok(self)
-    }
-}
-
-impl Validate for JsonNewSpec {
-    type Valid = Self;
-
-    fn validate(self) -> Result<Self, Invalid> {
-        name_and_slug(Some(&self.name), self.slug.as_deref())?;
-        if !(1..=CPU_MAX).contains(&self.cpu) {
-            return Err(Invalid::new(
-                "cpu",
-                format!("must be an integer from 1 to {CPU_MAX}, got {}", self.cpu),
-            ));
-        }
-        for (field, bytes) in [("memory", self.memory), ("disk", self.disk)] {
-            if !(1..=BYTES_MAX).contains(&bytes) {
-                return Err(Invalid::new(
-                    field,
-                    format!("must be a number of bytes from 1 to {BYTES_MAX}, got {bytes}"),
-                ));
-            }
-        }
-        Ok(self)
-    }
-}
-
-impl Validate for JsonUpdateSpec {
-    type Valid = Self;
-
-    fn validate(self) -> Result<Self, Invalid> {
-        name_and_slug(self.name.as_deref(), self.slug.as_deref())?;
-        Ok(self)
-    }
-}
-
-impl Validate for JsonNewRunnerSpec {
-    type Valid = SpecRef;
-
-    fn validate(self) -> Result<SpecRef, Invalid> {
-        Ref::parse("spec", &self.spec)
-    }
 }
 
 #[cfg(test)]

@@ -186,6 +186,39 @@ impl ApiFailure {
     }
 }
 
+impl TestServer {
+    /// Sends `method path` with the admin token and `body` (JSON text) past
+    /// the SDK, whose types would refuse to send what breaks a rule: the
+    /// error answer, which it must be.
+    pub async fn refused(&self, method: &str, path: &str, body: Option<&str>) -> ApiFailure {
+        let mut http = reqwest::Client::builder();
+        if let Some((pem, _)) = self.ca() {
+            http = http.tls_certs_merge(reqwest::Certificate::from_pem_bundle(pem).unwrap());
+        }
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = http
+            .build()
+            .unwrap()
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.admin_token);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_owned());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        assert!(status >= 400, "{status}: {text}");
+        ApiFailure {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")),
+        }
+    }
+}
+
 /// The error of a request that must fail with an error response.
 pub fn failure<T: std::fmt::Debug>(
     result: Result<ResponseValue<T>, Error<types::Error>>,
@@ -207,8 +240,8 @@ const RUNNER_KEY_PREFIX: &str = "bencher_runner_";
 /// A new runner's body.
 pub fn new_runner(name: &str, slug: Option<&str>) -> JsonNewRunner {
     JsonNewRunner {
-        name: name.into(),
-        slug: slug.map(Into::into),
+        name: name.parse().expect("a valid name"),
+        slug: slug.map(|s| s.parse().expect("a valid slug")),
     }
 }
 
@@ -293,13 +326,13 @@ pub async fn list_all(client: &Client, archived: bool) -> (Vec<JsonRunner>, u64)
 /// A new spec's body: a 4-CPU x86_64 Linux machine named `name`.
 pub fn new_spec(name: &str) -> JsonNewSpec {
     JsonNewSpec {
-        name: name.into(),
+        name: name.parse().expect("a valid name"),
         slug: None,
         architecture: Architecture::X8664,
         os: OperatingSystem::Linux,
-        cpu: 4,
-        memory: 16 << 30,
-        disk: 100 << 30,
+        cpu: 4.try_into().unwrap(),
+        memory: (16u64 << 30).try_into().unwrap(),
+        disk: (100u64 << 30).try_into().unwrap(),
         network: false,
         sandbox: None,
         fallback: false,

@@ -275,7 +275,16 @@ async fn api_errors_print_status_code_message_and_request_id() {
     let run = bencher(&server, &["runner", "token", "alpha"]).await;
     run.api_error("409 Conflict", "Conflict");
 
+    // Refused by the CLI before any request (the SDK's types carry the
+    // rule)...
     let run = bencher(&server, &["runner", "create", "--name", " padded"]).await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("--name") && run.stderr.contains("whitespace"),
+        "{run:?}"
+    );
+    // ... or by the server, for what JSON Schema cannot say (64 bytes).
+    let run = bencher(&server, &["runner", "create", "--name", &"é".repeat(33)]).await;
     run.api_error("400 Bad Request", "InvalidRequest")
         .mentions("name");
     let listed = bencher(&server, &["runner", "list", "--archived"]).await;

@@ -198,8 +198,9 @@ async fn bad_spec_flags_are_usage_errors() {
     let mut args = spec_args("", "");
     args.extend(["--sandbox", "docker"]);
     assert_eq!(bencher(&server, &args).await.code, 2);
-    // The server's own rules, past the parser: cpu 0 is a 400.
-    bencher(&server, &spec_args("--cpu", "0"))
+    assert_eq!(bencher(&server, &spec_args("--cpu", "0")).await.code, 2);
+    // The server's own bounds, past the parser: more CPUs than i32::MAX.
+    bencher(&server, &spec_args("--cpu", "2147483648"))
         .await
         .api_error("400 Bad Request", "InvalidRequest")
         .mentions("cpu");

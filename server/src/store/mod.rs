@@ -24,8 +24,9 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, Row, Transaction, TransactionBehavior};
 use uuid::Uuid;
 
-use crate::types::JsonDirection;
-use crate::validate::{ListQuery, RunnerRef, Sort, SpecRef, generated_slug, slug_from_name};
+use crate::validate::{
+    Direction, ListQuery, RunnerRef, Sort, SpecRef, generated_slug, slug_from_name,
+};
 
 pub use audit::{Actor, AuditRow};
 pub use runners::KeyedRunner;
@@ -251,10 +252,10 @@ impl<'q> ListSql<'q> {
             where_sql.push_str(filter);
         }
         let order = match (q.sort, q.direction) {
-            (Sort::Name, JsonDirection::Asc) => "name ASC, slug ASC",
-            (Sort::Name, JsonDirection::Desc) => "name DESC, slug DESC",
-            (Sort::Created, JsonDirection::Asc) => "id ASC",
-            (Sort::Created, JsonDirection::Desc) => "id DESC",
+            (Sort::Name, Direction::Asc) => "name ASC, slug ASC",
+            (Sort::Name, Direction::Desc) => "name DESC, slug DESC",
+            (Sort::Created, Direction::Asc) => "id ASC",
+            (Sort::Created, Direction::Desc) => "id DESC",
         };
         Self {
             where_sql,

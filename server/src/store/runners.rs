@@ -163,7 +163,7 @@ impl Store {
                 insert.query_row(
                     params![
                         Uuid::new_v4().to_string(),
-                        new.name,
+                        &*new.name,
                         slug,
                         &key_hash[..],
                         created
@@ -199,10 +199,10 @@ impl Store {
             let (id, current) = runner_row(tx, &r)?;
             let mut next = current.clone();
             if let Some(name) = update.name {
-                next.name = name;
+                next.name = name.into();
             }
             if let Some(slug) = update.slug {
-                next.slug = slug;
+                next.slug = slug.into();
             }
             let stamp = now();
             match update.archived {

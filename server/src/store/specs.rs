@@ -168,14 +168,14 @@ impl Store {
                 insert.query_row(
                     params![
                         Uuid::new_v4().to_string(),
-                        new.name,
+                        &*new.name,
                         slug,
                         architecture_text(new.architecture),
                         os_text(new.os),
-                        new.cpu,
+                        new.cpu.get(),
                         // Checked to fit in i64 by the rules.
-                        i64::try_from(new.memory).unwrap_or(i64::MAX),
-                        i64::try_from(new.disk).unwrap_or(i64::MAX),
+                        i64::try_from(new.memory.get()).unwrap_or(i64::MAX),
+                        i64::try_from(new.disk.get()).unwrap_or(i64::MAX),
                         new.network,
                         new.sandbox.map(sandbox_text),
                         new.fallback.then_some(created.as_str()),
@@ -214,10 +214,10 @@ impl Store {
             let (id, current) = spec_row(tx, &r)?;
             let mut next = current.clone();
             if let Some(name) = update.name {
-                next.name = name;
+                next.name = name.into();
             }
             if let Some(slug) = update.slug {
-                next.slug = slug;
+                next.slug = slug.into();
             }
             let stamp = now();
             match update.archived {

@@ -5,13 +5,13 @@ use rusqlite::params;
 use uuid::Uuid;
 
 use super::{Actor, Store, schema};
-use crate::types::{JsonDirection, JsonNewRunner, JsonUpdateRunner};
-use crate::validate::{ListQuery, RunnerRef, Sort};
+use crate::types::{JsonNewRunner, JsonUpdateRunner};
+use crate::validate::{Direction, ListQuery, RunnerRef, Sort};
 
 fn query(archived: bool, search: Option<&str>) -> ListQuery {
     ListQuery {
         sort: Sort::Name,
-        direction: JsonDirection::Asc,
+        direction: Direction::Asc,
         per_page: 255,
         page: 1,
         name: None,
@@ -87,7 +87,7 @@ async fn a_version_1_database_migrates_and_counts_stay_exact() {
     assert_eq!((found.0.len(), found.1), (1, 1));
 
     let new = JsonNewRunner {
-        name: "New One".into(),
+        name: "New One".to_owned().try_into().unwrap(),
         slug: None,
     };
     let created = store
@@ -114,7 +114,7 @@ async fn a_version_1_database_migrates_and_counts_stay_exact() {
     assert_counts(&store, 2, 3).await;
     // A rename re-folds the searchable name.
     let rename = JsonUpdateRunner {
-        name: Some("ÉCLAIR".into()),
+        name: Some("ÉCLAIR".to_owned().try_into().unwrap()),
         ..Default::default()
     };
     store

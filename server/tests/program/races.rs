@@ -171,22 +171,34 @@ fn mixed_churn_never_answers_5xx() {
                         0 => status(
                             &client
                                 .runner_patch()
-                                .runner(&target)
+                                .runner(target.as_str())
                                 .body(JsonUpdateRunner {
-                                    name: Some(format!("churn {w} {round}")),
+                                    name: Some(format!("churn {w} {round}").parse().unwrap()),
                                     slug: None,
                                     archived: Some(round % 4 == 0),
                                 })
                                 .send()
                                 .await,
                         ),
-                        1 => status(&client.runner_token_post().runner(&target).send().await),
+                        1 => status(
+                            &client
+                                .runner_token_post()
+                                .runner(target.as_str())
+                                .send()
+                                .await,
+                        ),
                         2 => status(&client.runners_get().search("churn").send().await),
-                        3 => status(&client.runner_get().runner(&target).send().await),
+                        3 => status(&client.runner_get().runner(target.as_str()).send().await),
                         4 => {
                             let token = &tokens[(w + round) % 4];
                             let runner = runners_sdk::client_with_token(url, token).unwrap();
-                            status(&runner.runner_heartbeat_post().runner(&target).send().await)
+                            status(
+                                &runner
+                                    .runner_heartbeat_post()
+                                    .runner(target.as_str())
+                                    .send()
+                                    .await,
+                            )
                         }
                         _ => status(
                             &client

@@ -11,7 +11,7 @@ async fn every_admin_write_has_one_audit_row_and_rejected_ones_none() {
     let (runner, key) = create(&admin, "Audited", None).await;
     let mut secrets = vec![server.admin_token.clone(), key];
     let rename = JsonUpdateRunner {
-        name: Some("Audited II".into()),
+        name: Some("Audited II".parse().unwrap()),
         ..Default::default()
     };
     admin
@@ -32,7 +32,9 @@ async fn every_admin_write_has_one_audit_row_and_rejected_ones_none() {
         ..Default::default()
     };
     patch_spec(&admin, "box", archive_spec).await.unwrap();
-    let add = JsonNewRunnerSpec { spec: "box".into() };
+    let add = JsonNewRunnerSpec {
+        spec: "box".parse().unwrap(),
+    };
     let runner_specs = admin.runner_specs_post().runner("audited").body(add);
     runner_specs.send().await.unwrap();
     let remove = admin.runner_spec_delete().runner("audited").spec("box");
@@ -50,13 +52,9 @@ async fn every_admin_write_has_one_audit_row_and_rejected_ones_none() {
             .send()
             .await,
     );
-    failure(
-        admin
-            .runners_post()
-            .body(new_runner(" x", None))
-            .send()
-            .await,
-    );
+    server
+        .refused("POST", "/v0/runners", Some(r#"{"name": " x"}"#))
+        .await;
     failure(
         server
             .anonymous()

@@ -9,7 +9,9 @@ use runners_tests::*;
 /// that may or may not exist.
 async fn admin_endpoint_failures(client: &Client, runner: &str) -> Vec<runners_tests::ApiFailure> {
     let spec = runner;
-    let add = JsonNewRunnerSpec { spec: spec.into() };
+    let add = JsonNewRunnerSpec {
+        spec: spec.parse().unwrap(),
+    };
     vec![
         failure(client.runner_key_post().runner(runner).send().await),
         failure(client.runner_specs_get().runner(runner).send().await),
@@ -68,7 +70,7 @@ async fn missing_or_bad_credentials_are_401_before_any_lookup() {
     let (runner, runner_token) = create(&server.admin(), "Real", None).await;
     // A spec with the runner's slug, so that every path names a real item.
     let mut spec = new_spec("Real");
-    spec.slug = Some(runner.slug.clone());
+    spec.slug = Some(runner.slug.parse().unwrap());
     create_spec(&server.admin(), spec).await;
     let clients = [
         ("no token", server.anonymous()),

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use runners_sdk::types::JsonUpdateRunner;
+use runners_sdk::types::{ResourceName, Slug};
 use runners_tests::*;
 use uuid::Uuid;
 
@@ -136,16 +137,15 @@ async fn invalid_names_are_400_naming_the_rule() {
         (long.as_str(), "1 to 64 bytes"),
     ];
     for (name, rule) in cases {
-        failure(
-            admin
-                .runners_post()
-                .body(new_runner(name, None))
-                .send()
-                .await,
-        )
-        .assert(400, "InvalidRequest")
-        .mentions("name")
-        .mentions(rule);
+        // The SDK's types refuse these before sending; the server too.
+        assert!(name.parse::<ResourceName>().is_err(), "{name:?}");
+        let body = serde_json::json!({ "name": name }).to_string();
+        server
+            .refused("POST", "/v0/runners", Some(&body))
+            .await
+            .assert(400, "InvalidRequest")
+            .mentions("name")
+            .mentions(rule);
     }
     // 64 bytes of multi-byte characters is the limit, not 64 characters.
     create(&admin, &"é".repeat(32), None).await;
@@ -177,16 +177,31 @@ async fn invalid_slugs_are_400_naming_the_rule() {
         &long,
         &uuid,
     ] {
-        failure(
-            admin
-                .runners_post()
-                .body(new_runner("Runner", Some(slug)))
-                .send()
-                .await,
-        )
-        .assert(400, "InvalidRequest")
-        .mentions("slug");
+        assert!(slug.parse::<Slug>().is_err(), "{slug:?}");
+        let body = serde_json::json!({ "name": "Runner", "slug": slug }).to_string();
+        server
+            .refused("POST", "/v0/runners", Some(&body))
+            .await
+            .assert(400, "InvalidRequest")
+            .mentions("slug");
     }
+    let (_, total) = list_all(&admin, true).await;
+    assert_eq!(total, 0, "no rejected runner was stored");
+}
+
+#[tokio::test]
+async fn the_sdk_refuses_a_bad_slug_before_sending_anything() {
+    // Nothing listens on port 9 (discard): a request sent would be a
+    // communication error, not this.
+    let client = runners_sdk::client_with_token("http://127.0.0.1:9", "t").unwrap();
+    let refused = client.runner_get().runner("Bad Slug!").send().await;
+    assert!(
+        matches!(refused, Err(runners_sdk::Error::InvalidRequest(_))),
+        "{refused:?}"
+    );
+    assert!("Bad Slug!".parse::<Slug>().is_err());
+    assert!("".parse::<ResourceName>().is_err());
+    assert!("x".repeat(65).parse::<ResourceName>().is_err());
 }
 
 #[tokio::test]
@@ -221,7 +236,9 @@ async fn unknown_runner_is_404_and_a_malformed_path_is_400() {
             .await,
     )
     .assert(404, "NotFound");
-    failure(admin.runner_get().runner("Not_A_Slug").send().await)
+    server
+        .refused("GET", "/v0/runners/Not_A_Slug", None)
+        .await
         .assert(400, "InvalidRequest")
-        .mentions("runner");
+        .mentions("slug nor a UUID");
 }

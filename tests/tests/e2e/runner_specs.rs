@@ -4,7 +4,9 @@ use runners_sdk::types::JsonNewRunnerSpec;
 use runners_tests::*;
 
 fn spec_ref(spec: &str) -> JsonNewRunnerSpec {
-    JsonNewRunnerSpec { spec: spec.into() }
+    JsonNewRunnerSpec {
+        spec: spec.parse().unwrap(),
+    }
 }
 
 #[tokio::test]
@@ -19,7 +21,7 @@ async fn specs_are_added_listed_and_removed_in_order() {
     // By slug, then by UUID: 201 with the spec.
     let added = admin
         .runner_specs_post()
-        .runner(&runner.slug)
+        .runner(runner.slug.as_str())
         .body(spec_ref("small"))
         .send()
         .await
@@ -36,7 +38,11 @@ async fn specs_are_added_listed_and_removed_in_order() {
     assert_eq!(added.into_inner().uuid, large.uuid);
 
     // In the order added (not by name), on the spec list, the view and the list.
-    let listed = admin.runner_specs_get().runner(&runner.slug).send().await;
+    let listed = admin
+        .runner_specs_get()
+        .runner(runner.slug.as_str())
+        .send()
+        .await;
     let listed: Vec<_> = listed
         .unwrap()
         .into_inner()
@@ -46,7 +52,7 @@ async fn specs_are_added_listed_and_removed_in_order() {
     assert_eq!(listed, [small.uuid, large.uuid]);
     let viewed = admin
         .runner_get()
-        .runner(&runner.slug)
+        .runner(runner.slug.as_str())
         .send()
         .await
         .unwrap();
@@ -58,7 +64,7 @@ async fn specs_are_added_listed_and_removed_in_order() {
     failure(
         admin
             .runner_specs_post()
-            .runner(&runner.slug)
+            .runner(runner.slug.as_str())
             .body(spec_ref("small"))
             .send()
             .await,
@@ -68,7 +74,7 @@ async fn specs_are_added_listed_and_removed_in_order() {
     failure(
         admin
             .runner_specs_post()
-            .runner(&runner.slug)
+            .runner(runner.slug.as_str())
             .body(spec_ref("nope"))
             .send()
             .await,
@@ -76,21 +82,17 @@ async fn specs_are_added_listed_and_removed_in_order() {
     .assert(404, "NotFound")
     .mentions("nope");
     failure(admin.runner_specs_get().runner("nobody").send().await).assert(404, "NotFound");
-    failure(
-        admin
-            .runner_specs_post()
-            .runner(&runner.slug)
-            .body(spec_ref("Not A Slug"))
-            .send()
-            .await,
-    )
-    .assert(400, "InvalidRequest")
-    .mentions("spec");
+    let path = format!("/v0/runners/{}/specs", runner.slug);
+    server
+        .refused("POST", &path, Some(r#"{"spec": "Not A Slug"}"#))
+        .await
+        .assert(400, "InvalidRequest")
+        .mentions("spec");
 
     // Remove: 204, then 404 as the runner no longer has it.
     let removed = admin
         .runner_spec_delete()
-        .runner(&runner.slug)
+        .runner(runner.slug.as_str())
         .spec("small")
         .send()
         .await
@@ -99,7 +101,7 @@ async fn specs_are_added_listed_and_removed_in_order() {
     failure(
         admin
             .runner_spec_delete()
-            .runner(&runner.slug)
+            .runner(runner.slug.as_str())
             .spec("small")
             .send()
             .await,
@@ -108,7 +110,7 @@ async fn specs_are_added_listed_and_removed_in_order() {
     .mentions("does not have");
     let viewed = admin
         .runner_get()
-        .runner(&runner.slug)
+        .runner(runner.slug.as_str())
         .send()
         .await
         .unwrap();

@@ -44,7 +44,7 @@ async fn create_view_list_and_update_a_spec() {
     assert!(spec.network && spec.fallback.is_none() && spec.archived.is_none());
 
     for by in [spec.slug.clone(), spec.uuid.to_string()] {
-        let viewed = admin.spec_get().spec(&by).send().await.unwrap();
+        let viewed = admin.spec_get().spec(by.as_str()).send().await.unwrap();
         assert_eq!(viewed.into_inner(), spec);
     }
     // The same name again: a generated slug with a suffix.
@@ -59,8 +59,8 @@ async fn create_view_list_and_update_a_spec() {
         &admin,
         &spec.slug,
         JsonUpdateSpec {
-            name: Some("Bigger".into()),
-            slug: Some("bigger".into()),
+            name: Some("Bigger".parse().unwrap()),
+            slug: Some("bigger".parse().unwrap()),
             ..Default::default()
         },
     )
@@ -75,12 +75,12 @@ async fn create_view_list_and_update_a_spec() {
 
     // A taken slug, given: 409 on create and on update.
     let mut taken = new_spec("x");
-    taken.slug = Some("bigger".into());
+    taken.slug = Some("bigger".parse().unwrap());
     failure(admin.specs_post().body(taken).send().await)
         .assert(409, "Conflict")
         .mentions("bigger");
     let to_taken = JsonUpdateSpec {
-        slug: Some("bigger".into()),
+        slug: Some("bigger".parse().unwrap()),
         ..Default::default()
     };
     failure(patch_spec(&admin, &twin.slug, to_taken).await).assert(409, "Conflict");
@@ -211,16 +211,16 @@ async fn delete_is_204_and_409_while_a_runner_has_the_spec() {
     let (runner, _) = create(&admin, "Holder", None).await;
     admin
         .runner_specs_post()
-        .runner(&runner.slug)
+        .runner(runner.slug.as_str())
         .body(JsonNewRunnerSpec {
-            spec: used.slug.clone(),
+            spec: used.slug.parse().unwrap(),
         })
         .send()
         .await
         .unwrap();
     // Archived, the runner still has it.
     archive(&admin, &runner.slug, true).await;
-    failure(admin.spec_delete().spec(&used.slug).send().await)
+    failure(admin.spec_delete().spec(used.slug.as_str()).send().await)
         .assert(409, "Conflict")
         .mentions("holder");
 
@@ -230,16 +230,16 @@ async fn delete_is_204_and_409_while_a_runner_has_the_spec() {
         .send()
         .await;
     assert_eq!(deleted.unwrap().status(), 204);
-    failure(admin.spec_get().spec(&unused.slug).send().await).assert(404, "NotFound");
-    failure(admin.spec_delete().spec(&unused.slug).send().await).assert(404, "NotFound");
+    failure(admin.spec_get().spec(unused.slug.as_str()).send().await).assert(404, "NotFound");
+    failure(admin.spec_delete().spec(unused.slug.as_str()).send().await).assert(404, "NotFound");
 
     admin
         .runner_spec_delete()
-        .runner(&runner.slug)
-        .spec(&used.slug)
+        .runner(runner.slug.as_str())
+        .spec(used.slug.as_str())
         .send()
         .await
         .unwrap();
-    let deleted = admin.spec_delete().spec(&used.slug).send().await;
+    let deleted = admin.spec_delete().spec(used.slug.as_str()).send().await;
     assert_eq!(deleted.unwrap().status(), 204);
 }

@@ -12,7 +12,7 @@ async fn data_survives_a_restart_on_the_same_file() {
     let before = server
         .admin()
         .runner_get()
-        .runner(&runner.slug)
+        .runner(runner.slug.as_str())
         .send()
         .await
         .unwrap()
@@ -21,7 +21,7 @@ async fn data_survives_a_restart_on_the_same_file() {
     let after = server
         .admin()
         .runner_get()
-        .runner(&runner.slug)
+        .runner(runner.slug.as_str())
         .send()
         .await
         .unwrap()
@@ -38,7 +38,7 @@ async fn no_token_is_stored_in_clear() {
     let (runner, token) = create(&admin, "Secret", None).await;
     let rotated = admin
         .runner_token_post()
-        .runner(&runner.slug)
+        .runner(runner.slug.as_str())
         .send()
         .await
         .unwrap()

@@ -17,7 +17,7 @@ async fn heartbeat_with_the_runner_token_records_the_time() {
     let viewed = server
         .admin()
         .runner_get()
-        .runner(&runner.slug)
+        .runner(runner.slug.as_str())
         .send()
         .await
         .unwrap();
@@ -40,7 +40,7 @@ async fn a_runner_token_authenticates_only_its_own_active_runner() {
     failure(
         anonymous
             .runner_heartbeat_post()
-            .runner(&mine.slug)
+            .runner(mine.slug.as_str())
             .send()
             .await,
     )
@@ -63,7 +63,7 @@ async fn rotation_returns_a_new_token_and_the_old_one_fails_at_once() {
 
     let rotated = admin
         .runner_token_post()
-        .runner(&runner.slug)
+        .runner(runner.slug.as_str())
         .send()
         .await
         .unwrap();
@@ -149,12 +149,24 @@ async fn rotating_an_archived_runner_is_409() {
     let admin = server.admin();
     let (runner, token) = create(&admin, "Archived", None).await;
     archive(&admin, &runner.slug, true).await;
-    failure(admin.runner_token_post().runner(&runner.slug).send().await)
-        .assert(409, "Conflict")
-        .mentions("archived");
-    failure(admin.runner_key_post().runner(&runner.slug).send().await)
-        .assert(409, "Conflict")
-        .mentions("archived");
+    failure(
+        admin
+            .runner_token_post()
+            .runner(runner.slug.as_str())
+            .send()
+            .await,
+    )
+    .assert(409, "Conflict")
+    .mentions("archived");
+    failure(
+        admin
+            .runner_key_post()
+            .runner(runner.slug.as_str())
+            .send()
+            .await,
+    )
+    .assert(409, "Conflict")
+    .mentions("archived");
     archive(&admin, &runner.slug, false).await;
     // The failed rotation left the old token in place.
     beat(&server, &token, &runner.slug).await.unwrap();

@@ -10,7 +10,7 @@ async fn patch_changes_name_and_slug_and_bumps_modified() {
     let (runner, _) = create(&admin, "Old", None).await;
     let unchanged = admin
         .runner_patch()
-        .runner(&runner.slug)
+        .runner(runner.slug.as_str())
         .body(JsonUpdateRunner::default())
         .send()
         .await
@@ -19,10 +19,10 @@ async fn patch_changes_name_and_slug_and_bumps_modified() {
     assert_eq!(unchanged, runner, "an empty patch changes nothing");
     let updated = admin
         .runner_patch()
-        .runner(&runner.slug)
+        .runner(runner.slug.as_str())
         .body(JsonUpdateRunner {
-            name: Some("New".into()),
-            slug: Some("new-slug".into()),
+            name: Some("New".parse().unwrap()),
+            slug: Some("new-slug".parse().unwrap()),
             archived: None,
         })
         .send()
@@ -57,41 +57,23 @@ async fn patch_to_a_taken_slug_is_409_and_invalid_fields_are_400() {
     let admin = server.admin();
     create(&admin, "One", None).await;
     let (two, _) = create(&admin, "Two", None).await;
-    let patch = |name: Option<&str>, slug: Option<&str>| JsonUpdateRunner {
-        name: name.map(Into::into),
-        slug: slug.map(Into::into),
-        archived: None,
+    let to_one = JsonUpdateRunner {
+        slug: Some("one".parse().unwrap()),
+        ..Default::default()
     };
-    failure(
-        admin
-            .runner_patch()
-            .runner("two")
-            .body(patch(None, Some("one")))
-            .send()
-            .await,
-    )
-    .assert(409, "Conflict")
-    .mentions("one");
-    failure(
-        admin
-            .runner_patch()
-            .runner("two")
-            .body(patch(Some(" x"), None))
-            .send()
-            .await,
-    )
-    .assert(400, "InvalidRequest")
-    .mentions("name");
-    failure(
-        admin
-            .runner_patch()
-            .runner("two")
-            .body(patch(None, Some("Bad Slug")))
-            .send()
-            .await,
-    )
-    .assert(400, "InvalidRequest")
-    .mentions("slug");
+    failure(admin.runner_patch().runner("two").body(to_one).send().await)
+        .assert(409, "Conflict")
+        .mentions("one");
+    server
+        .refused("PATCH", "/v0/runners/two", Some(r#"{"name": " x"}"#))
+        .await
+        .assert(400, "InvalidRequest")
+        .mentions("name");
+    server
+        .refused("PATCH", "/v0/runners/two", Some(r#"{"slug": "Bad Slug"}"#))
+        .await
+        .assert(400, "InvalidRequest")
+        .mentions("slug");
     let after = admin
         .runner_get()
         .runner("two")
