@@ -10,8 +10,8 @@ use dropshot::{
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::types::{
     JsonApiVersion, JsonNewRunner, JsonNewRunnerSpec, JsonNewSpec, JsonOpenApi, JsonRunner,
-    JsonRunnerKey, JsonSpec, JsonUpdateRunner, JsonUpdateSpec, RunnerPath, RunnerSpecPath,
-    RunnersQuery, SpecPath, SpecsQuery, TotalCountHeader,
+    JsonRunnerKey, JsonSpec, JsonUpdateRunner, JsonUpdateSpec, LocationHeader, RunnerPath,
+    RunnerSpecPath, RunnersQuery, SpecPath, SpecsQuery, TotalCountHeader,
 };
 
 /// The title of the OpenAPI document.
@@ -21,6 +21,8 @@ pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// A page of runners with the number of runners matching the filters.
 pub type RunnersPage = HttpResponseHeaders<HttpResponseOk<Vec<JsonRunner>>, TotalCountHeader>;
+/// A 201 answer with a `Location` header.
+pub type Created<T> = HttpResponseHeaders<HttpResponseCreated<T>, LocationHeader>;
 /// A page of specs with the number of specs matching the filters.
 pub type SpecsPage = HttpResponseHeaders<HttpResponseOk<Vec<JsonSpec>>, TotalCountHeader>;
 
@@ -53,7 +55,7 @@ pub trait RunnersApi {
     async fn runners_post(
         rqctx: RequestContext<Self::Context>,
         body: JsonBody<JsonNewRunner>,
-    ) -> Result<HttpResponseCreated<JsonRunnerKey>, HttpError>;
+    ) -> Result<Created<JsonRunnerKey>, HttpError>;
 
     /// View a runner
     ///
@@ -87,7 +89,7 @@ pub trait RunnersApi {
     async fn runner_key_post(
         rqctx: RequestContext<Self::Context>,
         path: PathParams<RunnerPath>,
-    ) -> Result<HttpResponseCreated<JsonRunnerKey>, HttpError>;
+    ) -> Result<Created<JsonRunnerKey>, HttpError>;
 
     /// Rotate runner token
     ///
@@ -103,7 +105,7 @@ pub trait RunnersApi {
     async fn runner_token_post(
         rqctx: RequestContext<Self::Context>,
         path: PathParams<RunnerPath>,
-    ) -> Result<HttpResponseCreated<JsonRunnerKey>, HttpError>;
+    ) -> Result<Created<JsonRunnerKey>, HttpError>;
 
     /// List runner specs
     ///
@@ -125,7 +127,7 @@ pub trait RunnersApi {
         rqctx: RequestContext<Self::Context>,
         path: PathParams<RunnerPath>,
         body: JsonBody<JsonNewRunnerSpec>,
-    ) -> Result<HttpResponseCreated<JsonSpec>, HttpError>;
+    ) -> Result<Created<JsonSpec>, HttpError>;
 
     /// Remove a runner spec
     ///
@@ -175,7 +177,7 @@ pub trait RunnersApi {
     async fn specs_post(
         rqctx: RequestContext<Self::Context>,
         body: JsonBody<JsonNewSpec>,
-    ) -> Result<HttpResponseCreated<JsonSpec>, HttpError>;
+    ) -> Result<Created<JsonSpec>, HttpError>;
 
     /// View a spec
     ///
@@ -232,6 +234,68 @@ pub trait RunnersApi {
     ) -> Result<HttpResponseOk<JsonOpenApi>, HttpError>;
 }
 
+/// The credential an operation takes, as the OpenAPI document names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// An admin user's API token (a JWT).
+    ApiToken,
+    /// The key of the runner in the path.
+    RunnerKey,
+    /// None: a public operation.
+    Public,
+}
+
+impl Credential {
+    /// The credential of the operation `operation_id`: every operation is
+    /// admin-only but the runner's own heartbeat and the two public ones.
+    pub fn of(operation_id: &str) -> Self {
+        match operation_id {
+            "runner_heartbeat_post" => Self::RunnerKey,
+            "server_version_get" | "server_spec_get" => Self::Public,
+            _ => Self::ApiToken,
+        }
+    }
+
+    /// The operation's `security` requirement.
+    fn requirement(self) -> serde_json::Value {
+        match self {
+            Self::ApiToken => serde_json::json!([{ "ApiToken": [] }]),
+            Self::RunnerKey => serde_json::json!([{ "RunnerKey": [] }]),
+            Self::Public => serde_json::json!([]),
+        }
+    }
+}
+
+/// Adds the two credentials as security schemes, and each operation's own
+/// requirement ([`Credential::of`]): dropshot has no declaration for them.
+fn declare_security(spec: &mut serde_json::Value) {
+    spec["components"]["securitySchemes"] = serde_json::json!({
+        "ApiToken": {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "An admin user's API token (HS256 JWT), from the first start's \
+                            banner or `runners-server token create --admin`."
+        },
+        "RunnerKey": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A runner's key: `bencher_runner_` and 30 letters and digits (or \
+                            64 hex digits for a key issued by Bencher v0.6.2)."
+        }
+    });
+    let Some(paths) = spec["paths"].as_object_mut() else {
+        return;
+    };
+    for operation in paths.values_mut().filter_map(|p| p.as_object_mut()) {
+        for op in operation.values_mut() {
+            if let Some(id) = op["operationId"].as_str() {
+                op["security"] = Credential::of(id).requirement();
+            }
+        }
+    }
+}
+
 /// The OpenAPI document of [`RunnersApi`], as checked in at `openapi.json`.
 /// Produced from the declarations alone: no server needs to run.
 pub fn openapi_document() -> String {
@@ -249,5 +313,7 @@ pub fn openapi_document() -> String {
     .license_name("Apache-2.0")
     .write(&mut out)
     .expect("the OpenAPI document serializes");
-    String::from_utf8(out).expect("serde_json writes UTF-8")
+    let mut spec: serde_json::Value = serde_json::from_slice(&out).expect("dropshot writes JSON");
+    declare_security(&mut spec);
+    serde_json::to_string_pretty(&spec).expect("the OpenAPI document serializes")
 }

@@ -10,14 +10,14 @@ use dropshot::{
 };
 use slog::Drain as _;
 
-use crate::api::{RunnersApi, RunnersPage, SpecsPage, openapi_document, runners_api_mod};
+use crate::api::{Created, RunnersApi, RunnersPage, SpecsPage, openapi_document, runners_api_mod};
 use crate::auth::{self, AuthError, DEFAULT_API_TOKEN_TTL_DAYS, Keys, RunnerKey};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::store::{self, Actor, Store, StoreError};
 use crate::types::{
     JsonApiVersion, JsonNewRunner, JsonNewRunnerSpec, JsonNewSpec, JsonOpenApi, JsonRunner,
-    JsonRunnerKey, JsonSpec, JsonUpdateRunner, JsonUpdateSpec, RunnerPath, RunnerSpecPath,
-    RunnersQuery, SpecPath, SpecsQuery, TotalCountHeader,
+    JsonRunnerKey, JsonSpec, JsonUpdateRunner, JsonUpdateSpec, LocationHeader, RunnerPath,
+    RunnerSpecPath, RunnersQuery, SpecPath, SpecsQuery, TotalCountHeader,
 };
 
 /// The Bencher API version this server reports when a request names none
@@ -71,7 +71,7 @@ fn new_runner_key() -> (String, [u8; 32]) {
 async fn rotate_key(
     rqctx: RequestContext<Context>,
     path: PathParams<RunnerPath>,
-) -> Result<HttpResponseCreated<JsonRunnerKey>, HttpError> {
+) -> Result<Created<JsonRunnerKey>, HttpError> {
     let cx = rqctx.context();
     let admin = cx.admin(&rqctx).await?;
     let runner = path.0.runner;
@@ -80,7 +80,20 @@ async fn rotate_key(
         .store
         .rotate_runner_key(runner, hash, &admin.actor())
         .await?;
-    Ok(HttpResponseCreated(JsonRunnerKey::new(uuid, key)))
+    Ok(created(JsonRunnerKey::new(uuid, key), "runners", uuid))
+}
+
+/// A 201 answer with `Location: /v0/{collection}/{uuid}`.
+fn created<T>(item: T, collection: &str, uuid: uuid::Uuid) -> Created<T>
+where
+    T: serde::Serialize + schemars::JsonSchema + Send + Sync + 'static,
+{
+    HttpResponseHeaders::new(
+        HttpResponseCreated(item),
+        LocationHeader {
+            location: format!("/v0/{collection}/{uuid}"),
+        },
+    )
 }
 
 /// A page with its `X-Total-Count`.
@@ -116,12 +129,16 @@ impl RunnersApi for RunnersImpl {
     async fn runners_post(
         rqctx: RequestContext<Context>,
         body: JsonBody<JsonNewRunner>,
-    ) -> Result<HttpResponseCreated<JsonRunnerKey>, HttpError> {
+    ) -> Result<Created<JsonRunnerKey>, HttpError> {
         let cx = rqctx.context();
         let admin = cx.admin(&rqctx).await?;
         let (key, hash) = new_runner_key();
         let runner = cx.store.create_runner(body.0, hash, &admin.actor()).await?;
-        Ok(HttpResponseCreated(JsonRunnerKey::new(runner.uuid, key)))
+        Ok(created(
+            JsonRunnerKey::new(runner.uuid, key),
+            "runners",
+            runner.uuid,
+        ))
     }
 
     async fn runner_get(
@@ -152,14 +169,14 @@ impl RunnersApi for RunnersImpl {
     async fn runner_key_post(
         rqctx: RequestContext<Context>,
         path: PathParams<RunnerPath>,
-    ) -> Result<HttpResponseCreated<JsonRunnerKey>, HttpError> {
+    ) -> Result<Created<JsonRunnerKey>, HttpError> {
         rotate_key(rqctx, path).await
     }
 
     async fn runner_token_post(
         rqctx: RequestContext<Context>,
         path: PathParams<RunnerPath>,
-    ) -> Result<HttpResponseCreated<JsonRunnerKey>, HttpError> {
+    ) -> Result<Created<JsonRunnerKey>, HttpError> {
         rotate_key(rqctx, path).await
     }
 
@@ -177,7 +194,7 @@ impl RunnersApi for RunnersImpl {
         rqctx: RequestContext<Context>,
         path: PathParams<RunnerPath>,
         body: JsonBody<JsonNewRunnerSpec>,
-    ) -> Result<HttpResponseCreated<JsonSpec>, HttpError> {
+    ) -> Result<Created<JsonSpec>, HttpError> {
         let cx = rqctx.context();
         let admin = cx.admin(&rqctx).await?;
         let runner = path.0.runner;
@@ -185,7 +202,7 @@ impl RunnersApi for RunnersImpl {
             .store
             .add_runner_spec(runner, body.0.spec, &admin.actor())
             .await?;
-        Ok(HttpResponseCreated(spec))
+        Ok(created(spec.clone(), "specs", spec.uuid))
     }
 
     async fn runner_spec_delete(
@@ -223,12 +240,11 @@ impl RunnersApi for RunnersImpl {
     async fn specs_post(
         rqctx: RequestContext<Context>,
         body: JsonBody<JsonNewSpec>,
-    ) -> Result<HttpResponseCreated<JsonSpec>, HttpError> {
+    ) -> Result<Created<JsonSpec>, HttpError> {
         let cx = rqctx.context();
         let admin = cx.admin(&rqctx).await?;
-        Ok(HttpResponseCreated(
-            cx.store.create_spec(body.0, &admin.actor()).await?,
-        ))
+        let spec = cx.store.create_spec(body.0, &admin.actor()).await?;
+        Ok(created(spec.clone(), "specs", spec.uuid))
     }
 
     async fn spec_get(

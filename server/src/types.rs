@@ -317,6 +317,13 @@ pub struct SpecsQuery {
     pub archived: Option<bool>,
 }
 
+/// The headers of a 201 answer.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct LocationHeader {
+    /// The path of what was created (or, for a key, of its runner).
+    pub location: String,
+}
+
 /// The headers of a list.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct TotalCountHeader {

@@ -4,6 +4,7 @@
 //! database).
 
 mod busy;
+mod compat;
 mod crash;
 mod races;
 

@@ -242,3 +242,42 @@ async fn unknown_runner_is_404_and_a_malformed_path_is_400() {
         .assert(400, "InvalidRequest")
         .mentions("slug nor a UUID");
 }
+
+#[tokio::test]
+async fn created_items_answer_a_location_that_views_them() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let created = admin
+        .runners_post()
+        .body(new_runner("Located", None))
+        .send()
+        .await
+        .unwrap();
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let uuid = created.into_inner().uuid;
+    assert_eq!(location, format!("/v0/runners/{uuid}"));
+    let rotated = admin.runner_key_post().runner("located").send().await;
+    assert_eq!(rotated.unwrap().headers()["location"], location.as_str());
+    let spec = admin
+        .specs_post()
+        .body(new_spec("Box"))
+        .send()
+        .await
+        .unwrap();
+    let spec_location = spec.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        spec_location,
+        format!("/v0/specs/{}", spec.into_inner().uuid)
+    );
+    // Following them, with the same credentials, views what was created.
+    let http = reqwest::Client::new();
+    for path in [&location, &spec_location] {
+        let viewed = http
+            .get(format!("{}{path}", server.url))
+            .bearer_auth(&server.admin_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(viewed.status(), 200, "{path}");
+    }
+}
