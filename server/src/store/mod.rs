@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, Row, Transaction, TransactionBehavior};
 use uuid::Uuid;
 
@@ -222,29 +223,47 @@ fn uuid_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Uuid> {
     })
 }
 
-/// The `WHERE` and `ORDER BY` of a list of `table` (runners or specs, which
-/// share the columns filtered on), and the parameters of the `WHERE`.
-struct ListSql<'q> {
+/// Shortest `search` the trigram index serves; shorter ones scan.
+pub const SEARCH_INDEX_MIN_CHARS: usize = 3;
+
+/// The `WHERE` and `ORDER BY` of a list of `table` (`runners` or `specs`,
+/// which share the columns filtered on, and each have a trigram index
+/// `{table}_search`), and the parameters of the `WHERE`.
+struct ListSql {
+    table: &'static str,
     where_sql: String,
-    args: Vec<&'q dyn rusqlite::ToSql>,
+    args: Vec<Value>,
     order: &'static str,
 }
 
-impl<'q> ListSql<'q> {
-    fn new(q: &'q ListQuery) -> Self {
+impl ListSql {
+    fn new(table: &'static str, q: &ListQuery) -> Self {
         let mut filters = Vec::new();
-        let mut args: Vec<&dyn rusqlite::ToSql> = Vec::new();
+        let mut args = Vec::new();
         if !q.archived {
-            filters.push("archived IS NULL");
+            filters.push("archived IS NULL".to_owned());
         }
         if let Some(name) = &q.name {
-            filters.push("name = ?");
-            args.push(name);
+            filters.push("name = ?".to_owned());
+            args.push(Value::Text(name.clone()));
         }
         if let Some(search) = &q.search {
+            if search.chars().count() >= SEARCH_INDEX_MIN_CHARS {
+                // The trigram index finds the rows that can match (it folds
+                // case itself, so it finds a superset); instr() below keeps
+                // exactly the ones that do. A phrase in double quotes is
+                // taken literally (quotes doubled), `%` and `_` included.
+                filters.push(format!(
+                    "id IN (SELECT rowid FROM {table}_search WHERE {table}_search MATCH ?)"
+                ));
+                args.push(Value::Text(format!("\"{}\"", search.replace('"', "\"\""))));
+            }
             // instr() matches literally, so `%` and `_` need no escaping.
-            filters.push("(instr(name_folded, ?) > 0 OR instr(slug, ?) > 0 OR instr(uuid, ?) > 0)");
-            args.extend([search as &dyn rusqlite::ToSql; 3]);
+            filters.push(
+                "(instr(name_folded, ?) > 0 OR instr(slug, ?) > 0 OR instr(uuid, ?) > 0)"
+                    .to_owned(),
+            );
+            args.extend(std::iter::repeat_n(Value::Text(search.clone()), 3));
         }
         let mut where_sql = String::new();
         for (i, filter) in filters.iter().enumerate() {
@@ -258,37 +277,43 @@ impl<'q> ListSql<'q> {
             (Sort::Created, Direction::Desc) => "id DESC",
         };
         Self {
+            table,
             where_sql,
             args,
             order,
         }
     }
 
-    /// Runs `count_sql` and then `{select} {where} ORDER BY … LIMIT OFFSET`
-    /// in one read transaction: the count and the page come from the same
-    /// snapshot, and the WAL read lock is taken once.
+    /// Runs `count_sql` and then the page, in one read transaction: the
+    /// count and the page come from the same snapshot, and the WAL read lock
+    /// is taken once. The page's ids are chosen first, along the index that
+    /// serves the sort (which holds the id), and only the rows of the page
+    /// are read whole: a deep page skips index entries, not rows.
     fn run<T>(
         self,
         conn: &Connection,
         q: &ListQuery,
         count_sql: &str,
-        select: &str,
+        columns: &str,
         item: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<(Vec<T>, u64), StoreError> {
         let tx = conn.unchecked_transaction()?;
         let total: i64 = tx
             .prepare_cached(count_sql)?
-            .query_row(self.args.as_slice(), |r| r.get(0))?;
+            .query_row(rusqlite::params_from_iter(&self.args), |r| r.get(0))?;
         let limit = i64::from(q.per_page);
         let offset = i64::try_from(q.offset()).unwrap_or(i64::MAX);
-        let mut args: Vec<&dyn rusqlite::ToSql> = self.args.clone();
-        args.extend([&limit as &dyn rusqlite::ToSql, &offset]);
+        let mut args = self.args;
+        args.extend([Value::Integer(limit), Value::Integer(offset)]);
+        let (table, order) = (self.table, self.order);
         let items = tx
             .prepare_cached(&format!(
-                "{select}{} ORDER BY {} LIMIT ? OFFSET ?",
-                self.where_sql, self.order
+                "SELECT {columns} FROM {table} WHERE id IN (
+                     SELECT id FROM {table}{} ORDER BY {order} LIMIT ? OFFSET ?)
+                 ORDER BY {order}",
+                self.where_sql
             ))?
-            .query_map(args.as_slice(), item)?
+            .query_map(rusqlite::params_from_iter(&args), item)?
             .collect::<Result<_, _>>()?;
         tx.commit()?;
         Ok((items, u64::try_from(total).unwrap_or(0)))

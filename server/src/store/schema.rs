@@ -173,8 +173,51 @@ CREATE TABLE audit (
 CREATE INDEX audit_target ON audit (target_uuid);
 "#;
 
+/// Version 5: trigram indexes for `search`, so that a search reads the rows
+/// that can match instead of every row. External-content FTS5 tables over
+/// the searched columns, kept by triggers in the transaction of every write.
+const SCHEMA_V5: &str = r#"
+CREATE VIRTUAL TABLE runners_search USING fts5(
+    name_folded, slug, uuid, content = 'runners', content_rowid = 'id', tokenize = 'trigram');
+INSERT INTO runners_search (runners_search) VALUES ('rebuild');
+CREATE TRIGGER runners_search_insert AFTER INSERT ON runners BEGIN
+    INSERT INTO runners_search (rowid, name_folded, slug, uuid)
+        VALUES (NEW.id, NEW.name_folded, NEW.slug, NEW.uuid);
+END;
+CREATE TRIGGER runners_search_delete AFTER DELETE ON runners BEGIN
+    INSERT INTO runners_search (runners_search, rowid, name_folded, slug, uuid)
+        VALUES ('delete', OLD.id, OLD.name_folded, OLD.slug, OLD.uuid);
+END;
+CREATE TRIGGER runners_search_update AFTER UPDATE OF name_folded, slug, uuid ON runners
+WHEN OLD.name_folded != NEW.name_folded OR OLD.slug != NEW.slug OR OLD.uuid != NEW.uuid BEGIN
+    INSERT INTO runners_search (runners_search, rowid, name_folded, slug, uuid)
+        VALUES ('delete', OLD.id, OLD.name_folded, OLD.slug, OLD.uuid);
+    INSERT INTO runners_search (rowid, name_folded, slug, uuid)
+        VALUES (NEW.id, NEW.name_folded, NEW.slug, NEW.uuid);
+END;
+
+CREATE VIRTUAL TABLE specs_search USING fts5(
+    name_folded, slug, uuid, content = 'specs', content_rowid = 'id', tokenize = 'trigram');
+INSERT INTO specs_search (specs_search) VALUES ('rebuild');
+CREATE TRIGGER specs_search_insert AFTER INSERT ON specs BEGIN
+    INSERT INTO specs_search (rowid, name_folded, slug, uuid)
+        VALUES (NEW.id, NEW.name_folded, NEW.slug, NEW.uuid);
+END;
+CREATE TRIGGER specs_search_delete AFTER DELETE ON specs BEGIN
+    INSERT INTO specs_search (specs_search, rowid, name_folded, slug, uuid)
+        VALUES ('delete', OLD.id, OLD.name_folded, OLD.slug, OLD.uuid);
+END;
+CREATE TRIGGER specs_search_update AFTER UPDATE OF name_folded, slug, uuid ON specs
+WHEN OLD.name_folded != NEW.name_folded OR OLD.slug != NEW.slug OR OLD.uuid != NEW.uuid BEGIN
+    INSERT INTO specs_search (specs_search, rowid, name_folded, slug, uuid)
+        VALUES ('delete', OLD.id, OLD.name_folded, OLD.slug, OLD.uuid);
+    INSERT INTO specs_search (rowid, name_folded, slug, uuid)
+        VALUES (NEW.id, NEW.name_folded, NEW.slug, NEW.uuid);
+END;
+"#;
+
 /// The schema's migrations, in order: version N is the first N applied.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())

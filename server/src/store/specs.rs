@@ -126,10 +126,9 @@ fn clear_fallback(conn: &Connection, except: i64) -> rusqlite::Result<()> {
 }
 
 fn list_specs(conn: &Connection, q: &ListQuery) -> Result<(Vec<JsonSpec>, u64), StoreError> {
-    let sql = ListSql::new(q);
+    let sql = ListSql::new("specs", q);
     let count_sql = format!("SELECT count(*) FROM specs{}", sql.where_sql);
-    let select = format!("SELECT {SPEC_COLUMNS} FROM specs");
-    sql.run(conn, q, &count_sql, &select, |r| spec_at(r, 0))
+    sql.run(conn, q, &count_sql, SPEC_COLUMNS, |r| spec_at(r, 0))
 }
 
 impl Store {

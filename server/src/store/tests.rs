@@ -170,3 +170,95 @@ async fn a_version_2_database_migrates_with_every_runner_and_key() {
     let store = Store::open(&path).unwrap();
     assert_counts(&store, 2, 3).await;
 }
+
+/// Every runner of the store, by a plain scan in Rust: what `search` must
+/// find, case-insensitively and literally, in name, slug or uuid.
+fn scan(all: &[crate::types::JsonRunner], search: &str) -> Vec<Uuid> {
+    let search = search.to_lowercase();
+    let mut found: Vec<Uuid> = all
+        .iter()
+        .filter(|r| {
+            r.name.to_lowercase().contains(&search)
+                || r.slug.contains(&search)
+                || r.uuid.to_string().contains(&search)
+        })
+        .map(|r| r.uuid)
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn search_through_the_index_finds_what_a_scan_finds() {
+    use proptest::prelude::*;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("search.db")).unwrap();
+    // Names with non-ASCII letters, case pairs, `%` and `_`, and quotes.
+    let alphabet = "aAbBéÉßẞ%_\"' -xyzİıΣσς日本0123";
+    let chars: Vec<char> = alphabet.chars().collect();
+    let name = proptest::collection::vec(proptest::sample::select(chars.clone()), 1..12)
+        .prop_map(|cs| cs.into_iter().collect::<String>())
+        .prop_filter("a valid name", |n| crate::validate::name("name", n).is_ok());
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: 24,
+        ..Default::default()
+    });
+    let names = proptest::collection::vec(name, 30..60);
+    runner
+        .run(&names, |names| {
+            let all = runtime.block_on(async {
+                for n in &names {
+                    let new = JsonNewRunner {
+                        name: n.clone().try_into().unwrap(),
+                        slug: None,
+                    };
+                    let key = crate::auth::hash_runner_key(&crate::auth::new_runner_key());
+                    store
+                        .create_runner(new, key, &Actor::program())
+                        .await
+                        .unwrap();
+                }
+                let mut q = query(true, None);
+                q.per_page = 255;
+                let mut all = Vec::new();
+                for page in 1.. {
+                    q.page = page;
+                    let (batch, _) = store.list_runners(q.clone()).await.unwrap();
+                    if batch.is_empty() {
+                        break;
+                    }
+                    all.extend(batch);
+                }
+                all
+            });
+            // Searches: pieces of names (any length), of uuids and slugs,
+            // and text that is in no name.
+            let mut searches: Vec<String> = Vec::new();
+            for r in all.iter().rev().take(12) {
+                let cs: Vec<char> = r.name.chars().collect();
+                for (from, len) in [(0, 1), (0, 3), (1, 4), (2, 2)] {
+                    if from + len <= cs.len() {
+                        searches.push(cs[from..from + len].iter().collect());
+                    }
+                }
+                searches.push(r.uuid.to_string()[9..22].to_owned());
+                searches.push(r.slug.chars().take(5).collect());
+            }
+            searches.extend(["%", "_", "%_", "\"", "zz\"z", "ÉSS", "σς", "İ"].map(String::from));
+            for search in searches {
+                let expected = scan(&all, &search);
+                let (found, total) = runtime.block_on(async {
+                    let mut q = query(true, Some(&search.to_lowercase()));
+                    q.per_page = 255;
+                    store.list_runners(q).await.unwrap()
+                });
+                let mut found: Vec<Uuid> = found.into_iter().map(|r| r.uuid).collect();
+                found.sort();
+                prop_assert_eq!(&found, &expected, "search {:?}", search);
+                prop_assert_eq!(total, expected.len() as u64);
+            }
+            Ok(())
+        })
+        .unwrap();
+}
