@@ -460,6 +460,12 @@ impl Server {
     /// Stops accepting connections, finishes in-flight requests and closes
     /// the database.
     pub async fn close(self) -> anyhow::Result<()> {
-        self.http.close().await.map_err(|e| anyhow::anyhow!("{e}"))
+        let store = self.http.app_private().store.clone();
+        self.http
+            .close()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        store.close_writer().await;
+        Ok(())
     }
 }

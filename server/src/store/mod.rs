@@ -14,15 +14,18 @@ mod runners;
 mod schema;
 mod specs;
 mod tokens;
+mod writer;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use anyhow::Context as _;
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::types::Value;
-use rusqlite::{Connection, ErrorCode, Row, Transaction, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, Row, Transaction};
 use uuid::Uuid;
 
 use crate::validate::{
@@ -33,6 +36,7 @@ pub use audit::{Actor, AuditRow};
 pub use runners::KeyedRunner;
 pub use schema::{BUSY_TIMEOUT, POOL_SIZE};
 pub use tokens::{ApiTokenRow, SIGNING_KEY_BYTES, TokenPrincipal};
+pub use writer::WriteStats;
 
 /// What can go wrong in the store. Each variant carries the facts; the
 /// wording is in its `#[error]`, and the HTTP edge picks the status.
@@ -95,11 +99,12 @@ pub struct Store {
     /// Read-only connections for short reads run on the async workers
     /// themselves; see [`Store::read`].
     readers: Pool<SqliteConnectionManager>,
-    /// Held for the length of every write transaction of this process, so
-    /// that its writers queue here instead of in SQLite's busy handler,
-    /// which sleeps whole milliseconds between retries. Other processes
-    /// (the `token` commands, `sqlite3`) still meet the busy timeout.
-    write_gate: Arc<Mutex<()>>,
+    /// The writer thread's queue: every write of this process goes through
+    /// it (group commit, see [`writer`]), so its writers queue here instead
+    /// of in SQLite's busy handler. Other processes (the `token` commands,
+    /// `sqlite3`) still meet the busy timeout.
+    jobs: std::sync::mpsc::Sender<writer::Msg>,
+    stats: Arc<WriteStats>,
     /// Files of the database that were readable by others, made owner-only
     /// when it was opened.
     tightened: Arc<[std::path::PathBuf]>,
@@ -111,10 +116,18 @@ impl Store {
     /// or from a blocking context.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
         let pools = schema::open(path, tokens::ensure_signing_key)?;
+        let stats = Arc::new(WriteStats::default());
+        let writer = pools
+            .pool
+            .get()
+            .context("cannot open database for writing")?;
+        let jobs = writer::start(writer, Arc::clone(&stats))
+            .context("cannot start the database writer")?;
         Ok(Self {
             pool: pools.pool,
             readers: pools.readers,
-            write_gate: Arc::default(),
+            jobs,
+            stats,
             tightened: pools.tightened.into(),
         })
     }
@@ -155,25 +168,41 @@ impl Store {
         self.blocking(move |s| f(&*s.conn()?)).await
     }
 
-    /// Runs `f` in one write transaction (`BEGIN IMMEDIATE`) on the blocking
-    /// pool, with this process's write turn; commits if `f` succeeds, rolls
-    /// back if it fails.
+    /// Runs `f` as one write, in a savepoint of the writer's transaction
+    /// (`BEGIN IMMEDIATE`), which it may share with other writes waiting at
+    /// the same time (group commit): answered once that transaction is
+    /// committed, with `f`'s result; `f` failing rolls back its own changes
+    /// only.
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        self.blocking(move |s| {
-            // A writer that panicked left no transaction open (rusqlite rolls
-            // back on drop), so a poisoned gate is still a valid turn.
-            let _turn = s.write_gate.lock().unwrap_or_else(|e| e.into_inner());
-            let mut conn = s.conn()?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(writer::Msg::Write(writer::job(f, reply)))
+            .map_err(|_| StoreError::Task("the database writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Task("the database writer dropped a write".into()))?
+    }
+
+    /// Finishes the writes queued so far and closes the writer's connection;
+    /// writes after this fail. For a clean shutdown.
+    pub async fn close_writer(&self) {
+        let (done, closed) = std::sync::mpsc::channel();
+        if self.jobs.send(writer::Msg::Stop(done)).is_ok() {
+            let _ = tokio::task::spawn_blocking(move || closed.recv()).await;
+        }
+    }
+
+    /// Writes and commits of this store so far.
+    pub fn write_stats(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.stats.writes.load(Relaxed),
+            self.stats.commits.load(Relaxed),
+        )
     }
 
     async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>

@@ -4,7 +4,7 @@
 use rusqlite::params;
 use uuid::Uuid;
 
-use super::{Actor, Store, schema};
+use super::{Actor, Store, StoreError, schema};
 use crate::types::{JsonNewRunner, JsonUpdateRunner};
 use crate::validate::{Direction, ListQuery, RunnerRef, Sort};
 
@@ -261,4 +261,62 @@ fn search_through_the_index_finds_what_a_scan_finds() {
             Ok(())
         })
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_rejected_write_in_a_group_commit_leaves_the_others_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("group.db")).unwrap();
+    let taken = JsonNewRunner {
+        name: "Taken".to_owned().try_into().unwrap(),
+        slug: Some("taken".to_owned().try_into().unwrap()),
+    };
+    store
+        .create_runner(taken.clone(), [0; 32], &Actor::program())
+        .await
+        .unwrap();
+    let (writes_before, commits_before) = store.write_stats();
+    // 64 creates at once, every 8th with the taken slug.
+    let creates = (0..64u8).map(|i| {
+        let store = store.clone();
+        let new = if i % 8 == 0 {
+            taken.clone()
+        } else {
+            JsonNewRunner {
+                name: format!("Group {i}").try_into().unwrap(),
+                slug: None,
+            }
+        };
+        async move {
+            store
+                .create_runner(new, [i + 1; 32], &Actor::program())
+                .await
+        }
+    });
+    let results = futures::future::join_all(creates).await;
+    let mut created = Vec::new();
+    for (i, result) in results.into_iter().enumerate() {
+        match result {
+            Ok(runner) => created.push(runner),
+            Err(StoreError::SlugTaken { slug, .. }) if i % 8 == 0 => assert_eq!(slug, "taken"),
+            other => panic!("write {i}: {other:?}"),
+        }
+    }
+    assert_eq!(created.len(), 56);
+    for runner in &created {
+        let found = store.runner(&RunnerRef::Uuid(runner.uuid)).await.unwrap();
+        assert_eq!(&found, runner, "an acknowledged write is there");
+    }
+    assert_counts(&store, 57, 57).await;
+    let (writes, commits) = store.write_stats();
+    assert_eq!(
+        writes - writes_before,
+        56,
+        "the rejected ones are not counted"
+    );
+    assert!(
+        commits - commits_before < 56,
+        "writes that waited together shared commits: {} commits",
+        commits - commits_before
+    );
 }
