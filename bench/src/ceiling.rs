@@ -123,7 +123,7 @@ async fn runner_get(
     Ok(HttpResponseOk(inner.sorted[i].clone()))
 }
 
-#[endpoint { method = POST, path = "/v0/runners/{runner}/token" }]
+#[endpoint { method = POST, path = "/v0/runners/{runner}/key" }]
 async fn runner_token_post(
     rqctx: RequestContext<Memory>,
     path: Path<RunnerPath>,

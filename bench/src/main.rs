@@ -270,13 +270,14 @@ impl Process {
         Ok(Self { child, addr })
     }
 
-    /// Peak resident set size (VmHWM), in MiB.
-    fn peak_rss_mib(&self) -> f64 {
+    /// A memory figure of `/proc/PID/status` (`VmHWM`, `RssAnon`,
+    /// `RssFile`), in MiB.
+    fn memory_mib(&self, field: &str) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
             .map_or(0.0, |kb| kb / 1024.0)
     }
@@ -300,10 +301,11 @@ enum Workload {
     Create,
     RotateToken,
     Heartbeat,
+    SpecCreate,
 }
 
 impl Workload {
-    const ALL: [Workload; 8] = [
+    const ALL: [Workload; 9] = [
         Self::ViewBySlug,
         Self::ViewByUuid,
         Self::ListPage1,
@@ -312,6 +314,7 @@ impl Workload {
         Self::Create,
         Self::RotateToken,
         Self::Heartbeat,
+        Self::SpecCreate,
     ];
 
     /// The name printed, and matched by `--only`.
@@ -323,15 +326,21 @@ impl Workload {
             Self::ListSearch => "list search",
             Self::ListDeepPage => "list deep page",
             Self::Create => "create",
-            Self::RotateToken => "rotate token",
+            Self::RotateToken => "rotate key",
             Self::Heartbeat => "heartbeat",
+            Self::SpecCreate => "spec create",
         }
+    }
+
+    /// Whether the ceiling serves it (it has no specs).
+    fn has_ceiling(self) -> bool {
+        !matches!(self, Self::SpecCreate)
     }
 
     /// The status every answer must have.
     fn expect(self) -> u16 {
         match self {
-            Self::Create | Self::RotateToken => 201,
+            Self::Create | Self::RotateToken | Self::SpecCreate => 201,
             _ => 200,
         }
     }
@@ -345,10 +354,12 @@ impl Workload {
             Self::ViewBySlug => get(format!("/v0/runners/{}", slug(pick(c, i, 0..size)))),
             Self::ViewByUuid => get(format!("/v0/runners/{}", plan.uuids[pick(c, i, 0..size)])),
             Self::ListPage1 => get("/v0/runners?per_page=8".into()),
-            Self::ListSearch => get("/v0/runners?per_page=8&search=00042".into()),
+            // 10 characters, in 100 names ("bench runner 000100" to "…000199").
+            Self::ListSearch => get("/v0/runners?per_page=8&search=unner%200001".into()),
+            // Page 6,250 of 8 a page (offset 49,992), or the last page.
             Self::ListDeepPage => get(format!(
                 "/v0/runners?per_page=8&page={}",
-                (size / 8).min(10_000)
+                (size / 8).clamp(1, 6_250)
             )),
             Self::Create => {
                 let n = plan.created.fetch_add(1, Ordering::Relaxed);
@@ -356,7 +367,7 @@ impl Workload {
                 request(addr, "POST", "/v0/runners", &plan.admin, body.into())
             }
             Self::RotateToken => post(format!(
-                "/v0/runners/{}/token",
+                "/v0/runners/{}/key",
                 slug(pick(c, i, ROTATED_FROM..size))
             )),
             Self::Heartbeat => request(
@@ -366,6 +377,14 @@ impl Workload {
                 &plan.runner_tokens[c],
                 Bytes::new(),
             ),
+            Self::SpecCreate => {
+                let n = plan.created.fetch_add(1, Ordering::Relaxed);
+                let body = format!(
+                    "{{\"name\": \"spec {n}\", \"architecture\": \"x86_64\", \"os\": \"linux\", \
+                     \"cpu\": 8, \"memory\": 34359738368, \"disk\": 1099511627776}}"
+                );
+                request(addr, "POST", "/v0/specs", &plan.admin, body.into())
+            }
         }
     }
 
@@ -412,9 +431,26 @@ fn pick(c: usize, i: u64, range: std::ops::Range<usize>) -> usize {
     range.start + (n % (range.end - range.start) as u64) as usize
 }
 
+/// How many `fdatasync`s a second the disk under `dir` does, one after the
+/// other, each after a 1-byte write (what a commit costs at least).
+fn fsyncs_per_second(dir: &Path) -> anyhow::Result<f64> {
+    use std::os::unix::fs::FileExt as _;
+    let file = std::fs::File::create(dir.join("fsync-probe"))?;
+    let started = Instant::now();
+    let mut count = 0u64;
+    while started.elapsed() < Duration::from_secs(1) {
+        file.write_at(&[count as u8], 0)?;
+        file.sync_data()?;
+        count += 1;
+    }
+    Ok(count as f64 / started.elapsed().as_secs_f64())
+}
+
 fn bench_size(size: usize, args: &Args) -> anyhow::Result<Vec<(Workload, Run)>> {
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("bench.db");
+    let fsyncs = fsyncs_per_second(dir.path())?;
+    println!("disk: {fsyncs:.0} fsyncs/s (one writer, 1-byte writes, fdatasync)");
     let runtime = tokio::runtime::Runtime::new()?;
     let seeded = runtime.block_on(seed(&db, size))?;
     let plan = Arc::new(Plan {
@@ -437,6 +473,7 @@ fn bench_size(size: usize, args: &Args) -> anyhow::Result<Vec<(Workload, Run)>> 
         "workload", "server/s", "ceiling/s", "ratio", "server p50/p99", "ceiling p50/p99"
     );
     let mut results = Vec::new();
+    let (mut anon, mut file) = (0.0f64, 0.0f64);
     for workload in Workload::ALL {
         if args.only.as_deref().is_some_and(|o| o != workload.name()) {
             continue;
@@ -453,29 +490,71 @@ fn bench_size(size: usize, args: &Args) -> anyhow::Result<Vec<(Workload, Run)>> 
             ))
         };
         // Warm up both (connections, caches), then A B A B.
+        let ceiling = workload.has_ceiling();
         drive(server.addr, &a, Duration::from_millis(300))?;
-        drive(ceiling_addr, &b, Duration::from_millis(300))?;
+        if ceiling {
+            drive(ceiling_addr, &b, Duration::from_millis(300))?;
+        }
         let mut runs_a = Vec::new();
         let mut runs_b = Vec::new();
         for _ in 0..2 {
             runs_a.push(drive(server.addr, &a, run_for).with_context(|| workload.name())?);
-            runs_b.push(drive(ceiling_addr, &b, run_for).with_context(|| workload.name())?);
+            if ceiling {
+                runs_b.push(drive(ceiling_addr, &b, run_for).with_context(|| workload.name())?);
+            }
         }
-        let (a, b) = (Run::merge(runs_a), Run::merge(runs_b));
+        anon = anon.max(server.memory_mib("RssAnon"));
+        file = file.max(server.memory_mib("RssFile"));
+        let a = Run::merge(runs_a);
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let (b_rate, ratio, b_latency) = if ceiling {
+            let b = Run::merge(runs_b);
+            (
+                format!("{:.0}", b.per_second()),
+                format!("{:.2}x", a.per_second() / b.per_second()),
+                format!(
+                    "{:>7.2}/{:>6.2} ms",
+                    ms(b.percentile(0.5)),
+                    ms(b.percentile(0.99))
+                ),
+            )
+        } else {
+            ("-".into(), "-".into(), "-".into())
+        };
         println!(
-            "{:<16} {:>10.0} {:>10.0} {:>6.2}x   {:>7.2}/{:>6.2} ms {:>7.2}/{:>6.2} ms",
+            "{:<16} {:>10.0} {:>10} {:>7}   {:>7.2}/{:>6.2} ms {:>17}",
             workload.name(),
             a.per_second(),
-            b.per_second(),
-            a.per_second() / b.per_second(),
+            b_rate,
+            ratio,
             ms(a.percentile(0.5)),
             ms(a.percentile(0.99)),
-            ms(b.percentile(0.5)),
-            ms(b.percentile(0.99)),
+            b_latency,
         );
         results.push((workload, a));
     }
-    println!("server peak RSS: {:.1} MiB", server.peak_rss_mib());
+    let rate = |w: Workload| results.iter().find(|r| r.0 == w).map(|r| r.1.per_second());
+    if let Some(page1) = rate(Workload::ListPage1) {
+        for w in [Workload::ListSearch, Workload::ListDeepPage] {
+            if let Some(r) = rate(w) {
+                println!("{}: {:.2}x list page 1", w.name(), r / page1);
+            }
+        }
+    }
+    for w in [
+        Workload::Create,
+        Workload::Heartbeat,
+        Workload::RotateToken,
+        Workload::SpecCreate,
+    ] {
+        if let Some(r) = rate(w) {
+            println!("{}: {:.2}x the disk's fsyncs/s", w.name(), r / fsyncs);
+        }
+    }
+    println!(
+        "server memory: peak RSS {:.1} MiB (VmHWM); largest seen after a workload: \
+         {anon:.1} MiB anonymous, {file:.1} MiB file-backed",
+        server.memory_mib("VmHWM")
+    );
     Ok(results)
 }
