@@ -313,37 +313,59 @@ impl ListSql {
         }
     }
 
-    /// Runs `count_sql` and then the page, in one read transaction: the
-    /// count and the page come from the same snapshot, and the WAL read lock
-    /// is taken once. The page's ids are chosen first, along the index that
-    /// serves the sort (which holds the id), and only the rows of the page
-    /// are read whole: a deep page skips index entries, not rows.
+    /// One page and the number of matches in all, in one read transaction
+    /// (one snapshot, one WAL read lock). `count_sql` is a cheap count to
+    /// use (the trigger-kept one); without it the matches are counted by
+    /// the page's own statement (`count(*) OVER ()`), so a search reads its
+    /// matches once, not twice. The page's ids are chosen first, along the
+    /// index that serves the sort (which holds the id), and only the rows
+    /// of the page are read whole: a deep page skips index entries, not rows.
     fn run<T>(
         self,
         conn: &Connection,
         q: &ListQuery,
-        count_sql: &str,
+        count_sql: Option<&str>,
         columns: &str,
-        item: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+        mut item: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<(Vec<T>, u64), StoreError> {
         let tx = conn.unchecked_transaction()?;
-        let total: i64 = tx
-            .prepare_cached(count_sql)?
-            .query_row(rusqlite::params_from_iter(&self.args), |r| r.get(0))?;
+        let count = |sql: &str| -> Result<i64, StoreError> {
+            Ok(tx
+                .prepare_cached(sql)?
+                .query_row(rusqlite::params_from_iter(&self.args), |r| r.get(0))?)
+        };
+        let cheap_total = count_sql.map(count).transpose()?;
         let limit = i64::from(q.per_page);
         let offset = i64::try_from(q.offset()).unwrap_or(i64::MAX);
-        let mut args = self.args;
+        let mut args = self.args.clone();
         args.extend([Value::Integer(limit), Value::Integer(offset)]);
-        let (table, order) = (self.table, self.order);
+        let (table, order, where_sql) = (self.table, self.order, &self.where_sql);
+        let mut counted = None;
+        // The window counts every match before LIMIT: only when there is no
+        // cheap count (it would walk the whole index of an unfiltered list).
+        let total = if cheap_total.is_some() {
+            "NULL"
+        } else {
+            "count(*) OVER ()"
+        };
         let items = tx
             .prepare_cached(&format!(
-                "SELECT {columns} FROM {table} WHERE id IN (
-                     SELECT id FROM {table}{} ORDER BY {order} LIMIT ? OFFSET ?)
-                 ORDER BY {order}",
-                self.where_sql
+                "WITH page (page_id, total) AS (
+                     SELECT id, {total} FROM {table}{where_sql}
+                     ORDER BY {order} LIMIT ? OFFSET ?)
+                 SELECT {columns}, total FROM {table} JOIN page ON page_id = id
+                 ORDER BY {order}"
             ))?
-            .query_map(rusqlite::params_from_iter(&args), item)?
-            .collect::<Result<_, _>>()?;
+            .query_map(rusqlite::params_from_iter(&args), |row| {
+                counted = row.get::<_, Option<i64>>(row.as_ref().column_count() - 1)?;
+                item(row)
+            })?
+            .collect::<Result<Vec<T>, _>>()?;
+        let total = match (cheap_total, counted) {
+            (Some(total), _) | (None, Some(total)) => total,
+            // A page past the end has no row to carry the count.
+            (None, None) => count(&format!("SELECT count(*) FROM {table}{where_sql}"))?,
+        };
         tx.commit()?;
         Ok((items, u64::try_from(total).unwrap_or(0)))
     }

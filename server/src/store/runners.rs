@@ -90,11 +90,11 @@ fn list_is_short(q: &ListQuery) -> bool {
 fn list_runners(conn: &Connection, q: &ListQuery) -> Result<(Vec<JsonRunner>, u64), StoreError> {
     let sql = ListSql::new("runners", q);
     let count_sql = match (&q.name, &q.search, q.archived) {
-        (None, None, false) => "SELECT active FROM runner_counts".to_owned(),
-        (None, None, true) => "SELECT total FROM runner_counts".to_owned(),
-        _ => format!("SELECT count(*) FROM runners{}", sql.where_sql),
+        (None, None, false) => Some("SELECT active FROM runner_counts"),
+        (None, None, true) => Some("SELECT total FROM runner_counts"),
+        _ => None,
     };
-    sql.run(conn, q, &count_sql, RUNNER_COLUMNS, |r| runner_at(r, 0))
+    sql.run(conn, q, count_sql, RUNNER_COLUMNS, |r| runner_at(r, 0))
 }
 
 impl Store {

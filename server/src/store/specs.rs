@@ -126,9 +126,7 @@ fn clear_fallback(conn: &Connection, except: i64) -> rusqlite::Result<()> {
 }
 
 fn list_specs(conn: &Connection, q: &ListQuery) -> Result<(Vec<JsonSpec>, u64), StoreError> {
-    let sql = ListSql::new("specs", q);
-    let count_sql = format!("SELECT count(*) FROM specs{}", sql.where_sql);
-    sql.run(conn, q, &count_sql, SPEC_COLUMNS, |r| spec_at(r, 0))
+    ListSql::new("specs", q).run(conn, q, None, SPEC_COLUMNS, |r| spec_at(r, 0))
 }
 
 impl Store {

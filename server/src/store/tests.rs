@@ -192,8 +192,6 @@ fn scan(all: &[crate::types::JsonRunner], search: &str) -> Vec<Uuid> {
 fn search_through_the_index_finds_what_a_scan_finds() {
     use proptest::prelude::*;
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("search.db")).unwrap();
     // Names with non-ASCII letters, case pairs, `%` and `_`, and quotes.
     let alphabet = "aAbBéÉßẞ%_\"' -xyzİıΣσς日本0123";
     let chars: Vec<char> = alphabet.chars().collect();
@@ -207,6 +205,10 @@ fn search_through_the_index_finds_what_a_scan_finds() {
     let names = proptest::collection::vec(name, 30..60);
     runner
         .run(&names, |names| {
+            // A registry of its own for each case: at most 60 runners, so
+            // every search's matches fit in one page of 255.
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(&dir.path().join("search.db")).unwrap();
             let all = runtime.block_on(async {
                 for n in &names {
                     let new = JsonNewRunner {
@@ -257,6 +259,15 @@ fn search_through_the_index_finds_what_a_scan_finds() {
                 found.sort();
                 prop_assert_eq!(&found, &expected, "search {:?}", search);
                 prop_assert_eq!(total, expected.len() as u64);
+                // Past the last page: no row carries the count, still exact.
+                let (past, past_total) = runtime.block_on(async {
+                    let mut q = query(true, Some(&search.to_lowercase()));
+                    q.per_page = 255;
+                    q.page = 1000;
+                    store.list_runners(q).await.unwrap()
+                });
+                prop_assert!(past.is_empty());
+                prop_assert_eq!(past_total, expected.len() as u64);
             }
             Ok(())
         })
