@@ -26,15 +26,6 @@ impl Actor {
     }
 }
 
-/// What a write did to what, for its audit row.
-pub(super) struct Entry<'a> {
-    pub action: &'static str,
-    pub target_uuid: Option<Uuid>,
-    pub target_slug: Option<&'a str>,
-    /// The fields that changed, to their new values: never a secret.
-    pub changes: serde_json::Value,
-}
-
 /// The fields of `after` that differ from `before` (both serialized to JSON
 /// objects), with their new values; `modified` is left out. With `before`
 /// null, every field of `after` but its identity and stamps.
@@ -56,8 +47,17 @@ pub(super) fn changes<T: Serialize>(before: Option<&T>, after: &T) -> serde_json
         .into()
 }
 
-/// Appends `entry` by `actor`, in the caller's transaction.
-pub(super) fn record(conn: &Connection, actor: &Actor, entry: Entry<'_>) -> rusqlite::Result<()> {
+/// Appends one row by `actor`, in the caller's transaction: what was done
+/// (`action`, e.g. `runner.create`), to what, and the fields that changed to
+/// their new values (never a secret).
+pub(super) fn record(
+    conn: &Connection,
+    actor: &Actor,
+    action: &str,
+    target_uuid: Option<Uuid>,
+    target_slug: Option<&str>,
+    changes: serde_json::Value,
+) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO audit (time, user_uuid, user_name, token_uuid, action, target_uuid,
                             target_slug, changes)
@@ -68,10 +68,10 @@ pub(super) fn record(conn: &Connection, actor: &Actor, entry: Entry<'_>) -> rusq
         actor.user.map(|u| u.to_string()),
         actor.user_name,
         actor.token.map(|t| t.to_string()),
-        entry.action,
-        entry.target_uuid.map(|u| u.to_string()),
-        entry.target_slug,
-        entry.changes.to_string(),
+        action,
+        target_uuid.map(|u| u.to_string()),
+        target_slug,
+        changes.to_string(),
     ])
     .map(drop)
 }

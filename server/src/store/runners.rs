@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
-use super::audit::{Actor, Entry, changes, record};
+use super::audit::{Actor, changes, record};
 use super::{
     ListSql, RUNNER, Store, StoreError, now, opt_time_at, text_at, time_at, to_text, uuid_at,
 };
@@ -174,12 +174,10 @@ impl Store {
             record(
                 tx,
                 &actor,
-                Entry {
-                    action: "runner.create",
-                    target_uuid: Some(runner.uuid),
-                    target_slug: Some(&runner.slug),
-                    changes: changes(None, &runner),
-                },
+                "runner.create",
+                Some(runner.uuid),
+                Some(&runner.slug),
+                changes(None, &runner),
             )?;
             Ok(runner)
         })
@@ -228,12 +226,10 @@ impl Store {
             record(
                 tx,
                 &actor,
-                Entry {
-                    action: "runner.update",
-                    target_uuid: Some(next.uuid),
-                    target_slug: Some(&next.slug),
-                    changes: changes(Some(&current), &next),
-                },
+                "runner.update",
+                Some(next.uuid),
+                Some(&next.slug),
+                changes(Some(&current), &next),
             )?;
             Ok(next)
         })
@@ -260,12 +256,10 @@ impl Store {
             record(
                 tx,
                 &actor,
-                Entry {
-                    action: "runner.key.rotate",
-                    target_uuid: Some(runner.uuid),
-                    target_slug: Some(&runner.slug),
-                    changes: serde_json::json!({"key": "rotated"}),
-                },
+                "runner.key.rotate",
+                Some(runner.uuid),
+                Some(&runner.slug),
+                serde_json::json!({"key": "rotated"}),
             )?;
             Ok(runner.uuid)
         })

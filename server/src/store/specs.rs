@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
-use super::audit::{Actor, Entry, changes, record};
+use super::audit::{Actor, changes, record};
 use super::runners::runner_row;
 use super::{
     ListSql, SPEC, Store, StoreError, is_unique_violation, now, opt_time_at, text_at, time_at,
@@ -185,12 +185,10 @@ impl Store {
             record(
                 tx,
                 &actor,
-                Entry {
-                    action: "spec.create",
-                    target_uuid: Some(spec.uuid),
-                    target_slug: Some(&spec.slug),
-                    changes: changes(None, &spec),
-                },
+                "spec.create",
+                Some(spec.uuid),
+                Some(&spec.slug),
+                changes(None, &spec),
             )?;
             Ok(spec)
         })
@@ -260,12 +258,10 @@ impl Store {
             record(
                 tx,
                 &actor,
-                Entry {
-                    action: "spec.update",
-                    target_uuid: Some(next.uuid),
-                    target_slug: Some(&next.slug),
-                    changes: changes(Some(&current), &next),
-                },
+                "spec.update",
+                Some(next.uuid),
+                Some(&next.slug),
+                changes(Some(&current), &next),
             )?;
             Ok(next)
         })
@@ -295,12 +291,10 @@ impl Store {
             record(
                 tx,
                 &actor,
-                Entry {
-                    action: "spec.delete",
-                    target_uuid: Some(spec.uuid),
-                    target_slug: Some(&spec.slug),
-                    changes: serde_json::json!({}),
-                },
+                "spec.delete",
+                Some(spec.uuid),
+                Some(&spec.slug),
+                serde_json::json!({}),
             )?;
             Ok(())
         })
@@ -352,12 +346,10 @@ impl Store {
             record(
                 tx,
                 &actor,
-                Entry {
-                    action: "runner.spec.add",
-                    target_uuid: Some(runner.uuid),
-                    target_slug: Some(&runner.slug),
-                    changes: serde_json::json!({"spec": spec.uuid, "spec_slug": spec.slug}),
-                },
+                "runner.spec.add",
+                Some(runner.uuid),
+                Some(&runner.slug),
+                serde_json::json!({"spec": spec.uuid, "spec_slug": spec.slug}),
             )?;
             Ok(spec)
         })
@@ -387,12 +379,10 @@ impl Store {
             record(
                 tx,
                 &actor,
-                Entry {
-                    action: "runner.spec.remove",
-                    target_uuid: Some(runner.uuid),
-                    target_slug: Some(&runner.slug),
-                    changes: serde_json::json!({"spec": spec.uuid, "spec_slug": spec.slug}),
-                },
+                "runner.spec.remove",
+                Some(runner.uuid),
+                Some(&runner.slug),
+                serde_json::json!({"spec": spec.uuid, "spec_slug": spec.slug}),
             )?;
             Ok(())
         })

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
-use super::audit::{Actor, Entry, record};
+use super::audit::{Actor, record};
 use super::{Store, StoreError, now, opt_time_at, time_at, to_text, uuid_at};
 use crate::random::random_bytes;
 
@@ -111,12 +111,10 @@ impl Store {
             record(
                 tx,
                 &actor,
-                Entry {
-                    action: "token.create",
-                    target_uuid: Some(jti),
-                    target_slug: None,
-                    changes: serde_json::json!({"user": user, "expires": to_text(expires)}),
-                },
+                "token.create",
+                Some(jti),
+                None,
+                serde_json::json!({"user": user, "expires": to_text(expires)}),
             )?;
             Ok(())
         })
@@ -179,12 +177,10 @@ impl Store {
             record(
                 tx,
                 &actor,
-                Entry {
-                    action: "token.revoke",
-                    target_uuid: Some(jti),
-                    target_slug: None,
-                    changes: serde_json::json!({"revoked": true}),
-                },
+                "token.revoke",
+                Some(jti),
+                None,
+                serde_json::json!({"revoked": true}),
             )?;
             Ok(())
         })
@@ -210,12 +206,10 @@ impl Store {
             record(
                 tx,
                 &actor,
-                Entry {
-                    action: "key.rotate",
-                    target_uuid: None,
-                    target_slug: None,
-                    changes: serde_json::json!({"api_tokens_revoked": revoked}),
-                },
+                "key.rotate",
+                None,
+                None,
+                serde_json::json!({"api_tokens_revoked": revoked}),
             )?;
             Ok(revoked)
         })
