@@ -29,7 +29,8 @@ use rusqlite::{Connection, ErrorCode, Row, Transaction};
 use uuid::Uuid;
 
 use crate::validate::{
-    Direction, ListQuery, RunnerRef, Sort, SpecRef, generated_slug, slug_from_name,
+    Direction, ListQuery, ResourceName, RunnerRef, Slug, Sort, SpecRef, generated_slug,
+    slug_from_name,
 };
 
 pub use audit::{Actor, AuditRow};
@@ -427,6 +428,37 @@ impl Kind {
             }
         }
         Err(StoreError::NoFreeSlug(GENERATED_SLUG_ATTEMPTS))
+    }
+}
+
+/// What an update of a runner or a spec changes in every item: `name`,
+/// `slug` and `archived` (archiving an archived item keeps its first time),
+/// applied to the item's fields.
+struct CommonFields<'a> {
+    name: &'a mut String,
+    slug: &'a mut String,
+    archived: &'a mut Option<DateTime<Utc>>,
+}
+
+impl CommonFields<'_> {
+    fn apply(
+        self,
+        name: Option<ResourceName>,
+        slug: Option<Slug>,
+        archive: Option<bool>,
+        stamp: DateTime<Utc>,
+    ) {
+        if let Some(name) = name {
+            *self.name = name.into();
+        }
+        if let Some(slug) = slug {
+            *self.slug = slug.into();
+        }
+        match archive {
+            Some(true) => *self.archived = self.archived.or(Some(stamp)),
+            Some(false) => *self.archived = None,
+            None => {}
+        }
     }
 }
 

@@ -5,7 +5,8 @@ use uuid::Uuid;
 
 use super::audit::{Actor, changes, record};
 use super::{
-    ListSql, RUNNER, Store, StoreError, now, opt_time_at, text_at, time_at, to_text, uuid_at,
+    CommonFields, ListSql, RUNNER, Store, StoreError, now, opt_time_at, text_at, time_at, to_text,
+    uuid_at,
 };
 use crate::types::{JsonNewRunner, JsonRunner, JsonUpdateRunner};
 use crate::validate::{ListQuery, RunnerRef};
@@ -195,18 +196,13 @@ impl Store {
         self.write(move |tx| {
             let (id, current) = runner_row(tx, &r)?;
             let mut next = current.clone();
-            if let Some(name) = update.name {
-                next.name = name.into();
-            }
-            if let Some(slug) = update.slug {
-                next.slug = slug.into();
-            }
             let stamp = now();
-            match update.archived {
-                Some(true) => next.archived = current.archived.or(Some(stamp)),
-                Some(false) => next.archived = None,
-                None => {}
+            CommonFields {
+                name: &mut next.name,
+                slug: &mut next.slug,
+                archived: &mut next.archived,
             }
+            .apply(update.name, update.slug, update.archived, stamp);
             if next == current {
                 return Ok(current);
             }

@@ -6,8 +6,8 @@ use uuid::Uuid;
 use super::audit::{Actor, changes, record};
 use super::runners::runner_row;
 use super::{
-    ListSql, SPEC, Store, StoreError, is_unique_violation, now, opt_time_at, text_at, time_at,
-    to_text, uuid_at,
+    CommonFields, ListSql, SPEC, Store, StoreError, is_unique_violation, now, opt_time_at, text_at,
+    time_at, to_text, uuid_at,
 };
 use crate::types::{Architecture, JsonNewSpec, JsonSpec, JsonUpdateSpec, OperatingSystem, Sandbox};
 use crate::validate::{ListQuery, RunnerRef, SpecRef};
@@ -208,18 +208,13 @@ impl Store {
         self.write(move |tx| {
             let (id, current) = spec_row(tx, &r)?;
             let mut next = current.clone();
-            if let Some(name) = update.name {
-                next.name = name.into();
-            }
-            if let Some(slug) = update.slug {
-                next.slug = slug.into();
-            }
             let stamp = now();
-            match update.archived {
-                Some(true) => next.archived = current.archived.or(Some(stamp)),
-                Some(false) => next.archived = None,
-                None => {}
+            CommonFields {
+                name: &mut next.name,
+                slug: &mut next.slug,
+                archived: &mut next.archived,
             }
+            .apply(update.name, update.slug, update.archived, stamp);
             match update.fallback {
                 Some(true) if update.archived == Some(true) => {
                     // Archived, and so no fallback at all: clear the others.
