@@ -29,7 +29,7 @@ use clap::{Parser, Subcommand};
 use http_body_util::Full;
 use hyper::Request;
 use load::{MakeRequest, Run};
-use runners_server::auth::{self, Keys};
+use runners_server::auth;
 use runners_server::store::Actor;
 use runners_server::types::JsonRunner;
 use runners_server::validate::{Direction, ListQuery, Sort};
@@ -208,16 +208,8 @@ fn slug(i: usize) -> String {
 /// Seeds `db` with `size` runners through the store, and an admin token.
 async fn seed(db: &Path, size: usize) -> anyhow::Result<Seeded> {
     let store = Store::open(db)?;
-    let keys = Keys::new(&store.signing_secret().await?);
-    let user = store.ensure_user("bench", true).await?;
-    let (_, admin) = auth::issue_api_token(
-        &store,
-        &keys,
-        user,
-        chrono::Duration::days(1),
-        &Actor::program(),
-    )
-    .await?;
+    let ttl = chrono::Duration::days(1);
+    let (_, admin) = auth::issue_api_token(&store, "bench", true, ttl, &Actor::program()).await?;
     let runner_tokens: Vec<String> = (0..HEARTBEAT_RUNNERS)
         .map(|_| auth::new_runner_key())
         .collect();

@@ -7,7 +7,7 @@
 //! ever looked up by their SHA-256, never compared.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{Duration, Utc};
@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::random::random_bytes;
-use crate::store::{Actor, KeyedRunner, Store, StoreError, TokenPrincipal};
+use crate::store::{Actor, KeyedRunner, SigningSecret, Store, StoreError, TokenPrincipal};
 use crate::types::JsonRunner;
 use crate::validate::RunnerRef;
 
@@ -139,76 +139,77 @@ impl Keys {
     }
 }
 
-/// The signing keys a running server verifies with, re-read from the
-/// database when a token's signature does not verify (at most once every
-/// [`ADMIN_CACHE_TTL`]): after `runners-server key rotate`, tokens signed
-/// with the new secret work at once.
+/// The signing keys a running server verifies with, and the generation of
+/// their secret. When a token's signature does not verify, the secret is
+/// re-read from the database (one short read by primary key), and kept only
+/// if its generation is newer: after `runners-server key rotate`, tokens
+/// signed with the new secret work at once, and a slow re-read never puts
+/// back an older secret.
 pub struct KeyRing {
-    keys: std::sync::RwLock<std::sync::Arc<Keys>>,
-    /// When the secret was last re-read (never, at first).
-    reloaded: Mutex<Option<Instant>>,
+    keys: std::sync::RwLock<Arc<(i64, Keys)>>,
 }
 
 impl KeyRing {
-    pub fn new(keys: Keys) -> Self {
+    pub fn new(secret: &SigningSecret) -> Self {
         Self {
-            keys: std::sync::RwLock::new(std::sync::Arc::new(keys)),
-            reloaded: Mutex::new(None),
+            keys: std::sync::RwLock::new(Arc::new((secret.generation, Keys::new(&secret.secret)))),
         }
     }
 
-    fn current(&self) -> std::sync::Arc<Keys> {
+    fn current(&self) -> Arc<(i64, Keys)> {
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
-        std::sync::Arc::clone(&keys)
+        Arc::clone(&keys)
     }
 
-    /// Verifies `token`, re-reading the secret once if its signature fails.
+    /// Keeps `secret` if it is newer than the one held; returns the newest.
+    fn offer(&self, secret: &SigningSecret) -> Arc<(i64, Keys)> {
+        let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
+        if secret.generation > keys.0 {
+            *keys = Arc::new((secret.generation, Keys::new(&secret.secret)));
+        }
+        Arc::clone(&keys)
+    }
+
+    /// Verifies `token`, re-reading the secret if its signature fails.
     async fn verify(&self, store: &Store, token: &str) -> Result<Claims, AuthError> {
-        match self.current().verify(token) {
+        let held = self.current();
+        match held.1.verify(token) {
             Err(AuthError::BadSignature) => {
-                let due = {
-                    let mut reloaded = self.reloaded.lock().unwrap_or_else(|e| e.into_inner());
-                    let due = reloaded.is_none_or(|at| at.elapsed() >= ADMIN_CACHE_TTL);
-                    if due {
-                        *reloaded = Some(Instant::now());
-                    }
-                    due
-                };
-                if !due {
+                let newest = self.offer(&store.signing_secret().await?);
+                if newest.0 == held.0 {
                     return Err(AuthError::BadSignature);
                 }
-                let keys = std::sync::Arc::new(Keys::new(&store.signing_secret().await?));
-                *self.keys.write().unwrap_or_else(|e| e.into_inner()) =
-                    std::sync::Arc::clone(&keys);
-                keys.verify(token)
+                newest.1.verify(token)
             }
             verified => verified,
         }
     }
 }
 
-/// Creates an API token for `user` valid for `ttl`, recording its `jti`.
-/// The token itself is returned once and stored nowhere.
+/// Creates an API token for user `user_name` (created if needed; `admin`
+/// makes it an admin), valid for `ttl`, recording its `jti` and signing it
+/// in the same transaction. The token itself is returned once and stored
+/// nowhere.
 pub async fn issue_api_token(
     store: &Store,
-    keys: &Keys,
-    user: Uuid,
+    user_name: &str,
+    admin: bool,
     ttl: Duration,
     actor: &Actor,
 ) -> Result<(Uuid, String), StoreError> {
     let issued = Utc::now();
     let expires = issued + ttl;
-    let jti = Uuid::new_v4();
+    let sign = Box::new(move |secret: &[u8], sub: Uuid, jti: Uuid| {
+        Keys::new(secret).sign(&Claims {
+            sub,
+            jti,
+            iat: issued.timestamp(),
+            exp: expires.timestamp(),
+        })
+    });
     store
-        .insert_api_token(jti, user, issued, expires, actor)
-        .await?;
-    let claims = Claims {
-        sub: user,
-        jti,
-        iat: issued.timestamp(),
-        exp: expires.timestamp(),
-    };
-    Ok((jti, keys.sign(&claims)))
+        .issue_api_token(user_name, admin, issued, expires, actor, sign)
+        .await
 }
 
 /// A new runner key: `bencher_runner_` + 30 characters of `[0-9A-Za-z]`

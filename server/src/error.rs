@@ -31,7 +31,6 @@ impl From<StoreError> for HttpError {
             StoreError::RunnerNotFound(_)
             | StoreError::SpecNotFound(_)
             | StoreError::RunnerLacksSpec { .. }
-            | StoreError::UserNotFound(_)
             | StoreError::ApiTokenNotFound(_) => {
                 client_error(ClientErrorStatusCode::NOT_FOUND, "NotFound", message)
             }
@@ -43,9 +42,8 @@ impl From<StoreError> for HttpError {
             | StoreError::SpecInUse { .. } => {
                 client_error(ClientErrorStatusCode::CONFLICT, "Conflict", message)
             }
-            StoreError::Busy => {
-                let message =
-                    format!("the database is busy; retry in {RETRY_AFTER_SECS} second(s)");
+            StoreError::Busy | StoreError::Overloaded | StoreError::DiskFull => {
+                let message = format!("{message}; retry in {RETRY_AFTER_SECS} second(s)");
                 let mut err =
                     HttpError::for_unavail(Some("ServiceUnavailable".into()), message.clone());
                 err.external_message = message;
@@ -53,7 +51,9 @@ impl From<StoreError> for HttpError {
                 err
             }
             // A fault of the server: the detail is logged, never sent.
-            StoreError::Sqlite(_) | StoreError::Task(_) => HttpError::for_internal_error(message),
+            StoreError::Sqlite(_) | StoreError::Task(_) | StoreError::WriterStopped => {
+                HttpError::for_internal_error(message)
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use runners_server::auth::{self, DEFAULT_API_TOKEN_TTL_DAYS, Keys};
+use runners_server::auth::{self, DEFAULT_API_TOKEN_TTL_DAYS};
 use runners_server::server::{DEFAULT_BIND, Tls};
 use runners_server::store::Actor;
 use runners_server::{Config, LogLevel, Server, Store, validate};
@@ -233,10 +233,8 @@ fn offline(command: impl std::future::Future<Output = anyhow::Result<()>>) -> an
 async fn rotate_key(db: DbArg) -> anyhow::Result<()> {
     let store = open_store(&db.db)?;
     let revoked = store.rotate_signing_key(&Actor::program()).await?;
-    let keys = Keys::new(&store.signing_secret().await?);
-    let user = store.ensure_user("admin", true).await?;
     let ttl = chrono::Duration::days(DEFAULT_API_TOKEN_TTL_DAYS);
-    let (_, token) = auth::issue_api_token(&store, &keys, user, ttl, &Actor::program()).await?;
+    let (_, token) = auth::issue_api_token(&store, "admin", true, ttl, &Actor::program()).await?;
     eprintln!(
         "rotated the signing key: {revoked} API token(s) revoked (a running server refuses \
          them within 1 s). The new API token of user `admin`, shown this once:"
@@ -298,12 +296,9 @@ async fn token_command(command: TokenCommand) -> anyhow::Result<()> {
         } => {
             validate::name("--user", &user)?;
             let store = open_store(&db.db)?;
-            let keys = Keys::new(&store.signing_secret().await?);
-            let user = store.ensure_user(&user, admin).await?;
-            let actor = Actor::program();
+            let ttl = chrono::Duration::days(days);
             let (_, token) =
-                auth::issue_api_token(&store, &keys, user, chrono::Duration::days(days), &actor)
-                    .await?;
+                auth::issue_api_token(&store, &user, admin, ttl, &Actor::program()).await?;
             println!("{token}");
         }
         TokenCommand::List { db } => {

@@ -11,7 +11,7 @@ use dropshot::{
 use slog::Drain as _;
 
 use crate::api::{Created, RunnersApi, RunnersPage, SpecsPage, openapi_document, runners_api_mod};
-use crate::auth::{self, AuthError, DEFAULT_API_TOKEN_TTL_DAYS, Keys, RunnerKey};
+use crate::auth::{self, AuthError, DEFAULT_API_TOKEN_TTL_DAYS, RunnerKey};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::store::{self, Actor, Store, StoreError};
 use crate::types::{
@@ -300,13 +300,12 @@ impl RunnersApi for RunnersImpl {
 
 /// Creates user `admin` with an API token if the database has no admin yet,
 /// and returns that token (to be shown once).
-pub async fn bootstrap_admin(store: &Store, keys: &Keys) -> Result<Option<String>, StoreError> {
+pub async fn bootstrap_admin(store: &Store) -> Result<Option<String>, StoreError> {
     if store.has_admin().await? {
         return Ok(None);
     }
-    let user = store.ensure_user("admin", true).await?;
     let ttl = Duration::days(DEFAULT_API_TOKEN_TTL_DAYS);
-    let (_, token) = auth::issue_api_token(store, keys, user, ttl, &Actor::program()).await?;
+    let (_, token) = auth::issue_api_token(store, "admin", true, ttl, &Actor::program()).await?;
     Ok(Some(token))
 }
 
@@ -394,7 +393,7 @@ impl Server {
         let tls = config.tls.as_ref().map(Tls::load).transpose()?;
         let db = config.db.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&db)).await??;
-        let keys = Keys::new(&store.signing_secret().await?);
+        let secret = store.signing_secret().await?;
         let spec = JsonOpenApi(serde_json::from_str(&openapi_document())?);
         let log = logger(config.log_level);
         for file in store.tightened() {
@@ -413,7 +412,7 @@ impl Server {
         };
         let context = Context {
             store: store.clone(),
-            keys: auth::KeyRing::new(keys.clone()),
+            keys: auth::KeyRing::new(&secret),
             admins: auth::AdminCache::default(),
             spec,
         };
@@ -433,7 +432,7 @@ impl Server {
             })?;
         // Only once the server listens: a token created for a start that then
         // failed would never be shown, and no other would be made.
-        match bootstrap_admin(&store, &keys).await {
+        match bootstrap_admin(&store).await {
             Ok(bootstrap_token) => Ok(Self {
                 http,
                 bootstrap_token,

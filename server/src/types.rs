@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::validate::{
-    Bytes, Cpu, Direction, Invalid, ListQuery, Page, PerPage, QueryRules, Ref, ResourceName, Slug,
-    Sort, Validate, list_rule,
+    Bytes, Cpu, Direction, Invalid, ListQuery, Page, PerPage, QueryRules, Ref, ResourceName,
+    SearchText, Slug, Sort, Validate, list_rule,
 };
 
 /// A runner: a machine registered to run benchmarks.
@@ -288,10 +288,10 @@ pub struct RunnersQuery {
     /// The page number, starting at 1 (the default).
     pub page: Option<Page>,
     /// Only runners with exactly this name.
-    pub name: Option<String>,
+    pub name: Option<ResourceName>,
     /// Only runners whose name, slug or UUID contains this text,
     /// case-insensitively (`%` and `_` match themselves).
-    pub search: Option<String>,
+    pub search: Option<SearchText>,
     /// Include archived runners too (default false: active runners only).
     pub archived: Option<bool>,
 }
@@ -309,10 +309,10 @@ pub struct SpecsQuery {
     /// The page number, starting at 1 (the default).
     pub page: Option<Page>,
     /// Only specs with exactly this name.
-    pub name: Option<String>,
+    pub name: Option<ResourceName>,
     /// Only specs whose name, slug or UUID contains this text,
     /// case-insensitively (`%` and `_` match themselves).
-    pub search: Option<String>,
+    pub search: Option<SearchText>,
     /// Include archived specs too (default false: active specs only).
     pub archived: Option<bool>,
 }
@@ -380,7 +380,7 @@ macro_rules! list_query {
                         .per_page
                         .map_or(crate::validate::PER_PAGE_DEFAULT, PerPage::get),
                     page: self.page.map_or(1, Page::get),
-                    name: self.name,
+                    name: self.name.map(String::from),
                     search: self.search.map(|s| s.to_lowercase()),
                     archived: self.archived.unwrap_or(false),
                 })

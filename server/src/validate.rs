@@ -70,6 +70,10 @@ pub const BYTES_MAX: u64 = i64::MAX as u64;
 /// whitespace nor a control character, and no control character between.
 const NAME_PATTERN: &str =
     r"^[^\s\x00-\x1F\x7F-\x9F](?:[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F])?$";
+/// A search text's rule as a pattern: no control characters (anywhere).
+const SEARCH_PATTERN: &str = r"^[^\x00-\x1F\x7F-\x9F]*$";
+/// Longest search text, in bytes.
+pub const SEARCH_MAX_BYTES: usize = 255;
 /// A slug's rule as a pattern: words of lowercase ASCII letters and digits
 /// joined by single hyphens, and not a UUID (hyphenated or simple).
 const SLUG_PATTERN: &str = "^(?![0-9a-f]{32}$)(?![0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$)[a-z0-9]+(?:-[a-z0-9]+)*$";
@@ -167,6 +171,20 @@ checked_string!(
         "A name: 1 to 64 bytes of UTF-8 (JSON Schema counts characters, so \
          `maxLength` is the closest bound it can state), with no leading or \
          trailing whitespace and no control characters.",
+    )
+);
+
+checked_string!(
+    /// The text of a list's `search`.
+    SearchText,
+    |value| search("search", value),
+    string_schema(
+        0,
+        SEARCH_MAX_BYTES as u32,
+        SEARCH_PATTERN,
+        "Text to find in a name, slug or UUID: at most 255 bytes of UTF-8 \
+         (JSON Schema counts characters, so `maxLength` is the closest bound \
+         it can state), with no control characters.",
     )
 );
 
@@ -270,6 +288,25 @@ pub fn name(field: &str, name: &str) -> Result<(), Invalid> {
         return invalid("must not start or end with whitespace".into());
     }
     if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return invalid(format!(
+            "must not contain control characters, found U+{:04X}",
+            u32::from(c)
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a list's search text: at most 255 bytes, no control characters
+/// (the trigram index cannot take NUL, and no name, slug or UUID holds one).
+pub fn search(field: &str, text: &str) -> Result<(), Invalid> {
+    let invalid = |rule: String| Err(Invalid::new(field, rule));
+    if text.len() > SEARCH_MAX_BYTES {
+        return invalid(format!(
+            "must be at most {SEARCH_MAX_BYTES} bytes long, got {} bytes",
+            text.len()
+        ));
+    }
+    if let Some(c) = text.chars().find(|c| c.is_control()) {
         return invalid(format!(
             "must not contain control characters, found U+{:04X}",
             u32::from(c)

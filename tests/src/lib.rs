@@ -9,7 +9,7 @@ use runners_sdk::types::{
     JsonUpdateSpec, OperatingSystem,
 };
 use runners_sdk::{Client, ClientOptions, Error, ResponseValue, total_count, types};
-use runners_server::auth::{self, Keys};
+use runners_server::auth;
 use runners_server::server::Tls;
 use runners_server::store::Actor;
 use runners_server::{Config, LogLevel, Server, Store};
@@ -134,10 +134,7 @@ impl TestServer {
         admin: bool,
         ttl: chrono::Duration,
     ) -> (uuid::Uuid, String) {
-        let store = self.store();
-        let keys = Keys::new(&store.signing_secret().await.unwrap());
-        let user = store.ensure_user(user, admin).await.unwrap();
-        auth::issue_api_token(&store, &keys, user, ttl, &Actor::program())
+        auth::issue_api_token(&self.store(), user, admin, ttl, &Actor::program())
             .await
             .unwrap()
     }

@@ -36,7 +36,12 @@ use crate::validate::{
 pub use audit::{Actor, AuditRow};
 pub use runners::KeyedRunner;
 pub use schema::{BUSY_TIMEOUT, POOL_SIZE};
-pub use tokens::{ApiTokenRow, SIGNING_KEY_BYTES, TokenPrincipal};
+
+/// Writes that may wait for the writer thread at once, unless told
+/// otherwise: at the writer's pace (thousands a second, in batches of up to
+/// 128) a full queue drains well within the busy timeout.
+pub const WRITE_QUEUE_DEFAULT: usize = 1024;
+pub use tokens::{ApiTokenRow, SIGNING_KEY_BYTES, Sign, SigningSecret, TokenPrincipal};
 pub use writer::WriteStats;
 
 /// What can go wrong in the store. Each variant carries the facts; the
@@ -63,14 +68,21 @@ pub enum StoreError {
     RunnerLacksSpec { runner: String, spec: String },
     #[error("spec `{spec}` is in use by runner `{runner}`: remove it from the runner first")]
     SpecInUse { spec: String, runner: String },
-    #[error("no user has the UUID `{0}`")]
-    UserNotFound(Uuid),
     #[error("no API token has the UUID `{0}`")]
     ApiTokenNotFound(Uuid),
     /// The database stayed locked by another writer past the busy timeout,
     /// or no connection came free in that time.
     #[error("the database is busy")]
     Busy,
+    /// The write queue is full: more writes are waiting than it holds.
+    #[error("too many writes are waiting: nothing was written")]
+    Overloaded,
+    /// The disk (or the file system's quota) is full: nothing was written.
+    #[error("the disk is full: nothing was written")]
+    DiskFull,
+    /// The writer thread has died: no write can be done any more.
+    #[error("the database writer has stopped")]
+    WriterStopped,
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),
     #[error("store task failed: {0}")]
@@ -81,6 +93,7 @@ impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         match e.sqlite_error_code() {
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Self::Busy,
+            Some(ErrorCode::DiskFull) => Self::DiskFull,
             _ => Self::Sqlite(e),
         }
     }
@@ -100,11 +113,11 @@ pub struct Store {
     /// Read-only connections for short reads run on the async workers
     /// themselves; see [`Store::read`].
     readers: Pool<SqliteConnectionManager>,
-    /// The writer thread's queue: every write of this process goes through
-    /// it (group commit, see [`writer`]), so its writers queue here instead
-    /// of in SQLite's busy handler. Other processes (the `token` commands,
-    /// `sqlite3`) still meet the busy timeout.
-    jobs: std::sync::mpsc::Sender<writer::Msg>,
+    /// The writer thread and its bounded queue: every write of this process
+    /// goes through it (group commit, see [`writer`]), so its writers queue
+    /// here instead of in SQLite's busy handler. Other processes (the
+    /// `token` commands, `sqlite3`) still meet the busy timeout.
+    writer: Arc<writer::Writer>,
     stats: Arc<WriteStats>,
     /// Files of the database that were readable by others, made owner-only
     /// when it was opened.
@@ -116,18 +129,24 @@ impl Store {
     /// makes sure it holds a signing key. Blocking: call it before serving,
     /// or from a blocking context.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
+        Self::open_with(path, WRITE_QUEUE_DEFAULT)
+    }
+
+    /// [`Store::open`], with room for `write_queue` writes waiting for the
+    /// writer (more are refused at once with [`StoreError::Overloaded`]).
+    pub fn open_with(path: &Path, write_queue: usize) -> anyhow::Result<Self> {
         let pools = schema::open(path, tokens::ensure_signing_key)?;
         let stats = Arc::new(WriteStats::default());
         let writer = pools
             .pool
             .get()
             .context("cannot open database for writing")?;
-        let jobs = writer::start(writer, Arc::clone(&stats))
+        let writer = writer::start(writer, write_queue, Arc::clone(&stats))
             .context("cannot start the database writer")?;
         Ok(Self {
             pool: pools.pool,
             readers: pools.readers,
-            jobs,
+            writer: Arc::new(writer),
             stats,
             tightened: pools.tightened.into(),
         })
@@ -173,28 +192,50 @@ impl Store {
     /// (`BEGIN IMMEDIATE`), which it may share with other writes waiting at
     /// the same time (group commit): answered once that transaction is
     /// committed, with `f`'s result; `f` failing rolls back its own changes
-    /// only.
+    /// only. A write that finds the queue full is refused at once
+    /// ([`StoreError::Overloaded`]); one that has not had the write lock
+    /// within [`BUSY_TIMEOUT`] of being queued is [`StoreError::Busy`].
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send(writer::Msg::Write(writer::job(f, reply)))
-            .map_err(|_| StoreError::Task("the database writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Task("the database writer dropped a write".into()))?
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        let job = writer::Msg::Write(writer::job(f, reply, deadline));
+        self.writer.jobs.try_send(job).map_err(|e| match e {
+            std::sync::mpsc::TrySendError::Full(_) => StoreError::Overloaded,
+            std::sync::mpsc::TrySendError::Disconnected(_) => StoreError::WriterStopped,
+        })?;
+        // The writer answers every job it takes; a dropped answer means it
+        // died with this job.
+        answer.await.map_err(|_| StoreError::WriterStopped)?
     }
 
     /// Finishes the writes queued so far and closes the writer's connection;
     /// writes after this fail. For a clean shutdown.
     pub async fn close_writer(&self) {
-        let (done, closed) = std::sync::mpsc::channel();
-        if self.jobs.send(writer::Msg::Stop(done)).is_ok() {
-            let _ = tokio::task::spawn_blocking(move || closed.recv()).await;
-        }
+        let writer = Arc::clone(&self.writer);
+        let _ = tokio::task::spawn_blocking(move || {
+            let (done, closed) = std::sync::mpsc::channel();
+            if writer.jobs.send(writer::Msg::Stop(done)).is_ok() {
+                let _ = closed.recv();
+            }
+        })
+        .await;
+    }
+
+    /// Resolves if the writer thread dies (a panic outside any write): from
+    /// then on every write fails, so a server should exit and be restarted
+    /// rather than go on serving reads only. Never resolves otherwise.
+    pub async fn writer_stopped(&self) {
+        self.writer.stopped().await
+    }
+
+    /// Makes the writer thread panic outside any write (tests only).
+    #[cfg(test)]
+    pub(crate) fn kill_writer(&self) {
+        let _ = self.writer.jobs.send(writer::Msg::Panic);
     }
 
     /// Writes and commits of this store so far.

@@ -216,8 +216,17 @@ WHEN OLD.name_folded != NEW.name_folded OR OLD.slug != NEW.slug OR OLD.uuid != N
 END;
 "#;
 
+/// Version 6: the signing secret's generation, counted up by each rotation,
+/// so that a running server that re-reads the secret can tell a newer one
+/// from an older one (and never goes back).
+const SCHEMA_V6: &str = r#"
+ALTER TABLE signing_key ADD COLUMN generation INTEGER NOT NULL DEFAULT 1;
+"#;
+
 /// The schema's migrations, in order: version N is the first N applied.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
+const MIGRATIONS: &[&str] = &[
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6,
+];
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())

@@ -117,12 +117,30 @@ fn spec_row(conn: &Connection, r: &SpecRef) -> Result<(i64, JsonSpec), StoreErro
 
 /// Clears the fallback of every spec (but `except`), so that a spec can
 /// become it: the unique index allows one.
-fn clear_fallback(conn: &Connection, except: i64) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "UPDATE specs SET fallback = NULL, modified = ? WHERE fallback IS NOT NULL AND id != ?",
-    )?
-    .execute(params![to_text(now()), except])
-    .map(drop)
+/// Clears the fallback of every spec but `except`, with an audit row for
+/// each spec whose fallback it clears (at most one: a unique index), so
+/// that the fallback moving from one spec to another is recorded on both.
+fn clear_fallback(conn: &Connection, except: i64, actor: &Actor) -> Result<(), StoreError> {
+    let cleared = conn
+        .prepare_cached(
+            "UPDATE specs SET fallback = NULL, modified = ? WHERE fallback IS NOT NULL AND id != ?
+             RETURNING uuid, slug",
+        )?
+        .query_map(params![to_text(now()), except], |r| {
+            Ok((uuid_at(r, 0)?, r.get::<_, String>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (uuid, slug) in cleared {
+        record(
+            conn,
+            actor,
+            "spec.update",
+            Some(uuid),
+            Some(&slug),
+            serde_json::json!({ "fallback": null }),
+        )?;
+    }
+    Ok(())
 }
 
 fn list_specs(conn: &Connection, q: &ListQuery) -> Result<(Vec<JsonSpec>, u64), StoreError> {
@@ -153,7 +171,7 @@ impl Store {
         self.write(move |tx| {
             let created = to_text(now());
             if new.fallback {
-                clear_fallback(tx, 0)?;
+                clear_fallback(tx, 0, &actor)?;
             }
             let mut insert = tx.prepare_cached(&format!(
                 "INSERT INTO specs (uuid, name, name_folded, slug, architecture, os, cpu, memory,
@@ -218,13 +236,13 @@ impl Store {
             match update.fallback {
                 Some(true) if update.archived == Some(true) => {
                     // Archived, and so no fallback at all: clear the others.
-                    clear_fallback(tx, id)?;
+                    clear_fallback(tx, id, &actor)?;
                 }
                 Some(true) if next.archived.is_some() => {
                     return Err(StoreError::SpecArchived(current.slug));
                 }
                 Some(true) => {
-                    clear_fallback(tx, id)?;
+                    clear_fallback(tx, id, &actor)?;
                     next.fallback = current.fallback.or(Some(stamp));
                 }
                 Some(false) => next.fallback = None,

@@ -331,3 +331,90 @@ async fn one_rejected_write_in_a_group_commit_leaves_the_others_committed() {
         commits - commits_before
     );
 }
+
+fn new_runner(name: &str) -> JsonNewRunner {
+    JsonNewRunner {
+        name: name.to_owned().try_into().unwrap(),
+        slug: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_writer_is_told_and_every_write_after_it_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("dead.db")).unwrap();
+    store
+        .create_runner(new_runner("before"), [1; 32], &Actor::program())
+        .await
+        .unwrap();
+    let stopped = store.clone();
+    let watcher = tokio::spawn(async move { stopped.writer_stopped().await });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(!watcher.is_finished(), "a live writer is not reported dead");
+    store.kill_writer();
+    tokio::time::timeout(std::time::Duration::from_secs(5), watcher)
+        .await
+        .expect("the writer's death is told within 5 s")
+        .unwrap();
+    let after = store
+        .create_runner(new_runner("after"), [2; 32], &Actor::program())
+        .await;
+    assert!(
+        matches!(after, Err(StoreError::WriterStopped)),
+        "a write after the writer died: {after:?}"
+    );
+    // Reads still work: it is for the process to exit.
+    assert_eq!(total(&store, true, None).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_write_queue_refuses_at_once_and_each_write_waits_its_own_busy_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("queue.db");
+    let store = Store::open_with(&path, 16).unwrap();
+    // Another connection (as another process would) holds the write lock.
+    let holder = rusqlite::Connection::open(&path).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let started = std::time::Instant::now();
+    let creates = (0..80u8).map(|i| {
+        let store = store.clone();
+        async move {
+            let result = store
+                .create_runner(new_runner(&format!("q{i}")), [i; 32], &Actor::program())
+                .await;
+            (result, started.elapsed())
+        }
+    });
+    let results = futures::future::join_all(creates).await;
+    let (mut busy, mut overloaded) = (Vec::new(), Vec::new());
+    for (result, took) in results {
+        match result {
+            Err(StoreError::Busy) => busy.push(took),
+            Err(StoreError::Overloaded) => overloaded.push(took),
+            other => panic!("with the lock held elsewhere: {other:?}"),
+        }
+    }
+    // The queue held 16 writes (one more may be with the writer itself).
+    assert!(
+        (16..=17).contains(&busy.len()),
+        "{} writes waited in the queue",
+        busy.len()
+    );
+    let timeout = super::BUSY_TIMEOUT;
+    for took in &overloaded {
+        assert!(*took < timeout / 5, "refused at once, not after {took:?}");
+    }
+    for took in &busy {
+        assert!(
+            *took >= timeout && *took < timeout + std::time::Duration::from_millis(1500),
+            "each waited its own busy timeout, not {took:?}"
+        );
+    }
+    holder.execute_batch("ROLLBACK").unwrap();
+    // Nothing was written, and writes work again.
+    assert_eq!(total(&store, true, None).await, 0);
+    store
+        .create_runner(new_runner("after"), [200; 32], &Actor::program())
+        .await
+        .unwrap();
+}

@@ -40,17 +40,87 @@ pub(super) fn ensure_signing_key(conn: &Connection) -> rusqlite::Result<()> {
     .map(drop)
 }
 
-impl Store {
-    /// The HS256 secret that signs API tokens.
-    pub async fn signing_secret(&self) -> Result<Vec<u8>, StoreError> {
-        self.read(|c| {
-            Ok(
-                c.query_row("SELECT secret FROM signing_key WHERE id = 1", [], |r| {
-                    r.get(0)
-                })?,
-            )
+/// The secret that signs API tokens, and its generation (1 at first, one
+/// more with each rotation).
+#[derive(Clone, Debug)]
+pub struct SigningSecret {
+    pub generation: i64,
+    pub secret: Vec<u8>,
+}
+
+fn signing_secret(conn: &Connection) -> rusqlite::Result<SigningSecret> {
+    conn.prepare_cached("SELECT generation, secret FROM signing_key WHERE id = 1")?
+        .query_row([], |r| {
+            Ok(SigningSecret {
+                generation: r.get(0)?,
+                secret: r.get(1)?,
+            })
         })
-        .await
+}
+
+/// Creates user `name` if there is none (recorded as `user.create`), or
+/// promotes it to admin if `admin` and it is not one yet (`user.promote`);
+/// an admin is never demoted here, and an unchanged user records nothing.
+fn ensure_user(
+    conn: &Connection,
+    name: &str,
+    admin: bool,
+    actor: &Actor,
+) -> Result<(i64, Uuid), StoreError> {
+    let existing = conn
+        .prepare_cached("SELECT id, uuid, admin FROM users WHERE name = ?")?
+        .query_row([name], |r| {
+            Ok((r.get(0)?, uuid_at(r, 1)?, r.get::<_, bool>(2)?))
+        })
+        .optional()?;
+    match existing {
+        Some((id, uuid, was_admin)) => {
+            if admin && !was_admin {
+                conn.prepare_cached("UPDATE users SET admin = 1 WHERE id = ?")?
+                    .execute([id])?;
+                record(
+                    conn,
+                    actor,
+                    "user.promote",
+                    Some(uuid),
+                    Some(name),
+                    serde_json::json!({ "admin": true }),
+                )?;
+            }
+            Ok((id, uuid))
+        }
+        None => {
+            let uuid = Uuid::new_v4();
+            let id = conn
+                .prepare_cached(
+                    "INSERT INTO users (uuid, name, admin, created) VALUES (?, ?, ?, ?)
+                     RETURNING id",
+                )?
+                .query_row(
+                    params![uuid.to_string(), name, admin, to_text(now())],
+                    |r| r.get(0),
+                )?;
+            record(
+                conn,
+                actor,
+                "user.create",
+                Some(uuid),
+                Some(name),
+                serde_json::json!({ "name": name, "admin": admin }),
+            )?;
+            Ok((id, uuid))
+        }
+    }
+}
+
+/// What signs a new API token: given the current secret, the user's and
+/// the token's UUIDs, the token (a JWT, made above the store).
+pub type Sign = Box<dyn FnOnce(&[u8], Uuid, Uuid) -> String + Send>;
+
+impl Store {
+    /// The secret that signs API tokens, with its generation.
+    pub async fn signing_secret(&self) -> Result<SigningSecret, StoreError> {
+        self.read(|c| Ok(signing_secret(c)?)).await
     }
 
     /// Whether any admin user exists.
@@ -65,49 +135,34 @@ impl Store {
         .await
     }
 
-    /// Creates user `name` if needed and returns its UUID. `admin` promotes
-    /// an existing user; an admin is never demoted here.
-    pub async fn ensure_user(&self, name: &str, admin: bool) -> Result<Uuid, StoreError> {
-        let name = name.to_owned();
-        self.write(move |tx| {
-            Ok(tx
-                .prepare_cached(
-                    "INSERT INTO users (uuid, name, admin, created) VALUES (?, ?, ?, ?)
-                     ON CONFLICT (name) DO UPDATE SET admin = max(admin, excluded.admin)
-                     RETURNING uuid",
-                )?
-                .query_row(
-                    params![Uuid::new_v4().to_string(), name, admin, to_text(now())],
-                    |r| uuid_at(r, 0),
-                )?)
-        })
-        .await
-    }
-
-    /// Records a new API token's `jti` for `user`.
-    pub async fn insert_api_token(
+    /// Creates an API token for user `user_name` (created if needed, and
+    /// promoted to admin with `admin`), valid from `issued` to `expires`,
+    /// in one transaction that also reads the secret `sign` signs with: a
+    /// rotation commits either before it (the token is signed with the new
+    /// secret) or after it (and then revokes it), never in between. Returns
+    /// the token's UUID (`jti`) and the token, which is stored nowhere.
+    pub async fn issue_api_token(
         &self,
-        jti: Uuid,
-        user: Uuid,
+        user_name: &str,
+        admin: bool,
         issued: DateTime<Utc>,
         expires: DateTime<Utc>,
         actor: &Actor,
-    ) -> Result<(), StoreError> {
-        let actor = actor.clone();
+        sign: Sign,
+    ) -> Result<(Uuid, String), StoreError> {
+        let (actor, user_name) = (actor.clone(), user_name.to_owned());
         self.write(move |tx| {
-            let inserted = tx.execute(
-                "INSERT INTO api_tokens (uuid, user_id, created, expires)
-                 SELECT ?, id, ?, ? FROM users WHERE uuid = ?",
-                params![
-                    jti.to_string(),
-                    to_text(issued),
-                    to_text(expires),
-                    user.to_string()
-                ],
-            )?;
-            if inserted == 0 {
-                return Err(StoreError::UserNotFound(user));
-            }
+            let (user_id, user) = ensure_user(tx, &user_name, admin, &actor)?;
+            let jti = Uuid::new_v4();
+            tx.prepare_cached(
+                "INSERT INTO api_tokens (uuid, user_id, created, expires) VALUES (?, ?, ?, ?)",
+            )?
+            .execute(params![
+                jti.to_string(),
+                user_id,
+                to_text(issued),
+                to_text(expires)
+            ])?;
             record(
                 tx,
                 &actor,
@@ -116,7 +171,8 @@ impl Store {
                 None,
                 serde_json::json!({"user": user, "expires": to_text(expires)}),
             )?;
-            Ok(())
+            let secret = signing_secret(tx)?;
+            Ok((jti, sign(&secret.secret, user, jti)))
         })
         .await
     }
@@ -196,7 +252,8 @@ impl Store {
         self.write(move |tx| {
             let stamp = to_text(now());
             tx.execute(
-                "UPDATE signing_key SET secret = ?, created = ? WHERE id = 1",
+                "UPDATE signing_key SET secret = ?, created = ?, generation = generation + 1
+                 WHERE id = 1",
                 params![random_bytes::<SIGNING_KEY_BYTES>().to_vec(), stamp],
             )?;
             let revoked = tx.execute(

@@ -3,11 +3,20 @@
 //! so that concurrent writes share one fsync. Each job's caller is answered
 //! only after the commit that holds its write is durable; a job that fails
 //! is rolled back to its savepoint alone, and its neighbours still commit.
+//!
+//! The queue is bounded (a write that finds it full is refused at once),
+//! and every job has its own deadline, counted from when it was queued: a
+//! job still waiting for the write lock at its deadline is answered
+//! [`StoreError::Busy`], whatever else is queued. If the thread ever dies,
+//! [`Writer::stopped`] tells, so that the process can exit rather than go
+//! on serving reads only.
 
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use r2d2::PooledConnection;
 use r2d2_sqlite::SqliteConnectionManager;
@@ -30,6 +39,8 @@ pub(super) struct Ran {
 /// A write waiting for its turn: it runs in the writer's transaction, or
 /// is answered with the writer's error if it cannot run.
 pub(super) trait WriteJob: Send {
+    /// When its caller stops waiting for the write lock.
+    fn deadline(&self) -> Instant;
     fn run(self: Box<Self>, tx: &Transaction<'_>) -> Ran;
     fn fail(self: Box<Self>, e: &StoreError);
 }
@@ -43,12 +54,16 @@ type Answer = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 pub(super) enum Msg {
     Write(Job),
     /// Finish what is queued before this, close the connection, and tell.
-    Stop(std::sync::mpsc::Sender<()>),
+    Stop(mpsc::Sender<()>),
+    /// Make the thread panic outside any job (tests of a dead writer).
+    #[cfg(test)]
+    Panic,
 }
 
 struct TypedJob<T, F> {
     f: F,
     reply: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
+    deadline: Instant,
 }
 
 impl<T, F> WriteJob for TypedJob<T, F>
@@ -56,8 +71,12 @@ where
     T: Send + 'static,
     F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
 {
+    fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
     fn run(self: Box<Self>, tx: &Transaction<'_>) -> Ran {
-        let Self { f, reply } = *self;
+        let Self { f, reply, .. } = *self;
         let result = catch_unwind(AssertUnwindSafe(|| f(tx)))
             .unwrap_or_else(|_| Err(StoreError::Task("a write panicked".into())));
         Ran {
@@ -85,88 +104,185 @@ pub struct WriteStats {
     pub commits: AtomicU64,
 }
 
-/// A job running `f`, whose result goes to `reply` after the commit.
-pub(super) fn job<T, F>(f: F, reply: tokio::sync::oneshot::Sender<Result<T, StoreError>>) -> Job
+/// A job running `f`, whose result goes to `reply` after the commit, and
+/// which gives up waiting for the write lock at `deadline`.
+pub(super) fn job<T, F>(
+    f: F,
+    reply: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
+    deadline: Instant,
+) -> Job
 where
     T: Send + 'static,
     F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
 {
-    Box::new(TypedJob { f, reply })
+    Box::new(TypedJob { f, reply, deadline })
 }
 
 impl StoreError {
-    /// The same failure, for each job of a commit that failed.
+    /// The same failure, for each job of a transaction that failed.
     fn copy(&self) -> Self {
         match self {
             Self::Busy => Self::Busy,
+            Self::DiskFull => Self::DiskFull,
             other => Self::Task(format!("commit failed: {other}")),
         }
     }
 }
 
-/// Starts the writer thread on `conn`; it ends when every sender is gone.
+/// The writer thread's queue, and whether the thread has died.
+pub(super) struct Writer {
+    pub(super) jobs: mpsc::SyncSender<Msg>,
+    died: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Writer {
+    /// Resolves once the writer thread has died (a panic outside any job):
+    /// from then on every write fails, so the process should exit.
+    pub(super) async fn stopped(&self) {
+        let mut died = self.died.clone();
+        if died.wait_for(|died| *died).await.is_err() {
+            // The thread ended normally (closed): it never dies now.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Starts the writer thread on `conn`, with room for `queue` waiting jobs;
+/// it ends when every sender is gone or it is told to stop.
 pub(super) fn start(
-    mut conn: PooledConnection<SqliteConnectionManager>,
+    conn: PooledConnection<SqliteConnectionManager>,
+    queue: usize,
     stats: Arc<WriteStats>,
-) -> std::io::Result<mpsc::Sender<Msg>> {
-    let (sender, messages) = mpsc::channel::<Msg>();
+) -> std::io::Result<Writer> {
+    let (sender, messages) = mpsc::sync_channel::<Msg>(queue);
+    let (died_tx, died) = tokio::sync::watch::channel(false);
     std::thread::Builder::new()
         .name("runners-writer".into())
         .spawn(move || {
-            let mut stop = None;
-            while stop.is_none() {
-                let Ok(first) = messages.recv() else {
-                    break;
-                };
-                let mut batch = Vec::new();
-                let mut next = Some(first);
-                while let Some(message) = next.take() {
-                    match message {
-                        Msg::Write(job) => batch.push(job),
-                        Msg::Stop(done) => {
-                            stop = Some(done);
-                            break;
-                        }
-                    }
-                    if batch.len() < BATCH_MAX {
-                        next = messages.try_recv().ok();
+            let mut conn = conn;
+            let ran = catch_unwind(AssertUnwindSafe(|| serve(&mut conn, &messages, &stats)));
+            match ran {
+                Ok(stop) => {
+                    // Closing the connection (the last one, at shutdown)
+                    // checkpoints the WAL.
+                    drop(conn);
+                    if let Some(done) = stop {
+                        let _ = done.send(());
                     }
                 }
-                if !batch.is_empty() {
-                    commit(&mut conn, batch, &stats);
+                Err(_) => {
+                    let _ = died_tx.send(true);
                 }
-            }
-            // Closing the connection (the last one, at shutdown) checkpoints
-            // the WAL.
-            drop(conn);
-            if let Some(done) = stop {
-                let _ = done.send(());
             }
         })?;
-    Ok(sender)
+    Ok(Writer { jobs: sender, died })
 }
 
-/// Runs `batch` in one transaction and answers every job.
+/// Queues a write, or takes the stop request.
+fn take(message: Msg, pending: &mut VecDeque<Job>, stop: &mut Option<mpsc::Sender<()>>) {
+    match message {
+        Msg::Write(job) => pending.push_back(job),
+        Msg::Stop(done) => *stop = Some(done),
+        #[cfg(test)]
+        Msg::Panic => panic!("the writer was told to panic"),
+    }
+}
+
+/// The writer's loop: returns when told to stop (with whom to tell) or when
+/// every sender is gone.
+fn serve(
+    conn: &mut PooledConnection<SqliteConnectionManager>,
+    messages: &mpsc::Receiver<Msg>,
+    stats: &WriteStats,
+) -> Option<mpsc::Sender<()>> {
+    let mut pending: VecDeque<Job> = VecDeque::new();
+    let mut stop = None;
+    loop {
+        if pending.is_empty() {
+            if stop.is_some() {
+                break;
+            }
+            match messages.recv() {
+                Ok(message) => take(message, &mut pending, &mut stop),
+                Err(_) => break,
+            }
+        }
+        while pending.len() < BATCH_MAX && stop.is_none() {
+            match messages.try_recv() {
+                Ok(message) => take(message, &mut pending, &mut stop),
+                Err(_) => break,
+            }
+        }
+        // Jobs past their deadline are answered now: the lock was not free
+        // for them in time.
+        let now = Instant::now();
+        let (due, waiting): (Vec<Job>, Vec<Job>) =
+            pending.drain(..).partition(|job| job.deadline() <= now);
+        pending = waiting.into();
+        for job in due {
+            job.fail(&StoreError::Busy);
+        }
+        if pending.is_empty() {
+            continue;
+        }
+        let batch: Vec<Job> = pending.drain(..pending.len().min(BATCH_MAX)).collect();
+        let unrun = commit(conn, batch, stats);
+        for job in unrun.into_iter().rev() {
+            pending.push_front(job);
+        }
+    }
+    stop
+}
+
+/// Runs `batch` in one transaction and answers every job it ran; returns
+/// the jobs it could not run (the write lock stayed taken until the first
+/// deadline of the batch, or the transaction failed before their turn), to
+/// be tried again until their own deadlines.
 fn commit(
     conn: &mut PooledConnection<SqliteConnectionManager>,
     batch: Vec<Job>,
     stats: &WriteStats,
-) {
+) -> Vec<Job> {
+    let first_deadline = batch.iter().map(|job| job.deadline()).min();
+    let wait = first_deadline.map_or(Duration::ZERO, |d| {
+        d.saturating_duration_since(Instant::now())
+    });
+    // Wait for another process's write lock until the batch's first
+    // deadline, and no longer.
+    if let Err(e) = conn.busy_timeout(wait.max(Duration::from_millis(1))) {
+        let e = StoreError::from(e);
+        for job in batch {
+            job.fail(&e);
+        }
+        return Vec::new();
+    }
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
             let e = StoreError::from(e);
+            if matches!(e, StoreError::Busy) {
+                return batch;
+            }
             for job in batch {
                 job.fail(&e);
             }
-            return;
+            return Vec::new();
         }
     };
-    let mut ran = Vec::with_capacity(batch.len());
-    for job in batch {
+    let mut ran: Vec<Ran> = Vec::with_capacity(batch.len());
+    let mut jobs = batch.into_iter();
+    while let Some(job) = jobs.next() {
         if let Err(e) = tx.execute_batch("SAVEPOINT job") {
-            job.fail(&StoreError::from(e));
-            continue;
+            // The transaction is in an unknown state: nothing of it is
+            // committed. This job is answered with the error (so that a
+            // lasting fault cannot loop); the rest are tried again.
+            let e = StoreError::from(e);
+            drop(tx);
+            job.fail(&e);
+            for done in ran {
+                (done.answer)(Some(&e));
+            }
+            return jobs.collect();
         }
         let done = job.run(&tx);
         let close = if done.ok {
@@ -174,19 +290,18 @@ fn commit(
         } else {
             "ROLLBACK TO job; RELEASE job"
         };
-        match tx.execute_batch(close) {
-            Ok(()) => ran.push(done),
-            // The savepoint could not be closed: the transaction is in an
-            // unknown state, so nothing of it is committed.
-            Err(e) => {
-                let e = StoreError::from(e);
+        if let Err(e) = tx.execute_batch(close) {
+            // As above: the jobs that ran are rolled back and told so, and
+            // those not yet run are tried again.
+            let e = StoreError::from(e);
+            drop(tx);
+            (done.answer)(Some(&e));
+            for done in ran {
                 (done.answer)(Some(&e));
-                for done in ran {
-                    (done.answer)(Some(&e));
-                }
-                return;
             }
+            return jobs.collect();
         }
+        ran.push(done);
     }
     let committed = tx.commit().map_err(|e| match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy,
@@ -201,4 +316,5 @@ fn commit(
     for done in ran {
         (done.answer)(failed.as_ref());
     }
+    Vec::new()
 }

@@ -72,7 +72,9 @@ async fn every_admin_write_has_one_audit_row_and_rejected_ones_none() {
     assert_eq!(
         actions,
         [
-            "token.create", // the bootstrap admin token, by the program
+            // The bootstrap admin and its token, by the program.
+            "user.create",
+            "token.create",
             "runner.create",
             "runner.update",
             "runner.key.rotate",
@@ -85,22 +87,25 @@ async fn every_admin_write_has_one_audit_row_and_rejected_ones_none() {
             "runner.update",
         ]
     );
-    assert!(rows[0].user.is_none(), "the program's own command");
-    for row in &rows[1..] {
+    assert!(
+        rows[..2].iter().all(|r| r.user.is_none()),
+        "the program's own"
+    );
+    for row in &rows[2..] {
         assert_eq!(row.user.as_deref(), Some("admin"), "{row:?}");
         assert!(row.token.is_some(), "{row:?}");
     }
-    assert_eq!(rows[1].target_uuid, Some(runner.uuid.to_string()));
-    assert_eq!(rows[2].changes["name"], "Audited II");
-    assert!(rows[2].changes.get("slug").is_none(), "only what changed");
-    assert!(rows[10].changes["archived"].is_string());
+    assert_eq!(rows[2].target_uuid, Some(runner.uuid.to_string()));
+    assert_eq!(rows[3].changes["name"], "Audited II");
+    assert!(rows[3].changes.get("slug").is_none(), "only what changed");
+    assert!(rows[11].changes["archived"].is_string());
 
     // Filtered by runner (by its slug, or its UUID), and by time.
     let about = store.audit(None, Some("audited".into())).await;
     assert_eq!(about.unwrap().len(), 7);
     let by_uuid = store.audit(None, Some(runner.uuid.to_string())).await;
     assert_eq!(by_uuid.unwrap().len(), 7);
-    let later = store.audit(Some(rows[5].time), None).await;
+    let later = store.audit(Some(rows[6].time), None).await;
     assert_eq!(later.unwrap().len(), 6);
 
     // No secret anywhere in the file, the audit trail included.
