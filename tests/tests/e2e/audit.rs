@@ -115,3 +115,284 @@ async fn every_admin_write_has_one_audit_row_and_rejected_ones_none() {
         assert!(!found, "a secret is in the database file");
     }
 }
+
+/// One admin write of the random sequences below. Targets are named by the
+/// slugs their names give (`alpha`, `beta`, `gamma`), so that some exist,
+/// some are archived or gone, and some never were.
+#[derive(Clone, Debug)]
+enum Op {
+    CreateRunner(usize),
+    PatchRunner {
+        runner: usize,
+        name: Option<usize>,
+        archived: Option<bool>,
+    },
+    RotateKey(usize),
+    CreateSpec {
+        name: usize,
+        fallback: bool,
+    },
+    PatchSpec {
+        spec: usize,
+        name: Option<usize>,
+        archived: Option<bool>,
+        fallback: Option<bool>,
+    },
+    AddSpec(usize, usize),
+    RemoveSpec(usize, usize),
+    DeleteSpec(usize),
+    /// `token create --user NAME [--admin]`: may create or promote a user.
+    Token {
+        user: usize,
+        admin: bool,
+    },
+}
+
+const NAMES: [&str; 3] = ["alpha", "beta", "gamma"];
+
+fn ops() -> impl proptest::strategy::Strategy<Value = Vec<Op>> {
+    use proptest::prelude::*;
+    let n = || 0..NAMES.len();
+    let op = prop_oneof![
+        n().prop_map(Op::CreateRunner),
+        (
+            n(),
+            proptest::option::of(n()),
+            proptest::option::of(any::<bool>())
+        )
+            .prop_map(|(runner, name, archived)| Op::PatchRunner {
+                runner,
+                name,
+                archived
+            }),
+        n().prop_map(Op::RotateKey),
+        (n(), any::<bool>()).prop_map(|(name, fallback)| Op::CreateSpec { name, fallback }),
+        (
+            n(),
+            proptest::option::of(n()),
+            proptest::option::of(any::<bool>()),
+            proptest::option::of(any::<bool>())
+        )
+            .prop_map(|(spec, name, archived, fallback)| Op::PatchSpec {
+                spec,
+                name,
+                archived,
+                fallback
+            }),
+        (n(), n()).prop_map(|(r, s)| Op::AddSpec(r, s)),
+        (n(), n()).prop_map(|(r, s)| Op::RemoveSpec(r, s)),
+        n().prop_map(Op::DeleteSpec),
+        (0..2usize, any::<bool>()).prop_map(|(user, admin)| Op::Token { user, admin }),
+    ];
+    proptest::collection::vec(op, 1..14)
+}
+
+/// Every row of every table an admin write can change (all but the audit
+/// trail and derived tables: counts, search indexes), by table and rowid,
+/// with the UUID its audit row names as target.
+type Snapshot = std::collections::BTreeMap<(String, i64), (Option<String>, String)>;
+
+fn snapshot(db: &std::path::Path) -> (Snapshot, i64) {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let tables = [
+        ("users", "uuid"),
+        ("api_tokens", "uuid"),
+        ("signing_key", "NULL"),
+        ("runners", "uuid"),
+        ("specs", "uuid"),
+        // Adding or removing a spec is recorded on the runner.
+        (
+            "runner_specs",
+            "(SELECT r.uuid FROM runners r WHERE r.id = runner_id)",
+        ),
+    ];
+    let mut rows = Snapshot::new();
+    for (table, target) in tables {
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info(?)")
+            .unwrap()
+            .query_map([table], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let sql = format!(
+            "SELECT rowid, {target}, json_array({}) FROM {table}",
+            columns
+                .iter()
+                .map(|c| format!("quote({c})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut stmt = conn.prepare(&sql).unwrap();
+        let found = stmt
+            .query_map([], |r| {
+                Ok(((table.to_owned(), r.get(0)?), (r.get(1)?, r.get(2)?)))
+            })
+            .unwrap();
+        for row in found {
+            let (key, value) = row.unwrap();
+            rows.insert(key, value);
+        }
+    }
+    let last_audit = conn
+        .query_row("SELECT coalesce(max(id), 0) FROM audit", [], |r| r.get(0))
+        .unwrap();
+    (rows, last_audit)
+}
+
+/// The targets of the audit rows after `after`.
+fn audited_since(db: &std::path::Path, after: i64) -> Vec<Option<String>> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut stmt = conn
+        .prepare("SELECT target_uuid FROM audit WHERE id > ? ORDER BY id")
+        .unwrap();
+    stmt.query_map([after], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+async fn apply(server: &TestServer, http: &reqwest::Client, op: &Op) -> u16 {
+    use serde_json::{Value, json};
+    let send = |method: reqwest::Method, path: String, body: Option<Value>| {
+        let mut request = http
+            .request(method, format!("{}{path}", server.url))
+            .bearer_auth(&server.admin_token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let patch = |name: &Option<usize>, archived: &Option<bool>| {
+        let mut body = json!({});
+        if let Some(name) = name {
+            body["name"] = json!(NAMES[*name]);
+        }
+        if let Some(archived) = archived {
+            body["archived"] = json!(archived);
+        }
+        body
+    };
+    use reqwest::Method;
+    match op {
+        Op::CreateRunner(name) => {
+            let body = json!({ "name": NAMES[*name] });
+            send(Method::POST, "/v0/runners".into(), Some(body)).await
+        }
+        Op::PatchRunner {
+            runner,
+            name,
+            archived,
+        } => {
+            let path = format!("/v0/runners/{}", NAMES[*runner]);
+            send(Method::PATCH, path, Some(patch(name, archived))).await
+        }
+        Op::RotateKey(runner) => {
+            let path = format!("/v0/runners/{}/key", NAMES[*runner]);
+            send(Method::POST, path, None).await
+        }
+        Op::CreateSpec { name, fallback } => {
+            let mut body = serde_json::to_value(new_spec(NAMES[*name])).unwrap();
+            body["fallback"] = json!(fallback);
+            send(Method::POST, "/v0/specs".into(), Some(body)).await
+        }
+        Op::PatchSpec {
+            spec,
+            name,
+            archived,
+            fallback,
+        } => {
+            let mut body = patch(name, archived);
+            if let Some(fallback) = fallback {
+                body["fallback"] = json!(fallback);
+            }
+            let path = format!("/v0/specs/{}", NAMES[*spec]);
+            send(Method::PATCH, path, Some(body)).await
+        }
+        Op::AddSpec(runner, spec) => {
+            let path = format!("/v0/runners/{}/specs", NAMES[*runner]);
+            let body = json!({ "spec": NAMES[*spec] });
+            send(Method::POST, path, Some(body)).await
+        }
+        Op::RemoveSpec(runner, spec) => {
+            let path = format!("/v0/runners/{}/specs/{}", NAMES[*runner], NAMES[*spec]);
+            send(Method::DELETE, path, None).await
+        }
+        Op::DeleteSpec(spec) => {
+            let path = format!("/v0/specs/{}", NAMES[*spec]);
+            send(Method::DELETE, path, None).await
+        }
+        Op::Token { user, admin } => {
+            let user = ["bob", "carol"][*user];
+            server
+                .api_token(user, *admin, chrono::Duration::days(1))
+                .await;
+            201
+        }
+    }
+}
+
+/// Around each of a random sequence of admin writes (no-ops, rejected ones,
+/// archive and fallback in every combination, promotions), the database
+/// changed exactly when audit rows were added, and those rows name every
+/// item whose rows changed.
+#[test]
+fn every_changed_row_is_covered_by_an_audit_row_and_a_no_op_records_nothing() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: 24,
+        ..Default::default()
+    });
+    runner
+        .run(&ops(), |ops| {
+            runtime.block_on(async {
+                let server = TestServer::start().await;
+                let http = reqwest::Client::new();
+                let db = server.db_path();
+                for op in &ops {
+                    let (before, last_audit) = snapshot(&db);
+                    let status = apply(&server, &http, op).await;
+                    proptest::prop_assert!(status < 500, "{op:?}: {status}");
+                    let (after, _) = snapshot(&db);
+                    let audited = audited_since(&db, last_audit);
+                    let changed: Vec<(&(String, i64), Option<String>)> = before
+                        .keys()
+                        .chain(after.keys())
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .into_iter()
+                        .filter(|key| before.get(*key) != after.get(*key))
+                        .map(|key| {
+                            let (target, _) = after.get(key).or(before.get(key)).unwrap();
+                            (key, target.clone())
+                        })
+                        .collect();
+                    proptest::prop_assert_eq!(
+                        changed.is_empty(),
+                        audited.is_empty(),
+                        "{:?} ({}): changed {:?}, audited {:?}",
+                        op,
+                        status,
+                        changed,
+                        audited
+                    );
+                    for (row, target) in &changed {
+                        proptest::prop_assert!(
+                            audited.contains(target),
+                            "{:?} ({}): row {:?} of {:?} changed with no audit row; audited {:?}",
+                            op,
+                            status,
+                            row,
+                            target,
+                            audited
+                        );
+                    }
+                }
+                Ok(())
+            })
+        })
+        .unwrap();
+}

@@ -352,6 +352,78 @@ fn generated_query_strings_are_200_or_400() {
     });
 }
 
+/// Text with a control character (NUL, C0, DEL, C1) among ordinary
+/// letters: long enough for the trigram index (3+ characters) or not.
+fn text_with_a_control() -> impl Strategy<Value = String> {
+    let control = prop_oneof![
+        (0u32..0x20).prop_map(|c| char::from_u32(c).unwrap()),
+        (0x7fu32..0xa0).prop_map(|c| char::from_u32(c).unwrap()),
+    ];
+    ("[a-z]{0,5}", control, "[a-z]{0,5}").prop_map(|(a, c, b)| format!("{a}{c}{b}"))
+}
+
+/// The contract's rule for a search text.
+fn valid_search(search: &str) -> bool {
+    search.len() <= 255 && !search.chars().any(char::is_control)
+}
+
+#[test]
+fn generated_searches_and_name_filters_are_200_or_400_naming_the_parameter() {
+    let target = Target::new();
+    let runner = target.post_json("/v0/runners", &json!({ "name": "abc def" }));
+    let spec = target.post_json(
+        "/v0/specs",
+        &json!({ "name": "abc def", "architecture": "x86_64", "os": "linux",
+                 "cpu": 1, "memory": 1, "disk": 1 }),
+    );
+    // A search may match each list's one item by its name, its slug
+    // (`abc-def`) or its UUID.
+    let uuid_of = |answer: &Answer| {
+        let item: Value = serde_json::from_str(&answer.body).unwrap();
+        item["uuid"].as_str().unwrap().to_owned()
+    };
+    let (runner, spec) = (uuid_of(&runner), uuid_of(&spec));
+    let texts = prop_oneof![text_with_a_control(), awkward_text(), Just("a".repeat(256))];
+    let cases = (
+        prop::sample::select(vec!["runners", "specs"]),
+        prop::sample::select(vec!["search", "name"]),
+        texts,
+    );
+    target.check(cases, |(list, param, text), before| {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        query.append_pair(param, &text);
+        let path = format!("/v0/{list}?{}", query.finish());
+        let answer = target.send(reqwest::Method::GET, &path, None, None);
+        target.assert_sound(&answer, before)?;
+        let valid = match param {
+            "search" => valid_search(&text),
+            _ => valid_name(&text),
+        };
+        if valid {
+            prop_assert_eq!(answer.status, 200, "{:?}: {:?}", path, answer);
+            let found: Vec<Value> = serde_json::from_str(&answer.body).unwrap();
+            let uuid = if list == "runners" { &runner } else { &spec };
+            let folded = text.to_lowercase();
+            let matches = match param {
+                "search" => ["abc def", "abc-def", uuid]
+                    .iter()
+                    .any(|h| h.contains(&folded)),
+                _ => text == "abc def",
+            };
+            prop_assert_eq!(found.len(), usize::from(matches), "{:?}: {:?}", path, found);
+        } else {
+            prop_assert_eq!(answer.status, 400, "{:?}: {:?}", path, answer);
+            prop_assert_eq!(error_code(&answer), "InvalidRequest");
+            prop_assert!(
+                answer.body.contains(&format!("`{param}`")),
+                "names the parameter: {:?}",
+                answer
+            );
+        }
+        Ok(())
+    });
+}
+
 /// Arbitrary JSON, and objects shaped like the API's with odd values.
 fn json_values() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
