@@ -416,3 +416,37 @@ impl RunnerKey {
             .ok_or(AuthError::RunnerKeyChanged)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(generation: i64, byte: u8) -> SigningSecret {
+        SigningSecret {
+            generation,
+            secret: vec![byte; 32],
+        }
+    }
+
+    fn token(byte: u8) -> String {
+        Keys::new(&[byte; 32]).sign(&Claims {
+            sub: Uuid::nil(),
+            jti: Uuid::nil(),
+            iat: 0,
+            exp: i64::MAX / 2,
+        })
+    }
+
+    #[test]
+    fn a_re_read_never_puts_back_an_older_secret() {
+        let ring = KeyRing::new(&secret(1, 1));
+        assert_eq!(ring.offer(&secret(3, 3)).0, 3, "a newer secret is kept");
+        // A slow re-read that started before the last rotation.
+        assert_eq!(ring.offer(&secret(2, 2)).0, 3, "an older one is not");
+        assert!(ring.current().1.verify(&token(3)).is_ok());
+        assert!(matches!(
+            ring.current().1.verify(&token(2)),
+            Err(AuthError::BadSignature)
+        ));
+    }
+}

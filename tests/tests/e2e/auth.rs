@@ -3,6 +3,8 @@
 use chrono::Duration;
 use runners_sdk::Client;
 use runners_sdk::types::{JsonNewRunnerSpec, JsonUpdateRunner, JsonUpdateSpec};
+use runners_server::auth;
+use runners_server::store::Actor;
 use runners_tests::*;
 
 /// Every admin endpoint, against a runner (and a spec of the same slug)
@@ -159,4 +161,58 @@ async fn a_non_admin_token_is_403_whether_or_not_the_runner_exists() {
     // `token create --admin` on the same user promotes it.
     let (_, token) = server.api_token("viewer", true, Duration::days(1)).await;
     server.client(&token).runners_get().send().await.unwrap();
+}
+
+/// A signing key rotated by another process (as `runners-server key
+/// rotate` does) while the server runs: the new token works at once, even
+/// right after a request with a bad signature made the server re-read the
+/// secret (it used to wait a second before the next re-read).
+#[tokio::test]
+async fn a_new_token_works_the_instant_key_rotate_returns() {
+    let server = TestServer::start().await;
+    let cli = server.store();
+    for round in 0..3 {
+        // A token of another server: a bad signature, so a re-read.
+        let foreign = TestServer::start().await.admin_token;
+        failure(server.client(&foreign).runners_get().send().await).assert(401, "Unauthorized");
+        cli.rotate_signing_key(&Actor::program()).await.unwrap();
+        let ttl = chrono::Duration::days(1);
+        let (_, token) = auth::issue_api_token(&cli, "admin", true, ttl, &Actor::program())
+            .await
+            .unwrap();
+        let answer = server.client(&token).runners_get().send().await;
+        assert!(answer.is_ok(), "round {round}: {answer:?}");
+    }
+}
+
+/// Rotations racing token creations: every token whose row is not revoked
+/// works, because it is signed with the secret read in the transaction that
+/// inserts its row (a token signed before a rotation and inserted after it
+/// would be live and never verify).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_is_never_live_with_a_retired_secret() {
+    let server = TestServer::start().await;
+    let (rotator, issuer) = (server.store(), server.store());
+    let rotations = tokio::spawn(async move {
+        for _ in 0..20 {
+            rotator.rotate_signing_key(&Actor::program()).await.unwrap();
+            tokio::task::yield_now().await;
+        }
+    });
+    let mut issued = Vec::new();
+    for _ in 0..40 {
+        let ttl = chrono::Duration::days(1);
+        let actor = Actor::program();
+        let token = auth::issue_api_token(&issuer, "admin", true, ttl, &actor);
+        issued.push(token.await.unwrap());
+    }
+    rotations.await.unwrap();
+    let rows = issuer.list_api_tokens().await.unwrap();
+    for (jti, token) in issued {
+        let row = rows.iter().find(|r| r.uuid == jti).unwrap();
+        if row.revoked.is_none() {
+            let answer = server.client(&token).runners_get().send().await;
+            assert!(answer.is_ok(), "a live token is refused: {answer:?}");
+        }
+    }
 }
