@@ -75,3 +75,50 @@ fn writes_answer_503_while_another_process_holds_the_lock_and_recover() {
         assert_eq!(names, ["after", "before"], "the refused write left nothing");
     });
 }
+
+/// Hundreds of writes at once while another process holds the lock: each
+/// waits its own busy timeout from when it arrived and is answered 503,
+/// none later (the timeout used to run per batch of 128, so the last waited
+/// 30 s and more).
+#[test]
+fn each_write_waits_its_own_busy_timeout_however_many_are_queued() {
+    let server = Serving::start();
+    let db = server.db();
+    let client = server.admin();
+    block_on(async {
+        let holder = rusqlite::Connection::open(&db).unwrap();
+        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let started = Instant::now();
+        let creates = (0..700).map(|i| {
+            let client = client.clone();
+            async move {
+                let answer = client
+                    .runners_post()
+                    .body(new_runner(&format!("queued {i}"), None))
+                    .send()
+                    .await;
+                (answer.map(|a| a.status()), started.elapsed())
+            }
+        });
+        let answers = futures::future::join_all(creates).await;
+        let mut slowest = Duration::ZERO;
+        for (answer, took) in answers {
+            let Err(Error::ErrorResponse(refused)) = answer else {
+                panic!("expected 503, got {answer:?}");
+            };
+            assert_eq!(refused.status(), 503);
+            slowest = slowest.max(took);
+        }
+        assert!(
+            slowest < Duration::from_secs(8),
+            "the last write was answered after {slowest:?}"
+        );
+        holder.execute_batch("ROLLBACK").unwrap();
+        let created = client
+            .runners_post()
+            .body(new_runner("after", None))
+            .send()
+            .await;
+        assert_eq!(created.unwrap().status(), 201, "writes work again");
+    });
+}

@@ -6,6 +6,7 @@
 mod busy;
 mod compat;
 mod crash;
+mod disk;
 mod races;
 
 use std::io::{BufRead, BufReader};
