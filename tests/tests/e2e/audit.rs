@@ -396,3 +396,38 @@ fn every_changed_row_is_covered_by_an_audit_row_and_a_no_op_records_nothing() {
         })
         .unwrap();
 }
+
+/// `token create --user bob --admin` on an existing non-admin records the
+/// promotion itself; a second token for the same admin records only the
+/// token.
+#[tokio::test]
+async fn a_promotion_to_admin_is_recorded_as_such() {
+    let server = TestServer::start().await;
+    let day = chrono::Duration::days(1);
+    let (first, _) = server.api_token("bob", false, day).await;
+    let (second, _) = server.api_token("bob", true, day).await;
+    let (third, _) = server.api_token("bob", true, day).await;
+    let rows = server.store().audit(None, None).await.unwrap();
+    let bob: Vec<(&str, serde_json::Value)> = rows
+        .iter()
+        .skip(2) // the bootstrap admin and its token
+        .map(|r| (r.action.as_str(), r.changes.clone()))
+        .collect();
+    assert_eq!(
+        bob,
+        [
+            (
+                "user.create",
+                serde_json::json!({"name": "bob", "admin": false})
+            ),
+            ("token.create", rows[3].changes.clone()),
+            ("user.promote", serde_json::json!({"admin": true})),
+            ("token.create", rows[5].changes.clone()),
+            ("token.create", rows[6].changes.clone()),
+        ]
+    );
+    let tokens: Vec<Option<String>> = [3, 5, 6].map(|i| rows[i].target_uuid.clone()).into();
+    let issued: Vec<Option<String>> = [first, second, third].map(|t| Some(t.to_string())).into();
+    assert_eq!(tokens, issued);
+    assert_eq!(rows[4].target_slug.as_deref(), Some("bob"));
+}
