@@ -13,8 +13,10 @@
 //!   and queries).
 //! - [`api`]: the endpoints, declared once (the OpenAPI document comes from
 //!   there, [`api::openapi_document`]); [`server`]: their implementation and
-//!   the running server.
+//!   the running server; [`acceptor`]: its front door (connection limit,
+//!   timeouts, TLS), in front of dropshot.
 
+pub mod acceptor;
 pub mod api;
 pub mod auth;
 pub mod error;
@@ -25,6 +27,7 @@ pub mod store;
 pub mod types;
 pub mod validate;
 
+pub use acceptor::Limits;
 pub use server::{Config, Server};
 /// Levels of the request log.
 pub use slog::Level as LogLevel;

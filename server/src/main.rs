@@ -1,15 +1,21 @@
 //! The `runners-server` program: serve the API, or manage API tokens.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use runners_server::acceptor::{
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+};
 use runners_server::auth::{self, DEFAULT_API_TOKEN_TTL_DAYS};
 use runners_server::server::{DEFAULT_BIND, Tls};
 use runners_server::store::Actor;
-use runners_server::{Config, LogLevel, Server, Store, validate};
+use runners_server::{Config, Limits, LogLevel, Server, Store, validate};
 use uuid::Uuid;
 
 /// A Bencher-compatible runner registry.
@@ -89,8 +95,69 @@ struct ServeArgs {
         requires = "tls_cert"
     )]
     tls_key: Option<PathBuf>,
+    /// Client connections open at once. At the limit, a new connection is
+    /// accepted by closing a quiet one (one that has sent nothing for 0.25 s
+    /// since it connected, else the one with no byte either way for longest,
+    /// 1 s at least), or else waits. Default: what the open-file limit
+    /// (raised to its hard limit at start) leaves room for, at 3 files a
+    /// connection after a reserve, and at most 10000.
+    #[arg(long, env = "RUNNERS_MAX_CONNECTIONS", value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: Option<u64>,
+    /// Seconds a TLS handshake may take.
+    #[arg(long, env = "RUNNERS_TLS_HANDSHAKE_TIMEOUT", value_name = "SECONDS",
+          default_value_t = Seconds(DEFAULT_TLS_HANDSHAKE_TIMEOUT))]
+    tls_handshake_timeout: Seconds,
+    /// Seconds from a request's first byte until the server starts
+    /// answering (the whole request must arrive within it).
+    #[arg(long, env = "RUNNERS_REQUEST_TIMEOUT", value_name = "SECONDS",
+          default_value_t = Seconds(DEFAULT_REQUEST_TIMEOUT))]
+    request_timeout: Seconds,
+    /// Seconds a connection may stay with no request in progress and no
+    /// byte moving either way.
+    #[arg(long, env = "RUNNERS_IDLE_TIMEOUT", value_name = "SECONDS",
+          default_value_t = Seconds(DEFAULT_IDLE_TIMEOUT))]
+    idle_timeout: Seconds,
+    /// Seconds a shutdown (Ctrl-C, SIGTERM) waits for in-flight requests
+    /// before it closes every connection.
+    #[arg(long, env = "RUNNERS_SHUTDOWN_TIMEOUT", value_name = "SECONDS",
+          default_value_t = Seconds(DEFAULT_SHUTDOWN_TIMEOUT))]
+    shutdown_timeout: Seconds,
     #[command(flatten)]
     db: DbArg,
+}
+
+/// A duration given in seconds (`2`, `0.5`, `30s`), from 0.001 s to one day.
+#[derive(Clone, Copy)]
+struct Seconds(Duration);
+
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.as_secs_f64())
+    }
+}
+
+impl std::str::FromStr for Seconds {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let number = text.strip_suffix('s').unwrap_or(text);
+        number
+            .parse::<f64>()
+            .ok()
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .filter(|d| (Duration::from_millis(1)..=Duration::from_secs(86_400)).contains(d))
+            .map(Seconds)
+            .ok_or_else(|| format!("`{text}` is not a number of seconds from 0.001 to 86400"))
+    }
+}
+
+/// Prints to stderr, ignoring a failure (a closed pipe must not panic the
+/// program, as `eprintln!` would).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
 }
 
 /// Log levels, most severe first.
@@ -165,7 +232,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            say!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -183,24 +250,41 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .zip(args.tls_key)
                 .map(|(cert, key)| Tls { cert, key }),
         };
-        let server = Server::start(&config).await?;
+        let limits = Limits {
+            max_connections: args
+                .max_connections
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            tls_handshake_timeout: args.tls_handshake_timeout.0,
+            request_timeout: args.request_timeout.0,
+            idle_timeout: args.idle_timeout.0,
+            shutdown_timeout: args.shutdown_timeout.0,
+        };
+        let mut server = Server::start_with(&config, &limits).await?;
         if let Some(token) = &server.bootstrap_token {
             print_bootstrap_token(token);
         }
-        eprintln!(
+        say!(
             "runners-server listening on {} with database {}",
             server.url(),
             config.db.display()
         );
-        shutdown_signal().await?;
-        eprintln!("shutting down: finishing in-flight requests");
+        // Serve until told to stop, or until serving has failed: then exit
+        // with an error rather than live on without listening.
+        tokio::select! {
+            signal = shutdown_signal() => signal?,
+            failure = server.failed() => return Err(failure.context("cannot serve any more")),
+        }
+        say!(
+            "shutting down: finishing in-flight requests (at most {} s)",
+            limits.shutdown_timeout.as_secs_f64()
+        );
         server.close().await
     })
 }
 
 fn print_bootstrap_token(token: &str) {
     let rule = "=".repeat(72);
-    eprintln!(
+    say!(
         "{rule}\nFirst start: created the admin user `admin`. Its API token is shown\n\
          this once and stored nowhere; keep it safe:\n\n{token}\n\n\
          Send it as `Authorization: Bearer <token>` (or `bencher --token <token>`).\n{rule}"

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::Duration;
 use dropshot::{
@@ -10,6 +11,7 @@ use dropshot::{
 };
 use slog::Drain as _;
 
+use crate::acceptor::{self, Acceptor, Limits};
 use crate::api::{Created, RunnersApi, RunnersPage, SpecsPage, openapi_document, runners_api_mod};
 use crate::auth::{self, AuthError, DEFAULT_API_TOKEN_TTL_DAYS, RunnerKey};
 use crate::extract::{JsonBody, PathParams, QueryParams};
@@ -311,7 +313,8 @@ pub async fn bootstrap_admin(store: &Store) -> Result<Option<String>, StoreError
 
 /// The request log: one line a record on stderr, each written whole and
 /// before the call that logs it returns, so that it never runs into the lines
-/// the program prints (the admin token, where it listens).
+/// the program prints (the admin token, where it listens). A record that
+/// cannot be written is dropped.
 fn logger(level: slog::Level) -> slog::Logger {
     request_log(level, std::io::stderr())
 }
@@ -320,10 +323,12 @@ fn logger(level: slog::Level) -> slog::Logger {
 /// ceiling logs the same way, to /dev/null).
 pub fn request_log<W: std::io::Write + Send + 'static>(level: slog::Level, out: W) -> slog::Logger {
     let decorator = slog_term::PlainSyncDecorator::new(out);
+    // A write error (stderr closed, a full disk) drops the record: `fuse()`
+    // would panic, inside dropshot's accept loop, and stop the serving.
     let drain = slog_term::FullFormat::new(decorator)
         .build()
         .filter_level(level)
-        .fuse();
+        .ignore_res();
     slog::Logger::root(drain, slog::o!("name" => "runners-server"))
 }
 
@@ -361,24 +366,89 @@ pub struct Tls {
     pub key: PathBuf,
 }
 
+/// A TLS configuration ready to serve, and what to warn about it.
+struct LoadedTls {
+    config: Arc<rustls::ServerConfig>,
+    /// The key file is readable by group or others.
+    loose_key: Option<String>,
+}
+
 impl Tls {
-    /// dropshot's TLS settings, from the files read now: a missing or
-    /// unreadable file is named in the error.
-    fn load(&self) -> anyhow::Result<dropshot::ConfigTls> {
+    /// The TLS settings, from the files read now: a missing or unreadable
+    /// file is named in the error, and so is one that holds no certificate
+    /// or not exactly one private key.
+    fn load(&self) -> anyhow::Result<LoadedTls> {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
         let read = |what: &str, path: &PathBuf| {
             std::fs::read(path)
                 .map_err(|e| anyhow::anyhow!("cannot read {what} {}: {e}", path.display()))
         };
-        Ok(dropshot::ConfigTls::AsBytes {
-            certs: read("--tls-cert", &self.cert)?,
-            key: read("--tls-key", &self.key)?,
+        let certs = read("--tls-cert", &self.cert)?;
+        let key = read("--tls-key", &self.key)?;
+        let unusable = |e: String| anyhow::anyhow!("cannot use the TLS certificate and key: {e}");
+        let certs = CertificateDer::pem_slice_iter(&certs)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| unusable(format!("--tls-cert {}: {e}", self.cert.display())))?;
+        if certs.is_empty() {
+            return Err(unusable(format!(
+                "no PEM certificate in --tls-cert {}",
+                self.cert.display()
+            )));
+        }
+        let keys = PrivateKeyDer::pem_slice_iter(&key)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| unusable(format!("--tls-key {}: {e}", self.key.display())))?;
+        let [key] = <[_; 1]>::try_from(keys).map_err(|keys| {
+            unusable(format!(
+                "--tls-key {} holds {} PEM private keys, not one",
+                self.key.display(),
+                keys.len()
+            ))
+        })?;
+        // The crypto provider dropshot and the clients use (aws-lc), named
+        // rather than left to the process default.
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| unusable(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| unusable(e.to_string()))?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(LoadedTls {
+            config: Arc::new(config),
+            loose_key: loose_key(&self.key),
         })
     }
 }
 
-/// A running server.
+/// A warning if the key file at `path` is readable by group or others (as
+/// OpenSSH complains of a private key).
+fn loose_key(path: &std::path::Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then(|| {
+            format!(
+                "the TLS private key {} is readable by group or others (mode {mode:04o}): \
+                 make it owner-only (chmod 600)",
+                path.display()
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+/// A running server: our acceptor on the public address, relaying to
+/// dropshot on a loopback port (see [`crate::acceptor`]).
 pub struct Server {
     http: HttpServer<Context>,
+    acceptor: Acceptor,
+    shutdown_timeout: std::time::Duration,
     /// The API token of the `admin` user created on this start, if the
     /// database had no admin yet. Shown once, stored nowhere.
     pub bootstrap_token: Option<String>,
@@ -386,11 +456,20 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens the database (creating the admin on first start) and starts
-    /// serving.
+    /// [`Server::start_with`] the default limits.
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        Self::start_with(config, &Limits::default()).await
+    }
+
+    /// Opens the database (creating the admin on first start) and starts
+    /// serving, within `limits`.
+    pub async fn start_with(config: &Config, limits: &Limits) -> anyhow::Result<Self> {
+        let files = acceptor::raise_file_limit();
         // Before the database: a start that cannot serve touches no file.
         let tls = config.tls.as_ref().map(Tls::load).transpose()?;
+        let listener = Acceptor::bind(config.bind)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
         let db = config.db.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&db)).await??;
         let secret = store.signing_secret().await?;
@@ -403,10 +482,32 @@ impl Server {
                 file.display()
             );
         }
+        if let Some(warning) = tls.as_ref().and_then(|tls| tls.loose_key.as_ref()) {
+            slog::warn!(log, "{warning}");
+        }
+        let max_connections = match limits.max_connections {
+            None => acceptor::default_max_connections(files),
+            Some(max) => {
+                if let Some(files) = files
+                    && max > acceptor::connections_for_files(files)
+                {
+                    slog::warn!(
+                        log,
+                        "--max-connections {max} is more than the open-file limit ({files}) \
+                         leaves room for ({}, at {} files a connection): accepting may fail",
+                        acceptor::connections_for_files(files),
+                        acceptor::FDS_PER_CONNECTION
+                    );
+                }
+                max
+            }
+        };
         let api = runners_api_mod::api_description::<RunnersImpl>()
             .map_err(|e| anyhow::anyhow!("invalid API description: {e}"))?;
+        // dropshot serves plain HTTP on loopback only: clients reach it
+        // through the acceptor, which holds the limits and TLS.
         let dropshot = ConfigDropshot {
-            bind_address: config.bind,
+            bind_address: SocketAddr::from(([127, 0, 0, 1], 0)),
             default_request_body_max_bytes: REQUEST_BODY_MAX_BYTES,
             ..Default::default()
         };
@@ -416,38 +517,47 @@ impl Server {
             admins: auth::AdminCache::default(),
             spec,
         };
-        let http = ServerBuilder::new(api, context, log)
+        let http = ServerBuilder::new(api, context, log.clone())
             .config(dropshot)
-            .tls(tls)
             .start()
-            .map_err(|e| match e {
-                dropshot::BuildError::BindError { address, error } => {
-                    anyhow::anyhow!("cannot listen on {address}: {error}")
-                }
-                e @ (dropshot::BuildError::NotOnePrivateKey
-                | dropshot::BuildError::PemError { .. }) => {
-                    anyhow::anyhow!("cannot use the TLS certificate and key: {e:#}")
-                }
-                e => anyhow::anyhow!("cannot start the server: {e}"),
-            })?;
+            .map_err(|e| anyhow::anyhow!("cannot start the HTTP server: {e:#}"))?;
+        let acceptor = Acceptor::start(
+            listener,
+            http.local_addr(),
+            tls.map(|tls| tls.config),
+            limits.clone(),
+            max_connections,
+            log.clone(),
+        )?;
+        slog::info!(
+            log,
+            "accepting at most {max_connections} connections at once";
+            "open_file_limit" => files,
+        );
+        let server = Self {
+            http,
+            acceptor,
+            shutdown_timeout: limits.shutdown_timeout,
+            bootstrap_token: None,
+            tls: config.tls.is_some(),
+        };
         // Only once the server listens: a token created for a start that then
         // failed would never be shown, and no other would be made.
         match bootstrap_admin(&store).await {
             Ok(bootstrap_token) => Ok(Self {
-                http,
                 bootstrap_token,
-                tls: config.tls.is_some(),
+                ..server
             }),
             Err(e) => {
-                let _ = http.close().await;
+                let _ = server.close().await;
                 Err(anyhow::Error::new(e).context("cannot create the admin user"))
             }
         }
     }
 
-    /// The address the server listens on.
+    /// The address the server listens on (the acceptor's).
     pub fn local_addr(&self) -> SocketAddr {
-        self.http.local_addr()
+        self.acceptor.local_addr()
     }
 
     /// The server's base URL: `http://ADDR`, or `https://ADDR` with TLS.
@@ -456,14 +566,45 @@ impl Server {
         format!("{scheme}://{}", self.local_addr())
     }
 
-    /// Stops accepting connections, finishes in-flight requests and closes
+    /// The connection limit in force.
+    pub fn max_connections(&self) -> usize {
+        self.acceptor.max_connections()
+    }
+
+    /// Resolves only if the server can no longer serve: dropshot's server
+    /// ended on its own, or the acceptor did. The program exits then (never
+    /// a live process that does not listen).
+    pub async fn failed(&mut self) -> anyhow::Error {
+        let dropshot = self.http.wait_for_shutdown();
+        tokio::select! {
+            result = dropshot => match result {
+                Ok(()) => anyhow::anyhow!("the HTTP server stopped"),
+                Err(e) => anyhow::anyhow!("the HTTP server stopped: {e}"),
+            },
+            why = self.acceptor.failed() => anyhow::anyhow!("{why}"),
+        }
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish for at
+    /// most the shutdown timeout, closes every connection left, and closes
     /// the database.
-    pub async fn close(self) -> anyhow::Result<()> {
+    pub async fn close(mut self) -> anyhow::Result<()> {
+        self.acceptor.stop_accepting().await;
         let store = self.http.app_private().store.clone();
-        self.http
-            .close()
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        // dropshot's graceful close ends each idle connection at once and
+        // each busy one after its answer; past the deadline the acceptor
+        // closes what is left (a stalled body, say), which ends the rest.
+        let closing = self.http.close();
+        tokio::pin!(closing);
+        let closed = tokio::select! {
+            closed = &mut closing => closed,
+            () = tokio::time::sleep(self.shutdown_timeout) => {
+                self.acceptor.close_all();
+                closing.await
+            }
+        };
+        self.acceptor.close_all();
+        closed.map_err(|e| anyhow::anyhow!("{e}"))?;
         store.close_writer().await;
         Ok(())
     }

@@ -7,6 +7,7 @@ mod busy;
 mod compat;
 mod crash;
 mod disk;
+mod network;
 mod races;
 
 use std::io::{BufRead, BufReader};

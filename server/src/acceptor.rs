@@ -1,0 +1,629 @@
+//! The server's front door: accepts client connections on the public
+//! address (plain TCP, or TLS terminated here), holds them to the
+//! connection limit and the timeouts, and relays their bytes to dropshot,
+//! which listens on a loopback port of its own.
+//!
+//! dropshot binds its own socket and has no connection limit and no body,
+//! idle or handshake timeout, so those live here, in front of it, in the
+//! same process. Each client connection is one task that copies bytes both
+//! ways through two small buffers; the rules are byte-level:
+//!
+//! - a *request is in progress* from the first byte the client sends after
+//!   the server's last bytes until the server's next bytes; it may last at
+//!   most [`Limits::request_timeout`];
+//! - otherwise the connection may stay without a byte moving either way for
+//!   at most [`Limits::idle_timeout`];
+//! - a TLS handshake may take at most [`Limits::tls_handshake_timeout`];
+//! - at [`Limits::max_connections`] the acceptor accepts a newcomer only by
+//!   closing another, and otherwise waits for a connection to end, so
+//!   accepting never runs out of file descriptors. It closes, first, the
+//!   oldest of the connections whose client has sent nothing for at least
+//!   [`SILENT_EVICTABLE_AFTER`] since it was accepted (or since its TLS
+//!   handshake ended; a handshake in progress counts as nothing sent); then
+//!   the quietest of those with no request in progress and no byte either
+//!   way for at least [`EVICTABLE_AFTER`]; then the quietest of those with
+//!   a request in progress and as quiet. A client sends its request as soon
+//!   as it connects, so a flood of silent connections (even one queued in
+//!   the kernel's backlog, which the acceptor drains at up to one
+//!   connection limit's worth per [`SILENT_EVICTABLE_AFTER`]) cannot keep a
+//!   newcomer out for long.
+
+use std::collections::HashMap;
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, oneshot};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+/// How long a TLS handshake may take, unless told otherwise.
+pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request may take from its first byte until the server starts
+/// answering, unless told otherwise (the database's busy timeout, 5 s,
+/// bounds the handlers well below it).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection may stay with no request in progress and no byte
+/// moving, unless told otherwise.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a shutdown waits for in-flight requests, unless told otherwise.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection whose client has sent something is closed to make room for
+/// a newcomer only once no byte has moved on it either way for this long.
+pub const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
+/// A connection whose client has sent nothing yet may be closed to make
+/// room for a newcomer once it is this old.
+pub const SILENT_EVICTABLE_AFTER: Duration = Duration::from_millis(250);
+/// File descriptors each client connection costs: the client's socket, the
+/// relay's socket to dropshot, and dropshot's side of it.
+pub const FDS_PER_CONNECTION: u64 = 3;
+/// File descriptors kept for everything but client connections: the
+/// database (each pooled connection holds the file, its `-wal` and its
+/// `-shm`), the two listeners, the runtime, stdio, and a margin.
+pub const FD_RESERVE: u64 = 64 + 3 * (crate::store::POOL_SIZE as u64 + 2);
+/// The default connection limit never exceeds this, however high the file
+/// limit (each connection also costs memory: buffers, TLS and HTTP state).
+pub const MAX_CONNECTIONS_CEILING: usize = 10_000;
+/// Each direction of a relay copies through a buffer this large.
+const BUFFER_BYTES: usize = 8 * 1024;
+
+/// The acceptor's limits.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Concurrent client connections; `None`: derived from the file limit
+    /// ([`default_max_connections`]).
+    pub max_connections: Option<usize>,
+    /// The longest a TLS handshake may take.
+    pub tls_handshake_timeout: Duration,
+    /// The longest from a request's first byte until the server starts
+    /// answering.
+    pub request_timeout: Duration,
+    /// The longest a connection may stay with no request in progress and no
+    /// byte moving either way.
+    pub idle_timeout: Duration,
+    /// The longest a shutdown waits for in-flight requests before it closes
+    /// every connection.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: None,
+            tls_handshake_timeout: DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        }
+    }
+}
+
+/// The soft limit on open files, after raising it to the hard limit (as Go
+/// does at start): `None` where it cannot be read.
+pub fn raise_file_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit and setrlimit only read and write `limit`.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                return None;
+            }
+            if limit.rlim_cur < limit.rlim_max {
+                let raised = libc::rlimit {
+                    rlim_cur: limit.rlim_max,
+                    rlim_max: limit.rlim_max,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                    limit = raised;
+                }
+            }
+        }
+        #[allow(clippy::useless_conversion)] // rlim_t is not u64 everywhere
+        Some(u64::try_from(limit.rlim_cur).unwrap_or(u64::MAX))
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+/// The most connections a file limit of `files` leaves room for (at least
+/// one): ([`FDS_PER_CONNECTION`] each, after [`FD_RESERVE`]).
+pub fn connections_for_files(files: u64) -> usize {
+    let room = files.saturating_sub(FD_RESERVE) / FDS_PER_CONNECTION;
+    usize::try_from(room).unwrap_or(usize::MAX).max(1)
+}
+
+/// The default connection limit for a file limit of `files` (unknown:
+/// [`MAX_CONNECTIONS_CEILING`]).
+pub fn default_max_connections(files: Option<u64>) -> usize {
+    files
+        .map(connections_for_files)
+        .unwrap_or(usize::MAX)
+        .min(MAX_CONNECTIONS_CEILING)
+}
+
+/// Milliseconds since the acceptor started (0 means "never" where it
+/// matters, so stored times are made at least 1).
+type Millis = u64;
+
+/// One client connection, as the accept loop and the shutdown see it.
+struct Conn {
+    /// When a byte last moved either way (or the connection was accepted,
+    /// or its TLS handshake ended).
+    last: AtomicU64,
+    /// When the request in progress started, or 0 if none is.
+    request: AtomicU64,
+    /// The client has sent a byte (after the TLS handshake).
+    spoke: AtomicBool,
+    /// Told to close (evicted, or shutting down).
+    closing: AtomicBool,
+    close: Notify,
+}
+
+impl Conn {
+    /// The client sent bytes at `now`.
+    fn client_bytes(&self, now: Millis) {
+        self.last.store(now, Relaxed);
+        if self.request.load(Relaxed) == 0 {
+            self.request.store(now, Relaxed);
+            if !self.spoke.load(Relaxed) {
+                self.spoke.store(true, Relaxed);
+            }
+        }
+    }
+
+    /// The server sent bytes at `now`.
+    fn server_bytes(&self, now: Millis) {
+        self.last.store(now, Relaxed);
+        self.request.store(0, Relaxed);
+    }
+
+    fn tell_to_close(&self) {
+        self.closing.store(true, Relaxed);
+        self.close.notify_one();
+    }
+}
+
+/// What the accept loop and the connections share.
+struct Shared {
+    epoch: Instant,
+    /// dropshot's loopback address.
+    backend: SocketAddr,
+    max_connections: usize,
+    limits: Limits,
+    tls: Option<TlsAcceptor>,
+    conns: Mutex<HashMap<u64, Arc<Conn>>>,
+    next_id: AtomicU64,
+    /// A connection ended (its slot is free).
+    slot_freed: Notify,
+    log: slog::Logger,
+    /// When the last "at the connection limit" and accept-error warnings
+    /// were logged (at most one a minute, and one a second).
+    warned_full: AtomicU64,
+    warned_error: AtomicU64,
+}
+
+impl Shared {
+    fn now(&self) -> Millis {
+        let ms = self.epoch.elapsed().as_millis();
+        Millis::try_from(ms).unwrap_or(Millis::MAX).max(1)
+    }
+
+    fn at(&self, ms: Millis) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.epoch + Duration::from_millis(ms))
+    }
+
+    fn conns(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Conn>>> {
+        self.conns.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn live(&self) -> usize {
+        self.conns().len()
+    }
+
+    /// The connection to close for a newcomer, if any (see the module's
+    /// documentation): not closing already, and first the oldest silent
+    /// one, then the quietest with no request in progress, then the
+    /// quietest.
+    fn evictable(&self) -> Option<Arc<Conn>> {
+        let now = self.now();
+        let silent_since = now.saturating_sub(SILENT_EVICTABLE_AFTER.as_millis() as Millis);
+        let quiet_since = now.saturating_sub(EVICTABLE_AFTER.as_millis() as Millis);
+        self.conns()
+            .values()
+            .filter(|c| !c.closing.load(Relaxed))
+            .filter_map(|c| {
+                let last = c.last.load(Relaxed);
+                let rank = if !c.spoke.load(Relaxed) {
+                    (last <= silent_since).then_some(0)
+                } else {
+                    let busy = c.request.load(Relaxed) != 0;
+                    (last <= quiet_since).then_some(1 + u8::from(busy))
+                }?;
+                Some(((rank, last), c))
+            })
+            .min_by_key(|(key, _)| *key)
+            .map(|(_, c)| Arc::clone(c))
+    }
+
+    /// Whether at most once in `every`, measured by `stamp`.
+    fn once_in(&self, stamp: &AtomicU64, every: Duration) -> bool {
+        let now = self.now();
+        let last = stamp.load(Relaxed);
+        let due = last == 0 || now.saturating_sub(last) >= every.as_millis() as Millis;
+        due && stamp.compare_exchange(last, now, Relaxed, Relaxed).is_ok()
+    }
+
+    /// The deadline of `conn` as it stands, and what it bounds.
+    fn deadline(&self, conn: &Conn) -> (Millis, &'static str) {
+        let ms = |d: Duration| Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX);
+        match conn.request.load(Relaxed) {
+            0 => (
+                conn.last
+                    .load(Relaxed)
+                    .saturating_add(ms(self.limits.idle_timeout)),
+                "idle timeout",
+            ),
+            start => (
+                start.saturating_add(ms(self.limits.request_timeout)),
+                "request timeout",
+            ),
+        }
+    }
+}
+
+/// Removes its connection from the registry when the connection's task ends
+/// (or unwinds).
+struct Registered {
+    shared: Arc<Shared>,
+    id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.shared.conns().remove(&self.id);
+        self.shared.slot_freed.notify_one();
+    }
+}
+
+/// The running acceptor.
+pub struct Acceptor {
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Acceptor {
+    /// The listener on `bind`, made before anything else starts (so that a
+    /// taken port fails the start early).
+    pub async fn bind(bind: SocketAddr) -> io::Result<TcpListener> {
+        TcpListener::bind(bind).await
+    }
+
+    /// Starts accepting on `listener`, relaying to `backend`, terminating
+    /// TLS with `tls` if given.
+    pub fn start(
+        listener: TcpListener,
+        backend: SocketAddr,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        limits: Limits,
+        max_connections: usize,
+        log: slog::Logger,
+    ) -> io::Result<Self> {
+        let local_addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            epoch: Instant::now(),
+            backend,
+            max_connections: max_connections.max(1),
+            limits,
+            tls: tls.map(TlsAcceptor::from),
+            conns: Mutex::default(),
+            next_id: AtomicU64::new(0),
+            slot_freed: Notify::new(),
+            log,
+            warned_full: AtomicU64::new(0),
+            warned_error: AtomicU64::new(0),
+        });
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), stopped));
+        Ok(Self {
+            local_addr,
+            shared,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// The public address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The connection limit in force.
+    pub fn max_connections(&self) -> usize {
+        self.shared.max_connections
+    }
+
+    /// Client connections open now.
+    pub fn connections(&self) -> usize {
+        self.shared.live()
+    }
+
+    /// Resolves only if the accept loop ends on its own (it never should:
+    /// a panic), with what happened.
+    pub async fn failed(&mut self) -> String {
+        let Some(task) = &mut self.task else {
+            return std::future::pending().await;
+        };
+        let result = task.await;
+        self.task = None;
+        match result {
+            Ok(()) => "the acceptor stopped".to_owned(),
+            Err(e) => format!("the acceptor stopped: {e}"),
+        }
+    }
+
+    /// Stops accepting and closes the listener (connections open stay).
+    pub async fn stop_accepting(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Closes every connection open now.
+    pub fn close_all(&self) {
+        for conn in self.shared.conns().values() {
+            conn.tell_to_close();
+        }
+    }
+}
+
+impl Drop for Acceptor {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+        self.close_all();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: oneshot::Receiver<()>) {
+    loop {
+        // At the limit, accept only if a quiet connection can make room;
+        // else wait for a slot (checking again as connections turn quiet).
+        while shared.live() >= shared.max_connections && shared.evictable().is_none() {
+            if shared.once_in(&shared.warned_full, Duration::from_secs(60)) {
+                slog::warn!(
+                    shared.log,
+                    "at the connection limit ({}) and none can be closed yet: \
+                     new connections wait",
+                    shared.max_connections
+                );
+            }
+            tokio::select! {
+                () = shared.slot_freed.notified() => {}
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = &mut stop => return,
+            }
+        }
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = &mut stop => return,
+        };
+        let (socket, _) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors or memory, or a connection reset
+                // before it was accepted: none of them ends the loop.
+                if shared.once_in(&shared.warned_error, Duration::from_secs(1)) {
+                    slog::warn!(shared.log, "accept error: {e}");
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(20)) => {}
+                    _ = &mut stop => return,
+                }
+                continue;
+            }
+        };
+        if shared.live() >= shared.max_connections
+            && let Some(quietest) = shared.evictable()
+        {
+            slog::debug!(shared.log, "closing the quietest connection for a new one");
+            quietest.tell_to_close();
+        }
+        let conn = Arc::new(Conn {
+            last: AtomicU64::new(shared.now()),
+            request: AtomicU64::new(0),
+            spoke: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+            close: Notify::new(),
+        });
+        let id = shared.next_id.fetch_add(1, Relaxed);
+        shared.conns().insert(id, Arc::clone(&conn));
+        let registered = Registered {
+            shared: Arc::clone(&shared),
+            id,
+        };
+        tokio::spawn(serve(registered, conn, socket));
+    }
+}
+
+/// One client connection, from accept to close.
+async fn serve(registered: Registered, conn: Arc<Conn>, client: TcpStream) {
+    let shared = &registered.shared;
+    let _ = client.set_nodelay(true);
+    tokio::select! {
+        biased;
+        () = conn.close.notified() => {}
+        () = async {
+            match &shared.tls {
+                None => relay(shared, &conn, client).await,
+                Some(tls) => {
+                    let timeout = shared.limits.tls_handshake_timeout;
+                    match tokio::time::timeout(timeout, tls.accept(client)).await {
+                        Ok(Ok(client)) => {
+                            conn.last.store(shared.now(), Relaxed);
+                            relay(shared, &conn, client).await;
+                        }
+                        Ok(Err(e)) => slog::debug!(shared.log, "TLS handshake failed: {e}"),
+                        Err(_) => slog::debug!(shared.log, "TLS handshake timed out"),
+                    }
+                }
+            }
+        } => {}
+    }
+}
+
+/// Relays between `client` and dropshot until either closes or a limit
+/// ends it.
+async fn relay<C: AsyncRead + AsyncWrite + Unpin>(shared: &Shared, conn: &Conn, mut client: C) {
+    let mut server = match TcpStream::connect(shared.backend).await {
+        Ok(server) => server,
+        Err(e) => {
+            slog::error!(shared.log, "cannot reach the HTTP server: {e}");
+            return;
+        }
+    };
+    let _ = server.set_nodelay(true);
+    let mut up = Pipe::new();
+    let mut down = Pipe::new();
+    let mut up_done = false;
+    let copy = poll_fn(|cx| {
+        if !up_done {
+            match up.poll_copy(cx, &mut client, &mut server, |n| {
+                if n > 0 {
+                    conn.client_bytes(shared.now());
+                }
+            }) {
+                Poll::Ready(Ok(())) => up_done = true,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {}
+            }
+        }
+        // dropshot's end ends the connection, once its last bytes are out.
+        down.poll_copy(cx, &mut server, &mut client, |n| {
+            if n > 0 {
+                conn.server_bytes(shared.now());
+            }
+        })
+    });
+    tokio::select! {
+        _ = copy => {}
+        why = watchdog(shared, conn) => slog::debug!(shared.log, "closing a connection: {why}"),
+    }
+}
+
+/// Resolves when `conn` passes its deadline, with which deadline it was.
+async fn watchdog(shared: &Shared, conn: &Conn) -> &'static str {
+    loop {
+        let (deadline, why) = shared.deadline(conn);
+        if shared.now() >= deadline {
+            return why;
+        }
+        tokio::time::sleep_until(shared.at(deadline)).await;
+    }
+}
+
+/// One direction of a relay: a buffer, and how far it has got.
+struct Pipe {
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    unflushed: bool,
+}
+
+impl Pipe {
+    fn new() -> Self {
+        Self {
+            buf: vec![0; BUFFER_BYTES].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            eof: false,
+            unflushed: false,
+        }
+    }
+
+    /// Copies from `from` to `to` until `from` ends (then shuts `to`'s
+    /// writing down), telling `read` how many bytes each read brought.
+    fn poll_copy<R, W>(
+        &mut self,
+        cx: &mut Context<'_>,
+        from: &mut R,
+        to: &mut W,
+        mut read: impl FnMut(usize),
+    ) -> Poll<io::Result<()>>
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        loop {
+            if self.start == self.end && !self.eof {
+                let mut buf = ReadBuf::new(&mut self.buf);
+                match Pin::new(&mut *from).poll_read(cx, &mut buf) {
+                    Poll::Pending => {
+                        if self.unflushed {
+                            ready!(Pin::new(&mut *to).poll_flush(cx))?;
+                            self.unflushed = false;
+                        }
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(result) => {
+                        result?;
+                        let n = buf.filled().len();
+                        read(n);
+                        self.start = 0;
+                        self.end = n;
+                        self.eof = n == 0;
+                    }
+                }
+            }
+            while self.start < self.end {
+                let n = ready!(Pin::new(&mut *to).poll_write(cx, &self.buf[self.start..self.end]))?;
+                if n == 0 {
+                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                }
+                self.start += n;
+                self.unflushed = true;
+            }
+            if self.eof {
+                ready!(Pin::new(&mut *to).poll_shutdown(cx))?;
+                return Poll::Ready(Ok(()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_limit_leaves_room_for_the_reserve() {
+        assert_eq!(connections_for_files(0), 1);
+        assert_eq!(
+            connections_for_files(FD_RESERVE + 3 * 50),
+            50,
+            "three files a connection after the reserve"
+        );
+        assert_eq!(
+            default_max_connections(Some(u64::MAX)),
+            MAX_CONNECTIONS_CEILING
+        );
+        assert_eq!(default_max_connections(None), MAX_CONNECTIONS_CEILING);
+    }
+}

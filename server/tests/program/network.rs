@@ -1,0 +1,386 @@
+//! The server on a hostile network, against the `runners-server` binary
+//! under a low open-file limit (256, where the attack was found): idle
+//! connections, stalled request bodies and TLS handshakes that never end
+//! do not lock a client out; the timeouts close them; SIGTERM exits within
+//! the shutdown timeout while they are open; a closed stderr never leaves a
+//! live process that does not listen.
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use super::{BIN, LISTENING, block_on};
+
+/// The open-file limit the server runs under.
+const FILES: u32 = 256;
+
+/// Headers of a request whose 500-byte body never comes.
+const STALLED: &[u8] = b"POST /v0/runners HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+    Content-Type: application/json\r\nContent-Length: 500\r\n\r\n";
+
+/// `runners-server serve` in a child process with `ulimit -n` [`FILES`],
+/// on a fresh database in a directory of its own.
+struct Net {
+    child: Child,
+    addr: SocketAddr,
+    url: String,
+    token: String,
+    /// With TLS: the self-signed certificate, which clients trust.
+    ca: Option<Vec<u8>>,
+    /// What it printed before it listened.
+    banner: Vec<String>,
+    dir: TempDir,
+}
+
+impl Net {
+    /// Starts the server with `args`, over TLS if `key_mode` is given (the
+    /// mode of the key file). Its stderr is read to the end, unless
+    /// `close_stderr`: then the pipe is closed once it listens.
+    fn start(args: &[&str], key_mode: Option<u32>, close_stderr: bool) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("runners.db");
+        let mut command = vec![
+            "serve".to_owned(),
+            "--bind=127.0.0.1:0".to_owned(),
+            format!("--db={}", db.display()),
+        ];
+        command.extend(args.iter().map(|a| (*a).to_owned()));
+        let ca = key_mode.map(|mode| {
+            use std::os::unix::fs::PermissionsExt as _;
+            let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+            let certified = rcgen::generate_simple_self_signed(names).unwrap();
+            let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+            std::fs::write(&cert, certified.cert.pem()).unwrap();
+            std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+            command.push(format!("--tls-cert={}", cert.display()));
+            command.push(format!("--tls-key={}", key.display()));
+            certified.cert.pem().into_bytes()
+        });
+        let script = format!(r#"ulimit -n {FILES} && exec "$0" "$@""#);
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg(BIN)
+            .args(&command)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = stderr.lines();
+            for line in lines.by_ref().map_while(Result::ok) {
+                let listening = line.starts_with(LISTENING);
+                let _ = tx.send(line);
+                if listening {
+                    break;
+                }
+            }
+            if !close_stderr {
+                lines.map_while(Result::ok).for_each(drop);
+            }
+            // Else the pipe's read end is closed here.
+        });
+        let mut banner = Vec::new();
+        let url = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|e| panic!("no `{LISTENING}` line ({e}) after {banner:?}"));
+            if let Some(rest) = line.strip_prefix(LISTENING) {
+                break rest.split(' ').next().unwrap().to_owned();
+            }
+            banner.push(line);
+        };
+        let addr = url.rsplit('/').next().unwrap().parse().unwrap();
+        let token = banner
+            .iter()
+            .find(|l| l.starts_with("eyJ"))
+            .unwrap()
+            .clone();
+        Self {
+            child,
+            addr,
+            url,
+            token,
+            ca,
+            banner,
+            dir,
+        }
+    }
+
+    /// An authenticated `GET /v0/runners` through the SDK (over TLS with
+    /// the certificate): how long it took to get its 200.
+    fn list(&self) -> Duration {
+        let options = runners_sdk::ClientOptions {
+            timeout: Duration::from_secs(10),
+            ca_pem: self.ca.clone(),
+        };
+        let client = runners_sdk::client_with_options(&self.url, &self.token, &options).unwrap();
+        let start = Instant::now();
+        block_on(client.runners_get().send()).expect("an answer");
+        start.elapsed()
+    }
+
+    /// A new connection (bounded: a full backlog would make a plain
+    /// connect retry for minutes).
+    fn connect(&self) -> TcpStream {
+        TcpStream::connect_timeout(&self.addr, Duration::from_secs(5)).unwrap()
+    }
+
+    /// Sends SIGTERM: the exit status, and how long it took.
+    fn terminate(&mut self, within: Duration) -> (ExitStatus, Duration) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, start.elapsed());
+            }
+            assert!(
+                start.elapsed() < within,
+                "still running {within:?} after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The database was closed cleanly (its WAL checkpointed and removed).
+    fn closed_cleanly(&self) -> bool {
+        !self.dir.path().join("runners.db-wal").exists()
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How long until the server closes `stream` (reading and dropping what it
+/// sends); fails if it is still open after `max`.
+fn closed_after(stream: &mut TcpStream, max: Duration) -> Duration {
+    let start = Instant::now();
+    let mut buf = [0; 4096];
+    loop {
+        let left = max
+            .saturating_sub(start.elapsed())
+            .max(Duration::from_millis(1));
+        stream.set_read_timeout(Some(left)).unwrap();
+        match stream.read(&mut buf) {
+            Ok(0) => return start.elapsed(),
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return start.elapsed(),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                panic!("still open after {max:?}")
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// Sends `GET /v0/server/version` on `stream` (keeping it alive) and reads
+/// the whole answer: its status line.
+fn version(stream: &mut TcpStream) -> String {
+    stream
+        .write_all(b"GET /v0/server/version HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0; 4096];
+    // The answer is small: its headers and its JSON body end with `}`.
+    while !answer.ends_with(b"}") {
+        let n = stream.read(&mut buf).expect("an answer");
+        assert!(n > 0, "closed before answering");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let answer = String::from_utf8(answer).unwrap();
+    answer.lines().next().unwrap().to_owned()
+}
+
+#[test]
+fn hundreds_of_idle_and_stalled_connections_leave_room_for_a_client_and_sigterm() {
+    let mut server = Net::start(&["--shutdown-timeout=2"], None, false);
+    assert!(server.list() < Duration::from_secs(1));
+    // 300 connections, more than 256 files allow (each costs the server
+    // up to 3): a third stalls a request body, the rest send nothing.
+    let mut held = Vec::new();
+    for i in 0..300 {
+        let mut stream = server.connect();
+        if i % 3 == 0 {
+            stream.write_all(STALLED).unwrap();
+        }
+        held.push(stream);
+    }
+    // A client still gets its answer, at once or nearly (the acceptor first
+    // works through the connections queued before it).
+    let took = server.list();
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    // More of them, while every slot is held: a newcomer is served at once.
+    for _ in 0..100 {
+        held.push(server.connect());
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    for _ in 0..3 {
+        let took = server.list();
+        assert!(took < Duration::from_millis(1500), "took {took:?}");
+    }
+    // SIGTERM with all of them open: exit 0 within the shutdown timeout
+    // (2 s) and a little, with the database closed cleanly.
+    let (status, took) = server.terminate(Duration::from_secs(5));
+    assert!(status.success(), "{status}");
+    assert!(took < Duration::from_secs(4), "took {took:?}");
+    assert!(server.closed_cleanly());
+    drop(held);
+}
+
+#[test]
+fn tls_handshakes_that_never_end_leave_room_for_a_client_and_sigterm() {
+    // The key readable by others: served, with a warning.
+    let mut server = Net::start(
+        &["--shutdown-timeout=2", "--tls-handshake-timeout=1"],
+        Some(0o644),
+        false,
+    );
+    let banner = server.banner.join("\n");
+    assert!(
+        banner.contains("is readable by group or others (mode 0644)"),
+        "{banner}"
+    );
+    assert!(server.list() < Duration::from_secs(1));
+
+    // A handshake that never ends is closed after its timeout (1 s).
+    let silent = server.connect();
+    let mut begun = server.connect();
+    // A TLS record header announcing a 512-byte ClientHello, and no more.
+    begun.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00]).unwrap();
+    let watched: Vec<_> = [silent, begun]
+        .into_iter()
+        .map(|mut stream| {
+            std::thread::spawn(move || closed_after(&mut stream, Duration::from_secs(4)))
+        })
+        .collect();
+    for watched in watched {
+        let took = watched.join().unwrap();
+        assert!(took > Duration::from_millis(700), "took {took:?}");
+    }
+
+    // 300 of them at once, under 256 files: a client still gets in.
+    let mut held = Vec::new();
+    for i in 0..300 {
+        let mut stream = server.connect();
+        if i % 2 == 0 {
+            stream.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00]).unwrap();
+        }
+        held.push(stream);
+    }
+    let took = server.list();
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    let (status, took) = server.terminate(Duration::from_secs(5));
+    assert!(status.success(), "{status}");
+    assert!(took < Duration::from_secs(4), "took {took:?}");
+    assert!(server.closed_cleanly());
+    drop(held);
+
+    // An owner-only key: no warning.
+    let server = Net::start(&[], Some(0o600), false);
+    assert!(
+        !server
+            .banner
+            .join("\n")
+            .contains("readable by group or others"),
+        "{:?}",
+        server.banner
+    );
+}
+
+#[test]
+fn idle_connections_and_stalled_requests_are_closed_after_their_timeouts() {
+    let server = Net::start(&["--idle-timeout=1", "--request-timeout=1.5"], None, false);
+    // How long until the server closes a stream, watched from now.
+    let watch = |mut stream: TcpStream| {
+        std::thread::spawn(move || closed_after(&mut stream, Duration::from_secs(5)))
+    };
+    let within = |took: Duration, low: u64, high: u64, what: &str| {
+        let (low, high) = (Duration::from_millis(low), Duration::from_millis(high));
+        assert!(took > low && took < high, "{what}: closed after {took:?}");
+    };
+    // Nothing sent: closed after the idle timeout.
+    let idle = watch(server.connect());
+    // A request answered, then nothing: closed the same.
+    let mut kept = server.connect();
+    assert_eq!(version(&mut kept), "HTTP/1.1 200 OK");
+    let kept = watch(kept);
+    // Headers and no body: closed after the request timeout.
+    let mut stalled = server.connect();
+    stalled.write_all(STALLED).unwrap();
+    let stalled = watch(stalled);
+    // Headers a byte every 100 ms, never ending: bytes move, but the
+    // request never completes, so it is closed after the request timeout.
+    let mut dribble = server.connect();
+    let dribbling = std::thread::spawn(move || {
+        let start = Instant::now();
+        for byte in b"GET /v0/server/version HTTP/1.1\r\nX-Slow: "
+            .iter()
+            .cycle()
+        {
+            if dribble.write_all(&[*byte]).is_err() {
+                return start.elapsed();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            assert!(start.elapsed() < Duration::from_secs(5), "still open");
+        }
+        unreachable!()
+    });
+    // A connection with a request every 400 ms stays open past both.
+    let mut busy = server.connect();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(2500) {
+        assert_eq!(version(&mut busy), "HTTP/1.1 200 OK");
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    within(idle.join().unwrap(), 800, 2500, "idle");
+    within(kept.join().unwrap(), 800, 2500, "idle after an answer");
+    within(stalled.join().unwrap(), 1300, 3000, "stalled body");
+    // (A write fails only once the close is seen: a little later.)
+    within(
+        dribbling.join().unwrap(),
+        1300,
+        3500,
+        "never-ending headers",
+    );
+}
+
+#[test]
+fn a_closed_stderr_never_leaves_a_live_process_that_does_not_listen() {
+    // The request log is on (info): every request writes a line to stderr,
+    // whose pipe is closed once the server listens.
+    let mut server = Net::start(&[], None, true);
+    for i in 0..30 {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            assert!(!status.success(), "a failure exits non-zero");
+            return;
+        }
+        let mut stream = server.connect();
+        assert_eq!(version(&mut stream), "HTTP/1.1 200 OK", "request {i}");
+        assert!(server.list() < Duration::from_secs(2), "request {i}");
+    }
+    let (status, _) = server.terminate(Duration::from_secs(5));
+    assert!(status.success(), "{status}");
+    assert!(server.closed_cleanly());
+}
