@@ -207,9 +207,10 @@ struct Shared {
     /// A connection ended (its slot is free).
     slot_freed: Notify,
     log: slog::Logger,
-    /// When the last "at the connection limit" and accept-error warnings
-    /// were logged (at most one a minute, and one a second).
+    /// When the last "at the connection limit" and accept or relay error
+    /// warnings were logged (at most one a minute each, and one a second).
     warned_full: AtomicU64,
+    warned_evicting: AtomicU64,
     warned_error: AtomicU64,
 }
 
@@ -333,6 +334,7 @@ impl Acceptor {
             slot_freed: Notify::new(),
             log,
             warned_full: AtomicU64::new(0),
+            warned_evicting: AtomicU64::new(0),
             warned_error: AtomicU64::new(0),
         });
         let (stop, stopped) = oneshot::channel();
@@ -439,10 +441,19 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: onesh
                 continue;
             }
         };
-        if shared.live() >= shared.max_connections
-            && let Some(quietest) = shared.evictable()
-        {
-            slog::debug!(shared.log, "closing the quietest connection for a new one");
+        let evicted = if shared.live() >= shared.max_connections {
+            shared.evictable()
+        } else {
+            None
+        };
+        if let Some(quietest) = &evicted {
+            if shared.once_in(&shared.warned_evicting, Duration::from_secs(60)) {
+                slog::warn!(
+                    shared.log,
+                    "at the connection limit ({}): closing quiet connections to admit new ones",
+                    shared.max_connections
+                );
+            }
             quietest.tell_to_close();
         }
         let conn = Arc::new(Conn {
@@ -459,6 +470,19 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: onesh
             id,
         };
         tokio::spawn(serve(registered, conn, socket));
+        // Let the connection closed for this one end (and free its files)
+        // before accepting the next: the limit holds while a backlog of
+        // newcomers is worked through.
+        if let Some(quietest) = evicted {
+            let gone = tokio::time::Instant::now() + Duration::from_millis(100);
+            while Arc::strong_count(&quietest) > 1 && tokio::time::Instant::now() < gone {
+                tokio::select! {
+                    () = shared.slot_freed.notified() => {}
+                    () = tokio::time::sleep(Duration::from_millis(5)) => {}
+                    _ = &mut stop => return,
+                }
+            }
+        }
     }
 }
 
@@ -494,7 +518,9 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin>(shared: &Shared, conn: &Conn, 
     let mut server = match TcpStream::connect(shared.backend).await {
         Ok(server) => server,
         Err(e) => {
-            slog::error!(shared.log, "cannot reach the HTTP server: {e}");
+            if shared.once_in(&shared.warned_error, Duration::from_secs(1)) {
+                slog::error!(shared.log, "cannot reach the HTTP server: {e}");
+            }
             return;
         }
     };
