@@ -319,7 +319,7 @@ async fn rotate_key(db: DbArg) -> anyhow::Result<()> {
     let revoked = store.rotate_signing_key(&Actor::program()).await?;
     let ttl = chrono::Duration::days(DEFAULT_API_TOKEN_TTL_DAYS);
     let (_, token) = auth::issue_api_token(&store, "admin", true, ttl, &Actor::program()).await?;
-    eprintln!(
+    say!(
         "rotated the signing key: {revoked} API token(s) revoked (a running server refuses \
          them within 1 s). The new API token of user `admin`, shown this once:"
     );
@@ -362,7 +362,7 @@ async fn audit(
 fn open_store(db: &std::path::Path) -> anyhow::Result<Store> {
     let store = Store::open(db)?;
     for file in store.tightened() {
-        eprintln!(
+        say!(
             "made {} owner-only (0600): it holds the signing secret",
             file.display()
         );
@@ -405,7 +405,7 @@ async fn token_command(command: TokenCommand) -> anyhow::Result<()> {
         TokenCommand::Revoke { token, db } => {
             let store = open_store(&db.db)?;
             store.revoke_api_token(token, &Actor::program()).await?;
-            eprintln!("revoked API token {token}; a running server refuses it within 1 s");
+            say!("revoked API token {token}; a running server refuses it within 1 s");
         }
     }
     Ok(())
