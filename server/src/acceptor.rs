@@ -91,6 +91,9 @@ pub struct Limits {
     /// The longest a shutdown waits for in-flight requests before it closes
     /// every connection.
     pub shutdown_timeout: Duration,
+    /// Writes that may wait for the database writer at once; more are
+    /// refused at once with 503 (see [`crate::store::Store::open_with`]).
+    pub write_queue: usize,
 }
 
 impl Default for Limits {
@@ -101,6 +104,7 @@ impl Default for Limits {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            write_queue: crate::store::WRITE_QUEUE_DEFAULT,
         }
     }
 }

@@ -123,6 +123,13 @@ struct ServeArgs {
     #[arg(long, env = "RUNNERS_SHUTDOWN_TIMEOUT", value_name = "SECONDS",
           default_value_t = Seconds(DEFAULT_SHUTDOWN_TIMEOUT))]
     shutdown_timeout: Seconds,
+    /// Writes that may wait for the database at once. A write that finds
+    /// the queue full is answered 503 with Retry-After at once; one that
+    /// waits longer than the 5 s busy timeout for the database, 503 then.
+    #[arg(long, env = "RUNNERS_WRITE_QUEUE", value_name = "N",
+          default_value_t = runners_server::store::WRITE_QUEUE_DEFAULT as u64,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    write_queue: u64,
     #[command(flatten)]
     db: DbArg,
 }
@@ -258,6 +265,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             request_timeout: args.request_timeout.0,
             idle_timeout: args.idle_timeout.0,
             shutdown_timeout: args.shutdown_timeout.0,
+            write_queue: usize::try_from(args.write_queue).unwrap_or(usize::MAX),
         };
         let mut server = Server::start_with(&config, &limits).await?;
         if let Some(token) = &server.bootstrap_token {

@@ -470,8 +470,8 @@ impl Server {
         let listener = Acceptor::bind(config.bind)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
-        let db = config.db.clone();
-        let store = tokio::task::spawn_blocking(move || Store::open(&db)).await??;
+        let (db, queue) = (config.db.clone(), limits.write_queue);
+        let store = tokio::task::spawn_blocking(move || Store::open_with(&db, queue)).await??;
         let secret = store.signing_secret().await?;
         let spec = JsonOpenApi(serde_json::from_str(&openapi_document())?);
         let log = logger(config.log_level);
@@ -572,11 +572,15 @@ impl Server {
     }
 
     /// Resolves only if the server can no longer serve: dropshot's server
-    /// ended on its own, or the acceptor did. The program exits then (never
+    /// ended on its own, or the acceptor did, or the database writer died. The program exits then (never
     /// a live process that does not listen).
     pub async fn failed(&mut self) -> anyhow::Error {
         let dropshot = self.http.wait_for_shutdown();
+        let store = self.http.app_private().store.clone();
         tokio::select! {
+            () = store.writer_stopped() => {
+                anyhow::anyhow!("the database writer stopped: no write can be done")
+            }
             result = dropshot => match result {
                 Ok(()) => anyhow::anyhow!("the HTTP server stopped"),
                 Err(e) => anyhow::anyhow!("the HTTP server stopped: {e}"),

@@ -200,13 +200,14 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
+        let slot = self.writer.reserve().ok_or(StoreError::Overloaded)?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
-        let job = writer::Msg::Write(writer::job(f, reply, deadline));
-        self.writer.jobs.try_send(job).map_err(|e| match e {
-            std::sync::mpsc::TrySendError::Full(_) => StoreError::Overloaded,
-            std::sync::mpsc::TrySendError::Disconnected(_) => StoreError::WriterStopped,
-        })?;
+        let job = writer::Msg::Write(writer::job(f, reply, deadline, slot));
+        self.writer
+            .jobs
+            .send(job)
+            .map_err(|_| StoreError::WriterStopped)?;
         // The writer answers every job it takes; a dropped answer means it
         // died with this job.
         answer.await.map_err(|_| StoreError::WriterStopped)?

@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -64,6 +64,18 @@ struct TypedJob<T, F> {
     f: F,
     reply: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
     deadline: Instant,
+    /// Its place in the queue, given back when it runs or fails.
+    slot: Slot,
+}
+
+/// A place in the write queue: taken by [`Writer::reserve`], given back on
+/// drop.
+pub(super) struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl<T, F> WriteJob for TypedJob<T, F>
@@ -76,7 +88,9 @@ where
     }
 
     fn run(self: Box<Self>, tx: &Transaction<'_>) -> Ran {
-        let Self { f, reply, .. } = *self;
+        let Self { f, reply, slot, .. } = *self;
+        // Running, it no longer waits: its place is free.
+        drop(slot);
         let result = catch_unwind(AssertUnwindSafe(|| f(tx)))
             .unwrap_or_else(|_| Err(StoreError::Task("a write panicked".into())));
         Ran {
@@ -104,18 +118,25 @@ pub struct WriteStats {
     pub commits: AtomicU64,
 }
 
-/// A job running `f`, whose result goes to `reply` after the commit, and
-/// which gives up waiting for the write lock at `deadline`.
+/// A job running `f` in the place `slot`, whose result goes to `reply`
+/// after the commit, and which gives up waiting for the write lock at
+/// `deadline`.
 pub(super) fn job<T, F>(
     f: F,
     reply: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
     deadline: Instant,
+    slot: Slot,
 ) -> Job
 where
     T: Send + 'static,
     F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
 {
-    Box::new(TypedJob { f, reply, deadline })
+    Box::new(TypedJob {
+        f,
+        reply,
+        deadline,
+        slot,
+    })
 }
 
 impl StoreError {
@@ -131,11 +152,22 @@ impl StoreError {
 
 /// The writer thread's queue, and whether the thread has died.
 pub(super) struct Writer {
-    pub(super) jobs: mpsc::SyncSender<Msg>,
+    pub(super) jobs: mpsc::Sender<Msg>,
+    /// Jobs queued and not yet run (in the channel, or held by the thread
+    /// while it waits for the write lock), and how many may be.
+    waiting: Arc<AtomicUsize>,
+    capacity: usize,
     died: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Writer {
+    /// A place in the queue, if there is one free.
+    pub(super) fn reserve(&self) -> Option<Slot> {
+        let taken = self.waiting.fetch_add(1, Ordering::AcqRel);
+        let slot = Slot(Arc::clone(&self.waiting));
+        (taken < self.capacity).then_some(slot)
+    }
+
     /// Resolves once the writer thread has died (a panic outside any job):
     /// from then on every write fails, so the process should exit.
     pub(super) async fn stopped(&self) {
@@ -147,14 +179,15 @@ impl Writer {
     }
 }
 
-/// Starts the writer thread on `conn`, with room for `queue` waiting jobs;
+/// Starts the writer thread on `conn`, with room for `queue` jobs waiting (in
+/// the channel, or held while the write lock is taken elsewhere);
 /// it ends when every sender is gone or it is told to stop.
 pub(super) fn start(
     conn: PooledConnection<SqliteConnectionManager>,
     queue: usize,
     stats: Arc<WriteStats>,
 ) -> std::io::Result<Writer> {
-    let (sender, messages) = mpsc::sync_channel::<Msg>(queue);
+    let (sender, messages) = mpsc::channel::<Msg>();
     let (died_tx, died) = tokio::sync::watch::channel(false);
     std::thread::Builder::new()
         .name("runners-writer".into())
@@ -175,7 +208,12 @@ pub(super) fn start(
                 }
             }
         })?;
-    Ok(Writer { jobs: sender, died })
+    Ok(Writer {
+        jobs: sender,
+        waiting: Arc::default(),
+        capacity: queue,
+        died,
+    })
 }
 
 /// Queues a write, or takes the stop request.

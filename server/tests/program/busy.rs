@@ -122,3 +122,47 @@ fn each_write_waits_its_own_busy_timeout_however_many_are_queued() {
         assert_eq!(created.unwrap().status(), 201, "writes work again");
     });
 }
+
+/// `--write-queue`: with the lock held elsewhere and more writes than the
+/// queue holds, the ones that do not fit are answered 503 with Retry-After
+/// at once, not after the busy timeout.
+#[test]
+fn writes_beyond_the_write_queue_are_refused_at_once() {
+    let server = super::network::Net::start(&["--write-queue=8"], None, false);
+    let client = runners_sdk::client_with_token(&server.url, &server.token).unwrap();
+    let db = server.db();
+    block_on(async {
+        let holder = rusqlite::Connection::open(&db).unwrap();
+        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let started = Instant::now();
+        let creates = (0..40).map(|i| {
+            let client = client.clone();
+            async move {
+                let answer = client
+                    .runners_post()
+                    .body(new_runner(&format!("overflow {i}"), None))
+                    .send()
+                    .await;
+                (answer.map(|a| a.status()), started.elapsed())
+            }
+        });
+        let mut at_once = 0;
+        for (answer, took) in futures::future::join_all(creates).await {
+            let Err(Error::ErrorResponse(refused)) = answer else {
+                panic!("expected 503, got {answer:?}");
+            };
+            assert_eq!(refused.status(), 503);
+            assert!(refused.headers().contains_key("retry-after"));
+            if refused.message.contains("too many writes") {
+                assert!(took < Duration::from_secs(4), "refused after {took:?}");
+                at_once += 1;
+            } else {
+                assert!(refused.message.contains("busy"), "{}", refused.message);
+            }
+        }
+        // The queue's 8 waited their busy timeout; every other was refused
+        // at once.
+        assert_eq!(at_once, 32, "refused at once, of 40");
+        holder.execute_batch("ROLLBACK").unwrap();
+    });
+}

@@ -573,6 +573,7 @@ fn key_rotate_refuses_old_tokens_and_audit_prints_the_trail_while_the_server_run
     assert_eq!(
         actions,
         [
+            r#""user.create""#,
             r#""token.create""#,
             r#""runner.create""#,
             r#""key.rotate""#,

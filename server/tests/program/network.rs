@@ -24,11 +24,11 @@ const STALLED: &[u8] = b"POST /v0/runners HTTP/1.1\r\nHost: 127.0.0.1\r\n\
 
 /// `runners-server serve` in a child process with `ulimit -n` [`FILES`],
 /// on a fresh database in a directory of its own.
-struct Net {
+pub(super) struct Net {
     child: Child,
     addr: SocketAddr,
-    url: String,
-    token: String,
+    pub(super) url: String,
+    pub(super) token: String,
     /// With TLS: the self-signed certificate, which clients trust.
     ca: Option<Vec<u8>>,
     /// What it printed before it listened.
@@ -40,7 +40,7 @@ impl Net {
     /// Starts the server with `args`, over TLS if `key_mode` is given (the
     /// mode of the key file). Its stderr is read to the end, unless
     /// `close_stderr`: then the pipe is closed once it listens.
-    fn start(args: &[&str], key_mode: Option<u32>, close_stderr: bool) -> Self {
+    pub(super) fn start(args: &[&str], key_mode: Option<u32>, close_stderr: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("runners.db");
         let mut command = vec![
@@ -113,6 +113,11 @@ impl Net {
             banner,
             dir,
         }
+    }
+
+    /// The database file.
+    pub(super) fn db(&self) -> std::path::PathBuf {
+        self.dir.path().join("runners.db")
     }
 
     /// An authenticated `GET /v0/runners` through the SDK (over TLS with
