@@ -190,7 +190,7 @@ async fn all_runners(store: &Store) -> anyhow::Result<Vec<JsonRunner>> {
         if batch.is_empty() {
             break;
         }
-        runners.extend(batch);
+        runners.extend(batch.into_iter().map(JsonRunner::from));
     }
     Ok(runners)
 }

@@ -18,9 +18,10 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::random::random_bytes;
-use crate::store::{Actor, KeyedRunner, SigningSecret, Store, StoreError, TokenPrincipal};
-use crate::types::JsonRunner;
-use crate::validate::RunnerRef;
+use crate::store::{
+    Actor, KeyedRunner, RunnerKeyHash, RunnerRow, SigningSecret, Store, StoreError, TokenPrincipal,
+};
+use crate::validate::Ref;
 
 /// Prefix of every runner key.
 pub const RUNNER_KEY_PREFIX: &str = "bencher_runner_";
@@ -231,8 +232,8 @@ pub fn new_runner_key() -> String {
 }
 
 /// The SHA-256 of a runner key: the only form in which it is stored.
-pub fn hash_runner_key(key: &str) -> [u8; 32] {
-    Sha256::digest(key.as_bytes()).into()
+pub fn hash_runner_key(key: &str) -> RunnerKeyHash {
+    RunnerKeyHash(Sha256::digest(key.as_bytes()).into())
 }
 
 /// Whether `token` has the form of a runner key: v0.6.4's, or v0.6.2's
@@ -384,7 +385,7 @@ impl RunnerKey {
     pub async fn from_request(
         store: &Store,
         headers: &HeaderMap,
-        path: &RunnerRef,
+        path: &Ref,
     ) -> Result<Self, AuthError> {
         let token = bearer(headers)?;
         if !is_runner_key(token) {
@@ -398,8 +399,8 @@ impl RunnerKey {
             return Err(AuthError::RunnerArchived);
         }
         let own = match path {
-            RunnerRef::Uuid(uuid) => *uuid == runner.uuid,
-            RunnerRef::Slug(slug) => *slug == runner.slug,
+            Ref::Uuid(uuid) => *uuid == runner.uuid,
+            Ref::Slug(slug) => *slug == runner.slug,
         };
         if !own {
             return Err(AuthError::OtherRunner);
@@ -409,7 +410,7 @@ impl RunnerKey {
 
     /// Records the runner's heartbeat, provided its key is still live (not
     /// rotated, the runner not archived since it was checked).
-    pub async fn heartbeat(&self, store: &Store) -> Result<JsonRunner, AuthError> {
+    pub async fn heartbeat(&self, store: &Store) -> Result<RunnerRow, AuthError> {
         store
             .heartbeat(&self.runner)
             .await?

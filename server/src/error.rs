@@ -28,8 +28,7 @@ impl From<StoreError> for HttpError {
     fn from(e: StoreError) -> Self {
         let message = e.to_string();
         match e {
-            StoreError::RunnerNotFound(_)
-            | StoreError::SpecNotFound(_)
+            StoreError::NotFound { .. }
             | StoreError::RunnerLacksSpec { .. }
             | StoreError::ApiTokenNotFound(_) => {
                 client_error(ClientErrorStatusCode::NOT_FOUND, "NotFound", message)

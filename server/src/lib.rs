@@ -26,6 +26,7 @@ pub mod server;
 pub mod store;
 pub mod types;
 pub mod validate;
+pub mod views;
 
 pub use acceptor::Limits;
 pub use server::{Config, Server};

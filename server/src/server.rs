@@ -15,7 +15,7 @@ use crate::acceptor::{self, Acceptor, Limits};
 use crate::api::{Created, RunnersApi, RunnersPage, SpecsPage, openapi_document, runners_api_mod};
 use crate::auth::{self, AuthError, DEFAULT_API_TOKEN_TTL_DAYS, RunnerKey};
 use crate::extract::{JsonBody, PathParams, QueryParams};
-use crate::store::{self, Actor, Store, StoreError};
+use crate::store::{self, Actor, RunnerKeyHash, Store, StoreError};
 use crate::types::{
     JsonApiVersion, JsonNewRunner, JsonNewRunnerSpec, JsonNewSpec, JsonOpenApi, JsonRunner,
     JsonRunnerKey, JsonSpec, JsonUpdateRunner, JsonUpdateSpec, LocationHeader, RunnerPath,
@@ -63,7 +63,7 @@ impl Context {
 }
 
 /// A new runner key with the SHA-256 that the store keeps of it.
-fn new_runner_key() -> (String, [u8; 32]) {
+fn new_runner_key() -> (String, RunnerKeyHash) {
     let key = auth::new_runner_key();
     let hash = auth::hash_runner_key(&key);
     (key, hash)
@@ -80,7 +80,7 @@ async fn rotate_key(
     let (key, hash) = new_runner_key();
     let uuid = cx
         .store
-        .rotate_runner_key(runner, hash, &admin.actor())
+        .rotate_runner_key(runner.into(), hash, &admin.actor())
         .await?;
     Ok(created(JsonRunnerKey::new(uuid, key), "runners", uuid))
 }
@@ -98,15 +98,15 @@ where
     )
 }
 
-/// A page with its `X-Total-Count`.
-fn page<T>(
-    (items, total): (Vec<T>, u64),
+/// A page of the store's rows as their wire views, with its `X-Total-Count`.
+fn page<R, T>(
+    (items, total): (Vec<R>, u64),
 ) -> HttpResponseHeaders<HttpResponseOk<Vec<T>>, TotalCountHeader>
 where
-    T: serde::Serialize + schemars::JsonSchema + Send + Sync + 'static,
+    T: From<R> + serde::Serialize + schemars::JsonSchema + Send + Sync + 'static,
 {
     HttpResponseHeaders::new(
-        HttpResponseOk(items),
+        HttpResponseOk(items.into_iter().map(T::from).collect()),
         TotalCountHeader {
             x_total_count: total.to_string(),
         },
@@ -135,7 +135,8 @@ impl RunnersApi for RunnersImpl {
         let cx = rqctx.context();
         let admin = cx.admin(&rqctx).await?;
         let (key, hash) = new_runner_key();
-        let runner = cx.store.create_runner(body.0, hash, &admin.actor()).await?;
+        let new = body.0.into();
+        let runner = cx.store.create_runner(new, hash, &admin.actor()).await?;
         Ok(created(
             JsonRunnerKey::new(runner.uuid, key),
             "runners",
@@ -149,8 +150,8 @@ impl RunnersApi for RunnersImpl {
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
         let cx = rqctx.context();
         cx.admin(&rqctx).await?;
-        let runner = path.0.runner;
-        Ok(HttpResponseOk(cx.store.runner(&runner).await?))
+        let runner = path.0.runner.into();
+        Ok(HttpResponseOk(cx.store.runner(&runner).await?.into()))
     }
 
     async fn runner_patch(
@@ -160,11 +161,12 @@ impl RunnersApi for RunnersImpl {
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
         let cx = rqctx.context();
         let admin = cx.admin(&rqctx).await?;
-        let runner = path.0.runner;
+        let runner = path.0.runner.into();
         Ok(HttpResponseOk(
             cx.store
-                .update_runner(runner, body.0, &admin.actor())
-                .await?,
+                .update_runner(runner, body.0.into(), &admin.actor())
+                .await?
+                .into(),
         ))
     }
 
@@ -188,8 +190,11 @@ impl RunnersApi for RunnersImpl {
     ) -> Result<HttpResponseOk<Vec<JsonSpec>>, HttpError> {
         let cx = rqctx.context();
         cx.admin(&rqctx).await?;
-        let runner = path.0.runner;
-        Ok(HttpResponseOk(cx.store.runner_specs(&runner).await?))
+        let runner = path.0.runner.into();
+        let specs = cx.store.runner_specs(&runner).await?;
+        Ok(HttpResponseOk(
+            specs.into_iter().map(JsonSpec::from).collect(),
+        ))
     }
 
     async fn runner_specs_post(
@@ -199,12 +204,12 @@ impl RunnersApi for RunnersImpl {
     ) -> Result<Created<JsonSpec>, HttpError> {
         let cx = rqctx.context();
         let admin = cx.admin(&rqctx).await?;
-        let runner = path.0.runner;
+        let (runner, spec) = (path.0.runner.into(), body.0.spec.into());
         let spec = cx
             .store
-            .add_runner_spec(runner, body.0.spec, &admin.actor())
+            .add_runner_spec(runner, spec, &admin.actor())
             .await?;
-        Ok(created(spec.clone(), "specs", spec.uuid))
+        Ok(created(JsonSpec::from(spec.clone()), "specs", spec.uuid))
     }
 
     async fn runner_spec_delete(
@@ -215,7 +220,7 @@ impl RunnersApi for RunnersImpl {
         let admin = cx.admin(&rqctx).await?;
         let RunnerSpecPath { runner, spec } = path.0;
         cx.store
-            .remove_runner_spec(runner, spec, &admin.actor())
+            .remove_runner_spec(runner.into(), spec.into(), &admin.actor())
             .await?;
         Ok(HttpResponseDeleted())
     }
@@ -227,7 +232,7 @@ impl RunnersApi for RunnersImpl {
         let cx = rqctx.context();
         let headers = rqctx.request.headers();
         let key = RunnerKey::from_request(&cx.store, headers, &path.0.runner).await?;
-        Ok(HttpResponseOk(key.heartbeat(&cx.store).await?))
+        Ok(HttpResponseOk(key.heartbeat(&cx.store).await?.into()))
     }
 
     async fn specs_get(
@@ -245,8 +250,8 @@ impl RunnersApi for RunnersImpl {
     ) -> Result<Created<JsonSpec>, HttpError> {
         let cx = rqctx.context();
         let admin = cx.admin(&rqctx).await?;
-        let spec = cx.store.create_spec(body.0, &admin.actor()).await?;
-        Ok(created(spec.clone(), "specs", spec.uuid))
+        let spec = cx.store.create_spec(body.0.into(), &admin.actor()).await?;
+        Ok(created(JsonSpec::from(spec.clone()), "specs", spec.uuid))
     }
 
     async fn spec_get(
@@ -255,8 +260,8 @@ impl RunnersApi for RunnersImpl {
     ) -> Result<HttpResponseOk<JsonSpec>, HttpError> {
         let cx = rqctx.context();
         cx.admin(&rqctx).await?;
-        let spec = path.0.spec;
-        Ok(HttpResponseOk(cx.store.spec(&spec).await?))
+        let spec = path.0.spec.into();
+        Ok(HttpResponseOk(cx.store.spec(&spec).await?.into()))
     }
 
     async fn spec_patch(
@@ -266,9 +271,13 @@ impl RunnersApi for RunnersImpl {
     ) -> Result<HttpResponseOk<JsonSpec>, HttpError> {
         let cx = rqctx.context();
         let admin = cx.admin(&rqctx).await?;
-        let spec = path.0.spec;
+        let spec = path.0.spec.into();
+        let changes = body.0.into();
         Ok(HttpResponseOk(
-            cx.store.update_spec(spec, body.0, &admin.actor()).await?,
+            cx.store
+                .update_spec(spec, changes, &admin.actor())
+                .await?
+                .into(),
         ))
     }
 
@@ -278,8 +287,9 @@ impl RunnersApi for RunnersImpl {
     ) -> Result<HttpResponseDeleted, HttpError> {
         let cx = rqctx.context();
         let admin = cx.admin(&rqctx).await?;
-        let spec = path.0.spec;
-        cx.store.delete_spec(spec, &admin.actor()).await?;
+        cx.store
+            .delete_spec(path.0.spec.into(), &admin.actor())
+            .await?;
         Ok(HttpResponseDeleted())
     }
 

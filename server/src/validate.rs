@@ -373,11 +373,6 @@ pub enum Ref {
     Slug(String),
 }
 
-/// A runner, by UUID or slug.
-pub type RunnerRef = Ref;
-/// A spec, by UUID or slug.
-pub type SpecRef = Ref;
-
 impl Ref {
     /// Parses a `{runner}` or `{spec}` value: `kind` is `runner` or `spec`.
     pub fn parse(kind: &str, segment: &str) -> Result<Self, Invalid> {

@@ -7,6 +7,7 @@ use rusqlite::{Connection, params};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::model::AuditAction;
 use super::{Store, StoreError, now, text_at, time_at, to_text};
 
 /// Who did it: the admin behind an API token, or the server program's own
@@ -47,13 +48,13 @@ pub(super) fn changes<T: Serialize>(before: Option<&T>, after: &T) -> serde_json
         .into()
 }
 
-/// Appends one row by `actor`, in the caller's transaction: what was done
-/// (`action`, e.g. `runner.create`), to what, and the fields that changed to
-/// their new values (never a secret).
+/// Appends one row by `actor`, in the caller's transaction: what was done,
+/// to what, and the fields of the store's row that changed, with their new
+/// values (never a secret).
 pub(super) fn record(
     conn: &Connection,
     actor: &Actor,
-    action: &str,
+    action: AuditAction,
     target_uuid: Option<Uuid>,
     target_slug: Option<&str>,
     changes: serde_json::Value,
@@ -99,15 +100,22 @@ impl Store {
     ) -> Result<Vec<AuditRow>, StoreError> {
         self.scan(move |c| {
             let since = since.map(to_text).unwrap_or_default();
-            let mut stmt = c.prepare(
+            let about_runners = AuditAction::ALL
+                .iter()
+                .filter(|a| a.is_about_a_runner())
+                .map(|a| format!("'{}'", a.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut stmt = c.prepare(&format!(
                 "SELECT time, user_name, user_uuid, token_uuid, action, target_uuid, target_slug,
                         changes
                  FROM audit
-                 WHERE time >= ?1 AND (?2 IS NULL OR (action LIKE 'runner.%' AND target_uuid IN (
-                     SELECT target_uuid FROM audit WHERE target_uuid = ?2 OR target_slug = ?2
-                     UNION SELECT uuid FROM runners WHERE slug = ?2)))
-                 ORDER BY id",
-            )?;
+                 WHERE time >= ?1 AND (?2 IS NULL OR (action IN ({about_runners})
+                     AND target_uuid IN (
+                         SELECT target_uuid FROM audit WHERE target_uuid = ?2 OR target_slug = ?2
+                         UNION SELECT uuid FROM runners WHERE slug = ?2)))
+                 ORDER BY id"
+            ))?;
             let rows = stmt.query_map(params![since, runner], |r| {
                 Ok(AuditRow {
                     time: time_at(r, 0)?,

@@ -4,12 +4,17 @@
 //! behind this process's write turn) is decided here, never by a caller.
 //!
 //! - [`schema`]: migrations and connection settings.
+//! - [`model`]: what the store takes and returns (rows, new items, change
+//!   sets, references, audit actions).
+//! - [`items`]: what runners and specs share, written once.
 //! - [`runners`]: runners and their keys.
 //! - [`specs`]: hardware specs, and the specs of each runner.
 //! - [`tokens`]: the signing key, users and API tokens.
 //! - [`audit`]: the audit trail, written in each write's transaction.
 
 mod audit;
+mod items;
+pub mod model;
 mod runners;
 mod schema;
 mod specs;
@@ -24,16 +29,18 @@ use anyhow::Context as _;
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, Row, Transaction};
 use uuid::Uuid;
 
-use crate::validate::{
-    Direction, ListQuery, ResourceName, RunnerRef, Slug, Sort, SpecRef, generated_slug,
-    slug_from_name,
-};
+use crate::validate::Ref;
+use model::Kind;
 
 pub use audit::{Actor, AuditRow};
+pub use items::SEARCH_INDEX_MIN_CHARS;
+pub use model::{
+    AuditAction, NewRunner, NewSpec, RunnerChanges, RunnerKeyHash, RunnerRef, RunnerRow,
+    SpecChanges, SpecRef, SpecRow,
+};
 pub use runners::KeyedRunner;
 pub use schema::{BUSY_TIMEOUT, POOL_SIZE};
 
@@ -48,13 +55,10 @@ pub use writer::WriteStats;
 /// wording is in its `#[error]`, and the HTTP edge picks the status.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("no runner has {0}")]
-    RunnerNotFound(RunnerRef),
-    #[error("no spec has {0}")]
-    SpecNotFound(SpecRef),
-    /// `kind` is `runner` or `spec`.
+    #[error("no {kind} has {by}")]
+    NotFound { kind: Kind, by: Ref },
     #[error("slug: `{slug}` is already taken by another {kind}")]
-    SlugTaken { kind: &'static str, slug: String },
+    SlugTaken { kind: Kind, slug: String },
     #[error("slug: no free slug could be generated from the name in {0} attempts")]
     NoFreeSlug(usize),
     /// A runner that must be active for this is archived.
@@ -293,222 +297,6 @@ fn uuid_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Uuid> {
     Uuid::try_parse(text_at(row, idx)?).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
     })
-}
-
-/// Shortest `search` the trigram index serves; shorter ones scan.
-pub const SEARCH_INDEX_MIN_CHARS: usize = 3;
-
-/// The `WHERE` and `ORDER BY` of a list of `table` (`runners` or `specs`,
-/// which share the columns filtered on, and each have a trigram index
-/// `{table}_search`), and the parameters of the `WHERE`.
-struct ListSql {
-    table: &'static str,
-    where_sql: String,
-    args: Vec<Value>,
-    order: &'static str,
-}
-
-impl ListSql {
-    fn new(table: &'static str, q: &ListQuery) -> Self {
-        let mut filters = Vec::new();
-        let mut args = Vec::new();
-        if !q.archived {
-            filters.push("archived IS NULL".to_owned());
-        }
-        if let Some(name) = &q.name {
-            filters.push("name = ?".to_owned());
-            args.push(Value::Text(name.clone()));
-        }
-        if let Some(search) = &q.search {
-            if search.chars().count() >= SEARCH_INDEX_MIN_CHARS {
-                // The trigram index finds the rows that can match (it folds
-                // case itself, so it finds a superset); instr() below keeps
-                // exactly the ones that do. A phrase in double quotes is
-                // taken literally (quotes doubled), `%` and `_` included.
-                filters.push(format!(
-                    "id IN (SELECT rowid FROM {table}_search WHERE {table}_search MATCH ?)"
-                ));
-                args.push(Value::Text(format!("\"{}\"", search.replace('"', "\"\""))));
-            }
-            // instr() matches literally, so `%` and `_` need no escaping.
-            filters.push(
-                "(instr(name_folded, ?) > 0 OR instr(slug, ?) > 0 OR instr(uuid, ?) > 0)"
-                    .to_owned(),
-            );
-            args.extend(std::iter::repeat_n(Value::Text(search.clone()), 3));
-        }
-        let mut where_sql = String::new();
-        for (i, filter) in filters.iter().enumerate() {
-            where_sql.push_str(if i == 0 { " WHERE " } else { " AND " });
-            where_sql.push_str(filter);
-        }
-        let order = match (q.sort, q.direction) {
-            (Sort::Name, Direction::Asc) => "name ASC, slug ASC",
-            (Sort::Name, Direction::Desc) => "name DESC, slug DESC",
-            (Sort::Created, Direction::Asc) => "id ASC",
-            (Sort::Created, Direction::Desc) => "id DESC",
-        };
-        Self {
-            table,
-            where_sql,
-            args,
-            order,
-        }
-    }
-
-    /// One page and the number of matches in all, in one read transaction
-    /// (one snapshot, one WAL read lock). `count_sql` is a cheap count to
-    /// use (the trigger-kept one); without it the matches are counted by
-    /// the page's own statement (`count(*) OVER ()`), so a search reads its
-    /// matches once, not twice. The page's ids are chosen first, along the
-    /// index that serves the sort (which holds the id), and only the rows
-    /// of the page are read whole: a deep page skips index entries, not rows.
-    fn run<T>(
-        self,
-        conn: &Connection,
-        q: &ListQuery,
-        count_sql: Option<&str>,
-        columns: &str,
-        mut item: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
-    ) -> Result<(Vec<T>, u64), StoreError> {
-        let tx = conn.unchecked_transaction()?;
-        let count = |sql: &str| -> Result<i64, StoreError> {
-            Ok(tx
-                .prepare_cached(sql)?
-                .query_row(rusqlite::params_from_iter(&self.args), |r| r.get(0))?)
-        };
-        let cheap_total = count_sql.map(count).transpose()?;
-        let limit = i64::from(q.per_page);
-        let offset = i64::try_from(q.offset()).unwrap_or(i64::MAX);
-        let mut args = self.args.clone();
-        args.extend([Value::Integer(limit), Value::Integer(offset)]);
-        let (table, order, where_sql) = (self.table, self.order, &self.where_sql);
-        let mut counted = None;
-        // The window counts every match before LIMIT: only when there is no
-        // cheap count (it would walk the whole index of an unfiltered list).
-        let total = if cheap_total.is_some() {
-            "NULL"
-        } else {
-            "count(*) OVER ()"
-        };
-        let items = tx
-            .prepare_cached(&format!(
-                "WITH page (page_id, total) AS (
-                     SELECT id, {total} FROM {table}{where_sql}
-                     ORDER BY {order} LIMIT ? OFFSET ?)
-                 SELECT {columns}, total FROM {table} JOIN page ON page_id = id
-                 ORDER BY {order}"
-            ))?
-            .query_map(rusqlite::params_from_iter(&args), |row| {
-                counted = row.get::<_, Option<i64>>(row.as_ref().column_count() - 1)?;
-                item(row)
-            })?
-            .collect::<Result<Vec<T>, _>>()?;
-        let total = match (cheap_total, counted) {
-            (Some(total), _) | (None, Some(total)) => total,
-            // A page past the end has no row to carry the count.
-            (None, None) => count(&format!("SELECT count(*) FROM {table}{where_sql}"))?,
-        };
-        tx.commit()?;
-        Ok((items, u64::try_from(total).unwrap_or(0)))
-    }
-}
-
-/// Tries to find a free generated slug before giving up with a 409.
-const GENERATED_SLUG_ATTEMPTS: usize = 8;
-
-/// A runner's or a spec's table: the words its errors use.
-#[derive(Clone, Copy)]
-struct Kind {
-    /// `runner` or `spec`: in messages, and the fallback of a generated slug.
-    name: &'static str,
-    /// The unique slug column, as SQLite names it in a violation.
-    slug_column: &'static str,
-}
-
-const RUNNER: Kind = Kind {
-    name: "runner",
-    slug_column: "runners.slug",
-};
-const SPEC: Kind = Kind {
-    name: "spec",
-    slug_column: "specs.slug",
-};
-
-impl Kind {
-    /// Maps a failed write of `slug` to [`StoreError::SlugTaken`] if the
-    /// slug is taken.
-    fn slug_conflict(self, slug: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
-        move |e| {
-            if is_unique_violation(&e, self.slug_column) {
-                StoreError::SlugTaken {
-                    kind: self.name,
-                    slug: slug.to_owned(),
-                }
-            } else {
-                e.into()
-            }
-        }
-    }
-
-    /// Runs `insert` with the slug given (taken: 409), or else with slugs
-    /// generated from `name` until one is free.
-    fn insert<T>(
-        self,
-        given: Option<&str>,
-        name: &str,
-        mut insert: impl FnMut(&str) -> rusqlite::Result<T>,
-    ) -> Result<T, StoreError> {
-        if let Some(slug) = given {
-            return insert(slug).map_err(self.slug_conflict(slug));
-        }
-        let base = slug_from_name(name);
-        for i in 0..GENERATED_SLUG_ATTEMPTS {
-            match insert(&generated_slug(base.as_deref(), self.name, i)) {
-                Err(e) if is_unique_violation(&e, self.slug_column) => continue,
-                result => return Ok(result?),
-            }
-        }
-        Err(StoreError::NoFreeSlug(GENERATED_SLUG_ATTEMPTS))
-    }
-}
-
-/// What an update of a runner or a spec changes in every item: `name`,
-/// `slug` and `archived` (archiving an archived item keeps its first time),
-/// applied to the item's fields.
-struct CommonFields<'a> {
-    name: &'a mut String,
-    slug: &'a mut String,
-    archived: &'a mut Option<DateTime<Utc>>,
-}
-
-impl CommonFields<'_> {
-    fn apply(
-        self,
-        name: Option<ResourceName>,
-        slug: Option<Slug>,
-        archive: Option<bool>,
-        stamp: DateTime<Utc>,
-    ) {
-        if let Some(name) = name {
-            *self.name = name.into();
-        }
-        if let Some(slug) = slug {
-            *self.slug = slug.into();
-        }
-        match archive {
-            Some(true) => *self.archived = self.archived.or(Some(stamp)),
-            Some(false) => *self.archived = None,
-            None => {}
-        }
-    }
-}
-
-/// Whether `e` is a violation of the unique index on `column`
-/// (`table.column`).
-fn is_unique_violation(e: &rusqlite::Error, column: &str) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, Some(msg))
-        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE && msg.ends_with(column))
 }
 
 #[cfg(test)]

@@ -4,9 +4,9 @@
 use rusqlite::params;
 use uuid::Uuid;
 
+use super::model::{NewRunner, RunnerChanges, RunnerKeyHash, RunnerRef, RunnerRow};
 use super::{Actor, Store, StoreError, schema};
-use crate::types::{JsonNewRunner, JsonUpdateRunner};
-use crate::validate::{Direction, ListQuery, RunnerRef, Sort};
+use crate::validate::{Direction, ListQuery, Ref, Sort};
 
 fn query(archived: bool, search: Option<&str>) -> ListQuery {
     ListQuery {
@@ -41,8 +41,8 @@ async fn assert_counts(store: &Store, active: u64, total_all: u64) {
     assert_eq!(counted, (active as i64, total_all as i64));
 }
 
-fn archive(archived: bool) -> JsonUpdateRunner {
-    JsonUpdateRunner {
+fn archive(archived: bool) -> RunnerChanges {
+    RunnerChanges {
         archived: Some(archived),
         ..Default::default()
     }
@@ -86,16 +86,16 @@ async fn a_version_1_database_migrates_and_counts_stay_exact() {
         .unwrap();
     assert_eq!((found.0.len(), found.1), (1, 1));
 
-    let new = JsonNewRunner {
+    let new = NewRunner {
         name: "New One".to_owned().try_into().unwrap(),
         slug: None,
     };
     let created = store
-        .create_runner(new, [9; 32], &Actor::program())
+        .create_runner(new, RunnerKeyHash([9; 32]), &Actor::program())
         .await
         .unwrap();
     assert_counts(&store, 2, 3).await;
-    let slug = RunnerRef::Slug(created.slug.clone());
+    let slug = RunnerRef::from(Ref::Slug(created.slug.clone()));
     store
         .update_runner(slug.clone(), archive(true), &Actor::program())
         .await
@@ -113,7 +113,7 @@ async fn a_version_1_database_migrates_and_counts_stay_exact() {
         .unwrap();
     assert_counts(&store, 2, 3).await;
     // A rename re-folds the searchable name.
-    let rename = JsonUpdateRunner {
+    let rename = RunnerChanges {
         name: Some("ÉCLAIR".to_owned().try_into().unwrap()),
         ..Default::default()
     };
@@ -145,7 +145,7 @@ async fn a_version_2_database_migrates_with_every_runner_and_key() {
                 Uuid::new_v4().to_string(),
                 format!("Old {i}"),
                 format!("old-{i}"),
-                crate::auth::hash_runner_key(key).to_vec(),
+                crate::auth::hash_runner_key(key).0.to_vec(),
                 (i == 2).then_some("2026-02-01T00:00:00.000000Z"),
             ],
         )
@@ -162,7 +162,10 @@ async fn a_version_2_database_migrates_with_every_runner_and_key() {
             .unwrap()
             .expect("the key still finds its runner");
         assert_eq!(keyed.slug, format!("old-{i}"));
-        let runner = store.runner(&RunnerRef::Slug(keyed.slug)).await.unwrap();
+        let runner = store
+            .runner(&RunnerRef::from(Ref::Slug(keyed.slug)))
+            .await
+            .unwrap();
         assert!(runner.specs.is_empty());
     }
     // Opening again is a no-op.
@@ -173,7 +176,7 @@ async fn a_version_2_database_migrates_with_every_runner_and_key() {
 
 /// Every runner of the store, by a plain scan in Rust: what `search` must
 /// find, case-insensitively and literally, in name, slug or uuid.
-fn scan(all: &[crate::types::JsonRunner], search: &str) -> Vec<Uuid> {
+fn scan(all: &[RunnerRow], search: &str) -> Vec<Uuid> {
     let search = search.to_lowercase();
     let mut found: Vec<Uuid> = all
         .iter()
@@ -211,7 +214,7 @@ fn search_through_the_index_finds_what_a_scan_finds() {
             let store = Store::open(&dir.path().join("search.db")).unwrap();
             let all = runtime.block_on(async {
                 for n in &names {
-                    let new = JsonNewRunner {
+                    let new = NewRunner {
                         name: n.clone().try_into().unwrap(),
                         slug: None,
                     };
@@ -278,12 +281,12 @@ fn search_through_the_index_finds_what_a_scan_finds() {
 async fn one_rejected_write_in_a_group_commit_leaves_the_others_committed() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("group.db")).unwrap();
-    let taken = JsonNewRunner {
+    let taken = NewRunner {
         name: "Taken".to_owned().try_into().unwrap(),
         slug: Some("taken".to_owned().try_into().unwrap()),
     };
     store
-        .create_runner(taken.clone(), [0; 32], &Actor::program())
+        .create_runner(taken.clone(), RunnerKeyHash([0; 32]), &Actor::program())
         .await
         .unwrap();
     let (writes_before, commits_before) = store.write_stats();
@@ -293,14 +296,14 @@ async fn one_rejected_write_in_a_group_commit_leaves_the_others_committed() {
         let new = if i % 8 == 0 {
             taken.clone()
         } else {
-            JsonNewRunner {
+            NewRunner {
                 name: format!("Group {i}").try_into().unwrap(),
                 slug: None,
             }
         };
         async move {
             store
-                .create_runner(new, [i + 1; 32], &Actor::program())
+                .create_runner(new, RunnerKeyHash([i + 1; 32]), &Actor::program())
                 .await
         }
     });
@@ -315,7 +318,7 @@ async fn one_rejected_write_in_a_group_commit_leaves_the_others_committed() {
     }
     assert_eq!(created.len(), 56);
     for runner in &created {
-        let found = store.runner(&RunnerRef::Uuid(runner.uuid)).await.unwrap();
+        let found = store.runner(&RunnerRef::from(runner.uuid)).await.unwrap();
         assert_eq!(&found, runner, "an acknowledged write is there");
     }
     assert_counts(&store, 57, 57).await;
@@ -332,8 +335,8 @@ async fn one_rejected_write_in_a_group_commit_leaves_the_others_committed() {
     );
 }
 
-fn new_runner(name: &str) -> JsonNewRunner {
-    JsonNewRunner {
+fn new_runner(name: &str) -> NewRunner {
+    NewRunner {
         name: name.to_owned().try_into().unwrap(),
         slug: None,
     }
@@ -344,7 +347,11 @@ async fn a_dead_writer_is_told_and_every_write_after_it_fails() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("dead.db")).unwrap();
     store
-        .create_runner(new_runner("before"), [1; 32], &Actor::program())
+        .create_runner(
+            new_runner("before"),
+            RunnerKeyHash([1; 32]),
+            &Actor::program(),
+        )
         .await
         .unwrap();
     let stopped = store.clone();
@@ -357,7 +364,11 @@ async fn a_dead_writer_is_told_and_every_write_after_it_fails() {
         .expect("the writer's death is told within 5 s")
         .unwrap();
     let after = store
-        .create_runner(new_runner("after"), [2; 32], &Actor::program())
+        .create_runner(
+            new_runner("after"),
+            RunnerKeyHash([2; 32]),
+            &Actor::program(),
+        )
         .await;
     assert!(
         matches!(after, Err(StoreError::WriterStopped)),
@@ -380,7 +391,11 @@ async fn a_full_write_queue_refuses_at_once_and_each_write_waits_its_own_busy_ti
         let store = store.clone();
         async move {
             let result = store
-                .create_runner(new_runner(&format!("q{i}")), [i; 32], &Actor::program())
+                .create_runner(
+                    new_runner(&format!("q{i}")),
+                    RunnerKeyHash([i; 32]),
+                    &Actor::program(),
+                )
                 .await;
             (result, started.elapsed())
         }
@@ -414,7 +429,11 @@ async fn a_full_write_queue_refuses_at_once_and_each_write_waits_its_own_busy_ti
     // Nothing was written, and writes work again.
     assert_eq!(total(&store, true, None).await, 0);
     store
-        .create_runner(new_runner("after"), [200; 32], &Actor::program())
+        .create_runner(
+            new_runner("after"),
+            RunnerKeyHash([200; 32]),
+            &Actor::program(),
+        )
         .await
         .unwrap();
 }

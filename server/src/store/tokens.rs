@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 use super::audit::{Actor, record};
+use super::model::AuditAction;
 use super::{Store, StoreError, now, opt_time_at, time_at, to_text, uuid_at};
 use crate::random::random_bytes;
 
@@ -81,7 +82,7 @@ fn ensure_user(
                 record(
                     conn,
                     actor,
-                    "user.promote",
+                    AuditAction::UserPromote,
                     Some(uuid),
                     Some(name),
                     serde_json::json!({ "admin": true }),
@@ -103,7 +104,7 @@ fn ensure_user(
             record(
                 conn,
                 actor,
-                "user.create",
+                AuditAction::UserCreate,
                 Some(uuid),
                 Some(name),
                 serde_json::json!({ "name": name, "admin": admin }),
@@ -166,7 +167,7 @@ impl Store {
             record(
                 tx,
                 &actor,
-                "token.create",
+                AuditAction::TokenCreate,
                 Some(jti),
                 None,
                 serde_json::json!({"user": user, "expires": to_text(expires)}),
@@ -233,7 +234,7 @@ impl Store {
             record(
                 tx,
                 &actor,
-                "token.revoke",
+                AuditAction::TokenRevoke,
                 Some(jti),
                 None,
                 serde_json::json!({"revoked": true}),
@@ -263,7 +264,7 @@ impl Store {
             record(
                 tx,
                 &actor,
-                "key.rotate",
+                AuditAction::KeyRotate,
                 None,
                 None,
                 serde_json::json!({"api_tokens_revoked": revoked}),

@@ -1,0 +1,384 @@
+//! What runners and specs (and the resources after them) share, written
+//! once over the [`Item`] trait: lookup by reference, insert with a given or
+//! generated slug, the name/slug/archive update with its audit row, and the
+//! filtered, paged list with its count. A resource is its own small file:
+//! its row, its SQL, and its own operations.
+//!
+//! A trait rather than a macro or a table descriptor: the shared code is
+//! ordinary generic functions that read and type-check as such, and each
+//! resource states in one `impl` what differs (its table, columns, row
+//! reader and audit actions).
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Row};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::audit::{Actor, changes, record};
+use super::model::{AuditAction, Kind, RefTo};
+use super::{StoreError, now, to_text};
+use crate::validate::{
+    Direction, ListQuery, Ref, ResourceName, Slug, Sort, generated_slug, slug_from_name,
+};
+
+/// A resource kept in a table with the columns every item has: `id`,
+/// `uuid`, `name`, `name_folded`, `slug` (unique), `archived`, `created`,
+/// `modified`, and a trigram index `{table}_search`.
+pub(super) trait Item: Sized + 'static {
+    /// The store's row of one item.
+    type Row: Clone + PartialEq + Serialize + Send + 'static;
+    const KIND: Kind;
+    const TABLE: &'static str;
+    /// The columns [`Item::row_at`] reads, in order.
+    const COLUMNS: &'static str;
+    const CREATED: AuditAction;
+    const UPDATED: AuditAction;
+    /// An item from the columns of [`Item::COLUMNS`], starting at `at`.
+    fn row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Self::Row>;
+    /// The fields every item has, to read and change.
+    fn common(row: &mut Self::Row) -> Common<'_>;
+    /// Columns of its own that an update may change besides the common
+    /// ones, with their values in `row` (written in the same statement, so
+    /// that a CHECK across columns holds).
+    fn own_columns(_row: &Self::Row) -> Vec<(&'static str, Value)> {
+        Vec::new()
+    }
+    /// A cheap count of the items `q` lists, if there is one (kept by
+    /// triggers); else the list counts its matches itself.
+    fn count_sql(_q: &ListQuery) -> Option<&'static str> {
+        None
+    }
+}
+
+/// The [`Common`] fields of a row that has them under these names.
+macro_rules! common_fields {
+    ($row:expr) => {
+        $crate::store::items::Common {
+            uuid: $row.uuid,
+            name: &mut $row.name,
+            slug: &mut $row.slug,
+            archived: &mut $row.archived,
+            modified: &mut $row.modified,
+        }
+    };
+}
+pub(super) use common_fields;
+
+/// The fields every item has.
+pub(super) struct Common<'a> {
+    pub uuid: Uuid,
+    pub name: &'a mut String,
+    pub slug: &'a mut String,
+    pub archived: &'a mut Option<DateTime<Utc>>,
+    pub modified: &'a mut DateTime<Utc>,
+}
+
+impl Common<'_> {
+    /// Applies a change of name, slug and archived (archiving an archived
+    /// item keeps its first time).
+    fn apply(
+        self,
+        name: Option<ResourceName>,
+        slug: Option<Slug>,
+        archive: Option<bool>,
+        stamp: DateTime<Utc>,
+    ) {
+        if let Some(name) = name {
+            *self.name = name.into();
+        }
+        if let Some(slug) = slug {
+            *self.slug = slug.into();
+        }
+        match archive {
+            Some(true) => *self.archived = self.archived.or(Some(stamp)),
+            Some(false) => *self.archived = None,
+            None => {}
+        }
+    }
+}
+
+/// The UUID and slug of `row`, as its audit rows name it.
+pub(super) fn identity<T: Item>(row: &T::Row) -> (Uuid, String) {
+    let mut row = row.clone();
+    let common = T::common(&mut row);
+    (common.uuid, common.slug.clone())
+}
+
+/// An item's row id and row, by UUID or slug.
+pub(super) fn find<T: Item>(conn: &Connection, r: &RefTo<T>) -> Result<(i64, T::Row), StoreError> {
+    let (filter, arg) = match r.by() {
+        Ref::Uuid(uuid) => ("uuid", uuid.to_string()),
+        Ref::Slug(slug) => ("slug", slug.clone()),
+    };
+    let (table, columns) = (T::TABLE, T::COLUMNS);
+    conn.prepare_cached(&format!(
+        "SELECT id, {columns} FROM {table} WHERE {filter} = ?"
+    ))?
+    .query_row([arg], |row| Ok((row.get(0)?, T::row_at(row, 1)?)))
+    .optional()?
+    .ok_or_else(|| StoreError::NotFound {
+        kind: T::KIND,
+        by: r.by().clone(),
+    })
+}
+
+/// One page of the items matching `q`, and how many match in all.
+pub(super) fn list<T: Item>(
+    conn: &Connection,
+    q: &ListQuery,
+) -> Result<(Vec<T::Row>, u64), StoreError> {
+    ListSql::new(T::TABLE, q).run(conn, q, T::count_sql(q), T::COLUMNS, |r| T::row_at(r, 0))
+}
+
+/// Whether `e` is a violation of a unique index (by SQLite's extended
+/// result code).
+pub(super) fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.code == ErrorCode::ConstraintViolation
+            && f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+/// Whether an item of `T` has `slug`.
+fn slug_exists<T: Item>(conn: &Connection, slug: &str) -> rusqlite::Result<bool> {
+    let table = T::TABLE;
+    conn.prepare_cached(&format!(
+        "SELECT EXISTS (SELECT 1 FROM {table} WHERE slug = ?)"
+    ))?
+    .query_row([slug], |r| r.get(0))
+}
+
+/// Maps a failed write of `slug` to [`StoreError::SlugTaken`] if that is
+/// what failed: a unique violation while an item has the slug (the other
+/// unique columns hold random values).
+pub(super) fn slug_conflict<T: Item>(
+    conn: &Connection,
+    slug: &str,
+    e: rusqlite::Error,
+) -> StoreError {
+    if is_unique_violation(&e) && slug_exists::<T>(conn, slug).unwrap_or(false) {
+        StoreError::SlugTaken {
+            kind: T::KIND,
+            slug: slug.to_owned(),
+        }
+    } else {
+        e.into()
+    }
+}
+
+/// Tries to find a free generated slug before giving up with a 409.
+const GENERATED_SLUG_ATTEMPTS: usize = 8;
+
+/// Runs `insert` with the slug given (taken: 409), or else with slugs
+/// generated from `name` until one is free, and records the new item's
+/// audit row.
+pub(super) fn create<T: Item>(
+    conn: &Connection,
+    actor: &Actor,
+    given: Option<&str>,
+    name: &str,
+    mut insert: impl FnMut(&str) -> rusqlite::Result<T::Row>,
+) -> Result<T::Row, StoreError> {
+    let row = match given {
+        Some(slug) => insert(slug).map_err(|e| slug_conflict::<T>(conn, slug, e))?,
+        None => {
+            let base = slug_from_name(name);
+            let mut attempts = 0..GENERATED_SLUG_ATTEMPTS;
+            loop {
+                let Some(i) = attempts.next() else {
+                    return Err(StoreError::NoFreeSlug(GENERATED_SLUG_ATTEMPTS));
+                };
+                let slug = generated_slug(base.as_deref(), T::KIND.name(), i);
+                match insert(&slug) {
+                    Ok(row) => break row,
+                    Err(e) => match slug_conflict::<T>(conn, &slug, e) {
+                        StoreError::SlugTaken { .. } => continue,
+                        e => return Err(e),
+                    },
+                }
+            }
+        }
+    };
+    let (uuid, slug) = identity::<T>(&row);
+    record(
+        conn,
+        actor,
+        T::CREATED,
+        Some(uuid),
+        Some(&slug),
+        changes(None, &row),
+    )?;
+    Ok(row)
+}
+
+/// The name, slug and archive part of an update.
+pub(super) struct CommonChanges {
+    pub name: Option<ResourceName>,
+    pub slug: Option<Slug>,
+    pub archived: Option<bool>,
+}
+
+/// Applies `common` and then `more` (what else the resource changes, given
+/// the row as it was, the row to be, and the time) to the item `r`; writes
+/// it (with [`Item::own_columns`]) and audits it if anything changed.
+pub(super) fn update<T: Item>(
+    conn: &Connection,
+    actor: &Actor,
+    r: &RefTo<T>,
+    common: CommonChanges,
+    more: impl FnOnce(i64, &T::Row, &mut T::Row, DateTime<Utc>) -> Result<(), StoreError>,
+) -> Result<T::Row, StoreError> {
+    let (id, current) = find(conn, r)?;
+    let mut next = current.clone();
+    let stamp = now();
+    T::common(&mut next).apply(common.name, common.slug, common.archived, stamp);
+    more(id, &current, &mut next, stamp)?;
+    if next == current {
+        return Ok(current);
+    }
+    let fields = T::common(&mut next);
+    *fields.modified = stamp;
+    let (name, slug, archived) = (fields.name.clone(), fields.slug.clone(), *fields.archived);
+    let mut args: Vec<Value> = vec![
+        Value::Text(name),
+        Value::Text(slug.clone()),
+        archived.map(to_text).into(),
+        Value::Text(to_text(stamp)),
+        Value::Integer(id),
+    ];
+    let mut set = String::new();
+    for (column, value) in T::own_columns(&next) {
+        set.push_str(&format!(", {column} = ?{}", args.len() + 1));
+        args.push(value);
+    }
+    let table = T::TABLE;
+    conn.prepare_cached(&format!(
+        "UPDATE {table} SET name = ?1, name_folded = fold(?1), slug = ?2, archived = ?3,
+         modified = ?4{set} WHERE id = ?5"
+    ))?
+    .execute(rusqlite::params_from_iter(args))
+    .map_err(|e| slug_conflict::<T>(conn, &slug, e))?;
+    let (uuid, slug) = identity::<T>(&next);
+    let diff = changes(Some(&current), &next);
+    record(conn, actor, T::UPDATED, Some(uuid), Some(&slug), diff)?;
+    Ok(next)
+}
+
+/// Shortest `search` the trigram index serves; shorter ones scan.
+pub const SEARCH_INDEX_MIN_CHARS: usize = 3;
+
+/// The `WHERE` and `ORDER BY` of a list of `table` (`runners` or `specs`,
+/// which share the columns filtered on, and each have a trigram index
+/// `{table}_search`), and the parameters of the `WHERE`.
+struct ListSql {
+    table: &'static str,
+    where_sql: String,
+    args: Vec<Value>,
+    order: &'static str,
+}
+
+impl ListSql {
+    fn new(table: &'static str, q: &ListQuery) -> Self {
+        let mut filters = Vec::new();
+        let mut args = Vec::new();
+        if !q.archived {
+            filters.push("archived IS NULL".to_owned());
+        }
+        if let Some(name) = &q.name {
+            filters.push("name = ?".to_owned());
+            args.push(Value::Text(name.clone()));
+        }
+        if let Some(search) = &q.search {
+            if search.chars().count() >= SEARCH_INDEX_MIN_CHARS {
+                // The trigram index finds the rows that can match (it folds
+                // case itself, so it finds a superset); instr() below keeps
+                // exactly the ones that do. A phrase in double quotes is
+                // taken literally (quotes doubled), `%` and `_` included.
+                filters.push(format!(
+                    "id IN (SELECT rowid FROM {table}_search WHERE {table}_search MATCH ?)"
+                ));
+                args.push(Value::Text(format!("\"{}\"", search.replace('"', "\"\""))));
+            }
+            // instr() matches literally, so `%` and `_` need no escaping.
+            filters.push(
+                "(instr(name_folded, ?) > 0 OR instr(slug, ?) > 0 OR instr(uuid, ?) > 0)"
+                    .to_owned(),
+            );
+            args.extend(std::iter::repeat_n(Value::Text(search.clone()), 3));
+        }
+        let mut where_sql = String::new();
+        for (i, filter) in filters.iter().enumerate() {
+            where_sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+            where_sql.push_str(filter);
+        }
+        let order = match (q.sort, q.direction) {
+            (Sort::Name, Direction::Asc) => "name ASC, slug ASC",
+            (Sort::Name, Direction::Desc) => "name DESC, slug DESC",
+            (Sort::Created, Direction::Asc) => "id ASC",
+            (Sort::Created, Direction::Desc) => "id DESC",
+        };
+        Self {
+            table,
+            where_sql,
+            args,
+            order,
+        }
+    }
+
+    /// One page and the number of matches in all, in one read transaction
+    /// (one snapshot, one WAL read lock). `count_sql` is a cheap count to
+    /// use (the trigger-kept one); without it the matches are counted by
+    /// the page's own statement (`count(*) OVER ()`), so a search reads its
+    /// matches once, not twice. The page's ids are chosen first, along the
+    /// index that serves the sort (which holds the id), and only the rows
+    /// of the page are read whole: a deep page skips index entries, not rows.
+    fn run<T>(
+        self,
+        conn: &Connection,
+        q: &ListQuery,
+        count_sql: Option<&str>,
+        columns: &str,
+        mut item: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<(Vec<T>, u64), StoreError> {
+        let tx = conn.unchecked_transaction()?;
+        let count = |sql: &str| -> Result<i64, StoreError> {
+            Ok(tx
+                .prepare_cached(sql)?
+                .query_row(rusqlite::params_from_iter(&self.args), |r| r.get(0))?)
+        };
+        let cheap_total = count_sql.map(count).transpose()?;
+        let limit = i64::from(q.per_page);
+        let offset = i64::try_from(q.offset()).unwrap_or(i64::MAX);
+        let mut args = self.args.clone();
+        args.extend([Value::Integer(limit), Value::Integer(offset)]);
+        let (table, order, where_sql) = (self.table, self.order, &self.where_sql);
+        let mut counted = None;
+        // The window counts every match before LIMIT: only when there is no
+        // cheap count (it would walk the whole index of an unfiltered list).
+        let total = if cheap_total.is_some() {
+            "NULL"
+        } else {
+            "count(*) OVER ()"
+        };
+        let items = tx
+            .prepare_cached(&format!(
+                "WITH page (page_id, total) AS (
+                     SELECT id, {total} FROM {table}{where_sql}
+                     ORDER BY {order} LIMIT ? OFFSET ?)
+                 SELECT {columns}, total FROM {table} JOIN page ON page_id = id
+                 ORDER BY {order}"
+            ))?
+            .query_map(rusqlite::params_from_iter(&args), |row| {
+                counted = row.get::<_, Option<i64>>(row.as_ref().column_count() - 1)?;
+                item(row)
+            })?
+            .collect::<Result<Vec<T>, _>>()?;
+        let total = match (cheap_total, counted) {
+            (Some(total), _) | (None, Some(total)) => total,
+            // A page past the end has no row to carry the count.
+            (None, None) => count(&format!("SELECT count(*) FROM {table}{where_sql}"))?,
+        };
+        tx.commit()?;
+        Ok((items, u64::try_from(total).unwrap_or(0)))
+    }
+}
