@@ -1,12 +1,16 @@
 //! The API, declared once. Doc comments here become the OpenAPI document's
 //! summaries and descriptions; function names are the operation ids, which
-//! are Bencher's, so SDK methods carry Bencher's names.
+//! are Bencher's, so SDK methods carry Bencher's names. An operation's
+//! credential is its first argument after the request context
+//! ([`AdminUser`] or [`RunnerAuth`]): checked before anything else of the
+//! request, and the operation's `security` in the document.
 
 use dropshot::{
     HttpError, HttpResponseCreated, HttpResponseDeleted, HttpResponseHeaders, HttpResponseOk,
     RequestContext,
 };
 
+use crate::credential::{self, AdminUser, Credentials, RunnerAuth, declare_security};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::types::{
     JsonApiVersion, JsonNewRunner, JsonNewRunnerSpec, JsonNewSpec, JsonOpenApi, JsonRunner,
@@ -30,7 +34,7 @@ pub type SpecsPage = HttpResponseHeaders<HttpResponseOk<Vec<JsonSpec>>, TotalCou
 /// endpoints).
 #[dropshot::api_description]
 pub trait RunnersApi {
-    type Context;
+    type Context: Credentials;
 
     /// List runners
     ///
@@ -42,6 +46,7 @@ pub trait RunnersApi {
     #[endpoint { method = GET, path = "/v0/runners", tags = ["runners"] }]
     async fn runners_get(
         rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
         query: QueryParams<RunnersQuery>,
     ) -> Result<RunnersPage, HttpError>;
 
@@ -54,6 +59,7 @@ pub trait RunnersApi {
     #[endpoint { method = POST, path = "/v0/runners", tags = ["runners"] }]
     async fn runners_post(
         rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
         body: JsonBody<JsonNewRunner>,
     ) -> Result<Created<JsonRunnerKey>, HttpError>;
 
@@ -64,6 +70,7 @@ pub trait RunnersApi {
     #[endpoint { method = GET, path = "/v0/runners/{runner}", tags = ["runners"] }]
     async fn runner_get(
         rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
         path: PathParams<RunnerPath>,
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError>;
 
@@ -75,6 +82,7 @@ pub trait RunnersApi {
     #[endpoint { method = PATCH, path = "/v0/runners/{runner}", tags = ["runners"] }]
     async fn runner_patch(
         rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
         path: PathParams<RunnerPath>,
         body: JsonBody<JsonUpdateRunner>,
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError>;
@@ -88,6 +96,7 @@ pub trait RunnersApi {
     #[endpoint { method = POST, path = "/v0/runners/{runner}/key", tags = ["runners"] }]
     async fn runner_key_post(
         rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
         path: PathParams<RunnerPath>,
     ) -> Result<Created<JsonRunnerKey>, HttpError>;
 
@@ -104,6 +113,7 @@ pub trait RunnersApi {
     }]
     async fn runner_token_post(
         rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
         path: PathParams<RunnerPath>,
     ) -> Result<Created<JsonRunnerKey>, HttpError>;
 
@@ -114,6 +124,7 @@ pub trait RunnersApi {
     #[endpoint { method = GET, path = "/v0/runners/{runner}/specs", tags = ["runners"] }]
     async fn runner_specs_get(
         rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
         path: PathParams<RunnerPath>,
     ) -> Result<HttpResponseOk<Vec<JsonSpec>>, HttpError>;
 
@@ -125,6 +136,7 @@ pub trait RunnersApi {
     #[endpoint { method = POST, path = "/v0/runners/{runner}/specs", tags = ["runners"] }]
     async fn runner_specs_post(
         rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
         path: PathParams<RunnerPath>,
         body: JsonBody<JsonNewRunnerSpec>,
     ) -> Result<Created<JsonSpec>, HttpError>;
@@ -140,6 +152,7 @@ pub trait RunnersApi {
     }]
     async fn runner_spec_delete(
         rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
         path: PathParams<RunnerSpecPath>,
     ) -> Result<HttpResponseDeleted, HttpError>;
 
@@ -151,7 +164,7 @@ pub trait RunnersApi {
     #[endpoint { method = POST, path = "/v0/runners/{runner}/heartbeat", tags = ["runners"] }]
     async fn runner_heartbeat_post(
         rqctx: RequestContext<Self::Context>,
-        path: PathParams<RunnerPath>,
+        runner: RunnerAuth,
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError>;
 
     /// List specs
@@ -164,6 +177,7 @@ pub trait RunnersApi {
     #[endpoint { method = GET, path = "/v0/specs", tags = ["specs"] }]
     async fn specs_get(
         rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
         query: QueryParams<SpecsQuery>,
     ) -> Result<SpecsPage, HttpError>;
 
@@ -176,6 +190,7 @@ pub trait RunnersApi {
     #[endpoint { method = POST, path = "/v0/specs", tags = ["specs"] }]
     async fn specs_post(
         rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
         body: JsonBody<JsonNewSpec>,
     ) -> Result<Created<JsonSpec>, HttpError>;
 
@@ -186,6 +201,7 @@ pub trait RunnersApi {
     #[endpoint { method = GET, path = "/v0/specs/{spec}", tags = ["specs"] }]
     async fn spec_get(
         rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
         path: PathParams<SpecPath>,
     ) -> Result<HttpResponseOk<JsonSpec>, HttpError>;
 
@@ -198,6 +214,7 @@ pub trait RunnersApi {
     #[endpoint { method = PATCH, path = "/v0/specs/{spec}", tags = ["specs"] }]
     async fn spec_patch(
         rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
         path: PathParams<SpecPath>,
         body: JsonBody<JsonUpdateSpec>,
     ) -> Result<HttpResponseOk<JsonSpec>, HttpError>;
@@ -210,6 +227,7 @@ pub trait RunnersApi {
     #[endpoint { method = DELETE, path = "/v0/specs/{spec}", tags = ["specs"] }]
     async fn spec_delete(
         rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
         path: PathParams<SpecPath>,
     ) -> Result<HttpResponseDeleted, HttpError>;
 
@@ -234,66 +252,12 @@ pub trait RunnersApi {
     ) -> Result<HttpResponseOk<JsonOpenApi>, HttpError>;
 }
 
-/// The credential an operation takes, as the OpenAPI document names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Credential {
-    /// An admin user's API token (a JWT).
-    ApiToken,
-    /// The key of the runner in the path.
-    RunnerKey,
-    /// None: a public operation.
-    Public,
-}
-
-impl Credential {
-    /// The credential of the operation `operation_id`: every operation is
-    /// admin-only but the runner's own heartbeat and the two public ones.
-    pub fn of(operation_id: &str) -> Self {
-        match operation_id {
-            "runner_heartbeat_post" => Self::RunnerKey,
-            "server_version_get" | "server_spec_get" => Self::Public,
-            _ => Self::ApiToken,
-        }
-    }
-
-    /// The operation's `security` requirement.
-    fn requirement(self) -> serde_json::Value {
-        match self {
-            Self::ApiToken => serde_json::json!([{ "ApiToken": [] }]),
-            Self::RunnerKey => serde_json::json!([{ "RunnerKey": [] }]),
-            Self::Public => serde_json::json!([]),
-        }
-    }
-}
-
-/// Adds the two credentials as security schemes, and each operation's own
-/// requirement ([`Credential::of`]): dropshot has no declaration for them.
-fn declare_security(spec: &mut serde_json::Value) {
-    spec["components"]["securitySchemes"] = serde_json::json!({
-        "ApiToken": {
-            "type": "http",
-            "scheme": "bearer",
-            "bearerFormat": "JWT",
-            "description": "An admin user's API token (HS256 JWT), from the first start's \
-                            banner or `runners-server token create --admin`."
-        },
-        "RunnerKey": {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "A runner's key: `bencher_runner_` and 30 letters and digits (or \
-                            64 hex digits for a key issued by Bencher v0.6.2)."
-        }
-    });
-    let Some(paths) = spec["paths"].as_object_mut() else {
-        return;
-    };
-    for operation in paths.values_mut().filter_map(|p| p.as_object_mut()) {
-        for op in operation.values_mut() {
-            if let Some(id) = op["operationId"].as_str() {
-                op["security"] = Credential::of(id).requirement();
-            }
-        }
-    }
+/// The API description of the implementation `I`, to serve: its context
+/// becomes usable by the credential extractors ([`crate::credential`]).
+pub fn api_description<I: RunnersApi>()
+-> Result<dropshot::ApiDescription<I::Context>, dropshot::ApiDescriptionBuildErrors> {
+    credential::register::<I::Context>();
+    runners_api_mod::api_description::<I>()
 }
 
 /// The OpenAPI document of [`RunnersApi`], as checked in at `openapi.json`.

@@ -10,7 +10,9 @@
 //!   is under it.
 //! - [`auth`]: API tokens (JWT) and runner tokens.
 //! - [`error`], [`extract`]: the HTTP edge (errors to HTTP, request bodies
-//!   and queries).
+//!   and queries); [`credential`]: the credentials a handler names in its
+//!   signature ([`credential::AdminUser`], [`credential::RunnerAuth`]), which
+//!   also give the OpenAPI document its `security`.
 //! - [`api`]: the endpoints, declared once (the OpenAPI document comes from
 //!   there, [`api::openapi_document`]); [`server`]: their implementation and
 //!   the running server; [`acceptor`]: its front door (connection limit,
@@ -19,6 +21,7 @@
 pub mod acceptor;
 pub mod api;
 pub mod auth;
+pub mod credential;
 pub mod error;
 pub mod extract;
 pub mod random;

@@ -12,8 +12,9 @@ use dropshot::{
 use slog::Drain as _;
 
 use crate::acceptor::{self, Acceptor, Limits};
-use crate::api::{Created, RunnersApi, RunnersPage, SpecsPage, openapi_document, runners_api_mod};
+use crate::api::{self, Created, RunnersApi, RunnersPage, SpecsPage, openapi_document};
 use crate::auth::{self, AuthError, DEFAULT_API_TOKEN_TTL_DAYS, RunnerKey};
+use crate::credential::{AdminUser, Credentials, RunnerAuth};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::store::{self, Actor, RunnerKeyHash, Store, StoreError};
 use crate::types::{
@@ -21,6 +22,7 @@ use crate::types::{
     JsonRunnerKey, JsonSpec, JsonUpdateRunner, JsonUpdateSpec, LocationHeader, RunnerPath,
     RunnerSpecPath, RunnersQuery, SpecPath, SpecsQuery, TotalCountHeader,
 };
+use crate::validate::Ref;
 
 /// The Bencher API version this server reports when a request names none
 /// it speaks (Bencher's CLI warns when it differs from its own).
@@ -54,11 +56,18 @@ pub struct Context {
     spec: JsonOpenApi,
 }
 
-impl Context {
-    /// The admin behind the request's API token.
-    async fn admin(&self, rqctx: &RequestContext<Self>) -> Result<auth::Admin, AuthError> {
-        let headers = rqctx.request.headers();
+#[async_trait::async_trait]
+impl Credentials for Context {
+    async fn admin(&self, headers: &http::HeaderMap) -> Result<auth::Admin, AuthError> {
         auth::require_admin(&self.store, &self.keys, &self.admins, headers).await
+    }
+
+    async fn runner(
+        &self,
+        headers: &http::HeaderMap,
+        runner: &Ref,
+    ) -> Result<RunnerKey, AuthError> {
+        RunnerKey::from_request(&self.store, headers, runner).await
     }
 }
 
@@ -72,10 +81,10 @@ fn new_runner_key() -> (String, RunnerKeyHash) {
 /// Rotates a runner's key: `/key` and its v0.6.2 name `/token`.
 async fn rotate_key(
     rqctx: RequestContext<Context>,
+    admin: auth::Admin,
     path: PathParams<RunnerPath>,
 ) -> Result<Created<JsonRunnerKey>, HttpError> {
     let cx = rqctx.context();
-    let admin = cx.admin(&rqctx).await?;
     let runner = path.0.runner;
     let (key, hash) = new_runner_key();
     let uuid = cx
@@ -121,19 +130,19 @@ impl RunnersApi for RunnersImpl {
 
     async fn runners_get(
         rqctx: RequestContext<Context>,
+        _: AdminUser,
         query: QueryParams<RunnersQuery>,
     ) -> Result<RunnersPage, HttpError> {
         let cx = rqctx.context();
-        cx.admin(&rqctx).await?;
         Ok(page(cx.store.list_runners(query.0).await?))
     }
 
     async fn runners_post(
         rqctx: RequestContext<Context>,
+        AdminUser(admin): AdminUser,
         body: JsonBody<JsonNewRunner>,
     ) -> Result<Created<JsonRunnerKey>, HttpError> {
         let cx = rqctx.context();
-        let admin = cx.admin(&rqctx).await?;
         let (key, hash) = new_runner_key();
         let new = body.0.into();
         let runner = cx.store.create_runner(new, hash, &admin.actor()).await?;
@@ -146,21 +155,21 @@ impl RunnersApi for RunnersImpl {
 
     async fn runner_get(
         rqctx: RequestContext<Context>,
+        _: AdminUser,
         path: PathParams<RunnerPath>,
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
         let cx = rqctx.context();
-        cx.admin(&rqctx).await?;
         let runner = path.0.runner.into();
         Ok(HttpResponseOk(cx.store.runner(&runner).await?.into()))
     }
 
     async fn runner_patch(
         rqctx: RequestContext<Context>,
+        AdminUser(admin): AdminUser,
         path: PathParams<RunnerPath>,
         body: JsonBody<JsonUpdateRunner>,
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
         let cx = rqctx.context();
-        let admin = cx.admin(&rqctx).await?;
         let runner = path.0.runner.into();
         Ok(HttpResponseOk(
             cx.store
@@ -172,24 +181,26 @@ impl RunnersApi for RunnersImpl {
 
     async fn runner_key_post(
         rqctx: RequestContext<Context>,
+        AdminUser(admin): AdminUser,
         path: PathParams<RunnerPath>,
     ) -> Result<Created<JsonRunnerKey>, HttpError> {
-        rotate_key(rqctx, path).await
+        rotate_key(rqctx, admin, path).await
     }
 
     async fn runner_token_post(
         rqctx: RequestContext<Context>,
+        AdminUser(admin): AdminUser,
         path: PathParams<RunnerPath>,
     ) -> Result<Created<JsonRunnerKey>, HttpError> {
-        rotate_key(rqctx, path).await
+        rotate_key(rqctx, admin, path).await
     }
 
     async fn runner_specs_get(
         rqctx: RequestContext<Context>,
+        _: AdminUser,
         path: PathParams<RunnerPath>,
     ) -> Result<HttpResponseOk<Vec<JsonSpec>>, HttpError> {
         let cx = rqctx.context();
-        cx.admin(&rqctx).await?;
         let runner = path.0.runner.into();
         let specs = cx.store.runner_specs(&runner).await?;
         Ok(HttpResponseOk(
@@ -199,11 +210,11 @@ impl RunnersApi for RunnersImpl {
 
     async fn runner_specs_post(
         rqctx: RequestContext<Context>,
+        AdminUser(admin): AdminUser,
         path: PathParams<RunnerPath>,
         body: JsonBody<JsonNewRunnerSpec>,
     ) -> Result<Created<JsonSpec>, HttpError> {
         let cx = rqctx.context();
-        let admin = cx.admin(&rqctx).await?;
         let (runner, spec) = (path.0.runner.into(), body.0.spec.into());
         let spec = cx
             .store
@@ -214,10 +225,10 @@ impl RunnersApi for RunnersImpl {
 
     async fn runner_spec_delete(
         rqctx: RequestContext<Context>,
+        AdminUser(admin): AdminUser,
         path: PathParams<RunnerSpecPath>,
     ) -> Result<HttpResponseDeleted, HttpError> {
         let cx = rqctx.context();
-        let admin = cx.admin(&rqctx).await?;
         let RunnerSpecPath { runner, spec } = path.0;
         cx.store
             .remove_runner_spec(runner.into(), spec.into(), &admin.actor())
@@ -227,50 +238,48 @@ impl RunnersApi for RunnersImpl {
 
     async fn runner_heartbeat_post(
         rqctx: RequestContext<Context>,
-        path: PathParams<RunnerPath>,
+        RunnerAuth(key): RunnerAuth,
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
         let cx = rqctx.context();
-        let headers = rqctx.request.headers();
-        let key = RunnerKey::from_request(&cx.store, headers, &path.0.runner).await?;
         Ok(HttpResponseOk(key.heartbeat(&cx.store).await?.into()))
     }
 
     async fn specs_get(
         rqctx: RequestContext<Context>,
+        _: AdminUser,
         query: QueryParams<SpecsQuery>,
     ) -> Result<SpecsPage, HttpError> {
         let cx = rqctx.context();
-        cx.admin(&rqctx).await?;
         Ok(page(cx.store.list_specs(query.0).await?))
     }
 
     async fn specs_post(
         rqctx: RequestContext<Context>,
+        AdminUser(admin): AdminUser,
         body: JsonBody<JsonNewSpec>,
     ) -> Result<Created<JsonSpec>, HttpError> {
         let cx = rqctx.context();
-        let admin = cx.admin(&rqctx).await?;
         let spec = cx.store.create_spec(body.0.into(), &admin.actor()).await?;
         Ok(created(JsonSpec::from(spec.clone()), "specs", spec.uuid))
     }
 
     async fn spec_get(
         rqctx: RequestContext<Context>,
+        _: AdminUser,
         path: PathParams<SpecPath>,
     ) -> Result<HttpResponseOk<JsonSpec>, HttpError> {
         let cx = rqctx.context();
-        cx.admin(&rqctx).await?;
         let spec = path.0.spec.into();
         Ok(HttpResponseOk(cx.store.spec(&spec).await?.into()))
     }
 
     async fn spec_patch(
         rqctx: RequestContext<Context>,
+        AdminUser(admin): AdminUser,
         path: PathParams<SpecPath>,
         body: JsonBody<JsonUpdateSpec>,
     ) -> Result<HttpResponseOk<JsonSpec>, HttpError> {
         let cx = rqctx.context();
-        let admin = cx.admin(&rqctx).await?;
         let spec = path.0.spec.into();
         let changes = body.0.into();
         Ok(HttpResponseOk(
@@ -283,10 +292,10 @@ impl RunnersApi for RunnersImpl {
 
     async fn spec_delete(
         rqctx: RequestContext<Context>,
+        AdminUser(admin): AdminUser,
         path: PathParams<SpecPath>,
     ) -> Result<HttpResponseDeleted, HttpError> {
         let cx = rqctx.context();
-        let admin = cx.admin(&rqctx).await?;
         cx.store
             .delete_spec(path.0.spec.into(), &admin.actor())
             .await?;
@@ -512,7 +521,7 @@ impl Server {
                 max
             }
         };
-        let api = runners_api_mod::api_description::<RunnersImpl>()
+        let api = api::api_description::<RunnersImpl>()
             .map_err(|e| anyhow::anyhow!("invalid API description: {e}"))?;
         // dropshot serves plain HTTP on loopback only: clients reach it
         // through the acceptor, which holds the limits and TLS.

@@ -19,8 +19,16 @@ use super::{BIN, LISTENING, block_on};
 const FILES: u32 = 256;
 
 /// Headers of a request whose 500-byte body never comes.
-const STALLED: &[u8] = b"POST /v0/runners HTTP/1.1\r\nHost: 127.0.0.1\r\n\
-    Content-Type: application/json\r\nContent-Length: 500\r\n\r\n";
+/// The headers of an admin's create with a body that never comes (with the
+/// admin's token: a request without a valid credential is answered 401 at
+/// once, its body unread).
+fn stalled_create(token: &str) -> Vec<u8> {
+    format!(
+        "POST /v0/runners HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: 500\r\n\r\n"
+    )
+    .into_bytes()
+}
 
 /// `runners-server serve` in a child process with `ulimit -n` [`FILES`],
 /// on a fresh database in a directory of its own.
@@ -228,7 +236,7 @@ fn hundreds_of_idle_and_stalled_connections_leave_room_for_a_client_and_sigterm(
     for i in 0..300 {
         let mut stream = server.connect();
         if i % 3 == 0 {
-            stream.write_all(STALLED).unwrap();
+            stream.write_all(&stalled_create(&server.token)).unwrap();
         }
         held.push(stream);
     }
@@ -333,7 +341,7 @@ fn idle_connections_and_stalled_requests_are_closed_after_their_timeouts() {
     let kept = watch(kept);
     // Headers and no body: closed after the request timeout.
     let mut stalled = server.connect();
-    stalled.write_all(STALLED).unwrap();
+    stalled.write_all(&stalled_create(&server.token)).unwrap();
     let stalled = watch(stalled);
     // Headers a byte every 100 ms, never ending: bytes move, but the
     // request never completes, so it is closed after the request timeout.

@@ -6,6 +6,7 @@
 mod audit;
 mod auth;
 mod create;
+mod credentials;
 mod hostile;
 mod listing;
 mod malformed;

@@ -1,0 +1,238 @@
+//! Credentials in the handler's signature. An operation that needs one takes
+//! its extractor ([`AdminUser`], [`RunnerAuth`]) as its first argument in
+//! [`RunnersApi`](crate::api::RunnersApi), so:
+//!
+//! - a request without valid credentials is refused before its path, query
+//!   or body is looked at (dropshot runs extractors in argument order);
+//! - the handler cannot be written without naming its credential (it gets
+//!   the admin it acts as, or the runner whose key was sent, from nowhere
+//!   else);
+//! - the OpenAPI document's `security` comes from the same declaration: each
+//!   extractor describes itself as a marker parameter, which
+//!   [`openapi_document`](crate::api::openapi_document) turns into the
+//!   operation's `security` requirement ([`declare_security`]).
+//!
+//! An extractor checks credentials through the server's context, which
+//! implements [`Credentials`]: `RunnersApi::Context` is bound by it, and the
+//! API description is made by [`crate::api::api_description`], which records
+//! how to reach the trait from the context (dropshot hands an extractor its
+//! context as a type it knows nothing of).
+
+use std::any::{Any, TypeId};
+use std::sync::RwLock;
+
+use async_trait::async_trait;
+use dropshot::{
+    ApiEndpointBodyContentType, ApiEndpointParameter, ExtensionMode, ExtractorMetadata, Header,
+    HttpError, RequestContext, ServerContext, SharedExtractor,
+};
+use http::HeaderMap;
+
+use crate::auth::{Admin, AuthError, RunnerKey};
+use crate::extract::PathParams;
+use crate::types::RunnerPath;
+use crate::validate::Ref;
+
+/// What a server context does to check a request's credentials.
+#[async_trait]
+pub trait Credentials: Send + Sync + 'static {
+    /// The admin behind the API token in `headers`.
+    async fn admin(&self, headers: &HeaderMap) -> Result<Admin, AuthError>;
+
+    /// The runner `runner` (from the path), authenticated by its own key in
+    /// `headers`.
+    async fn runner(&self, headers: &HeaderMap, runner: &Ref) -> Result<RunnerKey, AuthError>;
+}
+
+/// How to see a context of one type as [`Credentials`].
+type Lookup = fn(&dyn Any) -> Option<&dyn Credentials>;
+
+/// The context types that [`crate::api::api_description`] has seen.
+static CONTEXTS: RwLock<Vec<(TypeId, Lookup)>> = RwLock::new(Vec::new());
+
+fn lookup<C: Credentials>(cx: &dyn Any) -> Option<&dyn Credentials> {
+    cx.downcast_ref::<C>().map(|cx| cx as &dyn Credentials)
+}
+
+/// Makes contexts of type `C` usable by the credential extractors.
+pub(crate) fn register<C: Credentials>() {
+    let mut contexts = CONTEXTS.write().unwrap_or_else(|e| e.into_inner());
+    if !contexts.iter().any(|(id, _)| *id == TypeId::of::<C>()) {
+        contexts.push((TypeId::of::<C>(), lookup::<C>));
+    }
+}
+
+/// The request's context, as [`Credentials`].
+fn credentials<C: ServerContext>(rqctx: &RequestContext<C>) -> Result<&dyn Credentials, HttpError> {
+    let found = {
+        let contexts = CONTEXTS.read().unwrap_or_else(|e| e.into_inner());
+        contexts
+            .iter()
+            .find(|(id, _)| *id == TypeId::of::<C>())
+            .map(|(_, lookup)| *lookup)
+    };
+    found
+        .and_then(|lookup| lookup(rqctx.context() as &dyn Any))
+        .ok_or_else(|| {
+            HttpError::for_internal_error(
+                "the server's context cannot check credentials: \
+                 its API description was not made by `api::api_description`"
+                    .to_owned(),
+            )
+        })
+}
+
+/// A credential, as the OpenAPI document names its security scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// An admin user's API token (a JWT).
+    ApiToken,
+    /// The key of the runner in the path.
+    RunnerKey,
+}
+
+impl Credential {
+    /// Every credential, in the order the document declares them.
+    pub const ALL: [Self; 2] = [Self::ApiToken, Self::RunnerKey];
+
+    /// The security scheme's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ApiToken => "ApiToken",
+            Self::RunnerKey => "RunnerKey",
+        }
+    }
+
+    /// The security scheme.
+    fn scheme(self) -> serde_json::Value {
+        match self {
+            Self::ApiToken => serde_json::json!({
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": "An admin user's API token (HS256 JWT), from the first start's \
+                                banner or `runners-server token create --admin`."
+            }),
+            Self::RunnerKey => serde_json::json!({
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A runner's key: `bencher_runner_` and 30 letters and digits (or \
+                                64 hex digits for a key issued by Bencher v0.6.2)."
+            }),
+        }
+    }
+
+    /// The name of the marker parameter that stands for this credential in
+    /// dropshot's document, until [`declare_security`] replaces it.
+    fn marker(self) -> &'static str {
+        match self {
+            Self::ApiToken => "x-runners-credential-ApiToken",
+            Self::RunnerKey => "x-runners-credential-RunnerKey",
+        }
+    }
+
+    /// The marker parameter, as an extractor's metadata: a header parameter
+    /// (dropshot's own [`Header`] describes it) named [`Credential::marker`].
+    fn metadata(self) -> Vec<ApiEndpointParameter> {
+        let json = ApiEndpointBodyContentType::Json;
+        let metadata = match self {
+            Self::ApiToken => <Header<ApiTokenMarker> as SharedExtractor>::metadata(json),
+            Self::RunnerKey => <Header<RunnerKeyMarker> as SharedExtractor>::metadata(json),
+        };
+        metadata.parameters
+    }
+}
+
+/// The marker of [`Credential::ApiToken`] (a header no client sends).
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct ApiTokenMarker {
+    #[serde(rename = "x-runners-credential-ApiToken")]
+    _marker: Option<String>,
+}
+
+/// The marker of [`Credential::RunnerKey`].
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct RunnerKeyMarker {
+    #[serde(rename = "x-runners-credential-RunnerKey")]
+    _marker: Option<String>,
+}
+
+/// Declares the credentials as security schemes, and replaces each
+/// operation's marker parameter by its `security` requirement (none: a
+/// public operation).
+pub fn declare_security(spec: &mut serde_json::Value) {
+    let schemes: serde_json::Map<_, _> = Credential::ALL
+        .iter()
+        .map(|c| (c.name().to_owned(), c.scheme()))
+        .collect();
+    spec["components"]["securitySchemes"] = schemes.into();
+    let Some(paths) = spec["paths"].as_object_mut() else {
+        return;
+    };
+    for item in paths.values_mut().filter_map(|p| p.as_object_mut()) {
+        for op in item.values_mut().filter_map(|op| op.as_object_mut()) {
+            let mut security = Vec::new();
+            if let Some(params) = op.get_mut("parameters").and_then(|p| p.as_array_mut()) {
+                params.retain(|param| {
+                    let credential = Credential::ALL.into_iter().find(|c| {
+                        param["in"] == "header" && param["name"].as_str() == Some(c.marker())
+                    });
+                    if let Some(c) = credential {
+                        security.push(serde_json::json!({ c.name(): [] }));
+                    }
+                    credential.is_none()
+                });
+                if params.is_empty() {
+                    op.remove("parameters");
+                }
+            }
+            op.insert("security".to_owned(), security.into());
+        }
+    }
+}
+
+/// An admin's API token: the admin that the handler acts as. Refused (401,
+/// or 403 for a user who is not an admin) before anything else of the
+/// request is looked at.
+pub struct AdminUser(pub Admin);
+
+#[async_trait]
+impl SharedExtractor for AdminUser {
+    async fn from_request<Context: ServerContext>(
+        rqctx: &RequestContext<Context>,
+    ) -> Result<Self, HttpError> {
+        let headers = rqctx.request.headers();
+        Ok(Self(credentials(rqctx)?.admin(headers).await?))
+    }
+
+    fn metadata(_: ApiEndpointBodyContentType) -> ExtractorMetadata {
+        ExtractorMetadata {
+            extension_mode: ExtensionMode::None,
+            parameters: Credential::ApiToken.metadata(),
+        }
+    }
+}
+
+/// The key of the runner in the path (`{runner}`, which this extractor
+/// reads: the handler takes no other path): a runner authenticated by its
+/// own key. A malformed path is refused first (400), then the key (401, or
+/// 403 for another runner's path).
+pub struct RunnerAuth(pub RunnerKey);
+
+#[async_trait]
+impl SharedExtractor for RunnerAuth {
+    async fn from_request<Context: ServerContext>(
+        rqctx: &RequestContext<Context>,
+    ) -> Result<Self, HttpError> {
+        let path = <PathParams<RunnerPath> as SharedExtractor>::from_request(rqctx).await?;
+        let headers = rqctx.request.headers();
+        let credentials = credentials(rqctx)?;
+        Ok(Self(credentials.runner(headers, &path.0.runner).await?))
+    }
+
+    fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
+        let mut metadata = <PathParams<RunnerPath> as SharedExtractor>::metadata(content_type);
+        metadata.parameters.extend(Credential::RunnerKey.metadata());
+        metadata
+    }
+}

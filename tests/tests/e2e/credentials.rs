@@ -1,0 +1,194 @@
+//! The credential sweep, generated from the checked-in `openapi.json`: every
+//! operation that declares a `security` requirement is called without
+//! credentials, with a malformed `Authorization` header, with a non-admin API
+//! token and with a runner key, and must give the contract's 401 or 403;
+//! every operation that declares none must answer an anonymous caller. No
+//! endpoint is named here, so an operation is swept the day it is added.
+
+use chrono::Duration;
+use runners_tests::*;
+
+/// An operation of the document.
+struct Operation {
+    method: reqwest::Method,
+    /// The path template, e.g. `/v0/runners/{runner}`.
+    template: String,
+    id: String,
+    /// The names of the security schemes it takes (none: public).
+    security: Vec<String>,
+}
+
+/// Every operation of the checked-in `openapi.json`.
+fn operations() -> Vec<Operation> {
+    // Read when the test runs, like `spec_endpoint_serves_the_checked_in_openapi_json`.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.json");
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut operations = Vec::new();
+    for (template, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Ok(method) = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()) else {
+                continue;
+            };
+            let id = op["operationId"].as_str().unwrap().to_owned();
+            let requirements = op["security"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{id} declares no `security` (public: `[]`)"));
+            let security = requirements
+                .iter()
+                .flat_map(|r| r.as_object().unwrap().keys().cloned())
+                .collect();
+            operations.push(Operation {
+                method,
+                template: template.clone(),
+                id,
+                security,
+            });
+        }
+    }
+    operations
+}
+
+/// `template` with every path parameter set to `slug`.
+fn fill(template: &str, slug: &str) -> String {
+    let mut path = String::new();
+    let mut rest = template;
+    while let Some((before, after)) = rest.split_once('{') {
+        path.push_str(before);
+        rest = after.split_once('}').expect("a closed parameter").1;
+        path.push_str(slug);
+    }
+    path.push_str(rest);
+    path
+}
+
+/// How a request authenticates.
+#[derive(Clone, Copy, Debug)]
+enum Sent<'a> {
+    Nothing,
+    Header(&'a str),
+    Bearer(&'a str),
+}
+
+/// The status, `WWW-Authenticate` header and error code of `op` at `path`,
+/// sent with `sent` and no body.
+async fn call(
+    http: &reqwest::Client,
+    server: &TestServer,
+    op: &Operation,
+    path: &str,
+    sent: Sent<'_>,
+) -> (u16, Option<String>, Option<String>) {
+    let mut request = http.request(op.method.clone(), format!("{}{path}", server.url));
+    match sent {
+        Sent::Nothing => {}
+        Sent::Header(value) => request = request.header("authorization", value),
+        Sent::Bearer(token) => request = request.bearer_auth(token),
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let www = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    let code = body["error_code"].as_str().map(str::to_owned);
+    (status, www, code)
+}
+
+#[tokio::test]
+async fn every_operation_with_a_credential_refuses_a_wrong_one() {
+    let operations = operations();
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let (runner, runner_key) = create(&admin, "Real", None).await;
+    let (_, other_key) = create(&admin, "Other", None).await;
+    // A spec with the runner's slug: every path names an existing item.
+    let mut spec = new_spec("Real");
+    spec.slug = Some(runner.slug.parse().unwrap());
+    create_spec(&admin, spec).await;
+    let (_, viewer) = server.api_token("viewer", false, Duration::days(1)).await;
+    let http = reqwest::Client::new();
+    let path_of = |op: &Operation| fill(&op.template, &runner.slug);
+    let unauthorized = (
+        401,
+        Some("Bearer".to_owned()),
+        Some("Unauthorized".to_owned()),
+    );
+    let forbidden = |status: (u16, Option<String>, Option<String>), what: &str, op: &Operation| {
+        assert_eq!(status.0, 403, "{} {what}: {status:?}", op.id);
+        assert_eq!(status.2.as_deref(), Some("Forbidden"), "{} {what}", op.id);
+    };
+
+    let (mut secured, mut public) = (0, 0);
+    for op in &operations {
+        let path = path_of(op);
+        let answer = |sent| call(&http, &server, op, &path, sent);
+        match op.security.as_slice() {
+            [] => {
+                public += 1;
+                let (status, ..) = answer(Sent::Nothing).await;
+                assert!(
+                    (200..300).contains(&status),
+                    "{} declares no credential but refuses an anonymous caller: {status}",
+                    op.id
+                );
+            }
+            [scheme] => {
+                secured += 1;
+                for (what, sent) in [
+                    ("without credentials", Sent::Nothing),
+                    ("with a malformed header", Sent::Header("Bearer")),
+                    (
+                        "with a Basic header",
+                        Sent::Header("Basic YWRtaW46YWRtaW4="),
+                    ),
+                ] {
+                    assert_eq!(answer(sent).await, unauthorized, "{} {what}", op.id);
+                }
+                match scheme.as_str() {
+                    "ApiToken" => {
+                        let non_admin = answer(Sent::Bearer(&viewer)).await;
+                        forbidden(non_admin, "with a non-admin token", op);
+                        let key = answer(Sent::Bearer(&runner_key)).await;
+                        assert_eq!(key, unauthorized, "{} with a runner key", op.id);
+                    }
+                    "RunnerKey" => {
+                        for (what, token) in [
+                            ("with a non-admin token", &viewer),
+                            ("with an admin token", &server.admin_token),
+                        ] {
+                            assert_eq!(answer(Sent::Bearer(token)).await, unauthorized, "{what}");
+                        }
+                        let another = answer(Sent::Bearer(&other_key)).await;
+                        forbidden(another, "with another runner's key", op);
+                    }
+                    other => panic!("{}: unknown security scheme {other}", op.id),
+                }
+            }
+            more => panic!("{}: more than one security scheme: {more:?}", op.id),
+        }
+    }
+    assert!(
+        secured > 0 && public > 0,
+        "{secured} secured, {public} public"
+    );
+
+    // With the right credential, no operation is refused for its
+    // credential: what was refused above was refused for the credential
+    // alone. (Last, as some of these delete; the runner key's first, as
+    // some of the admin's rotate it.)
+    for (scheme, right) in [
+        ("RunnerKey", Sent::Bearer(&runner_key)),
+        ("ApiToken", Sent::Bearer(&server.admin_token)),
+    ] {
+        for op in operations.iter().filter(|op| op.security == [scheme]) {
+            let (status, ..) = call(&http, &server, op, &path_of(op), right).await;
+            assert!(
+                status != 401 && status != 403,
+                "{} with its credential: {status}",
+                op.id
+            );
+        }
+    }
+}
