@@ -29,7 +29,7 @@ use clap::{Parser, Subcommand};
 use http_body_util::Full;
 use hyper::Request;
 use load::{MakeRequest, Run};
-use runners_sdk::{MAX_PER_PAGE, every_page};
+use runners_sdk::{MAX_PER_PAGE, walk_pages};
 use runners_server::auth;
 use runners_server::store::Actor;
 use runners_server::types::JsonRunner;
@@ -176,7 +176,7 @@ fn serve_ceiling(db: &Path, logged: bool) -> anyhow::Result<()> {
 
 /// Every runner of the store, oldest first.
 async fn all_runners(store: &Store) -> anyhow::Result<Vec<JsonRunner>> {
-    let (runners, _) = every_page(1, MAX_PER_PAGE, |page, per_page| async move {
+    let (runners, _) = walk_pages(1, MAX_PER_PAGE, |page, per_page| async move {
         let query = ListQuery {
             sort: Sort::Created,
             direction: Direction::Asc,

@@ -6,7 +6,7 @@ use std::future::Future;
 
 use runners_sdk::builder::{RunnersGet, SpecsGet};
 use runners_sdk::types::{JsonDirection, JsonRunner, JsonSpec, RunnersSort, SpecsSort};
-use runners_sdk::{MAX_PER_PAGE, ResponseValue, every_page, page_of};
+use runners_sdk::{MAX_PER_PAGE, ResponseValue, every_page, total_count};
 
 use crate::parser::{CliDirection, CliList, CliListed, CliRunnersSort, CliSpecsSort};
 use crate::{Output, Result};
@@ -103,13 +103,11 @@ pub async fn list<R: ListRequest>(new: impl Fn() -> R, list: &CliList<R::Sort>) 
     };
     let (items, total) = if pagination.all {
         let per_page = pagination.per_page.unwrap_or(MAX_PER_PAGE);
-        every_page(1, per_page, |page, per_page| {
-            let response = request(page, Some(per_page));
-            async move { response.await.map(page_of) }
-        })
-        .await?
+        every_page(1, per_page, |page, per_page| request(page, Some(per_page))).await?
     } else {
-        page_of(request(pagination.page.unwrap_or(1), pagination.per_page).await?)
+        let response = request(pagination.page.unwrap_or(1), pagination.per_page).await?;
+        let total = total_count(&response);
+        (response.into_inner(), total)
     };
     Ok(Output::list(items, total))
 }

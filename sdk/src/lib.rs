@@ -168,33 +168,47 @@ pub fn total_count<T>(response: &ResponseValue<T>) -> Option<u64> {
 /// asks for unless told otherwise, for the fewest requests.
 pub const MAX_PER_PAGE: u32 = 255;
 
-/// One page of a list as [`every_page`] takes it: its items and its
-/// `X-Total-Count`.
-pub fn page_of<T>(response: ResponseValue<Vec<T>>) -> (Vec<T>, Option<u64>) {
-    let total = total_count(&response);
-    (response.into_inner(), total)
-}
-
 /// Every item of a list, page after page from page `first`, `per_page` a
-/// page: `fetch(page, per_page)` gets one page (its items and its
-/// `X-Total-Count`, see [`page_of`]) with the list's filters. Gives the items
-/// in order and the last page's count. It stops on a short or empty page, or
-/// as soon as the count is reached, so that an exact multiple of the page
-/// size costs no extra request for an empty page.
+/// page: `request(page, per_page)` sends one page's request, with the list's
+/// filters. Gives the items in order and the last page's `X-Total-Count`. It
+/// stops on a short or empty page, or as soon as the count is reached, so
+/// that an exact multiple of the page size costs no extra request for an
+/// empty page.
 ///
 /// ```no_run
 /// # async fn example(client: &runners_sdk::Client) -> Result<(), runners_sdk::Error<runners_sdk::types::Error>> {
-/// use runners_sdk::{MAX_PER_PAGE, every_page, page_of};
+/// use runners_sdk::{MAX_PER_PAGE, every_page};
 ///
 /// let (runners, total) = every_page(1, MAX_PER_PAGE, |page, per_page| {
-///     let request = client.runners_get().archived(true).page(page).per_page(per_page);
-///     async move { request.send().await.map(page_of) }
+///     client.runners_get().archived(true).page(page).per_page(per_page).send()
 /// })
 /// .await?;
 /// # Ok(())
 /// # }
 /// ```
 pub async fn every_page<T, E, F, Fut>(
+    first: u32,
+    per_page: u32,
+    mut request: F,
+) -> Result<(Vec<T>, Option<u64>), E>
+where
+    F: FnMut(u32, u32) -> Fut,
+    Fut: std::future::Future<Output = Result<ResponseValue<Vec<T>>, E>>,
+{
+    walk_pages(first, per_page, |page, per_page| {
+        let response = request(page, per_page);
+        async move {
+            let response = response.await?;
+            let total = total_count(&response);
+            Ok((response.into_inner(), total))
+        }
+    })
+    .await
+}
+
+/// [`every_page`] over any source of pages, not only the client's:
+/// `fetch(page, per_page)` gets one page's items and its total count.
+pub async fn walk_pages<T, E, F, Fut>(
     first: u32,
     per_page: u32,
     mut fetch: F,
@@ -216,7 +230,7 @@ where
     }
 }
 
-/// Whether [`every_page`] stops after a page of `got` items (asked
+/// Whether [`walk_pages`] stops after a page of `got` items (asked
 /// `per_page` a page), having `fetched` in all, with `X-Total-Count` `total`.
 fn is_last_page(got: usize, per_page: u32, fetched: usize, total: Option<u64>) -> bool {
     got == 0 || got < per_page as usize || total.is_some_and(|t| fetched as u64 >= t)
@@ -226,7 +240,7 @@ fn is_last_page(got: usize, per_page: u32, fetched: usize, total: Option<u64>) -
 mod tests {
     use super::is_last_page;
 
-    /// The pages `every_page` asks for, for `total` items at `per_page` a
+    /// The pages `walk_pages` asks for, for `total` items at `per_page` a
     /// page.
     fn requests(total: usize, per_page: u32, header: bool) -> usize {
         let mut fetched = 0;

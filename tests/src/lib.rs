@@ -8,9 +8,7 @@ use runners_sdk::types::{
     Architecture, JsonNewRunner, JsonNewSpec, JsonRunner, JsonSpec, JsonUpdateRunner,
     JsonUpdateSpec, OperatingSystem,
 };
-use runners_sdk::{
-    Client, ClientOptions, Error, MAX_PER_PAGE, ResponseValue, every_page, page_of, types,
-};
+use runners_sdk::{Client, ClientOptions, Error, MAX_PER_PAGE, ResponseValue, every_page, types};
 use runners_server::auth;
 use runners_server::server::Tls;
 use runners_server::store::Actor;
@@ -317,12 +315,12 @@ pub fn assert_runner_key(key: &str) {
 /// Every runner (on every page), and the total count.
 pub async fn list_all(client: &Client, archived: bool) -> (Vec<JsonRunner>, u64) {
     let (runners, total) = every_page(1, MAX_PER_PAGE, |page, per_page| {
-        let request = client
+        client
             .runners_get()
             .archived(archived)
             .page(page)
-            .per_page(per_page);
-        async move { request.send().await.map(page_of) }
+            .per_page(per_page)
+            .send()
     })
     .await
     .unwrap();
@@ -364,12 +362,12 @@ pub async fn patch_spec(
 /// Every spec (on every page, archived ones too).
 pub async fn all_specs(client: &Client) -> Vec<JsonSpec> {
     let (specs, _) = every_page(1, MAX_PER_PAGE, |page, per_page| {
-        let request = client
+        client
             .specs_get()
             .archived(true)
             .page(page)
-            .per_page(per_page);
-        async move { request.send().await.map(page_of) }
+            .per_page(per_page)
+            .send()
     })
     .await
     .unwrap();
