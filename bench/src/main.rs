@@ -29,6 +29,7 @@ use clap::{Parser, Subcommand};
 use http_body_util::Full;
 use hyper::Request;
 use load::{MakeRequest, Run};
+use runners_sdk::{MAX_PER_PAGE, walk_pages};
 use runners_server::auth;
 use runners_server::store::Actor;
 use runners_server::types::JsonRunner;
@@ -79,7 +80,7 @@ struct Args {
     seconds: f64,
     /// Run only this workload (its name as printed).
     #[arg(long)]
-    only: Option<String>,
+    only: Option<Workload>,
     /// Run the ceiling without the request log.
     #[arg(long)]
     unlogged_ceiling: bool,
@@ -175,23 +176,23 @@ fn serve_ceiling(db: &Path, logged: bool) -> anyhow::Result<()> {
 
 /// Every runner of the store, oldest first.
 async fn all_runners(store: &Store) -> anyhow::Result<Vec<JsonRunner>> {
-    let mut runners = Vec::new();
-    for page in 1.. {
+    let (runners, _) = walk_pages(1, MAX_PER_PAGE, |page, per_page| async move {
         let query = ListQuery {
             sort: Sort::Created,
             direction: Direction::Asc,
-            per_page: 255,
+            per_page,
             page,
             name: None,
             search: None,
             archived: true,
         };
-        let (batch, _) = store.list_runners(query).await?;
-        if batch.is_empty() {
-            break;
-        }
-        runners.extend(batch.into_iter().map(JsonRunner::from));
-    }
+        let (batch, total) = store.list_runners(query).await?;
+        anyhow::Ok((
+            batch.into_iter().map(JsonRunner::from).collect(),
+            Some(total),
+        ))
+    })
+    .await?;
     Ok(runners)
 }
 
@@ -387,6 +388,17 @@ impl Workload {
     }
 }
 
+/// `--only`'s values: the workloads' names as printed.
+impl clap::ValueEnum for Workload {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
+}
+
 /// What the workloads' requests are made from.
 struct Plan {
     size: usize,
@@ -467,7 +479,7 @@ fn bench_size(size: usize, args: &Args) -> anyhow::Result<Vec<(Workload, Run)>> 
     let mut results = Vec::new();
     let (mut anon, mut file) = (0.0f64, 0.0f64);
     for workload in Workload::ALL {
-        if args.only.as_deref().is_some_and(|o| o != workload.name()) {
+        if args.only.is_some_and(|only| only != workload) {
             continue;
         }
         let a = workload.requests(&plan, server.addr);

@@ -1,92 +1,121 @@
 //! Lists: one page, or with `--all` every page from the first, as one
-//! array. Shared by `runner list` and `spec list`.
+//! array. `runner list` and `spec list` are one function over the SDK's two
+//! list builders, through [`ListRequest`].
 
 use std::future::Future;
 
-use runners_sdk::types::JsonDirection;
-use runners_sdk::{ResponseValue, total_count};
+use runners_sdk::builder::{RunnersGet, SpecsGet};
+use runners_sdk::types::{JsonDirection, JsonRunner, JsonSpec, RunnersSort, SpecsSort};
+use runners_sdk::{MAX_PER_PAGE, ResponseValue, every_page, total_count};
 
-use crate::Result;
-use crate::parser::{CliDirection, CliPagination};
+use crate::parser::{CliDirection, CliList, CliListed, CliRunnersSort, CliSpecsSort};
+use crate::{Output, Result};
 
-/// The page size `--all` uses unless `--per-page` is given: the API's
-/// largest, for the fewest requests.
-const ALL_PER_PAGE: u32 = 255;
+/// A list request of the SDK (`runners_get()`, `specs_get()`): the filters
+/// and paging both lists take, each a method of the progenitor builder.
+pub trait ListRequest: Sized {
+    /// The CLI's sort keys for this list.
+    type Sort: CliListed;
+    /// What the list holds.
+    type Item: serde::Serialize;
 
-/// Whether `--all` stops after a page of `got` runners (asked `per_page`
-/// a page), having `fetched` in all, with `X-Total-Count` `total`: on a
-/// short or empty page, or as soon as the count is reached, so that an exact
-/// multiple of the page size costs no extra request for an empty page.
-fn is_last_page(got: usize, per_page: Option<u32>, fetched: usize, total: Option<u64>) -> bool {
-    got == 0
-        || got < per_page.unwrap_or(ALL_PER_PAGE) as usize
-        || total.is_some_and(|t| fetched as u64 >= t)
+    fn page(self, page: u32) -> Self;
+    fn per_page(self, per_page: u32) -> Self;
+    fn archived(self, archived: bool) -> Self;
+    fn name(self, name: String) -> Self;
+    fn search(self, search: String) -> Self;
+    fn sort(self, sort: Self::Sort) -> Self;
+    fn direction(self, direction: JsonDirection) -> Self;
+    fn send(self) -> impl Future<Output = Result<ResponseValue<Vec<Self::Item>>>>;
 }
 
-/// One page (or with `--all` every page) of a list: `fetch(page,
-/// per_page)` sends the request for one page, with the list's filters.
-pub async fn pages<S, T, F, Fut>(
-    pagination: &CliPagination<S>,
-    mut fetch: F,
-) -> Result<(Vec<T>, Option<u64>)>
-where
-    S: clap::ValueEnum + Clone + Send + Sync + 'static,
-    F: FnMut(u32, Option<u32>) -> Fut,
-    Fut: Future<Output = Result<ResponseValue<Vec<T>>>>,
-{
-    let per_page = pagination
-        .per_page
-        .or(pagination.all.then_some(ALL_PER_PAGE));
-    let mut page = pagination.page.unwrap_or(1);
-    let mut items = Vec::new();
-    loop {
-        let response = fetch(page, per_page).await?;
-        let total = total_count(&response);
-        let batch = response.into_inner();
-        let fetched = items.len() + batch.len();
-        let last = !pagination.all || is_last_page(batch.len(), per_page, fetched, total);
-        items.extend(batch);
-        if last {
-            return Ok((items, total));
+/// Implements [`ListRequest`] for a builder by calling its own methods of
+/// the same names (the two builders are distinct types with no trait of
+/// their own).
+macro_rules! list_request {
+    ($builder:ident, $item:ty, $cli_sort:ident => $sort:ident) => {
+        impl ListRequest for $builder<'_> {
+            type Sort = $cli_sort;
+            type Item = $item;
+
+            fn page(self, page: u32) -> Self {
+                $builder::page(self, page)
+            }
+            fn per_page(self, per_page: u32) -> Self {
+                $builder::per_page(self, per_page)
+            }
+            fn archived(self, archived: bool) -> Self {
+                $builder::archived(self, archived)
+            }
+            fn name(self, name: String) -> Self {
+                $builder::name(self, name)
+            }
+            fn search(self, search: String) -> Self {
+                $builder::search(self, search)
+            }
+            fn sort(self, sort: $cli_sort) -> Self {
+                $builder::sort(
+                    self,
+                    match sort {
+                        $cli_sort::Name => $sort::Name,
+                        $cli_sort::Created => $sort::Created,
+                    },
+                )
+            }
+            fn direction(self, direction: JsonDirection) -> Self {
+                $builder::direction(self, direction)
+            }
+            fn send(self) -> impl Future<Output = Result<ResponseValue<Vec<$item>>>> {
+                $builder::send(self)
+            }
         }
-        page += 1;
-    }
+    };
+}
+
+list_request!(RunnersGet, JsonRunner, CliRunnersSort => RunnersSort);
+list_request!(SpecsGet, JsonSpec, CliSpecsSort => SpecsSort);
+
+/// `runner list` or `spec list`: one page (or with `--all` every page) of
+/// the list `new()` starts, with the filters of `list`.
+pub async fn list<R: ListRequest>(new: impl Fn() -> R, list: &CliList<R::Sort>) -> Result<Output> {
+    let pagination = &list.pagination;
+    let request = |page: u32, per_page: Option<u32>| {
+        let mut request = new().page(page);
+        if list.archived {
+            request = request.archived(true);
+        }
+        if let Some(per_page) = per_page {
+            request = request.per_page(per_page);
+        }
+        if let Some(name) = &list.name {
+            request = request.name(name.clone());
+        }
+        if let Some(search) = &list.search {
+            request = request.search(search.clone());
+        }
+        if let Some(sort) = pagination.sort {
+            request = request.sort(sort);
+        }
+        if let Some(d) = pagination.direction {
+            request = request.direction(direction(d));
+        }
+        request.send()
+    };
+    let (items, total) = if pagination.all {
+        let per_page = pagination.per_page.unwrap_or(MAX_PER_PAGE);
+        every_page(1, per_page, |page, per_page| request(page, Some(per_page))).await?
+    } else {
+        let response = request(pagination.page.unwrap_or(1), pagination.per_page).await?;
+        let total = total_count(&response);
+        (response.into_inner(), total)
+    };
+    Ok(Output::list(items, total))
 }
 
 /// The API's direction.
-pub fn direction(direction: CliDirection) -> JsonDirection {
+fn direction(direction: CliDirection) -> JsonDirection {
     match direction {
         CliDirection::Asc => JsonDirection::Asc,
         CliDirection::Desc => JsonDirection::Desc,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_last_page;
-
-    /// The pages `--all` asks for, for `total` runners at `per_page` a page.
-    fn requests(total: usize, per_page: u32, header: bool) -> usize {
-        let mut fetched = 0;
-        for request in 1.. {
-            let got = (total - fetched).min(per_page as usize);
-            fetched += got;
-            if is_last_page(got, Some(per_page), fetched, header.then_some(total as u64)) {
-                return request;
-            }
-        }
-        unreachable!()
-    }
-
-    #[test]
-    fn all_stops_on_the_count_without_an_empty_page() {
-        // 11 at 3 a page: 4 pages, the last one short.
-        assert_eq!(requests(11, 3, true), 4);
-        // An exact multiple: 3 pages of 4, no fourth request for nothing.
-        assert_eq!(requests(12, 4, true), 3);
-        assert_eq!(requests(0, 4, true), 1);
-        // Without the header, only an empty page can end an exact multiple.
-        assert_eq!(requests(12, 4, false), 4);
-        assert_eq!(requests(11, 3, false), 4);
     }
 }

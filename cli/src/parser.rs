@@ -4,6 +4,7 @@
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use reqwest::Url;
+use runners_sdk::MAX_PER_PAGE;
 use runners_sdk::types::{ResourceId, ResourceName, Slug};
 
 /// A name, with its rule worded for a person rather than as the pattern.
@@ -84,7 +85,7 @@ pub struct CliBackend {
 pub enum CliRunner {
     /// List runners
     #[clap(alias = "ls")]
-    List(CliRunnerList),
+    List(CliList<CliRunnersSort>),
     /// Create a runner
     #[clap(alias = "add")]
     Create(CliRunnerCreate),
@@ -103,22 +104,41 @@ pub enum CliRunner {
     Spec(CliRunnerSpec),
 }
 
+/// `runner list` and `spec list`: the filters, sort and paging of a list of
+/// what `S` sorts.
 #[derive(Args, Debug)]
-pub struct CliRunnerList {
-    /// Runner name
-    #[clap(long)]
+pub struct CliList<S: CliListed> {
+    #[clap(long, help = S::NAME_HELP)]
     pub name: Option<String>,
 
-    /// Runner search string
-    #[clap(long, value_name = "QUERY")]
+    #[clap(long, value_name = "QUERY", help = S::SEARCH_HELP)]
     pub search: Option<String>,
 
-    /// Include archived runners
-    #[clap(long)]
+    #[clap(long, help = S::ARCHIVED_HELP)]
     pub archived: bool,
 
     #[clap(flatten)]
-    pub pagination: CliPagination<CliRunnersSort>,
+    pub pagination: CliPagination<S>,
+}
+
+/// The sort keys of a list, and the help of its filters, in the words of
+/// what it lists.
+pub trait CliListed: ValueEnum + Clone + Copy + Send + Sync + 'static {
+    const NAME_HELP: &'static str;
+    const SEARCH_HELP: &'static str;
+    const ARCHIVED_HELP: &'static str;
+}
+
+impl CliListed for CliRunnersSort {
+    const NAME_HELP: &'static str = "Runner name";
+    const SEARCH_HELP: &'static str = "Runner search string";
+    const ARCHIVED_HELP: &'static str = "Include archived runners";
+}
+
+impl CliListed for CliSpecsSort {
+    const NAME_HELP: &'static str = "Spec name";
+    const SEARCH_HELP: &'static str = "Spec search string";
+    const ARCHIVED_HELP: &'static str = "Include archived specs";
 }
 
 /// How a list is sorted and paged.
@@ -133,7 +153,7 @@ pub struct CliPagination<S: ValueEnum + Clone + Send + Sync + 'static> {
     pub direction: Option<CliDirection>,
 
     /// The number of results per page (default 8) (max 255)
-    #[clap(long, value_name = "COUNT", value_parser = clap::value_parser!(u32).range(1..=255))]
+    #[clap(long, value_name = "COUNT", value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_PER_PAGE)))]
     pub per_page: Option<u32>,
 
     /// Page number of the results to fetch
@@ -248,7 +268,7 @@ pub struct CliRunnerSpecRemove {
 pub enum CliSpec {
     /// List specs
     #[clap(alias = "ls")]
-    List(CliSpecList),
+    List(CliList<CliSpecsSort>),
     /// Create a spec
     #[clap(alias = "add")]
     Create(CliSpecCreate),
@@ -261,24 +281,6 @@ pub enum CliSpec {
     /// Delete a spec
     #[clap(alias = "rm")]
     Delete(CliSpecView),
-}
-
-#[derive(Args, Debug)]
-pub struct CliSpecList {
-    /// Spec name
-    #[clap(long)]
-    pub name: Option<String>,
-
-    /// Spec search string
-    #[clap(long, value_name = "QUERY")]
-    pub search: Option<String>,
-
-    /// Include archived specs
-    #[clap(long)]
-    pub archived: bool,
-
-    #[clap(flatten)]
-    pub pagination: CliPagination<CliSpecsSort>,
 }
 
 /// CPU architecture

@@ -2,18 +2,18 @@
 //! page).
 
 use runners_sdk::Client;
-use runners_sdk::types::{JsonNewRunner, JsonNewRunnerSpec, JsonUpdateRunner, RunnersSort};
+use runners_sdk::types::{JsonNewRunner, JsonNewRunnerSpec, JsonUpdateRunner};
 
-use crate::list::{direction, pages};
+use crate::list::list;
 use crate::parser::{
-    CliRunner, CliRunnerCreate, CliRunnerList, CliRunnerSpec, CliRunnerSpecAdd,
-    CliRunnerSpecRemove, CliRunnerUpdate, CliRunnerView, CliRunnersSort,
+    CliRunner, CliRunnerCreate, CliRunnerSpec, CliRunnerSpecAdd, CliRunnerSpecRemove,
+    CliRunnerUpdate, CliRunnerView,
 };
 use crate::{Output, Result};
 
 pub async fn run(client: &Client, command: CliRunner) -> Result<Output> {
     match command {
-        CliRunner::List(list) => list_runners(client, &list).await,
+        CliRunner::List(filters) => list(|| client.runners_get(), &filters).await,
         CliRunner::Create(CliRunnerCreate { name, slug }) => {
             let body = JsonNewRunner { name, slug };
             Ok(Output::one(client.runners_post().body(body).send().await?))
@@ -74,34 +74,4 @@ pub async fn run(client: &Client, command: CliRunner) -> Result<Output> {
             Ok(Output::Deleted)
         }
     }
-}
-
-async fn list_runners(client: &Client, list: &CliRunnerList) -> Result<Output> {
-    let (runners, total) = pages(&list.pagination, |page, per_page| {
-        let mut request = client.runners_get().page(page);
-        if list.archived {
-            request = request.archived(true);
-        }
-        if let Some(per_page) = per_page {
-            request = request.per_page(per_page);
-        }
-        if let Some(name) = &list.name {
-            request = request.name(name.clone());
-        }
-        if let Some(search) = &list.search {
-            request = request.search(search.clone());
-        }
-        if let Some(sort) = list.pagination.sort {
-            request = request.sort(match sort {
-                CliRunnersSort::Name => RunnersSort::Name,
-                CliRunnersSort::Created => RunnersSort::Created,
-            });
-        }
-        if let Some(d) = list.pagination.direction {
-            request = request.direction(direction(d));
-        }
-        request.send()
-    })
-    .await?;
-    Ok(Output::list(runners, total))
 }

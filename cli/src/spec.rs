@@ -2,20 +2,18 @@
 //! page).
 
 use runners_sdk::Client;
-use runners_sdk::types::{
-    Architecture, JsonNewSpec, JsonUpdateSpec, OperatingSystem, Sandbox, SpecsSort,
-};
+use runners_sdk::types::{Architecture, JsonNewSpec, JsonUpdateSpec, OperatingSystem, Sandbox};
 
-use crate::list::{direction, pages};
+use crate::list::list;
 use crate::parser::{
-    CliArchitecture, CliOperatingSystem, CliSandbox, CliSpec, CliSpecCreate, CliSpecList,
-    CliSpecUpdate, CliSpecView, CliSpecsSort,
+    CliArchitecture, CliOperatingSystem, CliSandbox, CliSpec, CliSpecCreate, CliSpecUpdate,
+    CliSpecView,
 };
 use crate::{Output, Result};
 
 pub async fn run(client: &Client, command: CliSpec) -> Result<Output> {
     match command {
-        CliSpec::List(list) => list_specs(client, &list).await,
+        CliSpec::List(filters) => list(|| client.specs_get(), &filters).await,
         CliSpec::Create(create) => {
             let CliSpecCreate {
                 name,
@@ -76,34 +74,4 @@ pub async fn run(client: &Client, command: CliSpec) -> Result<Output> {
             Ok(Output::Deleted)
         }
     }
-}
-
-async fn list_specs(client: &Client, list: &CliSpecList) -> Result<Output> {
-    let (specs, total) = pages(&list.pagination, |page, per_page| {
-        let mut request = client.specs_get().page(page);
-        if list.archived {
-            request = request.archived(true);
-        }
-        if let Some(per_page) = per_page {
-            request = request.per_page(per_page);
-        }
-        if let Some(name) = &list.name {
-            request = request.name(name.clone());
-        }
-        if let Some(search) = &list.search {
-            request = request.search(search.clone());
-        }
-        if let Some(sort) = list.pagination.sort {
-            request = request.sort(match sort {
-                CliSpecsSort::Name => SpecsSort::Name,
-                CliSpecsSort::Created => SpecsSort::Created,
-            });
-        }
-        if let Some(d) = list.pagination.direction {
-            request = request.direction(direction(d));
-        }
-        request.send()
-    })
-    .await?;
-    Ok(Output::list(specs, total))
 }

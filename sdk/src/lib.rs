@@ -163,3 +163,106 @@ pub fn total_count<T>(response: &ResponseValue<T>) -> Option<u64> {
         .parse()
         .ok()
 }
+
+/// The largest page the API serves (`per_page`): what a walk over every page
+/// asks for unless told otherwise, for the fewest requests.
+pub const MAX_PER_PAGE: u32 = 255;
+
+/// Every item of a list, page after page from page `first`, `per_page` a
+/// page: `request(page, per_page)` sends one page's request, with the list's
+/// filters. Gives the items in order and the last page's `X-Total-Count`. It
+/// stops on a short or empty page, or as soon as the count is reached, so
+/// that an exact multiple of the page size costs no extra request for an
+/// empty page.
+///
+/// ```no_run
+/// # async fn example(client: &runners_sdk::Client) -> Result<(), runners_sdk::Error<runners_sdk::types::Error>> {
+/// use runners_sdk::{MAX_PER_PAGE, every_page};
+///
+/// let (runners, total) = every_page(1, MAX_PER_PAGE, |page, per_page| {
+///     client.runners_get().archived(true).page(page).per_page(per_page).send()
+/// })
+/// .await?;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn every_page<T, E, F, Fut>(
+    first: u32,
+    per_page: u32,
+    mut request: F,
+) -> Result<(Vec<T>, Option<u64>), E>
+where
+    F: FnMut(u32, u32) -> Fut,
+    Fut: std::future::Future<Output = Result<ResponseValue<Vec<T>>, E>>,
+{
+    walk_pages(first, per_page, |page, per_page| {
+        let response = request(page, per_page);
+        async move {
+            let response = response.await?;
+            let total = total_count(&response);
+            Ok((response.into_inner(), total))
+        }
+    })
+    .await
+}
+
+/// [`every_page`] over any source of pages, not only the client's:
+/// `fetch(page, per_page)` gets one page's items and its total count.
+pub async fn walk_pages<T, E, F, Fut>(
+    first: u32,
+    per_page: u32,
+    mut fetch: F,
+) -> Result<(Vec<T>, Option<u64>), E>
+where
+    F: FnMut(u32, u32) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<u64>), E>>,
+{
+    let mut items = Vec::new();
+    let mut page = first;
+    loop {
+        let (batch, total) = fetch(page, per_page).await?;
+        let got = batch.len();
+        items.extend(batch);
+        if is_last_page(got, per_page, items.len(), total) {
+            return Ok((items, total));
+        }
+        page += 1;
+    }
+}
+
+/// Whether [`walk_pages`] stops after a page of `got` items (asked
+/// `per_page` a page), having `fetched` in all, with `X-Total-Count` `total`.
+fn is_last_page(got: usize, per_page: u32, fetched: usize, total: Option<u64>) -> bool {
+    got == 0 || got < per_page as usize || total.is_some_and(|t| fetched as u64 >= t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_last_page;
+
+    /// The pages `walk_pages` asks for, for `total` items at `per_page` a
+    /// page.
+    fn requests(total: usize, per_page: u32, header: bool) -> usize {
+        let mut fetched = 0;
+        for request in 1.. {
+            let got = (total - fetched).min(per_page as usize);
+            fetched += got;
+            if is_last_page(got, per_page, fetched, header.then_some(total as u64)) {
+                return request;
+            }
+        }
+        unreachable!()
+    }
+
+    #[test]
+    fn all_stops_on_the_count_without_an_empty_page() {
+        // 11 at 3 a page: 4 pages, the last one short.
+        assert_eq!(requests(11, 3, true), 4);
+        // An exact multiple: 3 pages of 4, no fourth request for nothing.
+        assert_eq!(requests(12, 4, true), 3);
+        assert_eq!(requests(0, 4, true), 1);
+        // Without the header, only an empty page can end an exact multiple.
+        assert_eq!(requests(12, 4, false), 4);
+        assert_eq!(requests(11, 3, false), 4);
+    }
+}

@@ -8,7 +8,7 @@ use runners_sdk::types::{
     Architecture, JsonNewRunner, JsonNewSpec, JsonRunner, JsonSpec, JsonUpdateRunner,
     JsonUpdateSpec, OperatingSystem,
 };
-use runners_sdk::{Client, ClientOptions, Error, ResponseValue, total_count, types};
+use runners_sdk::{Client, ClientOptions, Error, MAX_PER_PAGE, ResponseValue, every_page, types};
 use runners_server::auth;
 use runners_server::server::Tls;
 use runners_server::store::Actor;
@@ -252,14 +252,19 @@ pub async fn create(client: &Client, name: &str, slug: Option<&str>) -> (JsonRun
         .unwrap();
     assert_eq!(created.status(), 201);
     let created = created.into_inner();
-    let runner = client
+    let runner = view(client, &created.uuid.to_string()).await;
+    (runner, created.key)
+}
+
+/// Views a runner (by slug or UUID), which must exist.
+pub async fn view(client: &Client, runner: &str) -> JsonRunner {
+    client
         .runner_get()
-        .runner(created.uuid.to_string())
+        .runner(runner)
         .send()
         .await
         .unwrap()
-        .into_inner();
-    (runner, created.key)
+        .into_inner()
 }
 
 /// Archives (or unarchives) a runner.
@@ -307,17 +312,19 @@ pub fn assert_runner_key(key: &str) {
     assert!(rest.bytes().all(|b| b.is_ascii_alphanumeric()), "{key}");
 }
 
-/// Every runner in one page (at most 255), and the total count.
+/// Every runner (on every page), and the total count.
 pub async fn list_all(client: &Client, archived: bool) -> (Vec<JsonRunner>, u64) {
-    let page = client
-        .runners_get()
-        .archived(archived)
-        .per_page(255u32)
-        .send()
-        .await
-        .unwrap();
-    let total = total_count(&page).expect("X-Total-Count");
-    (page.into_inner(), total)
+    let (runners, total) = every_page(1, MAX_PER_PAGE, |page, per_page| {
+        client
+            .runners_get()
+            .archived(archived)
+            .page(page)
+            .per_page(per_page)
+            .send()
+    })
+    .await
+    .unwrap();
+    (runners, total.expect("X-Total-Count"))
 }
 
 /// A new spec's body: a 4-CPU x86_64 Linux machine named `name`.
@@ -352,14 +359,17 @@ pub async fn patch_spec(
     client.spec_patch().spec(spec).body(update).send().await
 }
 
-/// Every spec (at most 255, archived ones too).
+/// Every spec (on every page, archived ones too).
 pub async fn all_specs(client: &Client) -> Vec<JsonSpec> {
-    client
-        .specs_get()
-        .archived(true)
-        .per_page(255u32)
-        .send()
-        .await
-        .unwrap()
-        .into_inner()
+    let (specs, _) = every_page(1, MAX_PER_PAGE, |page, per_page| {
+        client
+            .specs_get()
+            .archived(true)
+            .page(page)
+            .per_page(per_page)
+            .send()
+    })
+    .await
+    .unwrap();
+    specs
 }

@@ -21,39 +21,18 @@ async fn create_returns_the_runner_token_once_and_view_by_uuid_or_slug() {
     let created = created.into_inner();
     assert_runner_key(&created.key);
 
-    let by_uuid = admin
-        .runner_get()
-        .runner(created.uuid.to_string())
-        .send()
-        .await
-        .unwrap()
-        .into_inner();
+    let by_uuid = view(&admin, &created.uuid.to_string()).await;
     assert_eq!(by_uuid.uuid, created.uuid);
     assert_eq!(by_uuid.name, "Bare metal 1");
     assert_eq!(by_uuid.slug, "bare-metal-1");
     assert_eq!(by_uuid.archived, None);
     assert_eq!(by_uuid.last_heartbeat, None);
     assert_eq!(by_uuid.created, by_uuid.modified);
-    let by_slug = admin
-        .runner_get()
-        .runner("bare-metal-1")
-        .send()
-        .await
-        .unwrap()
-        .into_inner();
+    let by_slug = view(&admin, "bare-metal-1").await;
     assert_eq!(by_slug, by_uuid);
     // The upper-case form of the UUID names the same runner.
     let upper = created.uuid.to_string().to_uppercase();
-    assert_eq!(
-        admin
-            .runner_get()
-            .runner(upper)
-            .send()
-            .await
-            .unwrap()
-            .into_inner(),
-        by_uuid
-    );
+    assert_eq!(view(&admin, &upper).await, by_uuid);
 }
 
 #[tokio::test]

@@ -283,48 +283,50 @@ fn generated_slugs_are_kept_taken_or_rejected_naming_the_rule() {
     });
 }
 
+/// The list's query parameters.
+const QUERY_KEYS: &[&str] = &[
+    "per_page",
+    "page",
+    "sort",
+    "direction",
+    "archived",
+    "name",
+    "search",
+];
+
+/// Values for them: at and past each one's bounds, and its words.
+const QUERY_VALUES: &[&str] = &[
+    "0",
+    "1",
+    "-1",
+    "255",
+    "256",
+    "4294967295",
+    "4294967296",
+    "18446744073709551615",
+    "99999999999999999999999999",
+    "1e3",
+    "name",
+    "created",
+    "asc",
+    "DESC",
+    "true",
+    "false",
+    "yes",
+    "",
+];
+
+/// One of `words`.
+fn one_of(words: &[&'static str]) -> impl Strategy<Value = String> + use<> {
+    prop::sample::select(words.to_vec()).prop_map(str::to_owned)
+}
+
 #[test]
 fn generated_query_strings_are_200_or_400() {
     let target = Target::new();
     target.post_json("/v0/runners", &json!({ "name": "one" }));
-    let keys = prop_oneof![
-        prop::sample::select(vec![
-            "per_page",
-            "page",
-            "sort",
-            "direction",
-            "archived",
-            "name",
-            "search",
-        ])
-        .prop_map(str::to_owned),
-        "[a-z_-]{1,10}",
-        awkward_text(),
-    ];
-    let values = prop_oneof![
-        prop::sample::select(vec![
-            "0",
-            "1",
-            "-1",
-            "255",
-            "256",
-            "4294967295",
-            "4294967296",
-            "18446744073709551615",
-            "99999999999999999999999999",
-            "1e3",
-            "name",
-            "created",
-            "asc",
-            "DESC",
-            "true",
-            "false",
-            "yes",
-            "",
-        ])
-        .prop_map(str::to_owned),
-        awkward_text(),
-    ];
+    let keys = prop_oneof![one_of(QUERY_KEYS), "[a-z_-]{1,10}", awkward_text()];
+    let values = prop_oneof![one_of(QUERY_VALUES), awkward_text()];
     let encoded = prop::collection::vec((keys, values), 0..5).prop_map(|pairs| {
         let mut query = form_urlencoded::Serializer::new(String::new());
         for (k, v) in &pairs {

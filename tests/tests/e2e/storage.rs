@@ -9,23 +9,9 @@ async fn data_survives_a_restart_on_the_same_file() {
     let (runner, token) = create(&server.admin(), "Durable", None).await;
     archive(&server.admin(), &runner.slug, true).await;
     archive(&server.admin(), &runner.slug, false).await;
-    let before = server
-        .admin()
-        .runner_get()
-        .runner(runner.slug.as_str())
-        .send()
-        .await
-        .unwrap()
-        .into_inner();
+    let before = view(&server.admin(), &runner.slug).await;
     server.restart().await;
-    let after = server
-        .admin()
-        .runner_get()
-        .runner(runner.slug.as_str())
-        .send()
-        .await
-        .unwrap()
-        .into_inner();
+    let after = view(&server.admin(), &runner.slug).await;
     assert_eq!(after, before);
     // Both kinds of token still work: the signing key lives in the database.
     beat(&server, &token, &runner.slug).await.unwrap();

@@ -14,14 +14,8 @@ async fn heartbeat_with_the_runner_token_records_the_time() {
     let by_uuid = runner.uuid.to_string();
     let second = beat(&server, &token, &by_uuid).await.unwrap().into_inner();
     assert!(second.last_heartbeat.unwrap() >= first);
-    let viewed = server
-        .admin()
-        .runner_get()
-        .runner(runner.slug.as_str())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(viewed.into_inner().last_heartbeat, second.last_heartbeat);
+    let viewed = view(&server.admin(), &runner.slug).await;
+    assert_eq!(viewed.last_heartbeat, second.last_heartbeat);
 }
 
 #[tokio::test]

@@ -38,16 +38,7 @@ async fn patch_changes_name_and_slug_and_bumps_modified() {
         (runner.uuid, runner.created)
     );
     assert!(updated.modified > runner.modified);
-    assert_eq!(
-        admin
-            .runner_get()
-            .runner("new-slug")
-            .send()
-            .await
-            .unwrap()
-            .into_inner(),
-        updated
-    );
+    assert_eq!(view(&admin, "new-slug").await, updated);
     failure(admin.runner_get().runner("old").send().await).assert(404, "NotFound");
 }
 
@@ -74,13 +65,7 @@ async fn patch_to_a_taken_slug_is_409_and_invalid_fields_are_400() {
         .await
         .assert(400, "InvalidRequest")
         .mentions("slug");
-    let after = admin
-        .runner_get()
-        .runner("two")
-        .send()
-        .await
-        .unwrap()
-        .into_inner();
+    let after = view(&admin, "two").await;
     assert_eq!(after, two, "rejected patches changed nothing");
 }
 
@@ -102,17 +87,7 @@ async fn archive_and_unarchive_control_listing() {
     let (all, total) = list_all(&admin, true).await;
     assert_eq!((slugs(&all), total), (vec!["a", "b"], 2));
     // An archived runner can still be viewed.
-    assert_eq!(
-        admin
-            .runner_get()
-            .runner("a")
-            .send()
-            .await
-            .unwrap()
-            .into_inner()
-            .archived,
-        Some(stamp)
-    );
+    assert_eq!(view(&admin, "a").await.archived, Some(stamp));
 
     assert_eq!(archive(&admin, "a", false).await.archived, None);
     let (active, _) = list_all(&admin, false).await;
