@@ -88,24 +88,8 @@ fn each_write_waits_its_own_busy_timeout_however_many_are_queued() {
     block_on(async {
         let holder = rusqlite::Connection::open(&db).unwrap();
         holder.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let started = Instant::now();
-        let creates = (0..700).map(|i| {
-            let client = client.clone();
-            async move {
-                let answer = client
-                    .runners_post()
-                    .body(new_runner(&format!("queued {i}"), None))
-                    .send()
-                    .await;
-                (answer.map(|a| a.status()), started.elapsed())
-            }
-        });
-        let answers = futures::future::join_all(creates).await;
         let mut slowest = Duration::ZERO;
-        for (answer, took) in answers {
-            let Err(Error::ErrorResponse(refused)) = answer else {
-                panic!("expected 503, got {answer:?}");
-            };
+        for (refused, took) in refused_creates(&client, 700).await {
             assert_eq!(refused.status(), 503);
             slowest = slowest.max(took);
         }
@@ -134,23 +118,8 @@ fn writes_beyond_the_write_queue_are_refused_at_once() {
     block_on(async {
         let holder = rusqlite::Connection::open(&db).unwrap();
         holder.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let started = Instant::now();
-        let creates = (0..40).map(|i| {
-            let client = client.clone();
-            async move {
-                let answer = client
-                    .runners_post()
-                    .body(new_runner(&format!("overflow {i}"), None))
-                    .send()
-                    .await;
-                (answer.map(|a| a.status()), started.elapsed())
-            }
-        });
         let mut at_once = 0;
-        for (answer, took) in futures::future::join_all(creates).await {
-            let Err(Error::ErrorResponse(refused)) = answer else {
-                panic!("expected 503, got {answer:?}");
-            };
+        for (refused, took) in refused_creates(&client, 40).await {
             assert_eq!(refused.status(), 503);
             assert!(refused.headers().contains_key("retry-after"));
             if refused.message.contains("too many writes") {
@@ -165,4 +134,28 @@ fn writes_beyond_the_write_queue_are_refused_at_once() {
         assert_eq!(at_once, 32, "refused at once, of 40");
         holder.execute_batch("ROLLBACK").unwrap();
     });
+}
+
+/// Sends `count` creates at once, each expected to be refused: each
+/// refusal, with how long after the first was sent it came.
+async fn refused_creates(
+    client: &runners_sdk::Client,
+    count: usize,
+) -> Vec<(
+    runners_sdk::ResponseValue<runners_sdk::types::Error>,
+    Duration,
+)> {
+    let started = Instant::now();
+    let creates = (0..count).map(|i| async move {
+        let answer = client
+            .runners_post()
+            .body(new_runner(&format!("refused {i}"), None))
+            .send()
+            .await;
+        match answer {
+            Err(Error::ErrorResponse(refused)) => (refused, started.elapsed()),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    });
+    futures::future::join_all(creates).await
 }
