@@ -1,0 +1,217 @@
+//! The fixture of the program tests: the `runners-server` program run as a
+//! separate process, and the verbs to drive it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_runners-server");
+/// How the program's line saying where it listens starts.
+pub(crate) const LISTENING: &str = "runners-server listening on ";
+
+/// The `runners-server` program, serving in a child process on
+/// `runners.db` in a temporary directory of its own, removed on drop.
+pub(crate) struct Serving {
+    pub(crate) child: Child,
+    pub(crate) url: String,
+    /// Everything it printed to stderr up to "listening".
+    pub(crate) banner: Vec<String>,
+    /// Everything it printed to stderr after that: the request log.
+    pub(crate) log: Arc<Mutex<Vec<String>>>,
+    pub(crate) level: &'static str,
+    /// Dropped after the child is killed (fields drop after `drop`).
+    pub(crate) dir: TempDir,
+}
+
+impl Serving {
+    /// Starts `runners-server` on a fresh database on a free port.
+    pub(crate) fn start() -> Self {
+        Self::start_in(tempfile::tempdir().unwrap())
+    }
+
+    /// [`Serving::start`] with this `--log-level`.
+    pub(crate) fn start_logging(level: &'static str) -> Self {
+        Self::launch(tempfile::tempdir().unwrap(), level)
+    }
+
+    /// Starts `runners-server` on `runners.db` in `dir`, which the test has
+    /// prepared (the file may exist already).
+    pub(crate) fn start_in(dir: TempDir) -> Self {
+        Self::launch(dir, "info")
+    }
+
+    pub(crate) fn launch(dir: TempDir, level: &'static str) -> Self {
+        let (child, url, banner, log) = spawn(&dir.path().join("runners.db"), level);
+        Self {
+            child,
+            url,
+            banner,
+            log,
+            level,
+            dir,
+        }
+    }
+
+    /// The database file.
+    pub(crate) fn db(&self) -> PathBuf {
+        self.dir.path().join("runners.db")
+    }
+
+    /// Stops the process if it still runs (SIGKILL) and starts it again on
+    /// the same database.
+    pub(crate) fn restart(&mut self) {
+        self.kill();
+        (self.child, self.url, self.banner, self.log) = spawn(&self.db(), self.level);
+    }
+
+    /// The API token printed on first start, if any.
+    pub(crate) fn bootstrap_token(&self) -> Option<String> {
+        self.banner.iter().find(|l| l.starts_with("eyJ")).cloned()
+    }
+
+    /// An SDK client sending the bootstrap admin token.
+    pub(crate) fn admin(&self) -> runners_sdk::Client {
+        let token = self.bootstrap_token().expect("a first start");
+        runners_sdk::client_with_token(&self.url, &token).unwrap()
+    }
+
+    /// Kills the process with SIGKILL, as a crash would.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        self.child.wait().unwrap();
+    }
+
+    /// Sends `method path` with `token` and an optional JSON body: the
+    /// status code and the body.
+    pub(crate) fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<&str>,
+    ) -> (u16, String) {
+        let url = format!("{}{path}", self.url);
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        block_on(async {
+            let mut request = reqwest::Client::new()
+                .request(method, url)
+                .bearer_auth(token);
+            if let Some(body) = body {
+                request = request
+                    .header("content-type", "application/json")
+                    .body(body.to_owned());
+            }
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        })
+    }
+
+    /// `GET /v0/runners` with `token`: the status code.
+    pub(crate) fn list_status(&self, token: &str) -> u16 {
+        self.call("GET", "/v0/runners", token, None).0
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "no exit within 10 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+pub(crate) type Log = Arc<Mutex<Vec<String>>>;
+
+/// Starts `runners-server` on `db` and waits for it to listen: the child,
+/// its URL, what it printed before listening, and its request log.
+pub(crate) fn spawn(db: &Path, level: &str) -> (Child, String, Vec<String>, Log) {
+    // Under the most permissive umask, so that every test also checks that
+    // the files it makes are owner-only whatever the umask (`exec`: the
+    // child is the server itself).
+    let mut child = Command::new("sh")
+        .args(["-c", r#"umask 000 && exec "$0""#, BIN])
+        .env("RUNNERS_LOG_LEVEL", level)
+        .env("RUNNERS_BIND", "127.0.0.1:0")
+        .env("RUNNERS_DB", db)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runners-server starts");
+    // Read stderr on a thread of its own (so the child never blocks on it),
+    // and wait a bounded time for the line saying where it listens.
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let log: Log = Arc::default();
+    let sink = Arc::clone(&log);
+    std::thread::spawn(move || {
+        let mut listening = false;
+        for line in lines.map_while(Result::ok) {
+            if listening {
+                sink.lock().unwrap().push(line);
+            } else {
+                listening = line.starts_with(LISTENING);
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let mut banner = Vec::new();
+    let url = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("no `{LISTENING}` line ({e}) after {banner:?}"));
+        if let Some(rest) = line.strip_prefix(LISTENING) {
+            break rest.split(' ').next().unwrap().to_owned();
+        }
+        banner.push(line);
+    };
+    (child, url, banner, log)
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `future` to completion on a runtime of its own: the server is
+/// another process, so one thread can drive many concurrent requests.
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+/// Runs `runners-server ARGS` to completion.
+pub(crate) fn run(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("runners-server runs")
+}
+
+pub(crate) fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+pub(crate) fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
