@@ -24,6 +24,7 @@ pub mod auth;
 pub mod credential;
 pub mod error;
 pub mod extract;
+pub mod handlers;
 pub mod random;
 pub mod server;
 pub mod store;
