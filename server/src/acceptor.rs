@@ -21,12 +21,26 @@
 //!   [`SILENT_EVICTABLE_AFTER`] since it was accepted (or since its TLS
 //!   handshake ended; a handshake in progress counts as nothing sent); then
 //!   the quietest of those with no request in progress and no byte either
-//!   way for at least [`EVICTABLE_AFTER`]; then the quietest of those with
-//!   a request in progress and as quiet. A client sends its request as soon
-//!   as it connects, so a flood of silent connections (even one queued in
-//!   the kernel's backlog, which the acceptor drains at up to one
-//!   connection limit's worth per [`SILENT_EVICTABLE_AFTER`]) cannot keep a
-//!   newcomer out for long.
+//!   way for at least [`EVICTABLE_AFTER`]; then, of those with a request in
+//!   progress for at least [`EVICTABLE_AFTER`], the one whose request began
+//!   first, among those still sending the request's head (no blank line
+//!   yet: headers that stall or trickle in) before those whose head is
+//!   complete (a body on its way, or a request waiting for its handler). A
+//!   client sends its request as soon as it connects and a request is
+//!   answered in milliseconds, so a flood of silent connections (even one
+//!   queued in the kernel's backlog, which the acceptor drains at up to one
+//!   connection limit's worth per [`SILENT_EVICTABLE_AFTER`]), or of
+//!   connections trickling their headers a byte at a time, cannot keep a
+//!   newcomer out for more than a second or so.
+//!
+//! Only HTTP/1.1 is served: TLS offers `http/1.1` alone in ALPN, and a
+//! connection whose first bytes are HTTP/2's connection preface (plain,
+//! with prior knowledge, or after TLS) is answered 505 and closed. Over
+//! HTTP/2 the byte-level rules would not hold: a PING answered counts as
+//! the server's bytes, so a stalled stream would never time out, and one
+//! connection carries many streams. To tell, the relay holds back the
+//! client's first bytes while they are a prefix of the preface (an
+//! HTTP/1.1 request leaves it by its second byte at most, `PRI` aside).
 
 use std::collections::HashMap;
 use std::future::poll_fn;
@@ -38,7 +52,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
@@ -169,21 +183,28 @@ struct Conn {
     request: AtomicU64,
     /// The client has sent a byte (after the TLS handshake).
     spoke: AtomicBool,
+    /// The request in progress has sent its whole head (its blank line).
+    head: AtomicBool,
     /// Told to close (evicted, or shutting down).
     closing: AtomicBool,
     close: Notify,
 }
 
 impl Conn {
-    /// The client sent bytes at `now`.
-    fn client_bytes(&self, now: Millis) {
+    /// The client sent bytes at `now`: whether they begin a request.
+    fn client_bytes(&self, now: Millis) -> bool {
         self.last.store(now, Relaxed);
-        if self.request.load(Relaxed) == 0 {
-            self.request.store(now, Relaxed);
-            if !self.spoke.load(Relaxed) {
-                self.spoke.store(true, Relaxed);
-            }
+        if self.request.load(Relaxed) != 0 {
+            return false;
         }
+        self.request.store(now, Relaxed);
+        if self.head.load(Relaxed) {
+            self.head.store(false, Relaxed);
+        }
+        if !self.spoke.load(Relaxed) {
+            self.spoke.store(true, Relaxed);
+        }
+        true
     }
 
     /// The server sent bytes at `now`.
@@ -238,8 +259,8 @@ impl Shared {
 
     /// The connection to close for a newcomer, if any (see the module's
     /// documentation): not closing already, and first the oldest silent
-    /// one, then the quietest with no request in progress, then the
-    /// quietest.
+    /// one, then the quietest with no request in progress, then the one
+    /// whose request began first, those still sending its head first.
     fn evictable(&self) -> Option<Arc<Conn>> {
         let now = self.now();
         let silent_since = now.saturating_sub(SILENT_EVICTABLE_AFTER.as_millis() as Millis);
@@ -249,13 +270,20 @@ impl Shared {
             .filter(|c| !c.closing.load(Relaxed))
             .filter_map(|c| {
                 let last = c.last.load(Relaxed);
-                let rank = if !c.spoke.load(Relaxed) {
-                    (last <= silent_since).then_some(0)
+                let key = if !c.spoke.load(Relaxed) {
+                    (0, last)
                 } else {
-                    let busy = c.request.load(Relaxed) != 0;
-                    (last <= quiet_since).then_some(1 + u8::from(busy))
-                }?;
-                Some(((rank, last), c))
+                    match c.request.load(Relaxed) {
+                        0 => (1, last),
+                        start => (2 + u8::from(c.head.load(Relaxed)), start),
+                    }
+                };
+                let since = if key.0 == 0 {
+                    silent_since
+                } else {
+                    quiet_since
+                };
+                (key.1 <= since).then_some((key, c))
             })
             .min_by_key(|(key, _)| *key)
             .map(|(_, c)| Arc::clone(c))
@@ -464,6 +492,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: onesh
             last: AtomicU64::new(shared.now()),
             request: AtomicU64::new(0),
             spoke: AtomicBool::new(false),
+            head: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             close: Notify::new(),
         });
@@ -532,28 +561,99 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin>(shared: &Shared, conn: &Conn, 
     let mut up = Pipe::new();
     let mut down = Pipe::new();
     let mut up_done = false;
+    // Until the client's first bytes leave HTTP/2's preface.
+    let mut sniffing = true;
+    let mut head = HeadEnd::default();
     let copy = poll_fn(|cx| {
         if !up_done {
-            match up.poll_copy(cx, &mut client, &mut server, |n| {
-                if n > 0 {
-                    conn.client_bytes(shared.now());
+            match up.poll_copy(cx, &mut client, &mut server, |held, new| {
+                if new.is_empty() {
+                    return Verdict::Forward;
                 }
+                if conn.client_bytes(shared.now()) {
+                    head = HeadEnd::default();
+                }
+                if !head.done && head.scan(new) {
+                    conn.head.store(true, Relaxed);
+                }
+                if sniffing {
+                    let n = held.len().min(H2_PREFACE.len());
+                    if held[..n] != H2_PREFACE[..n] {
+                        sniffing = false;
+                    } else if n == H2_PREFACE.len() {
+                        return Verdict::Refuse;
+                    } else {
+                        return Verdict::Hold;
+                    }
+                }
+                Verdict::Forward
             }) {
-                Poll::Ready(Ok(())) => up_done = true,
+                Poll::Ready(Ok(Copied::Ended)) => up_done = true,
+                Poll::Ready(Ok(Copied::Refused)) => return Poll::Ready(Ok(Copied::Refused)),
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => {}
             }
         }
         // dropshot's end ends the connection, once its last bytes are out.
-        down.poll_copy(cx, &mut server, &mut client, |n| {
-            if n > 0 {
+        down.poll_copy(cx, &mut server, &mut client, |_, new| {
+            if !new.is_empty() {
                 conn.server_bytes(shared.now());
             }
+            Verdict::Forward
         })
     });
-    tokio::select! {
-        _ = copy => {}
-        why = watchdog(shared, conn) => slog::debug!(shared.log, "closing a connection: {why}"),
+    let refused = tokio::select! {
+        copied = copy => matches!(copied, Ok(Copied::Refused)),
+        why = watchdog(shared, conn) => {
+            slog::debug!(shared.log, "closing a connection: {why}");
+            false
+        }
+    };
+    if refused {
+        slog::debug!(shared.log, "refusing an HTTP/2 connection");
+        drop(server);
+        let _ = tokio::time::timeout(REFUSAL_TIMEOUT, async {
+            client.write_all(HTTP2_REFUSED).await?;
+            client.shutdown().await
+        })
+        .await;
+    }
+}
+
+/// How an HTTP/2 connection begins (RFC 9113, section 3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// The answer to an HTTP/2 connection (which a client that speaks only
+/// HTTP/2 cannot read, but then it fails at once, and a person sees why).
+const HTTP2_REFUSED: &[u8] = b"HTTP/1.1 505 HTTP Version Not Supported\r\n\
+    Content-Type: text/plain\r\nContent-Length: 37\r\nConnection: close\r\n\r\n\
+    HTTP/2 is not served: use HTTP/1.1.\r\n";
+/// The longest the refusal may take to write.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Finds the end of a request's head, the blank line (CRLF CRLF, or bare
+/// LFs, which HTTP/1.1 servers accept too), across reads.
+#[derive(Default)]
+struct HeadEnd {
+    /// 1: just after a line's LF; 2: after that and a CR.
+    state: u8,
+    done: bool,
+}
+
+impl HeadEnd {
+    /// Scans `bytes`: whether the head ends in them.
+    fn scan(&mut self, bytes: &[u8]) -> bool {
+        for &b in bytes {
+            self.state = match (b, self.state) {
+                (b'\n', 0) => 1,
+                (b'\n', _) => {
+                    self.done = true;
+                    return true;
+                }
+                (b'\r', 1) => 2,
+                _ => 0,
+            };
+        }
+        false
     }
 }
 
@@ -568,6 +668,24 @@ async fn watchdog(shared: &Shared, conn: &Conn) -> &'static str {
     }
 }
 
+/// What to do with the bytes a read brought.
+enum Verdict {
+    /// Write them (and any held).
+    Forward,
+    /// Keep them, with any held, and read more.
+    Hold,
+    /// Stop copying.
+    Refuse,
+}
+
+/// How a copy ended.
+enum Copied {
+    /// The reading side ended and its bytes are out.
+    Ended,
+    /// A read was refused.
+    Refused,
+}
+
 /// One direction of a relay: a buffer, and how far it has got.
 struct Pipe {
     buf: Box<[u8]>,
@@ -575,6 +693,8 @@ struct Pipe {
     end: usize,
     eof: bool,
     unflushed: bool,
+    /// Bytes held back (`buf[start..end]`, not to be written yet).
+    holding: bool,
 }
 
 impl Pipe {
@@ -585,25 +705,32 @@ impl Pipe {
             end: 0,
             eof: false,
             unflushed: false,
+            holding: false,
         }
     }
 
     /// Copies from `from` to `to` until `from` ends (then shuts `to`'s
-    /// writing down), telling `read` how many bytes each read brought.
+    /// writing down) or `read` refuses, telling `read` the bytes held and
+    /// just read (`buf[start..end]`), and the bytes just read (none at the
+    /// end).
     fn poll_copy<R, W>(
         &mut self,
         cx: &mut Context<'_>,
         from: &mut R,
         to: &mut W,
-        mut read: impl FnMut(usize),
-    ) -> Poll<io::Result<()>>
+        mut read: impl FnMut(&[u8], &[u8]) -> Verdict,
+    ) -> Poll<io::Result<Copied>>
     where
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
     {
         loop {
-            if self.start == self.end && !self.eof {
-                let mut buf = ReadBuf::new(&mut self.buf);
+            if (self.start == self.end || self.holding) && !self.eof {
+                if self.start == self.end {
+                    self.start = 0;
+                    self.end = 0;
+                }
+                let mut buf = ReadBuf::new(&mut self.buf[self.end..]);
                 match Pin::new(&mut *from).poll_read(cx, &mut buf) {
                     Poll::Pending => {
                         if self.unflushed {
@@ -615,10 +742,21 @@ impl Pipe {
                     Poll::Ready(result) => {
                         result?;
                         let n = buf.filled().len();
-                        read(n);
-                        self.start = 0;
-                        self.end = n;
+                        let (held, new) = (self.start, self.end);
+                        self.end += n;
                         self.eof = n == 0;
+                        let bytes = &self.buf[held..self.end];
+                        match read(bytes, &self.buf[new..self.end]) {
+                            Verdict::Forward => self.holding = false,
+                            // The end, or a full buffer, forwards what is held.
+                            Verdict::Hold => {
+                                self.holding = !self.eof && self.end < self.buf.len();
+                                if self.holding {
+                                    continue;
+                                }
+                            }
+                            Verdict::Refuse => return Poll::Ready(Ok(Copied::Refused)),
+                        }
                     }
                 }
             }
@@ -632,7 +770,7 @@ impl Pipe {
             }
             if self.eof {
                 ready!(Pin::new(&mut *to).poll_shutdown(cx))?;
-                return Poll::Ready(Ok(()));
+                return Poll::Ready(Ok(Copied::Ended));
             }
         }
     }
@@ -655,5 +793,29 @@ mod tests {
             MAX_CONNECTIONS_CEILING
         );
         assert_eq!(default_max_connections(None), MAX_CONNECTIONS_CEILING);
+    }
+
+    #[test]
+    fn the_http2_refusal_is_one_whole_answer() {
+        let answer = std::str::from_utf8(HTTP2_REFUSED).unwrap();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        let length = format!("Content-Length: {}\r\n", body.len());
+        assert!(head.contains(length.trim_end()), "{answer}");
+    }
+
+    #[test]
+    fn the_end_of_a_request_head_is_found_across_reads() {
+        let ends = |pieces: &[&str]| {
+            let mut head = HeadEnd::default();
+            pieces.iter().any(|p| head.scan(p.as_bytes()))
+        };
+        assert!(ends(&["GET / HTTP/1.1\r\nHost: x\r\n\r\n"]));
+        assert!(ends(&["GET / HTTP/1.1\r\nHost: x\r", "\n", "\r", "\nbody"]));
+        assert!(ends(&["GET / HTTP/1.1\nHost: x\n\n"]));
+        assert!(!ends(&[
+            "GET / HTTP/1.1\r\nHost: x\r\n",
+            "X-Slow: a\r\n\ra"
+        ]));
+        assert!(!ends(&["GET / HTTP/1.1\r\nHost: x\r\r\n"]));
     }
 }

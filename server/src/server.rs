@@ -162,7 +162,9 @@ impl Tls {
             .with_no_client_auth()
             .with_single_cert(certs, key)
             .map_err(|e| unusable(e.to_string()))?;
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        // HTTP/1.1 only: over HTTP/2 the acceptor's byte-level timeouts would
+        // not hold (see the acceptor's documentation).
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(LoadedTls {
             config: Arc::new(config),
             loose_key: loose_key(&self.key),

@@ -1,14 +1,16 @@
 //! The server on a hostile network, against the `runners-server` binary
 //! under a low open-file limit (256, where the attack was found): idle
 //! connections, stalled request bodies and TLS handshakes that never end
-//! do not lock a client out; the timeouts close them; SIGTERM exits within
-//! the shutdown timeout while they are open; a closed stderr never leaves a
-//! live process that does not listen.
+//! do not lock a client out, nor do connections trickling their headers a
+//! byte at a time; the timeouts close them; HTTP/2 (which would escape them)
+//! is refused; SIGTERM exits within the shutdown timeout while they are
+//! open; a closed stderr never leaves a live process that does not listen.
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -29,6 +31,10 @@ fn stalled_create(token: &str) -> Vec<u8> {
     )
     .into_bytes()
 }
+
+/// The HTTP/2 connection preface (RFC 9113, section 3.4) and an empty
+/// SETTINGS frame: how an HTTP/2 client with prior knowledge begins.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
 
 /// `runners-server serve` in a child process with `ulimit -n` [`FILES`],
 /// on a fresh database in a directory of its own.
@@ -396,4 +402,217 @@ fn a_closed_stderr_never_leaves_a_live_process_that_does_not_listen() {
     let (status, _) = server.terminate(Duration::from_secs(5));
     assert!(status.success(), "{status}");
     assert!(server.closed_cleanly());
+}
+
+/// Everything the server sends on `stream` until it closes it; fails if it
+/// is still open after `max` (the stream's read timeout must be set).
+fn read_until_closed(stream: &mut impl Read, max: Duration) -> Vec<u8> {
+    let start = Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0; 4096];
+    loop {
+        assert!(
+            start.elapsed() < max,
+            "still open after {max:?}: {answer:?}"
+        );
+        match stream.read(&mut buf) {
+            Ok(0) => return answer,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::ConnectionReset | ErrorKind::UnexpectedEof
+                ) =>
+            {
+                return answer;
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// Whether `answer` is the acceptor's refusal of HTTP/2.
+fn refused_http2(answer: &[u8]) -> bool {
+    answer.starts_with(b"HTTP/1.1 505 ")
+}
+
+#[test]
+fn http2_is_refused_in_plain_and_tls_alpn_selects_http1() {
+    use rustls::pki_types::pem::PemObject as _;
+    // Plain: HTTP/2 with prior knowledge (the preface) is answered 505 and
+    // closed at once; never an HTTP/2 frame.
+    let server = Net::start(&[], None, false);
+    let mut stream = server.connect();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    stream.write_all(H2_PREFACE).unwrap();
+    let answer = read_until_closed(&mut stream, Duration::from_secs(3));
+    assert!(
+        refused_http2(&answer),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    // The preface alone, a byte at a time, the same (once it is whole).
+    let mut stream = server.connect();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    for byte in &H2_PREFACE[..24] {
+        stream.write_all(&[*byte]).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let answer = read_until_closed(&mut stream, Duration::from_secs(3));
+    assert!(refused_http2(&answer), "{answer:?}");
+    // HTTP/1.1 requests that begin like the preface, sent in pieces, reach
+    // the server whole.
+    for (first, rest) in [
+        (
+            "P",
+            "OST /v0/runners HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
+        ),
+        ("PRI * HTTP/1", ".1\r\nHost: x\r\n\r\n"),
+    ] {
+        let mut stream = server.connect();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        stream.write_all(first.as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        stream.write_all(rest.as_bytes()).unwrap();
+        let mut answer = [0; 12];
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream.read_exact(&mut answer).unwrap();
+        assert!(answer.starts_with(b"HTTP/1.1 4"), "{first}: {answer:?}");
+    }
+    let mut kept = server.connect();
+    assert_eq!(version(&mut kept), "HTTP/1.1 200 OK");
+    drop(server);
+
+    // TLS: a client offering h2 and http/1.1 gets http/1.1 and is served;
+    // one offering h2 alone fails its handshake; the preface after a
+    // handshake is refused like in plain.
+    let server = Net::start(&[], Some(0o600), false);
+    let tls = |alpn: &[&[u8]]| {
+        let mut roots = rustls::RootCertStore::empty();
+        let ca = server.ca.as_deref().unwrap();
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        let socket = server.connect();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        rustls::StreamOwned::new(conn, socket)
+    };
+    let handshake = |stream: &mut rustls::StreamOwned<rustls::ClientConnection, TcpStream>| {
+        let start = Instant::now();
+        while stream.conn.is_handshaking() {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "handshake stalled"
+            );
+            match stream.conn.complete_io(&mut stream.sock) {
+                Ok(_) => {}
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    };
+    let mut stream = tls(&[b"h2", b"http/1.1"]);
+    handshake(&mut stream).unwrap();
+    assert_eq!(
+        stream.conn.alpn_protocol(),
+        Some(&b"http/1.1"[..]),
+        "the protocol negotiated"
+    );
+    stream
+        .write_all(b"GET /v0/server/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let answer = read_until_closed(&mut stream, Duration::from_secs(5));
+    assert!(answer.starts_with(b"HTTP/1.1 200 OK"), "{answer:?}");
+
+    let mut stream = tls(&[b"h2"]);
+    let refused = handshake(&mut stream);
+    assert!(
+        refused.is_err(),
+        "h2 alone negotiated {:?}",
+        stream.conn.alpn_protocol()
+    );
+
+    for alpn in [&[][..], &[&b"http/1.1"[..]][..]] {
+        let mut stream = tls(alpn);
+        handshake(&mut stream).unwrap();
+        stream.write_all(H2_PREFACE).unwrap();
+        let answer = read_until_closed(&mut stream, Duration::from_secs(3));
+        assert!(refused_http2(&answer), "{alpn:?}: {answer:?}");
+    }
+    assert!(server.list() < Duration::from_secs(1));
+}
+
+#[test]
+fn slowloris_connections_trickling_headers_do_not_keep_a_client_out() {
+    // 64 connections, more than the limit under 256 files (54), each
+    // sending a header byte every 300 ms (bytes always move, no request
+    // ever ends), reopened as soon as the server closes one.
+    let server = Net::start(&[], None, false);
+    assert!(server.list() < Duration::from_secs(1));
+    let stop = Arc::new(AtomicBool::new(false));
+    let attack = {
+        let (stop, addr) = (Arc::clone(&stop), server.addr);
+        std::thread::spawn(move || {
+            let head = b"GET /v0/server/version HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+            let open = || {
+                let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+                stream.set_nonblocking(true).unwrap();
+                Some((stream, 0))
+            };
+            let mut held: Vec<Option<(TcpStream, usize)>> = (0..64).map(|_| open()).collect();
+            let mut reopened = 0;
+            while !stop.load(Ordering::Relaxed) {
+                for slot in &mut held {
+                    let Some((stream, sent)) = slot else {
+                        *slot = open();
+                        continue;
+                    };
+                    let byte = head.get(*sent).copied().unwrap_or(b'a');
+                    match stream.write(&[byte]) {
+                        Ok(_) => *sent += 1,
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                        Err(_) => {
+                            *slot = open();
+                            reopened += 1;
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            reopened
+        })
+    };
+    // Every slot held, each request well past a second.
+    std::thread::sleep(Duration::from_millis(2000));
+    for _ in 0..3 {
+        let took = server.list();
+        assert!(took < Duration::from_secs(3), "took {took:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let reopened = attack.join().unwrap();
+    // The attack held every slot: connections were closed to let the
+    // client in.
+    assert!(reopened > 0, "no connection was closed");
 }
