@@ -23,8 +23,7 @@ fn writes_answer_503_while_another_process_holds_the_lock_and_recover() {
 
         // This test process is the other process, as `sqlite3 runners.db
         // 'BEGIN IMMEDIATE; ...'` would be.
-        let holder = rusqlite::Connection::open(&db).unwrap();
-        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let holder = hold_write_lock(&db);
 
         let started = Instant::now();
         let read = client.runners_get().send().await.unwrap();
@@ -86,8 +85,7 @@ fn each_write_waits_its_own_busy_timeout_however_many_are_queued() {
     let db = server.db();
     let client = server.admin();
     block_on(async {
-        let holder = rusqlite::Connection::open(&db).unwrap();
-        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let holder = hold_write_lock(&db);
         let mut slowest = Duration::ZERO;
         for (refused, took) in refused_creates(&client, 700).await {
             assert_eq!(refused.status(), 503);
@@ -116,8 +114,7 @@ fn writes_beyond_the_write_queue_are_refused_at_once() {
     let client = runners_sdk::client_with_token(&server.url, &server.token).unwrap();
     let db = server.db();
     block_on(async {
-        let holder = rusqlite::Connection::open(&db).unwrap();
-        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let holder = hold_write_lock(&db);
         let mut at_once = 0;
         for (refused, took) in refused_creates(&client, 40).await {
             assert_eq!(refused.status(), 503);
@@ -158,4 +155,13 @@ async fn refused_creates(
         }
     });
     futures::future::join_all(creates).await
+}
+
+/// Takes SQLite's write lock on `db` from this process, as another program
+/// (`sqlite3 runners.db 'BEGIN IMMEDIATE; ...'`) would; held until the
+/// connection rolls back or is dropped.
+fn hold_write_lock(db: &std::path::Path) -> rusqlite::Connection {
+    let holder = rusqlite::Connection::open(db).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    holder
 }

@@ -6,16 +6,16 @@
 //! is refused; SIGTERM exits within the shutdown timeout while they are
 //! open; a closed stderr never leaves a live process that does not listen.
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::{BIN, LISTENING, block_on};
+use super::{BIN, block_on};
 
 /// The open-file limit the server runs under.
 const FILES: u32 = 256;
@@ -86,32 +86,8 @@ impl Net {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = BufReader::new(child.stderr.take().unwrap());
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = stderr.lines();
-            for line in lines.by_ref().map_while(Result::ok) {
-                let listening = line.starts_with(LISTENING);
-                let _ = tx.send(line);
-                if listening {
-                    break;
-                }
-            }
-            if !close_stderr {
-                lines.map_while(Result::ok).for_each(drop);
-            }
-            // Else the pipe's read end is closed here.
-        });
-        let mut banner = Vec::new();
-        let url = loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(30))
-                .unwrap_or_else(|e| panic!("no `{LISTENING}` line ({e}) after {banner:?}"));
-            if let Some(rest) = line.strip_prefix(LISTENING) {
-                break rest.split(' ').next().unwrap().to_owned();
-            }
-            banner.push(line);
-        };
+        let after = (!close_stderr).then(super::serving::Log::default);
+        let (url, banner) = super::serving::await_listening(&mut child, after);
         let addr = url.rsplit('/').next().unwrap().parse().unwrap();
         let token = banner
             .iter()

@@ -153,20 +153,29 @@ pub(crate) fn spawn(db: &Path, level: &str) -> (Child, String, Vec<String>, Log)
         .stderr(Stdio::piped())
         .spawn()
         .expect("runners-server starts");
-    // Read stderr on a thread of its own (so the child never blocks on it),
-    // and wait a bounded time for the line saying where it listens.
-    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (tx, rx) = std::sync::mpsc::channel();
     let log: Log = Arc::default();
-    let sink = Arc::clone(&log);
+    let (url, banner) = await_listening(&mut child, Some(Arc::clone(&log)));
+    (child, url, banner, log)
+}
+
+/// Reads `child`'s stderr on a thread of its own (so that the child never
+/// blocks on it) and waits a bounded time for the line saying where it
+/// listens: returns its URL and the lines before it. The lines after go to
+/// `after`; with `None`, the pipe's read end is closed once it listens.
+pub(crate) fn await_listening(child: &mut Child, after: Option<Log>) -> (String, Vec<String>) {
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut listening = false;
-        for line in lines.map_while(Result::ok) {
+        for line in lines.by_ref().map_while(Result::ok) {
+            let listening = line.starts_with(LISTENING);
+            let _ = tx.send(line);
             if listening {
-                sink.lock().unwrap().push(line);
-            } else {
-                listening = line.starts_with(LISTENING);
-                let _ = tx.send(line);
+                break;
+            }
+        }
+        if let Some(after) = after {
+            for line in lines.map_while(Result::ok) {
+                after.lock().unwrap().push(line);
             }
         }
     });
@@ -180,7 +189,7 @@ pub(crate) fn spawn(db: &Path, level: &str) -> (Child, String, Vec<String>, Log)
         }
         banner.push(line);
     };
-    (child, url, banner, log)
+    (url, banner)
 }
 
 impl Drop for Serving {
