@@ -12,7 +12,7 @@ use crate::auth;
 use crate::credential::{AdminUser, RunnerAuth};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::server::Context;
-use crate::store::RunnerKeyHash;
+use crate::store::{RunnerKeyHash, RunnerRef, SpecRef};
 use crate::types::*;
 
 /// The Bencher API version this server reports when a request names none
@@ -123,8 +123,8 @@ impl RunnersApi for RunnersImpl {
         path: PathParams<RunnerPath>,
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
         let cx = rqctx.context();
-        let runner = path.0.runner.into();
-        Ok(HttpResponseOk(cx.store.runner(&runner).await?.into()))
+        let runner: RunnerRef = path.0.runner.into();
+        Ok(HttpResponseOk(cx.store.item(&runner).await?.into()))
     }
 
     async fn runner_patch(
@@ -134,13 +134,10 @@ impl RunnersApi for RunnersImpl {
         body: JsonBody<JsonUpdateRunner>,
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
         let cx = rqctx.context();
-        let runner = path.0.runner.into();
-        Ok(HttpResponseOk(
-            cx.store
-                .update_runner(runner, body.0.into(), &admin.actor())
-                .await?
-                .into(),
-        ))
+        let runner: RunnerRef = path.0.runner.into();
+        let changes = body.0.into();
+        let updated = cx.store.update(runner, changes, &admin.actor()).await?;
+        Ok(HttpResponseOk(updated.into()))
     }
 
     async fn runner_key_post(
@@ -233,8 +230,8 @@ impl RunnersApi for RunnersImpl {
         path: PathParams<SpecPath>,
     ) -> Result<HttpResponseOk<JsonSpec>, HttpError> {
         let cx = rqctx.context();
-        let spec = path.0.spec.into();
-        Ok(HttpResponseOk(cx.store.spec(&spec).await?.into()))
+        let spec: SpecRef = path.0.spec.into();
+        Ok(HttpResponseOk(cx.store.item(&spec).await?.into()))
     }
 
     async fn spec_patch(
@@ -244,14 +241,10 @@ impl RunnersApi for RunnersImpl {
         body: JsonBody<JsonUpdateSpec>,
     ) -> Result<HttpResponseOk<JsonSpec>, HttpError> {
         let cx = rqctx.context();
-        let spec = path.0.spec.into();
+        let spec: SpecRef = path.0.spec.into();
         let changes = body.0.into();
-        Ok(HttpResponseOk(
-            cx.store
-                .update_spec(spec, changes, &admin.actor())
-                .await?
-                .into(),
-        ))
+        let updated = cx.store.update(spec, changes, &admin.actor()).await?;
+        Ok(HttpResponseOk(updated.into()))
     }
 
     async fn spec_delete(

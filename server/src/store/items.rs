@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::audit::{Actor, changes, record};
 use super::model::{AuditAction, Kind, RefTo};
-use super::{StoreError, now, to_text};
+use super::{Store, StoreError, now, to_text};
 use crate::validate::{
     Direction, ListQuery, Ref, ResourceName, Slug, Sort, generated_slug, slug_from_name,
 };
@@ -25,9 +25,11 @@ use crate::validate::{
 /// A resource kept in a table with the columns every item has: `id`,
 /// `uuid`, `name`, `name_folded`, `slug` (unique), `archived`, `created`,
 /// `modified`, and a trigram index `{table}_search`.
-pub(super) trait Item: Sized + 'static {
+pub trait Item: Sized + 'static {
     /// The store's row of one item.
     type Row: Clone + PartialEq + Serialize + Send + 'static;
+    /// A change to one item.
+    type Changes: Send + 'static;
     const KIND: Kind;
     const TABLE: &'static str;
     /// The columns [`Item::row_at`] reads, in order.
@@ -38,6 +40,21 @@ pub(super) trait Item: Sized + 'static {
     fn row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Self::Row>;
     /// The fields every item has, to read and change.
     fn common(row: &mut Self::Row) -> Common<'_>;
+    /// The name, slug and archive part of `changes`.
+    fn common_changes(changes: &Self::Changes) -> CommonChanges;
+    /// What else `changes` does to `next` (the row to be), given `current`
+    /// (the row as it is), its row id and the time; nothing by default.
+    fn apply_more(
+        _conn: &Connection,
+        _actor: &Actor,
+        _id: i64,
+        _changes: Self::Changes,
+        _current: &Self::Row,
+        _next: &mut Self::Row,
+        _stamp: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Columns of its own that an update may change besides the common
     /// ones, with their values in `row` (written in the same statement, so
     /// that a CHECK across columns holds).
@@ -51,22 +68,33 @@ pub(super) trait Item: Sized + 'static {
     }
 }
 
-/// The [`Common`] fields of a row that has them under these names.
+/// [`Item::common`] and [`Item::common_changes`] of a resource whose row
+/// and change set have the common fields under their usual names.
 macro_rules! common_fields {
-    ($row:expr) => {
-        $crate::store::items::Common {
-            uuid: $row.uuid,
-            name: &mut $row.name,
-            slug: &mut $row.slug,
-            archived: &mut $row.archived,
-            modified: &mut $row.modified,
+    ($row:ty, $changes:ty) => {
+        fn common(row: &mut $row) -> $crate::store::items::Common<'_> {
+            $crate::store::items::Common {
+                uuid: row.uuid,
+                name: &mut row.name,
+                slug: &mut row.slug,
+                archived: &mut row.archived,
+                modified: &mut row.modified,
+            }
+        }
+
+        fn common_changes(changes: &$changes) -> $crate::store::items::CommonChanges {
+            $crate::store::items::CommonChanges {
+                name: changes.name.clone(),
+                slug: changes.slug.clone(),
+                archived: changes.archived,
+            }
         }
     };
 }
 pub(super) use common_fields;
 
 /// The fields every item has.
-pub(super) struct Common<'a> {
+pub struct Common<'a> {
     pub uuid: Uuid,
     pub name: &'a mut String,
     pub slug: &'a mut String,
@@ -212,27 +240,27 @@ pub(super) fn create<T: Item>(
 }
 
 /// The name, slug and archive part of an update.
-pub(super) struct CommonChanges {
+pub struct CommonChanges {
     pub name: Option<ResourceName>,
     pub slug: Option<Slug>,
     pub archived: Option<bool>,
 }
 
-/// Applies `common` and then `more` (what else the resource changes, given
-/// the row as it was, the row to be, and the time) to the item `r`; writes
-/// it (with [`Item::own_columns`]) and audits it if anything changed.
-pub(super) fn update<T: Item>(
+/// Applies `changes` to the item `r`: the common fields, then
+/// [`Item::apply_more`]; writes it (with [`Item::own_columns`]) and audits
+/// it if anything changed.
+fn update<T: Item>(
     conn: &Connection,
     actor: &Actor,
     r: &RefTo<T>,
-    common: CommonChanges,
-    more: impl FnOnce(i64, &T::Row, &mut T::Row, DateTime<Utc>) -> Result<(), StoreError>,
+    changes: T::Changes,
 ) -> Result<T::Row, StoreError> {
     let (id, current) = find(conn, r)?;
     let mut next = current.clone();
     let stamp = now();
+    let common = T::common_changes(&changes);
     T::common(&mut next).apply(common.name, common.slug, common.archived, stamp);
-    more(id, &current, &mut next, stamp)?;
+    T::apply_more(conn, actor, id, changes, &current, &mut next, stamp)?;
     if next == current {
         return Ok(current);
     }
@@ -259,7 +287,7 @@ pub(super) fn update<T: Item>(
     .execute(rusqlite::params_from_iter(args))
     .map_err(|e| slug_conflict::<T>(conn, &slug, e))?;
     let (uuid, slug) = identity::<T>(&next);
-    let diff = changes(Some(&current), &next);
+    let diff = super::audit::changes(Some(&current), &next);
     record(conn, actor, T::UPDATED, Some(uuid), Some(&slug), diff)?;
     Ok(next)
 }
@@ -380,5 +408,26 @@ impl ListSql {
         };
         tx.commit()?;
         Ok((items, u64::try_from(total).unwrap_or(0)))
+    }
+}
+
+impl Store {
+    /// One item (a runner or a spec), by UUID or slug.
+    pub async fn item<T: Item>(&self, r: &RefTo<T>) -> Result<T::Row, StoreError> {
+        let r = r.clone();
+        self.read(move |c| find(c, &r).map(|(_, row)| row)).await
+    }
+
+    /// Applies `changes` to the item `r` (a runner or a spec) in one
+    /// transaction, with its audit row; an update that changes nothing
+    /// writes nothing.
+    pub async fn update<T: Item>(
+        &self,
+        r: RefTo<T>,
+        changes: T::Changes,
+        actor: &Actor,
+    ) -> Result<T::Row, StoreError> {
+        let actor = actor.clone();
+        self.write(move |tx| update(tx, &actor, &r, changes)).await
     }
 }

@@ -1,5 +1,5 @@
 //! The store: one SQLite file, with one async surface. Callers say what they
-//! want (`store.runner(&r).await`, `store.list_runners(q).await`); how a call
+//! want (`store.item(&r).await`, `store.list_runners(q).await`); how a call
 //! reaches SQLite (inline on a read connection, or on the blocking pool
 //! behind this process's write turn) is decided here, never by a caller.
 //!
@@ -8,13 +8,15 @@
 //!   sets, references, audit actions).
 //! - [`items`]: what runners and specs share, written once.
 //! - [`runners`]: runners and their keys.
-//! - [`specs`]: hardware specs, and the specs of each runner.
+//! - [`specs`]: hardware specs.
+//! - [`runner_specs`]: the specs of each runner.
 //! - [`tokens`]: the signing key, users and API tokens.
 //! - [`audit`]: the audit trail, written in each write's transaction.
 
 mod audit;
 mod items;
 pub mod model;
+mod runner_specs;
 mod runners;
 mod schema;
 mod specs;
@@ -36,7 +38,7 @@ use crate::validate::Ref;
 use model::Kind;
 
 pub use audit::{Actor, AuditRow};
-pub use items::SEARCH_INDEX_MIN_CHARS;
+pub use items::{Item, SEARCH_INDEX_MIN_CHARS};
 pub use model::{
     AuditAction, NewRunner, NewSpec, RunnerChanges, RunnerKeyHash, RunnerRef, RunnerRow,
     SpecChanges, SpecRef, SpecRow,

@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use uuid::Uuid;
 
 use super::audit::{Actor, record};
-use super::items::{self, Common, CommonChanges, Item};
+use super::items::{self, Item};
 use super::model::{
     AuditAction, Kind, NewRunner, RunnerChanges, RunnerKeyHash, RunnerRef, RunnerRow, Runners,
 };
@@ -16,6 +16,7 @@ const SHORT_LIST_OFFSET: u64 = 1024;
 
 impl Item for Runners {
     type Row = RunnerRow;
+    type Changes = RunnerChanges;
     const KIND: Kind = Kind::Runner;
     const TABLE: &'static str = "runners";
     /// A runner's specs come in the same statement: the UUIDs in the order
@@ -56,9 +57,7 @@ impl Item for Runners {
         })
     }
 
-    fn common(row: &mut RunnerRow) -> Common<'_> {
-        items::common_fields!(row)
-    }
+    items::common_fields!(RunnerRow, RunnerChanges);
 
     /// One row of `runner_counts` (kept by triggers) when nothing filters.
     fn count_sql(q: &ListQuery) -> Option<&'static str> {
@@ -94,13 +93,6 @@ const INSERT: &str = "INSERT INTO runners (uuid, name, name_folded, slug, token_
                       VALUES (?1, ?2, fold(?2), ?3, ?4, ?5, ?5)";
 
 impl Store {
-    /// One runner, by slug or UUID.
-    pub async fn runner(&self, r: &RunnerRef) -> Result<RunnerRow, StoreError> {
-        let r = r.clone();
-        self.read(move |c| items::find(c, &r).map(|(_, runner)| runner))
-            .await
-    }
-
     /// One page of runners matching `q`, and how many match in all.
     pub async fn list_runners(&self, q: ListQuery) -> Result<(Vec<RunnerRow>, u64), StoreError> {
         if list_is_short(&q) {
@@ -151,26 +143,6 @@ impl Store {
                 })
             };
             items::create::<Runners>(tx, &actor, new.slug.as_deref(), &new.name, attempt)
-        })
-        .await
-    }
-
-    /// Applies `changes` to a runner in one transaction.
-    pub async fn update_runner(
-        &self,
-        r: RunnerRef,
-        changes: RunnerChanges,
-        actor: &Actor,
-    ) -> Result<RunnerRow, StoreError> {
-        let actor = actor.clone();
-        self.write(move |tx| {
-            let common = CommonChanges {
-                name: changes.name,
-                slug: changes.slug,
-                archived: changes.archived,
-            };
-            let nothing_more = |_, _: &RunnerRow, _: &mut RunnerRow, _| Ok(());
-            items::update(tx, &actor, &r, common, nothing_more)
         })
         .await
     }

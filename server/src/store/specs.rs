@@ -1,14 +1,13 @@
-//! Hardware specs, and the specs each runner offers.
+//! Hardware specs.
 
+use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
 use super::audit::{Actor, record};
-use super::items::{self, Common, CommonChanges, Item, is_unique_violation};
-use super::model::{
-    AuditAction, Kind, NewSpec, RunnerRef, Runners, SpecChanges, SpecRef, SpecRow, Specs,
-};
+use super::items::{self, Item};
+use super::model::{AuditAction, Kind, NewSpec, SpecChanges, SpecRef, SpecRow, Specs};
 use super::{Store, StoreError, now, opt_time_at, time_at, to_text, uuid_at};
 use crate::validate::ListQuery;
 
@@ -24,6 +23,7 @@ where
 
 impl Item for Specs {
     type Row = SpecRow;
+    type Changes = SpecChanges;
     const KIND: Kind = Kind::Spec;
     const TABLE: &'static str = "specs";
     const COLUMNS: &'static str = "uuid, name, slug, architecture, os, cpu, memory, disk, \
@@ -50,8 +50,39 @@ impl Item for Specs {
         })
     }
 
-    fn common(row: &mut SpecRow) -> Common<'_> {
-        items::common_fields!(row)
+    items::common_fields!(SpecRow, SpecChanges);
+
+    /// Archiving clears the fallback (and wins over `fallback: true` in
+    /// the same update); making a spec the fallback clears it on every
+    /// other.
+    fn apply_more(
+        conn: &Connection,
+        actor: &Actor,
+        id: i64,
+        changes: SpecChanges,
+        current: &SpecRow,
+        next: &mut SpecRow,
+        stamp: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        match changes.fallback {
+            Some(true) if changes.archived == Some(true) => {
+                // Archived, and so no fallback at all: clear the others.
+                clear_fallback(conn, id, actor)?;
+            }
+            Some(true) if next.archived.is_some() => {
+                return Err(StoreError::SpecArchived(current.slug.clone()));
+            }
+            Some(true) => {
+                clear_fallback(conn, id, actor)?;
+                next.fallback = current.fallback.or(Some(stamp));
+            }
+            Some(false) => next.fallback = None,
+            None => {}
+        }
+        if next.archived.is_some() {
+            next.fallback = None;
+        }
+        Ok(())
     }
 
     fn own_columns(row: &SpecRow) -> Vec<(&'static str, Value)> {
@@ -85,28 +116,7 @@ fn clear_fallback(conn: &Connection, except: i64, actor: &Actor) -> Result<(), S
     Ok(())
 }
 
-/// A runner (its row id, UUID and slug: what an audit row of the pair
-/// names) and a spec (its row id and row), both by reference.
-type RunnerAndSpec = ((i64, Uuid, String), (i64, SpecRow));
-
-fn runner_and_spec(
-    conn: &Connection,
-    runner: &RunnerRef,
-    spec: &SpecRef,
-) -> Result<RunnerAndSpec, StoreError> {
-    let (runner_id, runner) = items::find::<Runners>(conn, runner)?;
-    let spec = items::find::<Specs>(conn, spec)?;
-    Ok(((runner_id, runner.uuid, runner.slug), spec))
-}
-
 impl Store {
-    /// One spec, by slug or UUID.
-    pub async fn spec(&self, r: &SpecRef) -> Result<SpecRow, StoreError> {
-        let r = r.clone();
-        self.read(move |c| items::find(c, &r).map(|(_, spec)| spec))
-            .await
-    }
-
     /// One page of specs matching `q`, and how many match in all.
     pub async fn list_specs(&self, q: ListQuery) -> Result<(Vec<SpecRow>, u64), StoreError> {
         self.scan(move |c| items::list::<Specs>(c, &q)).await
@@ -154,48 +164,6 @@ impl Store {
         .await
     }
 
-    /// Applies `changes` to a spec in one transaction. Archiving clears the
-    /// fallback (and wins over `fallback: true` in the same update); making
-    /// a spec the fallback clears it on every other.
-    pub async fn update_spec(
-        &self,
-        r: SpecRef,
-        changes: SpecChanges,
-        actor: &Actor,
-    ) -> Result<SpecRow, StoreError> {
-        let actor = actor.clone();
-        self.write(move |tx| {
-            let common = CommonChanges {
-                name: changes.name,
-                slug: changes.slug,
-                archived: changes.archived,
-            };
-            let fallback = |id, current: &SpecRow, next: &mut SpecRow, stamp| {
-                match changes.fallback {
-                    Some(true) if changes.archived == Some(true) => {
-                        // Archived, and so no fallback at all: clear the others.
-                        clear_fallback(tx, id, &actor)?;
-                    }
-                    Some(true) if next.archived.is_some() => {
-                        return Err(StoreError::SpecArchived(current.slug.clone()));
-                    }
-                    Some(true) => {
-                        clear_fallback(tx, id, &actor)?;
-                        next.fallback = current.fallback.or(Some(stamp));
-                    }
-                    Some(false) => next.fallback = None,
-                    None => {}
-                }
-                if next.archived.is_some() {
-                    next.fallback = None;
-                }
-                Ok(())
-            };
-            items::update(tx, &actor, &r, common, fallback)
-        })
-        .await
-    }
-
     /// Deletes a spec that no runner has.
     pub async fn delete_spec(&self, r: SpecRef, actor: &Actor) -> Result<(), StoreError> {
         let actor = actor.clone();
@@ -223,96 +191,6 @@ impl Store {
                 Some(spec.uuid),
                 Some(&spec.slug),
                 serde_json::json!({}),
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// The specs of a runner, in the order they were added.
-    pub async fn runner_specs(&self, r: &RunnerRef) -> Result<Vec<SpecRow>, StoreError> {
-        let r = r.clone();
-        self.read(move |c| {
-            let tx = c.unchecked_transaction()?;
-            let (id, _) = items::find(&tx, &r)?;
-            let columns = Specs::COLUMNS;
-            let specs = tx
-                .prepare_cached(&format!(
-                    "SELECT {columns} FROM specs JOIN runner_specs rs ON rs.spec_id = specs.id
-                     WHERE rs.runner_id = ? ORDER BY rs.id"
-                ))?
-                .query_map([id], |r| Specs::row_at(r, 0))?
-                .collect::<Result<_, _>>()?;
-            tx.commit()?;
-            Ok(specs)
-        })
-        .await
-    }
-
-    /// Adds a spec to a runner (archived or not, both of them).
-    pub async fn add_runner_spec(
-        &self,
-        runner: RunnerRef,
-        spec: SpecRef,
-        actor: &Actor,
-    ) -> Result<SpecRow, StoreError> {
-        let actor = actor.clone();
-        self.write(move |tx| {
-            let ((runner_id, runner, slug), (spec_id, spec)) = runner_and_spec(tx, &runner, &spec)?;
-            tx.prepare_cached("INSERT INTO runner_specs (runner_id, spec_id) VALUES (?, ?)")?
-                .execute([runner_id, spec_id])
-                .map_err(|e| {
-                    // The only unique index: (runner_id, spec_id).
-                    if is_unique_violation(&e) {
-                        StoreError::RunnerHasSpec {
-                            runner: slug.clone(),
-                            spec: spec.slug.clone(),
-                        }
-                    } else {
-                        e.into()
-                    }
-                })?;
-            let pair = serde_json::json!({"spec": spec.uuid, "spec_slug": spec.slug});
-            record(
-                tx,
-                &actor,
-                AuditAction::RunnerSpecAdd,
-                Some(runner),
-                Some(&slug),
-                pair,
-            )?;
-            Ok(spec)
-        })
-        .await
-    }
-
-    /// Removes a spec from a runner.
-    pub async fn remove_runner_spec(
-        &self,
-        runner: RunnerRef,
-        spec: SpecRef,
-        actor: &Actor,
-    ) -> Result<(), StoreError> {
-        let actor = actor.clone();
-        self.write(move |tx| {
-            let ((runner_id, runner, slug), (spec_id, spec)) = runner_and_spec(tx, &runner, &spec)?;
-            let removed = tx
-                .prepare_cached("DELETE FROM runner_specs WHERE runner_id = ? AND spec_id = ?")?
-                .execute([runner_id, spec_id])?;
-            if removed == 0 {
-                return Err(StoreError::RunnerLacksSpec {
-                    runner: slug,
-                    spec: spec.slug,
-                });
-            }
-            let pair = serde_json::json!({"spec": spec.uuid, "spec_slug": spec.slug});
-            record(
-                tx,
-                &actor,
-                AuditAction::RunnerSpecRemove,
-                Some(runner),
-                Some(&slug),
-                pair,
             )?;
             Ok(())
         })

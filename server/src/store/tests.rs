@@ -97,18 +97,18 @@ async fn a_version_1_database_migrates_and_counts_stay_exact() {
     assert_counts(&store, 2, 3).await;
     let slug = RunnerRef::from(Ref::Slug(created.slug.clone()));
     store
-        .update_runner(slug.clone(), archive(true), &Actor::program())
+        .update(slug.clone(), archive(true), &Actor::program())
         .await
         .unwrap();
     assert_counts(&store, 1, 3).await;
     // Archiving again changes nothing, and is not counted twice.
     store
-        .update_runner(slug.clone(), archive(true), &Actor::program())
+        .update(slug.clone(), archive(true), &Actor::program())
         .await
         .unwrap();
     assert_counts(&store, 1, 3).await;
     store
-        .update_runner(slug.clone(), archive(false), &Actor::program())
+        .update(slug.clone(), archive(false), &Actor::program())
         .await
         .unwrap();
     assert_counts(&store, 2, 3).await;
@@ -117,10 +117,7 @@ async fn a_version_1_database_migrates_and_counts_stay_exact() {
         name: Some("ÉCLAIR".to_owned().try_into().unwrap()),
         ..Default::default()
     };
-    store
-        .update_runner(slug, rename, &Actor::program())
-        .await
-        .unwrap();
+    store.update(slug, rename, &Actor::program()).await.unwrap();
     assert_eq!(total(&store, false, Some("éclair")).await, 1);
     assert_eq!(total(&store, false, Some("new one")).await, 0);
 }
@@ -163,7 +160,7 @@ async fn a_version_2_database_migrates_with_every_runner_and_key() {
             .expect("the key still finds its runner");
         assert_eq!(keyed.slug, format!("old-{i}"));
         let runner = store
-            .runner(&RunnerRef::from(Ref::Slug(keyed.slug)))
+            .item(&RunnerRef::from(Ref::Slug(keyed.slug)))
             .await
             .unwrap();
         assert!(runner.specs.is_empty());
@@ -318,7 +315,7 @@ async fn one_rejected_write_in_a_group_commit_leaves_the_others_committed() {
     }
     assert_eq!(created.len(), 56);
     for runner in &created {
-        let found = store.runner(&RunnerRef::from(runner.uuid)).await.unwrap();
+        let found = store.item(&RunnerRef::from(runner.uuid)).await.unwrap();
         assert_eq!(&found, runner, "an acknowledged write is there");
     }
     assert_counts(&store, 57, 57).await;
