@@ -110,7 +110,7 @@ fn each_write_waits_its_own_busy_timeout_however_many_are_queued() {
 /// at once, not after the busy timeout.
 #[test]
 fn writes_beyond_the_write_queue_are_refused_at_once() {
-    let server = super::network::Net::start(&["--write-queue=8"], None, false);
+    let server = super::net::Net::start(&["--write-queue=8"], None, false);
     let client = runners_sdk::client_with_token(&server.url, &server.token).unwrap();
     let db = server.db();
     block_on(async {

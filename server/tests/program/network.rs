@@ -7,18 +7,15 @@
 //! open; a closed stderr never leaves a live process that does not listen.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use tempfile::TempDir;
-
-use super::{BIN, block_on};
+use super::net::Net;
 
 /// The open-file limit the server runs under.
-const FILES: u32 = 256;
+pub(super) const FILES: u32 = 256;
 
 /// Headers of a request whose 500-byte body never comes.
 /// The headers of an admin's create with a body that never comes (with the
@@ -35,135 +32,6 @@ fn stalled_create(token: &str) -> Vec<u8> {
 /// The HTTP/2 connection preface (RFC 9113, section 3.4) and an empty
 /// SETTINGS frame: how an HTTP/2 client with prior knowledge begins.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
-
-/// `runners-server serve` in a child process with `ulimit -n` [`FILES`],
-/// on a fresh database in a directory of its own.
-pub(super) struct Net {
-    child: Child,
-    addr: SocketAddr,
-    pub(super) url: String,
-    pub(super) token: String,
-    /// With TLS: the self-signed certificate, which clients trust.
-    ca: Option<Vec<u8>>,
-    /// What it printed before it listened.
-    banner: Vec<String>,
-    dir: TempDir,
-}
-
-impl Net {
-    /// Starts the server with `args`, over TLS if `key_mode` is given (the
-    /// mode of the key file). Its stderr is read to the end, unless
-    /// `close_stderr`: then the pipe is closed once it listens.
-    pub(super) fn start(args: &[&str], key_mode: Option<u32>, close_stderr: bool) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("runners.db");
-        let mut command = vec![
-            "serve".to_owned(),
-            "--bind=127.0.0.1:0".to_owned(),
-            format!("--db={}", db.display()),
-        ];
-        command.extend(args.iter().map(|a| (*a).to_owned()));
-        let ca = key_mode.map(|mode| {
-            use std::os::unix::fs::PermissionsExt as _;
-            let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
-            let certified = rcgen::generate_simple_self_signed(names).unwrap();
-            let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-            std::fs::write(&cert, certified.cert.pem()).unwrap();
-            std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
-            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
-            command.push(format!("--tls-cert={}", cert.display()));
-            command.push(format!("--tls-key={}", key.display()));
-            certified.cert.pem().into_bytes()
-        });
-        let script = format!(r#"ulimit -n {FILES} && exec "$0" "$@""#);
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .arg(BIN)
-            .args(&command)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let after = (!close_stderr).then(super::serving::Log::default);
-        let (url, banner) = super::serving::await_listening(&mut child, after);
-        let addr = url.rsplit('/').next().unwrap().parse().unwrap();
-        let token = banner
-            .iter()
-            .find(|l| l.starts_with("eyJ"))
-            .unwrap()
-            .clone();
-        Self {
-            child,
-            addr,
-            url,
-            token,
-            ca,
-            banner,
-            dir,
-        }
-    }
-
-    /// The database file.
-    pub(super) fn db(&self) -> std::path::PathBuf {
-        self.dir.path().join("runners.db")
-    }
-
-    /// An authenticated `GET /v0/runners` through the SDK (over TLS with
-    /// the certificate): how long it took to get its 200.
-    fn list(&self) -> Duration {
-        let options = runners_sdk::ClientOptions {
-            timeout: Duration::from_secs(10),
-            ca_pem: self.ca.clone(),
-        };
-        let client = runners_sdk::client_with_options(&self.url, &self.token, &options).unwrap();
-        let start = Instant::now();
-        block_on(client.runners_get().send()).expect("an answer");
-        start.elapsed()
-    }
-
-    /// A new connection (bounded: a full backlog would make a plain
-    /// connect retry for minutes).
-    fn connect(&self) -> TcpStream {
-        TcpStream::connect_timeout(&self.addr, Duration::from_secs(5)).unwrap()
-    }
-
-    /// Sends SIGTERM: the exit status, and how long it took.
-    fn terminate(&mut self, within: Duration) -> (ExitStatus, Duration) {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (status, start.elapsed());
-            }
-            assert!(
-                start.elapsed() < within,
-                "still running {within:?} after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// The database was closed cleanly (its WAL checkpointed and removed).
-    fn closed_cleanly(&self) -> bool {
-        !self.dir.path().join("runners.db-wal").exists()
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// How long until the server closes `stream` (reading and dropping what it
 /// sends); fails if it is still open after `max`.
