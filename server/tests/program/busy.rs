@@ -53,15 +53,7 @@ fn writes_answer_503_while_another_process_holds_the_lock_and_recover() {
             "it waited out the busy timeout first: {waited:?}"
         );
 
-        holder.execute_batch("ROLLBACK").unwrap();
-        drop(holder);
-
-        let created = client
-            .runners_post()
-            .body(new_runner("after", None))
-            .send()
-            .await;
-        assert_eq!(created.unwrap().status(), 201, "writes work again");
+        release_and_write_again(holder, &client).await;
         let names: Vec<String> = client
             .runners_get()
             .send()
@@ -82,10 +74,9 @@ fn writes_answer_503_while_another_process_holds_the_lock_and_recover() {
 #[test]
 fn each_write_waits_its_own_busy_timeout_however_many_are_queued() {
     let server = Serving::start();
-    let db = server.db();
     let client = server.admin();
+    let holder = hold_write_lock(&server.db());
     block_on(async {
-        let holder = hold_write_lock(&db);
         let mut slowest = Duration::ZERO;
         for (refused, took) in refused_creates(&client, 700).await {
             assert_eq!(refused.status(), 503);
@@ -95,13 +86,7 @@ fn each_write_waits_its_own_busy_timeout_however_many_are_queued() {
             slowest < Duration::from_secs(8),
             "the last write was answered after {slowest:?}"
         );
-        holder.execute_batch("ROLLBACK").unwrap();
-        let created = client
-            .runners_post()
-            .body(new_runner("after", None))
-            .send()
-            .await;
-        assert_eq!(created.unwrap().status(), 201, "writes work again");
+        release_and_write_again(holder, &client).await;
     });
 }
 
@@ -164,4 +149,17 @@ fn hold_write_lock(db: &std::path::Path) -> rusqlite::Connection {
     let holder = rusqlite::Connection::open(db).unwrap();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
     holder
+}
+
+/// Releases the lock `holder` holds and creates runner `after`: writes work
+/// again.
+async fn release_and_write_again(holder: rusqlite::Connection, client: &runners_sdk::Client) {
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+    let created = client
+        .runners_post()
+        .body(new_runner("after", None))
+        .send()
+        .await;
+    assert_eq!(created.unwrap().status(), 201, "writes work again");
 }

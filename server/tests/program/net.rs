@@ -105,25 +105,7 @@ impl Net {
 
     /// Sends SIGTERM: the exit status, and how long it took.
     pub(super) fn terminate(&mut self, within: Duration) -> (ExitStatus, Duration) {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (status, start.elapsed());
-            }
-            assert!(
-                start.elapsed() < within,
-                "still running {within:?} after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        super::serving::terminate(&mut self.child, within)
     }
 
     /// The database was closed cleanly (its WAL checkpointed and removed).

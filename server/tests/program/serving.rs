@@ -117,22 +117,7 @@ impl Serving {
 
     /// Sends SIGTERM and waits for the exit status.
     pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "no exit within 10 s of SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        terminate(&mut self.child, Duration::from_secs(10)).0
     }
 }
 
@@ -156,6 +141,28 @@ pub(crate) fn spawn(db: &Path, level: &str) -> (Child, String, Vec<String>, Log)
     let log: Log = Arc::default();
     let (url, banner) = await_listening(&mut child, Some(Arc::clone(&log)));
     (child, url, banner, log)
+}
+
+/// Sends `child` SIGTERM and waits at most `within` for it to exit: its
+/// exit status, and how long it took.
+pub(crate) fn terminate(
+    child: &mut Child,
+    within: Duration,
+) -> (std::process::ExitStatus, Duration) {
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status();
+    assert!(sent.unwrap().success());
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, start.elapsed());
+        }
+        assert!(
+            start.elapsed() < within,
+            "still running {within:?} after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Reads `child`'s stderr on a thread of its own (so that the child never
