@@ -17,11 +17,14 @@ use crate::validate::{Invalid, QueryRules, Validate};
 /// A JSON request body of type `T` (whose field types keep their rules).
 pub struct JsonBody<T>(pub T);
 
+/// What a body or path parameter type must be: described by a schema,
+/// parsed by serde, and shareable across the server's tasks.
+pub trait Wire: JsonSchema + DeserializeOwned + Send + Sync + 'static {}
+
+impl<T: JsonSchema + DeserializeOwned + Send + Sync + 'static> Wire for T {}
+
 #[async_trait]
-impl<T> ExclusiveExtractor for JsonBody<T>
-where
-    T: JsonSchema + DeserializeOwned + Send + Sync + 'static,
-{
+impl<T: Wire> ExclusiveExtractor for JsonBody<T> {
     async fn from_request<Context: ServerContext>(
         rqctx: &RequestContext<Context>,
         request: hyper::Request<dropshot::Body>,
@@ -42,10 +45,7 @@ where
 pub struct PathParams<T>(pub T);
 
 #[async_trait]
-impl<T> SharedExtractor for PathParams<T>
-where
-    T: JsonSchema + DeserializeOwned + Send + Sync + 'static,
-{
+impl<T: Wire> SharedExtractor for PathParams<T> {
     async fn from_request<Context: ServerContext>(
         rqctx: &RequestContext<Context>,
     ) -> Result<Self, HttpError> {
