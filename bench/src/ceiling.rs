@@ -1,6 +1,9 @@
-//! The ceiling: dropshot serving the runners endpoints from memory, with no
-//! auth and no database. Same paths, same wire types (so the same response
-//! bytes), same `X-Total-Count`: what the framework can do at best.
+//! The ceiling: dropshot serving the runners API from memory, with no auth
+//! and no database: a second implementation of [`RunnersApi`], so that its
+//! paths, extractors and wire types are the product's, checked by the
+//! compiler (same response bytes, same `X-Total-Count`, same `Location`).
+//! What the framework can do at best. The operations the benchmark does not
+//! send answer 404.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -8,11 +11,19 @@ use std::sync::RwLock;
 
 use chrono::Utc;
 use dropshot::{
-    ApiDescription, ConfigDropshot, HttpError, HttpResponseCreated, HttpResponseHeaders,
-    HttpResponseOk, HttpServer, Path, Query, RequestContext, ServerBuilder, TypedBody, endpoint,
+    ConfigDropshot, HttpError, HttpResponseDeleted, HttpResponseHeaders, HttpResponseOk,
+    HttpServer, RequestContext, ServerBuilder,
 };
+use runners_server::api::{Created, RunnersApi, RunnersPage, SpecsPage};
+use runners_server::auth::{self, Admin, AuthError, RunnerKey};
+use runners_server::credential::{AdminUser, Credentials, RunnerAuth};
+use runners_server::extract::{JsonBody, PathParams, QueryParams};
+use runners_server::handlers::created;
+use runners_server::store::{KeyedRunner, RunnerKeyHash};
 use runners_server::types::{
-    JsonNewRunner, JsonRunner, JsonRunnerKey, RunnerPath, RunnersQuery, TotalCountHeader,
+    JsonApiVersion, JsonNewRunner, JsonNewRunnerSpec, JsonNewSpec, JsonOpenApi, JsonRunner,
+    JsonRunnerKey, JsonSpec, JsonUpdateRunner, JsonUpdateSpec, RunnerPath, RunnerSpecPath,
+    RunnersQuery, SpecPath, SpecsQuery, TotalCountHeader,
 };
 use runners_server::validate::Ref;
 
@@ -42,123 +53,246 @@ impl Memory {
             }),
         }
     }
-}
 
-/// The index key of a path's runner: its slug, or its UUID as text.
-fn key(runner: Ref) -> String {
-    match runner {
-        Ref::Uuid(uuid) => uuid.to_string(),
-        Ref::Slug(slug) => slug,
+    /// The index of the runner `runner` names.
+    fn find(&self, runner: &Ref) -> Result<usize, HttpError> {
+        let key = key(runner);
+        let inner = self.inner.read().unwrap();
+        inner
+            .index
+            .get(&key)
+            .copied()
+            .ok_or_else(|| not_found(&key))
     }
 }
 
-fn not_found(runner: &str) -> HttpError {
-    HttpError::for_not_found(None, format!("runner `{runner}` not found"))
+/// The ceiling checks no credentials: every request is the admin's, and a
+/// heartbeat is its path's runner's.
+#[async_trait::async_trait]
+impl Credentials for Memory {
+    async fn admin(&self, _: &http::HeaderMap) -> Result<Admin, AuthError> {
+        Ok(Admin {
+            user: uuid::Uuid::nil(),
+            user_name: "ceiling".to_owned(),
+            token: uuid::Uuid::nil(),
+        })
+    }
+
+    async fn runner(&self, _: &http::HeaderMap, runner: &Ref) -> Result<RunnerKey, AuthError> {
+        let slug = key(runner);
+        Ok(RunnerKey::unchecked(KeyedRunner {
+            id: 0,
+            uuid: uuid::Uuid::nil(),
+            slug,
+            archived: false,
+            key_hash: RunnerKeyHash([0; 32]),
+        }))
+    }
 }
 
-type Page = HttpResponseHeaders<HttpResponseOk<Vec<JsonRunner>>, TotalCountHeader>;
-
-#[endpoint { method = GET, path = "/v0/runners" }]
-async fn runners_get(
-    rqctx: RequestContext<Memory>,
-    query: Query<RunnersQuery>,
-) -> Result<Page, HttpError> {
-    let q = query.into_inner();
-    let per_page = q.per_page.map_or(8, |p| p.get()) as usize;
-    let offset = (q.page.map_or(1, |p| p.get()) as usize - 1) * per_page;
-    let inner = rqctx.context().inner.read().unwrap();
-    let (page, total) = match &q.search {
-        None => {
-            let end = (offset + per_page).min(inner.sorted.len());
-            let page = inner.sorted.get(offset..end).unwrap_or_default().to_vec();
-            (page, inner.sorted.len())
-        }
-        Some(search) => {
-            let search = search.to_lowercase();
-            let matches = |r: &&JsonRunner| {
-                r.name.to_lowercase().contains(&search)
-                    || r.slug.contains(&search)
-                    || r.uuid.to_string().contains(&search)
-            };
-            let total = inner.sorted.iter().filter(matches).count();
-            let page = inner
-                .sorted
-                .iter()
-                .filter(matches)
-                .skip(offset)
-                .take(per_page)
-                .cloned()
-                .collect();
-            (page, total)
-        }
-    };
-    Ok(HttpResponseHeaders::new(
-        HttpResponseOk(page),
-        TotalCountHeader {
-            x_total_count: total.to_string(),
-        },
-    ))
+/// The index key of a path's runner: its slug, or its UUID as text.
+fn key(runner: &Ref) -> String {
+    match runner {
+        Ref::Uuid(uuid) => uuid.to_string(),
+        Ref::Slug(slug) => slug.clone(),
+    }
 }
 
-#[endpoint { method = POST, path = "/v0/runners" }]
-async fn runners_post(
-    _rqctx: RequestContext<Memory>,
-    body: TypedBody<JsonNewRunner>,
-) -> Result<HttpResponseCreated<JsonRunnerKey>, HttpError> {
-    let _new = body.into_inner();
-    Ok(HttpResponseCreated(JsonRunnerKey::new(
-        uuid::Uuid::new_v4(),
-        runners_server::auth::new_runner_key(),
-    )))
+fn not_found(what: &str) -> HttpError {
+    HttpError::for_not_found(None, format!("`{what}` is not served by the ceiling"))
 }
 
-#[endpoint { method = GET, path = "/v0/runners/{runner}" }]
-async fn runner_get(
-    rqctx: RequestContext<Memory>,
-    path: Path<RunnerPath>,
-) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
-    let runner = key(path.into_inner().runner);
-    let inner = rqctx.context().inner.read().unwrap();
-    let i = *inner.index.get(&runner).ok_or_else(|| not_found(&runner))?;
-    Ok(HttpResponseOk(inner.sorted[i].clone()))
+/// A new key for runner `i`, as a rotation answers.
+fn new_key(cx: &Memory, runner: &Ref) -> Result<Created<JsonRunnerKey>, HttpError> {
+    let i = cx.find(runner)?;
+    let uuid = cx.inner.read().unwrap().sorted[i].uuid;
+    let key = JsonRunnerKey::new(uuid, auth::new_runner_key());
+    Ok(created(key, "runners", uuid))
 }
 
-#[endpoint { method = POST, path = "/v0/runners/{runner}/key" }]
-async fn runner_token_post(
-    rqctx: RequestContext<Memory>,
-    path: Path<RunnerPath>,
-) -> Result<HttpResponseCreated<JsonRunnerKey>, HttpError> {
-    let runner = key(path.into_inner().runner);
-    let inner = rqctx.context().inner.read().unwrap();
-    let i = *inner.index.get(&runner).ok_or_else(|| not_found(&runner))?;
-    Ok(HttpResponseCreated(JsonRunnerKey::new(
-        inner.sorted[i].uuid,
-        runners_server::auth::new_runner_key(),
-    )))
-}
+/// The ceiling's implementation of [`RunnersApi`].
+pub enum Ceiling {}
 
-#[endpoint { method = POST, path = "/v0/runners/{runner}/heartbeat" }]
-async fn runner_heartbeat_post(
-    rqctx: RequestContext<Memory>,
-    path: Path<RunnerPath>,
-) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
-    let runner = key(path.into_inner().runner);
-    let mut inner = rqctx.context().inner.write().unwrap();
-    let i = *inner.index.get(&runner).ok_or_else(|| not_found(&runner))?;
-    let runner = &mut inner.sorted[i];
-    runner.last_heartbeat = Some(Utc::now());
-    Ok(HttpResponseOk(runner.clone()))
+impl RunnersApi for Ceiling {
+    type Context = Memory;
+
+    async fn runners_get(
+        rqctx: RequestContext<Memory>,
+        _: AdminUser,
+        query: QueryParams<RunnersQuery>,
+    ) -> Result<RunnersPage, HttpError> {
+        let q = query.0;
+        let per_page = q.per_page as usize;
+        let offset = usize::try_from(q.offset()).unwrap_or(usize::MAX);
+        let inner = rqctx.context().inner.read().unwrap();
+        let (page, total) = match &q.search {
+            None => {
+                let start = offset.min(inner.sorted.len());
+                let end = start.saturating_add(per_page).min(inner.sorted.len());
+                (inner.sorted[start..end].to_vec(), inner.sorted.len())
+            }
+            // Lowercased already by the query's rules.
+            Some(search) => {
+                let matches = |r: &&JsonRunner| {
+                    r.name.to_lowercase().contains(search)
+                        || r.slug.contains(search)
+                        || r.uuid.to_string().contains(search)
+                };
+                let total = inner.sorted.iter().filter(matches).count();
+                let page = inner.sorted.iter().filter(matches);
+                (page.skip(offset).take(per_page).cloned().collect(), total)
+            }
+        };
+        Ok(HttpResponseHeaders::new(
+            HttpResponseOk(page),
+            TotalCountHeader {
+                x_total_count: total.to_string(),
+            },
+        ))
+    }
+
+    async fn runners_post(
+        _: RequestContext<Memory>,
+        _: AdminUser,
+        _: JsonBody<JsonNewRunner>,
+    ) -> Result<Created<JsonRunnerKey>, HttpError> {
+        let uuid = uuid::Uuid::new_v4();
+        let key = JsonRunnerKey::new(uuid, auth::new_runner_key());
+        Ok(created(key, "runners", uuid))
+    }
+
+    async fn runner_get(
+        rqctx: RequestContext<Memory>,
+        _: AdminUser,
+        path: PathParams<RunnerPath>,
+    ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
+        let cx = rqctx.context();
+        let i = cx.find(&path.0.runner)?;
+        Ok(HttpResponseOk(cx.inner.read().unwrap().sorted[i].clone()))
+    }
+
+    async fn runner_patch(
+        _: RequestContext<Memory>,
+        _: AdminUser,
+        _: PathParams<RunnerPath>,
+        _: JsonBody<JsonUpdateRunner>,
+    ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
+        Err(not_found("PATCH /v0/runners/{runner}"))
+    }
+
+    async fn runner_key_post(
+        rqctx: RequestContext<Memory>,
+        _: AdminUser,
+        path: PathParams<RunnerPath>,
+    ) -> Result<Created<JsonRunnerKey>, HttpError> {
+        new_key(rqctx.context(), &path.0.runner)
+    }
+
+    /// The same as `/key`, under v0.6.2's name.
+    async fn runner_token_post(
+        rqctx: RequestContext<Memory>,
+        admin: AdminUser,
+        path: PathParams<RunnerPath>,
+    ) -> Result<Created<JsonRunnerKey>, HttpError> {
+        Self::runner_key_post(rqctx, admin, path).await
+    }
+
+    async fn runner_specs_get(
+        _: RequestContext<Memory>,
+        _: AdminUser,
+        _: PathParams<RunnerPath>,
+    ) -> Result<HttpResponseOk<Vec<JsonSpec>>, HttpError> {
+        Err(not_found("GET /v0/runners/{runner}/specs"))
+    }
+
+    async fn runner_specs_post(
+        _: RequestContext<Memory>,
+        _: AdminUser,
+        _: PathParams<RunnerPath>,
+        _: JsonBody<JsonNewRunnerSpec>,
+    ) -> Result<Created<JsonSpec>, HttpError> {
+        Err(not_found("POST /v0/runners/{runner}/specs"))
+    }
+
+    async fn runner_spec_delete(
+        _: RequestContext<Memory>,
+        _: AdminUser,
+        _: PathParams<RunnerSpecPath>,
+    ) -> Result<HttpResponseDeleted, HttpError> {
+        Err(not_found("DELETE /v0/runners/{runner}/specs/{spec}"))
+    }
+
+    async fn runner_heartbeat_post(
+        rqctx: RequestContext<Memory>,
+        RunnerAuth(key): RunnerAuth,
+    ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
+        let cx = rqctx.context();
+        let i = cx.find(&Ref::Slug(key.runner().slug.clone()))?;
+        let mut inner = cx.inner.write().unwrap();
+        let runner = &mut inner.sorted[i];
+        runner.last_heartbeat = Some(Utc::now());
+        Ok(HttpResponseOk(runner.clone()))
+    }
+
+    async fn specs_get(
+        _: RequestContext<Memory>,
+        _: AdminUser,
+        _: QueryParams<SpecsQuery>,
+    ) -> Result<SpecsPage, HttpError> {
+        Err(not_found("GET /v0/specs"))
+    }
+
+    async fn specs_post(
+        _: RequestContext<Memory>,
+        _: AdminUser,
+        _: JsonBody<JsonNewSpec>,
+    ) -> Result<Created<JsonSpec>, HttpError> {
+        Err(not_found("POST /v0/specs"))
+    }
+
+    async fn spec_get(
+        _: RequestContext<Memory>,
+        _: AdminUser,
+        _: PathParams<SpecPath>,
+    ) -> Result<HttpResponseOk<JsonSpec>, HttpError> {
+        Err(not_found("GET /v0/specs/{spec}"))
+    }
+
+    async fn spec_patch(
+        _: RequestContext<Memory>,
+        _: AdminUser,
+        _: PathParams<SpecPath>,
+        _: JsonBody<JsonUpdateSpec>,
+    ) -> Result<HttpResponseOk<JsonSpec>, HttpError> {
+        Err(not_found("PATCH /v0/specs/{spec}"))
+    }
+
+    async fn spec_delete(
+        _: RequestContext<Memory>,
+        _: AdminUser,
+        _: PathParams<SpecPath>,
+    ) -> Result<HttpResponseDeleted, HttpError> {
+        Err(not_found("DELETE /v0/specs/{spec}"))
+    }
+
+    async fn server_version_get(
+        _: RequestContext<Memory>,
+    ) -> Result<HttpResponseOk<JsonApiVersion>, HttpError> {
+        Err(not_found("GET /v0/server/version"))
+    }
+
+    async fn server_spec_get(
+        _: RequestContext<Memory>,
+    ) -> Result<HttpResponseOk<JsonOpenApi>, HttpError> {
+        Err(not_found("GET /v0/server/spec"))
+    }
 }
 
 /// Starts the ceiling on 127.0.0.1:0, on the current runtime, with the
 /// request log or without it.
 pub fn start(memory: Memory, logged: bool) -> anyhow::Result<HttpServer<Memory>> {
-    let mut api = ApiDescription::new();
-    api.register(runners_get)?;
-    api.register(runners_post)?;
-    api.register(runner_get)?;
-    api.register(runner_token_post)?;
-    api.register(runner_heartbeat_post)?;
+    let api = runners_server::api::api_description::<Ceiling>()
+        .map_err(|e| anyhow::anyhow!("invalid API description: {e}"))?;
     let config = ConfigDropshot {
         bind_address: SocketAddr::from(([127, 0, 0, 1], 0)),
         default_request_body_max_bytes: runners_server::server::REQUEST_BODY_MAX_BYTES,

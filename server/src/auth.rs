@@ -380,6 +380,18 @@ pub struct RunnerKey {
 }
 
 impl RunnerKey {
+    /// `runner`, taken at its word with no key checked: for a server
+    /// context that checks no credentials (the benchmark's ceiling). No
+    /// request reaches it: the product's context checks every key.
+    pub fn unchecked(runner: KeyedRunner) -> Self {
+        Self { runner }
+    }
+
+    /// The runner this key authenticates.
+    pub fn runner(&self) -> &KeyedRunner {
+        &self.runner
+    }
+
     /// Checks that `headers` carry the live key of the active runner that
     /// `path` (the `{runner}` segment) names.
     pub async fn from_request(

@@ -59,7 +59,7 @@ async fn rotate_key(
 }
 
 /// A 201 answer with `Location: /v0/{collection}/{uuid}`.
-fn created<T>(item: T, collection: &str, uuid: uuid::Uuid) -> Created<T>
+pub fn created<T>(item: T, collection: &str, uuid: uuid::Uuid) -> Created<T>
 where
     T: serde::Serialize + schemars::JsonSchema + Send + Sync + 'static,
 {
