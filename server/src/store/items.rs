@@ -40,6 +40,8 @@ pub trait Item: Sized + 'static {
     fn row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Self::Row>;
     /// The fields every item has, to read and change.
     fn common(row: &mut Self::Row) -> Common<'_>;
+    /// The UUID and slug of `row`, as its audit rows name it.
+    fn identity(row: &Self::Row) -> (Uuid, &str);
     /// The name, slug and archive part of `changes`.
     fn common_changes(changes: &Self::Changes) -> CommonChanges;
     /// What else `changes` does to `next` (the row to be), given `current`
@@ -80,6 +82,10 @@ macro_rules! common_fields {
                 archived: &mut row.archived,
                 modified: &mut row.modified,
             }
+        }
+
+        fn identity(row: &$row) -> (uuid::Uuid, &str) {
+            (row.uuid, &row.slug)
         }
 
         fn common_changes(changes: &$changes) -> $crate::store::items::CommonChanges {
@@ -124,13 +130,6 @@ impl Common<'_> {
             None => {}
         }
     }
-}
-
-/// The UUID and slug of `row`, as its audit rows name it.
-pub(super) fn identity<T: Item>(row: &T::Row) -> (Uuid, String) {
-    let mut row = row.clone();
-    let common = T::common(&mut row);
-    (common.uuid, common.slug.clone())
 }
 
 /// An item's row id and row, by UUID or slug.
@@ -227,13 +226,13 @@ pub(super) fn create<T: Item>(
             }
         }
     };
-    let (uuid, slug) = identity::<T>(&row);
+    let (uuid, slug) = T::identity(&row);
     record(
         conn,
         actor,
         T::CREATED,
         Some(uuid),
-        Some(&slug),
+        Some(slug),
         changes(None, &row),
     )?;
     Ok(row)
@@ -286,9 +285,9 @@ fn update<T: Item>(
     ))?
     .execute(rusqlite::params_from_iter(args))
     .map_err(|e| slug_conflict::<T>(conn, &slug, e))?;
-    let (uuid, slug) = identity::<T>(&next);
+    let (uuid, slug) = T::identity(&next);
     let diff = super::audit::changes(Some(&current), &next);
-    record(conn, actor, T::UPDATED, Some(uuid), Some(&slug), diff)?;
+    record(conn, actor, T::UPDATED, Some(uuid), Some(slug), diff)?;
     Ok(next)
 }
 
