@@ -123,10 +123,17 @@ impl HeadEnd {
 pub(super) async fn watchdog(shared: &Shared, conn: &Conn) -> &'static str {
     loop {
         let (deadline, why) = shared.deadline(conn);
-        if shared.now() >= deadline {
+        let now = shared.now();
+        if now >= deadline {
             return why;
         }
-        tokio::time::sleep_until(shared.at(deadline)).await;
+        // A request may begin while this sleeps (nothing wakes it then): so
+        // sleep no longer than a request may last from now, and a request
+        // that began meanwhile is met at its own deadline or before.
+        let request =
+            Millis::try_from(shared.limits.request_timeout.as_millis()).unwrap_or(Millis::MAX);
+        let wake = deadline.min(now.saturating_add(request));
+        tokio::time::sleep_until(shared.at(wake)).await;
     }
 }
 

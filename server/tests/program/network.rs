@@ -172,6 +172,31 @@ fn tls_handshakes_that_never_end_leave_room_for_a_client_and_sigterm() {
     );
 }
 
+/// With an idle timeout longer than the request timeout, a request that
+/// stalls is still closed after the request timeout: on a fresh connection
+/// (whose timer was set for idleness before the first byte came) and on one
+/// kept alive after an answer.
+#[test]
+fn a_stalled_request_is_closed_after_the_request_timeout_whatever_the_idle_timeout() {
+    let server = Net::start(&["--idle-timeout=10", "--request-timeout=1"], None, false);
+    let stall = |mut stream: TcpStream| {
+        stream.write_all(&stalled_create(&server.token)).unwrap();
+        std::thread::spawn(move || closed_after(&mut stream, Duration::from_secs(6)))
+    };
+    let fresh = stall(server.connect());
+    let mut waited = server.connect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(version(&mut waited), "HTTP/1.1 200 OK");
+    let kept = stall(waited);
+    for (what, closed) in [("fresh", fresh), ("kept alive", kept)] {
+        let took = closed.join().unwrap();
+        assert!(
+            took > Duration::from_millis(700) && took < Duration::from_millis(2500),
+            "{what}: a stalled request closed after {took:?}"
+        );
+    }
+}
+
 #[test]
 fn idle_connections_and_stalled_requests_are_closed_after_their_timeouts() {
     let server = Net::start(&["--idle-timeout=1", "--request-timeout=1.5"], None, false);
