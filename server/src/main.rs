@@ -167,6 +167,14 @@ macro_rules! say {
     }};
 }
 
+/// Writes a line to stdout; a failure (a closed pipe, a full disk) is the
+/// command's error, never a panic: what it prints is its result.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout(), $($arg)*).context("cannot write to stdout")?
+    };
+}
+
 /// Log levels, most severe first.
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Level {
@@ -331,7 +339,7 @@ async fn rotate_key(db: DbArg) -> anyhow::Result<()> {
         "rotated the signing key: {revoked} API token(s) revoked (a running server refuses \
          them within 1 s). The new API token of user `admin`, shown this once:"
     );
-    println!("{token}");
+    out!("{token}");
     Ok(())
 }
 
@@ -344,14 +352,14 @@ async fn audit(
     let store = open_store(&db.db)?;
     let rows = store.audit(since, runner).await?;
     if !json {
-        println!("TIME\tUSER\tTOKEN\tACTION\tTARGET\tCHANGES");
+        out!("TIME\tUSER\tTOKEN\tACTION\tTARGET\tCHANGES");
     }
     for row in rows {
         if json {
-            println!("{}", serde_json::to_string(&row)?);
+            out!("{}", serde_json::to_string(&row)?);
         } else {
             let dash = || "-".to_owned();
-            println!(
+            out!(
                 "{}\t{}\t{}\t{}\t{}\t{}",
                 row.time.format("%Y-%m-%dT%H:%M:%S%.6fZ"),
                 row.user.unwrap_or_else(dash),
@@ -391,15 +399,15 @@ async fn token_command(command: TokenCommand) -> anyhow::Result<()> {
             let ttl = chrono::Duration::days(days);
             let (_, token) =
                 auth::issue_api_token(&store, &user, admin, ttl, &Actor::program()).await?;
-            println!("{token}");
+            out!("{token}");
         }
         TokenCommand::List { db } => {
             let store = open_store(&db.db)?;
-            println!("UUID\tUSER\tADMIN\tCREATED\tEXPIRES\tREVOKED");
+            out!("UUID\tUSER\tADMIN\tCREATED\tEXPIRES\tREVOKED");
             for t in store.list_api_tokens().await? {
                 let time =
                     |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-                println!(
+                out!(
                     "{}\t{}\t{}\t{}\t{}\t{}",
                     t.uuid,
                     t.user_name,

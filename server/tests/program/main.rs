@@ -84,6 +84,38 @@ fn token_create_prints_the_token_alone_and_works_on_a_fresh_path() {
     );
 }
 
+/// With stdout a pipe whose reader has gone, the commands that print their
+/// result fail with one `error:` line and exit status 1, never a panic.
+#[test]
+fn a_closed_stdout_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("runners.db");
+    let db = db.to_str().unwrap();
+    for args in [
+        vec!["token", "create", "--user", "ci", "--db", db],
+        vec!["token", "list", "--db", db],
+        vec!["audit", "--db", db],
+    ] {
+        // A pipe whose reader is gone before the program starts: every
+        // write to it fails (EPIPE).
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = Command::new(BIN)
+            .args(&args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: cannot write to stdout"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
 #[test]
 fn token_list_and_revoke_work_while_the_server_runs() {
     let server = Serving::start();
