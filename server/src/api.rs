@@ -7,15 +7,17 @@
 
 use dropshot::{
     HttpError, HttpResponseCreated, HttpResponseDeleted, HttpResponseHeaders, HttpResponseOk,
-    RequestContext,
+    RequestContext, WebsocketChannelResult, WebsocketConnection,
 };
 
 use crate::credential::{self, AdminUser, Credentials, RunnerAuth, declare_security};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::types::{
-    JsonApiVersion, JsonNewRunner, JsonNewRunnerSpec, JsonNewSpec, JsonOpenApi, JsonRunner,
-    JsonRunnerKey, JsonSpec, JsonUpdateRunner, JsonUpdateSpec, LocationHeader, RunnerPath,
-    RunnerSpecPath, RunnersQuery, SpecPath, SpecsQuery, TotalCountHeader,
+    CloseReason, JobPath, JobsQuery, JsonApiVersion, JsonClaimedJob, JsonJob, JsonNewJob,
+    JsonNewRunner, JsonNewRunnerSpec, JsonNewSpec, JsonOpenApi, JsonRunner, JsonRunnerKey,
+    JsonSpec, JsonUpdateRunner, JsonUpdateSpec, LocationHeader, RunnerJobsQuery, RunnerMessage,
+    RunnerPath, RunnerSpecPath, RunnersQuery, ServerMessage, SpecPath, SpecsQuery,
+    TotalCountHeader,
 };
 
 /// The title of the OpenAPI document.
@@ -29,6 +31,10 @@ pub type RunnersPage = HttpResponseHeaders<HttpResponseOk<Vec<JsonRunner>>, Tota
 pub type Created<T> = HttpResponseHeaders<HttpResponseCreated<T>, LocationHeader>;
 /// A page of specs with the number of specs matching the filters.
 pub type SpecsPage = HttpResponseHeaders<HttpResponseOk<Vec<JsonSpec>>, TotalCountHeader>;
+/// A page of jobs with the number of jobs matching the filters.
+pub type JobsPage = HttpResponseHeaders<HttpResponseOk<Vec<JsonJob>>, TotalCountHeader>;
+/// The largest job body accepted, in bytes (arguments and environment).
+pub const JOB_BODY_MAX_BYTES: usize = 64 * 1024;
 
 /// The runners API (Bencher's `/v0/runners`, `/v0/specs` and `/v0/server`
 /// endpoints).
@@ -167,6 +173,110 @@ pub trait RunnersApi {
         runner: RunnerAuth,
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError>;
 
+    /// Runner channel
+    ///
+    /// The WebSocket on which a runner's agent (Bencher's `runner up`,
+    /// v0.6.3 and later) takes its jobs, authenticated with that runner's
+    /// own key (`Authorization: Bearer bencher_runner_...`), checked before
+    /// the upgrade: 401 or 403 are plain HTTP answers, and an archived
+    /// runner is refused. Messages are JSON text frames tagged by `event`:
+    /// the runner sends `RunnerMessage`s (`ready`, `running`, `heartbeat`,
+    /// `completed`, `failed`, `canceled`), the server `ServerMessage`s
+    /// (`job` with a `JsonClaimedJob`, `no_job`, `ack`, `cancel`); both are
+    /// in this document's components. After `ready`, the server answers
+    /// `job` as soon as a job for one of the runner's specs is pending
+    /// (higher `priority` first, then older), or `no_job` when the
+    /// `poll_timeout` passes. A channel without a message for the heartbeat
+    /// timeout (90 s by default) is closed with the reason
+    /// `"heartbeat_timeout"` (a `CloseReason`), failing its job; a job
+    /// running past its timeout plus 60 s is canceled (`cancel`, then the
+    /// reason `"job_timeout_exceeded"`). A runner archived or re-keyed is
+    /// closed at once.
+    #[channel {
+        protocol = WEBSOCKETS,
+        path = "/v0/runners/{runner}/channel",
+        tags = ["runners"],
+    }]
+    async fn runner_channel(
+        rqctx: RequestContext<Self::Context>,
+        runner: RunnerAuth,
+        upgraded: WebsocketConnection,
+    ) -> WebsocketChannelResult;
+
+    /// List a runner's jobs
+    ///
+    /// List the jobs a runner has claimed, oldest first by default, one
+    /// page at a time, optionally only those in some statuses or of one
+    /// spec. The `X-Total-Count` header holds the number of jobs matching
+    /// the filters on all pages.
+    /// The user must be an admin to use this endpoint.
+    #[endpoint { method = GET, path = "/v0/runners/{runner}/jobs", tags = ["jobs"] }]
+    async fn runner_jobs_get(
+        rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
+        path: PathParams<RunnerPath>,
+        query: QueryParams<RunnerJobsQuery>,
+    ) -> Result<JobsPage, HttpError>;
+
+    /// Create a job
+    ///
+    /// Queue a benchmark job: the image to run (`registry`, `project` and
+    /// `digest`; the agent pulls `{registry host}/{project}@{digest}`), the
+    /// spec a runner must have to take it (the fallback spec if none is
+    /// named), and Bencher's job options. A runner waiting on its channel
+    /// with that spec is given it at once. The body may be up to 64 KiB.
+    /// The user must be an admin to use this endpoint.
+    #[endpoint {
+        method = POST,
+        path = "/v0/jobs",
+        tags = ["jobs"],
+        request_body_max_bytes = 65536,
+    }]
+    async fn jobs_post(
+        rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
+        body: JsonBody<JsonNewJob>,
+    ) -> Result<Created<JsonJob>, HttpError>;
+
+    /// List jobs
+    ///
+    /// List jobs, oldest first by default, one page at a time, optionally
+    /// only those in some statuses (comma-separated), of one runner or of
+    /// one spec. The `X-Total-Count` header holds the number of jobs
+    /// matching the filters on all pages.
+    /// The user must be an admin to use this endpoint.
+    #[endpoint { method = GET, path = "/v0/jobs", tags = ["jobs"] }]
+    async fn jobs_get(
+        rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
+        query: QueryParams<JobsQuery>,
+    ) -> Result<JobsPage, HttpError>;
+
+    /// View a job
+    ///
+    /// View a job, by UUID: its status, its runner, and once it has ended
+    /// its results (`output`).
+    /// The user must be an admin to use this endpoint.
+    #[endpoint { method = GET, path = "/v0/jobs/{job}", tags = ["jobs"] }]
+    async fn job_get(
+        rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
+        path: PathParams<JobPath>,
+    ) -> Result<HttpResponseOk<JsonJob>, HttpError>;
+
+    /// Cancel a job
+    ///
+    /// Cancel a job that has not ended: a pending one at once; a claimed or
+    /// running one is canceled and its runner told to stop (`cancel` on its
+    /// channel). A job that has ended is a conflict.
+    /// The user must be an admin to use this endpoint.
+    #[endpoint { method = POST, path = "/v0/jobs/{job}/cancel", tags = ["jobs"] }]
+    async fn job_cancel_post(
+        rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
+        path: PathParams<JobPath>,
+    ) -> Result<HttpResponseOk<JsonJob>, HttpError>;
+
     /// List specs
     ///
     /// List the hardware specs on the server, one page at a time, sorted by
@@ -279,5 +389,26 @@ pub fn openapi_document() -> String {
     .expect("the OpenAPI document serializes");
     let mut spec: serde_json::Value = serde_json::from_slice(&out).expect("dropshot writes JSON");
     declare_security(&mut spec);
+    declare_channel_messages(&mut spec);
     serde_json::to_string_pretty(&spec).expect("the OpenAPI document serializes")
+}
+
+/// Adds the runner channel's message types to the document's components
+/// (dropshot describes a WebSocket's upgrade, not its messages), so that an
+/// SDK generated from it has them typed.
+fn declare_channel_messages(spec: &mut serde_json::Value) {
+    let settings = schemars::r#gen::SchemaSettings::openapi3().with(|s| {
+        s.definitions_path = "#/components/schemas/".to_owned();
+    });
+    let mut generator = settings.into_generator();
+    generator.subschema_for::<RunnerMessage>();
+    generator.subschema_for::<ServerMessage>();
+    generator.subschema_for::<JsonClaimedJob>();
+    generator.subschema_for::<CloseReason>();
+    let schemas = &mut spec["components"]["schemas"];
+    for (name, schema) in generator.take_definitions() {
+        if schemas.get(&name).is_none() {
+            schemas[name] = serde_json::to_value(schema).expect("a schema serializes");
+        }
+    }
 }

@@ -38,8 +38,20 @@ impl From<StoreError> for HttpError {
             | StoreError::RunnerArchived(_)
             | StoreError::SpecArchived(_)
             | StoreError::RunnerHasSpec { .. }
-            | StoreError::SpecInUse { .. } => {
+            | StoreError::SpecInUse { .. }
+            | StoreError::SpecArchivedForJob(_)
+            | StoreError::SpecHasJobs { .. }
+            | StoreError::JobEnded { .. } => {
                 client_error(ClientErrorStatusCode::CONFLICT, "Conflict", message)
+            }
+            StoreError::NoFallbackSpec => {
+                client_error(ClientErrorStatusCode::BAD_REQUEST, "InvalidRequest", message)
+            }
+            StoreError::NotRunnersJob(_) => {
+                client_error(ClientErrorStatusCode::FORBIDDEN, "Forbidden", message)
+            }
+            StoreError::RunnerRevoked => {
+                client_error(ClientErrorStatusCode::UNAUTHORIZED, "Unauthorized", message)
             }
             StoreError::Busy | StoreError::Overloaded | StoreError::DiskFull => {
                 let message = format!("{message}; retry in {RETRY_AFTER_SECS} second(s)");

@@ -7,7 +7,8 @@ use dropshot::{
     RequestContext,
 };
 
-use crate::api::{Created, RunnersApi, RunnersPage, SpecsPage};
+use crate::api::{Created, JobsPage, RunnersApi, RunnersPage, SpecsPage};
+use crate::store::model::JobRow;
 use crate::auth;
 use crate::credential::{AdminUser, RunnerAuth};
 use crate::extract::{JsonBody, PathParams, QueryParams};
@@ -84,6 +85,15 @@ where
             x_total_count: total.to_string(),
         },
     )
+}
+
+/// A page of jobs as their wire views.
+fn jobs_page((jobs, total): (Vec<JobRow>, u64)) -> Result<JobsPage, HttpError> {
+    let jobs = jobs
+        .into_iter()
+        .map(JsonJob::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(page((jobs, total)))
 }
 
 /// The implementation of [`RunnersApi`].
@@ -203,6 +213,66 @@ impl RunnersApi for RunnersImpl {
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
         let cx = rqctx.context();
         Ok(HttpResponseOk(key.heartbeat(&cx.store).await?.into()))
+    }
+
+    async fn runner_channel(
+        rqctx: RequestContext<Context>,
+        RunnerAuth(key): RunnerAuth,
+        upgraded: dropshot::WebsocketConnection,
+    ) -> dropshot::WebsocketChannelResult {
+        let channel = std::sync::Arc::clone(&rqctx.context().channel);
+        channel.serve(key, upgraded).await;
+        Ok(())
+    }
+
+    async fn runner_jobs_get(
+        rqctx: RequestContext<Context>,
+        _: AdminUser,
+        path: PathParams<RunnerPath>,
+        query: QueryParams<RunnerJobsQuery>,
+    ) -> Result<JobsPage, HttpError> {
+        let cx = rqctx.context();
+        let runner = Some(path.0.runner.into());
+        jobs_page(cx.store.list_jobs(runner, query.0).await?)
+    }
+
+    async fn jobs_post(
+        rqctx: RequestContext<Context>,
+        AdminUser(admin): AdminUser,
+        body: JsonBody<JsonNewJob>,
+    ) -> Result<Created<JsonJob>, HttpError> {
+        let cx = rqctx.context();
+        let job = cx.store.create_job(body.0.into(), &admin.actor()).await?;
+        let uuid = job.uuid;
+        Ok(created(JsonJob::try_from(job)?, "jobs", uuid))
+    }
+
+    async fn jobs_get(
+        rqctx: RequestContext<Context>,
+        _: AdminUser,
+        query: QueryParams<JobsQuery>,
+    ) -> Result<JobsPage, HttpError> {
+        let cx = rqctx.context();
+        jobs_page(cx.store.list_jobs(None, query.0).await?)
+    }
+
+    async fn job_get(
+        rqctx: RequestContext<Context>,
+        _: AdminUser,
+        path: PathParams<JobPath>,
+    ) -> Result<HttpResponseOk<JsonJob>, HttpError> {
+        let cx = rqctx.context();
+        Ok(HttpResponseOk(cx.store.job(path.0.job).await?.try_into()?))
+    }
+
+    async fn job_cancel_post(
+        rqctx: RequestContext<Context>,
+        AdminUser(admin): AdminUser,
+        path: PathParams<JobPath>,
+    ) -> Result<HttpResponseOk<JsonJob>, HttpError> {
+        let cx = rqctx.context();
+        let job = cx.store.cancel_job(path.0.job, &admin.actor()).await?;
+        Ok(HttpResponseOk(job.try_into()?))
     }
 
     async fn specs_get(

@@ -21,7 +21,9 @@
 pub mod acceptor;
 pub mod api;
 pub mod auth;
+pub mod channel;
 pub mod credential;
+pub mod dispatch;
 pub mod error;
 pub mod extract;
 pub mod handlers;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use runners_server::acceptor::{
-    DEFAULT_IDLE_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_JOB_TIMEOUT_GRACE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT,
     DEFAULT_TLS_HANDSHAKE_TIMEOUT,
 };
 use runners_server::auth::{self, DEFAULT_API_TOKEN_TTL_DAYS};
@@ -130,6 +130,16 @@ struct ServeArgs {
           default_value_t = runners_server::store::WRITE_QUEUE_DEFAULT as u64,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     write_queue: u64,
+    /// Seconds a runner's channel may go without a message: then its job
+    /// fails and the channel closes (`heartbeat_timeout`).
+    #[arg(long, env = "RUNNERS_HEARTBEAT_TIMEOUT", value_name = "SECONDS",
+          default_value_t = Seconds(DEFAULT_HEARTBEAT_TIMEOUT))]
+    heartbeat_timeout: Seconds,
+    /// Seconds past its timeout a running job may go before it is canceled
+    /// (Bencher's grace: 60).
+    #[arg(long, env = "RUNNERS_JOB_TIMEOUT_GRACE", value_name = "SECONDS",
+          default_value_t = Seconds(DEFAULT_JOB_TIMEOUT_GRACE))]
+    job_timeout_grace: Seconds,
     #[command(flatten)]
     db: DbArg,
 }
@@ -274,6 +284,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             idle_timeout: args.idle_timeout.0,
             shutdown_timeout: args.shutdown_timeout.0,
             write_queue: usize::try_from(args.write_queue).unwrap_or(usize::MAX),
+            heartbeat_timeout: args.heartbeat_timeout.0,
+            job_timeout_grace: args.job_timeout_grace.0,
         };
         let mut server = Server::start_with(&config, &limits).await?;
         if let Some(token) = &server.bootstrap_token {

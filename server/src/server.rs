@@ -13,6 +13,7 @@ use crate::acceptor::{self, Acceptor, Limits};
 use crate::api::{self, openapi_document};
 use crate::auth::{self, AuthError, DEFAULT_API_TOKEN_TTL_DAYS, RunnerKey};
 use crate::credential::Credentials;
+use crate::dispatch::Hub;
 pub use crate::handlers::RunnersImpl;
 use crate::store::{self, Actor, Store, StoreError};
 use crate::types::JsonOpenApi;
@@ -29,6 +30,8 @@ pub struct Context {
     keys: auth::KeyRing,
     admins: auth::AdminCache,
     pub(crate) spec: JsonOpenApi,
+    /// The runner channels' server side.
+    pub(crate) channel: Arc<crate::channel::Channel>,
 }
 
 #[async_trait::async_trait]
@@ -259,11 +262,24 @@ impl Server {
             default_request_body_max_bytes: REQUEST_BODY_MAX_BYTES,
             ..Default::default()
         };
+        // One process serves this file: no channel is open yet.
+        store.clear_channels().await?;
+        let timeouts = store::jobs::Timeouts {
+            heartbeat: limits.heartbeat_timeout,
+            grace: limits.job_timeout_grace,
+        };
+        let hub = Hub::start(store.clone(), timeouts, log.clone());
         let context = Context {
             store: store.clone(),
             keys: auth::KeyRing::new(&secret),
             admins: auth::AdminCache::default(),
             spec,
+            channel: Arc::new(crate::channel::Channel {
+                store: store.clone(),
+                hub: Arc::clone(&hub),
+                oci: Arc::new(auth::OciTokens::default()),
+                log: log.clone(),
+            }),
         };
         let http = ServerBuilder::new(api, context, log.clone())
             .config(dropshot)
@@ -319,6 +335,16 @@ impl Server {
         self.acceptor.max_connections()
     }
 
+    /// The store this server serves (for the benchmark's counts).
+    pub fn store(&self) -> &Store {
+        &self.http.app_private().store
+    }
+
+    /// Runner channels open now, and runners waiting for a job now.
+    pub fn channels(&self) -> (usize, usize) {
+        self.http.app_private().channel.hub.counts()
+    }
+
     /// Resolves only if the server can no longer serve: dropshot's server
     /// ended on its own, or the acceptor did, or the database writer died. The program exits then (never
     /// a live process that does not listen).
@@ -342,6 +368,10 @@ impl Server {
     /// the database.
     pub async fn close(mut self) -> anyhow::Result<()> {
         self.acceptor.stop_accepting().await;
+        // Runner channels close first ("server shutting down"): their jobs
+        // stay claimed or running, for the runners to report after a
+        // restart, under the timeout rules.
+        self.http.app_private().channel.hub.shut_down();
         let store = self.http.app_private().store.clone();
         // dropshot's graceful close ends each idle connection at once and
         // each busy one after its answer; past the deadline the acceptor

@@ -451,6 +451,8 @@ pub struct ListQuery {
     /// Lowercased search text.
     pub search: Option<String>,
     pub archived: bool,
+    /// Runners only: the status to list (`offline`, `idle` or `busy`).
+    pub status: Option<&'static str>,
 }
 
 /// The direction of a list.
@@ -475,6 +477,7 @@ pub fn list_rule(param: &str) -> Option<&'static str> {
         "per_page" => "an integer from 1 to 255",
         "page" => "an integer from 1 to 4294967295",
         "archived" => "`true` or `false`",
+        "status" => "`offline`, `idle` or `busy`",
         _ => return None,
     })
 }
@@ -482,3 +485,7 @@ pub fn list_rule(param: &str) -> Option<&'static str> {
 #[cfg(test)]
 #[path = "validate_tests.rs"]
 mod tests;
+
+#[path = "validate_jobs.rs"]
+mod jobs;
+pub use jobs::*;

@@ -2,10 +2,15 @@
 //! the store's rows, and the store's new items and change sets made from
 //! request bodies. A field renamed on the wire changes only this file.
 
-use crate::store::model::{NewRunner, NewSpec, RunnerChanges, RunnerRow, SpecChanges, SpecRow};
-use crate::types::{
-    JsonNewRunner, JsonNewSpec, JsonRunner, JsonSpec, JsonUpdateRunner, JsonUpdateSpec,
+use crate::store::StoreError;
+use crate::store::model::{
+    JobRow, NewJob, NewRunner, NewSpec, RunnerChanges, RunnerRow, SpecChanges, SpecRow,
 };
+use crate::types::{
+    JsonJob, JsonJobConfig, JsonNewJob, JsonNewRunner, JsonNewSpec, JsonRunner, JsonSpec,
+    JsonUpdateRunner, JsonUpdateSpec,
+};
+use crate::validate::{TIMEOUT_DEFAULT, Timeout};
 
 /// `From<$from> for $to`, field by field under the same names: a struct
 /// literal, so the compiler checks that every field of `$to` is given.
@@ -20,7 +25,8 @@ macro_rules! same_fields {
 }
 
 same_fields!(RunnerRow => JsonRunner {
-    uuid, name, slug, specs, archived, last_heartbeat, created, modified
+    uuid, name, slug, specs, archived, last_heartbeat, created, modified, status, os, arch,
+    version
 });
 same_fields!(SpecRow => JsonSpec {
     uuid, name, slug, architecture, os, cpu, memory, disk, network, sandbox, fallback, archived,
@@ -32,3 +38,64 @@ same_fields!(JsonNewSpec => NewSpec {
     name, slug, architecture, os, cpu, memory, disk, network, sandbox, fallback
 });
 same_fields!(JsonUpdateSpec => SpecChanges { name, slug, archived, fallback });
+
+impl From<JsonNewJob> for NewJob {
+    fn from(new: JsonNewJob) -> Self {
+        let timeout = new
+            .timeout
+            .unwrap_or(Timeout::try_from(TIMEOUT_DEFAULT).expect("the default timeout is valid"));
+        let config = JsonJobConfig {
+            registry: new.registry,
+            project: new.project,
+            digest: new.digest,
+            image: new.image,
+            entrypoint: new.entrypoint,
+            cmd: new.cmd,
+            env: new.env,
+            timeout,
+            file_paths: new.file_paths,
+            build_time: new.build_time,
+            file_size: new.file_size,
+            iter: new.iter,
+            allow_failure: new.allow_failure,
+            backdate: new.backdate,
+        };
+        Self {
+            spec: new.spec.map(Into::into),
+            config: serde_json::to_value(config).expect("a job config serializes"),
+            timeout: timeout.get(),
+            priority: new.priority.unwrap_or(0),
+        }
+    }
+}
+
+impl TryFrom<JobRow> for JsonJob {
+    type Error = StoreError;
+
+    /// Fails only if the stored config or output is not what this server
+    /// wrote (a database edited by hand).
+    fn try_from(row: JobRow) -> Result<Self, StoreError> {
+        let unreadable =
+            |e: serde_json::Error| StoreError::Task(format!("job {}: stored JSON: {e}", row.uuid));
+        Ok(Self {
+            uuid: row.uuid,
+            status: row.status,
+            spec: row.spec.clone().into(),
+            config: serde_json::from_value(row.config.clone()).map_err(unreadable)?,
+            runner: row.runner,
+            claimed: row.claimed,
+            started: row.started,
+            completed: row.completed,
+            created: row.created,
+            modified: row.modified,
+            output: row
+                .output
+                .clone()
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(unreadable)?,
+            priority: row.priority,
+            last_heartbeat: row.last_heartbeat,
+        })
+    }
+}

@@ -53,7 +53,18 @@ pub struct Limits {
     /// Writes that may wait for the database writer at once; more are
     /// refused at once with 503 (see [`crate::store::Store::open_with`]).
     pub write_queue: usize,
+    /// The longest a runner's channel may stay without a message (while
+    /// idle, or running a job: the job then fails).
+    pub heartbeat_timeout: Duration,
+    /// How long past its timeout a running job may go before it is
+    /// canceled.
+    pub job_timeout_grace: Duration,
 }
+
+/// The default heartbeat timeout of a runner's channel.
+pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(90);
+/// The grace past a job's timeout (Bencher's).
+pub const DEFAULT_JOB_TIMEOUT_GRACE: Duration = Duration::from_secs(60);
 
 impl Default for Limits {
     fn default() -> Self {
@@ -64,6 +75,8 @@ impl Default for Limits {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             write_queue: crate::store::WRITE_QUEUE_DEFAULT,
+            heartbeat_timeout: DEFAULT_HEARTBEAT_TIMEOUT,
+            job_timeout_grace: DEFAULT_JOB_TIMEOUT_GRACE,
         }
     }
 }

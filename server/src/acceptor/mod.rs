@@ -33,6 +33,10 @@
 //!   connections trickling their headers a byte at a time, cannot keep a
 //!   newcomer out for more than a second or so.
 //!
+//! A connection that dropshot upgrades (`101 Switching Protocols`: a
+//! runner's WebSocket channel) leaves these rules: the channel holds to its
+//! protocol's heartbeat timeout, and it is never evicted.
+//!
 //! Only HTTP/1.1 is served: TLS offers `http/1.1` alone in ALPN, and a
 //! connection whose first bytes are HTTP/2's connection preface (plain,
 //! with prior knowledge, or after TLS) is answered 505 and closed. Over
@@ -82,6 +86,11 @@ struct Conn {
     /// Told to close (evicted, or shutting down).
     closing: AtomicBool,
     close: Notify,
+    /// dropshot answered `101 Switching Protocols`: a runner's channel,
+    /// which holds to its own protocol's timeouts (the heartbeat timeout),
+    /// not to the request and idle timeouts, and is never evicted (each
+    /// runner holds one at most).
+    upgraded: AtomicBool,
 }
 
 impl Conn {
@@ -161,7 +170,7 @@ impl Shared {
         let quiet_since = now.saturating_sub(EVICTABLE_AFTER.as_millis() as Millis);
         self.conns()
             .values()
-            .filter(|c| !c.closing.load(Relaxed))
+            .filter(|c| !c.closing.load(Relaxed) && !c.upgraded.load(Relaxed))
             .filter_map(|c| {
                 let last = c.last.load(Relaxed);
                 let key = if !c.spoke.load(Relaxed) {
@@ -194,6 +203,9 @@ impl Shared {
     /// The deadline of `conn` as it stands, and what it bounds.
     fn deadline(&self, conn: &Conn) -> (Millis, &'static str) {
         let ms = |d: Duration| Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX);
+        if conn.upgraded.load(Relaxed) {
+            return (Millis::MAX, "none");
+        }
         match conn.request.load(Relaxed) {
             0 => (
                 conn.last
@@ -389,6 +401,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: onesh
             head: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             close: Notify::new(),
+            upgraded: AtomicBool::new(false),
         });
         let id = shared.next_id.fetch_add(1, Relaxed);
         shared.conns().insert(id, Arc::clone(&conn));

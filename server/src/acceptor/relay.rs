@@ -26,6 +26,7 @@ pub(super) async fn relay<C: AsyncRead + AsyncWrite + Unpin>(
     // Until the client's first bytes leave HTTP/2's preface.
     let mut sniffing = true;
     let mut head = HeadEnd::default();
+    let mut status = StatusLine::default();
     let copy = poll_fn(|cx| {
         if !up_done {
             match up.poll_copy(cx, &mut client, &mut server, |held, new| {
@@ -59,6 +60,13 @@ pub(super) async fn relay<C: AsyncRead + AsyncWrite + Unpin>(
         // dropshot's end ends the connection, once its last bytes are out.
         down.poll_copy(cx, &mut server, &mut client, |_, new| {
             if !new.is_empty() {
+                // The first bytes after a request began start its answer.
+                if conn.request.load(Relaxed) != 0 {
+                    status = StatusLine::default();
+                }
+                if status.scan(new) {
+                    conn.upgraded.store(true, Relaxed);
+                }
                 conn.server_bytes(shared.now());
             }
             Verdict::Forward
@@ -114,6 +122,39 @@ impl HeadEnd {
                 (b'\r', 1) => 2,
                 _ => 0,
             };
+        }
+        false
+    }
+}
+
+/// Tells an answer that switches protocols (a WebSocket upgrade) by its
+/// status line's start, across reads.
+#[derive(Default)]
+pub(super) struct StatusLine {
+    /// Bytes of [`SWITCHING`] matched so far.
+    matched: usize,
+    /// The start did not match.
+    other: bool,
+}
+
+/// How dropshot's (hyper's) `101 Switching Protocols` begins.
+const SWITCHING: &[u8] = b"HTTP/1.1 101 ";
+
+impl StatusLine {
+    /// Scans an answer's `bytes`: whether they complete a `101` status.
+    pub(super) fn scan(&mut self, bytes: &[u8]) -> bool {
+        if self.other || self.matched == SWITCHING.len() {
+            return false;
+        }
+        for &b in bytes {
+            if b != SWITCHING[self.matched] {
+                self.other = true;
+                return false;
+            }
+            self.matched += 1;
+            if self.matched == SWITCHING.len() {
+                return true;
+            }
         }
         false
     }

@@ -68,6 +68,15 @@ pub trait Item: Sized + 'static {
     fn count_sql(_q: &ListQuery) -> Option<&'static str> {
         None
     }
+    /// The SQL condition of a list's `status` filter (runners only).
+    fn status_filter(_status: &str) -> Option<&'static str> {
+        None
+    }
+    /// What other parts of the server must hear of a change to `row`
+    /// (a runner archived: its channel closes).
+    fn revoked(_row: &Self::Row) -> Option<super::events::Event> {
+        None
+    }
 }
 
 /// [`Item::common`] and [`Item::common_changes`] of a resource whose row
@@ -155,7 +164,8 @@ pub(super) fn list<T: Item>(
     conn: &Connection,
     q: &ListQuery,
 ) -> Result<(Vec<T::Row>, u64), StoreError> {
-    ListSql::new(T::TABLE, q).run(conn, q, T::count_sql(q), T::COLUMNS, |r| T::row_at(r, 0))
+    let status = q.status.and_then(T::status_filter);
+    ListSql::new(T::TABLE, q, status).run(conn, q, T::count_sql(q), T::COLUMNS, |r| T::row_at(r, 0))
 }
 
 /// Whether `e` is a violation of a unique index (by SQLite's extended
@@ -305,8 +315,11 @@ struct ListSql {
 }
 
 impl ListSql {
-    fn new(table: &'static str, q: &ListQuery) -> Self {
+    fn new(table: &'static str, q: &ListQuery, status: Option<&str>) -> Self {
         let mut filters = Vec::new();
+        if let Some(status) = status {
+            filters.push(status.to_owned());
+        }
         let mut args = Vec::new();
         if !q.archived {
             filters.push("archived IS NULL".to_owned());
@@ -427,6 +440,10 @@ impl Store {
         actor: &Actor,
     ) -> Result<T::Row, StoreError> {
         let actor = actor.clone();
-        self.write(move |tx| update(tx, &actor, &r, changes)).await
+        let row = self.write(move |tx| update(tx, &actor, &r, changes)).await?;
+        if let Some(event) = T::revoked(&row) {
+            self.publish(event);
+        }
+        Ok(row)
     }
 }

@@ -14,7 +14,9 @@
 //! - [`audit`]: the audit trail, written in each write's transaction.
 
 mod audit;
+pub mod events;
 mod items;
+pub mod jobs;
 pub mod model;
 mod runner_specs;
 mod runners;
@@ -74,6 +76,19 @@ pub enum StoreError {
     RunnerLacksSpec { runner: String, spec: String },
     #[error("spec `{spec}` is in use by runner `{runner}`: remove it from the runner first")]
     SpecInUse { spec: String, runner: String },
+    #[error("spec: no spec was given and there is no fallback spec: name one, or make a spec the fallback")]
+    NoFallbackSpec,
+    #[error("spec `{0}` is archived: unarchive it or choose another")]
+    SpecArchivedForJob(String),
+    #[error("spec `{spec}` is used by job `{job}`: specs of jobs cannot be deleted")]
+    SpecHasJobs { spec: String, job: Uuid },
+    #[error("job `{job}` has already ended ({status}): only a pending, claimed or running job can be canceled")]
+    JobEnded { job: Uuid, status: &'static str },
+    #[error("job `{0}` is not this runner's")]
+    NotRunnersJob(Uuid),
+    /// The runner was archived or re-keyed since its channel opened.
+    #[error("the runner was archived or its key was rotated")]
+    RunnerRevoked,
     #[error("no API token has the UUID `{0}`")]
     ApiTokenNotFound(Uuid),
     /// The database stayed locked by another writer past the busy timeout,
@@ -128,6 +143,10 @@ pub struct Store {
     /// Files of the database that were readable by others, made owner-only
     /// when it was opened.
     tightened: Arc<[std::path::PathBuf]>,
+    /// Who hears of committed changes ([`events`]).
+    events: events::Listener,
+    /// Statements run for reads, for the benchmark's count.
+    reads: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -155,6 +174,8 @@ impl Store {
             writer: Arc::new(writer),
             stats,
             tightened: pools.tightened.into(),
+            events: Arc::default(),
+            reads: Arc::default(),
         })
     }
 
@@ -180,6 +201,7 @@ impl Store {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         if let Some(conn) = self.readers.try_get() {
+            self.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return f(&conn);
         }
         self.scan(f).await
@@ -191,6 +213,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.blocking(move |s| f(&*s.conn()?)).await
     }
 
@@ -243,6 +266,14 @@ impl Store {
     #[cfg(test)]
     pub(crate) fn kill_writer(&self) {
         let _ = self.writer.jobs.send(writer::Msg::Panic);
+    }
+
+    /// Database calls of this store so far: reads and writes (each a
+    /// transaction of a few statements), for the benchmark's count of what
+    /// an idle runner costs.
+    pub fn calls(&self) -> u64 {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.reads.load(Relaxed) + self.stats.writes.load(Relaxed)
     }
 
     /// Writes and commits of this store so far.

@@ -12,6 +12,7 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, 
 use serde::Serialize;
 use uuid::Uuid;
 
+pub use crate::types::{JobStatus, RunnerStatus};
 use crate::types::{Architecture, OperatingSystem, Sandbox};
 use crate::validate::{Bytes, Cpu, Ref, ResourceName, Slug};
 
@@ -20,6 +21,7 @@ use crate::validate::{Bytes, Cpu, Ref, ResourceName, Slug};
 pub enum Kind {
     Runner,
     Spec,
+    Job,
 }
 
 impl Kind {
@@ -28,6 +30,7 @@ impl Kind {
         match self {
             Self::Runner => "runner",
             Self::Spec => "spec",
+            Self::Job => "job",
         }
     }
 }
@@ -141,6 +144,68 @@ pub struct RunnerRow {
     pub last_heartbeat: Option<DateTime<Utc>>,
     pub created: DateTime<Utc>,
     pub modified: DateTime<Utc>,
+    /// Computed from its channel and its jobs (never written as such).
+    pub status: RunnerStatus,
+    /// What its agent last reported of itself.
+    pub os: Option<OperatingSystem>,
+    pub arch: Option<Architecture>,
+    pub version: Option<String>,
+}
+
+/// A job as the store keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct JobRow {
+    pub uuid: Uuid,
+    pub status: JobStatus,
+    /// The spec a runner must have to take it.
+    pub spec: SpecRow,
+    /// How it runs (Bencher's job config), a document the store does not
+    /// read.
+    pub config: serde_json::Value,
+    /// The runner that claimed it.
+    pub runner: Option<Uuid>,
+    pub claimed: Option<DateTime<Utc>>,
+    pub started: Option<DateTime<Utc>>,
+    pub completed: Option<DateTime<Utc>>,
+    pub created: DateTime<Utc>,
+    pub modified: DateTime<Utc>,
+    /// Its results and error, once it has ended.
+    pub output: Option<serde_json::Value>,
+    pub priority: i32,
+    pub last_heartbeat: Option<DateTime<Utc>>,
+    /// Seconds.
+    pub timeout: u32,
+}
+
+/// A job to create.
+#[derive(Clone, Debug)]
+pub struct NewJob {
+    /// Without one, the fallback spec.
+    pub spec: Option<SpecRef>,
+    pub config: serde_json::Value,
+    /// Seconds.
+    pub timeout: u32,
+    pub priority: i32,
+}
+
+/// What an agent reports of itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentInfo {
+    pub os: OperatingSystem,
+    pub arch: Architecture,
+    pub version: String,
+}
+
+/// What a runner reports about its job on its channel.
+#[derive(Clone, Debug, PartialEq)]
+pub enum JobReport {
+    Running,
+    Heartbeat,
+    /// With its output (`{results}`).
+    Completed(serde_json::Value),
+    /// With its output (`{results, error}`).
+    Failed(serde_json::Value),
+    Canceled,
 }
 
 /// A runner to create.
@@ -221,11 +286,13 @@ pub enum AuditAction {
     TokenCreate,
     TokenRevoke,
     KeyRotate,
+    JobCreate,
+    JobCancel,
 }
 
 impl AuditAction {
     /// Every action, in the order above.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 15] = [
         Self::RunnerCreate,
         Self::RunnerUpdate,
         Self::RunnerKeyRotate,
@@ -239,6 +306,8 @@ impl AuditAction {
         Self::TokenCreate,
         Self::TokenRevoke,
         Self::KeyRotate,
+        Self::JobCreate,
+        Self::JobCancel,
     ];
 
     /// The action as the audit trail stores and prints it.
@@ -257,6 +326,8 @@ impl AuditAction {
             Self::TokenCreate => "token.create",
             Self::TokenRevoke => "token.revoke",
             Self::KeyRotate => "key.rotate",
+            Self::JobCreate => "job.create",
+            Self::JobCancel => "job.cancel",
         }
     }
 
@@ -306,4 +377,4 @@ macro_rules! sql_text_enum {
     )*};
 }
 
-sql_text_enum!(Architecture, OperatingSystem, Sandbox);
+sql_text_enum!(Architecture, OperatingSystem, Sandbox, JobStatus, RunnerStatus);

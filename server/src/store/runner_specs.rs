@@ -4,6 +4,7 @@
 use rusqlite::Connection;
 use uuid::Uuid;
 
+use super::events::Event;
 use super::audit::{Actor, record};
 use super::items::{self, Item, is_unique_violation};
 use super::model::{AuditAction, RunnerRef, Runners, SpecRef, SpecRow, Specs};
@@ -76,9 +77,13 @@ impl Store {
                 Some(&slug),
                 pair,
             )?;
-            Ok(spec)
+            Ok((runner, spec))
         })
         .await
+        .map(|(runner, spec)| {
+            self.publish(Event::RunnerSpecsChanged { runner });
+            spec
+        })
     }
 
     /// Removes a spec from a runner.
@@ -109,8 +114,9 @@ impl Store {
                 Some(&slug),
                 pair,
             )?;
-            Ok(())
+            Ok(runner)
         })
         .await
+        .map(|runner| self.publish(Event::RunnerSpecsChanged { runner }))
     }
 }

@@ -25,7 +25,11 @@ impl Item for Runners {
     const COLUMNS: &'static str = "uuid, name, slug, \
         (SELECT group_concat(s.uuid, ',' ORDER BY rs.id) \
          FROM runner_specs rs JOIN specs s ON s.id = rs.spec_id WHERE rs.runner_id = runners.id), \
-        archived, last_heartbeat, created, modified";
+        archived, last_heartbeat, created, modified, \
+        CASE WHEN EXISTS (SELECT 1 FROM jobs WHERE jobs.runner_id = runners.id \
+                          AND jobs.status IN ('claimed', 'running')) THEN 'busy' \
+             WHEN channel IS NOT NULL THEN 'idle' ELSE 'offline' END, \
+        os, arch, version";
     const CREATED: AuditAction = AuditAction::RunnerCreate;
     const UPDATED: AuditAction = AuditAction::RunnerUpdate;
 
@@ -54,6 +58,10 @@ impl Item for Runners {
             last_heartbeat: opt_time_at(row, at + 5)?,
             created: time_at(row, at + 6)?,
             modified: time_at(row, at + 7)?,
+            status: row.get(at + 8)?,
+            os: row.get(at + 9)?,
+            arch: row.get(at + 10)?,
+            version: row.get(at + 11)?,
         })
     }
 
@@ -61,11 +69,31 @@ impl Item for Runners {
 
     /// One row of `runner_counts` (kept by triggers) when nothing filters.
     fn count_sql(q: &ListQuery) -> Option<&'static str> {
-        match (&q.name, &q.search, q.archived) {
-            (None, None, false) => Some("SELECT active FROM runner_counts"),
-            (None, None, true) => Some("SELECT total FROM runner_counts"),
+        match (&q.name, &q.search, q.archived, q.status) {
+            (None, None, false, None) => Some("SELECT active FROM runner_counts"),
+            (None, None, true, None) => Some("SELECT total FROM runner_counts"),
             _ => None,
         }
+    }
+
+    /// A runner's status, as in [`Runners::COLUMNS`].
+    fn status_filter(status: &str) -> Option<&'static str> {
+        const BUSY: &str = "EXISTS (SELECT 1 FROM jobs WHERE jobs.runner_id = runners.id \
+                            AND jobs.status IN ('claimed', 'running'))";
+        Some(match status {
+            "busy" => BUSY,
+            "idle" => "channel IS NOT NULL AND NOT EXISTS (SELECT 1 FROM jobs \
+                       WHERE jobs.runner_id = runners.id AND jobs.status IN ('claimed', 'running'))",
+            "offline" => "channel IS NULL AND NOT EXISTS (SELECT 1 FROM jobs \
+                          WHERE jobs.runner_id = runners.id AND jobs.status IN ('claimed', 'running'))",
+            _ => return None,
+        })
+    }
+
+    fn revoked(row: &RunnerRow) -> Option<super::events::Event> {
+        row.archived
+            .is_some()
+            .then_some(super::events::Event::RunnerRevoked { runner: row.uuid })
     }
 }
 
@@ -85,7 +113,7 @@ pub struct KeyedRunner {
 /// match many), so the count is one row of `runner_counts`, and a page that
 /// starts near the beginning of its index.
 fn list_is_short(q: &ListQuery) -> bool {
-    q.search.is_none() && q.name.is_none() && q.offset() <= SHORT_LIST_OFFSET
+    q.search.is_none() && q.name.is_none() && q.status.is_none() && q.offset() <= SHORT_LIST_OFFSET
 }
 
 const INSERT: &str = "INSERT INTO runners (uuid, name, name_folded, slug, token_hash, created,
@@ -175,6 +203,7 @@ impl Store {
             Ok(runner.uuid)
         })
         .await
+        .inspect(|&runner| self.publish(super::events::Event::RunnerRevoked { runner }))
     }
 
     /// The runner whose key has this hash, if any.

@@ -223,9 +223,50 @@ const SCHEMA_V6: &str = r#"
 ALTER TABLE signing_key ADD COLUMN generation INTEGER NOT NULL DEFAULT 1;
 "#;
 
+/// Version 7: jobs, and what a runner's agent says of itself on its
+/// channel. A runner's `channel` is when its open channel was opened (null:
+/// none), cleared for every runner when a server starts.
+const SCHEMA_V7: &str = r#"
+ALTER TABLE runners ADD COLUMN os TEXT;
+ALTER TABLE runners ADD COLUMN arch TEXT;
+ALTER TABLE runners ADD COLUMN version TEXT;
+ALTER TABLE runners ADD COLUMN channel TEXT;
+
+CREATE TABLE jobs (
+    -- Insertion order: the `created` sort, and "older first" among equals.
+    id             INTEGER PRIMARY KEY,
+    uuid           TEXT NOT NULL UNIQUE,
+    status         TEXT NOT NULL CHECK (status IN
+                       ('pending', 'claimed', 'running', 'completed', 'failed', 'canceled')),
+    spec_id        INTEGER NOT NULL REFERENCES specs (id),
+    runner_id      INTEGER REFERENCES runners (id),
+    priority       INTEGER NOT NULL,
+    -- Bencher's JsonJobConfig, as JSON text.
+    config         TEXT NOT NULL,
+    -- Seconds; also in `config`, here for the timeout rules.
+    timeout        INTEGER NOT NULL CHECK (timeout > 0),
+    -- JSON text of {results, error?}, once the job has ended.
+    output         TEXT,
+    claimed        TEXT,
+    started        TEXT,
+    completed      TEXT,
+    last_heartbeat TEXT,
+    created        TEXT NOT NULL,
+    modified       TEXT NOT NULL,
+    CHECK ((status = 'pending') = (runner_id IS NULL) OR status = 'canceled')
+) STRICT;
+-- The claim: the best pending job of one spec, in one index walk.
+CREATE INDEX jobs_pending ON jobs (spec_id, priority DESC, id) WHERE status = 'pending';
+-- A runner's jobs, and whether it has one claimed or running.
+CREATE INDEX jobs_runner ON jobs (runner_id, status);
+-- Jobs claimed or running, to resolve after a restart.
+CREATE INDEX jobs_active ON jobs (status) WHERE status IN ('claimed', 'running');
+CREATE INDEX jobs_spec ON jobs (spec_id);
+"#;
+
 /// The schema's migrations, in order: version N is the first N applied.
 const MIGRATIONS: &[&str] = &[
-    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6,
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7,
 ];
 
 fn migrations() -> Migrations<'static> {

@@ -182,6 +182,16 @@ impl Store {
                     runner,
                 });
             }
+            let job: Option<String> = tx
+                .prepare_cached("SELECT uuid FROM jobs WHERE spec_id = ? ORDER BY id LIMIT 1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?;
+            if let Some(job) = job {
+                return Err(StoreError::SpecHasJobs {
+                    spec: spec.slug,
+                    job: uuid::Uuid::try_parse(&job).unwrap_or_default(),
+                });
+            }
             tx.prepare_cached("DELETE FROM specs WHERE id = ?")?
                 .execute([id])?;
             record(

@@ -7,6 +7,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+mod job;
+pub use job::*;
+
 use crate::validate::{
     Bytes, Cpu, Direction, Invalid, ListQuery, Page, PerPage, QueryRules, Ref, ResourceName,
     SearchText, Slug, Sort, Validate, list_rule,
@@ -26,12 +29,22 @@ pub struct JsonRunner {
     pub specs: Vec<Uuid>,
     /// When the runner was archived, or null while it is active.
     pub archived: Option<DateTime<Utc>>,
-    /// When the runner last sent a heartbeat, or null if it never did.
+    /// When the runner last sent a heartbeat (or any message on its
+    /// channel), or null if it never did.
     pub last_heartbeat: Option<DateTime<Utc>>,
     /// When the runner was created.
     pub created: DateTime<Utc>,
     /// When the runner was last modified.
     pub modified: DateTime<Utc>,
+    /// What the runner is doing: `offline` (no channel open), `idle`
+    /// (connected, no job) or `busy` (a job claimed or running).
+    pub status: RunnerStatus,
+    /// The operating system its agent reported, or null until it has.
+    pub os: Option<OperatingSystem>,
+    /// The CPU architecture its agent reported, or null until it has.
+    pub arch: Option<Architecture>,
+    /// The version its agent reported, or null until it has.
+    pub version: Option<String>,
 }
 
 /// A new runner.
@@ -294,6 +307,8 @@ pub struct RunnersQuery {
     pub search: Option<SearchText>,
     /// Include archived runners too (default false: active runners only).
     pub archived: Option<bool>,
+    /// Only runners with this status (`offline`, `idle` or `busy`).
+    pub status: Option<RunnerStatus>,
 }
 
 /// Query parameters of the spec list.
@@ -362,7 +377,7 @@ impl From<JsonDirection> for Direction {
 /// Both list queries: their parameters keep their rules by construction,
 /// so the [`ListQuery`] is only filled in with the defaults.
 macro_rules! list_query {
-    ($query:ty) => {
+    ($query:ty, $status:expr) => {
         impl QueryRules for $query {
             fn rule(param: &str) -> Option<&'static str> {
                 list_rule(param)
@@ -373,7 +388,9 @@ macro_rules! list_query {
             type Valid = ListQuery;
 
             fn validate(self) -> Result<ListQuery, Invalid> {
+                let status: fn(&Self) -> Option<&'static str> = $status;
                 Ok(ListQuery {
+                    status: status(&self),
                     sort: self.sort.map_or(Sort::Name, Sort::from),
                     direction: self.direction.map(Direction::from).unwrap_or_default(),
                     per_page: self
@@ -389,5 +406,5 @@ macro_rules! list_query {
     };
 }
 
-list_query!(RunnersQuery);
-list_query!(SpecsQuery);
+list_query!(RunnersQuery, |q| q.status.map(RunnerStatus::as_str));
+list_query!(SpecsQuery, |_| None);

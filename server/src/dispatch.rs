@@ -1,0 +1,308 @@
+//! Dispatch by wake-up: who waits for which spec, who holds which channel,
+//! and the timeout rules for jobs whose runner has no channel.
+//!
+//! A runner that said `ready` and got no job waits here, costing no
+//! database statement: it is registered under each of its specs (oldest
+//! waiter first). When the store commits a job a runner can take (created,
+//! or released), it tells the hub ([`Event::JobPending`]), which wakes the
+//! oldest waiter of that spec and only that one; the woken runner claims in
+//! one write (the claim itself decides, so a job goes to one runner only).
+//! A wake is never lost: a woken runner that takes another job (a better
+//! one of another spec), or none because it is leaving, passes the wake on
+//! to the next waiter of the spec it was woken for; and a runner registers
+//! before it claims, so a job that appears between its claim and its wait
+//! wakes it.
+//!
+//! The same events carry cancels and revocations to the channel that must
+//! act on them. On PostgreSQL, several processes share the database: the
+//! events then travel by `LISTEN`/`NOTIFY` (see [`crate::store::events`]),
+//! and each process's hub wakes its own waiters; a runner woken for a job
+//! that another process's runner claimed first finds nothing and waits
+//! again.
+
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::cmp::Reverse;
+
+use tokio::sync::{Notify, mpsc, watch};
+use uuid::Uuid;
+
+use crate::store::events::Event;
+use crate::store::jobs::{Expiry, Timeouts};
+use crate::store::Store;
+
+/// What a channel is told to do by the rest of the server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Its job was canceled.
+    Cancel(Uuid),
+    /// Close: the runner was archived or re-keyed, or another channel of
+    /// the same runner replaced this one.
+    Close(&'static str),
+    /// Its runner's specs changed: claim again and wait on the new ones.
+    Respec,
+}
+
+/// A runner waiting for a job.
+pub struct Waiter {
+    seq: u64,
+    specs: Vec<i64>,
+    woken: AtomicBool,
+    /// The spec whose job woke it.
+    trigger: Mutex<Option<i64>>,
+    wake: Notify,
+}
+
+impl Waiter {
+    /// Resolves when woken (at once if woken already).
+    pub async fn woken(&self) {
+        self.wake.notified().await;
+    }
+}
+
+/// A channel as the hub knows it.
+struct Channel {
+    id: u64,
+    control: mpsc::UnboundedSender<Control>,
+}
+
+#[derive(Default)]
+struct State {
+    next: u64,
+    /// Waiters of each spec (row id), oldest first.
+    waiting: HashMap<i64, BTreeMap<u64, Arc<Waiter>>>,
+    /// The open channel of each runner.
+    channels: HashMap<Uuid, Channel>,
+}
+
+/// The hub of one server process.
+pub struct Hub {
+    state: Mutex<State>,
+    pub timeouts: Timeouts,
+    /// Jobs whose channel is gone, to hold to the timeout rules.
+    orphans: mpsc::UnboundedSender<i64>,
+    shutdown: watch::Sender<bool>,
+    wakes: AtomicU64,
+}
+
+impl Hub {
+    /// A hub over `store`, listening to its events, with a task that holds
+    /// the jobs left claimed or running (by a runner gone, or before a
+    /// restart) to the timeout rules.
+    pub fn start(store: Store, timeouts: Timeouts, log: slog::Logger) -> Arc<Self> {
+        let (orphans, orphaned) = mpsc::unbounded_channel();
+        let hub = Arc::new(Self {
+            state: Mutex::default(),
+            timeouts,
+            orphans,
+            shutdown: watch::channel(false).0,
+            wakes: AtomicU64::new(0),
+        });
+        let weak: Weak<Hub> = Arc::downgrade(&hub);
+        store.listen(move |event| {
+            if let Some(hub) = weak.upgrade() {
+                hub.on_event(event);
+            }
+        });
+        tokio::spawn(reaper(store, timeouts, orphaned, hub.shutdown.subscribe(), log));
+        hub
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn on_event(&self, event: Event) {
+        match event {
+            Event::JobPending { spec } => self.wake_one(spec),
+            Event::JobCanceled { runner, job } => self.tell(runner, Control::Cancel(job)),
+            Event::RunnerRevoked { runner } => {
+                self.tell(runner, Control::Close("the runner was archived or re-keyed"))
+            }
+            Event::RunnerSpecsChanged { runner } => self.tell(runner, Control::Respec),
+        }
+    }
+
+    fn tell(&self, runner: Uuid, control: Control) {
+        if let Some(channel) = self.state().channels.get(&runner) {
+            let _ = channel.control.send(control);
+        }
+    }
+
+    /// Wakes the oldest runner waiting for `spec`, if any.
+    pub fn wake_one(&self, spec: i64) {
+        let mut state = self.state();
+        let Some(queue) = state.waiting.get_mut(&spec) else {
+            return;
+        };
+        let Some((_, waiter)) = queue.pop_first() else {
+            return;
+        };
+        if queue.is_empty() {
+            state.waiting.remove(&spec);
+        }
+        remove(&mut state, &waiter);
+        waiter.woken.store(true, Relaxed);
+        *waiter.trigger.lock().unwrap_or_else(PoisonError::into_inner) = Some(spec);
+        waiter.wake.notify_one();
+        self.wakes.fetch_add(1, Relaxed);
+    }
+
+    /// Registers a runner with `specs` as waiting.
+    pub fn wait(&self, specs: &[i64]) -> Arc<Waiter> {
+        let mut state = self.state();
+        state.next += 1;
+        let waiter = Arc::new(Waiter {
+            seq: state.next,
+            specs: specs.to_vec(),
+            woken: AtomicBool::new(false),
+            trigger: Mutex::new(None),
+            wake: Notify::new(),
+        });
+        for spec in specs {
+            state
+                .waiting
+                .entry(*spec)
+                .or_default()
+                .insert(waiter.seq, Arc::clone(&waiter));
+        }
+        waiter
+    }
+
+    /// Ends a wait: the spec it was woken for, if it was woken (and not yet
+    /// handled with [`Hub::pass_on`]).
+    pub fn unwait(&self, waiter: &Waiter) -> Option<i64> {
+        let mut state = self.state();
+        remove(&mut state, waiter);
+        drop(state);
+        waiter
+            .trigger
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// Passes a wake for `spec` on to the next waiter (its job was not
+    /// taken by the runner woken for it).
+    pub fn pass_on(&self, spec: i64) {
+        self.wake_one(spec);
+    }
+
+    /// Records `runner`'s channel; a channel it held before is told to
+    /// close. Returns the channel's id and its control messages.
+    pub fn open(&self, runner: Uuid) -> (u64, mpsc::UnboundedReceiver<Control>) {
+        let (control, controls) = mpsc::unbounded_channel();
+        let mut state = self.state();
+        state.next += 1;
+        let id = state.next;
+        if let Some(old) = state.channels.insert(runner, Channel { id, control }) {
+            let _ = old
+                .control
+                .send(Control::Close("another channel of this runner opened"));
+        }
+        (id, controls)
+    }
+
+    /// Forgets `runner`'s channel `id` (if it is still the one recorded).
+    pub fn close(&self, runner: Uuid, id: u64) {
+        let mut state = self.state();
+        if state.channels.get(&runner).is_some_and(|c| c.id == id) {
+            state.channels.remove(&runner);
+        }
+    }
+
+    /// Holds job `id`, whose channel is gone, to the timeout rules.
+    pub fn orphan(&self, id: i64) {
+        let _ = self.orphans.send(id);
+    }
+
+    /// Channels open now, and runners waiting now.
+    pub fn counts(&self) -> (usize, usize) {
+        let state = self.state();
+        let mut waiters: Vec<u64> = state
+            .waiting
+            .values()
+            .flat_map(|q| q.keys().copied())
+            .collect();
+        waiters.sort_unstable();
+        waiters.dedup();
+        (state.channels.len(), waiters.len())
+    }
+
+    /// Resolves when the server begins to shut down.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Tells every channel (and the reaper) that the server is stopping.
+    pub fn shut_down(&self) {
+        self.shutdown.send_replace(true);
+    }
+}
+
+fn remove(state: &mut State, waiter: &Waiter) {
+    for spec in &waiter.specs {
+        if let Some(queue) = state.waiting.get_mut(spec) {
+            queue.remove(&waiter.seq);
+            if queue.is_empty() {
+                state.waiting.remove(spec);
+            }
+        }
+    }
+}
+
+/// Holds orphaned jobs (and, at start, every job claimed or running) to the
+/// timeout rules: each is checked when it falls due, and failed or
+/// canceled then unless its runner spoke for it meanwhile.
+async fn reaper(
+    store: Store,
+    timeouts: Timeouts,
+    mut orphaned: mpsc::UnboundedReceiver<i64>,
+    mut shutdown: watch::Receiver<bool>,
+    log: slog::Logger,
+) {
+    let mut due: BinaryHeap<Reverse<(chrono::DateTime<chrono::Utc>, i64)>> = BinaryHeap::new();
+    match store.active_jobs().await {
+        Ok(jobs) => {
+            for claimed in jobs {
+                due.push(Reverse((timeouts.deadline(&claimed.job), claimed.id)));
+            }
+        }
+        Err(e) => slog::error!(log, "cannot read the jobs left running: {e}"),
+    }
+    loop {
+        let next = due.peek().map(|Reverse((at, _))| *at);
+        let sleep = match next {
+            Some(at) => (at - crate::store::now()).to_std().unwrap_or_default(),
+            None => std::time::Duration::from_secs(3600),
+        };
+        tokio::select! {
+            orphan = orphaned.recv() => match orphan {
+                Some(id) => due.push(Reverse((crate::store::now(), id))),
+                None => return,
+            },
+            _ = shutdown.changed() => return,
+            () = tokio::time::sleep(sleep) => {
+                let now = crate::store::now();
+                while let Some(Reverse((at, id))) = due.peek().copied() {
+                    if at > now {
+                        break;
+                    }
+                    due.pop();
+                    match store.expire_job(id, timeouts).await {
+                        Ok(Expiry::NotBefore(at)) => due.push(Reverse((at, id))),
+                        Ok(Expiry::Failed) => slog::info!(log, "a job failed: its runner was silent past the heartbeat timeout"),
+                        Ok(Expiry::TimedOut) => slog::info!(log, "a job was canceled: it ran past its timeout"),
+                        Ok(Expiry::Ended) => {}
+                        Err(e) => {
+                            slog::warn!(log, "cannot apply the timeout rules to a job: {e}");
+                            due.push(Reverse((now + chrono::Duration::seconds(1), id)));
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

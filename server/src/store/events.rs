@@ -1,0 +1,45 @@
+//! What the store tells the rest of the server after a write commits: a job
+//! a runner can take, a job canceled, a runner that may no longer hold its
+//! channel. The dispatcher ([`crate::dispatch`]) listens; nothing waits on
+//! the database for them.
+//!
+//! One process, one SQLite file: events are handed over in memory, right
+//! after the commit. Several processes on one PostgreSQL database carry
+//! the same events with `NOTIFY` in the write's transaction (delivered at
+//! its commit) and one `LISTEN` connection per process that hands each to
+//! the same listener: the dispatcher does not change.
+
+use std::sync::{Arc, OnceLock};
+
+use uuid::Uuid;
+
+/// A committed change that other parts of the server act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A job of this spec (row id) became pending: created, or released by
+    /// a runner that could not be given it.
+    JobPending { spec: i64 },
+    /// A claimed or running job was canceled: its runner must stop it.
+    JobCanceled { runner: Uuid, job: Uuid },
+    /// A runner was archived or re-keyed: its channel must close.
+    RunnerRevoked { runner: Uuid },
+    /// A runner's specs changed: what it may take changed.
+    RunnerSpecsChanged { runner: Uuid },
+}
+
+/// The listener: set once, by the dispatcher.
+pub(super) type Listener = Arc<OnceLock<Box<dyn Fn(Event) + Send + Sync>>>;
+
+impl super::Store {
+    /// Sets who hears the store's events (once; later calls are ignored).
+    pub fn listen(&self, listener: impl Fn(Event) + Send + Sync + 'static) {
+        let _ = self.events.set(Box::new(listener));
+    }
+
+    /// Tells the listener, if any, of `event` (after its write committed).
+    pub(super) fn publish(&self, event: Event) {
+        if let Some(listener) = self.events.get() {
+            listener(event);
+        }
+    }
+}
