@@ -197,6 +197,55 @@ impl RunnersApi for Ceiling {
         Self::runner_key_post(rqctx, admin, path).await
     }
 
+    async fn runner_channel(
+        _: RequestContext<Memory>,
+        _: RunnerAuth,
+        _: dropshot::WebsocketConnection,
+    ) -> dropshot::WebsocketChannelResult {
+        Ok(())
+    }
+
+    async fn runner_jobs_get(
+        _: RequestContext<Memory>,
+        _: AdminUser,
+        _: PathParams<RunnerPath>,
+        _: QueryParams<runners_server::types::RunnerJobsQuery>,
+    ) -> Result<runners_server::api::JobsPage, HttpError> {
+        Err(not_found("GET /v0/runners/{runner}/jobs"))
+    }
+
+    async fn jobs_post(
+        _: RequestContext<Memory>,
+        _: AdminUser,
+        _: JsonBody<runners_server::types::JsonNewJob>,
+    ) -> Result<Created<runners_server::types::JsonJob>, HttpError> {
+        Err(not_found("POST /v0/jobs"))
+    }
+
+    async fn jobs_get(
+        _: RequestContext<Memory>,
+        _: AdminUser,
+        _: QueryParams<runners_server::types::JobsQuery>,
+    ) -> Result<runners_server::api::JobsPage, HttpError> {
+        Err(not_found("GET /v0/jobs"))
+    }
+
+    async fn job_get(
+        _: RequestContext<Memory>,
+        _: AdminUser,
+        _: PathParams<runners_server::types::JobPath>,
+    ) -> Result<HttpResponseOk<runners_server::types::JsonJob>, HttpError> {
+        Err(not_found("GET /v0/jobs/{job}"))
+    }
+
+    async fn job_cancel_post(
+        _: RequestContext<Memory>,
+        _: AdminUser,
+        _: PathParams<runners_server::types::JobPath>,
+    ) -> Result<HttpResponseOk<runners_server::types::JsonJob>, HttpError> {
+        Err(not_found("POST /v0/jobs/{job}/cancel"))
+    }
+
     async fn runner_specs_get(
         _: RequestContext<Memory>,
         _: AdminUser,

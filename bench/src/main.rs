@@ -187,6 +187,7 @@ async fn all_runners(store: &Store) -> anyhow::Result<Vec<JsonRunner>> {
             name: None,
             search: None,
             archived: true,
+            status: None,
         };
         let (batch, total) = store.list_runners(query).await?;
         anyhow::Ok((

@@ -17,6 +17,7 @@ fn query(archived: bool, search: Option<&str>) -> ListQuery {
         name: None,
         search: search.map(str::to_owned),
         archived,
+        status: None,
     }
 }
 
