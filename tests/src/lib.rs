@@ -1,5 +1,8 @@
 //! The end-to-end test fixture: a real `runners-server` on 127.0.0.1:0 with
-//! a fresh SQLite file in a temporary directory, and SDK clients for it.
+//! a fresh SQLite file in a temporary directory, and SDK clients for it;
+//! and [`agent`], a runner agent that speaks the channel protocol.
+
+pub mod agent;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,7 +15,7 @@ use runners_sdk::{Client, ClientOptions, Error, MAX_PER_PAGE, ResponseValue, eve
 use runners_server::auth;
 use runners_server::server::Tls;
 use runners_server::store::Actor;
-use runners_server::{Config, LogLevel, Server, Store};
+use runners_server::{Config, Limits, LogLevel, Server, Store};
 use tempfile::TempDir;
 
 /// A running server with its own database, torn down on drop.
@@ -26,6 +29,8 @@ pub struct TestServer {
     /// With HTTPS: the server's TLS files, and its (self-signed) certificate,
     /// which clients trust as their CA.
     tls: Option<(Tls, Vec<u8>)>,
+    /// The limits it runs with (and restarts with).
+    limits: Limits,
 }
 
 fn config(db: PathBuf, tls: Option<Tls>) -> Config {
@@ -40,7 +45,13 @@ fn config(db: PathBuf, tls: Option<Tls>) -> Config {
 impl TestServer {
     /// Starts a server on a fresh database.
     pub async fn start() -> Self {
-        Self::start_in(tempfile::tempdir().expect("temp dir"), None).await
+        Self::start_with(Limits::default()).await
+    }
+
+    /// Starts a server on a fresh database with these limits (say a short
+    /// `heartbeat_timeout` and `job_timeout_grace`); restarts keep them.
+    pub async fn start_with(limits: Limits) -> Self {
+        Self::start_in(tempfile::tempdir().expect("temp dir"), None, limits).await
     }
 
     /// Starts an HTTPS server on a fresh database, with a certificate for
@@ -56,15 +67,17 @@ impl TestServer {
         };
         std::fs::write(&tls.cert, &cert_pem).unwrap();
         std::fs::write(&tls.key, certified.signing_key.serialize_pem()).unwrap();
-        Self::start_in(dir, Some((tls, cert_pem.into_bytes()))).await
+        Self::start_in(dir, Some((tls, cert_pem.into_bytes())), Limits::default()).await
     }
 
-    async fn start_in(dir: TempDir, tls: Option<(Tls, Vec<u8>)>) -> Self {
+    async fn start_in(dir: TempDir, tls: Option<(Tls, Vec<u8>)>, limits: Limits) -> Self {
         let config = config(
             dir.path().join("runners.db"),
             tls.as_ref().map(|(tls, _)| tls.clone()),
         );
-        let server = Server::start(&config).await.expect("server starts");
+        let server = Server::start_with(&config, &limits)
+            .await
+            .expect("server starts");
         let admin_token = server
             .bootstrap_token
             .clone()
@@ -75,6 +88,7 @@ impl TestServer {
             dir,
             admin_token,
             tls,
+            limits,
         }
     }
 
@@ -92,14 +106,27 @@ impl TestServer {
 
     /// Stops the server and starts it again on the same database file.
     pub async fn restart(&mut self) {
+        self.stop().await;
+        self.start_again().await;
+    }
+
+    /// Stops the server (a clean shutdown); [`TestServer::start_again`]
+    /// starts it on the same database.
+    pub async fn stop(&mut self) {
         self.server
             .take()
             .expect("running")
             .close()
             .await
             .expect("clean shutdown");
+    }
+
+    /// Starts the stopped server again on the same database file (on a new
+    /// port: `url` changes).
+    pub async fn start_again(&mut self) {
+        assert!(self.server.is_none(), "stop it first");
         let tls = self.tls.as_ref().map(|(tls, _)| tls.clone());
-        let server = Server::start(&config(self.db_path(), tls))
+        let server = Server::start_with(&config(self.db_path(), tls), &self.limits)
             .await
             .expect("server restarts");
         assert!(server.bootstrap_token.is_none(), "the admin exists already");
@@ -372,4 +399,102 @@ pub async fn all_specs(client: &Client) -> Vec<JsonSpec> {
     .await
     .unwrap();
     specs
+}
+
+// ---- jobs ----
+
+/// A test image digest: `sha256:` and `n` in 64 hex digits.
+pub fn digest(n: u64) -> String {
+    format!("sha256:{n:064x}")
+}
+
+/// A new job's body: an image on a registry at 127.0.0.1, for `spec`
+/// (absent: the fallback spec), with this priority.
+pub fn new_job(spec: Option<&str>, priority: i32) -> types::JsonNewJob {
+    let mut body = serde_json::json!({
+        "registry": "http://127.0.0.1:5000",
+        "project": "0f5ad5b1-4a3c-4c6f-9d3e-3e0b5c2a7d11",
+        "digest": digest(1),
+        "cmd": ["bench", "--quick"],
+        "timeout": 60,
+        "priority": priority,
+    });
+    if let Some(spec) = spec {
+        body["spec"] = spec.into();
+    }
+    serde_json::from_value(body).expect("a valid new job")
+}
+
+/// Creates a job from `body`.
+pub async fn create_job(client: &Client, body: types::JsonNewJob) -> types::JsonJob {
+    let created = client.jobs_post().body(body).send().await.unwrap();
+    assert_eq!(created.status(), 201);
+    created.into_inner()
+}
+
+/// One job, which must exist.
+pub async fn job(client: &Client, job: uuid::Uuid) -> types::JsonJob {
+    client.job_get().job(job).send().await.unwrap().into_inner()
+}
+
+/// Every job (on every page) in one of `statuses` (comma-separated; all
+/// with `None`), oldest first.
+pub async fn all_jobs(client: &Client, statuses: Option<&str>) -> Vec<types::JsonJob> {
+    let (jobs, _) = every_page(1, MAX_PER_PAGE, |page, per_page| {
+        let mut list = client.jobs_get().page(page).per_page(per_page);
+        if let Some(statuses) = statuses {
+            list = list.status(statuses.parse::<types::StatusList>().unwrap());
+        }
+        list.send()
+    })
+    .await
+    .unwrap();
+    jobs
+}
+
+/// Adds spec `spec` to runner `runner`.
+pub async fn add_spec(client: &Client, runner: &str, spec: &str) {
+    let add = types::JsonNewRunnerSpec {
+        spec: spec.parse().unwrap(),
+    };
+    let added = client.runner_specs_post().runner(runner).body(add);
+    added.send().await.unwrap();
+}
+
+/// Creates a runner that has spec `spec`: the runner and its key.
+pub async fn runner_with_spec(client: &Client, name: &str, spec: &str) -> (JsonRunner, String) {
+    let (runner, key) = create(client, name, None).await;
+    add_spec(client, &runner.slug, spec).await;
+    (view(client, &runner.slug).await, key)
+}
+
+/// Polls `check` every 20 ms until it gives `Some`, for at most `within`:
+/// for what the server records just after it answers (a channel's status).
+pub async fn eventually<T, F, Fut>(within: std::time::Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(found) = check().await {
+            return Ok(found);
+        }
+        anyhow::ensure!(start.elapsed() < within, "not so within {within:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A fallback spec, and a runner with it: the spec, the runner, its key.
+pub async fn fallback_runner(client: &Client, name: &str) -> (JsonSpec, JsonRunner, String) {
+    let spec = create_spec(
+        client,
+        JsonNewSpec {
+            fallback: true,
+            ..new_spec(&format!("{name} box"))
+        },
+    )
+    .await;
+    let (runner, key) = runner_with_spec(client, name, &spec.slug).await;
+    (spec, runner, key)
 }

@@ -5,6 +5,7 @@
 
 mod audit;
 mod auth;
+mod channel;
 mod create;
 mod credentials;
 mod hostile;
