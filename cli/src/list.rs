@@ -8,7 +8,11 @@ use runners_sdk::builder::{RunnersGet, SpecsGet};
 use runners_sdk::types::{JsonDirection, JsonRunner, JsonSpec, RunnersSort, SpecsSort};
 use runners_sdk::{MAX_PER_PAGE, ResponseValue, every_page, total_count};
 
-use crate::parser::{CliDirection, CliList, CliListed, CliRunnersSort, CliSpecsSort};
+use clap::ValueEnum;
+
+use crate::parser::{
+    CliDirection, CliList, CliListed, CliPagination, CliRunnersSort, CliSpecsSort,
+};
 use crate::{Output, Result};
 
 /// A list request of the SDK (`runners_get()`, `specs_get()`): the filters
@@ -101,19 +105,34 @@ pub async fn list<R: ListRequest>(new: impl Fn() -> R, list: &CliList<R::Sort>) 
         }
         request.send()
     };
-    let (items, total) = if pagination.all {
-        let per_page = pagination.per_page.unwrap_or(MAX_PER_PAGE);
-        every_page(1, per_page, |page, per_page| request(page, Some(per_page))).await?
-    } else {
-        let response = request(pagination.page.unwrap_or(1), pagination.per_page).await?;
-        let total = total_count(&response);
-        (response.into_inner(), total)
-    };
+    let (items, total) = pages(pagination, request).await?;
     Ok(Output::list(items, total))
 }
 
+/// One page of a list (`--page`, `--per-page`), or with `--all` every page
+/// from the first: `request(page, per_page)` sends one page's request, with
+/// the list's filters.
+pub async fn pages<S, T, F, Fut>(
+    pagination: &CliPagination<S>,
+    request: F,
+) -> Result<(Vec<T>, Option<u64>)>
+where
+    S: ValueEnum + Clone + Send + Sync + 'static,
+    F: Fn(u32, Option<u32>) -> Fut,
+    Fut: Future<Output = Result<ResponseValue<Vec<T>>>>,
+{
+    if pagination.all {
+        let per_page = pagination.per_page.unwrap_or(MAX_PER_PAGE);
+        every_page(1, per_page, |page, per_page| request(page, Some(per_page))).await
+    } else {
+        let response = request(pagination.page.unwrap_or(1), pagination.per_page).await?;
+        let total = total_count(&response);
+        Ok((response.into_inner(), total))
+    }
+}
+
 /// The API's direction.
-fn direction(direction: CliDirection) -> JsonDirection {
+pub fn direction(direction: CliDirection) -> JsonDirection {
     match direction {
         CliDirection::Asc => JsonDirection::Asc,
         CliDirection::Desc => JsonDirection::Desc,

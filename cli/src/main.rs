@@ -1,9 +1,11 @@
-//! `bencher`: the runner commands of Bencher's CLI, on the generated SDK.
+//! `bencher`: the runner, spec and job commands of Bencher's CLI, on the
+//! generated SDK.
 //!
 //! Results go to stdout as pretty JSON, so they can be piped; everything
 //! else (the list's total count, errors) goes to stderr. Exit status: 0 on
 //! success, 1 when the API or the network failed, 2 for a usage error.
 
+mod job;
 mod list;
 mod parser;
 mod runner;
@@ -25,6 +27,8 @@ pub enum Output {
     One(serde_json::Value),
     /// A list, with its `X-Total-Count`.
     List(serde_json::Value, Option<u64>),
+    /// Text for people (`job view --format text`).
+    Text(String),
     /// Deleted: nothing to print.
     Deleted,
 }
@@ -92,6 +96,7 @@ async fn run(cli: CliBencher) -> std::result::Result<(), CliError> {
     let output = match cli.sub {
         CliSub::Runner(command) => runner::run(&client, command).await,
         CliSub::Spec(command) => spec::run(&client, command).await,
+        CliSub::Job(command) => job::run(&client, command).await,
     }
     .map_err(|e| CliError::from_sdk(e, &target))?;
     match output {
@@ -102,6 +107,7 @@ async fn run(cli: CliBencher) -> std::result::Result<(), CliError> {
             }
             print_json(&items)
         }
+        Output::Text(text) => print_text(&text),
         Output::Deleted => Ok(()),
     }
 }
@@ -200,6 +206,16 @@ fn print_json<T: serde::Serialize>(value: &T) -> std::result::Result<(), CliErro
         .map_err(std::io::Error::from)
         .and_then(|()| writeln!(out))
         .and_then(|()| out.flush());
+    stdout_result(written)
+}
+
+/// Writes `text` to stdout as it is, as [`print_json`] does.
+fn print_text(text: &str) -> std::result::Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    stdout_result(out.write_all(text.as_bytes()).and_then(|()| out.flush()))
+}
+
+fn stdout_result(written: std::io::Result<()>) -> std::result::Result<(), CliError> {
     match written {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
             Err(CliError::Other(format!("cannot write to stdout: {e}")))

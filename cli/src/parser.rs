@@ -2,6 +2,10 @@
 //! follow Bencher's CLI (`bencher runner ...`), so its users need no new
 //! habits.
 
+mod job;
+
+pub use job::*;
+
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use reqwest::Url;
 use runners_sdk::MAX_PER_PAGE;
@@ -54,6 +58,9 @@ pub enum CliSub {
     /// Manage hardware specs
     #[clap(subcommand)]
     Spec(CliSpec),
+    /// Manage benchmark jobs
+    #[clap(subcommand)]
+    Job(CliJob),
 }
 
 /// Where and how to reach the API. These flags go before or after the
@@ -85,7 +92,7 @@ pub struct CliBackend {
 pub enum CliRunner {
     /// List runners
     #[clap(alias = "ls")]
-    List(CliList<CliRunnersSort>),
+    List(CliRunnerList),
     /// Create a runner
     #[clap(alias = "add")]
     Create(CliRunnerCreate),
@@ -102,6 +109,29 @@ pub enum CliRunner {
     /// Manage runner specs
     #[clap(subcommand)]
     Spec(CliRunnerSpec),
+}
+
+/// `runner list`: the list's filters, and the runner's status.
+#[derive(Args, Debug)]
+pub struct CliRunnerList {
+    #[clap(flatten)]
+    pub list: CliList<CliRunnersSort>,
+
+    /// Runner status: only the runners doing this
+    #[clap(long)]
+    pub status: Option<CliRunnerStatus>,
+}
+
+/// What a runner is doing
+#[derive(ValueEnum, Debug, Clone, Copy)]
+#[clap(rename_all = "snake_case")]
+pub enum CliRunnerStatus {
+    /// No channel open
+    Offline,
+    /// Connected, no job
+    Idle,
+    /// A job claimed or running
+    Busy,
 }
 
 /// `runner list` and `spec list`: the filters, sort and paging of a list of

@@ -2,18 +2,30 @@
 //! page).
 
 use runners_sdk::Client;
-use runners_sdk::types::{JsonNewRunner, JsonNewRunnerSpec, JsonUpdateRunner};
+use runners_sdk::types::{JsonNewRunner, JsonNewRunnerSpec, JsonUpdateRunner, RunnerStatus};
 
 use crate::list::list;
 use crate::parser::{
-    CliRunner, CliRunnerCreate, CliRunnerSpec, CliRunnerSpecAdd, CliRunnerSpecRemove,
-    CliRunnerUpdate, CliRunnerView,
+    CliRunner, CliRunnerCreate, CliRunnerList, CliRunnerSpec, CliRunnerSpecAdd,
+    CliRunnerSpecRemove, CliRunnerStatus, CliRunnerUpdate, CliRunnerView,
 };
 use crate::{Output, Result};
 
 pub async fn run(client: &Client, command: CliRunner) -> Result<Output> {
     match command {
-        CliRunner::List(filters) => list(|| client.runners_get(), &filters).await,
+        CliRunner::List(CliRunnerList {
+            list: filters,
+            status,
+        }) => {
+            let new = || {
+                let request = client.runners_get();
+                match status {
+                    Some(status) => request.status(runner_status(status)),
+                    None => request,
+                }
+            };
+            list(new, &filters).await
+        }
         CliRunner::Create(CliRunnerCreate { name, slug }) => {
             let body = JsonNewRunner { name, slug };
             Ok(Output::one(client.runners_post().body(body).send().await?))
@@ -73,5 +85,14 @@ pub async fn run(client: &Client, command: CliRunner) -> Result<Output> {
                 .await?;
             Ok(Output::Deleted)
         }
+    }
+}
+
+/// The API's runner status.
+fn runner_status(status: CliRunnerStatus) -> RunnerStatus {
+    match status {
+        CliRunnerStatus::Offline => RunnerStatus::Offline,
+        CliRunnerStatus::Idle => RunnerStatus::Idle,
+        CliRunnerStatus::Busy => RunnerStatus::Busy,
     }
 }
