@@ -114,14 +114,19 @@ impl Channel {
     /// Serves the channel of the runner `key` authenticates.
     pub async fn serve(&self, key: RunnerKey, conn: dropshot::WebsocketConnection) {
         let runner = key.runner().clone();
-        let ws = WebSocketStream::from_raw_socket(conn.into_inner(), Role::Server, Some(ws_config()))
-            .await;
+        let ws =
+            WebSocketStream::from_raw_socket(conn.into_inner(), Role::Server, Some(ws_config()))
+                .await;
         let (id, controls) = self.hub.open(runner.uuid);
         let since = now();
         if let Err(e) = self.store.set_channel(runner.id, since, true).await {
             slog::warn!(self.log, "cannot record a runner's channel: {e}");
         }
-        let specs = self.store.runner_spec_ids(runner.id).await.unwrap_or_default();
+        let specs = self
+            .store
+            .runner_spec_ids(runner.id)
+            .await
+            .unwrap_or_default();
         let mut session = Session {
             ch: self,
             key: &key,
@@ -146,7 +151,10 @@ impl Channel {
         }
         self.hub.close(runner.uuid, id);
         if let Err(e) = self.store.set_channel(runner.id, since, false).await {
-            slog::warn!(self.log, "cannot record that a runner's channel closed: {e}");
+            slog::warn!(
+                self.log,
+                "cannot record that a runner's channel closed: {e}"
+            );
         }
     }
 }
@@ -193,7 +201,10 @@ impl Session<'_> {
     }
 
     /// The next frame, parsed: protocol violations end the channel.
-    async fn incoming(&mut self, frame: Option<Result<Message, tungstenite::Error>>) -> Result<Incoming, End> {
+    async fn incoming(
+        &mut self,
+        frame: Option<Result<Message, tungstenite::Error>>,
+    ) -> Result<Incoming, End> {
         match frame {
             None => Err(End::Gone),
             Some(Err(e)) => Err(e.into()),
@@ -226,7 +237,10 @@ impl Session<'_> {
             }
             e => {
                 slog::warn!(self.ch.log, "runner channel: {e}");
-                End::Close(CloseCode::Again, "the server could not record that: try again".into())
+                End::Close(
+                    CloseCode::Again,
+                    "the server could not record that: try again".into(),
+                )
             }
         }
     }
@@ -328,7 +342,12 @@ impl Session<'_> {
         let outcome = loop {
             let runner = self.key.runner();
             let seen = self.seen.take();
-            let claim = match self.ch.store.claim_job(runner.id, runner.key_hash, seen).await {
+            let claim = match self
+                .ch
+                .store
+                .claim_job(runner.id, runner.key_hash, seen)
+                .await
+            {
                 Ok(claim) => claim,
                 Err(e) => break Err(self.store_error(e)),
             };
@@ -400,22 +419,36 @@ impl Session<'_> {
     async fn give(&mut self, claimed: Claimed) -> Result<(), End> {
         let job = &claimed.job;
         let config = serde_json::from_value(job.config.clone());
-        let project = job.config.get("project").and_then(|p| p.as_str()).and_then(|p| Uuid::try_parse(p).ok());
+        let project = job
+            .config
+            .get("project")
+            .and_then(|p| p.as_str())
+            .and_then(|p| Uuid::try_parse(p).ok());
         let (Ok(config), Some(project)) = (config, project) else {
             slog::error!(self.ch.log, "a job's stored config is unreadable"; "job" => %job.uuid);
-            return Err(End::Close(CloseCode::Error, "a job's stored config is unreadable".into()));
+            return Err(End::Close(
+                CloseCode::Error,
+                "a job's stored config is unreadable".into(),
+            ));
         };
         let msg = ServerMessage::Job(Box::new(JsonClaimedJob {
             uuid: job.uuid,
             spec: JsonSpec::from(job.spec.clone()),
             config,
             oci_token: self.ch.oci.mint(self.key.runner().uuid, project),
-            timeout: crate::validate::Timeout::try_from(job.timeout)
-                .unwrap_or(crate::validate::Timeout::try_from(crate::validate::TIMEOUT_DEFAULT).expect("the default timeout is valid")),
+            timeout: crate::validate::Timeout::try_from(job.timeout).unwrap_or(
+                crate::validate::Timeout::try_from(crate::validate::TIMEOUT_DEFAULT)
+                    .expect("the default timeout is valid"),
+            ),
             created: job.created,
         }));
         if let Err(end) = self.send(&msg).await {
-            if let Err(e) = self.ch.store.release_job(claimed.id, self.key.runner().id).await {
+            if let Err(e) = self
+                .ch
+                .store
+                .release_job(claimed.id, self.key.runner().id)
+                .await
+            {
                 slog::warn!(self.ch.log, "cannot put a job back in the queue: {e}");
                 self.ch.hub.orphan(claimed.id);
             }
@@ -519,8 +552,8 @@ impl Session<'_> {
                 }
                 Reported::Now(status) | Reported::Repeated(status) => {
                     if status == JobStatus::Running && run_out.is_none() {
-                        let limit = Duration::from_secs(u64::from(current.job.timeout))
-                            + timeouts.grace;
+                        let limit =
+                            Duration::from_secs(u64::from(current.job.timeout)) + timeouts.grace;
                         run_out = Some(tokio::time::Instant::now() + limit);
                     }
                     self.send(&ServerMessage::Ack { job: Some(uuid) }).await?;

@@ -20,17 +20,17 @@
 //! that another process's runner claimed first finds nothing and waits
 //! again.
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::cmp::Reverse;
 
 use tokio::sync::{Notify, mpsc, watch};
 use uuid::Uuid;
 
+use crate::store::Store;
 use crate::store::events::Event;
 use crate::store::jobs::{Expiry, Timeouts};
-use crate::store::Store;
 
 /// What a channel is told to do by the rest of the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,7 +105,13 @@ impl Hub {
                 hub.on_event(event);
             }
         });
-        tokio::spawn(reaper(store, timeouts, orphaned, hub.shutdown.subscribe(), log));
+        tokio::spawn(reaper(
+            store,
+            timeouts,
+            orphaned,
+            hub.shutdown.subscribe(),
+            log,
+        ));
         hub
     }
 
@@ -117,9 +123,10 @@ impl Hub {
         match event {
             Event::JobPending { spec } => self.wake_one(spec),
             Event::JobCanceled { runner, job } => self.tell(runner, Control::Cancel(job)),
-            Event::RunnerRevoked { runner } => {
-                self.tell(runner, Control::Close("the runner was archived or re-keyed"))
-            }
+            Event::RunnerRevoked { runner } => self.tell(
+                runner,
+                Control::Close("the runner was archived or re-keyed"),
+            ),
             Event::RunnerSpecsChanged { runner } => self.tell(runner, Control::Respec),
         }
     }
@@ -144,7 +151,10 @@ impl Hub {
         }
         remove(&mut state, &waiter);
         waiter.woken.store(true, Relaxed);
-        *waiter.trigger.lock().unwrap_or_else(PoisonError::into_inner) = Some(spec);
+        *waiter
+            .trigger
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(spec);
         waiter.wake.notify_one();
         self.wakes.fetch_add(1, Relaxed);
     }

@@ -44,9 +44,11 @@ impl From<StoreError> for HttpError {
             | StoreError::JobEnded { .. } => {
                 client_error(ClientErrorStatusCode::CONFLICT, "Conflict", message)
             }
-            StoreError::NoFallbackSpec => {
-                client_error(ClientErrorStatusCode::BAD_REQUEST, "InvalidRequest", message)
-            }
+            StoreError::NoFallbackSpec => client_error(
+                ClientErrorStatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                message,
+            ),
             StoreError::NotRunnersJob(_) => {
                 client_error(ClientErrorStatusCode::FORBIDDEN, "Forbidden", message)
             }

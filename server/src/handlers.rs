@@ -8,11 +8,11 @@ use dropshot::{
 };
 
 use crate::api::{Created, JobsPage, RunnersApi, RunnersPage, SpecsPage};
-use crate::store::model::JobRow;
 use crate::auth;
 use crate::credential::{AdminUser, RunnerAuth};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::server::Context;
+use crate::store::model::JobRow;
 use crate::store::{RunnerKeyHash, RunnerRef, SpecRef};
 use crate::types::*;
 

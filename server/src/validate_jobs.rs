@@ -65,19 +65,26 @@ pub fn registry_url(field: &str, value: &str) -> Result<(), Invalid> {
 
 /// Checks an image digest: `sha256:` and 64 lowercase hex digits.
 pub fn digest(field: &str, value: &str) -> Result<(), Invalid> {
-    let ok = value
-        .strip_prefix("sha256:")
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+    let ok = value.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    });
     if ok {
         Ok(())
     } else {
-        invalid(field, "must be `sha256:` followed by 64 lowercase hex digits")
+        invalid(
+            field,
+            "must be `sha256:` followed by 64 lowercase hex digits",
+        )
     }
 }
 
 /// Checks a SHA-256 in hex: 64 lowercase hex digits.
 pub fn sha256(field: &str, value: &str) -> Result<(), Invalid> {
-    if value.len() == 64 && value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if value.len() == 64
+        && value
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
         Ok(())
     } else {
         invalid(field, "must be 64 lowercase hex digits")
@@ -88,7 +95,10 @@ pub fn sha256(field: &str, value: &str) -> Result<(), Invalid> {
 /// `nonempty`, at least one byte and no whitespace).
 fn text(field: &str, value: &str, max: usize, nonempty: bool) -> Result<(), Invalid> {
     if value.len() > max {
-        return invalid(field, format!("must be at most {max} bytes, got {}", value.len()));
+        return invalid(
+            field,
+            format!("must be at most {max} bytes, got {}", value.len()),
+        );
     }
     if nonempty && value.is_empty() {
         return invalid(field, "must not be empty");
@@ -99,7 +109,10 @@ fn text(field: &str, value: &str, max: usize, nonempty: bool) -> Result<(), Inva
     if let Some(c) = value.chars().find(|c| c.is_control()) {
         return invalid(
             field,
-            format!("must not contain control characters, found U+{:04X}", u32::from(c)),
+            format!(
+                "must not contain control characters, found U+{:04X}",
+                u32::from(c)
+            ),
         );
     }
     Ok(())

@@ -440,7 +440,9 @@ impl Store {
         actor: &Actor,
     ) -> Result<T::Row, StoreError> {
         let actor = actor.clone();
-        let row = self.write(move |tx| update(tx, &actor, &r, changes)).await?;
+        let row = self
+            .write(move |tx| update(tx, &actor, &r, changes))
+            .await?;
         if let Some(event) = T::revoked(&row) {
             self.publish(event);
         }

@@ -121,7 +121,9 @@ fn job_by_id(conn: &Connection, id: i64) -> Result<Read, StoreError> {
         &[Value::Integer(id)],
     )?
     .pop()
-    .ok_or(StoreError::Task("a job vanished within its transaction".into()))
+    .ok_or(StoreError::Task(
+        "a job vanished within its transaction".into(),
+    ))
 }
 
 fn job_by_uuid(conn: &Connection, uuid: Uuid) -> Result<Read, StoreError> {
@@ -226,11 +228,18 @@ fn transition(
     let t = to_text(now());
     let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
     let set_stamp = stamp.map(|c| format!(", {c} = ?1")).unwrap_or_default();
-    let set_output = if output.is_some() { ", output = ?4" } else { "" };
+    let set_output = if output.is_some() {
+        ", output = ?4"
+    } else {
+        ""
+    };
     let sql = format!(
         "UPDATE jobs SET status = ?2, modified = ?1, last_heartbeat = ?1{set_stamp}{set_output}
          WHERE id = ?3 AND status IN ({})",
-        from.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
+        from.iter()
+            .map(|s| format!("'{s}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let output = output.map(|o| o.to_string());
     let n = match output {
@@ -349,7 +358,8 @@ impl Store {
 
     /// One job, by UUID.
     pub async fn job(&self, uuid: Uuid) -> Result<JobRow, StoreError> {
-        self.read(move |c| job_by_uuid(c, uuid).map(|r| r.row)).await
+        self.read(move |c| job_by_uuid(c, uuid).map(|r| r.row))
+            .await
     }
 
     /// One page of the jobs matching `q` (and of runner `runner`'s only, if
@@ -363,7 +373,10 @@ impl Store {
             let tx = c.unchecked_transaction()?;
             let mut filters = Vec::new();
             let mut args = Vec::new();
-            if let Some(r) = runner.as_ref().or(q.runner.as_ref().map(|r| r.clone().into()).as_ref())
+            if let Some(r) =
+                runner
+                    .as_ref()
+                    .or(q.runner.as_ref().map(|r| r.clone().into()).as_ref())
             {
                 let (id, _) = items::find::<Runners>(&tx, r)?;
                 filters.push("j.runner_id = ?".to_owned());
@@ -392,10 +405,14 @@ impl Store {
                 Direction::Desc => "j.id DESC",
             };
             args.push(Value::Integer(i64::from(q.per_page)));
-            args.push(Value::Integer(i64::try_from(q.offset()).unwrap_or(i64::MAX)));
+            args.push(Value::Integer(
+                i64::try_from(q.offset()).unwrap_or(i64::MAX),
+            ));
             let jobs = query_jobs(
                 &tx,
-                &format!("SELECT {COLUMNS} FROM jobs j{where_sql} ORDER BY {order} LIMIT ? OFFSET ?"),
+                &format!(
+                    "SELECT {COLUMNS} FROM jobs j{where_sql} ORDER BY {order} LIMIT ? OFFSET ?"
+                ),
                 &args,
             )?;
             tx.commit()?;
@@ -501,7 +518,11 @@ impl Store {
                     (n == 1)
                         .then(|| job_by_id(tx, id))
                         .transpose()?
-                        .map(|r| Claimed { id: r.id, spec_id: r.spec_id, job: r.row })
+                        .map(|r| Claimed {
+                            id: r.id,
+                            spec_id: r.spec_id,
+                            job: r.row,
+                        })
                 }
             };
             Ok(Claim { job, specs })
@@ -572,10 +593,7 @@ impl Store {
                 JobReport::Running | JobReport::Heartbeat => match status {
                     Canceled => Reported::Canceled,
                     Claimed | Running => {
-                        if timeouts
-                            .run_out(&read.row)
-                            .is_some_and(|r| now() >= r)
-                        {
+                        if timeouts.run_out(&read.row).is_some_and(|r| now() >= r) {
                             let output = expired_output(Canceled, &timeouts, &read.row);
                             transition(tx, id, &live, Canceled, Some("completed"), Some(&output))?;
                             Reported::TimedOut
@@ -617,7 +635,8 @@ impl Store {
                 JobReport::Canceled => match status {
                     Canceled => Reported::Repeated(Canceled),
                     Claimed | Running => {
-                        let output = serde_json::json!({"results": [], "error": "canceled by the runner"});
+                        let output =
+                            serde_json::json!({"results": [], "error": "canceled by the runner"});
                         transition(tx, id, &live, Canceled, Some("completed"), Some(&output))?;
                         Reported::Now(Canceled)
                     }
@@ -639,13 +658,15 @@ impl Store {
         self.scan(|c| {
             Ok(query_jobs(
                 c,
-                &format!(
-                    "SELECT {COLUMNS} FROM jobs j WHERE j.status IN ('claimed', 'running')"
-                ),
+                &format!("SELECT {COLUMNS} FROM jobs j WHERE j.status IN ('claimed', 'running')"),
                 &[],
             )?
             .into_iter()
-            .map(|r| Claimed { id: r.id, spec_id: r.spec_id, job: r.row })
+            .map(|r| Claimed {
+                id: r.id,
+                spec_id: r.spec_id,
+                job: r.row,
+            })
             .collect())
         })
         .await
@@ -665,8 +686,10 @@ impl Store {
                 tx.prepare_cached("UPDATE runners SET channel = ? WHERE id = ?")?
                     .execute(params![since, runner])?;
             } else {
-                tx.prepare_cached("UPDATE runners SET channel = NULL WHERE id = ? AND channel = ?")?
-                    .execute(params![runner, since])?;
+                tx.prepare_cached(
+                    "UPDATE runners SET channel = NULL WHERE id = ? AND channel = ?",
+                )?
+                .execute(params![runner, since])?;
             }
             Ok(())
         })

@@ -76,13 +76,17 @@ pub enum StoreError {
     RunnerLacksSpec { runner: String, spec: String },
     #[error("spec `{spec}` is in use by runner `{runner}`: remove it from the runner first")]
     SpecInUse { spec: String, runner: String },
-    #[error("spec: no spec was given and there is no fallback spec: name one, or make a spec the fallback")]
+    #[error(
+        "spec: no spec was given and there is no fallback spec: name one, or make a spec the fallback"
+    )]
     NoFallbackSpec,
     #[error("spec `{0}` is archived: unarchive it or choose another")]
     SpecArchivedForJob(String),
     #[error("spec `{spec}` is used by job `{job}`: specs of jobs cannot be deleted")]
     SpecHasJobs { spec: String, job: Uuid },
-    #[error("job `{job}` has already ended ({status}): only a pending, claimed or running job can be canceled")]
+    #[error(
+        "job `{job}` has already ended ({status}): only a pending, claimed or running job can be canceled"
+    )]
     JobEnded { job: Uuid, status: &'static str },
     #[error("job `{0}` is not this runner's")]
     NotRunnersJob(Uuid),
@@ -201,7 +205,8 @@ impl Store {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         if let Some(conn) = self.readers.try_get() {
-            self.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return f(&conn);
         }
         self.scan(f).await
@@ -213,7 +218,8 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        self.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.blocking(move |s| f(&*s.conn()?)).await
     }
 

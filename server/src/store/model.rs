@@ -12,8 +12,8 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, 
 use serde::Serialize;
 use uuid::Uuid;
 
-pub use crate::types::{JobStatus, RunnerStatus};
 use crate::types::{Architecture, OperatingSystem, Sandbox};
+pub use crate::types::{JobStatus, RunnerStatus};
 use crate::validate::{Bytes, Cpu, Ref, ResourceName, Slug};
 
 /// A kind of item the store keeps: the word its messages use.
@@ -377,4 +377,10 @@ macro_rules! sql_text_enum {
     )*};
 }
 
-sql_text_enum!(Architecture, OperatingSystem, Sandbox, JobStatus, RunnerStatus);
+sql_text_enum!(
+    Architecture,
+    OperatingSystem,
+    Sandbox,
+    JobStatus,
+    RunnerStatus
+);

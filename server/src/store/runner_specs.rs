@@ -4,8 +4,8 @@
 use rusqlite::Connection;
 use uuid::Uuid;
 
-use super::events::Event;
 use super::audit::{Actor, record};
+use super::events::Event;
 use super::items::{self, Item, is_unique_violation};
 use super::model::{AuditAction, RunnerRef, Runners, SpecRef, SpecRow, Specs};
 use super::{Store, StoreError};

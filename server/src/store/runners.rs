@@ -82,10 +82,14 @@ impl Item for Runners {
                             AND jobs.status IN ('claimed', 'running'))";
         Some(match status {
             "busy" => BUSY,
-            "idle" => "channel IS NOT NULL AND NOT EXISTS (SELECT 1 FROM jobs \
-                       WHERE jobs.runner_id = runners.id AND jobs.status IN ('claimed', 'running'))",
-            "offline" => "channel IS NULL AND NOT EXISTS (SELECT 1 FROM jobs \
-                          WHERE jobs.runner_id = runners.id AND jobs.status IN ('claimed', 'running'))",
+            "idle" => {
+                "channel IS NOT NULL AND NOT EXISTS (SELECT 1 FROM jobs \
+                       WHERE jobs.runner_id = runners.id AND jobs.status IN ('claimed', 'running'))"
+            }
+            "offline" => {
+                "channel IS NULL AND NOT EXISTS (SELECT 1 FROM jobs \
+                          WHERE jobs.runner_id = runners.id AND jobs.status IN ('claimed', 'running'))"
+            }
             _ => return None,
         })
     }
