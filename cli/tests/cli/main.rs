@@ -2,6 +2,7 @@
 //! against a real server on 127.0.0.1:0 with a fresh database (the fixture
 //! of `runners-tests`), and checks its stdout, stderr and exit status.
 
+mod jobs;
 mod runners;
 mod specs;
 mod tls;
