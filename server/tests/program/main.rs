@@ -7,6 +7,7 @@ mod busy;
 mod compat;
 mod crash;
 mod disk;
+mod jobs;
 mod net;
 mod network;
 mod races;

@@ -23,6 +23,9 @@ pub(crate) struct Serving {
     /// Everything it printed to stderr after that: the request log.
     pub(crate) log: Arc<Mutex<Vec<String>>>,
     pub(crate) level: &'static str,
+    /// Environment variables it runs (and restarts) with, besides the
+    /// fixture's own (say `RUNNERS_HEARTBEAT_TIMEOUT`).
+    pub(crate) env: Vec<(&'static str, String)>,
     /// Dropped after the child is killed (fields drop after `drop`).
     pub(crate) dir: TempDir,
 }
@@ -45,13 +48,24 @@ impl Serving {
     }
 
     pub(crate) fn launch(dir: TempDir, level: &'static str) -> Self {
-        let (child, url, banner, log) = spawn(&dir.path().join("runners.db"), level);
+        Self::launch_with(dir, level, Vec::new())
+    }
+
+    /// [`Serving::start`] with these environment variables (restarts keep
+    /// them).
+    pub(crate) fn start_with_env(env: Vec<(&'static str, String)>) -> Self {
+        Self::launch_with(tempfile::tempdir().unwrap(), "info", env)
+    }
+
+    fn launch_with(dir: TempDir, level: &'static str, env: Vec<(&'static str, String)>) -> Self {
+        let (child, url, banner, log) = spawn_with(&dir.path().join("runners.db"), level, &env);
         Self {
             child,
             url,
             banner,
             log,
             level,
+            env,
             dir,
         }
     }
@@ -65,7 +79,8 @@ impl Serving {
     /// the same database.
     pub(crate) fn restart(&mut self) {
         self.kill();
-        (self.child, self.url, self.banner, self.log) = spawn(&self.db(), self.level);
+        (self.child, self.url, self.banner, self.log) =
+            spawn_with(&self.db(), self.level, &self.env);
     }
 
     /// The API token printed on first start, if any.
@@ -123,9 +138,14 @@ impl Serving {
 
 pub(crate) type Log = Arc<Mutex<Vec<String>>>;
 
-/// Starts `runners-server` on `db` and waits for it to listen: the child,
-/// its URL, what it printed before listening, and its request log.
-pub(crate) fn spawn(db: &Path, level: &str) -> (Child, String, Vec<String>, Log) {
+/// Starts `runners-server` on `db`, with these environment variables too,
+/// and waits for it to listen: the child, its URL, what it printed before
+/// listening, and its request log.
+pub(crate) fn spawn_with(
+    db: &Path,
+    level: &str,
+    env: &[(&'static str, String)],
+) -> (Child, String, Vec<String>, Log) {
     // Under the most permissive umask, so that every test also checks that
     // the files it makes are owner-only whatever the umask (`exec`: the
     // child is the server itself).
@@ -134,6 +154,7 @@ pub(crate) fn spawn(db: &Path, level: &str) -> (Child, String, Vec<String>, Log)
         .env("RUNNERS_LOG_LEVEL", level)
         .env("RUNNERS_BIND", "127.0.0.1:0")
         .env("RUNNERS_DB", db)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
