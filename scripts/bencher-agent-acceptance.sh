@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Acceptance with Bencher's own runner agent: a job queued here is claimed
+# by `runner up` (Bencher v0.6.12, built unmodified, outside this
+# repository), run from an image in a registry on 127.0.0.1, and ends
+# `completed` with the line it printed.
+#
+# Needs: the agent binary (RUNNER=/path/to/runner), Debian's
+# docker-registry, skopeo, busybox-static, jq and curl, and a built
+# runners-server (SERVER, default target/release/runners-server).
+# Usage: RUNNER=/tmp/bencher/target/release/runner scripts/bencher-agent-acceptance.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runner=${RUNNER:?set RUNNER to the path of the runner binary of Bencher v0.6.12}
+server_bin=${SERVER:-target/release/runners-server}
+for tool in docker-registry skopeo jq curl; do
+  command -v "$tool" >/dev/null || { echo "missing: $tool (apt-get install docker-registry skopeo jq curl)" >&2; exit 1; }
+done
+file -L /usr/bin/busybox | grep -q 'statically linked' \
+  || { echo "missing: a static /usr/bin/busybox (apt-get install busybox-static)" >&2; exit 1; }
+
+dir=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  # The agent leaves an empty cgroup behind on cgroup v1 hosts.
+  rmdir /sys/fs/cgroup/bencher 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# 1. A registry on 127.0.0.1 (no auth: it ignores the agent's token).
+reg_port=$(free_port)
+cat > "$dir/registry.yml" <<YML
+version: 0.1
+storage: { filesystem: { rootdirectory: $dir/registry } }
+http: { addr: "127.0.0.1:$reg_port" }
+YML
+docker-registry serve "$dir/registry.yml" >"$dir/registry.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$reg_port/v2/" && break; sleep 0.1; done
+
+# 2. A one-layer image written by hand: busybox, printing one line of
+#    Bencher Metric Format.
+project=3f1c2d4e-1234-4abc-8def-000000000001
+line='{"bench":{"latency":{"value":1.0}}}'
+layout="$dir/layout"; blobs="$layout/blobs/sha256"; mkdir -p "$dir/rootfs/bin" "$blobs"
+install -m 0755 /usr/bin/busybox "$dir/rootfs/bin/busybox"
+tar --sort=name --owner=0 --group=0 --numeric-owner --mtime='1970-01-01 00:00:00Z' \
+  -C "$dir/rootfs" -cf "$dir/layer.tar" bin
+diff_id="sha256:$(sha256sum "$dir/layer.tar" | cut -d' ' -f1)"
+gzip -n -9 -c "$dir/layer.tar" > "$dir/layer.tgz"
+blob() { local hex; hex=$(sha256sum "$1" | cut -d' ' -f1); mv "$1" "$blobs/$hex"; echo "$hex"; }
+layer_size=$(stat -c %s "$dir/layer.tgz"); layer=$(blob "$dir/layer.tgz")
+jq -cn --arg line "$line" --arg diff "$diff_id" '{architecture: "amd64", os: "linux",
+  config: {Env: ["PATH=/bin"], Cmd: ["/bin/busybox", "echo", $line]},
+  rootfs: {type: "layers", diff_ids: [$diff]}}' > "$dir/config.json"
+config_size=$(stat -c %s "$dir/config.json"); config=$(blob "$dir/config.json")
+jq -cn --arg c "sha256:$config" --argjson cs "$config_size" --arg l "sha256:$layer" --argjson ls "$layer_size" '{
+  schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json",
+  config: {mediaType: "application/vnd.oci.image.config.v1+json", digest: $c, size: $cs},
+  layers: [{mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: $l, size: $ls}]}' > "$dir/manifest.json"
+manifest_size=$(stat -c %s "$dir/manifest.json"); manifest=$(blob "$dir/manifest.json")
+jq -cn --arg m "sha256:$manifest" --argjson ms "$manifest_size" '{schemaVersion: 2,
+  manifests: [{mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $m, size: $ms,
+               annotations: {"org.opencontainers.image.ref.name": "latest"}}]}' > "$layout/index.json"
+printf '{"imageLayoutVersion":"1.0.0"}' > "$layout/oci-layout"
+skopeo copy --quiet --preserve-digests --dest-tls-verify=false \
+  "oci:$layout:latest" "docker://127.0.0.1:$reg_port/$project:latest"
+digest="sha256:$manifest"
+
+# 3. This server, a fallback spec, a runner that has it, and a job.
+port=$(free_port)
+"$server_bin" --bind "127.0.0.1:$port" --db "$dir/runners.db" 2>"$dir/server.log" &
+pids+=($!)
+for _ in $(seq 100); do grep -q "listening on" "$dir/server.log" && break; sleep 0.1; done
+token=$(grep -o 'eyJ[A-Za-z0-9._-]*' "$dir/server.log" | head -n 1)
+url="http://127.0.0.1:$port"
+api() { curl -sf -X "$1" "$url$2" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
+api POST /v0/specs '{"name": "Linux small", "architecture": "x86_64", "os": "linux", "cpu": 1,
+  "memory": 1073741824, "disk": 1073741824, "fallback": true}' >/dev/null
+key=$(api POST /v0/runners '{"name": "Bencher agent"}' | jq -r .key)
+api POST /v0/runners/bencher-agent/specs '{"spec": "linux-small"}' >/dev/null
+
+# 4. Bencher's agent, waiting on its channel; then the job.
+"$runner" up --host "$url" --key "$key" --runner bencher-agent --poll-timeout 30 \
+  --danger-allow-no-sandbox --no-auto-update --no-tuning >"$dir/agent.log" 2>&1 &
+pids+=($!)
+sleep 2
+job=$(api POST /v0/jobs "{\"registry\": \"http://127.0.0.1:$reg_port\", \"project\": \"$project\",
+  \"digest\": \"$digest\"}" | jq -r .uuid)
+echo "job $job queued; waiting for Bencher's agent"
+for _ in $(seq 300); do
+  status=$(api GET "/v0/jobs/$job" | jq -r .status)
+  case $status in completed|failed|canceled) break ;; esac
+  sleep 0.1
+done
+api GET "/v0/jobs/$job" | jq '{status, runner, claimed, started, completed, output}'
+stdout=$(api GET "/v0/jobs/$job" | jq -r '.output.results[0].stdout')
+if [ "$status" = completed ] && [ "$stdout" = "$line" ]; then
+  echo "PASS: Bencher's agent completed the job with the line it printed"
+else
+  echo "FAIL: status $status, stdout $stdout" >&2
+  tail -20 "$dir/agent.log" >&2
+  exit 1
+fi
