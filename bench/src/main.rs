@@ -11,14 +11,20 @@
 //! ```text
 //! cargo run --release -p runners-bench [-- --sizes 1000,100000 --seconds 2]
 //! ```
+//!
+//! `runners-bench jobs` runs the jobs workload instead (see [`jobs`]): the
+//! runner channel's dispatch latency, claim → complete cycles, memory per
+//! idle channel and database calls per idle runner.
 
 mod ceiling;
+mod jobs;
 mod load;
 mod workload;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::ChildStdout;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,6 +66,10 @@ struct Cli {
 enum Role {
     /// Run the benchmark (the default).
     Run(Args),
+    /// Run the jobs workload: the runner channel (WebSocket) with idle
+    /// runners, dispatch latency, claim → complete cycles, memory per idle
+    /// channel and database calls per idle runner.
+    Jobs(jobs::JobsArgs),
     /// Internal: serve the real server on DB until stdin closes.
     #[command(hide = true)]
     Serve { db: PathBuf },
@@ -94,6 +104,7 @@ fn main() -> anyhow::Result<()> {
         Some(Role::Serve { db }) => return serve(&db),
         Some(Role::Ceiling { db, unlogged }) => return serve_ceiling(&db, !unlogged),
         Some(Role::Run(args)) => args,
+        Some(Role::Jobs(args)) => return jobs::run(&args),
         None => cli.args,
     };
     println!(
@@ -147,7 +158,9 @@ async fn serve_until_stdin_closes(addr: SocketAddr) -> anyhow::Result<()> {
 
 /// The real server, in this process re-run as a child: what `runners-server`
 /// does, with the request log at its default level (the parent sends it to
-/// /dev/null, as a deployment sends it to a file).
+/// /dev/null, as a deployment sends it to a file). Until stdin closes, it
+/// answers each line `stats` on stdin with one line of its counts (see
+/// [`Process::stats`]), for the jobs workload.
 fn serve(db: &Path) -> anyhow::Result<()> {
     let runtime = runners_server::server::runtime()?;
     runtime.block_on(async {
@@ -158,7 +171,27 @@ fn serve(db: &Path) -> anyhow::Result<()> {
             tls: None,
         };
         let server = Server::start(&config).await?;
-        serve_until_stdin_closes(server.local_addr()).await?;
+        println!("LISTENING {}", server.local_addr());
+        std::io::stdout().flush()?;
+        // stdin is read on a thread of its own: the runtime's workers serve.
+        let (lines, mut asked) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in std::io::stdin().lines() {
+                let Ok(line) = line else { break };
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        while let Some(line) = asked.recv().await {
+            if line.trim() == "stats" {
+                let calls = server.store().calls();
+                let (writes, commits) = server.store().write_stats();
+                let (open, waiting) = server.channels();
+                println!("STATS {calls} {writes} {commits} {open} {waiting}");
+                std::io::stdout().flush()?;
+            }
+        }
         server.close().await
     })
 }
@@ -246,6 +279,21 @@ async fn seed(db: &Path, size: usize) -> anyhow::Result<Seeded> {
 struct Process {
     child: Child,
     addr: SocketAddr,
+    stdout: BufReader<ChildStdout>,
+}
+
+/// The counts of the real server in a child process, from its store and its
+/// hub of runner channels.
+#[derive(Clone, Copy, Debug)]
+struct Stats {
+    /// Database calls so far: reads and writes (`Store::calls`).
+    calls: u64,
+    /// Writes so far, and the commits that held them (group commit).
+    writes: u64,
+    commits: u64,
+    /// Runner channels open now, and runners waiting for a job now.
+    open: usize,
+    waiting: usize,
 }
 
 impl Process {
@@ -256,26 +304,66 @@ impl Process {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()?;
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
+        stdout.read_line(&mut line)?;
         let addr = line
             .strip_prefix("LISTENING ")
             .with_context(|| format!("the server did not start: {line:?}"))?
             .trim()
             .parse()?;
-        Ok(Self { child, addr })
+        Ok(Self {
+            child,
+            addr,
+            stdout,
+        })
     }
 
-    /// A memory figure of `/proc/PID/status` (`VmHWM`, `RssAnon`,
-    /// `RssFile`), in MiB.
-    fn memory_mib(&self, field: &str) -> f64 {
+    /// The real server's counts now (a line `stats` on its stdin, answered
+    /// on its stdout).
+    fn stats(&mut self) -> anyhow::Result<Stats> {
+        let stdin = self
+            .child
+            .stdin
+            .as_mut()
+            .context("the server's stdin is closed")?;
+        stdin.write_all(b"stats\n")?;
+        stdin.flush()?;
+        let mut line = String::new();
+        self.stdout.read_line(&mut line)?;
+        let numbers: Vec<u64> = line
+            .strip_prefix("STATS ")
+            .with_context(|| format!("the server did not answer stats: {line:?}"))?
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()?;
+        let [calls, writes, commits, open, waiting] = numbers[..] else {
+            anyhow::bail!("the server's stats are not 5 numbers: {line:?}");
+        };
+        Ok(Stats {
+            calls,
+            writes,
+            commits,
+            open: open as usize,
+            waiting: waiting as usize,
+        })
+    }
+
+    /// A memory figure of `/proc/PID/status` (`VmRSS`, `VmHWM`, `RssAnon`,
+    /// `RssFile`), in KiB.
+    fn memory_kib(&self, field: &str) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
+            .unwrap_or(0.0)
+    }
+
+    /// The same, in MiB.
+    fn memory_mib(&self, field: &str) -> f64 {
+        self.memory_kib(field) / 1024.0
     }
 }
 
