@@ -44,6 +44,8 @@ use crate::validate::POLL_TIMEOUT_DEFAULT;
 
 /// The largest message a runner may send (results with their output).
 pub const MESSAGE_MAX_BYTES: usize = 512 * 1024;
+/// How long a closed channel keeps reading what the runner still sends.
+const LINGER: Duration = Duration::from_secs(2);
 /// How long a frame may take to send before the runner counts as gone.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -117,6 +119,8 @@ impl Channel {
         let ws =
             WebSocketStream::from_raw_socket(conn.into_inner(), Role::Server, Some(ws_config()))
                 .await;
+        // Before anything else: a shutdown from now on is seen.
+        let shutdown = self.hub.shutdown_signal();
         let (id, controls) = self.hub.open(runner.uuid);
         let since = now();
         if let Err(e) = self.store.set_channel(runner.id, since, true).await {
@@ -132,7 +136,7 @@ impl Channel {
             key: &key,
             ws,
             controls,
-            shutdown: self.hub.shutdown_signal(),
+            shutdown,
             specs,
             job: None,
             seen: None,
@@ -148,6 +152,20 @@ impl Channel {
                 reason: reason.into(),
             };
             let _ = tokio::time::timeout(SEND_TIMEOUT, session.ws.close(Some(frame))).await;
+            // Read what the runner still sends (the rest of a frame too big
+            // to take, say) before the socket is dropped: a socket closed
+            // with unread bytes is reset, and the reset can destroy the
+            // close frame before the runner reads it.
+            let drain = async {
+                let mut buf = [0u8; 4096];
+                let raw = session.ws.get_mut();
+                while let Ok(n) = tokio::io::AsyncReadExt::read(raw, &mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(LINGER, drain).await;
         }
         self.hub.close(runner.uuid, id);
         if let Err(e) = self.store.set_channel(runner.id, since, false).await {
@@ -210,10 +228,7 @@ impl Session<'_> {
             Some(Err(e)) => Err(e.into()),
             Some(Ok(Message::Text(text))) => match serde_json::from_str::<RunnerMessage>(&text) {
                 Ok(msg) => Ok(Incoming::Message(msg)),
-                Err(e) => Err(End::Close(
-                    CloseCode::Invalid,
-                    format!("not a runner message: {e}"),
-                )),
+                Err(e) => Err(End::Close(CloseCode::Invalid, explain(&text, &e))),
             },
             Some(Ok(Message::Binary(_))) => Err(End::Close(
                 CloseCode::Unsupported,
@@ -269,7 +284,7 @@ impl Session<'_> {
                     self.control(control)?;
                     continue;
                 }
-                _ = self.shutdown.changed() => return Err(Self::shutting_down()),
+                () = stopping(&mut self.shutdown) => return Err(Self::shutting_down()),
                 () = &mut silent => return Err(End::reason(CloseReason::HeartbeatTimeout)),
             };
             let Incoming::Message(msg) = self.incoming(frame).await? else {
@@ -408,7 +423,7 @@ impl Session<'_> {
                     self.control(control)?;
                     return Ok(true);
                 }
-                _ = self.shutdown.changed() => return Err(Self::shutting_down()),
+                () = stopping(&mut self.shutdown) => return Err(Self::shutting_down()),
                 () = tokio::time::sleep_until(deadline) => return Ok(false),
             }
         }
@@ -482,7 +497,7 @@ impl Session<'_> {
                     }
                     continue;
                 }
-                _ = self.shutdown.changed() => return Err(Self::shutting_down()),
+                () = stopping(&mut self.shutdown) => return Err(Self::shutting_down()),
                 () = tokio::time::sleep_until(due) => {
                     match self.expire(current.id).await? {
                         Some(end) => return Err(end),
@@ -588,6 +603,33 @@ impl Session<'_> {
             Expiry::NotBefore(_) => None,
         })
     }
+}
+
+/// Resolves once the server is shutting down (at once if it is already).
+async fn stopping(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+    while !*shutdown.borrow_and_update() {
+        if shutdown.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Why `text` is not a runner message, naming the field at fault where one
+/// is: serde loses the path inside a message tagged by `event`, so the field
+/// is found as the one whose removal makes the message parse.
+fn explain(text: &str, e: &serde_json::Error) -> String {
+    let e = e.to_string();
+    let e = e.split(" at line ").next().unwrap_or(&e);
+    if let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(text) {
+        for key in fields.keys().filter(|k| *k != "event") {
+            let mut rest = fields.clone();
+            rest.remove(key);
+            if serde_json::from_value::<RunnerMessage>(rest.into()).is_ok() {
+                return format!("{key}: {e}");
+            }
+        }
+    }
+    format!("not a runner message: {e}")
 }
 
 /// A job's output as kept: its results, and the error if it failed.

@@ -371,7 +371,15 @@ impl Server {
         // Runner channels close first ("server shutting down"): their jobs
         // stay claimed or running, for the runners to report after a
         // restart, under the timeout rules.
-        self.http.app_private().channel.hub.shut_down();
+        let hub = &self.http.app_private().channel.hub;
+        hub.shut_down();
+        // dropshot's close does not wait for upgraded connections: wait
+        // (within the shutdown timeout) for each channel to have sent its
+        // close frame before connections are cut.
+        let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
+        while hub.counts().0 > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         let store = self.http.app_private().store.clone();
         // dropshot's graceful close ends each idle connection at once and
         // each busy one after its answer; past the deadline the acceptor
