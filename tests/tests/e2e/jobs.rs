@@ -690,3 +690,89 @@ async fn job_create_and_cancel_have_audit_rows() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn job_lists_filter_by_runner_spec_and_status_with_their_totals() -> anyhow::Result<()> {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let (spec, runner, key) = fallback_runner(&admin, "Lister").await;
+    let other_spec = create_spec(&admin, new_spec("Other spec")).await;
+    // Three jobs of the fallback spec, one of another spec no runner has.
+    let mut made = Vec::new();
+    for _ in 0..3 {
+        made.push(create_job(&admin, new_job(None, 0)).await.uuid);
+    }
+    let stranded = create_job(&admin, new_job(Some(&other_spec.slug), 0)).await;
+    // The runner completes the oldest one; the next is canceled.
+    let mut agent = Agent::connect(&server, &runner.slug, &key).await?;
+    let taken = agent.take_job(1).await?;
+    ensure!(taken.uuid == made[0], "oldest first: {taken:?}");
+    agent.complete(taken.uuid, vec![output(0, "done")]).await?;
+    agent.expect_ack(taken.uuid).await?;
+    admin.job_cancel_post().job(made[1]).send().await?;
+
+    let mine = admin
+        .runner_jobs_get()
+        .runner(runner.slug.parse::<runners_sdk::types::ResourceId>()?)
+        .send()
+        .await?;
+    ensure!(
+        runners_sdk::total_count(&mine) == Some(1),
+        "{:?}",
+        mine.headers()
+    );
+    ensure!(mine.iter().map(|j| j.uuid).collect::<Vec<_>>() == vec![made[0]]);
+
+    let by_spec = admin
+        .jobs_get()
+        .spec(spec.slug.parse::<runners_sdk::types::ResourceId>()?)
+        .send()
+        .await?;
+    ensure!(runners_sdk::total_count(&by_spec) == Some(3));
+    let other = admin
+        .jobs_get()
+        .spec(other_spec.slug.parse::<runners_sdk::types::ResourceId>()?)
+        .send()
+        .await?;
+    ensure!(other.iter().map(|j| j.uuid).collect::<Vec<_>>() == vec![stranded.uuid]);
+    ensure!(
+        other[0].status == JobStatus::Pending,
+        "a job no runner can take stays pending"
+    );
+
+    let pending: Vec<Uuid> = all_jobs(&admin, Some("pending"))
+        .await
+        .iter()
+        .map(|j| j.uuid)
+        .collect();
+    ensure!(pending == vec![made[2], stranded.uuid], "{pending:?}");
+    let ended: BTreeSet<Uuid> = all_jobs(&admin, Some("completed,canceled"))
+        .await
+        .iter()
+        .map(|j| j.uuid)
+        .collect();
+    ensure!(ended == BTreeSet::from([made[0], made[1]]), "{ended:?}");
+    // Newest first, one a page, with the total on every page.
+    let page = admin
+        .jobs_get()
+        .direction(runners_sdk::types::JsonDirection::Desc)
+        .per_page(std::num::NonZeroU32::new(1).unwrap())
+        .page(std::num::NonZeroU32::new(2).unwrap())
+        .send()
+        .await?;
+    ensure!(runners_sdk::total_count(&page) == Some(4));
+    ensure!(page.iter().map(|j| j.uuid).collect::<Vec<_>>() == vec![made[2]]);
+    // An unknown runner or spec is a 404, a bad status a 400 naming it.
+    let unknown = admin
+        .runner_jobs_get()
+        .runner("nobody".parse::<runners_sdk::types::ResourceId>()?)
+        .send()
+        .await;
+    let failure = failure(unknown);
+    failure.assert(404, "NotFound");
+    let raw = server
+        .refused("GET", "/v0/jobs?status=pending,done", None)
+        .await;
+    raw.assert(400, "InvalidRequest").mentions("status");
+    Ok(())
+}
