@@ -33,8 +33,6 @@ pub type Created<T> = HttpResponseHeaders<HttpResponseCreated<T>, LocationHeader
 pub type SpecsPage = HttpResponseHeaders<HttpResponseOk<Vec<JsonSpec>>, TotalCountHeader>;
 /// A page of jobs with the number of jobs matching the filters.
 pub type JobsPage = HttpResponseHeaders<HttpResponseOk<Vec<JsonJob>>, TotalCountHeader>;
-/// The largest job body accepted, in bytes (arguments and environment).
-pub const JOB_BODY_MAX_BYTES: usize = 64 * 1024;
 
 /// The runners API (Bencher's `/v0/runners`, `/v0/specs` and `/v0/server`
 /// endpoints).

@@ -125,7 +125,8 @@ pub struct JsonJobConfig {
 
 /// A new job (**beyond** Bencher, where jobs come from `bencher run
 /// --image`): the image to run, the spec of the runner to run it on, and
-/// Bencher's job options.
+/// Bencher's job options. The request body may be at most 64 KiB (413
+/// beyond), whatever its fields allow one by one.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JsonNewJob {
