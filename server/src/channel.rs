@@ -44,6 +44,8 @@ use crate::validate::POLL_TIMEOUT_DEFAULT;
 
 /// The largest message a runner may send (results with their output).
 pub const MESSAGE_MAX_BYTES: usize = 512 * 1024;
+/// Why a revoked runner's channel closes (and its job fails).
+const REVOKED: &str = "the runner was archived or re-keyed";
 /// How long a closed channel keeps reading what the runner still sends.
 const LINGER: Duration = Duration::from_secs(2);
 /// How long a frame may take to send before the runner counts as gone.
@@ -63,6 +65,8 @@ enum End {
     Gone,
     /// The server closes it, with this code and reason.
     Close(CloseCode, String),
+    /// The runner was archived or re-keyed: closed, and its job failed.
+    Revoked,
 }
 
 impl End {
@@ -143,8 +147,19 @@ impl Channel {
         };
         let end = session.run().await;
         if let Some(job) = session.job.take() {
-            self.hub.orphan(job.id);
+            if matches!(end, End::Revoked) {
+                if let Err(e) = self.store.fail_job(job.id, REVOKED).await {
+                    slog::warn!(self.log, "cannot fail the job of a revoked runner: {e}");
+                    self.hub.orphan(job.id);
+                }
+            } else {
+                self.hub.orphan(job.id);
+            }
         }
+        let end = match end {
+            End::Revoked => End::Close(CloseCode::Policy, REVOKED.into()),
+            end => end,
+        };
         if let End::Close(code, reason) = end {
             let reason: String = reason.chars().take(100).collect();
             let frame = CloseFrame {
@@ -243,10 +258,7 @@ impl Session<'_> {
 
     fn store_error(&self, e: StoreError) -> End {
         match e {
-            StoreError::RunnerRevoked => End::Close(
-                CloseCode::Policy,
-                "the runner was archived or re-keyed".into(),
-            ),
+            StoreError::RunnerRevoked => End::Revoked,
             StoreError::NotRunnersJob(job) => {
                 End::Close(CloseCode::Policy, format!("job {job} is not this runner's"))
             }
@@ -263,6 +275,7 @@ impl Session<'_> {
     fn control(&mut self, control: Option<Control>) -> Result<Option<Uuid>, End> {
         match control {
             Some(Control::Close(why)) => Err(End::Close(CloseCode::Policy, why.into())),
+            Some(Control::Revoked) => Err(End::Revoked),
             Some(Control::Cancel(job)) => Ok(Some(job)),
             Some(Control::Respec) => Ok(None),
             None => Err(End::Gone),

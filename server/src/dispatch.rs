@@ -37,9 +37,11 @@ use crate::store::jobs::{Expiry, Timeouts};
 pub enum Control {
     /// Its job was canceled.
     Cancel(Uuid),
-    /// Close: the runner was archived or re-keyed, or another channel of
-    /// the same runner replaced this one.
+    /// Close: another channel of the same runner replaced this one.
     Close(&'static str),
+    /// Close: the runner was archived or re-keyed (its job, if any, fails
+    /// at once: no channel of that runner can report it any more).
+    Revoked,
     /// Its runner's specs changed: claim again and wait on the new ones.
     Respec,
 }
@@ -123,10 +125,7 @@ impl Hub {
         match event {
             Event::JobPending { spec } => self.wake_one(spec),
             Event::JobCanceled { runner, job } => self.tell(runner, Control::Cancel(job)),
-            Event::RunnerRevoked { runner } => self.tell(
-                runner,
-                Control::Close("the runner was archived or re-keyed"),
-            ),
+            Event::RunnerRevoked { runner } => self.tell(runner, Control::Revoked),
             Event::RunnerSpecsChanged { runner } => self.tell(runner, Control::Respec),
         }
     }

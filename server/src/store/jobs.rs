@@ -647,6 +647,23 @@ impl Store {
         .await
     }
 
+    /// Fails job `id` (row id) if it is claimed or running, with `error`
+    /// (its runner was archived or re-keyed while running it).
+    pub async fn fail_job(&self, id: i64, error: &'static str) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            let output = serde_json::json!({"results": [], "error": error});
+            transition(
+                tx,
+                id,
+                &[JobStatus::Claimed, JobStatus::Running],
+                JobStatus::Failed,
+                Some("completed"),
+                Some(&output),
+            )
+        })
+        .await
+    }
+
     /// Applies the timeout rules to job `id` (row id) now.
     pub async fn expire_job(&self, id: i64, timeouts: Timeouts) -> Result<Expiry, StoreError> {
         self.write(move |tx| expire(tx, id, &timeouts)).await

@@ -242,6 +242,12 @@ async fn a_runner_rekeyed_or_archived_while_connected_is_closed_at_once() -> any
     expect_revoked(&mut agent).await?;
     let refused = Agent::refused(&server, &runner.slug, Some(&key)).await?;
     ensure!(refused.status == 401, "{refused:?}");
+    // Its job fails at once, saying why (no channel of the runner can
+    // report it any more), rather than after the heartbeat timeout.
+    let ended = job(&admin, pending.uuid).await;
+    ensure!(ended.status == JobStatus::Failed, "{ended:?}");
+    let error = ended.output.and_then(|o| o.error).unwrap_or_default();
+    ensure!(error.contains("archived or re-keyed"), "{error:?}");
     Ok(())
 }
 
