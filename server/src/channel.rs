@@ -83,6 +83,12 @@ impl From<tungstenite::Error> for End {
                 CloseCode::Size,
                 format!("message too big ({e}): the limit is {MESSAGE_MAX_BYTES} bytes"),
             ),
+            tungstenite::Error::Utf8(_) => {
+                Self::Close(CloseCode::Invalid, "a text frame must be UTF-8".into())
+            }
+            tungstenite::Error::Protocol(e) => {
+                Self::Close(CloseCode::Protocol, format!("not WebSocket: {e}"))
+            }
             _ => Self::Gone,
         }
     }
@@ -288,7 +294,8 @@ impl Session<'_> {
 
     /// Idle: until `ready` (its poll timeout is returned).
     async fn idle(&mut self) -> Result<Duration, End> {
-        let silent = tokio::time::sleep(self.ch.hub.timeouts.heartbeat);
+        let heartbeat = self.ch.hub.timeouts.heartbeat;
+        let silent = tokio::time::sleep(heartbeat);
         tokio::pin!(silent);
         loop {
             let frame = tokio::select! {
@@ -303,6 +310,10 @@ impl Session<'_> {
             let Incoming::Message(msg) = self.incoming(frame).await? else {
                 continue;
             };
+            // Any message shows the runner is alive.
+            silent
+                .as_mut()
+                .reset(tokio::time::Instant::now() + heartbeat);
             match msg {
                 RunnerMessage::Ready {
                     poll_timeout,
@@ -627,13 +638,21 @@ async fn stopping(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
     }
 }
 
+/// The most fields of a bad message that [`explain`] searches for the one
+/// at fault.
+const EXPLAIN_MAX_FIELDS: usize = 8;
+
 /// Why `text` is not a runner message, naming the field at fault where one
 /// is: serde loses the path inside a message tagged by `event`, so the field
 /// is found as the one whose removal makes the message parse.
 fn explain(text: &str, e: &serde_json::Error) -> String {
     let e = e.to_string();
     let e = e.split(" at line ").next().unwrap_or(&e);
-    if let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(text) {
+    // A message has at most three fields besides `event`: an object with
+    // many is not worth the search (each try parses it again).
+    if let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(text)
+        && fields.len() <= EXPLAIN_MAX_FIELDS
+    {
         for key in fields.keys().filter(|k| *k != "event") {
             let mut rest = fields.clone();
             rest.remove(key);

@@ -35,7 +35,12 @@
 //!
 //! A connection that dropshot upgrades (`101 Switching Protocols`: a
 //! runner's WebSocket channel) leaves these rules: the channel holds to its
-//! protocol's heartbeat timeout, and it is never evicted.
+//! protocol's heartbeat timeout, and it is never evicted while it is open.
+//! Once dropshot's side of any connection has closed, what is left (bytes
+//! on their way to a client that may never read them) may take at most the
+//! request timeout, and such a connection is the first to be evicted; the
+//! same holds for a connection whose client reads none of the bytes the
+//! server sends (a channel's included).
 //!
 //! Only HTTP/1.1 is served: TLS offers `http/1.1` alone in ALPN, and a
 //! connection whose first bytes are HTTP/2's connection preface (plain,
@@ -91,6 +96,14 @@ struct Conn {
     /// not to the request and idle timeouts, and is never evicted (each
     /// runner holds one at most).
     upgraded: AtomicBool,
+    /// When dropshot's side ended (0: it has not): what is left is bytes on
+    /// their way to the client, which may take at most the request timeout,
+    /// and such a connection is the first to be evicted.
+    server_gone: AtomicU64,
+    /// Since when the server's bytes have waited for a client that reads
+    /// none (0: they do not): at most the request timeout, then it is
+    /// closed; such a connection is the first to be evicted.
+    blocked: AtomicU64,
 }
 
 impl Conn {
@@ -170,18 +183,32 @@ impl Shared {
         let quiet_since = now.saturating_sub(EVICTABLE_AFTER.as_millis() as Millis);
         self.conns()
             .values()
-            .filter(|c| !c.closing.load(Relaxed) && !c.upgraded.load(Relaxed))
+            .filter(|c| !c.closing.load(Relaxed))
             .filter_map(|c| {
+                let gone = c.server_gone.load(Relaxed);
+                if gone != 0 {
+                    // The server is done with it: only its last bytes are
+                    // left, for a client that may never read them.
+                    return Some(((0, gone), c));
+                }
+                let blocked = c.blocked.load(Relaxed);
+                if blocked != 0 && blocked <= quiet_since {
+                    // A client that reads nothing the server sends.
+                    return Some(((0, blocked), c));
+                }
+                if c.upgraded.load(Relaxed) {
+                    return None;
+                }
                 let last = c.last.load(Relaxed);
                 let key = if !c.spoke.load(Relaxed) {
-                    (0, last)
+                    (1, last)
                 } else {
                     match c.request.load(Relaxed) {
-                        0 => (1, last),
-                        start => (2 + u8::from(c.head.load(Relaxed)), start),
+                        0 => (2, last),
+                        start => (3 + u8::from(c.head.load(Relaxed)), start),
                     }
                 };
-                let since = if key.0 == 0 {
+                let since = if key.0 == 1 {
                     silent_since
                 } else {
                     quiet_since
@@ -203,10 +230,22 @@ impl Shared {
     /// The deadline of `conn` as it stands, and what it bounds.
     fn deadline(&self, conn: &Conn) -> (Millis, &'static str) {
         let ms = |d: Duration| Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX);
-        if conn.upgraded.load(Relaxed) {
-            return (Millis::MAX, "none");
+        let gone = conn.server_gone.load(Relaxed);
+        if gone != 0 {
+            return (
+                gone.saturating_add(ms(self.limits.request_timeout)),
+                "the last bytes of a closed connection were not read in time",
+            );
         }
-        match conn.request.load(Relaxed) {
+        let blocked = conn.blocked.load(Relaxed);
+        let unread = blocked.saturating_add(ms(self.limits.request_timeout));
+        if conn.upgraded.load(Relaxed) {
+            return match blocked {
+                0 => (Millis::MAX, "none"),
+                _ => (unread, "the client read nothing the server sent in time"),
+            };
+        }
+        let deadline = match conn.request.load(Relaxed) {
             0 => (
                 conn.last
                     .load(Relaxed)
@@ -217,7 +256,11 @@ impl Shared {
                 start.saturating_add(ms(self.limits.request_timeout)),
                 "request timeout",
             ),
+        };
+        if blocked != 0 && unread < deadline.0 {
+            return (unread, "the client read nothing the server sent in time");
         }
+        deadline
     }
 }
 
@@ -402,6 +445,8 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: onesh
             closing: AtomicBool::new(false),
             close: Notify::new(),
             upgraded: AtomicBool::new(false),
+            server_gone: AtomicU64::new(0),
+            blocked: AtomicU64::new(0),
         });
         let id = shared.next_id.fetch_add(1, Relaxed);
         shared.conns().insert(id, Arc::clone(&conn));

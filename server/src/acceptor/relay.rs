@@ -29,28 +29,34 @@ pub(super) async fn relay<C: AsyncRead + AsyncWrite + Unpin>(
     let mut status = StatusLine::default();
     let copy = poll_fn(|cx| {
         if !up_done {
-            match up.poll_copy(cx, &mut client, &mut server, |held, new| {
-                if new.is_empty() {
-                    return Verdict::Forward;
-                }
-                if conn.client_bytes(shared.now()) {
-                    head = HeadEnd::default();
-                }
-                if !head.done && head.scan(new) {
-                    conn.head.store(true, Relaxed);
-                }
-                if sniffing {
-                    let n = held.len().min(H2_PREFACE.len());
-                    if held[..n] != H2_PREFACE[..n] {
-                        sniffing = false;
-                    } else if n == H2_PREFACE.len() {
-                        return Verdict::Refuse;
-                    } else {
-                        return Verdict::Hold;
+            match up.poll_copy(
+                cx,
+                &mut client,
+                &mut server,
+                |held, new| {
+                    if new.is_empty() {
+                        return Verdict::Forward;
                     }
-                }
-                Verdict::Forward
-            }) {
+                    if conn.client_bytes(shared.now()) {
+                        head = HeadEnd::default();
+                    }
+                    if !head.done && head.scan(new) {
+                        conn.head.store(true, Relaxed);
+                    }
+                    if sniffing {
+                        let n = held.len().min(H2_PREFACE.len());
+                        if held[..n] != H2_PREFACE[..n] {
+                            sniffing = false;
+                        } else if n == H2_PREFACE.len() {
+                            return Verdict::Refuse;
+                        } else {
+                            return Verdict::Hold;
+                        }
+                    }
+                    Verdict::Forward
+                },
+                |_| {},
+            ) {
                 Poll::Ready(Ok(Copied::Ended)) => up_done = true,
                 Poll::Ready(Ok(Copied::Refused)) => return Poll::Ready(Ok(Copied::Refused)),
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
@@ -58,19 +64,33 @@ pub(super) async fn relay<C: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         // dropshot's end ends the connection, once its last bytes are out.
-        down.poll_copy(cx, &mut server, &mut client, |_, new| {
-            if !new.is_empty() {
-                // The first bytes after a request began start its answer.
-                if conn.request.load(Relaxed) != 0 {
-                    status = StatusLine::default();
+        down.poll_copy(
+            cx,
+            &mut server,
+            &mut client,
+            |_, new| {
+                if new.is_empty() {
+                    conn.server_gone.store(shared.now(), Relaxed);
+                } else {
+                    // The first bytes after a request began start its answer.
+                    if conn.request.load(Relaxed) != 0 {
+                        status = StatusLine::default();
+                    }
+                    if status.scan(new) {
+                        conn.upgraded.store(true, Relaxed);
+                    }
+                    conn.server_bytes(shared.now());
                 }
-                if status.scan(new) {
-                    conn.upgraded.store(true, Relaxed);
+                Verdict::Forward
+            },
+            |progress| {
+                if progress {
+                    conn.blocked.store(0, Relaxed);
+                } else if conn.blocked.load(Relaxed) == 0 {
+                    conn.blocked.store(shared.now(), Relaxed);
                 }
-                conn.server_bytes(shared.now());
-            }
-            Verdict::Forward
-        })
+            },
+        )
     });
     let refused = tokio::select! {
         copied = copy => matches!(copied, Ok(Copied::Refused)),
@@ -229,6 +249,7 @@ impl Pipe {
         from: &mut R,
         to: &mut W,
         mut read: impl FnMut(&[u8], &[u8]) -> Verdict,
+        mut wrote: impl FnMut(bool),
     ) -> Poll<io::Result<Copied>>
     where
         R: AsyncRead + Unpin,
@@ -271,7 +292,11 @@ impl Pipe {
                 }
             }
             while self.start < self.end {
-                let n = ready!(Pin::new(&mut *to).poll_write(cx, &self.buf[self.start..self.end]))?;
+                let written = Pin::new(&mut *to).poll_write(cx, &self.buf[self.start..self.end]);
+                // Bytes wait for a reader that takes none: told, so that
+                // the watchdog can bound it.
+                wrote(written.is_ready());
+                let n = ready!(written)?;
                 if n == 0 {
                     return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
                 }
