@@ -385,12 +385,28 @@ pub(super) fn open(
         .map_err(unusable)?;
     // Migrations may call `fold`.
     configure(&mut conn)?;
-    migrations().to_latest(&mut conn).map_err(|e| match e {
-        rusqlite_migration::Error::MigrationDefinition(
-            rusqlite_migration::MigrationDefinitionError::DatabaseTooFarAhead,
-        ) => newer(),
-        e => anyhow::Error::new(e).context(format!("cannot migrate database {shown}")),
-    })?;
+    // Another process (a second server, `token create`) may be migrating
+    // the same new file at this very moment: each migration runs in one
+    // transaction, so if ours fails and the file is now at the latest
+    // version, the other one did the work.
+    let migrated = migrations().to_latest(&mut conn);
+    let current =
+        || -> rusqlite::Result<i64> { conn.query_row("PRAGMA user_version", [], |r| r.get(0)) };
+    if let Err(e) = migrated
+        && current().ok() != i64::try_from(MIGRATIONS.len()).ok()
+    {
+        return Err(match e {
+            rusqlite_migration::Error::MigrationDefinition(
+                rusqlite_migration::MigrationDefinitionError::DatabaseTooFarAhead,
+            ) => newer(),
+            // Its error's text holds the whole migration's SQL: only the
+            // error itself is worth a line.
+            rusqlite_migration::Error::RusqliteError { err, .. } => {
+                anyhow::anyhow!("cannot migrate database {shown}: {err}")
+            }
+            e => anyhow::Error::new(e).context(format!("cannot migrate database {shown}")),
+        });
+    }
     init(&conn)?;
     let tightened =
         tighten(path).with_context(|| format!("cannot make database {shown} owner-only"))?;

@@ -424,3 +424,38 @@ fn key_rotate_refuses_old_tokens_and_audit_prints_the_trail_while_the_server_run
     let output = run(&["audit", "--db", db_arg, "--since", "yesterday"]);
     assert_eq!(output.status.code(), Some(2), "a bad time is a usage error");
 }
+
+/// Processes that open one new database at once (a server starting while
+/// `token create` runs, say) all succeed: the one that loses the race to
+/// migrate it finds it migrated, instead of failing with "table users
+/// already exists" and a page of SQL.
+#[test]
+fn processes_racing_to_create_one_database_all_succeed() {
+    for round in 0..6 {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("runners.db");
+        let db_arg = db.to_str().unwrap();
+        let children: Vec<_> = (0..4)
+            .map(|i| {
+                let user = format!("racer-{i}");
+                std::process::Command::new(serving::BIN)
+                    .args([
+                        "token", "create", "--user", &user, "--admin", "--db", db_arg,
+                    ])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let output = child.wait_with_output().unwrap();
+            assert!(
+                output.status.success(),
+                "round {round}: {}",
+                stderr(&output)
+            );
+            assert_eq!(stdout(&output).trim().split('.').count(), 3);
+        }
+    }
+}
