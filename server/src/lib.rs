@@ -28,6 +28,7 @@ pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod random;
+pub mod redact;
 pub mod server;
 pub mod store;
 pub mod types;

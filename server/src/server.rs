@@ -74,8 +74,7 @@ pub fn request_log<W: std::io::Write + Send + 'static>(level: slog::Level, out: 
     let decorator = slog_term::PlainSyncDecorator::new(out);
     // A write error (stderr closed, a full disk) drops the record: `fuse()`
     // would panic, inside dropshot's accept loop, and stop the serving.
-    let drain = slog_term::FullFormat::new(decorator)
-        .build()
+    let drain = crate::redact::Redact(slog_term::FullFormat::new(decorator).build())
         .filter_level(level)
         .ignore_res();
     slog::Logger::root(drain, slog::o!("name" => "runners-server"))

@@ -1,0 +1,123 @@
+//! The request log never shows a credential, even one a client put where it
+//! does not belong (`?key=bencher_runner_…` in a URL, which dropshot logs
+//! with the request): a drain in front of the log's writer replaces every
+//! runner key and every JWT-shaped token in a record's values.
+
+use std::fmt::{self, Write as _};
+
+use slog::{BorrowedKV, Drain, KV, Key, OwnedKVList, Record, RecordStatic, Serializer};
+
+/// What a runner key begins with.
+const RUNNER_KEY: &str = "bencher_runner_";
+/// What every JWT begins with (`{"` in base64url).
+const JWT: &str = "eyJ";
+/// What a credential is replaced by.
+const REDACTED: &str = "[redacted]";
+
+/// `text` with each credential in it replaced, or `None` if it has none.
+pub fn redact(text: &str) -> Option<String> {
+    if !text.contains(RUNNER_KEY) && !text.contains(JWT) {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let next = [RUNNER_KEY, JWT]
+            .iter()
+            .filter_map(|p| rest.find(p).map(|i| (i, *p)))
+            .min();
+        let Some((at, prefix)) = next else {
+            out.push_str(rest);
+            return Some(out);
+        };
+        out.push_str(&rest[..at]);
+        out.push_str(REDACTED);
+        let after = &rest[at + prefix.len()..];
+        let secret = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+            .unwrap_or(after.len());
+        rest = &after[secret..];
+    }
+}
+
+/// A drain that hands `D` each record with its credentials replaced.
+pub struct Redact<D>(pub D);
+
+/// A record's values, as text.
+struct Collect(Vec<(Key, String)>, bool);
+
+impl Serializer for Collect {
+    fn emit_arguments(&mut self, key: Key, val: &fmt::Arguments<'_>) -> slog::Result {
+        let mut text = String::new();
+        let _ = text.write_fmt(*val);
+        match redact(&text) {
+            Some(clean) => {
+                self.1 = true;
+                self.0.push((key, clean));
+            }
+            None => self.0.push((key, text)),
+        }
+        Ok(())
+    }
+}
+
+/// Values to log in place of a record's own.
+struct Values(Vec<(Key, String)>);
+
+impl KV for Values {
+    fn serialize(&self, _: &Record<'_>, serializer: &mut dyn Serializer) -> slog::Result {
+        // In the order they were collected: the order the writer prints.
+        for (key, value) in &self.0 {
+            serializer.emit_str(key.clone(), value)?;
+        }
+        Ok(())
+    }
+}
+
+impl<D: Drain> Drain for Redact<D> {
+    type Ok = D::Ok;
+    type Err = D::Err;
+
+    fn log(&self, record: &Record<'_>, values: &OwnedKVList) -> Result<D::Ok, D::Err> {
+        // The record's own values, then its logger's (dropshot puts the
+        // request's `uri` there), each in the order slog emits them.
+        let mut collected = Collect(Vec::new(), false);
+        let _ = record.kv().serialize(record, &mut collected);
+        let _ = values.serialize(record, &mut collected);
+        let message = record.msg().to_string();
+        let clean = redact(&message);
+        if !collected.1 && clean.is_none() {
+            return self.0.log(record, values);
+        }
+        let kv = Values(collected.0);
+        let message = clean.unwrap_or(message);
+        let statics = RecordStatic {
+            location: record.location(),
+            tag: record.tag(),
+            level: record.level(),
+        };
+        let args = format_args!("{message}");
+        // Every value is in `kv` now: the logger's own are not given again.
+        let none = OwnedKVList::from(slog::o!());
+        self.0
+            .log(&Record::new(&statics, &args, BorrowedKV(&kv)), &none)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn credentials_are_replaced_and_the_rest_kept() {
+        assert_eq!(redact("/v0/runners"), None);
+        assert_eq!(
+            redact("/v0/runners/a/channel?key=bencher_runner_abcDEF123&x=1").as_deref(),
+            Some("/v0/runners/a/channel?key=[redacted]&x=1")
+        );
+        assert_eq!(
+            redact("?token=eyJhbGciOi.eyJzdWIi.sig-_x and eyJ").as_deref(),
+            Some("?token=[redacted] and [redacted]")
+        );
+    }
+}
