@@ -28,7 +28,7 @@ const DIGEST_PATTERN: &str = "^sha256:[0-9a-f]{64}$";
 const SHA256_PATTERN: &str = "^[0-9a-f]{64}$";
 const NO_CONTROL_PATTERN: &str = r"^[^\x00-\x1F\x7F-\x9F]*$";
 const IMAGE_PATTERN: &str = r"^[^\s\x00-\x1F\x7F-\x9F]+$";
-const URL_PATTERN: &str = "^https?://[^\\s/?#@]+(/[^\\s]*)?$";
+const URL_PATTERN: &str = "^https?://[^\\s/?#@\\\\]+(/[^\\s?#\\\\]*)?$";
 const STATUSES_PATTERN: &str = "^(pending|claimed|running|completed|failed|canceled)(,(pending|claimed|running|completed|failed|canceled))*$";
 
 fn invalid(field: &str, rule: impl Into<String>) -> Result<(), Invalid> {
@@ -43,6 +43,21 @@ fn invalid(field: &str, rule: impl Into<String>) -> Result<(), Invalid> {
 pub fn registry_url(field: &str, value: &str) -> Result<(), Invalid> {
     if value.len() > URL_MAX_BYTES {
         return invalid(field, format!("must be at most {URL_MAX_BYTES} bytes"));
+    }
+    // As written, not only as a URL parser would mend it (`http:\\host`
+    // and `http:///path` parse, to another host than they seem to name).
+    let Some(rest) = value
+        .strip_prefix("http://")
+        .or_else(|| value.strip_prefix("https://"))
+    else {
+        return invalid(field, "must begin with `http://` or `https://`");
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() {
+        return invalid(field, "must name a host after `//`");
+    }
+    if let Some(c) = value.chars().find(|c| c.is_whitespace() || *c == '\\') {
+        return invalid(field, format!("must not contain {c:?}"));
     }
     let url = match url::Url::parse(value) {
         Ok(url) => url,
@@ -401,4 +416,61 @@ pub fn job_list_rule(param: &str) -> Option<&'static str> {
         "page" => "an integer from 1 to 4294967295",
         _ => return None,
     })
+}
+
+/// The earliest and latest years of a time a job may carry (RFC 3339 has
+/// four-digit years; an agent parses nothing else).
+pub const YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
+
+/// A time in RFC 3339 (a year of four digits), as `backdate` takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    try_from = "chrono::DateTime<chrono::Utc>",
+    into = "chrono::DateTime<chrono::Utc>"
+)]
+pub struct Rfc3339Time(chrono::DateTime<chrono::Utc>);
+
+impl TryFrom<chrono::DateTime<chrono::Utc>> for Rfc3339Time {
+    type Error = Rule;
+
+    fn try_from(t: chrono::DateTime<chrono::Utc>) -> Result<Self, Rule> {
+        use chrono::Datelike as _;
+        if YEARS.contains(&t.year()) {
+            Ok(Self(t))
+        } else {
+            Err(Rule(format!(
+                "must be a time in the years 0001 to 9999, got the year {}",
+                t.year()
+            )))
+        }
+    }
+}
+
+impl From<Rfc3339Time> for chrono::DateTime<chrono::Utc> {
+    fn from(t: Rfc3339Time) -> Self {
+        t.0
+    }
+}
+
+impl JsonSchema for Rfc3339Time {
+    fn schema_name() -> String {
+        "Rfc3339Time".to_owned()
+    }
+
+    fn is_referenceable() -> bool {
+        false
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        SchemaObject {
+            instance_type: Some(InstanceType::String.into()),
+            format: Some("date-time".to_owned()),
+            metadata: Some(Box::new(Metadata {
+                description: Some("An RFC 3339 time, in the years 0001 to 9999.".to_owned()),
+                ..Metadata::default()
+            })),
+            ..SchemaObject::default()
+        }
+        .into()
+    }
 }

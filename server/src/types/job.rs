@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{Architecture, JsonDirection, JsonSpec, OperatingSystem};
 use crate::validate::{
     AgentVersion, Args, EnvVars, FilePaths, ImageDigest, ImageRef, Iterations, Page, PerPage,
-    PollTimeout, Ref, RegistryUrl, Sha256Hex, StatusList, Timeout,
+    PollTimeout, Ref, RegistryUrl, Rfc3339Time, Sha256Hex, StatusList, Timeout,
 };
 
 /// Where a job is in its life.
@@ -120,7 +120,7 @@ pub struct JsonJobConfig {
     pub allow_failure: Option<bool>,
     /// The time to date the results at, instead of now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backdate: Option<DateTime<Utc>>,
+    pub backdate: Option<Rfc3339Time>,
 }
 
 /// A new job (**beyond** Bencher, where jobs come from `bencher run
@@ -172,7 +172,7 @@ pub struct JsonNewJob {
     pub allow_failure: Option<bool>,
     /// The time to date the results at, instead of now.
     #[serde(default)]
-    pub backdate: Option<DateTime<Utc>>,
+    pub backdate: Option<Rfc3339Time>,
     /// Higher runs first (then older first): default 0 (**beyond**).
     #[serde(default)]
     pub priority: Option<i32>,

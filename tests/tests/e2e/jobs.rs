@@ -620,6 +620,15 @@ async fn job_create_refuses_every_bad_input_naming_the_field() -> anyhow::Result
         ("registry", with("registry", "ftp://127.0.0.1".into())),
         ("registry", with("registry", "http://user:pw@host".into())),
         ("registry", with("registry", "not a url".into())),
+        // URLs a parser would mend into another host than they seem to name.
+        ("registry", with("registry", "http:\\\\evil.example".into())),
+        ("registry", with("registry", "http:///path".into())),
+        ("registry", with("registry", "https://host/a\\b".into())),
+        // Not RFC 3339 (a five-digit year), which an agent cannot parse.
+        (
+            "backdate",
+            with("backdate", "+10000-01-01T00:00:00Z".into()),
+        ),
         ("project", with("project", "not-a-uuid".into())),
         ("cmd", with("cmd", serde_json::json!(vec!["x"; 65]))),
         (
