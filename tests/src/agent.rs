@@ -146,6 +146,17 @@ impl Agent {
             .context("sending a text frame")
     }
 
+    /// Writes `bytes` to the connection as they are, under the WebSocket
+    /// layer: a frame built by hand (unmasked, with a reserved bit set, or
+    /// text that is not UTF-8), which the WebSocket library would never
+    /// send.
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        use tokio::io::AsyncWriteExt as _;
+        let conn = self.ws.get_mut();
+        conn.write_all(bytes).await.context("writing raw bytes")?;
+        conn.flush().await.context("flushing raw bytes")
+    }
+
     /// Sends a binary frame.
     pub async fn send_binary(&mut self, bytes: Vec<u8>) -> anyhow::Result<()> {
         self.ws

@@ -2,7 +2,8 @@
 //! under a low open-file limit (256, where the attack was found): idle
 //! connections, stalled request bodies and TLS handshakes that never end
 //! do not lock a client out, nor do connections trickling their headers a
-//! byte at a time; the timeouts close them; HTTP/2 (which would escape them)
+//! byte at a time, nor can one runner's key with channels whose clients
+//! read nothing; the timeouts close them; HTTP/2 (which would escape them)
 //! is refused; SIGTERM exits within the shutdown timeout while they are
 //! open; a closed stderr never leaves a live process that does not listen.
 
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use super::block_on;
 use super::net::Net;
 
 /// The open-file limit the server runs under.
@@ -484,4 +486,99 @@ fn slowloris_connections_trickling_headers_do_not_keep_a_client_out() {
     // The attack held every slot: connections were closed to let the
     // client in.
     assert!(reopened > 0, "no connection was closed");
+}
+
+/// `runner`'s channel, opened by hand on a socket with a 2 KiB receive
+/// buffer that is never read, then flooded with pings for up to 200 ms:
+/// their pongs soon wait for a client that reads none of them.
+fn stuck_channel(server: &Net, runner: &str, key: &str) -> TcpStream {
+    let mut stream = block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(2048).unwrap();
+        let stream = socket.connect(server.addr).await.unwrap();
+        stream.into_std().unwrap()
+    });
+    stream.set_nonblocking(false).unwrap();
+    let upgrade = format!(
+        "GET /v0/runners/{runner}/channel HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Upgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Authorization: Bearer {key}\r\n\r\n"
+    );
+    stream.write_all(upgrade.as_bytes()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    // The answer's head, a byte at a time: nothing after it is read.
+    let mut head = Vec::new();
+    let mut byte = [0];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = stream.read(&mut byte).expect("the upgrade's answer");
+        assert!(n == 1, "closed during the upgrade: {head:?}");
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    // 64 masked pings of 125 bytes a write (FIN and the ping opcode, the
+    // mask bit and the length, a mask of zeros: the payload as it is).
+    let mut ping = vec![0x89, 0x80 | 125, 0, 0, 0, 0];
+    ping.extend([b'x'; 125]);
+    let pings = ping.repeat(64);
+    stream
+        .set_write_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(200) {
+        if stream.write_all(&pings).is_err() {
+            break;
+        }
+    }
+    stream
+}
+
+#[test]
+fn one_runner_key_cannot_hold_every_connection_slot_with_channels_that_read_nothing() {
+    // Each new channel of a runner replaces the one before; the replaced
+    // one's close, like the pongs, waits for a client that never reads.
+    let server = Net::start(
+        &[
+            "--max-connections=8",
+            "--heartbeat-timeout=3",
+            "--request-timeout=2",
+        ],
+        None,
+        false,
+    );
+    let admin = runners_sdk::client_with_token(&server.url, &server.token).unwrap();
+    let (runner, key) = block_on(runners_tests::create(&admin, "Stuck", None));
+    let held: Vec<TcpStream> = (0..8)
+        .map(|_| stuck_channel(&server, &runner.slug, &key))
+        .collect();
+    // Every slot is held by one runner's channels: an admin still gets an
+    // answer within a few seconds (those connections are evicted first, or
+    // closed after the request timeout).
+    let options = runners_sdk::ClientOptions {
+        timeout: Duration::from_secs(5),
+        ca_pem: None,
+    };
+    for round in 0..3 {
+        // A new client each time (its connections belong to one runtime).
+        let client =
+            runners_sdk::client_with_options(&server.url, &server.token, &options).unwrap();
+        let start = Instant::now();
+        let answer = block_on(client.runners_get().send());
+        let took = start.elapsed();
+        assert!(
+            answer.is_ok(),
+            "round {round}: no answer to an admin after {took:?}: {answer:?}"
+        );
+        assert!(
+            took < Duration::from_secs(3),
+            "round {round}: took {took:?}"
+        );
+    }
+    drop(held);
 }

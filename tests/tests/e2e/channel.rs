@@ -1,10 +1,13 @@
 //! The runner channel, message by message, through the test agent: every
-//! message and its acknowledgement, auth before the upgrade, hostile frames.
+//! message and its acknowledgement, auth before the upgrade, hostile frames
+//! (raw ones too: not UTF-8, unmasked, a reserved bit), a bad message too
+//! big to search, heartbeats before `ready`.
 
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
 use runners_sdk::types::{JobStatus, RunnerStatus};
+use runners_server::Limits;
 use runners_tests::agent::{Agent, output};
 use runners_tests::*;
 
@@ -386,4 +389,163 @@ async fn a_report_on_an_unknown_job_is_closed_1008() -> anyhow::Result<()> {
         says,
     )
     .await
+}
+
+/// A WebSocket frame built by hand: its first byte (FIN, the reserved bits
+/// and the opcode) and a payload under 126 bytes, masked (with a fixed key,
+/// as a client must) or not.
+fn raw_frame(first: u8, payload: &[u8], masked: bool) -> Vec<u8> {
+    let len = u8::try_from(payload.len()).expect("a short payload");
+    assert!(len < 126, "a short payload");
+    let mut frame = vec![first];
+    if masked {
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        frame.push(0x80 | len);
+        frame.extend_from_slice(&key);
+        frame.extend(payload.iter().zip(key.iter().cycle()).map(|(b, k)| b ^ k));
+    } else {
+        frame.push(len);
+        frame.extend_from_slice(payload);
+    }
+    frame
+}
+
+/// FIN and the text opcode.
+const FIN_TEXT: u8 = 0x81;
+
+#[tokio::test]
+async fn a_text_frame_that_is_not_utf8_is_closed_1007() -> anyhow::Result<()> {
+    // A lone continuation byte and an invalid one, inside otherwise
+    // well-formed JSON.
+    let frame = raw_frame(FIN_TEXT, b"{\"event\": \"\x80\xff\"}", true);
+    hostile(async |a, _| a.send_raw(&frame).await, 1007, "UTF-8").await
+}
+
+#[tokio::test]
+async fn an_unmasked_frame_from_the_runner_is_closed_1002() -> anyhow::Result<()> {
+    let frame = raw_frame(FIN_TEXT, br#"{"event": "heartbeat"}"#, false);
+    hostile(async |a, _| a.send_raw(&frame).await, 1002, "not WebSocket").await
+}
+
+#[tokio::test]
+async fn a_frame_with_a_reserved_bit_set_is_closed_1002() -> anyhow::Result<()> {
+    // RSV2: no extension is negotiated that could give it a meaning.
+    let frame = raw_frame(FIN_TEXT | 0x20, br#"{"event": "heartbeat"}"#, true);
+    hostile(async |a, _| a.send_raw(&frame).await, 1002, "not WebSocket").await
+}
+
+/// A message with this many fields besides its own: far too many to search
+/// one by one for the field at fault (each try parses the whole message
+/// again), and still well under the 512 KiB message limit.
+const MANY_KEYS: usize = 20_000;
+
+#[test]
+fn a_bad_message_with_many_keys_is_closed_1007_at_once_and_the_server_keeps_answering()
+-> anyhow::Result<()> {
+    // Two workers, as the server has on a two-core machine: a worker stuck
+    // in the message (as before the fix) leaves the other to run the
+    // test's clock; and the runtime is not waited for at the end, so that
+    // such a test fails in seconds, not when the worker is done.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(many_keys());
+    runtime.shutdown_background();
+    result
+}
+
+async fn many_keys() -> anyhow::Result<()> {
+    use std::fmt::Write as _;
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let (runner, key) = create(&admin, "Many keys", None).await;
+    let mut agent = connected(&server, &runner.slug, &key).await?;
+
+    // A `completed` with a job that is not a UUID, and many extra keys.
+    let mut text = String::from(r#"{"event":"completed","job":"nope","results":[]"#);
+    for i in 0..MANY_KEYS {
+        write!(text, r#","k{i}":0"#)?;
+    }
+    text.push('}');
+    ensure!(text.len() < runners_server::channel::MESSAGE_MAX_BYTES);
+
+    agent.patience = Duration::from_secs(2);
+    let sent = Instant::now();
+    agent.send_text(&text).await?;
+    // While it is handled, an admin's request is answered promptly.
+    let asked = async {
+        let asked = Instant::now();
+        let answer = tokio::time::timeout(Duration::from_secs(1), admin.runners_get().send())
+            .await
+            .map_err(|_| anyhow::anyhow!("an admin's request got no answer within 1 s"))?;
+        answer?;
+        anyhow::Ok(asked.elapsed())
+    };
+    let (closed, answered) = tokio::join!(agent.expect_close(), asked);
+    let (code, reason) = closed.map_err(|e| {
+        let after = sent.elapsed();
+        e.context(format!(
+            "a message of {MANY_KEYS} extra fields, {after:?} after it was sent"
+        ))
+    })?;
+    let took = sent.elapsed();
+    ensure!(code == 1007, "{code} {reason}");
+    ensure!(reason.contains("not a runner message"), "{reason:?}");
+    ensure!(took < Duration::from_secs(2), "closed after {took:?}");
+    let answered = answered?;
+    ensure!(
+        answered < Duration::from_secs(1),
+        "answered after {answered:?}"
+    );
+    // ... and the server still serves channels.
+    let mut again = connected(&server, &runner.slug, &key).await?;
+    again.ready(1).await?;
+    again.expect_no_job().await?;
+    again.close().await
+}
+
+#[tokio::test]
+async fn heartbeats_before_ready_keep_an_idle_channel_open() -> anyhow::Result<()> {
+    let server = TestServer::start_with(Limits {
+        heartbeat_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    })
+    .await;
+    let admin = server.admin();
+    let (beating, beating_key) = create(&admin, "Beating", None).await;
+    let (silent, silent_key) = create(&admin, "Silent", None).await;
+
+    // One channel says `heartbeat` every 300 ms and never `ready`, for 2.5
+    // heartbeat timeouts; the other says nothing.
+    let beats = async {
+        let mut agent = Agent::connect(&server, &beating.slug, &beating_key).await?;
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(2500) {
+            agent.heartbeat().await?;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        // Still open, and still served: `ready` is answered.
+        agent.ready(1).await?;
+        agent.expect_no_job().await.map_err(|e| {
+            e.context("a channel that sent a heartbeat every 300 ms was not kept open")
+        })?;
+        agent.close().await
+    };
+    let says_nothing = async {
+        let mut agent = Agent::connect(&server, &silent.slug, &silent_key).await?;
+        let start = Instant::now();
+        let (code, reason) = agent.expect_close().await?;
+        let took = start.elapsed();
+        ensure!(
+            (code, reason.as_str()) == (1000, "\"heartbeat_timeout\""),
+            "{code} {reason}"
+        );
+        ensure!(took >= Duration::from_millis(900), "closed after {took:?}");
+        ensure!(took < Duration::from_secs(3), "closed after {took:?}");
+        Ok(())
+    };
+    let (beats, says_nothing) = tokio::join!(beats, says_nothing);
+    beats?;
+    says_nothing
 }
