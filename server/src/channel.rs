@@ -167,10 +167,15 @@ impl Channel {
             end => end,
         };
         if let End::Close(code, reason) = end {
-            let reason: String = reason.chars().take(100).collect();
+            // A close frame's reason is at most 123 bytes (RFC 6455).
+            let mut cut = reason.len().min(123);
+            while !reason.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let reason = &reason[..cut];
             let frame = CloseFrame {
                 code,
-                reason: reason.into(),
+                reason: reason.to_owned().into(),
             };
             let _ = tokio::time::timeout(SEND_TIMEOUT, session.ws.close(Some(frame))).await;
             // Read what the runner still sends (the rest of a frame too big

@@ -329,6 +329,19 @@ async fn an_unknown_event_is_closed_1007() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn a_close_reason_fits_its_frame_whatever_it_quotes() -> anyhow::Result<()> {
+    // The reason quotes the event, which is 400 bytes of two-byte
+    // characters: cut to the 123 bytes a close frame holds, on a character.
+    let text = format!(r#"{{"event": "{}"}}"#, "é".repeat(200));
+    hostile(
+        async |a, _| a.send_text(&text).await,
+        1007,
+        "not a runner message",
+    )
+    .await
+}
+
+#[tokio::test]
 async fn a_message_that_breaks_a_rule_is_closed_1007() -> anyhow::Result<()> {
     let text = r#"{"event": "ready", "poll_timeout": 0}"#;
     hostile(async |a, _| a.send_text(text).await, 1007, "poll_timeout").await
