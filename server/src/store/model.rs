@@ -145,10 +145,16 @@ pub struct RunnerRow {
     pub created: DateTime<Utc>,
     pub modified: DateTime<Utc>,
     /// Computed from its channel and its jobs (never written as such).
+    /// This and what its agent reports are not an admin's to change: the
+    /// audit trail leaves them out.
+    #[serde(skip)]
     pub status: RunnerStatus,
     /// What its agent last reported of itself.
+    #[serde(skip)]
     pub os: Option<OperatingSystem>,
+    #[serde(skip)]
     pub arch: Option<Architecture>,
+    #[serde(skip)]
     pub version: Option<String>,
 }
 
