@@ -407,7 +407,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: onesh
             accepted = listener.accept() => accepted,
             _ = &mut stop => return,
         };
-        let (socket, _) = match accepted {
+        let (socket, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors or memory, or a connection reset
@@ -454,7 +454,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: onesh
             shared: Arc::clone(&shared),
             id,
         };
-        tokio::spawn(serve(registered, conn, socket));
+        tokio::spawn(serve(registered, conn, socket, peer));
         // Let the connection closed for this one end (and free its files)
         // before accepting the next: the limit holds while a backlog of
         // newcomers is worked through.
@@ -472,7 +472,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: onesh
 }
 
 /// One client connection, from accept to close.
-async fn serve(registered: Registered, conn: Arc<Conn>, client: TcpStream) {
+async fn serve(registered: Registered, conn: Arc<Conn>, client: TcpStream, peer: SocketAddr) {
     let shared = &registered.shared;
     let _ = client.set_nodelay(true);
     tokio::select! {
@@ -480,13 +480,13 @@ async fn serve(registered: Registered, conn: Arc<Conn>, client: TcpStream) {
         () = conn.close.notified() => {}
         () = async {
             match &shared.tls {
-                None => relay(shared, &conn, client).await,
+                None => relay(shared, &conn, client, peer).await,
                 Some(tls) => {
                     let timeout = shared.limits.tls_handshake_timeout;
                     match tokio::time::timeout(timeout, tls.accept(client)).await {
                         Ok(Ok(client)) => {
                             conn.last.store(shared.now(), Relaxed);
-                            relay(shared, &conn, client).await;
+                            relay(shared, &conn, client, peer).await;
                         }
                         Ok(Err(e)) => slog::debug!(shared.log, "TLS handshake failed: {e}"),
                         Err(_) => slog::debug!(shared.log, "TLS handshake timed out"),

@@ -9,6 +9,7 @@ pub(super) async fn relay<C: AsyncRead + AsyncWrite + Unpin>(
     shared: &Shared,
     conn: &Conn,
     mut client: C,
+    peer: SocketAddr,
 ) {
     let mut server = match TcpStream::connect(shared.backend).await {
         Ok(server) => server,
@@ -20,6 +21,11 @@ pub(super) async fn relay<C: AsyncRead + AsyncWrite + Unpin>(
         }
     };
     let _ = server.set_nodelay(true);
+    // dropshot's request log sees the relay's loopback address: this line
+    // ties it to the client's own.
+    if let Ok(local) = server.local_addr() {
+        slog::info!(shared.log, "relaying a client"; "client_addr" => %peer, "relayed_from" => %local);
+    }
     let mut up = Pipe::new();
     let mut down = Pipe::new();
     let mut up_done = false;

@@ -315,6 +315,22 @@ fn no_token_appears_in_the_log_at_any_level() {
         log.contains("[redacted]"),
         "the URLs with credentials are logged, redacted: {log}"
     );
+    // dropshot sees the acceptor's loopback address: every request's is
+    // tied to its client's by a line of the acceptor's.
+    let field = |line: &str, name: &str| {
+        line.split(", ")
+            .find_map(|kv| kv.strip_prefix(name))
+            .map(str::to_owned)
+    };
+    for line in log.lines().filter(|l| l.contains("request completed")) {
+        let from = field(line, "remote_addr: ").expect("a remote address");
+        assert!(
+            log.lines().any(|l| l.contains("relaying a client")
+                && field(l, "relayed_from: ").as_deref() == Some(from.as_str())
+                && field(l, "client_addr: ").is_some()),
+            "no client address for {from}: {log}"
+        );
+    }
     assert!(
         log.contains("response_code: 201"),
         "the request log is there: {log}"
