@@ -44,6 +44,9 @@ use crate::validate::POLL_TIMEOUT_DEFAULT;
 
 /// The largest message a runner may send (results with their output).
 pub const MESSAGE_MAX_BYTES: usize = 512 * 1024;
+/// The longest a silent channel waits past its own heartbeat deadline for
+/// the store's (which counts from the write of the last message).
+const SETTLE_MAX: Duration = Duration::from_secs(1);
 /// Why a revoked runner's channel closes (and its job fails).
 const REVOKED: &str = "the runner was archived or re-keyed";
 /// How long a closed channel keeps reading what the runner still sends.
@@ -513,9 +516,13 @@ impl Session<'_> {
         // When the job runs out of time (its timeout and the grace), once
         // it has started.
         let mut run_out: Option<tokio::time::Instant> = None;
+        // When the store's own deadline falls, if it fell a little after
+        // this channel's (its stamp of the last message is the time of the
+        // write, a little after the message arrived).
+        let mut settle: Option<tokio::time::Instant> = None;
         loop {
             let silent = last + timeouts.heartbeat;
-            let due = run_out.map_or(silent, |r| r.min(silent));
+            let due = settle.unwrap_or_else(|| run_out.map_or(silent, |r| r.min(silent)));
             let frame = tokio::select! {
                 frame = self.ws.next() => frame,
                 control = self.controls.recv() => {
@@ -529,14 +536,25 @@ impl Session<'_> {
                 () = stopping(&mut self.shutdown) => return Err(Self::shutting_down()),
                 () = tokio::time::sleep_until(due) => {
                     match self.expire(current.id).await? {
-                        Some(end) => return Err(end),
-                        None if self.job.is_none() => return Ok(()),
-                        // Not due by the store's rules (the runner spoke for
-                        // the job on another channel): this one is silent.
-                        None if due >= silent => {
+                        (Some(end), _) => return Err(end),
+                        (None, _) if self.job.is_none() => return Ok(()),
+                        // Not due by the store's rules yet, by a moment:
+                        // the store's stamp of the last message came a
+                        // little later; check again then.
+                        (None, Some(at)) if due >= silent && settle.is_none() => {
+                            let wait = (at - now()).to_std().unwrap_or_default();
+                            if wait <= SETTLE_MAX {
+                                settle = Some(tokio::time::Instant::now() + wait);
+                                continue;
+                            }
+                            // Long after: the runner spoke for the job on
+                            // another channel; this one is silent.
                             return Err(End::reason(CloseReason::HeartbeatTimeout));
                         }
-                        None => {
+                        (None, _) if due >= silent => {
+                            return Err(End::reason(CloseReason::HeartbeatTimeout));
+                        }
+                        (None, _) => {
                             run_out = None;
                             continue;
                         }
@@ -556,6 +574,7 @@ impl Session<'_> {
                 RunnerMessage::Heartbeat => JobReport::Heartbeat,
                 terminal => {
                     last = tokio::time::Instant::now();
+                    settle = None;
                     let about = match &terminal {
                         RunnerMessage::Completed { job, .. }
                         | RunnerMessage::Failed { job, .. }
@@ -571,6 +590,7 @@ impl Session<'_> {
                 }
             };
             last = tokio::time::Instant::now();
+            settle = None;
             let runner = self.key.runner().id;
             let reported = self
                 .ch
@@ -608,7 +628,10 @@ impl Session<'_> {
 
     /// The job's deadline passed: the store's timeout rules decide. An end
     /// of the channel, or none (the job ended, or is not due yet).
-    async fn expire(&mut self, id: i64) -> Result<Option<End>, End> {
+    async fn expire(
+        &mut self,
+        id: i64,
+    ) -> Result<(Option<End>, Option<chrono::DateTime<chrono::Utc>>), End> {
         let expiry = self
             .ch
             .store
@@ -619,17 +642,17 @@ impl Session<'_> {
             Expiry::TimedOut => {
                 self.job = None;
                 let _ = self.send(&ServerMessage::Cancel).await;
-                Some(End::reason(CloseReason::JobTimeoutExceeded))
+                (Some(End::reason(CloseReason::JobTimeoutExceeded)), None)
             }
             Expiry::Failed => {
                 self.job = None;
-                Some(End::reason(CloseReason::HeartbeatTimeout))
+                (Some(End::reason(CloseReason::HeartbeatTimeout)), None)
             }
             Expiry::Ended => {
                 self.job = None;
-                None
+                (None, None)
             }
-            Expiry::NotBefore(_) => None,
+            Expiry::NotBefore(at) => (None, Some(at)),
         })
     }
 }
