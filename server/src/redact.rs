@@ -43,20 +43,34 @@ pub fn redact(text: &str) -> Option<String> {
 /// A drain that hands `D` each record with its credentials replaced.
 pub struct Redact<D>(pub D);
 
-/// A record's values, as text.
-struct Collect(Vec<(Key, String)>, bool);
+/// Whether any of a record's values holds a credential: one buffer for
+/// all, so that a record without one (nearly all) costs no allocation.
+#[derive(Default)]
+struct Detect {
+    text: String,
+    found: bool,
+}
+
+impl Serializer for Detect {
+    fn emit_arguments(&mut self, _: Key, val: &fmt::Arguments<'_>) -> slog::Result {
+        if !self.found {
+            self.text.clear();
+            let _ = self.text.write_fmt(*val);
+            self.found = self.text.contains(RUNNER_KEY) || self.text.contains(JWT);
+        }
+        Ok(())
+    }
+}
+
+/// A record's values, as text, each with its credentials replaced.
+struct Collect(Vec<(Key, String)>);
 
 impl Serializer for Collect {
     fn emit_arguments(&mut self, key: Key, val: &fmt::Arguments<'_>) -> slog::Result {
         let mut text = String::new();
         let _ = text.write_fmt(*val);
-        match redact(&text) {
-            Some(clean) => {
-                self.1 = true;
-                self.0.push((key, clean));
-            }
-            None => self.0.push((key, text)),
-        }
+        let text = redact(&text).unwrap_or(text);
+        self.0.push((key, text));
         Ok(())
     }
 }
@@ -81,16 +95,23 @@ impl<D: Drain> Drain for Redact<D> {
     fn log(&self, record: &Record<'_>, values: &OwnedKVList) -> Result<D::Ok, D::Err> {
         // The record's own values, then its logger's (dropshot puts the
         // request's `uri` there), each in the order slog emits them.
-        let mut collected = Collect(Vec::new(), false);
-        let _ = record.kv().serialize(record, &mut collected);
-        let _ = values.serialize(record, &mut collected);
-        let message = record.msg().to_string();
+        let mut detect = Detect::default();
+        let _ = record.kv().serialize(record, &mut detect);
+        let _ = values.serialize(record, &mut detect);
+        // Most messages are static text: no copy to look at them.
+        let message = match record.msg().as_str() {
+            Some(text) => std::borrow::Cow::Borrowed(text),
+            None => std::borrow::Cow::Owned(record.msg().to_string()),
+        };
         let clean = redact(&message);
-        if !collected.1 && clean.is_none() {
+        if !detect.found && clean.is_none() {
             return self.0.log(record, values);
         }
+        let mut collected = Collect(Vec::new());
+        let _ = record.kv().serialize(record, &mut collected);
+        let _ = values.serialize(record, &mut collected);
         let kv = Values(collected.0);
-        let message = clean.unwrap_or(message);
+        let message = clean.unwrap_or_else(|| message.into_owned());
         let statics = RecordStatic {
             location: record.location(),
             tag: record.tag(),
