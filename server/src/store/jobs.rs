@@ -25,12 +25,15 @@ use crate::validate::{Direction, JobListQuery, Ref};
 /// statement for the jobs of one spec).
 const COLUMNS: &str = "j.id, j.uuid, j.status, j.spec_id, j.config, \
     (SELECT uuid FROM runners WHERE runners.id = j.runner_id), j.claimed, j.started, \
-    j.completed, j.created, j.modified, j.output, j.priority, j.last_heartbeat, j.timeout";
+    j.completed, j.created, j.modified, j.output, j.priority, j.last_heartbeat, j.timeout, \
+    j.runner_id";
 
-/// A job's row id, its spec's row id, and the job without its spec.
+/// A job's row id, its spec's and its runner's row ids, and the job
+/// without its spec.
 struct Read {
     id: i64,
     spec_id: i64,
+    runner_id: Option<i64>,
     row: JobRow,
 }
 
@@ -48,6 +51,7 @@ fn job_at(row: &Row<'_>, spec: SpecRow) -> rusqlite::Result<Read> {
     Ok(Read {
         id: row.get(0)?,
         spec_id: row.get(3)?,
+        runner_id: row.get(15)?,
         row: JobRow {
             uuid: uuid_at(row, 1)?,
             status: row.get(2)?,
@@ -579,10 +583,7 @@ impl Store {
                 StoreError::NotFound { .. } => StoreError::NotRunnersJob(job),
                 e => e,
             })?;
-            let owner: Option<i64> = tx
-                .prepare_cached("SELECT runner_id FROM jobs WHERE id = ?")?
-                .query_row([read.id], |r| r.get(0))?;
-            if owner != Some(runner) {
+            if read.runner_id != Some(runner) {
                 return Err(StoreError::NotRunnersJob(job));
             }
             runner_seen(tx, runner, None, &to_text(now()))?;
