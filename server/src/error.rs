@@ -64,9 +64,10 @@ impl From<StoreError> for HttpError {
                 err
             }
             // A fault of the server: the detail is logged, never sent.
-            StoreError::Sqlite(_) | StoreError::Task(_) | StoreError::WriterStopped => {
-                HttpError::for_internal_error(message)
-            }
+            StoreError::Sqlite(_)
+            | StoreError::Pg(_)
+            | StoreError::Task(_)
+            | StoreError::WriterStopped => HttpError::for_internal_error(message),
         }
     }
 }

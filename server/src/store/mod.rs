@@ -18,6 +18,8 @@ pub mod events;
 mod items;
 pub mod jobs;
 pub mod model;
+/// The PostgreSQL engine, a first slice (issue 19; see `ENGINES.md`).
+pub mod pg;
 mod runner_specs;
 mod runners;
 mod schema;
@@ -110,6 +112,10 @@ pub enum StoreError {
     WriterStopped,
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),
+    /// PostgreSQL's error (the PostgreSQL engine), other than the ones
+    /// mapped to `Busy` and `DiskFull`.
+    #[error("database error: {0}")]
+    Pg(tokio_postgres::Error),
     #[error("store task failed: {0}")]
     Task(String),
 }

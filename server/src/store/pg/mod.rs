@@ -1,0 +1,204 @@
+//! The PostgreSQL engine (issue 19; the design is `../ENGINES.md`).
+//!
+//! A first slice, not wired into [`super::Store`] yet: the schema and its
+//! migrations under an advisory lock ([`schema`]), and [`PgStore`] with the
+//! runners' create, lookup, key and paged list (search included), and the
+//! signing key, users and API tokens. Each operation is one transaction on
+//! a pooled connection (`tokio-postgres` + `deadpool-postgres`), with its
+//! audit row in it; its results are those of the SQLite store for the same
+//! calls (`tests.rs` compares them).
+
+pub mod events;
+mod runners;
+pub mod schema;
+mod tokens;
+
+#[cfg(test)]
+mod tests;
+
+use anyhow::{Context as _, bail};
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+use uuid::Uuid;
+
+use super::audit::Actor;
+use super::model::AuditAction;
+use super::{BUSY_TIMEOUT, StoreError};
+
+pub use runners::PgKeyedRunner;
+
+/// Connections to PostgreSQL per server process. A replica's share of the
+/// server's `max_connections` (100 by default): a few replicas fit.
+pub const POOL_SIZE: usize = 16;
+
+/// The PostgreSQL store. Cloning is cheap: clones share the pool.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+/// A transaction of the pool.
+type Tx<'a> = deadpool_postgres::Transaction<'a>;
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://…`), migrates it under
+    /// the advisory lock, and makes sure it holds a signing key.
+    pub async fn open(url: &str) -> anyhow::Result<Self> {
+        // The URL's text is never in a message: it may hold a password.
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| anyhow::anyhow!("the PostgreSQL URL is not valid: {e}"))?;
+        Self::open_config(config).await
+    }
+
+    /// [`PgStore::open`], from a parsed configuration.
+    pub async fn open_config(config: tokio_postgres::Config) -> anyhow::Result<Self> {
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .wait_timeout(Some(BUSY_TIMEOUT))
+            .create_timeout(Some(BUSY_TIMEOUT))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .context("cannot make the PostgreSQL connection pool")?;
+        let mut client = pool
+            .get()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {}", pool_error(&e)))?;
+        // A write is acknowledged only once PostgreSQL has committed it.
+        let sync: String = client
+            .query_one("SHOW synchronous_commit", &[])
+            .await?
+            .get(0);
+        if sync == "off" {
+            bail!(
+                "PostgreSQL has synchronous_commit = off: an acknowledged write could be lost; \
+                 set it to on (or local, remote_write, remote_apply)"
+            );
+        }
+        schema::migrate(&mut client).await?;
+        tokens::ensure_signing_key(&client)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot store the signing key: {e}"))?;
+        drop(client);
+        Ok(Self { pool })
+    }
+
+    /// A connection of the pool (none free within the busy timeout: Busy).
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        Ok(self.pool.get().await?)
+    }
+}
+
+/// One line about a PostgreSQL error: the server's message if it sent one.
+pub(super) fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => db.message().to_owned(),
+        None => e.to_string(),
+    }
+}
+
+fn pool_error(e: &PoolError) -> String {
+    match e {
+        PoolError::Backend(e) => describe(e),
+        e => e.to_string(),
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.code() {
+            // Waited past lock_timeout / statement_timeout: as SQLite's busy.
+            Some(code)
+                if *code == SqlState::LOCK_NOT_AVAILABLE || *code == SqlState::QUERY_CANCELED =>
+            {
+                Self::Busy
+            }
+            Some(code) if *code == SqlState::DISK_FULL => Self::DiskFull,
+            _ => Self::Pg(e),
+        }
+    }
+}
+
+impl From<PoolError> for StoreError {
+    /// No connection came free (or could be made) within the busy timeout.
+    fn from(e: PoolError) -> Self {
+        match e {
+            PoolError::Backend(e) => e.into(),
+            PoolError::Timeout(_) => Self::Busy,
+            e => Self::Task(format!("PostgreSQL pool: {e}")),
+        }
+    }
+}
+
+/// The name of the unique constraint `e` violated (SQLSTATE 23505), if
+/// that is what failed.
+// Used by the UPDATE paths (a slug changed to a taken one), next.
+#[allow(dead_code)]
+pub(super) fn unique_violation(e: &tokio_postgres::Error) -> Option<&str> {
+    let db = e.as_db_error()?;
+    if *db.code() == SqlState::UNIQUE_VIOLATION {
+        db.constraint()
+    } else {
+        None
+    }
+}
+
+/// The current time, at the store's precision (microseconds: PostgreSQL's).
+fn now() -> DateTime<Utc> {
+    super::now()
+}
+
+/// Appends one audit row by `actor`, in the caller's transaction (the
+/// twin of `audit::record`).
+async fn record(
+    tx: &Tx<'_>,
+    actor: &Actor,
+    action: AuditAction,
+    target_uuid: Option<Uuid>,
+    target_slug: Option<&str>,
+    changes: serde_json::Value,
+) -> Result<(), StoreError> {
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO audit (time, user_uuid, user_name, token_uuid, action, target_uuid,
+                                target_slug, changes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[
+            &now(),
+            &actor.user,
+            &actor.user_name,
+            &actor.token,
+            &action.as_str(),
+            &target_uuid,
+            &target_slug,
+            &changes,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// An enum of the wire types from its text column (its serde name, as
+/// SQLite keeps it).
+fn text_enum<T: serde::de::DeserializeOwned>(
+    text: Option<String>,
+) -> Result<Option<T>, StoreError> {
+    text.map(|text| {
+        serde_json::from_value(serde_json::Value::String(text.clone()))
+            .map_err(|_| StoreError::Task(format!("stored value `{text}` is not valid")))
+    })
+    .transpose()
+}

@@ -1,0 +1,386 @@
+//! Runners on PostgreSQL: create (slug races settled by `ON CONFLICT`),
+//! lookup, keys, and the paged list with its count and search. The twin of
+//! `../runners.rs` and `../items.rs`'s list.
+
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use super::super::audit::{Actor, changes};
+use super::super::model::{AuditAction, Kind, NewRunner, RunnerKeyHash, RunnerRef, RunnerRow};
+use super::{PgStore, StoreError, Tx, now, record, text_enum};
+use crate::validate::{Direction, ListQuery, Ref, Sort, generated_slug, slug_from_name};
+
+/// A runner's columns, as [`runner_at`] reads them. Its specs come in the
+/// same statement, in the order added (`coalesce`: `[]` when none).
+const COLUMNS: &str = "uuid, name, slug, \
+    coalesce((SELECT array_agg(s.uuid ORDER BY rs.id) \
+              FROM runner_specs rs JOIN specs s ON s.id = rs.spec_id \
+              WHERE rs.runner_id = runners.id), '{}'::uuid[]), \
+    archived, last_heartbeat, created, modified, \
+    CASE WHEN EXISTS (SELECT 1 FROM jobs WHERE jobs.runner_id = runners.id \
+                      AND jobs.status IN ('claimed', 'running')) THEN 'busy' \
+         WHEN channel IS NOT NULL THEN 'idle' ELSE 'offline' END, \
+    os, arch, version";
+
+/// A runner from the columns of [`COLUMNS`], starting at `at`.
+fn runner_at(row: &Row, at: usize) -> Result<RunnerRow, StoreError> {
+    Ok(RunnerRow {
+        uuid: row.try_get(at)?,
+        name: row.try_get(at + 1)?,
+        slug: row.try_get(at + 2)?,
+        specs: row.try_get(at + 3)?,
+        archived: row.try_get(at + 4)?,
+        last_heartbeat: row.try_get(at + 5)?,
+        created: row.try_get(at + 6)?,
+        modified: row.try_get(at + 7)?,
+        status: text_enum(row.try_get(at + 8)?)?
+            .ok_or_else(|| StoreError::Task("runner status is null".into()))?,
+        os: text_enum(row.try_get(at + 9)?)?,
+        arch: text_enum(row.try_get(at + 10)?)?,
+        version: row.try_get(at + 11)?,
+    })
+}
+
+/// The runner a runner key belongs to (the twin of `KeyedRunner`).
+#[derive(Clone, Debug)]
+pub struct PgKeyedRunner {
+    pub id: i64,
+    pub uuid: Uuid,
+    pub slug: String,
+    pub archived: bool,
+}
+
+/// Tries to find a free generated slug before giving up (as SQLite).
+const GENERATED_SLUG_ATTEMPTS: usize = 8;
+
+/// A runner's row id and row, by UUID or slug.
+async fn find(tx: &Tx<'_>, r: &RunnerRef) -> Result<(i64, RunnerRow), StoreError> {
+    let row = match r.by() {
+        Ref::Uuid(uuid) => {
+            let stmt = tx
+                .prepare_cached(&format!(
+                    "SELECT id, {COLUMNS} FROM runners WHERE uuid = $1"
+                ))
+                .await?;
+            tx.query_opt(&stmt, &[uuid]).await?
+        }
+        Ref::Slug(slug) => {
+            let stmt = tx
+                .prepare_cached(&format!(
+                    "SELECT id, {COLUMNS} FROM runners WHERE slug = $1"
+                ))
+                .await?;
+            tx.query_opt(&stmt, &[slug]).await?
+        }
+    };
+    match row {
+        Some(row) => Ok((row.try_get(0)?, runner_at(&row, 1)?)),
+        None => Err(StoreError::NotFound {
+            kind: Kind::Runner,
+            by: r.by().clone(),
+        }),
+    }
+}
+
+/// Shortest `search` the trigram indexes serve (as SQLite's).
+const SEARCH_INDEX_MIN_CHARS: usize = super::super::SEARCH_INDEX_MIN_CHARS;
+
+/// `text` as a `LIKE` pattern matching it anywhere, `\`, `%` and `_` taken
+/// literally.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// The `status` filter, as in [`COLUMNS`] (the same SQL as SQLite's).
+fn status_filter(status: &str) -> Option<&'static str> {
+    const ACTIVE_JOB: &str = "EXISTS (SELECT 1 FROM jobs WHERE jobs.runner_id = runners.id \
+                              AND jobs.status IN ('claimed', 'running'))";
+    Some(match status {
+        "busy" => ACTIVE_JOB,
+        "idle" => {
+            "channel IS NOT NULL AND NOT EXISTS (SELECT 1 FROM jobs \
+             WHERE jobs.runner_id = runners.id AND jobs.status IN ('claimed', 'running'))"
+        }
+        "offline" => {
+            "channel IS NULL AND NOT EXISTS (SELECT 1 FROM jobs \
+             WHERE jobs.runner_id = runners.id AND jobs.status IN ('claimed', 'running'))"
+        }
+        _ => return None,
+    })
+}
+
+/// The parameters of a statement, as `tokio-postgres` takes them.
+fn params(args: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
+    args.iter()
+        .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
+/// One page of runners matching `q` and how many match, in one snapshot.
+async fn list(tx: &Tx<'_>, q: &ListQuery) -> Result<(Vec<RunnerRow>, u64), StoreError> {
+    let mut filters: Vec<String> = Vec::new();
+    let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+    if let Some(status) = q.status.and_then(status_filter) {
+        filters.push(status.to_owned());
+    }
+    if !q.archived {
+        filters.push("archived IS NULL".to_owned());
+    }
+    if let Some(name) = &q.name {
+        args.push(Box::new(name.clone()));
+        filters.push(format!("name = ${}", args.len()));
+    }
+    if let Some(search) = &q.search {
+        // Each LIKE is served by its column's trigram index (3 chars or
+        // more); PostgreSQL ORs the bitmaps and rechecks exactly.
+        let _ = SEARCH_INDEX_MIN_CHARS;
+        args.push(Box::new(contains_pattern(search)));
+        let p = args.len();
+        filters.push(format!(
+            "(name_folded LIKE ${p} OR slug LIKE ${p} OR uuid::text LIKE ${p})"
+        ));
+    }
+    let mut where_sql = String::new();
+    for (i, filter) in filters.iter().enumerate() {
+        where_sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+        where_sql.push_str(filter);
+    }
+    let order = match (q.sort, q.direction) {
+        (Sort::Name, Direction::Asc) => "name ASC, slug ASC",
+        (Sort::Name, Direction::Desc) => "name DESC, slug DESC",
+        (Sort::Created, Direction::Asc) => "id ASC",
+        (Sort::Created, Direction::Desc) => "id DESC",
+    };
+    // The trigger-kept count when nothing filters but `archived`.
+    let cheap = match (&q.name, &q.search, q.archived, q.status) {
+        (None, None, false, None) => Some("SELECT sum(active)::bigint FROM runner_counts"),
+        (None, None, true, None) => Some("SELECT sum(total)::bigint FROM runner_counts"),
+        _ => None,
+    };
+    let cheap_total: Option<i64> = match cheap {
+        Some(sql) => Some(tx.query_one(sql, &[]).await?.try_get(0)?),
+        None => None,
+    };
+    let total_sql = if cheap_total.is_some() {
+        "NULL::bigint"
+    } else {
+        "count(*) OVER ()"
+    };
+    let n = args.len();
+    let (limit, offset) = (n + 1, n + 2);
+    let sql = format!(
+        "WITH page (page_id, total) AS (
+             SELECT id, {total_sql} FROM runners{where_sql}
+             ORDER BY {order} LIMIT ${limit} OFFSET ${offset})
+         SELECT {COLUMNS}, total FROM runners JOIN page ON page_id = id
+         ORDER BY {order}"
+    );
+    let limit = i64::from(q.per_page);
+    let offset = i64::try_from(q.offset()).unwrap_or(i64::MAX);
+    let mut page_args = params(&args);
+    page_args.push(&limit);
+    page_args.push(&offset);
+    let stmt = tx.prepare_cached(&sql).await?;
+    let rows = tx.query(&stmt, &page_args).await?;
+    let mut counted = None;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        counted = row.try_get::<_, Option<i64>>(row.len() - 1)?;
+        items.push(runner_at(row, 0)?);
+    }
+    let total = match (cheap_total, counted) {
+        (Some(total), _) | (None, Some(total)) => total,
+        // A page past the end has no row to carry the count.
+        (None, None) => {
+            let sql = format!("SELECT count(*) FROM runners{where_sql}");
+            tx.query_one(&sql, &params(&args)).await?.try_get(0)?
+        }
+    };
+    Ok((items, u64::try_from(total).unwrap_or(0)))
+}
+
+impl PgStore {
+    /// One runner, by UUID or slug.
+    pub async fn runner(&self, r: &RunnerRef) -> Result<RunnerRow, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.build_transaction().read_only(true).start().await?;
+        let (_, row) = find(&tx, r).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// One page of runners matching `q`, and how many match in all (one
+    /// snapshot for both: REPEATABLE READ, read only).
+    pub async fn list_runners(&self, q: ListQuery) -> Result<(Vec<RunnerRow>, u64), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let page = list(&tx, &q).await?;
+        tx.commit().await?;
+        Ok(page)
+    }
+
+    /// Creates a runner whose key has the hash `key_hash`, with its audit
+    /// row. A given slug that is taken is [`StoreError::SlugTaken`]; a
+    /// generated one gets a random suffix until it is free. Racing creates
+    /// of one slug: `ON CONFLICT` waits for the other insert's fate, so
+    /// exactly one of them has it.
+    pub async fn create_runner(
+        &self,
+        new: NewRunner,
+        key_hash: RunnerKeyHash,
+        actor: &Actor,
+    ) -> Result<RunnerRow, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let stmt = tx
+            .prepare_cached(&format!(
+                "INSERT INTO runners (uuid, name, name_folded, slug, token_hash, created, modified)
+                 VALUES ($1, $2, $3, $4, $5, $6, $6)
+                 ON CONFLICT (slug) DO NOTHING
+                 RETURNING {COLUMNS}"
+            ))
+            .await?;
+        let name: &str = &new.name;
+        let folded = name.to_lowercase();
+        let created = now();
+        let hash: &[u8] = &key_hash.0;
+        let insert = |slug: String| {
+            let (tx, stmt, folded) = (&tx, &stmt, &folded);
+            async move {
+                let row = tx
+                    .query_opt(
+                        stmt,
+                        &[&Uuid::new_v4(), &name, folded, &slug, &hash, &created],
+                    )
+                    .await?;
+                row.map(|r| runner_at(&r, 0)).transpose()
+            }
+        };
+        let row = match new.slug.as_deref() {
+            Some(slug) => insert(slug.to_owned())
+                .await?
+                .ok_or_else(|| StoreError::SlugTaken {
+                    kind: Kind::Runner,
+                    slug: slug.to_owned(),
+                })?,
+            None => {
+                let base = slug_from_name(name);
+                let mut found = None;
+                for i in 0..GENERATED_SLUG_ATTEMPTS {
+                    let slug = generated_slug(base.as_deref(), Kind::Runner.name(), i);
+                    if let Some(row) = insert(slug).await? {
+                        found = Some(row);
+                        break;
+                    }
+                }
+                found.ok_or(StoreError::NoFreeSlug(GENERATED_SLUG_ATTEMPTS))?
+            }
+        };
+        record(
+            &tx,
+            actor,
+            AuditAction::RunnerCreate,
+            Some(row.uuid),
+            Some(&row.slug),
+            changes(None, &row),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// Replaces a runner's key hash in one transaction (its row lock
+    /// serialises racing rotations: the last commit's key is the one live
+    /// key). Archived runners cannot be rotated. Returns the runner's UUID.
+    pub async fn rotate_runner_key(
+        &self,
+        r: RunnerRef,
+        key_hash: RunnerKeyHash,
+        actor: &Actor,
+    ) -> Result<Uuid, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let (id, runner) = find(&tx, &r).await?;
+        // Locked from here: an archive racing the rotation waits, or wins.
+        let archived: bool = tx
+            .query_one(
+                "SELECT archived IS NOT NULL FROM runners WHERE id = $1 FOR UPDATE",
+                &[&id],
+            )
+            .await?
+            .try_get(0)?;
+        if archived {
+            return Err(StoreError::RunnerArchived(runner.slug));
+        }
+        let hash: &[u8] = &key_hash.0;
+        tx.execute(
+            "UPDATE runners SET token_hash = $1, modified = $2 WHERE id = $3",
+            &[&hash, &now(), &id],
+        )
+        .await?;
+        record(
+            &tx,
+            actor,
+            AuditAction::RunnerKeyRotate,
+            Some(runner.uuid),
+            Some(&runner.slug),
+            serde_json::json!({"key": "rotated"}),
+        )
+        .await?;
+        // Every replica closes the runner's channel, once this commits.
+        let revoked = super::super::events::Event::RunnerRevoked {
+            runner: runner.uuid,
+        };
+        super::events::notify(&tx, &revoked).await?;
+        tx.commit().await?;
+        Ok(runner.uuid)
+    }
+
+    /// The runner whose key has this hash, if any.
+    pub async fn runner_by_key_hash(
+        &self,
+        key_hash: RunnerKeyHash,
+    ) -> Result<Option<PgKeyedRunner>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT id, uuid, slug, archived IS NOT NULL FROM runners WHERE token_hash = $1",
+            )
+            .await?;
+        let hash: &[u8] = &key_hash.0;
+        let row = client.query_opt(&stmt, &[&hash]).await?;
+        row.map(|r| {
+            Ok(PgKeyedRunner {
+                id: r.try_get(0)?,
+                uuid: r.try_get(1)?,
+                slug: r.try_get(2)?,
+                archived: r.try_get(3)?,
+            })
+        })
+        .transpose()
+    }
+}
+
+#[cfg(test)]
+mod unit {
+    #[test]
+    fn like_patterns_take_wildcards_literally() {
+        assert_eq!(super::contains_pattern("a%b_c\\d"), "%a\\%b\\_c\\\\d%");
+        assert_eq!(super::contains_pattern(""), "%%");
+    }
+}

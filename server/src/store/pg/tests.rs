@@ -1,0 +1,568 @@
+//! The PostgreSQL engine against a real PostgreSQL (`RUNNERS_TEST_PG`, a
+//! URL to a database whose user may create databases: `.ci/postgres --
+//! cargo test …` gives one). Each test makes a fresh database and drops it.
+//! Without the variable each test says, loudly, that it was skipped.
+//!
+//! The store's results are compared with the SQLite store's for the same
+//! calls: same pages, same order, same totals, same errors.
+
+use chrono::Duration;
+use tokio_postgres::NoTls;
+use uuid::Uuid;
+
+use super::super::audit::Actor;
+use super::super::model::{NewRunner, RunnerKeyHash, RunnerRef, RunnerRow};
+use super::super::{Store, StoreError};
+use super::{PgStore, schema};
+use crate::validate::{Direction, ListQuery, Ref, Sort};
+
+/// A fresh, empty database on the test server, or `None` (having said so)
+/// without `RUNNERS_TEST_PG`.
+struct TestDb {
+    admin: tokio_postgres::Config,
+    name: String,
+    config: tokio_postgres::Config,
+}
+
+impl TestDb {
+    async fn new(test: &str) -> Option<Self> {
+        let Ok(url) = std::env::var("RUNNERS_TEST_PG") else {
+            eprintln!(
+                "SKIPPED: set RUNNERS_TEST_PG to run {test} against PostgreSQL \
+                 (`.ci/postgres -- cargo test -p runners-server --lib store::pg`)"
+            );
+            return None;
+        };
+        let admin: tokio_postgres::Config = url.parse().expect("RUNNERS_TEST_PG is a URL");
+        let name = format!("t_{}", Uuid::new_v4().simple());
+        let client = connect(&admin).await;
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let mut config = admin.clone();
+        config.dbname(&name);
+        Some(Self {
+            admin,
+            name,
+            config,
+        })
+    }
+
+    async fn drop(self) {
+        let client = connect(&self.admin).await;
+        client
+            .batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
+            .await
+            .unwrap();
+    }
+}
+
+async fn connect(config: &tokio_postgres::Config) -> tokio_postgres::Client {
+    let (client, connection) = config.connect(NoTls).await.expect("connect to PostgreSQL");
+    tokio::spawn(connection);
+    client
+}
+
+fn sqlite() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("runners.db")).unwrap();
+    (dir, store)
+}
+
+/// Two replicas (here: eight tasks, each with its own connection) migrating
+/// one new database at once all succeed; the schema is applied once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_migrations_all_succeed() {
+    let Some(db) = TestDb::new("racing_migrations_all_succeed").await else {
+        return;
+    };
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let config = db.config.clone();
+            tokio::spawn(async move {
+                let mut client = connect(&config).await;
+                schema::migrate(&mut client).await
+            })
+        })
+        .collect();
+    let mut found = Vec::new();
+    for task in tasks {
+        found.push(task.await.unwrap().expect("every migration succeeds"));
+    }
+    found.sort();
+    // One found an empty database; every other found it migrated.
+    assert_eq!(found[0], 0, "{found:?}");
+    assert!(
+        found[1..].iter().all(|&v| v == schema::latest()),
+        "{found:?}"
+    );
+    let client = connect(&db.config).await;
+    let versions: Vec<i32> = client
+        .query("SELECT version FROM runners_schema ORDER BY version", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, vec![schema::latest()]);
+    // And stores opening at once (migrate + signing key) agree on one key.
+    let stores = futures::future::join_all((0..4).map(|_| PgStore::open_config(db.config.clone())))
+        .await
+        .into_iter()
+        .map(|s| s.expect("store opens"))
+        .collect::<Vec<_>>();
+    let mut secrets = Vec::new();
+    for store in &stores {
+        secrets.push(store.signing_secret().await.unwrap().secret);
+    }
+    assert!(secrets.windows(2).all(|w| w[0] == w[1]));
+    drop(stores);
+    drop(client);
+    db.drop().await;
+}
+
+/// A database from a newer server is refused, untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn newer_schema_is_refused() {
+    let Some(db) = TestDb::new("newer_schema_is_refused").await else {
+        return;
+    };
+    let mut client = connect(&db.config).await;
+    schema::migrate(&mut client).await.unwrap();
+    client
+        .execute(
+            "INSERT INTO runners_schema (version) VALUES ($1)",
+            &[&(schema::latest() + 1)],
+        )
+        .await
+        .unwrap();
+    let e = schema::migrate(&mut client).await.unwrap_err().to_string();
+    assert!(e.contains("newer than this server understands"), "{e}");
+    drop(client);
+    db.drop().await;
+}
+
+fn key(n: u8) -> RunnerKeyHash {
+    RunnerKeyHash([n; 32])
+}
+
+fn new_runner(name: &str, slug: Option<&str>) -> NewRunner {
+    NewRunner {
+        name: name.to_owned().try_into().unwrap(),
+        slug: slug.map(|s| s.to_owned().try_into().unwrap()),
+    }
+}
+
+fn query(
+    sort: Sort,
+    direction: Direction,
+    per_page: u32,
+    page: u32,
+    name: Option<&str>,
+    search: Option<&str>,
+) -> ListQuery {
+    ListQuery {
+        sort,
+        direction,
+        per_page,
+        page,
+        name: name.map(str::to_owned),
+        search: search.map(str::to_lowercase),
+        archived: false,
+        status: None,
+    }
+}
+
+/// What of a runner is the same on both engines (its UUID and times are
+/// not).
+fn shape(r: &RunnerRow) -> (String, String, usize, bool, String) {
+    (
+        r.name.clone(),
+        r.slug.clone(),
+        r.specs.len(),
+        r.archived.is_some(),
+        format!("{:?}", r.status),
+    )
+}
+
+/// Runners created alike on SQLite and PostgreSQL list alike: every sort,
+/// direction, page, name filter and search (wildcards taken literally,
+/// case folded, non-ASCII), with the same totals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runners_match_sqlite() {
+    let Some(db) = TestDb::new("runners_match_sqlite").await else {
+        return;
+    };
+    let pg = PgStore::open_config(db.config.clone()).await.unwrap();
+    let (_dir, lite) = sqlite();
+    let actor = Actor::program();
+    // Names whose byte order differs from a locale's (case, accents,
+    // punctuation), duplicates with explicit slugs, wildcards.
+    let runners: &[(&str, Option<&str>)] = &[
+        ("bare metal 1", None),
+        ("Bare metal 2", None),
+        ("Zebra", None),
+        ("zebra", Some("zebra-lower")),
+        ("Élan", None),
+        ("elan", Some("elan-plain")),
+        ("50% off", None),
+        ("a_b", None),
+        ("ab", None),
+        ("_lead", Some("lead")),
+        ("Ünïcödé ÅÄÖ", None),
+        ("dup", Some("dup-b")),
+        ("dup", Some("dup-a")),
+        ("dup", Some("dup-c")),
+        ("x86 box", None),
+        ("BOX x86", None),
+    ];
+    for (i, (name, slug)) in runners.iter().enumerate() {
+        let k = key(u8::try_from(i).unwrap());
+        let a = lite
+            .create_runner(new_runner(name, *slug), k, &actor)
+            .await
+            .unwrap();
+        let b = pg
+            .create_runner(new_runner(name, *slug), k, &actor)
+            .await
+            .unwrap();
+        assert_eq!(shape(&a), shape(&b), "{name}");
+        assert_eq!(b.specs, Vec::<Uuid>::new());
+        // Found again by slug and by UUID, unchanged.
+        let by_slug = pg
+            .runner(&RunnerRef::from(Ref::Slug(b.slug.clone())))
+            .await
+            .unwrap();
+        assert_eq!(by_slug, b);
+        assert_eq!(pg.runner(&RunnerRef::from(b.uuid)).await.unwrap(), b);
+    }
+
+    // A given slug that is taken: 409 on both.
+    for result in [
+        lite.create_runner(new_runner("again", Some("dup-a")), key(200), &actor)
+            .await,
+        pg.create_runner(new_runner("again", Some("dup-a")), key(200), &actor)
+            .await,
+    ] {
+        assert!(
+            matches!(&result, Err(StoreError::SlugTaken { slug, .. }) if slug == "dup-a"),
+            "{result:?}"
+        );
+    }
+    // A generated slug that is taken gets a suffix on both.
+    let a = lite
+        .create_runner(new_runner("Zebra", None), key(201), &actor)
+        .await
+        .unwrap();
+    let b = pg
+        .create_runner(new_runner("Zebra", None), key(201), &actor)
+        .await
+        .unwrap();
+    assert!(a.slug.starts_with("zebra-") && b.slug.starts_with("zebra-"));
+    assert_ne!(b.slug, "zebra");
+    // Its random suffix differs between the engines: out of the comparison.
+    let odd = (a.slug.clone(), b.slug.clone());
+
+    let searches = [
+        None,
+        Some("bare"),
+        Some("BARE"),
+        Some("%"),
+        Some("_"),
+        Some("a_b"),
+        Some("50%"),
+        Some("é"),
+        Some("élan"),
+        Some("ÅÄÖ"),
+        Some("x86"),
+        Some("dup-"),
+        Some("zz"),
+        // One char: a scan on both (no letter of a UUID's hex: their UUIDs
+        // differ).
+        Some("n"),
+    ];
+    let mut compared = 0;
+    for sort in [Sort::Name, Sort::Created] {
+        for direction in [Direction::Asc, Direction::Desc] {
+            for search in searches {
+                for name in [None, Some("dup"), Some("Zebra")] {
+                    for (per_page, page) in
+                        [(8, 1), (3, 1), (3, 2), (3, 4), (5, 3), (255, 1), (8, 9)]
+                    {
+                        let q = query(sort, direction, per_page, page, name, search);
+                        let (lite_page, lite_total) = lite.list_runners(q.clone()).await.unwrap();
+                        let (pg_page, pg_total) = pg.list_runners(q.clone()).await.unwrap();
+                        let strip = |rows: &[RunnerRow], own: &str| {
+                            rows.iter()
+                                .map(|r| {
+                                    let mut s = shape(r);
+                                    if s.1 == own {
+                                        s.1 = "zebra-<random>".into();
+                                    }
+                                    s
+                                })
+                                .collect::<Vec<_>>()
+                        };
+                        assert_eq!(lite_total, pg_total, "{q:?}");
+                        assert_eq!(strip(&lite_page, &odd.0), strip(&pg_page, &odd.1), "{q:?}");
+                        compared += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(compared > 1000);
+
+    // Keys: found by hash; after a rotation only the new one works.
+    for (i, (_, _)) in runners.iter().enumerate() {
+        let k = key(u8::try_from(i).unwrap());
+        let found = pg.runner_by_key_hash(k).await.unwrap().expect("key works");
+        assert!(!found.archived);
+        let lite_found = lite.runner_by_key_hash(k).await.unwrap().unwrap();
+        assert_eq!(found.slug, lite_found.slug);
+    }
+    let r = RunnerRef::from(Ref::Slug("dup-a".into()));
+    let uuid = pg
+        .rotate_runner_key(r.clone(), key(250), &actor)
+        .await
+        .unwrap();
+    assert!(pg.runner_by_key_hash(key(12)).await.unwrap().is_none());
+    assert_eq!(
+        pg.runner_by_key_hash(key(250)).await.unwrap().unwrap().uuid,
+        uuid
+    );
+    let missing = pg
+        .rotate_runner_key(
+            RunnerRef::from(Ref::Slug("nobody".into())),
+            key(251),
+            &actor,
+        )
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound { .. })),
+        "{missing:?}"
+    );
+
+    // The audit trail has a row per create and rotation, in the writes'
+    // transactions (a refused create left none).
+    let client = connect(&db.config).await;
+    let rows: Vec<(String, i64)> = client
+        .query(
+            "SELECT action, count(*) FROM audit GROUP BY action ORDER BY action",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let created = i64::try_from(runners.len() + 1).unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            ("runner.create".to_owned(), created),
+            ("runner.key.rotate".to_owned(), 1)
+        ]
+    );
+    drop((pg, client));
+    db.drop().await;
+}
+
+/// Racing creates of one slug across connections: exactly one wins, the
+/// others are told the slug is taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_creates_of_one_slug() {
+    let Some(db) = TestDb::new("racing_creates_of_one_slug").await else {
+        return;
+    };
+    // Separate stores: separate pools, as separate replicas.
+    let mut stores = Vec::new();
+    for _ in 0..4 {
+        stores.push(PgStore::open_config(db.config.clone()).await.unwrap());
+    }
+    let results = futures::future::join_all((0..32u8).map(|i| {
+        let store = stores[usize::from(i) % stores.len()].clone();
+        async move {
+            store
+                .create_runner(
+                    new_runner("Racer", Some("racer")),
+                    key(i),
+                    &Actor::program(),
+                )
+                .await
+        }
+    }))
+    .await;
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    let taken = results
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::SlugTaken { .. })))
+        .count();
+    assert_eq!((won, taken), (1, 31), "{results:?}");
+    // Generated slugs racing: every create succeeds, each slug once.
+    let results = futures::future::join_all((0..32u8).map(|i| {
+        let store = stores[usize::from(i) % stores.len()].clone();
+        async move {
+            store
+                .create_runner(new_runner("Racer", None), key(100 + i), &Actor::program())
+                .await
+                .unwrap()
+                .slug
+        }
+    }))
+    .await;
+    let mut slugs = results.clone();
+    slugs.sort();
+    slugs.dedup();
+    assert_eq!(slugs.len(), 32);
+    drop(stores);
+    db.drop().await;
+}
+
+fn sign() -> super::super::Sign {
+    Box::new(|secret: &[u8], user: Uuid, jti: Uuid| format!("{}.{user}.{jti}", secret.len()))
+}
+
+/// The signing key, users and API tokens behave as on SQLite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_match_sqlite() {
+    let Some(db) = TestDb::new("tokens_match_sqlite").await else {
+        return;
+    };
+    let pg = PgStore::open_config(db.config.clone()).await.unwrap();
+    let (_dir, lite) = sqlite();
+    let actor = Actor::program();
+    let issued = super::super::now();
+    let expires = issued + Duration::days(30);
+
+    assert!(!pg.has_admin().await.unwrap());
+    assert_eq!(pg.signing_secret().await.unwrap().generation, 1);
+    assert_eq!(
+        pg.signing_secret().await.unwrap().secret.len(),
+        super::super::SIGNING_KEY_BYTES
+    );
+
+    let mut jtis = Vec::new();
+    let mut lite_jtis = Vec::new();
+    for (user, admin) in [("admin", true), ("ci", false), ("ci", true), ("ops", false)] {
+        let (jti, token) = pg
+            .issue_api_token(user, admin, issued, expires, &actor, sign())
+            .await
+            .unwrap();
+        assert!(token.ends_with(&jti.to_string()));
+        let (lite_jti, _) = lite
+            .issue_api_token(user, admin, issued, expires, &actor, sign())
+            .await
+            .unwrap();
+        lite_jtis.push(lite_jti);
+        let p = pg.token_principal(jti).await.unwrap().unwrap();
+        assert_eq!((p.user_name.as_str(), p.revoked), (user, false));
+        jtis.push(jti);
+    }
+    assert!(pg.has_admin().await.unwrap());
+    // `ci` was promoted by its second token.
+    let principal = pg.token_principal(jtis[1]).await.unwrap().unwrap();
+    assert!(principal.admin);
+    assert!(pg.token_principal(Uuid::new_v4()).await.unwrap().is_none());
+
+    // Twice: the second is a no-op, recorded as on SQLite.
+    for _ in 0..2 {
+        pg.revoke_api_token(jtis[3], &actor).await.unwrap();
+        lite.revoke_api_token(lite_jtis[3], &actor).await.unwrap();
+    }
+    let missing = pg.revoke_api_token(Uuid::new_v4(), &actor).await;
+    assert!(matches!(missing, Err(StoreError::ApiTokenNotFound(_))));
+    assert!(pg.token_principal(jtis[3]).await.unwrap().unwrap().revoked);
+
+    let listed = pg.list_api_tokens().await.unwrap();
+    assert_eq!(listed.iter().map(|t| t.uuid).collect::<Vec<_>>(), jtis);
+    let lite_listed = lite.list_api_tokens().await.unwrap();
+    let view = |t: &super::super::ApiTokenRow| (t.user_name.clone(), t.admin, t.created, t.expires);
+    assert_eq!(
+        listed.iter().map(view).collect::<Vec<_>>(),
+        lite_listed.iter().map(view).collect::<Vec<_>>()
+    );
+
+    // Rotation: a new secret, generation 2, every live token revoked.
+    let before = pg.signing_secret().await.unwrap();
+    assert_eq!(pg.rotate_signing_key(&actor).await.unwrap(), 3);
+    assert_eq!(lite.rotate_signing_key(&actor).await.unwrap(), 3);
+    let after = pg.signing_secret().await.unwrap();
+    assert_eq!(after.generation, 2);
+    assert_ne!(after.secret, before.secret);
+    for jti in &jtis {
+        assert!(pg.token_principal(*jti).await.unwrap().unwrap().revoked);
+    }
+
+    // The audit trail holds the same actions in the same order.
+    let lite_actions: Vec<String> = lite
+        .audit(None, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.action)
+        .collect();
+    let client = connect(&db.config).await;
+    let pg_actions: Vec<String> = client
+        .query("SELECT action FROM audit ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(pg_actions, lite_actions);
+    drop((pg, client));
+    db.drop().await;
+}
+
+/// A rotation through one replica reaches another replica's listener (a
+/// NOTIFY in the write's transaction, a LISTEN connection per process),
+/// and a rolled-back write sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_reach_other_replicas() {
+    let Some(db) = TestDb::new("events_reach_other_replicas").await else {
+        return;
+    };
+    let a = PgStore::open_config(db.config.clone()).await.unwrap();
+    let (heard, mut hear) = tokio::sync::mpsc::unbounded_channel();
+    let listening = super::events::listen(
+        &db.config,
+        std::sync::Arc::new(move |e: super::super::events::Event| {
+            let _ = heard.send(e);
+        }),
+    )
+    .await
+    .unwrap();
+    let actor = Actor::program();
+    let runner = a
+        .create_runner(new_runner("Far", None), key(1), &actor)
+        .await
+        .unwrap();
+    // Refused (not found): rolled back, nothing sent.
+    let _ = a
+        .rotate_runner_key(RunnerRef::from(Ref::Slug("nobody".into())), key(3), &actor)
+        .await
+        .unwrap_err();
+    let started = std::time::Instant::now();
+    a.rotate_runner_key(RunnerRef::from(runner.uuid), key(2), &actor)
+        .await
+        .unwrap();
+    let event = tokio::time::timeout(std::time::Duration::from_secs(1), hear.recv())
+        .await
+        .expect("heard within 1 s")
+        .unwrap();
+    assert_eq!(
+        event,
+        super::super::events::Event::RunnerRevoked {
+            runner: runner.uuid
+        }
+    );
+    eprintln!(
+        "event heard {:?} after the rotation began",
+        started.elapsed()
+    );
+    assert!(hear.try_recv().is_err(), "one event, once");
+    drop((listening, a));
+    db.drop().await;
+}
