@@ -36,10 +36,19 @@ impl TestDb {
         let admin: tokio_postgres::Config = url.parse().expect("RUNNERS_TEST_PG is a URL");
         let name = format!("t_{}", Uuid::new_v4().simple());
         let client = connect(&admin).await;
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
+        // A locale whose order is not bytes' (ICU's en-US: "elan" < "Élan" <
+        // "zebra" < "Zebra"), so that the tests see the schema keep SQLite's
+        // order by itself; plain where PostgreSQL has no ICU.
+        let icu = format!(
+            "CREATE DATABASE {name} LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8' \
+             TEMPLATE template0"
+        );
+        if client.batch_execute(&icu).await.is_err() {
+            client
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
+        }
         let mut config = admin.clone();
         config.dbname(&name);
         Some(Self {
