@@ -119,8 +119,8 @@ pub struct Common<'a> {
 
 impl Common<'_> {
     /// Applies a change of name, slug and archived (archiving an archived
-    /// item keeps its first time).
-    fn apply(
+    /// item keeps its first time). Both engines' updates use it.
+    pub(super) fn apply(
         self,
         name: Option<ResourceName>,
         slug: Option<Slug>,

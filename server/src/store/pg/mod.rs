@@ -27,8 +27,6 @@ use super::audit::Actor;
 use super::model::AuditAction;
 use super::{BUSY_TIMEOUT, StoreError};
 
-pub use runners::PgKeyedRunner;
-
 /// Connections to PostgreSQL per server process. A replica's share of the
 /// server's `max_connections` (100 by default): a few replicas fit.
 pub const POOL_SIZE: usize = 16;
@@ -141,8 +139,6 @@ impl From<PoolError> for StoreError {
 
 /// The name of the unique constraint `e` violated (SQLSTATE 23505), if
 /// that is what failed.
-// Used by the UPDATE paths (a slug changed to a taken one), next.
-#[allow(dead_code)]
 pub(super) fn unique_violation(e: &tokio_postgres::Error) -> Option<&str> {
     let db = e.as_db_error()?;
     if *db.code() == SqlState::UNIQUE_VIOLATION {

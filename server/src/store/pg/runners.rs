@@ -7,8 +7,13 @@ use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::super::audit::{Actor, changes};
-use super::super::model::{AuditAction, Kind, NewRunner, RunnerKeyHash, RunnerRef, RunnerRow};
-use super::{PgStore, StoreError, Tx, now, record, text_enum};
+use super::super::events::Event;
+use super::super::items::Item as _;
+use super::super::model::{
+    AuditAction, Kind, NewRunner, RunnerChanges, RunnerKeyHash, RunnerRef, RunnerRow, Runners,
+};
+use super::super::runners::KeyedRunner;
+use super::{PgStore, StoreError, Tx, now, record, text_enum, unique_violation};
 use crate::validate::{Direction, ListQuery, Ref, Sort, generated_slug, slug_from_name};
 
 /// A runner's columns, as [`runner_at`] reads them. Its specs come in the
@@ -42,25 +47,26 @@ fn runner_at(row: &Row, at: usize) -> Result<RunnerRow, StoreError> {
     })
 }
 
-/// The runner a runner key belongs to (the twin of `KeyedRunner`).
-#[derive(Clone, Debug)]
-pub struct PgKeyedRunner {
-    pub id: i64,
-    pub uuid: Uuid,
-    pub slug: String,
-    pub archived: bool,
-}
-
 /// Tries to find a free generated slug before giving up (as SQLite).
 const GENERATED_SLUG_ATTEMPTS: usize = 8;
 
 /// A runner's row id and row, by UUID or slug.
 async fn find(tx: &Tx<'_>, r: &RunnerRef) -> Result<(i64, RunnerRow), StoreError> {
+    find_with(tx, r, "").await
+}
+
+/// [`find`], with the runner's row locked until the transaction ends: a
+/// write that reads, then changes a runner, serialises with any other.
+async fn find_locked(tx: &Tx<'_>, r: &RunnerRef) -> Result<(i64, RunnerRow), StoreError> {
+    find_with(tx, r, " FOR UPDATE OF runners").await
+}
+
+async fn find_with(tx: &Tx<'_>, r: &RunnerRef, lock: &str) -> Result<(i64, RunnerRow), StoreError> {
     let row = match r.by() {
         Ref::Uuid(uuid) => {
             let stmt = tx
                 .prepare_cached(&format!(
-                    "SELECT id, {COLUMNS} FROM runners WHERE uuid = $1"
+                    "SELECT id, {COLUMNS} FROM runners WHERE uuid = $1{lock}"
                 ))
                 .await?;
             tx.query_opt(&stmt, &[uuid]).await?
@@ -68,7 +74,7 @@ async fn find(tx: &Tx<'_>, r: &RunnerRef) -> Result<(i64, RunnerRow), StoreError
         Ref::Slug(slug) => {
             let stmt = tx
                 .prepare_cached(&format!(
-                    "SELECT id, {COLUMNS} FROM runners WHERE slug = $1"
+                    "SELECT id, {COLUMNS} FROM runners WHERE slug = $1{lock}"
                 ))
                 .await?;
             tx.query_opt(&stmt, &[slug]).await?
@@ -315,16 +321,9 @@ impl PgStore {
     ) -> Result<Uuid, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let (id, runner) = find(&tx, &r).await?;
         // Locked from here: an archive racing the rotation waits, or wins.
-        let archived: bool = tx
-            .query_one(
-                "SELECT archived IS NOT NULL FROM runners WHERE id = $1 FOR UPDATE",
-                &[&id],
-            )
-            .await?
-            .try_get(0)?;
-        if archived {
+        let (id, runner) = find_locked(&tx, &r).await?;
+        if runner.archived.is_some() {
             return Err(StoreError::RunnerArchived(runner.slug));
         }
         let hash: &[u8] = &key_hash.0;
@@ -343,7 +342,7 @@ impl PgStore {
         )
         .await?;
         // Every replica closes the runner's channel, once this commits.
-        let revoked = super::super::events::Event::RunnerRevoked {
+        let revoked = Event::RunnerRevoked {
             runner: runner.uuid,
         };
         super::events::notify(&tx, &revoked).await?;
@@ -351,11 +350,86 @@ impl PgStore {
         Ok(runner.uuid)
     }
 
+    /// Applies `changes` to the runner `r` in one transaction, with its
+    /// audit row (the twin of `Store::update::<Runners>`): its row locked
+    /// first, so racing updates apply one after the other. A slug taken by
+    /// another runner is [`StoreError::SlugTaken`]; a change that changes
+    /// nothing writes nothing. An archived runner's channel closes on every
+    /// replica.
+    pub async fn update_runner(
+        &self,
+        r: RunnerRef,
+        changes_asked: RunnerChanges,
+        actor: &Actor,
+    ) -> Result<RunnerRow, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let (id, current) = find_locked(&tx, &r).await?;
+        let mut next = current.clone();
+        let stamp = now();
+        let common = Runners::common_changes(&changes_asked);
+        Runners::common(&mut next).apply(common.name, common.slug, common.archived, stamp);
+        if next != current {
+            next.modified = stamp;
+            let folded = next.name.to_lowercase();
+            tx.execute(
+                "UPDATE runners SET name = $1, name_folded = $2, slug = $3, archived = $4,
+                                    modified = $5
+                 WHERE id = $6",
+                &[&next.name, &folded, &next.slug, &next.archived, &stamp, &id],
+            )
+            .await
+            .map_err(|e| {
+                if unique_violation(&e) == Some("runners_slug_key") {
+                    StoreError::SlugTaken {
+                        kind: Kind::Runner,
+                        slug: next.slug.clone(),
+                    }
+                } else {
+                    e.into()
+                }
+            })?;
+            record(
+                &tx,
+                actor,
+                AuditAction::RunnerUpdate,
+                Some(next.uuid),
+                Some(&next.slug),
+                changes(Some(&current), &next),
+            )
+            .await?;
+        }
+        if let Some(event) = Runners::revoked(&next) {
+            super::events::notify(&tx, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(next)
+    }
+
+    /// Records a heartbeat of `runner`, provided its key is still the one it
+    /// was found by and it is still active; `None` if either no longer holds.
+    pub async fn heartbeat(&self, runner: &KeyedRunner) -> Result<Option<RunnerRow>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "UPDATE runners SET last_heartbeat = $1
+                 WHERE id = $2 AND token_hash = $3 AND archived IS NULL
+                 RETURNING {COLUMNS}"
+            ))
+            .await?;
+        let hash: &[u8] = &runner.key_hash.0;
+        client
+            .query_opt(&stmt, &[&now(), &runner.id, &hash])
+            .await?
+            .map(|r| runner_at(&r, 0))
+            .transpose()
+    }
+
     /// The runner whose key has this hash, if any.
     pub async fn runner_by_key_hash(
         &self,
         key_hash: RunnerKeyHash,
-    ) -> Result<Option<PgKeyedRunner>, StoreError> {
+    ) -> Result<Option<KeyedRunner>, StoreError> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
@@ -365,11 +439,12 @@ impl PgStore {
         let hash: &[u8] = &key_hash.0;
         let row = client.query_opt(&stmt, &[&hash]).await?;
         row.map(|r| {
-            Ok(PgKeyedRunner {
+            Ok(KeyedRunner {
                 id: r.try_get(0)?,
                 uuid: r.try_get(1)?,
                 slug: r.try_get(2)?,
                 archived: r.try_get(3)?,
+                key_hash,
             })
         })
         .transpose()
