@@ -9,6 +9,7 @@
 //! calls (`tests.rs` compares them).
 
 pub mod events;
+mod items;
 mod runners;
 pub mod schema;
 mod tokens;

@@ -3,7 +3,6 @@
 //! `../runners.rs` and `../items.rs`'s list.
 
 use tokio_postgres::Row;
-use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::super::audit::{Actor, changes};
@@ -14,7 +13,7 @@ use super::super::model::{
 };
 use super::super::runners::KeyedRunner;
 use super::{PgStore, StoreError, Tx, now, record, text_enum, unique_violation};
-use crate::validate::{Direction, ListQuery, Ref, Sort, generated_slug, slug_from_name};
+use crate::validate::{ListQuery, Ref, generated_slug, slug_from_name};
 
 /// A runner's columns, as [`runner_at`] reads them. Its specs come in the
 /// same statement, in the order added (`coalesce`: `[]` when none).
@@ -89,24 +88,6 @@ async fn find_with(tx: &Tx<'_>, r: &RunnerRef, lock: &str) -> Result<(i64, Runne
     }
 }
 
-/// Shortest `search` the trigram indexes serve (as SQLite's).
-const SEARCH_INDEX_MIN_CHARS: usize = super::super::SEARCH_INDEX_MIN_CHARS;
-
-/// `text` as a `LIKE` pattern matching it anywhere, `\`, `%` and `_` taken
-/// literally.
-fn contains_pattern(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.chars() {
-        if matches!(c, '\\' | '%' | '_') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
 /// The `status` filter, as in [`COLUMNS`] (the same SQL as SQLite's).
 fn status_filter(status: &str) -> Option<&'static str> {
     const ACTIVE_JOB: &str = "EXISTS (SELECT 1 FROM jobs WHERE jobs.runner_id = runners.id \
@@ -125,94 +106,16 @@ fn status_filter(status: &str) -> Option<&'static str> {
     })
 }
 
-/// The parameters of a statement, as `tokio-postgres` takes them.
-fn params(args: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
-    args.iter()
-        .map(|a| a.as_ref() as &(dyn ToSql + Sync))
-        .collect()
-}
-
 /// One page of runners matching `q` and how many match, in one snapshot.
 async fn list(tx: &Tx<'_>, q: &ListQuery) -> Result<(Vec<RunnerRow>, u64), StoreError> {
-    let mut filters: Vec<String> = Vec::new();
-    let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-    if let Some(status) = q.status.and_then(status_filter) {
-        filters.push(status.to_owned());
-    }
-    if !q.archived {
-        filters.push("archived IS NULL".to_owned());
-    }
-    if let Some(name) = &q.name {
-        args.push(Box::new(name.clone()));
-        filters.push(format!("name = ${}", args.len()));
-    }
-    if let Some(search) = &q.search {
-        // Each LIKE is served by its column's trigram index (3 chars or
-        // more); PostgreSQL ORs the bitmaps and rechecks exactly.
-        let _ = SEARCH_INDEX_MIN_CHARS;
-        args.push(Box::new(contains_pattern(search)));
-        let p = args.len();
-        filters.push(format!(
-            "(name_folded LIKE ${p} OR slug LIKE ${p} OR uuid::text LIKE ${p})"
-        ));
-    }
-    let mut where_sql = String::new();
-    for (i, filter) in filters.iter().enumerate() {
-        where_sql.push_str(if i == 0 { " WHERE " } else { " AND " });
-        where_sql.push_str(filter);
-    }
-    let order = match (q.sort, q.direction) {
-        (Sort::Name, Direction::Asc) => "name ASC, slug ASC",
-        (Sort::Name, Direction::Desc) => "name DESC, slug DESC",
-        (Sort::Created, Direction::Asc) => "id ASC",
-        (Sort::Created, Direction::Desc) => "id DESC",
-    };
     // The trigger-kept count when nothing filters but `archived`.
     let cheap = match (&q.name, &q.search, q.archived, q.status) {
         (None, None, false, None) => Some("SELECT sum(active)::bigint FROM runner_counts"),
         (None, None, true, None) => Some("SELECT sum(total)::bigint FROM runner_counts"),
         _ => None,
     };
-    let cheap_total: Option<i64> = match cheap {
-        Some(sql) => Some(tx.query_one(sql, &[]).await?.try_get(0)?),
-        None => None,
-    };
-    let total_sql = if cheap_total.is_some() {
-        "NULL::bigint"
-    } else {
-        "count(*) OVER ()"
-    };
-    let n = args.len();
-    let (limit, offset) = (n + 1, n + 2);
-    let sql = format!(
-        "WITH page (page_id, total) AS (
-             SELECT id, {total_sql} FROM runners{where_sql}
-             ORDER BY {order} LIMIT ${limit} OFFSET ${offset})
-         SELECT {COLUMNS}, total FROM runners JOIN page ON page_id = id
-         ORDER BY {order}"
-    );
-    let limit = i64::from(q.per_page);
-    let offset = i64::try_from(q.offset()).unwrap_or(i64::MAX);
-    let mut page_args = params(&args);
-    page_args.push(&limit);
-    page_args.push(&offset);
-    let stmt = tx.prepare_cached(&sql).await?;
-    let rows = tx.query(&stmt, &page_args).await?;
-    let mut counted = None;
-    let mut items = Vec::with_capacity(rows.len());
-    for row in &rows {
-        counted = row.try_get::<_, Option<i64>>(row.len() - 1)?;
-        items.push(runner_at(row, 0)?);
-    }
-    let total = match (cheap_total, counted) {
-        (Some(total), _) | (None, Some(total)) => total,
-        // A page past the end has no row to carry the count.
-        (None, None) => {
-            let sql = format!("SELECT count(*) FROM runners{where_sql}");
-            tx.query_one(&sql, &params(&args)).await?.try_get(0)?
-        }
-    };
-    Ok((items, u64::try_from(total).unwrap_or(0)))
+    let status = q.status.and_then(status_filter);
+    super::items::list(tx, q, "runners", COLUMNS, status, cheap, runner_at).await
 }
 
 impl PgStore {
@@ -448,14 +351,5 @@ impl PgStore {
             })
         })
         .transpose()
-    }
-}
-
-#[cfg(test)]
-mod unit {
-    #[test]
-    fn like_patterns_take_wildcards_literally() {
-        assert_eq!(super::contains_pattern("a%b_c\\d"), "%a\\%b\\_c\\\\d%");
-        assert_eq!(super::contains_pattern(""), "%%");
     }
 }
