@@ -12,6 +12,7 @@ pub mod events;
 mod items;
 mod runners;
 pub mod schema;
+mod specs;
 mod tokens;
 
 #[cfg(test)]

@@ -11,7 +11,10 @@ use tokio_postgres::NoTls;
 use uuid::Uuid;
 
 use super::super::audit::Actor;
-use super::super::model::{NewRunner, RunnerChanges, RunnerKeyHash, RunnerRef, RunnerRow, Runners};
+use super::super::model::{
+    NewRunner, NewSpec, RunnerChanges, RunnerKeyHash, RunnerRef, RunnerRow, Runners, SpecChanges,
+    SpecRef, SpecRow, Specs,
+};
 use super::super::{Store, StoreError};
 use super::{PgStore, schema};
 use crate::validate::{Direction, ListQuery, Ref, Sort};
@@ -699,5 +702,268 @@ async fn runner_updates_match_sqlite() {
     };
     assert_eq!(fields(&pg_trail), fields(&lite_trail));
     drop((pg, client));
+    db.drop().await;
+}
+
+fn new_spec(name: &str, slug: Option<&str>, fallback: bool) -> NewSpec {
+    NewSpec {
+        name: name.to_owned().try_into().unwrap(),
+        slug: slug.map(|s| s.to_owned().try_into().unwrap()),
+        architecture: crate::types::Architecture::X86_64,
+        os: crate::types::OperatingSystem::Linux,
+        cpu: 4u32.try_into().unwrap(),
+        memory: (8u64 << 30).try_into().unwrap(),
+        disk: (9_223_372_036_854_775_807u64).try_into().unwrap(),
+        network: fallback,
+        sandbox: fallback.then_some(crate::types::Sandbox::Firecracker),
+        fallback,
+    }
+}
+
+fn spec_change(fallback: Option<bool>, archived: Option<bool>) -> SpecChanges {
+    SpecChanges {
+        fallback,
+        archived,
+        ..SpecChanges::default()
+    }
+}
+
+/// What of a spec is the same on both engines.
+fn spec_shape(s: &SpecRow) -> String {
+    format!(
+        "{} {} {:?} {:?} {} {} {} {} {:?} fallback={} archived={}",
+        s.name,
+        s.slug,
+        s.architecture,
+        s.os,
+        s.cpu,
+        s.memory,
+        s.disk,
+        s.network,
+        s.sandbox,
+        s.fallback.is_some(),
+        s.archived.is_some()
+    )
+}
+
+/// Specs, the fallback's moves and the specs of runners give what SQLite
+/// gives, step by step; the audit trails have the same actions in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn specs_match_sqlite() {
+    let Some(db) = TestDb::new("specs_match_sqlite").await else {
+        return;
+    };
+    let pg = PgStore::open_config(db.config.clone()).await.unwrap();
+    let (_dir, lite) = sqlite();
+    let actor = Actor::program();
+    let spec = |s: &str| SpecRef::from(Ref::Slug(s.to_owned()));
+    let runner = |s: &str| RunnerRef::from(Ref::Slug(s.to_owned()));
+    for (name, slug, fallback) in [
+        ("Small", None, false),
+        ("Big box", Some("big"), true),
+        ("Arm", None, true),
+        ("small", Some("small-2"), false),
+    ] {
+        let a = lite
+            .create_spec(new_spec(name, slug, fallback), &actor)
+            .await
+            .unwrap();
+        let b = pg
+            .create_spec(new_spec(name, slug, fallback), &actor)
+            .await
+            .unwrap();
+        assert_eq!(spec_shape(&a), spec_shape(&b));
+    }
+    let taken = pg
+        .create_spec(new_spec("x", Some("big"), false), &actor)
+        .await;
+    assert!(
+        matches!(taken, Err(StoreError::SlugTaken { .. })),
+        "{taken:?}"
+    );
+
+    let all = |archived: bool| {
+        let mut q = query(Sort::Name, Direction::Asc, 255, 1, None, None);
+        q.archived = archived;
+        q
+    };
+    let compare = async |step: &str| {
+        for archived in [false, true] {
+            let (a, at) = lite.list_specs(all(archived)).await.unwrap();
+            let (b, bt) = pg.list_specs(all(archived)).await.unwrap();
+            assert_eq!(at, bt, "{step}");
+            assert_eq!(
+                a.iter().map(spec_shape).collect::<Vec<_>>(),
+                b.iter().map(spec_shape).collect::<Vec<_>>(),
+                "{step}"
+            );
+            assert!(b.iter().filter(|s| s.fallback.is_some()).count() <= 1);
+        }
+    };
+    compare("created").await;
+    let steps: Vec<(&str, SpecChanges)> = vec![
+        ("small", spec_change(Some(true), None)),
+        ("small", spec_change(Some(true), None)),
+        ("big", spec_change(Some(true), Some(true))),
+        ("big", spec_change(Some(true), None)),
+        ("big", spec_change(None, Some(false))),
+        ("small", spec_change(None, Some(true))),
+        ("arm", spec_change(Some(false), None)),
+        ("arm", spec_change(Some(true), None)),
+        ("arm", spec_change(Some(false), None)),
+        ("nothing", spec_change(Some(true), None)),
+    ];
+    for (target, changes) in steps {
+        let a = lite
+            .update::<Specs>(spec(target), changes.clone(), &actor)
+            .await;
+        let b = pg.update_spec(spec(target), changes, &actor).await;
+        match (&a, &b) {
+            (Ok(a), Ok(b)) => assert_eq!(spec_shape(a), spec_shape(b), "{target}"),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{target}"),
+            _ => panic!("{target}: SQLite {a:?}, PostgreSQL {b:?}"),
+        }
+        compare(target).await;
+    }
+
+    // The specs of a runner, in the order added.
+    for store_is_pg in [false, true] {
+        let k = key(1);
+        if store_is_pg {
+            pg.create_runner(new_runner("R", Some("r")), k, &actor)
+                .await
+                .unwrap();
+        } else {
+            lite.create_runner(new_runner("R", Some("r")), k, &actor)
+                .await
+                .unwrap();
+        }
+    }
+    for (op, s) in [
+        ("add", "arm"),
+        ("add", "big"),
+        ("add", "arm"),
+        ("add", "none"),
+        ("remove", "small-2"),
+        ("add", "small-2"),
+        ("remove", "arm"),
+        ("add", "arm"),
+    ] {
+        let (a, b) = match op {
+            "add" => (
+                lite.add_runner_spec(runner("r"), spec(s), &actor)
+                    .await
+                    .map(|s| spec_shape(&s)),
+                pg.add_runner_spec(runner("r"), spec(s), &actor)
+                    .await
+                    .map(|s| spec_shape(&s)),
+            ),
+            _ => (
+                lite.remove_runner_spec(runner("r"), spec(s), &actor)
+                    .await
+                    .map(|()| String::new()),
+                pg.remove_runner_spec(runner("r"), spec(s), &actor)
+                    .await
+                    .map(|()| String::new()),
+            ),
+        };
+        match (&a, &b) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+            _ => panic!("{op} {s}: SQLite {a:?}, PostgreSQL {b:?}"),
+        }
+        let a = lite.runner_specs(&runner("r")).await.unwrap();
+        let b = pg.runner_specs(&runner("r")).await.unwrap();
+        assert_eq!(
+            a.iter().map(spec_shape).collect::<Vec<_>>(),
+            b.iter().map(spec_shape).collect::<Vec<_>>()
+        );
+        // The runner's row lists the same specs in the same order.
+        let row = pg.runner(&runner("r")).await.unwrap();
+        assert_eq!(row.specs, b.iter().map(|s| s.uuid).collect::<Vec<_>>());
+    }
+
+    // Deleting: in use (409, naming the runner), unused (gone), unknown.
+    for s in ["big", "small", "small", "small-2"] {
+        let a = lite.delete_spec(spec(s), &actor).await;
+        let b = pg.delete_spec(spec(s), &actor).await;
+        assert_eq!(
+            a.as_ref().map_err(ToString::to_string),
+            b.as_ref().map_err(ToString::to_string),
+            "{s}"
+        );
+    }
+    compare("deleted").await;
+
+    let lite_actions: Vec<String> = lite
+        .audit(None, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.action)
+        .collect();
+    let client = connect(&db.config).await;
+    let pg_actions: Vec<String> = client
+        .query("SELECT action FROM audit ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(pg_actions, lite_actions);
+    drop((pg, client));
+    db.drop().await;
+}
+
+/// Racing PATCHes making different specs the fallback, over four pools (as
+/// four replicas): every one succeeds, and one spec is the fallback after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_fallbacks_leave_one() {
+    let Some(db) = TestDb::new("racing_fallbacks_leave_one").await else {
+        return;
+    };
+    let mut stores = Vec::new();
+    for _ in 0..4 {
+        stores.push(PgStore::open_config(db.config.clone()).await.unwrap());
+    }
+    let actor = Actor::program();
+    for i in 0..16 {
+        stores[0]
+            .create_spec(new_spec(&format!("S{i}"), None, i % 5 == 0), &actor)
+            .await
+            .unwrap();
+    }
+    for round in 0..3 {
+        let results = futures::future::join_all((0..16).map(|i| {
+            let store = stores[i % 4].clone();
+            async move {
+                let target = SpecRef::from(Ref::Slug(format!("s{i}")));
+                if round == 1 && i % 3 == 0 {
+                    store
+                        .create_spec(
+                            new_spec(&format!("New {round} {i}"), None, true),
+                            &Actor::program(),
+                        )
+                        .await
+                        .map(drop)
+                } else {
+                    store
+                        .update_spec(target, spec_change(Some(true), None), &Actor::program())
+                        .await
+                        .map(drop)
+                }
+            }
+        }))
+        .await;
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        let client = connect(&db.config).await;
+        let fallbacks: i64 = client
+            .query_one("SELECT count(*) FROM specs WHERE fallback IS NOT NULL", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(fallbacks, 1, "round {round}");
+    }
+    drop(stores);
     db.drop().await;
 }
