@@ -10,6 +10,7 @@
 
 pub mod events;
 mod items;
+mod jobs;
 mod runners;
 pub mod schema;
 mod specs;

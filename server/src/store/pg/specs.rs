@@ -20,7 +20,7 @@ use crate::validate::{ListQuery, Ref, generated_slug, slug_from_name};
 /// The advisory lock of every change of the fallback spec.
 pub const FALLBACK_LOCK: i64 = 0x7275_6e6e_6572_7302;
 
-const COLUMNS: &str = "uuid, name, slug, architecture, os, cpu, memory, disk, \
+pub(super) const COLUMNS: &str = "uuid, name, slug, architecture, os, cpu, memory, disk, \
                        network, sandbox, fallback, archived, created, modified";
 
 /// Tries to find a free generated slug before giving up (as SQLite).
@@ -30,7 +30,7 @@ fn unsigned<T: TryFrom<i64>>(value: i64) -> Result<T, StoreError> {
     T::try_from(value).map_err(|_| StoreError::Task(format!("stored value {value} is negative")))
 }
 
-fn spec_at(row: &Row, at: usize) -> Result<SpecRow, StoreError> {
+pub(super) fn spec_at(row: &Row, at: usize) -> Result<SpecRow, StoreError> {
     let required = |at: usize| -> Result<Option<String>, StoreError> {
         let text: Option<String> = row.try_get(at)?;
         text.map(Some)
@@ -57,7 +57,11 @@ fn spec_at(row: &Row, at: usize) -> Result<SpecRow, StoreError> {
 
 /// A spec's row id and row, by UUID or slug; `lock`: its row locked until
 /// the transaction ends.
-async fn find(tx: &Tx<'_>, r: &SpecRef, lock: bool) -> Result<(i64, SpecRow), StoreError> {
+pub(super) async fn find(
+    tx: &Tx<'_>,
+    r: &SpecRef,
+    lock: bool,
+) -> Result<(i64, SpecRow), StoreError> {
     let lock = if lock { " FOR UPDATE" } else { "" };
     let row = match r.by() {
         Ref::Uuid(uuid) => {

@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use super::super::audit::Actor;
 use super::super::model::{
-    NewRunner, NewSpec, RunnerChanges, RunnerKeyHash, RunnerRef, RunnerRow, Runners, SpecChanges,
-    SpecRef, SpecRow, Specs,
+    NewJob, NewRunner, NewSpec, RunnerChanges, RunnerKeyHash, RunnerRef, RunnerRow, Runners,
+    SpecChanges, SpecRef, SpecRow, Specs,
 };
 use super::super::{Store, StoreError};
 use super::{PgStore, schema};
@@ -965,5 +965,179 @@ async fn racing_fallbacks_leave_one() {
         assert_eq!(fallbacks, 1, "round {round}");
     }
     drop(stores);
+    db.drop().await;
+}
+
+fn new_job(spec: Option<&str>, priority: i32, n: u64) -> NewJob {
+    NewJob {
+        spec: spec.map(|s| SpecRef::from(Ref::Slug(s.to_owned()))),
+        config: serde_json::json!({"n": n, "cmd": ["bench"], "env": {"A": "1"}}),
+        timeout: 3600,
+        priority,
+    }
+}
+
+/// Jobs created alike are claimed in the same order on both engines
+/// (higher priority first, then older; only a runner's specs), with the
+/// same rows; a revoked key claims nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_match_sqlite() {
+    let Some(db) = TestDb::new("claims_match_sqlite").await else {
+        return;
+    };
+    let pg = PgStore::open_config(db.config.clone()).await.unwrap();
+    let (_dir, lite) = sqlite();
+    let actor = Actor::program();
+    let spec = |s: &str| SpecRef::from(Ref::Slug(s.to_owned()));
+    let runner = |s: &str| RunnerRef::from(Ref::Slug(s.to_owned()));
+    // No fallback yet: a job without a spec is refused on both.
+    let a = lite.create_job(new_job(None, 0, 0), &actor).await;
+    let b = pg.create_job(new_job(None, 0, 0), &actor).await;
+    assert!(matches!(a, Err(StoreError::NoFallbackSpec)), "{a:?}");
+    assert!(matches!(b, Err(StoreError::NoFallbackSpec)), "{b:?}");
+    for (name, fallback) in [("Linux", true), ("Other", false), ("Third", false)] {
+        lite.create_spec(new_spec(name, None, fallback), &actor)
+            .await
+            .unwrap();
+        pg.create_spec(new_spec(name, None, fallback), &actor)
+            .await
+            .unwrap();
+    }
+    lite.create_runner(new_runner("R", Some("r")), key(1), &actor)
+        .await
+        .unwrap();
+    pg.create_runner(new_runner("R", Some("r")), key(1), &actor)
+        .await
+        .unwrap();
+    for s in ["linux", "third"] {
+        lite.add_runner_spec(runner("r"), spec(s), &actor)
+            .await
+            .unwrap();
+        pg.add_runner_spec(runner("r"), spec(s), &actor)
+            .await
+            .unwrap();
+    }
+    let jobs = [
+        (None, 0),
+        (Some("other"), 9),
+        (Some("linux"), 1),
+        (Some("third"), 5),
+        (None, 5),
+        (Some("linux"), -3),
+        (Some("third"), 1),
+    ];
+    for (n, (s, priority)) in jobs.iter().enumerate() {
+        let n = u64::try_from(n).unwrap();
+        let a = lite
+            .create_job(new_job(*s, *priority, n), &actor)
+            .await
+            .unwrap();
+        let b = pg
+            .create_job(new_job(*s, *priority, n), &actor)
+            .await
+            .unwrap();
+        assert_eq!(
+            (a.status, &a.config, a.priority, a.timeout),
+            (b.status, &b.config, b.priority, b.timeout)
+        );
+        assert_eq!(spec_shape(&a.spec), spec_shape(&b.spec));
+        assert_eq!(pg.job(b.uuid).await.unwrap(), b);
+    }
+    let lite_keyed = lite.runner_by_key_hash(key(1)).await.unwrap().unwrap();
+    let pg_keyed = pg.runner_by_key_hash(key(1)).await.unwrap().unwrap();
+    let mut order = Vec::new();
+    loop {
+        let a = lite
+            .claim_job(lite_keyed.id, key(1), Some(None))
+            .await
+            .unwrap();
+        let b = pg.claim_job(pg_keyed.id, key(1), Some(None)).await.unwrap();
+        assert_eq!(a.specs.len(), b.specs.len());
+        let (a, b) = (a.job.map(|c| c.job), b.job.map(|c| c.job));
+        assert_eq!(
+            a.as_ref().map(|j| (&j.config, j.status)),
+            b.as_ref().map(|j| (&j.config, j.status))
+        );
+        let Some(b) = b else { break };
+        assert_eq!(b.runner, Some(pg_keyed.uuid));
+        assert!(b.claimed.is_some());
+        order.push(b.config["n"].as_u64().unwrap());
+    }
+    // "other" (n = 1) is not the runner's spec.
+    assert_eq!(order, vec![3, 4, 2, 6, 0, 5]);
+    // A rotated key claims nothing: the runner is revoked.
+    pg.rotate_runner_key(runner("r"), key(2), &actor)
+        .await
+        .unwrap();
+    let revoked = pg.claim_job(pg_keyed.id, key(1), None).await;
+    assert!(
+        matches!(revoked, Err(StoreError::RunnerRevoked)),
+        "{revoked:?}"
+    );
+    drop(pg);
+    db.drop().await;
+}
+
+/// 32 runners over four pools (as four replicas) race for 200 jobs: each
+/// job is claimed exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_claims_exactly_once() {
+    let Some(db) = TestDb::new("racing_claims_exactly_once").await else {
+        return;
+    };
+    let mut stores = Vec::new();
+    for _ in 0..4 {
+        stores.push(PgStore::open_config(db.config.clone()).await.unwrap());
+    }
+    let actor = Actor::program();
+    let pg = &stores[0];
+    pg.create_spec(new_spec("Linux", None, true), &actor)
+        .await
+        .unwrap();
+    let mut runners = Vec::new();
+    for i in 0..32u8 {
+        let r = pg
+            .create_runner(new_runner(&format!("R{i}"), None), key(i), &actor)
+            .await
+            .unwrap();
+        pg.add_runner_spec(
+            RunnerRef::from(r.uuid),
+            SpecRef::from(Ref::Slug("linux".into())),
+            &actor,
+        )
+        .await
+        .unwrap();
+        runners.push(pg.runner_by_key_hash(key(i)).await.unwrap().unwrap().id);
+    }
+    for n in 0..200u64 {
+        pg.create_job(new_job(None, i32::try_from(n % 7).unwrap(), n), &actor)
+            .await
+            .unwrap();
+    }
+    let claimed = futures::future::join_all(runners.iter().enumerate().map(|(i, &id)| {
+        let store = stores[i % 4].clone();
+        let k = key(u8::try_from(i).unwrap());
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            while let Some(c) = store.claim_job(id, k, None).await.unwrap().job {
+                mine.push(c.job.uuid);
+            }
+            mine
+        })
+    }))
+    .await;
+    let mut all: Vec<Uuid> = claimed.into_iter().flat_map(|r| r.unwrap()).collect();
+    let total = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!((total, all.len()), (200, 200));
+    let client = connect(&db.config).await;
+    let pending: i64 = client
+        .query_one("SELECT count(*) FROM jobs WHERE status = 'pending'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(pending, 0);
+    drop((stores, client));
     db.drop().await;
 }
