@@ -210,7 +210,7 @@ impl Timeouts {
     }
 
     /// When `job` runs out of time (its start plus timeout plus grace).
-    fn run_out(&self, job: &JobRow) -> Option<DateTime<Utc>> {
+    pub(super) fn run_out(&self, job: &JobRow) -> Option<DateTime<Utc>> {
         job.started.map(|started| {
             started
                 + chrono::Duration::seconds(i64::from(job.timeout))
@@ -254,7 +254,11 @@ fn transition(
 }
 
 /// The error text kept on a job that the timeout rules ended.
-fn expired_output(status: JobStatus, timeouts: &Timeouts, job: &JobRow) -> serde_json::Value {
+pub(super) fn expired_output(
+    status: JobStatus,
+    timeouts: &Timeouts,
+    job: &JobRow,
+) -> serde_json::Value {
     let results = job
         .output
         .as_ref()
@@ -272,6 +276,92 @@ fn expired_output(status: JobStatus, timeouts: &Timeouts, job: &JobRow) -> serde
         ),
     };
     serde_json::json!({ "results": results, "error": error })
+}
+
+/// A transition a report makes: from one of `from` to `to`, stamping the
+/// column `stamp` (if any), keeping `output` (if any).
+pub(super) struct Move {
+    pub from: &'static [JobStatus],
+    pub to: JobStatus,
+    pub stamp: Option<&'static str>,
+    pub output: Option<serde_json::Value>,
+}
+
+/// What `report` does to `job` at time `t`, under the timeout rules: the
+/// answer, and the transition to make (each engine makes it its own way).
+pub(super) fn decide(
+    report: JobReport,
+    job: &JobRow,
+    timeouts: &Timeouts,
+    t: DateTime<Utc>,
+) -> (Reported, Option<Move>) {
+    use JobStatus::*;
+    const LIVE: &[JobStatus] = &[Claimed, Running];
+    let status = job.status;
+    let to = |from, to, stamp, output| {
+        Some(Move {
+            from,
+            to,
+            stamp,
+            output,
+        })
+    };
+    match report {
+        JobReport::Running | JobReport::Heartbeat => match status {
+            Canceled => (Reported::Canceled, None),
+            Claimed | Running => {
+                if timeouts.run_out(job).is_some_and(|r| t >= r) {
+                    let output = expired_output(Canceled, timeouts, job);
+                    (
+                        Reported::TimedOut,
+                        to(LIVE, Canceled, Some("completed"), Some(output)),
+                    )
+                } else if status == Claimed && report == JobReport::Running {
+                    (
+                        Reported::Now(Running),
+                        to(&[Claimed], Running, Some("started"), None),
+                    )
+                } else {
+                    (Reported::Now(status), to(LIVE, status, None, None))
+                }
+            }
+            ended => (Reported::Ignored(ended), None),
+        },
+        JobReport::Completed(output) => match status {
+            Completed => (Reported::Repeated(Completed), None),
+            // Bencher takes a completion after a heartbeat timeout failed
+            // the job: the results are worth keeping.
+            Claimed | Running | Failed => (
+                Reported::Now(Completed),
+                to(
+                    &[Claimed, Running, Failed],
+                    Completed,
+                    Some("completed"),
+                    Some(output),
+                ),
+            ),
+            ended => (Reported::Ignored(ended), None),
+        },
+        JobReport::Failed(output) => match status {
+            Failed => (Reported::Repeated(Failed), None),
+            Claimed | Running => (
+                Reported::Now(Failed),
+                to(LIVE, Failed, Some("completed"), Some(output)),
+            ),
+            ended => (Reported::Ignored(ended), None),
+        },
+        JobReport::Canceled => match status {
+            Canceled => (Reported::Repeated(Canceled), None),
+            Claimed | Running => {
+                let output = serde_json::json!({"results": [], "error": "canceled by the runner"});
+                (
+                    Reported::Now(Canceled),
+                    to(LIVE, Canceled, Some("completed"), Some(output)),
+                )
+            }
+            ended => (Reported::Ignored(ended), None),
+        },
+    }
 }
 
 /// Applies the timeout rules to job `id` now.
@@ -587,63 +677,11 @@ impl Store {
                 return Err(StoreError::NotRunnersJob(job));
             }
             runner_seen(tx, runner, None, &to_text(now()))?;
-            let (id, status) = (read.id, read.row.status);
-            use JobStatus::*;
-            let live = [Claimed, Running];
-            Ok(match report {
-                JobReport::Running | JobReport::Heartbeat => match status {
-                    Canceled => Reported::Canceled,
-                    Claimed | Running => {
-                        if timeouts.run_out(&read.row).is_some_and(|r| now() >= r) {
-                            let output = expired_output(Canceled, &timeouts, &read.row);
-                            transition(tx, id, &live, Canceled, Some("completed"), Some(&output))?;
-                            Reported::TimedOut
-                        } else if status == Claimed && report == JobReport::Running {
-                            transition(tx, id, &[Claimed], Running, Some("started"), None)?;
-                            Reported::Now(Running)
-                        } else {
-                            transition(tx, id, &live, status, None, None)?;
-                            Reported::Now(status)
-                        }
-                    }
-                    ended => Reported::Ignored(ended),
-                },
-                JobReport::Completed(output) => match status {
-                    Completed => Reported::Repeated(Completed),
-                    // Bencher takes a completion after a heartbeat timeout
-                    // failed the job: the results are worth keeping.
-                    Claimed | Running | Failed => {
-                        transition(
-                            tx,
-                            id,
-                            &[Claimed, Running, Failed],
-                            Completed,
-                            Some("completed"),
-                            Some(&output),
-                        )?;
-                        Reported::Now(Completed)
-                    }
-                    ended => Reported::Ignored(ended),
-                },
-                JobReport::Failed(output) => match status {
-                    Failed => Reported::Repeated(Failed),
-                    Claimed | Running => {
-                        transition(tx, id, &live, Failed, Some("completed"), Some(&output))?;
-                        Reported::Now(Failed)
-                    }
-                    ended => Reported::Ignored(ended),
-                },
-                JobReport::Canceled => match status {
-                    Canceled => Reported::Repeated(Canceled),
-                    Claimed | Running => {
-                        let output =
-                            serde_json::json!({"results": [], "error": "canceled by the runner"});
-                        transition(tx, id, &live, Canceled, Some("completed"), Some(&output))?;
-                        Reported::Now(Canceled)
-                    }
-                    ended => Reported::Ignored(ended),
-                },
-            })
+            let (answer, change) = decide(report, &read.row, &timeouts, now());
+            if let Some(m) = change {
+                transition(tx, read.id, m.from, m.to, m.stamp, m.output.as_ref())?;
+            }
+            Ok(answer)
         })
         .await
     }

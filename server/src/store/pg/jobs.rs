@@ -2,17 +2,23 @@
 //! of `../jobs.rs`). The claim is one statement, `UPDATE … WHERE id =
 //! (SELECT … FOR UPDATE SKIP LOCKED)`, in the transaction that checks the
 //! runner: runners racing on any replica skip each other's row, so a job is
-//! claimed exactly once. Next: list, cancel, reports, expiry, channels.
+//! claimed exactly once. What a runner's report does is decided by the
+//! SQLite engine's own `decide` (shared); only the writes differ.
 
 use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::super::audit::Actor;
 use super::super::events::Event;
-use super::super::jobs::{Claim, Claimed};
-use super::super::model::{AgentInfo, AuditAction, JobRow, Kind, NewJob, RunnerKeyHash};
+use chrono::{DateTime, Utc};
+
+use super::super::jobs::{Claim, Claimed, Expiry, Reported, Timeouts, decide, expired_output};
+use super::super::model::{
+    AgentInfo, AuditAction, JobReport, JobRow, JobStatus, Kind, NewJob, RunnerKeyHash, RunnerRef,
+    SpecRef,
+};
 use super::{PgStore, StoreError, Tx, now, record, specs, text_enum};
-use crate::validate::Ref;
+use crate::validate::{Direction, JobListQuery, Ref};
 
 /// The columns [`job_at`] reads; its spec is read by its id.
 const COLUMNS: &str = "j.id, j.uuid, j.status, j.spec_id, j.config, \
@@ -55,6 +61,76 @@ async fn job_at(tx: &Tx<'_>, row: &Row) -> Result<Claimed, StoreError> {
     })
 }
 
+async fn job_by_uuid(tx: &Tx<'_>, uuid: Uuid) -> Result<Claimed, StoreError> {
+    let stmt = tx
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM jobs j WHERE j.uuid = $1"))
+        .await?;
+    let row = tx
+        .query_opt(&stmt, &[&uuid])
+        .await?
+        .ok_or(StoreError::NotFound {
+            kind: Kind::Job,
+            by: Ref::Uuid(uuid),
+        })?;
+    job_at(tx, &row).await
+}
+
+/// Moves job `id` from one of `from` to `to`, stamping `stamp` (a column,
+/// if any) and `last_heartbeat`; whether it moved. One conditional write:
+/// its row lock makes racing transitions apply one after the other, and
+/// the second finds the status it left gone.
+async fn transition(
+    tx: &Tx<'_>,
+    id: i64,
+    from: &[JobStatus],
+    to: JobStatus,
+    stamp: Option<&str>,
+    output: Option<&serde_json::Value>,
+) -> Result<bool, StoreError> {
+    let set_stamp = stamp.map(|c| format!(", {c} = $1")).unwrap_or_default();
+    let set_output = if output.is_some() {
+        ", output = $5"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "UPDATE jobs SET status = $2, modified = $1, last_heartbeat = $1{set_stamp}{set_output}
+         WHERE id = $3 AND status = ANY($4)"
+    );
+    let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+    let stmt = tx.prepare_cached(&sql).await?;
+    let n = match output {
+        Some(o) => {
+            tx.execute(&stmt, &[&now(), &to.as_str(), &id, &from, o])
+                .await?
+        }
+        None => {
+            tx.execute(&stmt, &[&now(), &to.as_str(), &id, &from])
+                .await?
+        }
+    };
+    Ok(n > 0)
+}
+
+/// A runner's row id, by reference.
+async fn runner_id(tx: &Tx<'_>, r: &RunnerRef) -> Result<i64, StoreError> {
+    let row = match r.by() {
+        Ref::Uuid(uuid) => {
+            tx.query_opt("SELECT id FROM runners WHERE uuid = $1", &[uuid])
+                .await?
+        }
+        Ref::Slug(slug) => {
+            tx.query_opt("SELECT id FROM runners WHERE slug = $1", &[slug])
+                .await?
+        }
+    };
+    let row = row.ok_or_else(|| StoreError::NotFound {
+        kind: Kind::Runner,
+        by: r.by().clone(),
+    })?;
+    Ok(row.try_get(0)?)
+}
+
 async fn job_by_id(tx: &Tx<'_>, id: i64) -> Result<Claimed, StoreError> {
     let stmt = tx
         .prepare_cached(&format!("SELECT {COLUMNS} FROM jobs j WHERE j.id = $1"))
@@ -67,7 +143,7 @@ async fn runner_seen(
     tx: &Tx<'_>,
     runner: i64,
     agent: Option<&AgentInfo>,
-    t: chrono::DateTime<chrono::Utc>,
+    t: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     match agent {
         Some(a) => {
@@ -219,5 +295,309 @@ impl PgStore {
         };
         tx.commit().await?;
         Ok(Claim { job, specs })
+    }
+
+    /// One page of the jobs matching `q` (and of runner `runner`'s only, if
+    /// given), and how many match in all, in one snapshot.
+    pub async fn list_jobs(
+        &self,
+        runner: Option<RunnerRef>,
+        q: JobListQuery,
+    ) -> Result<(Vec<JobRow>, u64), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let mut filters = Vec::new();
+        let mut args: Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>> = Vec::new();
+        let named: Option<RunnerRef> = runner.or(q.runner.clone().map(Into::into));
+        if let Some(r) = &named {
+            args.push(Box::new(runner_id(&tx, r).await?));
+            filters.push(format!("j.runner_id = ${}", args.len()));
+        }
+        if let Some(spec) = &q.spec {
+            let (id, _) = specs::find(&tx, &SpecRef::from(spec.clone()), false).await?;
+            args.push(Box::new(id));
+            filters.push(format!("j.spec_id = ${}", args.len()));
+        }
+        if !q.statuses.is_empty() {
+            args.push(Box::new(q.statuses.clone()));
+            filters.push(format!("j.status = ANY(${})", args.len()));
+        }
+        let where_sql = if filters.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", filters.join(" AND "))
+        };
+        let total: i64 = tx
+            .query_one(
+                &format!("SELECT count(*) FROM jobs j{where_sql}"),
+                &super::items::params(&args),
+            )
+            .await?
+            .try_get(0)?;
+        let order = match q.direction {
+            Direction::Asc => "j.id ASC",
+            Direction::Desc => "j.id DESC",
+        };
+        let (limit, offset) = (args.len() + 1, args.len() + 2);
+        let per_page = i64::from(q.per_page);
+        let skip = i64::try_from(q.offset()).unwrap_or(i64::MAX);
+        let mut page_args = super::items::params(&args);
+        page_args.push(&per_page);
+        page_args.push(&skip);
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT {COLUMNS} FROM jobs j{where_sql} ORDER BY {order}
+                     LIMIT ${limit} OFFSET ${offset}"
+                ),
+                &page_args,
+            )
+            .await?;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            jobs.push(job_at(&tx, row).await?.job);
+        }
+        tx.commit().await?;
+        Ok((jobs, u64::try_from(total).unwrap_or(0)))
+    }
+
+    /// Cancels a job that has not ended, with its audit row: a pending one
+    /// at once; a claimed or running one's runner, on whichever replica
+    /// holds its channel, is told to stop it.
+    pub async fn cancel_job(&self, uuid: Uuid, actor: &Actor) -> Result<JobRow, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // Locked: a claim or report racing the cancel waits, or went first.
+        tx.execute("SELECT 1 FROM jobs WHERE uuid = $1 FOR UPDATE", &[&uuid])
+            .await?;
+        let read = job_by_uuid(&tx, uuid).await?;
+        let before = read.job.status;
+        if before.has_ended() {
+            return Err(StoreError::JobEnded {
+                job: uuid,
+                status: before.as_str(),
+            });
+        }
+        let error = serde_json::json!({"results": [], "error": "canceled by an admin"});
+        transition(
+            &tx,
+            read.id,
+            &[before],
+            JobStatus::Canceled,
+            Some("completed"),
+            Some(&error),
+        )
+        .await?;
+        let job = job_by_id(&tx, read.id).await?.job;
+        let fields = serde_json::json!({"status": [before.as_str(), "canceled"]});
+        record(&tx, actor, AuditAction::JobCancel, Some(uuid), None, fields).await?;
+        if let (Some(runner), JobStatus::Claimed | JobStatus::Running) = (job.runner, before) {
+            super::events::notify(&tx, &Event::JobCanceled { runner, job: uuid }).await?;
+        }
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    /// The specs (row ids) of runner `runner` (row id).
+    pub async fn runner_spec_ids(&self, runner: i64) -> Result<Vec<i64>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached("SELECT spec_id FROM runner_specs WHERE runner_id = $1 ORDER BY id")
+            .await?;
+        Ok(client
+            .query(&stmt, &[&runner])
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Puts job `id`, claimed by `runner` but never given to it, back in
+    /// the queue; runners waiting for its spec, on every replica, are told.
+    pub async fn release_job(&self, id: i64, runner: i64) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let spec = tx
+            .query_opt(
+                "UPDATE jobs SET status = 'pending', runner_id = NULL, claimed = NULL,
+                                 last_heartbeat = NULL, modified = $1
+                 WHERE id = $2 AND runner_id = $3 AND status = 'claimed'
+                 RETURNING spec_id",
+                &[&now(), &id, &runner],
+            )
+            .await?;
+        if let Some(row) = spec {
+            let spec: i64 = row.try_get(0)?;
+            super::events::notify(&tx, &Event::JobPending { spec }).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records that runner `runner` (row id) sent a message.
+    pub async fn runner_seen(
+        &self,
+        runner: i64,
+        agent: Option<AgentInfo>,
+    ) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        runner_seen(&tx, runner, agent.as_ref(), now()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// What runner `runner` (row id) reports about its job `job` (decided
+    /// as on SQLite, by `jobs::decide`), with the job's row locked.
+    pub async fn report_job(
+        &self,
+        runner: i64,
+        job: Uuid,
+        report: JobReport,
+        timeouts: Timeouts,
+    ) -> Result<Reported, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let owner = tx
+            .query_opt(
+                "SELECT runner_id FROM jobs WHERE uuid = $1 FOR UPDATE",
+                &[&job],
+            )
+            .await?
+            .ok_or(StoreError::NotRunnersJob(job))?;
+        let owner: Option<i64> = owner.try_get(0)?;
+        if owner != Some(runner) {
+            return Err(StoreError::NotRunnersJob(job));
+        }
+        let read = job_by_uuid(&tx, job).await?;
+        runner_seen(&tx, runner, None, now()).await?;
+        let (answer, change) = decide(report, &read.job, &timeouts, now());
+        if let Some(m) = change {
+            transition(&tx, read.id, m.from, m.to, m.stamp, m.output.as_ref()).await?;
+        }
+        tx.commit().await?;
+        Ok(answer)
+    }
+
+    /// Fails job `id` (row id) if it is claimed or running, with `error`.
+    pub async fn fail_job(&self, id: i64, error: &'static str) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let output = serde_json::json!({"results": [], "error": error});
+        let moved = transition(
+            &tx,
+            id,
+            &[JobStatus::Claimed, JobStatus::Running],
+            JobStatus::Failed,
+            Some("completed"),
+            Some(&output),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(moved)
+    }
+
+    /// Applies the timeout rules to job `id` (row id) now.
+    pub async fn expire_job(&self, id: i64, timeouts: Timeouts) -> Result<Expiry, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", &[&id])
+            .await?;
+        let job = job_by_id(&tx, id).await?.job;
+        if !matches!(job.status, JobStatus::Claimed | JobStatus::Running) {
+            return Ok(Expiry::Ended);
+        }
+        let t = now();
+        let deadline = timeouts.deadline(&job);
+        if t < deadline {
+            return Ok(Expiry::NotBefore(deadline));
+        }
+        let timed_out = timeouts.run_out(&job).is_some_and(|r| t >= r);
+        let status = if timed_out {
+            JobStatus::Canceled
+        } else {
+            JobStatus::Failed
+        };
+        let output = expired_output(status, &timeouts, &job);
+        let moved = transition(
+            &tx,
+            id,
+            &[JobStatus::Claimed, JobStatus::Running],
+            status,
+            Some("completed"),
+            Some(&output),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(match (moved, timed_out) {
+            (false, _) => Expiry::Ended,
+            (true, true) => Expiry::TimedOut,
+            (true, false) => Expiry::Failed,
+        })
+    }
+
+    /// Every job claimed or running, with its row id. (Across replicas,
+    /// the reaper takes only jobs whose runner's replica is gone: see
+    /// ENGINES.md, "replica leases".)
+    pub async fn active_jobs(&self) -> Result<Vec<Claimed>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.build_transaction().read_only(true).start().await?;
+        let rows = tx
+            .query(
+                &format!("SELECT {COLUMNS} FROM jobs j WHERE j.status IN ('claimed', 'running')"),
+                &[],
+            )
+            .await?;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            jobs.push(job_at(&tx, row).await?);
+        }
+        tx.commit().await?;
+        Ok(jobs)
+    }
+
+    /// Marks runner `runner` (row id) as having a channel open since
+    /// `since` (or none), unless a newer channel has replaced it.
+    pub async fn set_channel(
+        &self,
+        runner: i64,
+        since: DateTime<Utc>,
+        open: bool,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        if open {
+            client
+                .execute(
+                    "UPDATE runners SET channel = $1 WHERE id = $2",
+                    &[&since, &runner],
+                )
+                .await?;
+        } else {
+            client
+                .execute(
+                    "UPDATE runners SET channel = NULL WHERE id = $1 AND channel = $2",
+                    &[&runner, &since],
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Marks every runner as having no channel. Only right for one process
+    /// per database: with replicas, channels need the leases of ENGINES.md.
+    pub async fn clear_channels(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE runners SET channel = NULL WHERE channel IS NOT NULL",
+                &[],
+            )
+            .await?;
+        Ok(())
     }
 }

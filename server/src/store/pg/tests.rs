@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use super::super::audit::Actor;
 use super::super::model::{
-    NewJob, NewRunner, NewSpec, RunnerChanges, RunnerKeyHash, RunnerRef, RunnerRow, Runners,
-    SpecChanges, SpecRef, SpecRow, Specs,
+    JobRow, NewJob, NewRunner, NewSpec, RunnerChanges, RunnerKeyHash, RunnerRef, RunnerRow,
+    Runners, SpecChanges, SpecRef, SpecRow, Specs,
 };
 use super::super::{Store, StoreError};
 use super::{PgStore, schema};
@@ -1139,5 +1139,287 @@ async fn racing_claims_exactly_once() {
         .get(0);
     assert_eq!(pending, 0);
     drop((stores, client));
+    db.drop().await;
+}
+
+/// A job's life on both engines, step by step: reports (running,
+/// heartbeat, completed twice, failed after completed, canceled), cancels
+/// (pending, claimed, ended), release, fail, the timeout rules, the lists
+/// with every filter, the active jobs and the audit trail: the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_lifecycle_matches_sqlite() {
+    use super::super::jobs::Timeouts;
+    use super::super::model::JobReport;
+    let Some(db) = TestDb::new("job_lifecycle_matches_sqlite").await else {
+        return;
+    };
+    let pg = PgStore::open_config(db.config.clone()).await.unwrap();
+    let (_dir, lite) = sqlite();
+    let actor = Actor::program();
+    let spec = |s: &str| SpecRef::from(Ref::Slug(s.to_owned()));
+    let runner = |s: &str| RunnerRef::from(Ref::Slug(s.to_owned()));
+    for (name, fallback) in [("Linux", true), ("Other", false)] {
+        lite.create_spec(new_spec(name, None, fallback), &actor)
+            .await
+            .unwrap();
+        pg.create_spec(new_spec(name, None, fallback), &actor)
+            .await
+            .unwrap();
+    }
+    for (slug, k) in [("r", 1), ("s", 2)] {
+        lite.create_runner(new_runner(slug, Some(slug)), key(k), &actor)
+            .await
+            .unwrap();
+        pg.create_runner(new_runner(slug, Some(slug)), key(k), &actor)
+            .await
+            .unwrap();
+        lite.add_runner_spec(runner(slug), spec("linux"), &actor)
+            .await
+            .unwrap();
+        pg.add_runner_spec(runner(slug), spec("linux"), &actor)
+            .await
+            .unwrap();
+    }
+    let mut lite_jobs = Vec::new();
+    let mut pg_jobs = Vec::new();
+    for n in 0..8u64 {
+        let s = if n == 7 { Some("other") } else { None };
+        lite_jobs.push(
+            lite.create_job(new_job(s, 0, n), &actor)
+                .await
+                .unwrap()
+                .uuid,
+        );
+        pg_jobs.push(pg.create_job(new_job(s, 0, n), &actor).await.unwrap().uuid);
+    }
+    let (lr, pr) = (
+        lite.runner_by_key_hash(key(1)).await.unwrap().unwrap(),
+        pg.runner_by_key_hash(key(1)).await.unwrap().unwrap(),
+    );
+    let (ls, ps) = (
+        lite.runner_by_key_hash(key(2)).await.unwrap().unwrap(),
+        pg.runner_by_key_hash(key(2)).await.unwrap().unwrap(),
+    );
+    // r claims jobs 0, 1, 2; s claims 3.
+    let mut lite_claimed = Vec::new();
+    let mut pg_claimed = Vec::new();
+    for (l, p, k) in [(&lr, &pr, 1), (&lr, &pr, 1), (&lr, &pr, 1), (&ls, &ps, 2)] {
+        lite_claimed.push(
+            lite.claim_job(l.id, key(k), None)
+                .await
+                .unwrap()
+                .job
+                .unwrap(),
+        );
+        pg_claimed.push(pg.claim_job(p.id, key(k), None).await.unwrap().job.unwrap());
+    }
+    let timeouts = Timeouts {
+        heartbeat: std::time::Duration::from_secs(90),
+        grace: std::time::Duration::from_secs(60),
+    };
+    let output = serde_json::json!({"results": ["{\"bench\": {}}"]});
+    let failed = serde_json::json!({"results": [], "error": "boom"});
+    let reports = [
+        (0, JobReport::Running),
+        (0, JobReport::Heartbeat),
+        (0, JobReport::Completed(output.clone())),
+        (0, JobReport::Completed(output.clone())),
+        (0, JobReport::Failed(failed.clone())),
+        (1, JobReport::Heartbeat),
+        (1, JobReport::Failed(failed.clone())),
+        (1, JobReport::Completed(output.clone())),
+        (2, JobReport::Canceled),
+        (2, JobReport::Running),
+        (3, JobReport::Running),
+    ];
+    for (i, report) in reports {
+        let a = lite
+            .report_job(lr.id, lite_claimed[i].job.uuid, report.clone(), timeouts)
+            .await;
+        let b = pg
+            .report_job(pr.id, pg_claimed[i].job.uuid, report.clone(), timeouts)
+            .await;
+        assert_eq!(
+            a.as_ref().map_err(|e| e
+                .to_string()
+                .replace(&lite_claimed[i].job.uuid.to_string(), "J")),
+            b.as_ref().map_err(|e| e
+                .to_string()
+                .replace(&pg_claimed[i].job.uuid.to_string(), "J")),
+            "job {i}: {report:?}"
+        );
+    }
+    // Cancels: pending (4), claimed by s (3), ended (0).
+    for i in [4usize, 3, 0] {
+        let a = lite
+            .cancel_job(lite_jobs[i], &actor)
+            .await
+            .map(|j| (j.status, j.output));
+        let b = pg
+            .cancel_job(pg_jobs[i], &actor)
+            .await
+            .map(|j| (j.status, j.output));
+        assert_eq!(
+            a.map_err(|e| e.to_string().replace(&lite_jobs[i].to_string(), "J")),
+            b.map_err(|e| e.to_string().replace(&pg_jobs[i].to_string(), "J")),
+            "cancel {i}"
+        );
+    }
+    // Job 5: claimed by r then released; claimed again and failed; job 6
+    // claimed and expired by a zero heartbeat timeout.
+    let l5 = lite
+        .claim_job(lr.id, key(1), None)
+        .await
+        .unwrap()
+        .job
+        .unwrap();
+    let p5 = pg
+        .claim_job(pr.id, key(1), None)
+        .await
+        .unwrap()
+        .job
+        .unwrap();
+    lite.release_job(l5.id, lr.id).await.unwrap();
+    pg.release_job(p5.id, pr.id).await.unwrap();
+    let l5 = lite
+        .claim_job(lr.id, key(1), None)
+        .await
+        .unwrap()
+        .job
+        .unwrap();
+    let p5 = pg
+        .claim_job(pr.id, key(1), None)
+        .await
+        .unwrap()
+        .job
+        .unwrap();
+    assert_eq!(l5.job.config, p5.job.config);
+    assert_eq!(
+        lite.fail_job(l5.id, "runner revoked").await.unwrap(),
+        pg.fail_job(p5.id, "runner revoked").await.unwrap()
+    );
+    let l6 = lite
+        .claim_job(lr.id, key(1), None)
+        .await
+        .unwrap()
+        .job
+        .unwrap();
+    let p6 = pg
+        .claim_job(pr.id, key(1), None)
+        .await
+        .unwrap()
+        .job
+        .unwrap();
+    let soon = Timeouts {
+        heartbeat: std::time::Duration::ZERO,
+        grace: std::time::Duration::ZERO,
+    };
+    assert_eq!(
+        lite.expire_job(l6.id, timeouts)
+            .await
+            .map(|e| matches!(e, super::super::jobs::Expiry::NotBefore(_)))
+            .unwrap(),
+        pg.expire_job(p6.id, timeouts)
+            .await
+            .map(|e| matches!(e, super::super::jobs::Expiry::NotBefore(_)))
+            .unwrap(),
+    );
+    assert_eq!(
+        lite.expire_job(l6.id, soon).await.unwrap(),
+        pg.expire_job(p6.id, soon).await.unwrap()
+    );
+    assert_eq!(
+        lite.active_jobs().await.unwrap().len(),
+        pg.active_jobs().await.unwrap().len()
+    );
+
+    // Every list: statuses, runner, spec, direction, pages.
+    let view = |jobs: &[JobRow]| {
+        jobs.iter()
+            .map(|j| {
+                (
+                    j.config["n"].as_u64(),
+                    j.status,
+                    j.output.clone(),
+                    j.priority,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    for statuses in [
+        vec![],
+        vec!["pending".to_owned()],
+        vec!["completed".into(), "canceled".into(), "failed".into()],
+    ] {
+        for (runner_filter, spec_filter) in [
+            (None, None),
+            (Some("r"), None),
+            (None, Some("other")),
+            (Some("s"), Some("linux")),
+        ] {
+            for direction in [Direction::Asc, Direction::Desc] {
+                for (per_page, page) in [(8, 1), (3, 2), (3, 9)] {
+                    let q = crate::validate::JobListQuery {
+                        statuses: statuses.clone(),
+                        runner: runner_filter.map(|s: &str| Ref::Slug(s.into())),
+                        spec: spec_filter.map(|s: &str| Ref::Slug(s.into())),
+                        direction,
+                        per_page,
+                        page,
+                    };
+                    let (a, at) = lite.list_jobs(None, q.clone()).await.unwrap();
+                    let (b, bt) = pg.list_jobs(None, q.clone()).await.unwrap();
+                    assert_eq!((at, view(&a)), (bt, view(&b)), "{q:?}");
+                }
+            }
+        }
+    }
+    let a = lite
+        .list_jobs(
+            Some(runner("r")),
+            crate::validate::JobListQuery {
+                statuses: vec![],
+                runner: None,
+                spec: None,
+                direction: Direction::Asc,
+                per_page: 255,
+                page: 1,
+            },
+        )
+        .await
+        .unwrap();
+    let b = pg
+        .list_jobs(
+            Some(runner("r")),
+            crate::validate::JobListQuery {
+                statuses: vec![],
+                runner: None,
+                spec: None,
+                direction: Direction::Asc,
+                per_page: 255,
+                page: 1,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((a.1, view(&a.0)), (b.1, view(&b.0)));
+
+    let lite_actions: Vec<String> = lite
+        .audit(None, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.action)
+        .collect();
+    let client = connect(&db.config).await;
+    let pg_actions: Vec<String> = client
+        .query("SELECT action FROM audit ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(pg_actions, lite_actions);
+    drop((pg, client));
     db.drop().await;
 }
