@@ -201,3 +201,49 @@ fn text_enum<T: serde::de::DeserializeOwned>(
     })
     .transpose()
 }
+
+impl PgStore {
+    /// The audit trail, oldest first: rows from `since` on, and only those
+    /// about the runner with this UUID or (current or past) slug (the twin
+    /// of `Store::audit`).
+    pub async fn audit(
+        &self,
+        since: Option<DateTime<Utc>>,
+        runner: Option<String>,
+    ) -> Result<Vec<super::AuditRow>, StoreError> {
+        let about_runners: Vec<&str> = AuditAction::ALL
+            .iter()
+            .filter(|a| a.is_about_a_runner())
+            .map(|a| a.as_str())
+            .collect();
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT time, user_name, user_uuid::text, token_uuid::text, action,
+                        target_uuid::text, target_slug, changes
+                 FROM audit
+                 WHERE ($1::timestamptz IS NULL OR time >= $1) AND ($2::text IS NULL OR (action = ANY($3)
+                     AND target_uuid IN (
+                         SELECT target_uuid FROM audit
+                         WHERE target_uuid::text = $2 OR target_slug = $2
+                         UNION SELECT uuid FROM runners WHERE slug = $2)))
+                 ORDER BY id",
+                &[&since, &runner, &about_runners],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(super::AuditRow {
+                    time: r.try_get(0)?,
+                    user: r.try_get(1)?,
+                    user_uuid: r.try_get(2)?,
+                    token: r.try_get(3)?,
+                    action: r.try_get(4)?,
+                    target_uuid: r.try_get(5)?,
+                    target_slug: r.try_get(6)?,
+                    changes: r.try_get(7)?,
+                })
+            })
+            .collect()
+    }
+}

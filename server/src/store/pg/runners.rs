@@ -213,6 +213,41 @@ impl PgStore {
         Ok(row)
     }
 
+    /// Inserts runners in one transaction, as given (the benchmark's seed
+    /// and bulk imports): each a name, a slug (both valid) and its key's
+    /// hash. A taken slug is [`StoreError::SlugTaken`], and nothing is
+    /// inserted.
+    pub async fn import_runners(
+        &self,
+        runners: Vec<(String, String, RunnerKeyHash)>,
+    ) -> Result<usize, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO runners (uuid, name, name_folded, slug, token_hash, created, modified)
+                 VALUES ($1, $2, $3, $4, $5, $6, $6)
+                 ON CONFLICT (slug) DO NOTHING",
+            )
+            .await?;
+        let t = now();
+        for (name, slug, key_hash) in &runners {
+            let hash: &[u8] = &key_hash.0;
+            let folded = name.to_lowercase();
+            let n = tx
+                .execute(&stmt, &[&Uuid::new_v4(), name, &folded, slug, &hash, &t])
+                .await?;
+            if n == 0 {
+                return Err(StoreError::SlugTaken {
+                    kind: Kind::Runner,
+                    slug: slug.clone(),
+                });
+            }
+        }
+        tx.commit().await?;
+        Ok(runners.len())
+    }
+
     /// Replaces a runner's key hash in one transaction (its row lock
     /// serialises racing rotations: the last commit's key is the one live
     /// key). Archived runners cannot be rotated. Returns the runner's UUID.

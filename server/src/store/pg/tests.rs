@@ -665,6 +665,9 @@ async fn runner_updates_match_sqlite() {
     pg.rotate_runner_key(slug_ref("three"), key(10), &actor)
         .await
         .unwrap();
+    lite.rotate_runner_key(slug_ref("three"), key(10), &actor)
+        .await
+        .unwrap();
     assert!(pg.heartbeat(&third).await.unwrap().is_none());
     // Rotating an archived runner: 409 on both.
     let a = lite
@@ -701,6 +704,40 @@ async fn runner_updates_match_sqlite() {
             .collect::<Vec<_>>()
     };
     assert_eq!(fields(&pg_trail), fields(&lite_trail));
+    // `audit --runner` by slug (current or past) and by UUID, and --since.
+    let view = |rows: Vec<super::super::AuditRow>| {
+        rows.into_iter()
+            .map(|r| {
+                (
+                    r.action,
+                    r.target_slug,
+                    r.user,
+                    r.changes.as_object().map(|c| c.len()),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    for runner in ["uno", "one", "two", "three", "nobody"] {
+        let a = view(lite.audit(None, Some(runner.to_owned())).await.unwrap());
+        let b = view(pg.audit(None, Some(runner.to_owned())).await.unwrap());
+        assert_eq!(a, b, "{runner}");
+    }
+    assert_eq!(
+        view(lite.audit(None, None).await.unwrap()),
+        view(pg.audit(None, None).await.unwrap())
+    );
+    let later = super::super::now() + Duration::seconds(1);
+    assert!(pg.audit(Some(later), None).await.unwrap().is_empty());
+    let earlier = super::super::now() - Duration::hours(1);
+    assert_eq!(
+        pg.audit(Some(earlier), None).await.unwrap().len(),
+        lite.audit(Some(earlier), None).await.unwrap().len()
+    );
+    let uuid = pg.runner(&slug_ref("uno")).await.unwrap().uuid.to_string();
+    assert_eq!(
+        view(pg.audit(None, Some(uuid)).await.unwrap()),
+        view(pg.audit(None, Some("uno".into())).await.unwrap())
+    );
     drop((pg, client));
     db.drop().await;
 }
@@ -1422,4 +1459,47 @@ async fn job_lifecycle_matches_sqlite() {
     assert_eq!(pg_actions, lite_actions);
     drop((pg, client));
     db.drop().await;
+}
+
+/// A bulk import inserts every runner or none (a taken slug: nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_is_all_or_nothing() {
+    let Some(db) = TestDb::new("import_is_all_or_nothing").await else {
+        return;
+    };
+    let pg = PgStore::open_config(db.config.clone()).await.unwrap();
+    let batch = |slugs: &[&str], k: u8| {
+        slugs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                (
+                    s.to_uppercase(),
+                    (*s).to_owned(),
+                    key(k + u8::try_from(i).unwrap()),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        pg.import_runners(batch(&["a", "b", "c"], 0)).await.unwrap(),
+        3
+    );
+    let again = pg.import_runners(batch(&["d", "b"], 10)).await;
+    assert!(
+        matches!(again, Err(StoreError::SlugTaken { .. })),
+        "{again:?}"
+    );
+    let (rows, total) = pg
+        .list_runners(query(Sort::Name, Direction::Asc, 8, 1, None, None))
+        .await
+        .unwrap();
+    assert_eq!(total, 3);
+    assert_eq!(slugs_of(&rows), ["a", "b", "c"]);
+    drop(pg);
+    db.drop().await;
+}
+
+fn slugs_of(rows: &[RunnerRow]) -> Vec<&str> {
+    rows.iter().map(|r| r.slug.as_str()).collect()
 }
