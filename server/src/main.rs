@@ -294,7 +294,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         say!(
             "runners-server listening on {} with database {}",
             server.url(),
-            config.db.display()
+            runners_server::store::db_shown(&config.db)
         );
         // Serve until told to stop, or until serving has failed: then exit
         // with an error rather than live on without listening.
@@ -343,7 +343,7 @@ fn offline(command: impl std::future::Future<Output = anyhow::Result<()>>) -> an
 }
 
 async fn rotate_key(db: DbArg) -> anyhow::Result<()> {
-    let store = open_store(&db.db)?;
+    let store = open_store(&db.db).await?;
     let revoked = store.rotate_signing_key(&Actor::program()).await?;
     let ttl = chrono::Duration::days(DEFAULT_API_TOKEN_TTL_DAYS);
     let (_, token) = auth::issue_api_token(&store, "admin", true, ttl, &Actor::program()).await?;
@@ -361,7 +361,7 @@ async fn audit(
     runner: Option<String>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let store = open_store(&db.db)?;
+    let store = open_store(&db.db).await?;
     let rows = store.audit(since, runner).await?;
     if !json {
         out!("TIME\tUSER\tTOKEN\tACTION\tTARGET\tCHANGES");
@@ -387,8 +387,8 @@ async fn audit(
 
 /// Opens the database for a `token` command, saying on stderr if its files
 /// had to be made owner-only.
-fn open_store(db: &std::path::Path) -> anyhow::Result<Store> {
-    let store = Store::open(db)?;
+async fn open_store(db: &std::path::Path) -> anyhow::Result<Store> {
+    let store = Store::open_db(db, runners_server::store::WRITE_QUEUE_DEFAULT).await?;
     for file in store.tightened() {
         say!(
             "made {} owner-only (0600): it holds the signing secret",
@@ -407,14 +407,14 @@ async fn token_command(command: TokenCommand) -> anyhow::Result<()> {
             db,
         } => {
             validate::name("--user", &user)?;
-            let store = open_store(&db.db)?;
+            let store = open_store(&db.db).await?;
             let ttl = chrono::Duration::days(days);
             let (_, token) =
                 auth::issue_api_token(&store, &user, admin, ttl, &Actor::program()).await?;
             out!("{token}");
         }
         TokenCommand::List { db } => {
-            let store = open_store(&db.db)?;
+            let store = open_store(&db.db).await?;
             out!("UUID\tUSER\tADMIN\tCREATED\tEXPIRES\tREVOKED");
             for t in store.list_api_tokens().await? {
                 let time =
@@ -431,7 +431,7 @@ async fn token_command(command: TokenCommand) -> anyhow::Result<()> {
             }
         }
         TokenCommand::Revoke { token, db } => {
-            let store = open_store(&db.db)?;
+            let store = open_store(&db.db).await?;
             store.revoke_api_token(token, &Actor::program()).await?;
             say!("revoked API token {token}; a running server refuses it within 1 s");
         }

@@ -221,7 +221,8 @@ impl Server {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
         let (db, queue) = (config.db.clone(), limits.write_queue);
-        let store = tokio::task::spawn_blocking(move || Store::open_with(&db, queue)).await??;
+        // A path (or sqlite://) is the SQLite file; postgres://… PostgreSQL.
+        let store = Store::open_db(&db, queue).await?;
         let secret = store.signing_secret().await?;
         let spec = JsonOpenApi(serde_json::from_str(&openapi_document())?);
         let log = logger(config.log_level);

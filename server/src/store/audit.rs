@@ -98,6 +98,9 @@ impl Store {
         since: Option<DateTime<Utc>>,
         runner: Option<String>,
     ) -> Result<Vec<AuditRow>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.audit(since, runner).await;
+        }
         self.scan(move |c| {
             let since = since.map(to_text).unwrap_or_default();
             let about_runners = AuditAction::ALL

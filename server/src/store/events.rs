@@ -33,7 +33,19 @@ pub(super) type Listener = Arc<OnceLock<Box<dyn Fn(Event) + Send + Sync>>>;
 impl super::Store {
     /// Sets who hears the store's events (once; later calls are ignored).
     pub fn listen(&self, listener: impl Fn(Event) + Send + Sync + 'static) {
-        let _ = self.events.set(Box::new(listener));
+        if self.events.set(Box::new(listener)).is_err() {
+            return;
+        }
+        // On PostgreSQL every event, this process's own included, comes
+        // through the database: one LISTEN connection hands it over.
+        if let Some(pg) = self.pg() {
+            let events = Arc::clone(&self.events);
+            pg.listen_forever(Arc::new(move |event| {
+                if let Some(listener) = events.get() {
+                    listener(event);
+                }
+            }));
+        }
     }
 
     /// Tells the listener, if any, of `event` (after its write committed).

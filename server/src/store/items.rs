@@ -77,6 +77,18 @@ pub trait Item: Sized + 'static {
     fn revoked(_row: &Self::Row) -> Option<super::events::Event> {
         None
     }
+    /// The PostgreSQL engine's [`Store::item`].
+    fn pg_item<'a>(
+        pg: &'a super::pg::PgStore,
+        r: &'a RefTo<Self>,
+    ) -> futures::future::BoxFuture<'a, Result<Self::Row, StoreError>>;
+    /// The PostgreSQL engine's [`Store::update`].
+    fn pg_update<'a>(
+        pg: &'a super::pg::PgStore,
+        r: RefTo<Self>,
+        changes: Self::Changes,
+        actor: &'a Actor,
+    ) -> futures::future::BoxFuture<'a, Result<Self::Row, StoreError>>;
 }
 
 /// [`Item::common`] and [`Item::common_changes`] of a resource whose row
@@ -426,6 +438,9 @@ impl ListSql {
 impl Store {
     /// One item (a runner or a spec), by UUID or slug.
     pub async fn item<T: Item>(&self, r: &RefTo<T>) -> Result<T::Row, StoreError> {
+        if let Some(pg) = self.pg() {
+            return T::pg_item(pg, r).await;
+        }
         let r = r.clone();
         self.read(move |c| find(c, &r).map(|(_, row)| row)).await
     }
@@ -439,6 +454,10 @@ impl Store {
         changes: T::Changes,
         actor: &Actor,
     ) -> Result<T::Row, StoreError> {
+        if let Some(pg) = self.pg() {
+            // The revocation is notified in the update's transaction.
+            return T::pg_update(pg, r, changes, actor).await;
+        }
         let actor = actor.clone();
         let row = self
             .write(move |tx| update(tx, &actor, &r, changes))

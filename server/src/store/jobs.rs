@@ -401,6 +401,9 @@ impl Store {
     /// Creates a pending job for its spec (the fallback spec if none is
     /// named), with its audit row; runners waiting for that spec are told.
     pub async fn create_job(&self, new: NewJob, actor: &Actor) -> Result<JobRow, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.create_job(new, actor).await;
+        }
         let actor = actor.clone();
         let (spec_id, job) = self
             .write(move |tx| {
@@ -452,6 +455,9 @@ impl Store {
 
     /// One job, by UUID.
     pub async fn job(&self, uuid: Uuid) -> Result<JobRow, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.job(uuid).await;
+        }
         self.read(move |c| job_by_uuid(c, uuid).map(|r| r.row))
             .await
     }
@@ -463,6 +469,9 @@ impl Store {
         runner: Option<RunnerRef>,
         q: JobListQuery,
     ) -> Result<(Vec<JobRow>, u64), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.list_jobs(runner, q).await;
+        }
         self.scan(move |c| {
             let tx = c.unchecked_transaction()?;
             let mut filters = Vec::new();
@@ -521,6 +530,9 @@ impl Store {
     /// Cancels a job that has not ended, with its audit row: a pending one
     /// at once; a claimed or running one's runner is told to stop it.
     pub async fn cancel_job(&self, uuid: Uuid, actor: &Actor) -> Result<JobRow, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.cancel_job(uuid, actor).await;
+        }
         let actor = actor.clone();
         let (job, before) = self
             .write(move |tx| {
@@ -555,6 +567,9 @@ impl Store {
 
     /// The specs (row ids) of runner `runner` (row id).
     pub async fn runner_spec_ids(&self, runner: i64) -> Result<Vec<i64>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.runner_spec_ids(runner).await;
+        }
         self.read(move |c| spec_ids(c, runner)).await
     }
 
@@ -568,6 +583,9 @@ impl Store {
         key_hash: super::RunnerKeyHash,
         seen: Option<Option<AgentInfo>>,
     ) -> Result<Claim, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.claim_job(runner, key_hash, seen).await;
+        }
         self.write(move |tx| {
             let t = to_text(now());
             let active: bool = tx
@@ -627,6 +645,9 @@ impl Store {
     /// Puts job `id`, claimed by `runner` but never given to it, back in
     /// the queue; runners waiting for its spec are told.
     pub async fn release_job(&self, id: i64, runner: i64) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.release_job(id, runner).await;
+        }
         let spec = self
             .write(move |tx| {
                 Ok(tx
@@ -653,6 +674,9 @@ impl Store {
         runner: i64,
         agent: Option<AgentInfo>,
     ) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.runner_seen(runner, agent).await;
+        }
         self.write(move |tx| runner_seen(tx, runner, agent.as_ref(), &to_text(now())))
             .await
     }
@@ -668,6 +692,9 @@ impl Store {
         report: JobReport,
         timeouts: Timeouts,
     ) -> Result<Reported, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.report_job(runner, job, report, timeouts).await;
+        }
         self.write(move |tx| {
             let read = job_by_uuid(tx, job).map_err(|e| match e {
                 StoreError::NotFound { .. } => StoreError::NotRunnersJob(job),
@@ -689,6 +716,9 @@ impl Store {
     /// Fails job `id` (row id) if it is claimed or running, with `error`
     /// (its runner was archived or re-keyed while running it).
     pub async fn fail_job(&self, id: i64, error: &'static str) -> Result<bool, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.fail_job(id, error).await;
+        }
         self.write(move |tx| {
             let output = serde_json::json!({"results": [], "error": error});
             transition(
@@ -705,12 +735,18 @@ impl Store {
 
     /// Applies the timeout rules to job `id` (row id) now.
     pub async fn expire_job(&self, id: i64, timeouts: Timeouts) -> Result<Expiry, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.expire_job(id, timeouts).await;
+        }
         self.write(move |tx| expire(tx, id, &timeouts)).await
     }
 
     /// Every job claimed or running, with its row id: to hold to the
     /// timeout rules after a restart.
     pub async fn active_jobs(&self) -> Result<Vec<Claimed>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.active_jobs().await;
+        }
         self.scan(|c| {
             Ok(query_jobs(
                 c,
@@ -736,6 +772,9 @@ impl Store {
         since: DateTime<Utc>,
         open: bool,
     ) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.set_channel(runner, since, open).await;
+        }
         self.write(move |tx| {
             let since = to_text(since);
             if open {
@@ -755,6 +794,9 @@ impl Store {
     /// Marks every runner as having no channel: at the start of the one
     /// process that serves this file.
     pub async fn clear_channels(&self) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.clear_channels().await;
+        }
         self.write(|tx| {
             tx.prepare_cached("UPDATE runners SET channel = NULL WHERE channel IS NOT NULL")?
                 .execute([])?;

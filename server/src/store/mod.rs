@@ -138,8 +138,28 @@ impl From<r2d2::Error> for StoreError {
 }
 
 /// The database. Cloning is cheap: clones share the pools.
+///
+/// Two engines answer behind it (`ENGINES.md`): the SQLite file (the
+/// default), or PostgreSQL (`--db postgres://…`). Each operation starts
+/// with the PostgreSQL case, [`Store::pg`], and goes on with SQLite's.
 #[derive(Clone)]
 pub struct Store {
+    engine: Engine,
+    /// Who hears of committed changes ([`events`]).
+    events: events::Listener,
+    /// Statements run for reads, for the benchmark's count.
+    reads: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// The engine behind a [`Store`].
+#[derive(Clone)]
+enum Engine {
+    Sqlite(Arc<SqliteParts>),
+    Pg(Arc<pg::PgStore>),
+}
+
+/// The SQLite engine's parts.
+struct SqliteParts {
     pool: Pool<SqliteConnectionManager>,
     /// Read-only connections for short reads run on the async workers
     /// themselves; see [`Store::read`].
@@ -152,11 +172,7 @@ pub struct Store {
     stats: Arc<WriteStats>,
     /// Files of the database that were readable by others, made owner-only
     /// when it was opened.
-    tightened: Arc<[std::path::PathBuf]>,
-    /// Who hears of committed changes ([`events`]).
-    events: events::Listener,
-    /// Statements run for reads, for the benchmark's count.
-    reads: Arc<std::sync::atomic::AtomicU64>,
+    tightened: Vec<std::path::PathBuf>,
 }
 
 impl Store {
@@ -170,6 +186,15 @@ impl Store {
     /// [`Store::open`], with room for `write_queue` writes waiting for the
     /// writer (more are refused at once with [`StoreError::Overloaded`]).
     pub fn open_with(path: &Path, write_queue: usize) -> anyhow::Result<Self> {
+        if is_postgres_url(path) {
+            anyhow::bail!(
+                "a PostgreSQL URL is opened with Store::open_db (async), not Store::open"
+            );
+        }
+        let path = path
+            .to_str()
+            .and_then(|p| p.strip_prefix("sqlite://"))
+            .map_or(path, Path::new);
         let pools = schema::open(path, tokens::ensure_signing_key)?;
         let stats = Arc::new(WriteStats::default());
         let writer = pools
@@ -179,24 +204,64 @@ impl Store {
         let writer = writer::start(writer, write_queue, Arc::clone(&stats))
             .context("cannot start the database writer")?;
         Ok(Self {
-            pool: pools.pool,
-            readers: pools.readers,
-            writer: Arc::new(writer),
-            stats,
-            tightened: pools.tightened.into(),
+            engine: Engine::Sqlite(Arc::new(SqliteParts {
+                pool: pools.pool,
+                readers: pools.readers,
+                writer: Arc::new(writer),
+                stats,
+                tightened: pools.tightened,
+            })),
             events: Arc::default(),
             reads: Arc::default(),
         })
     }
 
+    /// Opens the database `db` names: a `postgres://` (or `postgresql://`)
+    /// URL selects PostgreSQL; a path (or `sqlite://PATH`) the SQLite file,
+    /// as [`Store::open_with`] (on the blocking pool).
+    pub async fn open_db(db: &Path, write_queue: usize) -> anyhow::Result<Self> {
+        if is_postgres_url(db) {
+            let url = db.to_str().unwrap_or_default();
+            return Ok(Self {
+                engine: Engine::Pg(Arc::new(pg::PgStore::open(url).await?)),
+                events: Arc::default(),
+                reads: Arc::default(),
+            });
+        }
+        let db = db.to_owned();
+        tokio::task::spawn_blocking(move || Self::open_with(&db, write_queue)).await?
+    }
+
+    /// The PostgreSQL engine, if it is the one: each operation asks first.
+    fn pg(&self) -> Option<&pg::PgStore> {
+        match &self.engine {
+            Engine::Pg(pg) => Some(pg),
+            Engine::Sqlite(_) => None,
+        }
+    }
+
+    /// The SQLite engine's parts (an operation without its PostgreSQL case
+    /// is a fault of this code: an error, never a panic).
+    fn sqlite(&self) -> Result<&SqliteParts, StoreError> {
+        match &self.engine {
+            Engine::Sqlite(parts) => Ok(parts),
+            Engine::Pg(_) => Err(StoreError::Task(
+                "this operation is not implemented on PostgreSQL".into(),
+            )),
+        }
+    }
+
     /// The database's files that were readable by group or others and were
     /// made owner-only (0600) when it was opened.
     pub fn tightened(&self) -> &[std::path::PathBuf] {
-        &self.tightened
+        match &self.engine {
+            Engine::Sqlite(parts) => &parts.tightened,
+            Engine::Pg(_) => &[],
+        }
     }
 
     fn conn(&self) -> Result<PooledConnection<SqliteConnectionManager>, StoreError> {
-        Ok(self.pool.get()?)
+        Ok(self.sqlite()?.pool.get()?)
     }
 
     /// Runs a short read, inline on the calling async worker when a reader
@@ -210,7 +275,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        if let Some(conn) = self.readers.try_get() {
+        if let Some(conn) = self.sqlite()?.readers.try_get() {
             self.reads
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return f(&conn);
@@ -241,11 +306,13 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        let slot = self.writer.reserve().ok_or(StoreError::Overloaded)?;
+        let sqlite = self.sqlite()?;
+        let slot = sqlite.writer.reserve().ok_or(StoreError::Overloaded)?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
         let job = writer::Msg::Write(writer::job(f, reply, deadline, slot));
-        self.writer
+        sqlite
+            .writer
             .jobs
             .send(job)
             .map_err(|_| StoreError::WriterStopped)?;
@@ -257,7 +324,13 @@ impl Store {
     /// Finishes the writes queued so far and closes the writer's connection;
     /// writes after this fail. For a clean shutdown.
     pub async fn close_writer(&self) {
-        let writer = Arc::clone(&self.writer);
+        let sqlite = match &self.engine {
+            Engine::Sqlite(parts) => parts,
+            // Each write committed before it was answered; the pool's
+            // connections close as they drop.
+            Engine::Pg(pg) => return pg.close(),
+        };
+        let writer = Arc::clone(&sqlite.writer);
         let _ = tokio::task::spawn_blocking(move || {
             let (done, closed) = std::sync::mpsc::channel();
             if writer.jobs.send(writer::Msg::Stop(done)).is_ok() {
@@ -271,13 +344,19 @@ impl Store {
     /// then on every write fails, so a server should exit and be restarted
     /// rather than go on serving reads only. Never resolves otherwise.
     pub async fn writer_stopped(&self) {
-        self.writer.stopped().await
+        match &self.engine {
+            Engine::Sqlite(parts) => parts.writer.stopped().await,
+            // No writer thread: PostgreSQL's own processes do the writing.
+            Engine::Pg(_) => std::future::pending().await,
+        }
     }
 
     /// Makes the writer thread panic outside any write (tests only).
     #[cfg(test)]
     pub(crate) fn kill_writer(&self) {
-        let _ = self.writer.jobs.send(writer::Msg::Panic);
+        if let Ok(sqlite) = self.sqlite() {
+            let _ = sqlite.writer.jobs.send(writer::Msg::Panic);
+        }
     }
 
     /// Database calls of this store so far: reads and writes (each a
@@ -285,16 +364,16 @@ impl Store {
     /// an idle runner costs.
     pub fn calls(&self) -> u64 {
         use std::sync::atomic::Ordering::Relaxed;
-        self.reads.load(Relaxed) + self.stats.writes.load(Relaxed)
+        let writes = self.sqlite().map_or(0, |s| s.stats.writes.load(Relaxed));
+        self.reads.load(Relaxed) + writes
     }
 
     /// Writes and commits of this store so far.
     pub fn write_stats(&self) -> (u64, u64) {
         use std::sync::atomic::Ordering::Relaxed;
-        (
-            self.stats.writes.load(Relaxed),
-            self.stats.commits.load(Relaxed),
-        )
+        self.sqlite().map_or((0, 0), |s| {
+            (s.stats.writes.load(Relaxed), s.stats.commits.load(Relaxed))
+        })
     }
 
     async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -307,6 +386,41 @@ impl Store {
             .await
             .map_err(|e| StoreError::Task(e.to_string()))?
     }
+}
+
+/// Whether `db` names a PostgreSQL database rather than a SQLite file.
+pub fn is_postgres_url(db: &Path) -> bool {
+    db.to_str()
+        .is_some_and(|d| d.starts_with("postgres://") || d.starts_with("postgresql://"))
+}
+
+/// `db` as it may be shown (logged, printed): a PostgreSQL URL without its
+/// password, wherever it was written (`user:PASSWORD@`, `?password=`).
+pub fn db_shown(db: &Path) -> String {
+    if !is_postgres_url(db) {
+        return db.display().to_string();
+    }
+    let Some(mut url) = db.to_str().and_then(|d| url::Url::parse(d).ok()) else {
+        return "postgres://(a URL that does not parse)".to_owned();
+    };
+    if url.password().is_some() {
+        let _ = url.set_password(Some("REDACTED"));
+    }
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "password" {
+                    "REDACTED".into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
 }
 
 /// The current time, at the precision the store keeps.
@@ -346,3 +460,26 @@ fn uuid_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Uuid> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod shown {
+    use std::path::Path;
+
+    #[test]
+    fn passwords_are_never_shown() {
+        for (db, shown) in [
+            ("runners.db", "runners.db"),
+            (
+                "postgres://u:secret@h:5432/db",
+                "postgres://u:REDACTED@h:5432/db",
+            ),
+            (
+                "postgresql://u@h/db?password=secret&sslmode=require",
+                "postgresql://u@h/db?password=REDACTED&sslmode=require",
+            ),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+        ] {
+            assert_eq!(super::db_shown(Path::new(db)), shown);
+        }
+    }
+}

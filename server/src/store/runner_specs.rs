@@ -27,6 +27,9 @@ fn runner_and_spec(
 impl Store {
     /// The specs of a runner, in the order they were added.
     pub async fn runner_specs(&self, r: &RunnerRef) -> Result<Vec<SpecRow>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.runner_specs(r).await;
+        }
         let r = r.clone();
         self.read(move |c| {
             let tx = c.unchecked_transaction()?;
@@ -52,6 +55,9 @@ impl Store {
         spec: SpecRef,
         actor: &Actor,
     ) -> Result<SpecRow, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.add_runner_spec(runner, spec, actor).await;
+        }
         let actor = actor.clone();
         self.write(move |tx| {
             let ((runner_id, runner, slug), (spec_id, spec)) = runner_and_spec(tx, &runner, &spec)?;
@@ -93,6 +99,9 @@ impl Store {
         spec: SpecRef,
         actor: &Actor,
     ) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.remove_runner_spec(runner, spec, actor).await;
+        }
         let actor = actor.clone();
         self.write(move |tx| {
             let ((runner_id, runner, slug), (spec_id, spec)) = runner_and_spec(tx, &runner, &spec)?;

@@ -99,6 +99,22 @@ impl Item for Runners {
             .is_some()
             .then_some(super::events::Event::RunnerRevoked { runner: row.uuid })
     }
+
+    fn pg_item<'a>(
+        pg: &'a super::pg::PgStore,
+        r: &'a RunnerRef,
+    ) -> futures::future::BoxFuture<'a, Result<RunnerRow, StoreError>> {
+        Box::pin(pg.runner(r))
+    }
+
+    fn pg_update<'a>(
+        pg: &'a super::pg::PgStore,
+        r: RunnerRef,
+        changes: RunnerChanges,
+        actor: &'a Actor,
+    ) -> futures::future::BoxFuture<'a, Result<RunnerRow, StoreError>> {
+        Box::pin(pg.update_runner(r, changes, actor))
+    }
 }
 
 /// The runner a runner key belongs to.
@@ -127,6 +143,9 @@ const INSERT: &str = "INSERT INTO runners (uuid, name, name_folded, slug, token_
 impl Store {
     /// One page of runners matching `q`, and how many match in all.
     pub async fn list_runners(&self, q: ListQuery) -> Result<(Vec<RunnerRow>, u64), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.list_runners(q).await;
+        }
         if list_is_short(&q) {
             self.read(move |c| items::list::<Runners>(c, &q)).await
         } else {
@@ -141,6 +160,9 @@ impl Store {
         &self,
         runners: Vec<(String, String, RunnerKeyHash)>,
     ) -> Result<usize, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.import_runners(runners).await;
+        }
         self.write(move |tx| {
             let mut insert = tx.prepare_cached(INSERT)?;
             for (name, slug, key_hash) in &runners {
@@ -163,6 +185,9 @@ impl Store {
         key_hash: RunnerKeyHash,
         actor: &Actor,
     ) -> Result<RunnerRow, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.create_runner(new, key_hash, actor).await;
+        }
         let actor = actor.clone();
         self.write(move |tx| {
             let columns = Runners::COLUMNS;
@@ -188,6 +213,9 @@ impl Store {
         key_hash: RunnerKeyHash,
         actor: &Actor,
     ) -> Result<Uuid, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.rotate_runner_key(r, key_hash, actor).await;
+        }
         let actor = actor.clone();
         self.write(move |tx| {
             let (id, runner) = items::find(tx, &r)?;
@@ -215,6 +243,9 @@ impl Store {
         &self,
         key_hash: RunnerKeyHash,
     ) -> Result<Option<KeyedRunner>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.runner_by_key_hash(key_hash).await;
+        }
         self.read(move |c| {
             Ok(c.prepare_cached(
                 "SELECT id, uuid, slug, archived IS NOT NULL FROM runners WHERE token_hash = ?",
@@ -236,6 +267,9 @@ impl Store {
     /// Records a heartbeat of `runner`, provided its key is still the one it
     /// was found by and it is still active; `None` if either no longer holds.
     pub async fn heartbeat(&self, runner: &KeyedRunner) -> Result<Option<RunnerRow>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.heartbeat(runner).await;
+        }
         let (id, key_hash) = (runner.id, runner.key_hash);
         self.write(move |tx| {
             let columns = Runners::COLUMNS;

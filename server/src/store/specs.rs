@@ -88,6 +88,22 @@ impl Item for Specs {
     fn own_columns(row: &SpecRow) -> Vec<(&'static str, Value)> {
         vec![("fallback", row.fallback.map(to_text).into())]
     }
+
+    fn pg_item<'a>(
+        pg: &'a super::pg::PgStore,
+        r: &'a SpecRef,
+    ) -> futures::future::BoxFuture<'a, Result<SpecRow, StoreError>> {
+        Box::pin(pg.spec(r))
+    }
+
+    fn pg_update<'a>(
+        pg: &'a super::pg::PgStore,
+        r: SpecRef,
+        changes: SpecChanges,
+        actor: &'a Actor,
+    ) -> futures::future::BoxFuture<'a, Result<SpecRow, StoreError>> {
+        Box::pin(pg.update_spec(r, changes, actor))
+    }
 }
 
 /// Clears the fallback of every spec but `except`, with an audit row for
@@ -119,12 +135,18 @@ fn clear_fallback(conn: &Connection, except: i64, actor: &Actor) -> Result<(), S
 impl Store {
     /// One page of specs matching `q`, and how many match in all.
     pub async fn list_specs(&self, q: ListQuery) -> Result<(Vec<SpecRow>, u64), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.list_specs(q).await;
+        }
         self.scan(move |c| items::list::<Specs>(c, &q)).await
     }
 
     /// Creates a spec; with `fallback`, it becomes the fallback and no other
     /// spec is.
     pub async fn create_spec(&self, new: NewSpec, actor: &Actor) -> Result<SpecRow, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.create_spec(new, actor).await;
+        }
         let actor = actor.clone();
         self.write(move |tx| {
             let created = to_text(now());
@@ -166,6 +188,9 @@ impl Store {
 
     /// Deletes a spec that no runner has.
     pub async fn delete_spec(&self, r: SpecRef, actor: &Actor) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.delete_spec(r, actor).await;
+        }
         let actor = actor.clone();
         self.write(move |tx| {
             let (id, spec) = items::find(tx, &r)?;

@@ -121,11 +121,17 @@ pub type Sign = Box<dyn FnOnce(&[u8], Uuid, Uuid) -> String + Send>;
 impl Store {
     /// The secret that signs API tokens, with its generation.
     pub async fn signing_secret(&self) -> Result<SigningSecret, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.signing_secret().await;
+        }
         self.read(|c| Ok(signing_secret(c)?)).await
     }
 
     /// Whether any admin user exists.
     pub async fn has_admin(&self) -> Result<bool, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.has_admin().await;
+        }
         self.read(|c| {
             Ok(c.query_row(
                 "SELECT EXISTS (SELECT 1 FROM users WHERE admin = 1)",
@@ -151,6 +157,11 @@ impl Store {
         actor: &Actor,
         sign: Sign,
     ) -> Result<(Uuid, String), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg
+                .issue_api_token(user_name, admin, issued, expires, actor, sign)
+                .await;
+        }
         let (actor, user_name) = (actor.clone(), user_name.to_owned());
         self.write(move |tx| {
             let (user_id, user) = ensure_user(tx, &user_name, admin, &actor)?;
@@ -180,6 +191,9 @@ impl Store {
 
     /// The user behind an API token's `jti`, if the token is known.
     pub async fn token_principal(&self, jti: Uuid) -> Result<Option<TokenPrincipal>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.token_principal(jti).await;
+        }
         self.read(move |c| {
             Ok(c.prepare_cached(
                 "SELECT u.uuid, u.name, u.admin, t.revoked IS NOT NULL
@@ -200,6 +214,9 @@ impl Store {
 
     /// Every API token, oldest first.
     pub async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRow>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.list_api_tokens().await;
+        }
         self.scan(|c| {
             let mut stmt = c.prepare(
                 "SELECT t.uuid, u.name, u.admin, t.created, t.expires, t.revoked
@@ -222,6 +239,9 @@ impl Store {
 
     /// Revokes an API token. Revoking a revoked token is a no-op.
     pub async fn revoke_api_token(&self, jti: Uuid, actor: &Actor) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.revoke_api_token(jti, actor).await;
+        }
         let actor = actor.clone();
         self.write(move |tx| {
             let found = tx.execute(
@@ -249,6 +269,9 @@ impl Store {
     /// transaction: a running server refuses them within its 1 s bound.
     /// Returns how many tokens were revoked.
     pub async fn rotate_signing_key(&self, actor: &Actor) -> Result<usize, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.rotate_signing_key(actor).await;
+        }
         let actor = actor.clone();
         self.write(move |tx| {
             let stamp = to_text(now());

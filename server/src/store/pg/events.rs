@@ -70,6 +70,13 @@ pub struct Listening {
     driver: tokio::task::JoinHandle<()>,
 }
 
+impl Listening {
+    /// Resolves when the connection is lost.
+    pub async fn closed(mut self) {
+        let _ = (&mut self.driver).await;
+    }
+}
+
 impl Drop for Listening {
     fn drop(&mut self) {
         self.driver.abort();

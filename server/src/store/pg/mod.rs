@@ -38,6 +38,8 @@ pub const POOL_SIZE: usize = 16;
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// For the LISTEN connection, which is not the pool's.
+    config: tokio_postgres::Config,
 }
 
 /// A transaction of the pool.
@@ -57,7 +59,7 @@ impl PgStore {
     /// [`PgStore::open`], from a parsed configuration.
     pub async fn open_config(config: tokio_postgres::Config) -> anyhow::Result<Self> {
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -90,7 +92,33 @@ impl PgStore {
             .await
             .map_err(|e| anyhow::anyhow!("cannot store the signing key: {e}"))?;
         drop(client);
-        Ok(Self { pool })
+        Ok(Self { pool, config })
+    }
+
+    /// Hands every event of the database's writers (this process's
+    /// included) to `deliver`, on a LISTEN connection of its own, for as
+    /// long as the process runs: a lost connection is made again after 1 s.
+    /// Next: tell the listener to resync after a loss (events sent while
+    /// the connection was down are not replayed).
+    pub fn listen_forever(
+        &self,
+        deliver: std::sync::Arc<dyn Fn(super::events::Event) + Send + Sync>,
+    ) {
+        let config = self.config.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Ok(listening) = events::listen(&config, deliver.clone()).await {
+                    listening.closed().await;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
+    }
+
+    /// Closes the pool: its idle connections now, the others as they are
+    /// returned.
+    pub fn close(&self) {
+        self.pool.close();
     }
 
     /// A connection of the pool (none free within the busy timeout: Busy).
@@ -246,4 +274,25 @@ impl PgStore {
             })
             .collect()
     }
+}
+
+/// Creates a fresh, empty database on the server `admin_url` names (its
+/// user may create databases) and returns its URL: one per test server
+/// (the e2e fixture's, with `RUNNERS_TEST_PG`).
+pub async fn fresh_database(admin_url: &str) -> anyhow::Result<String> {
+    let config: tokio_postgres::Config = admin_url
+        .parse()
+        .map_err(|e| anyhow::anyhow!("the PostgreSQL URL is not valid: {e}"))?;
+    let (client, connection) = config.connect(NoTls).await?;
+    let driver = tokio::spawn(connection);
+    let name = format!("t_{}", Uuid::new_v4().simple());
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot create a test database: {}", describe(&e)))?;
+    drop(client);
+    let _ = driver.await;
+    let mut url = url::Url::parse(admin_url)?;
+    url.set_path(&format!("/{name}"));
+    Ok(url.to_string())
 }
