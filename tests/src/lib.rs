@@ -1,6 +1,11 @@
 //! The end-to-end test fixture: a real `runners-server` on 127.0.0.1:0 with
 //! a fresh SQLite file in a temporary directory, and SDK clients for it;
 //! and [`agent`], a runner agent that speaks the channel protocol.
+//!
+//! With `RUNNERS_TEST_PG` (a PostgreSQL URL whose user may create
+//! databases: `.ci/postgres -- cargo test -p runners-tests`), each server
+//! gets a fresh PostgreSQL database instead: the same suite on the other
+//! engine. Tests that read the SQLite file itself do not apply there.
 
 pub mod agent;
 
@@ -21,7 +26,11 @@ use tempfile::TempDir;
 /// A running server with its own database, torn down on drop.
 pub struct TestServer {
     server: Option<Server>,
-    dir: TempDir,
+    /// The temporary directory (its database file, its TLS files), removed
+    /// on drop.
+    _dir: TempDir,
+    /// What `--db` names: the SQLite file in `dir`, or a PostgreSQL URL.
+    db: PathBuf,
     /// The server's base URL, e.g. `http://127.0.0.1:41234`.
     pub url: String,
     /// The API token of the `admin` user created on first start.
@@ -71,10 +80,15 @@ impl TestServer {
     }
 
     async fn start_in(dir: TempDir, tls: Option<(Tls, Vec<u8>)>, limits: Limits) -> Self {
-        let config = config(
-            dir.path().join("runners.db"),
-            tls.as_ref().map(|(tls, _)| tls.clone()),
-        );
+        let db = match std::env::var("RUNNERS_TEST_PG") {
+            Ok(admin) => PathBuf::from(
+                runners_server::store::pg::fresh_database(&admin)
+                    .await
+                    .expect("a fresh PostgreSQL database"),
+            ),
+            Err(_) => dir.path().join("runners.db"),
+        };
+        let config = config(db.clone(), tls.as_ref().map(|(tls, _)| tls.clone()));
         let server = Server::start_with(&config, &limits)
             .await
             .expect("server starts");
@@ -85,7 +99,8 @@ impl TestServer {
         Self {
             url: server.url(),
             server: Some(server),
-            dir,
+            _dir: dir,
+            db,
             admin_token,
             tls,
             limits,
@@ -99,9 +114,14 @@ impl TestServer {
             .map(|(tls, pem)| (pem.as_slice(), tls.cert.as_path()))
     }
 
-    /// The database file.
+    /// The database file (on PostgreSQL: its URL).
     pub fn db_path(&self) -> PathBuf {
-        self.dir.path().join("runners.db")
+        self.db.clone()
+    }
+
+    /// Whether this server runs on PostgreSQL (`RUNNERS_TEST_PG`).
+    pub fn on_postgres(&self) -> bool {
+        runners_server::store::is_postgres_url(&self.db)
     }
 
     /// Stops the server and starts it again on the same database file.
@@ -168,6 +188,24 @@ impl TestServer {
 
     /// A second handle on this server's database, as the CLI opens it.
     pub fn store(&self) -> Store {
+        if self.on_postgres() {
+            // Opened on a runtime of its own (this is not async); its pool
+            // makes new connections on the caller's runtime when used.
+            let db = self.db.clone();
+            return std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime")
+                    .block_on(Store::open_db(
+                        &db,
+                        runners_server::store::WRITE_QUEUE_DEFAULT,
+                    ))
+            })
+            .join()
+            .expect("opening thread")
+            .expect("database opens");
+        }
         Store::open(&self.db_path()).expect("database opens")
     }
 
