@@ -29,10 +29,14 @@ impl<T: Wire> ExclusiveExtractor for JsonBody<T> {
         rqctx: &RequestContext<Context>,
         request: hyper::Request<dropshot::Body>,
     ) -> Result<Self, HttpError> {
-        <TypedBody<T> as ExclusiveExtractor>::from_request(rqctx, request)
-            .await
-            .map(|body| Self(body.into_inner()))
-            .map_err(invalid_request)
+        match <TypedBody<T> as ExclusiveExtractor>::from_request(rqctx, request).await {
+            Ok(body) => Ok(Self(body.into_inner())),
+            Err(e) => {
+                // A bad credential answers before a bad body.
+                crate::credential::credential_settled(rqctx).await;
+                Err(invalid_request(e))
+            }
+        }
     }
 
     fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
@@ -49,14 +53,36 @@ impl<T: Wire> SharedExtractor for PathParams<T> {
     async fn from_request<Context: ServerContext>(
         rqctx: &RequestContext<Context>,
     ) -> Result<Self, HttpError> {
-        <Path<T> as SharedExtractor>::from_request(rqctx)
-            .await
-            .map(|path| Self(path.into_inner()))
-            .map_err(invalid_request)
+        match Self::parse(rqctx) {
+            Ok(path) => Ok(path),
+            Err(e) => {
+                // A bad credential answers before a bad path.
+                crate::credential::credential_settled(rqctx).await;
+                Err(e)
+            }
+        }
     }
 
     fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
         <Path<T> as SharedExtractor>::metadata(content_type)
+    }
+}
+
+impl<T: Wire> PathParams<T> {
+    /// The path's parameters, without waiting for anything (dropshot's
+    /// `Path` extractor awaits nothing).
+    pub(crate) fn parse<Context: ServerContext>(
+        rqctx: &RequestContext<Context>,
+    ) -> Result<Self, HttpError> {
+        let parsed = <Path<T> as SharedExtractor>::from_request(rqctx);
+        match futures::FutureExt::now_or_never(parsed) {
+            Some(parsed) => parsed
+                .map(|path| Self(path.into_inner()))
+                .map_err(invalid_request),
+            None => Err(HttpError::for_internal_error(
+                "the path extractor did not complete at once".into(),
+            )),
+        }
     }
 }
 
@@ -72,6 +98,25 @@ where
     async fn from_request<Context: ServerContext>(
         rqctx: &RequestContext<Context>,
     ) -> Result<Self, HttpError> {
+        let parsed = Self::parse(rqctx);
+        if parsed.is_err() {
+            // A bad credential answers before a bad query.
+            crate::credential::credential_settled(rqctx).await;
+        }
+        parsed
+    }
+
+    fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
+        <Query<T> as SharedExtractor>::metadata(content_type)
+    }
+}
+
+impl<T> QueryParams<T>
+where
+    T: JsonSchema + DeserializeOwned + QueryRules + Validate + Send + Sync + 'static,
+    T::Valid: Send + Sync + 'static,
+{
+    fn parse<Context: ServerContext>(rqctx: &RequestContext<Context>) -> Result<Self, HttpError> {
         let raw = rqctx.request.uri().query().unwrap_or("");
         let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
         let query: T = serde_path_to_error::deserialize(pairs).map_err(|e| {
@@ -93,9 +138,5 @@ where
             }
         })?;
         Ok(Self(query.validate()?))
-    }
-
-    fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
-        <Query<T> as SharedExtractor>::metadata(content_type)
     }
 }
