@@ -10,7 +10,7 @@ use dropshot::{
     RequestContext, WebsocketChannelResult, WebsocketConnection,
 };
 
-use crate::credential::{self, AdminUser, Credentials, RunnerAuth, declare_security};
+use crate::credential::{self, AdminUser, ChannelAuth, Credentials, RunnerAuth, declare_security};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::types::{
     CloseReason, JobPath, JobsQuery, JsonApiVersion, JsonClaimedJob, JsonJob, JsonNewJob,
@@ -197,7 +197,7 @@ pub trait RunnersApi {
     }]
     async fn runner_channel(
         rqctx: RequestContext<Self::Context>,
-        runner: RunnerAuth,
+        runner: ChannelAuth,
         upgraded: WebsocketConnection,
     ) -> WebsocketChannelResult;
 

@@ -294,3 +294,66 @@ impl SharedExtractor for RunnerAuth {
         metadata
     }
 }
+
+/// The runner channel's credential: [`RunnerAuth`], after the WebSocket
+/// handshake's headers. A request that is not a handshake is refused first
+/// (400, naming the header), on every engine: dropshot's own upgrade
+/// extractor would refuse it at once, while the key's check may still be
+/// awaiting the database, so without this the answer would depend on the
+/// race.
+pub struct ChannelAuth(pub RunnerKey);
+
+#[async_trait]
+impl SharedExtractor for ChannelAuth {
+    async fn from_request<Context: ServerContext>(
+        rqctx: &RequestContext<Context>,
+    ) -> Result<Self, HttpError> {
+        handshake(rqctx.request.headers()).map_err(|message| {
+            crate::error::invalid_request(HttpError::for_bad_request(None, message))
+        })?;
+        let RunnerAuth(key) = RunnerAuth::from_request(rqctx).await?;
+        Ok(Self(key))
+    }
+
+    fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
+        RunnerAuth::metadata(content_type)
+    }
+}
+
+/// Whether `headers` are a WebSocket handshake's (RFC 6455, 4.1), checked
+/// as dropshot's upgrade checks them; the error names what is missing.
+fn handshake(headers: &HeaderMap) -> Result<(), String> {
+    let lists = |name: http::header::HeaderName, token: &str| {
+        headers.get_all(&name).iter().any(|v| {
+            v.to_str().is_ok_and(|v| {
+                v.split([',', ' '])
+                    .any(|item| item.eq_ignore_ascii_case(token))
+            })
+        })
+    };
+    if !lists(http::header::CONNECTION, "upgrade") {
+        return Err(
+            "the runner channel is a WebSocket: the header `Connection` must \
+                    include `Upgrade`"
+                .into(),
+        );
+    }
+    if !lists(http::header::UPGRADE, "websocket") {
+        return Err(
+            "the runner channel is a WebSocket: the header `Upgrade` must \
+                    include `websocket`"
+                .into(),
+        );
+    }
+    if headers
+        .get(http::header::SEC_WEBSOCKET_VERSION)
+        .map(|v| v.as_bytes())
+        != Some(b"13")
+    {
+        return Err("the header `Sec-WebSocket-Version` must be `13`".into());
+    }
+    if !headers.contains_key(http::header::SEC_WEBSOCKET_KEY) {
+        return Err("the header `Sec-WebSocket-Key` is required (a WebSocket handshake)".into());
+    }
+    Ok(())
+}

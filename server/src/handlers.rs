@@ -9,7 +9,7 @@ use dropshot::{
 
 use crate::api::{Created, JobsPage, RunnersApi, RunnersPage, SpecsPage};
 use crate::auth;
-use crate::credential::{AdminUser, RunnerAuth};
+use crate::credential::{AdminUser, ChannelAuth, RunnerAuth};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::server::Context;
 use crate::store::model::JobRow;
@@ -217,7 +217,7 @@ impl RunnersApi for RunnersImpl {
 
     async fn runner_channel(
         rqctx: RequestContext<Context>,
-        RunnerAuth(key): RunnerAuth,
+        ChannelAuth(key): ChannelAuth,
         upgraded: dropshot::WebsocketConnection,
     ) -> dropshot::WebsocketChannelResult {
         let channel = std::sync::Arc::clone(&rqctx.context().channel);

@@ -209,9 +209,30 @@ impl TestServer {
         Store::open(&self.db_path()).expect("database opens")
     }
 
-    /// Every byte of the database: the main file and its WAL.
-    pub fn database_bytes(&self) -> Vec<u8> {
+    /// Every byte of the database: on SQLite the main file and its WAL; on
+    /// PostgreSQL every row of every table, copied out in binary (text and
+    /// `bytea` as stored, not escaped).
+    pub async fn database_bytes(&self) -> Vec<u8> {
         let mut bytes = Vec::new();
+        if self.on_postgres() {
+            use futures::TryStreamExt;
+            let client = self.postgres().await;
+            let tables = client
+                .query(
+                    "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public'",
+                    &[],
+                )
+                .await
+                .expect("tables");
+            for table in tables {
+                let table: String = table.get(0);
+                let copy = format!("COPY {table} TO STDOUT (FORMAT binary)");
+                let out = client.copy_out(&copy).await.expect("copy out");
+                let chunks: Vec<_> = out.try_collect().await.expect("rows");
+                chunks.iter().for_each(|c| bytes.extend_from_slice(c));
+            }
+            return bytes;
+        }
         for suffix in ["", "-wal"] {
             let mut path = self.db_path().into_os_string();
             path.push(suffix);
@@ -220,6 +241,57 @@ impl TestServer {
             }
         }
         bytes
+    }
+
+    /// The rows `sql` selects from this server's database, each column as
+    /// text (`None` for NULL; a SQLite blob as lowercase hex). The SQL is
+    /// the engine's own: see [`TestServer::on_postgres`].
+    pub async fn sql_rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        if self.on_postgres() {
+            let client = self.postgres().await;
+            // The simple query protocol answers every column as text.
+            let messages = client.simple_query(sql).await.expect("query");
+            return messages
+                .iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                        (0..row.len())
+                            .map(|i| row.get(i).map(str::to_owned))
+                            .collect(),
+                    ),
+                    _ => None,
+                })
+                .collect();
+        }
+        use rusqlite::types::ValueRef;
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+        let conn = rusqlite::Connection::open_with_flags(&self.db, flags).expect("database");
+        let mut stmt = conn.prepare(sql).expect("query");
+        let columns = stmt.column_count();
+        let rows = stmt.query_map([], |r| {
+            (0..columns)
+                .map(|i| {
+                    Ok(match r.get_ref(i)? {
+                        ValueRef::Null => None,
+                        ValueRef::Integer(i) => Some(i.to_string()),
+                        ValueRef::Real(f) => Some(f.to_string()),
+                        ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+                        ValueRef::Blob(b) => Some(b.iter().map(|b| format!("{b:02x}")).collect()),
+                    })
+                })
+                .collect()
+        });
+        rows.expect("rows").collect::<Result<_, _>>().expect("rows")
+    }
+
+    /// A connection to this server's PostgreSQL database.
+    async fn postgres(&self) -> tokio_postgres::Client {
+        let url = self.db.to_str().expect("a URL");
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .expect("PostgreSQL connects");
+        tokio::spawn(connection);
+        client
     }
 }
 

@@ -109,7 +109,7 @@ async fn every_admin_write_has_one_audit_row_and_rejected_ones_none() {
     assert_eq!(later.unwrap().len(), 6);
 
     // No secret anywhere in the file, the audit trail included.
-    let bytes = server.database_bytes();
+    let bytes = server.database_bytes().await;
     for secret in &secrets {
         let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
         assert!(!found, "a secret is in the database file");
@@ -188,14 +188,11 @@ fn ops() -> impl proptest::strategy::Strategy<Value = Vec<Op>> {
 }
 
 /// Every row of every table an admin write can change (all but the audit
-/// trail and derived tables: counts, search indexes), by table and rowid,
+/// trail and derived tables: counts, search indexes), by table and row id,
 /// with the UUID its audit row names as target.
 type Snapshot = std::collections::BTreeMap<(String, i64), (Option<String>, String)>;
 
-fn snapshot(db: &std::path::Path) -> (Snapshot, i64) {
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
+async fn snapshot(server: &TestServer) -> (Snapshot, i64) {
     let tables = [
         ("users", "uuid"),
         ("api_tokens", "uuid"),
@@ -210,50 +207,37 @@ fn snapshot(db: &std::path::Path) -> (Snapshot, i64) {
     ];
     let mut rows = Snapshot::new();
     for (table, target) in tables {
-        let columns: Vec<String> = conn
-            .prepare("SELECT name FROM pragma_table_info(?)")
-            .unwrap()
-            .query_map([table], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        let sql = format!(
-            "SELECT rowid, {target}, json_array({}) FROM {table}",
-            columns
+        // The whole row as one text, in the engine's own dialect.
+        let sql = if server.on_postgres() {
+            format!("SELECT t.id, {target}, row_to_json(t) FROM {table} t")
+        } else {
+            let columns = server
+                .sql_rows(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                .await;
+            let quoted: Vec<String> = columns
                 .iter()
-                .map(|c| format!("quote({c})"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let mut stmt = conn.prepare(&sql).unwrap();
-        let found = stmt
-            .query_map([], |r| {
-                Ok(((table.to_owned(), r.get(0)?), (r.get(1)?, r.get(2)?)))
-            })
-            .unwrap();
-        for row in found {
-            let (key, value) = row.unwrap();
-            rows.insert(key, value);
+                .map(|c| format!("quote({})", c[0].as_deref().unwrap()))
+                .collect();
+            let quoted = quoted.join(", ");
+            format!("SELECT rowid, {target}, json_array({quoted}) FROM {table}")
+        };
+        for row in server.sql_rows(&sql).await {
+            let id = row[0].as_deref().unwrap().parse().unwrap();
+            let whole = row[2].clone().unwrap();
+            rows.insert((table.to_owned(), id), (row[1].clone(), whole));
         }
     }
-    let last_audit = conn
-        .query_row("SELECT coalesce(max(id), 0) FROM audit", [], |r| r.get(0))
-        .unwrap();
-    (rows, last_audit)
+    let last = server
+        .sql_rows("SELECT coalesce(max(id), 0) FROM audit")
+        .await;
+    (rows, last[0][0].as_deref().unwrap().parse().unwrap())
 }
 
 /// The targets of the audit rows after `after`.
-fn audited_since(db: &std::path::Path, after: i64) -> Vec<Option<String>> {
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
-    let mut stmt = conn
-        .prepare("SELECT target_uuid FROM audit WHERE id > ? ORDER BY id")
-        .unwrap();
-    stmt.query_map([after], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+async fn audited_since(server: &TestServer, after: i64) -> Vec<Option<String>> {
+    let sql = format!("SELECT target_uuid FROM audit WHERE id > {after} ORDER BY id");
+    let rows = server.sql_rows(&sql).await;
+    rows.into_iter().map(|mut row| row.remove(0)).collect()
 }
 
 async fn apply(server: &TestServer, http: &reqwest::Client, op: &Op) -> u16 {
@@ -352,13 +336,12 @@ fn every_changed_row_is_covered_by_an_audit_row_and_a_no_op_records_nothing() {
             runtime.block_on(async {
                 let server = TestServer::start().await;
                 let http = reqwest::Client::new();
-                let db = server.db_path();
                 for op in &ops {
-                    let (before, last_audit) = snapshot(&db);
+                    let (before, last_audit) = snapshot(&server).await;
                     let status = apply(&server, &http, op).await;
                     proptest::prop_assert!(status < 500, "{op:?}: {status}");
-                    let (after, _) = snapshot(&db);
-                    let audited = audited_since(&db, last_audit);
+                    let (after, _) = snapshot(&server).await;
+                    let audited = audited_since(&server, last_audit).await;
                     let changed: Vec<(&(String, i64), Option<String>)> = before
                         .keys()
                         .chain(after.keys())

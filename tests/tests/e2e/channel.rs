@@ -182,6 +182,45 @@ async fn the_key_is_checked_before_the_upgrade() -> anyhow::Result<()> {
     Agent::connect(&server, &by_uuid, &key).await?.close().await
 }
 
+/// A request that is not a WebSocket handshake is refused 400 before its
+/// key is looked at, whatever the key and the engine, with a message that
+/// names the header; each header of the handshake is checked.
+#[tokio::test]
+async fn a_request_that_is_not_a_handshake_is_refused_before_its_key() -> anyhow::Result<()> {
+    let server = TestServer::start().await;
+    let (runner, key) = create(&server.admin(), "Plain", None).await;
+    let (_, other_key) = create(&server.admin(), "Other", None).await;
+    let url = format!("{}/v0/runners/{}/channel", server.url, runner.slug);
+    let http = reqwest::Client::new();
+    let full = [
+        ("connection", "keep-alive, Upgrade"),
+        ("upgrade", "websocket"),
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+    for missing in 0..full.len() {
+        for key in [None, Some(&key), Some(&other_key)] {
+            let mut request = http.get(&url);
+            for (i, (name, value)) in full.iter().enumerate() {
+                if i != missing {
+                    request = request.header(*name, *value);
+                }
+            }
+            if let Some(key) = key {
+                request = request.bearer_auth(key);
+            }
+            let response = request.send().await?;
+            ensure!(response.status() == 400, "{missing}: {response:?}");
+            let body: serde_json::Value = response.json().await?;
+            ensure!(body["error_code"] == "InvalidRequest", "{body}");
+            let header = full[missing].0.to_lowercase();
+            let message = body["message"].as_str().unwrap_or("").to_lowercase();
+            ensure!(message.contains(&header), "{missing}: {body}");
+        }
+    }
+    Ok(())
+}
+
 /// `runner`'s channel, once it is recorded as open.
 async fn connected(server: &TestServer, runner: &str, key: &str) -> anyhow::Result<Agent> {
     let agent = Agent::connect(server, runner, key).await?;

@@ -16,6 +16,8 @@ struct Operation {
     id: String,
     /// The names of the security schemes it takes (none: public).
     security: Vec<String>,
+    /// A WebSocket (`x-dropshot-websocket`): called with a handshake.
+    websocket: bool,
 }
 
 /// Every operation of the checked-in `openapi.json`.
@@ -43,6 +45,7 @@ fn operations() -> Vec<Operation> {
                 template: template.clone(),
                 id,
                 security,
+                websocket: op.get("x-dropshot-websocket").is_some(),
             });
         }
     }
@@ -80,6 +83,13 @@ async fn call(
     sent: Sent<'_>,
 ) -> (u16, Option<String>, Option<String>) {
     let mut request = http.request(op.method.clone(), format!("{}{path}", server.url));
+    if op.websocket {
+        request = request
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+    }
     match sent {
         Sent::Nothing => {}
         Sent::Header(value) => request = request.header("authorization", value),

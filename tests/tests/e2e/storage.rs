@@ -30,7 +30,7 @@ async fn no_token_is_stored_in_clear() {
         .unwrap()
         .into_inner();
     let (_, api_token) = server.api_token("ops", true, Duration::days(1)).await;
-    let bytes = server.database_bytes();
+    let bytes = server.database_bytes().await;
     let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
     for secret in [
         token.as_str(),
@@ -49,14 +49,17 @@ async fn no_token_is_stored_in_clear() {
             "part of a token is in the database file"
         );
     }
-    // What is stored is the SHA-256 of the runner token.
-    let conn = rusqlite::Connection::open(server.db_path()).unwrap();
-    let hash: Vec<u8> = conn
-        .query_row(
-            "SELECT token_hash FROM runners WHERE slug = ?",
-            [&runner.slug],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(hash, runners_server::auth::hash_runner_key(&rotated.key));
+    // What is stored is the SHA-256 of the runner token (a slug is
+    // `[a-z0-9-]`, safe to quote).
+    let sql = format!(
+        "SELECT token_hash FROM runners WHERE slug = '{}'",
+        runner.slug
+    );
+    let rows = server.sql_rows(&sql).await;
+    let stored = rows[0][0].as_deref().expect("a hash");
+    // PostgreSQL shows `bytea` as `\x` and hex.
+    let stored = stored.trim_start_matches("\\x");
+    let hash = runners_server::auth::hash_runner_key(&rotated.key);
+    let expected: String = hash.0.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(stored, expected);
 }
