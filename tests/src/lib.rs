@@ -154,6 +154,28 @@ impl TestServer {
         self.server = Some(server);
     }
 
+    /// Starts another server on this one's database, on a port of its own:
+    /// a replica (meant for PostgreSQL, where replicas share the database;
+    /// see [`TestServer::on_postgres`]). It has its own `url` and clients,
+    /// and the same admin token and limits; dropping it drops its server
+    /// alone (the database and the other servers stay).
+    pub async fn replica(&self) -> TestServer {
+        let tls = self.tls.as_ref().map(|(tls, _)| tls.clone());
+        let server = Server::start_with(&config(self.db_path(), tls), &self.limits)
+            .await
+            .expect("the replica starts");
+        assert!(server.bootstrap_token.is_none(), "the admin exists already");
+        TestServer {
+            url: server.url(),
+            server: Some(server),
+            _dir: tempfile::tempdir().expect("temp dir"),
+            db: self.db.clone(),
+            admin_token: self.admin_token.clone(),
+            tls: self.tls.clone(),
+            limits: self.limits.clone(),
+        }
+    }
+
     /// A client authenticated with the bootstrap admin token.
     pub fn admin(&self) -> Client {
         self.client(&self.admin_token)

@@ -12,6 +12,7 @@ mod hostile;
 mod jobs;
 mod listing;
 mod malformed;
+mod replicas;
 mod runner_specs;
 mod server;
 mod specs;
