@@ -127,6 +127,11 @@ impl Hub {
             Event::JobCanceled { runner, job } => self.tell(runner, Control::Cancel(job)),
             Event::RunnerRevoked { runner } => self.tell(runner, Control::Revoked),
             Event::RunnerSpecsChanged { runner } => self.tell(runner, Control::Respec),
+            Event::Resync => {
+                for channel in self.state().channels.values() {
+                    let _ = channel.control.send(Control::Respec);
+                }
+            }
         }
     }
 
@@ -250,6 +255,22 @@ impl Hub {
     }
 }
 
+/// How long after a job's due time the reaper applies the rules: a runner's
+/// own channel applies them at the due time and closes with the reason
+/// (`heartbeat_timeout`, `job_timeout_exceeded`); the reaper is for jobs
+/// that no channel of this process holds.
+const REAPER_LAG: chrono::Duration = chrono::Duration::seconds(2);
+
+/// How often the reaper reads the jobs claimed or running again: half the
+/// heartbeat timeout, within 1 to 10 s (a job whose runner went silent
+/// without a channel here is failed at most that long after its due time).
+fn rescan_every(timeouts: &Timeouts) -> std::time::Duration {
+    (timeouts.heartbeat / 2).clamp(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(10),
+    )
+}
+
 fn remove(state: &mut State, waiter: &Waiter) {
     for spec in &waiter.specs {
         if let Some(queue) = state.waiting.get_mut(spec) {
@@ -261,9 +282,12 @@ fn remove(state: &mut State, waiter: &Waiter) {
     }
 }
 
-/// Holds orphaned jobs (and, at start, every job claimed or running) to the
-/// timeout rules: each is checked when it falls due, and failed or
-/// canceled then unless its runner spoke for it meanwhile.
+/// Holds jobs to the timeout rules: orphaned ones (their channel is gone),
+/// and every job claimed or running, read at start and again every
+/// [`rescan_every`] (on PostgreSQL other processes claim jobs too, and one
+/// that is killed leaves its runners' jobs to the others). Each is checked
+/// when it falls due, and failed or canceled then unless its runner spoke
+/// for it meanwhile (a live runner's messages move the due time on).
 async fn reaper(
     store: Store,
     timeouts: Timeouts,
@@ -272,14 +296,10 @@ async fn reaper(
     log: slog::Logger,
 ) {
     let mut due: BinaryHeap<Reverse<(chrono::DateTime<chrono::Utc>, i64)>> = BinaryHeap::new();
-    match store.active_jobs().await {
-        Ok(jobs) => {
-            for claimed in jobs {
-                due.push(Reverse((timeouts.deadline(&claimed.job), claimed.id)));
-            }
-        }
-        Err(e) => slog::error!(log, "cannot read the jobs left running: {e}"),
-    }
+    // The jobs in `due` (at most once each).
+    let mut held = std::collections::HashSet::new();
+    let mut rescan = tokio::time::interval(rescan_every(&timeouts));
+    rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let next = due.peek().map(|Reverse((at, _))| *at);
         let sleep = match next {
@@ -287,8 +307,20 @@ async fn reaper(
             None => std::time::Duration::from_secs(3600),
         };
         tokio::select! {
+            _ = rescan.tick() => match store.active_jobs().await {
+                Ok(jobs) => {
+                    for claimed in jobs.into_iter().filter(|c| held.insert(c.id)) {
+                        let at = timeouts.deadline(&claimed.job) + REAPER_LAG;
+                        due.push(Reverse((at, claimed.id)));
+                    }
+                }
+                Err(e) => slog::warn!(log, "cannot read the jobs claimed or running: {e}"),
+            },
             orphan = orphaned.recv() => match orphan {
-                Some(id) => due.push(Reverse((crate::store::now(), id))),
+                Some(id) => {
+                    held.insert(id);
+                    due.push(Reverse((crate::store::now(), id)));
+                }
                 None => return,
             },
             _ = shutdown.changed() => return,
@@ -300,10 +332,18 @@ async fn reaper(
                     }
                     due.pop();
                     match store.expire_job(id, timeouts).await {
-                        Ok(Expiry::NotBefore(at)) => due.push(Reverse((at, id))),
-                        Ok(Expiry::Failed) => slog::info!(log, "a job failed: its runner was silent past the heartbeat timeout"),
-                        Ok(Expiry::TimedOut) => slog::info!(log, "a job was canceled: it ran past its timeout"),
-                        Ok(Expiry::Ended) => {}
+                        Ok(Expiry::NotBefore(at)) => due.push(Reverse((at + REAPER_LAG, id))),
+                        Ok(Expiry::Failed) => {
+                            held.remove(&id);
+                            slog::info!(log, "a job failed: its runner was silent past the heartbeat timeout");
+                        }
+                        Ok(Expiry::TimedOut) => {
+                            held.remove(&id);
+                            slog::info!(log, "a job was canceled: it ran past its timeout");
+                        }
+                        Ok(Expiry::Ended) => {
+                            held.remove(&id);
+                        }
                         Err(e) => {
                             slog::warn!(log, "cannot apply the timeout rules to a job: {e}");
                             due.push(Reverse((now + chrono::Duration::seconds(1), id)));

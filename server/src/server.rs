@@ -262,8 +262,9 @@ impl Server {
             default_request_body_max_bytes: REQUEST_BODY_MAX_BYTES,
             ..Default::default()
         };
-        // One process serves this file: no channel is open yet.
-        store.clear_channels().await?;
+        // No channel of this process is open yet (on PostgreSQL, other
+        // replicas keep theirs).
+        store.serve_channels().await?;
         let timeouts = store::jobs::Timeouts {
             heartbeat: limits.heartbeat_timeout,
             grace: limits.job_timeout_grace,

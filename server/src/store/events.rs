@@ -25,6 +25,10 @@ pub enum Event {
     RunnerRevoked { runner: Uuid },
     /// A runner's specs changed: what it may take changed.
     RunnerSpecsChanged { runner: Uuid },
+    /// Events may have been missed (PostgreSQL: the LISTEN connection was
+    /// lost and made again): every channel looks again at the database
+    /// (a waiting runner claims, which also checks its key).
+    Resync,
 }
 
 /// The listener: set once, by the dispatcher.

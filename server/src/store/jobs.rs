@@ -791,11 +791,14 @@ impl Store {
         .await
     }
 
-    /// Marks every runner as having no channel: at the start of the one
-    /// process that serves this file.
-    pub async fn clear_channels(&self) -> Result<(), StoreError> {
+    /// Takes up serving runners' channels, at a server's start. On SQLite
+    /// one process serves the file: no channel is open, every runner's is
+    /// cleared. On PostgreSQL this process starts its lease (renewed until
+    /// the store closes), and the channels of processes whose lease lapsed
+    /// are cleared; other live replicas keep theirs.
+    pub async fn serve_channels(&self) -> Result<(), StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.clear_channels().await;
+            return pg.hold_lease().await;
         }
         self.write(|tx| {
             tx.prepare_cached("UPDATE runners SET channel = NULL WHERE channel IS NOT NULL")?

@@ -326,9 +326,13 @@ impl Store {
     pub async fn close_writer(&self) {
         let sqlite = match &self.engine {
             Engine::Sqlite(parts) => parts,
-            // Each write committed before it was answered; the pool's
-            // connections close as they drop.
-            Engine::Pg(pg) => return pg.close(),
+            // Each write committed before it was answered; the lease (if
+            // this process served) ends, and the pool's connections close
+            // as they drop.
+            Engine::Pg(pg) => {
+                let _ = pg.end_lease().await;
+                return pg.close();
+            }
         };
         let writer = Arc::clone(&sqlite.writer);
         let _ = tokio::task::spawn_blocking(move || {

@@ -264,9 +264,23 @@ CREATE INDEX jobs_active ON jobs (status) WHERE status IN ('claimed', 'running')
 CREATE INDEX jobs_spec ON jobs (spec_id);
 "#;
 
+/// Version 8: which server process holds a runner's channel, and the
+/// leases of the processes serving the database. Several processes share
+/// only a PostgreSQL database (its version 8 is the same); on SQLite one
+/// process serves the file, clears every channel when it starts, and
+/// leaves both empty. Here so that one version names one schema on both
+/// engines.
+const SCHEMA_V8: &str = r#"
+ALTER TABLE runners ADD COLUMN channel_replica TEXT;
+CREATE TABLE replicas (
+    uuid TEXT PRIMARY KEY,
+    seen TEXT NOT NULL
+) STRICT;
+"#;
+
 /// The schema's migrations, in order: version N is the first N applied.
 const MIGRATIONS: &[&str] = &[
-    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7,
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
 ];
 
 fn migrations() -> Migrations<'static> {

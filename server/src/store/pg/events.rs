@@ -29,6 +29,7 @@ pub fn encode(event: &Event) -> String {
         Event::RunnerSpecsChanged { runner } => {
             serde_json::json!({"runner_specs_changed": {"runner": runner}})
         }
+        Event::Resync => serde_json::json!({"resync": {}}),
     }
     .to_string()
 }
@@ -53,6 +54,7 @@ pub fn decode(payload: &str) -> Option<Event> {
         "runner_specs_changed" => Event::RunnerSpecsChanged {
             runner: uuid("runner")?,
         },
+        "resync" => Event::Resync,
         _ => return None,
     })
 }
@@ -84,8 +86,7 @@ impl Drop for Listening {
 }
 
 /// Listens on [`CHANNEL`] on a connection of its own, handing each event to
-/// `listener`. Next (see ENGINES.md): reconnect with backoff when the
-/// connection is lost, then tell the listener to resync.
+/// `listener` (see [`super::PgStore::listen_forever`] for a lost one).
 pub async fn listen(
     config: &tokio_postgres::Config,
     listener: Arc<dyn Fn(Event) + Send + Sync>,
@@ -132,6 +133,7 @@ mod unit {
             Event::JobCanceled { runner, job },
             Event::RunnerRevoked { runner },
             Event::RunnerSpecsChanged { runner },
+            Event::Resync,
         ] {
             assert_eq!(decode(&encode(&event)), Some(event));
         }

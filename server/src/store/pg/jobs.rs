@@ -562,7 +562,8 @@ impl PgStore {
     }
 
     /// Marks runner `runner` (row id) as having a channel open since
-    /// `since` (or none), unless a newer channel has replaced it.
+    /// `since`, held by this process (or none), unless a newer channel has
+    /// replaced it.
     pub async fn set_channel(
         &self,
         runner: i64,
@@ -573,31 +574,19 @@ impl PgStore {
         if open {
             client
                 .execute(
-                    "UPDATE runners SET channel = $1 WHERE id = $2",
-                    &[&since, &runner],
+                    "UPDATE runners SET channel = $1, channel_replica = $3 WHERE id = $2",
+                    &[&since, &runner, &self.replica],
                 )
                 .await?;
         } else {
             client
                 .execute(
-                    "UPDATE runners SET channel = NULL WHERE id = $1 AND channel = $2",
+                    "UPDATE runners SET channel = NULL, channel_replica = NULL \
+                     WHERE id = $1 AND channel = $2",
                     &[&runner, &since],
                 )
                 .await?;
         }
-        Ok(())
-    }
-
-    /// Marks every runner as having no channel. Only right for one process
-    /// per database: with replicas, channels need the leases of ENGINES.md.
-    pub async fn clear_channels(&self) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client
-            .execute(
-                "UPDATE runners SET channel = NULL WHERE channel IS NOT NULL",
-                &[],
-            )
-            .await?;
         Ok(())
     }
 }

@@ -11,6 +11,7 @@
 pub mod events;
 mod items;
 mod jobs;
+mod replicas;
 mod runners;
 pub mod schema;
 mod specs;
@@ -40,6 +41,8 @@ pub struct PgStore {
     pool: Pool,
     /// For the LISTEN connection, which is not the pool's.
     config: tokio_postgres::Config,
+    /// This process, as the holder of runners' channels ([`replicas`]).
+    replica: Uuid,
 }
 
 /// A transaction of the pool.
@@ -92,24 +95,46 @@ impl PgStore {
             .await
             .map_err(|e| anyhow::anyhow!("cannot store the signing key: {e}"))?;
         drop(client);
-        Ok(Self { pool, config })
+        let replica = Uuid::new_v4();
+        Ok(Self {
+            pool,
+            config,
+            replica,
+        })
     }
 
     /// Hands every event of the database's writers (this process's
     /// included) to `deliver`, on a LISTEN connection of its own, for as
-    /// long as the process runs: a lost connection is made again after 1 s.
-    /// Next: tell the listener to resync after a loss (events sent while
-    /// the connection was down are not replayed).
+    /// long as the process runs. A lost connection is made again (every
+    /// second until it is), and then `deliver` gets [`Event::Resync`]:
+    /// events sent meanwhile are not replayed, so every channel looks again.
+    ///
+    /// [`Event::Resync`]: super::events::Event::Resync
     pub fn listen_forever(
         &self,
         deliver: std::sync::Arc<dyn Fn(super::events::Event) + Send + Sync>,
     ) {
         let config = self.config.clone();
+        let pool = self.pool.clone();
         tokio::spawn(async move {
-            loop {
+            let mut lost = false;
+            while !pool.is_closed() {
                 if let Ok(listening) = events::listen(&config, deliver.clone()).await {
-                    listening.closed().await;
+                    if lost {
+                        deliver(super::events::Event::Resync);
+                    }
+                    // Until it is lost, or the store is closed.
+                    let closed = async {
+                        while !pool.is_closed() {
+                            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        }
+                    };
+                    tokio::select! {
+                        () = listening.closed() => {}
+                        () = closed => return,
+                    }
                 }
+                lost = true;
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
         });

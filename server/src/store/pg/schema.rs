@@ -184,9 +184,22 @@ CREATE INDEX jobs_active ON jobs (status) WHERE status IN ('claimed', 'running')
 CREATE INDEX jobs_spec ON jobs (spec_id);
 "#;
 
+/// Version 8: replica leases. Each process serving the database holds a
+/// row here, renewed every second ([`super::replicas`]); `channel_replica`
+/// is the process holding a runner's open channel. A channel whose process
+/// has no live lease is no channel: another process clears it.
+const V8: &str = r#"
+ALTER TABLE runners ADD COLUMN channel_replica uuid;
+CREATE INDEX runners_channel_replica ON runners (channel_replica) WHERE channel IS NOT NULL;
+CREATE TABLE replicas (
+    uuid uuid PRIMARY KEY,
+    seen timestamptz NOT NULL
+);
+"#;
+
 /// The migrations, by the SQLite version each brings the schema to, in
 /// order. The first is the baseline: a database at version 0 gets it whole.
-pub const MIGRATIONS: &[(i32, &str)] = &[(7, BASELINE_V7)];
+pub const MIGRATIONS: &[(i32, &str)] = &[(7, BASELINE_V7), (8, V8)];
 
 /// The version this server's schema is at.
 pub fn latest() -> i32 {

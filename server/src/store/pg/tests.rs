@@ -1503,3 +1503,83 @@ async fn import_is_all_or_nothing() {
 fn slugs_of(rows: &[RunnerRow]) -> Vec<&str> {
     rows.iter().map(|r| r.slug.as_str()).collect()
 }
+
+/// Replica leases: a live replica keeps its runners' channels however long
+/// it runs (another replica starting or sweeping leaves them), a channel
+/// no live lease holds is cleared when a replica starts, one whose replica
+/// stopped renewing (killed: no clean shutdown) is cleared by another
+/// within the lapse and a sweep, and a clean shutdown clears its own at once.
+#[tokio::test]
+async fn leases_keep_live_channels_and_clear_lapsed_ones() {
+    use super::replicas::{LAPSE, RENEW};
+    let Some(db) = TestDb::new("leases_keep_live_channels_and_clear_lapsed_ones").await else {
+        return;
+    };
+    let (a, b) = (
+        PgStore::open_config(db.config.clone()).await.unwrap(),
+        PgStore::open_config(db.config.clone()).await.unwrap(),
+    );
+    let actor = Actor::program();
+    let on_a = a.create_runner(new_runner("On A", None), key(1), &actor);
+    let on_a = on_a.await.unwrap();
+    let on_b = a.create_runner(new_runner("On B", None), key(2), &actor);
+    let on_b = on_b.await.unwrap();
+    let left = a.create_runner(new_runner("Left", None), key(3), &actor);
+    let left = left.await.unwrap();
+    let sql = connect(&db.config).await;
+    let has_channel = async |id: i64| -> bool {
+        sql.query_one("SELECT channel IS NOT NULL FROM runners WHERE id = $1", &[&id])
+            .await
+            .unwrap()
+            .get(0)
+    };
+    let mut ids = Vec::new();
+    for runner in [&on_a, &on_b, &left] {
+        let row = sql
+            .query_one("SELECT id FROM runners WHERE uuid = $1", &[&runner.uuid])
+            .await;
+        ids.push(row.unwrap().get::<_, i64>(0));
+    }
+    let [on_a, on_b, left] = ids[..] else {
+        unreachable!()
+    };
+    // A channel left by a server that held no lease (before version 8).
+    sql.execute("UPDATE runners SET channel = now() WHERE id = $1", &[&left])
+        .await
+        .unwrap();
+    a.hold_lease().await.unwrap();
+    assert!(!has_channel(left).await, "a channel no lease holds");
+    a.set_channel(on_a, crate::store::now(), true).await.unwrap();
+    b.hold_lease().await.unwrap();
+    b.set_channel(on_b, crate::store::now(), true).await.unwrap();
+    assert!(has_channel(on_a).await, "B's start left A's channel");
+    // Past a lapse, and sweeps on both: both channels stay.
+    tokio::time::sleep(LAPSE + RENEW * 6).await;
+    assert!(has_channel(on_a).await, "A renews its lease");
+    assert!(has_channel(on_b).await, "B renews its lease");
+    // A stops renewing, as if killed (no clean shutdown).
+    a.pool.close();
+    let stopped = std::time::Instant::now();
+    while has_channel(on_a).await {
+        assert!(
+            stopped.elapsed() < LAPSE + RENEW * 7,
+            "A's channel not cleared after {:?}",
+            stopped.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    eprintln!("a lapsed replica's channel cleared after {:?}", stopped.elapsed());
+    assert!(stopped.elapsed() >= LAPSE - RENEW * 2, "not before its lease lapsed");
+    assert!(has_channel(on_b).await);
+    // A clean shutdown clears its own channel and lease at once.
+    b.end_lease().await.unwrap();
+    assert!(!has_channel(on_b).await);
+    let leases: i64 = sql
+        .query_one("SELECT count(*) FROM replicas", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(leases, 0, "A's lapsed lease swept, B's ended");
+    drop((a, b, sql));
+    db.drop().await;
+}

@@ -1,0 +1,88 @@
+//! Replica leases (schema version 8). Every process that serves the
+//! database holds a row of `replicas`, renewed every [`RENEW`]; a runner's
+//! open channel names the process holding it (`channel_replica`). A
+//! process whose lease is older than [`LAPSE`] is gone (killed, cut off):
+//! any other process clears the channels it held, so its runners show
+//! `offline` until they reconnect, to any replica. Their jobs need nothing
+//! here: every process's reaper holds claimed and running jobs to the
+//! timeout rules, whoever claimed them.
+//!
+//! Times are PostgreSQL's `now()`, one clock for every process.
+
+use std::time::Duration;
+
+use super::PgStore;
+use crate::store::StoreError;
+
+/// How often a process renews its lease (and, every fifth time, clears the
+/// channels of lapsed processes).
+pub const RENEW: Duration = Duration::from_secs(1);
+
+/// A lease not renewed for this long has lapsed.
+pub const LAPSE: Duration = Duration::from_secs(10);
+
+/// Deletes the lapsed leases and clears every channel no live lease holds
+/// (a lapsed process's, or one left by a server before version 8).
+const SWEEP: &str = "
+    WITH gone AS (DELETE FROM replicas WHERE seen < now() - make_interval(secs => $1))
+    UPDATE runners SET channel = NULL, channel_replica = NULL
+     WHERE channel IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM replicas r
+                        WHERE r.uuid = runners.channel_replica
+                          AND r.seen >= now() - make_interval(secs => $1))";
+
+const RENEW_SQL: &str = "
+    INSERT INTO replicas (uuid, seen) VALUES ($1, now())
+    ON CONFLICT (uuid) DO UPDATE SET seen = now()";
+
+impl PgStore {
+    /// Starts this process's lease, clears the channels of processes gone,
+    /// and renews the lease every [`RENEW`] until the store closes.
+    pub async fn hold_lease(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client.execute(RENEW_SQL, &[&self.replica]).await?;
+        client.execute(SWEEP, &[&LAPSE.as_secs_f64()]).await?;
+        drop(client);
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(RENEW);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            for n in 1u64.. {
+                tick.tick().await;
+                if store.pool.is_closed() {
+                    return;
+                }
+                // A failure (the database restarting, say) is retried on
+                // the next tick; a lease lapses only after LAPSE of them.
+                let _ = store.renew(n % 5 == 0).await;
+            }
+        });
+        Ok(())
+    }
+
+    async fn renew(&self, sweep: bool) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client.execute(RENEW_SQL, &[&self.replica]).await?;
+        if sweep {
+            client.execute(SWEEP, &[&LAPSE.as_secs_f64()]).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends this process's lease at a clean shutdown: its channels (closed
+    /// by then) and its row go now, not after [`LAPSE`].
+    pub async fn end_lease(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE runners SET channel = NULL, channel_replica = NULL \
+                 WHERE channel_replica = $1",
+                &[&self.replica],
+            )
+            .await?;
+        client
+            .execute("DELETE FROM replicas WHERE uuid = $1", &[&self.replica])
+            .await?;
+        Ok(())
+    }
+}
