@@ -11,6 +11,7 @@ mod jobs;
 mod net;
 mod network;
 mod races;
+mod replicas;
 mod serving;
 
 use std::process::Command;

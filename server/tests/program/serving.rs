@@ -26,6 +26,9 @@ pub(crate) struct Serving {
     /// Environment variables it runs (and restarts) with, besides the
     /// fixture's own (say `RUNNERS_HEARTBEAT_TIMEOUT`).
     pub(crate) env: Vec<(&'static str, String)>,
+    /// What `--db` names: `runners.db` in `dir`, or (see
+    /// [`Serving::start_on`]) a PostgreSQL URL.
+    db: PathBuf,
     /// Dropped after the child is killed (fields drop after `drop`).
     pub(crate) dir: TempDir,
 }
@@ -58,7 +61,24 @@ impl Serving {
     }
 
     fn launch_with(dir: TempDir, level: &'static str, env: Vec<(&'static str, String)>) -> Self {
-        let (child, url, banner, log) = spawn_with(&dir.path().join("runners.db"), level, &env);
+        let db = dir.path().join("runners.db");
+        Self::launch_on(db, dir, level, env)
+    }
+
+    /// Starts `runners-server` on the database `db` names (a PostgreSQL
+    /// URL, which several processes may share: replicas), with these
+    /// environment variables (restarts keep both).
+    pub(crate) fn start_on(db: &str, env: Vec<(&'static str, String)>) -> Self {
+        Self::launch_on(db.into(), tempfile::tempdir().unwrap(), "info", env)
+    }
+
+    fn launch_on(
+        db: PathBuf,
+        dir: TempDir,
+        level: &'static str,
+        env: Vec<(&'static str, String)>,
+    ) -> Self {
+        let (child, url, banner, log) = spawn_with(&db, level, &env);
         Self {
             child,
             url,
@@ -66,13 +86,14 @@ impl Serving {
             log,
             level,
             env,
+            db,
             dir,
         }
     }
 
-    /// The database file.
+    /// The database file (or URL).
     pub(crate) fn db(&self) -> PathBuf {
-        self.dir.path().join("runners.db")
+        self.db.clone()
     }
 
     /// Stops the process if it still runs (SIGKILL) and starts it again on
