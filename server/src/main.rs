@@ -52,6 +52,15 @@ enum Command {
         #[command(flatten)]
         db: DbArg,
     },
+    /// Copy a SQLite registry (runners, keys, specs, jobs, users, tokens, audit) into an empty PostgreSQL database; runner keys and API tokens keep working. Prints the rows copied per table.
+    Migrate {
+        /// The SQLite database file to copy (it must exist; it is migrated to this server's schema first).
+        #[arg(long, value_name = "PATH")]
+        from: PathBuf,
+        /// The PostgreSQL database to copy into (postgres://…); it must hold no data.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -253,6 +262,7 @@ fn main() -> ExitCode {
             json,
             db,
         }) => offline(audit(db, since, runner, json)),
+        Some(Command::Migrate { from, to }) => offline(migrate(from, to)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -382,6 +392,22 @@ async fn audit(
             );
         }
     }
+    Ok(())
+}
+
+/// `migrate --from PATH --to postgres://…`: the rows copied, per table, on
+/// stdout.
+async fn migrate(from: PathBuf, to: String) -> anyhow::Result<()> {
+    let shown = runners_server::store::db_shown(std::path::Path::new(&to));
+    let copied = runners_server::store::pg::migrate::migrate(&from, &to).await?;
+    out!("TABLE\tROWS");
+    for (table, rows) in &copied.tables {
+        out!("{table}\t{rows}");
+    }
+    say!(
+        "copied {} into {shown}: start runners-server with --db on it",
+        from.display()
+    );
     Ok(())
 }
 

@@ -8,6 +8,7 @@ mod compat;
 mod crash;
 mod disk;
 mod jobs;
+mod migrate;
 mod net;
 mod network;
 mod races;

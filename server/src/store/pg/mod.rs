@@ -11,6 +11,7 @@
 pub mod events;
 mod items;
 mod jobs;
+pub mod migrate;
 mod replicas;
 mod runners;
 pub mod schema;
