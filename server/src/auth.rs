@@ -246,6 +246,16 @@ fn is_runner_key(token: &str) -> bool {
     })
 }
 
+/// Whether `headers` carry a bearer token shaped as a runner key, without
+/// looking it up (no database): what a runner key's check refuses first.
+pub fn runner_key_shape(headers: &HeaderMap) -> Result<(), AuthError> {
+    if is_runner_key(bearer(headers)?) {
+        Ok(())
+    } else {
+        Err(AuthError::NotARunnerKey)
+    }
+}
+
 /// The bearer token of a request.
 fn bearer(headers: &HeaderMap) -> Result<&str, AuthError> {
     let value = headers
@@ -399,10 +409,8 @@ impl RunnerKey {
         headers: &HeaderMap,
         path: &Ref,
     ) -> Result<Self, AuthError> {
+        runner_key_shape(headers)?;
         let token = bearer(headers)?;
-        if !is_runner_key(token) {
-            return Err(AuthError::NotARunnerKey);
-        }
         let runner = store
             .runner_by_key_hash(hash_runner_key(token))
             .await?

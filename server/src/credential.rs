@@ -295,12 +295,13 @@ impl SharedExtractor for RunnerAuth {
     }
 }
 
-/// The runner channel's credential: [`RunnerAuth`], after the WebSocket
-/// handshake's headers. A request that is not a handshake is refused first
-/// (400, naming the header), on every engine: dropshot's own upgrade
-/// extractor would refuse it at once, while the key's check may still be
-/// awaiting the database, so without this the answer would depend on the
-/// race.
+/// The runner channel's credential: [`RunnerAuth`], with the WebSocket
+/// handshake checked between the key's shape and its lookup. A missing or
+/// malformed key is refused first (401), then a request that is not a
+/// handshake (400, naming the header), then the key's lookup (401, 403),
+/// on every engine: dropshot's own upgrade extractor refuses a request
+/// that is not a handshake at once, while the lookup may still be awaiting
+/// the database, so without this the answer would depend on that race.
 pub struct ChannelAuth(pub RunnerKey);
 
 #[async_trait]
@@ -308,6 +309,7 @@ impl SharedExtractor for ChannelAuth {
     async fn from_request<Context: ServerContext>(
         rqctx: &RequestContext<Context>,
     ) -> Result<Self, HttpError> {
+        crate::auth::runner_key_shape(rqctx.request.headers())?;
         handshake(rqctx.request.headers()).map_err(|message| {
             crate::error::invalid_request(HttpError::for_bad_request(None, message))
         })?;
