@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use futures::StreamExt as _;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 use uuid::Uuid;
 
 use super::super::events::Event;
@@ -89,9 +89,10 @@ impl Drop for Listening {
 /// `listener` (see [`super::PgStore::listen_forever`] for a lost one).
 pub async fn listen(
     config: &tokio_postgres::Config,
+    tls: &super::Tls,
     listener: Arc<dyn Fn(Event) + Send + Sync>,
 ) -> anyhow::Result<Listening> {
-    let (client, mut connection) = config.connect(NoTls).await.map_err(|e| {
+    let (client, mut connection) = config.connect(tls.clone()).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot connect to PostgreSQL to listen: {}",
             super::describe(&e)

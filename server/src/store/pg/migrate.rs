@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use tokio::sync::mpsc;
-use tokio_postgres::NoTls;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use uuid::Uuid;
@@ -237,6 +236,8 @@ pub enum MigrateError {
     BadUrl(String),
     #[error("--to must be a postgres:// or postgresql:// URL")]
     NotPostgres,
+    #[error("{0:#}")]
+    Tls(anyhow::Error),
     #[error("cannot migrate from {}: there is no such file (nothing was created)", .0.display())]
     SqliteMissing(PathBuf),
     /// The file cannot be opened or migrated (newer schema, not a database…).
@@ -322,7 +323,8 @@ pub async fn migrate(from: &Path, to: &str) -> Result<Copied, MigrateError> {
     }
     // Connected before the file is opened (migrated): an unreachable
     // server leaves the file as it was.
-    let (mut client, connection) = config.connect(NoTls).await.map_err(MigrateError::Connect)?;
+    let tls = super::tls(&mut config).map_err(MigrateError::Tls)?;
+    let (mut client, connection) = config.connect(tls).await.map_err(MigrateError::Connect)?;
     let driver = tokio::spawn(connection);
 
     let path = from.clone();

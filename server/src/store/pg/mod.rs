@@ -42,6 +42,7 @@ pub struct PgStore {
     pool: Pool,
     /// For the LISTEN connection, which is not the pool's.
     config: tokio_postgres::Config,
+    tls: Tls,
     /// This process, as the holder of runners' channels ([`replicas`]).
     replica: Uuid,
 }
@@ -61,10 +62,11 @@ impl PgStore {
     }
 
     /// [`PgStore::open`], from a parsed configuration.
-    pub async fn open_config(config: tokio_postgres::Config) -> anyhow::Result<Self> {
+    pub async fn open_config(mut config: tokio_postgres::Config) -> anyhow::Result<Self> {
+        let tls = tls(&mut config)?;
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -100,6 +102,7 @@ impl PgStore {
         Ok(Self {
             pool,
             config,
+            tls,
             replica,
         })
     }
@@ -115,12 +118,12 @@ impl PgStore {
         &self,
         deliver: std::sync::Arc<dyn Fn(super::events::Event) + Send + Sync>,
     ) {
-        let config = self.config.clone();
+        let (config, tls) = (self.config.clone(), self.tls.clone());
         let pool = self.pool.clone();
         tokio::spawn(async move {
             let mut lost = false;
             while !pool.is_closed() {
-                if let Ok(listening) = events::listen(&config, deliver.clone()).await {
+                if let Ok(listening) = events::listen(&config, &tls, deliver.clone()).await {
                     if lost {
                         deliver(super::events::Event::Resync);
                     }
@@ -300,6 +303,32 @@ impl PgStore {
             })
             .collect()
     }
+}
+
+/// How this process connects to PostgreSQL: with `sslmode=require` in the
+/// URL, TLS (rustls), the server's certificate verified against the
+/// system's roots (stricter than libpq's `require`, which verifies
+/// nothing); otherwise plain (the default `prefer` is taken as `disable`,
+/// so that a server with a certificate the system does not trust is not
+/// refused where libpq would connect).
+pub(crate) type Tls = tokio_postgres_rustls::MakeRustlsConnect;
+
+/// The [`Tls`] for `config`, whose `prefer` becomes `disable`.
+pub(crate) fn tls(config: &mut tokio_postgres::Config) -> anyhow::Result<Tls> {
+    if config.get_ssl_mode() == tokio_postgres::config::SslMode::Prefer {
+        config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("cannot set up TLS for PostgreSQL")?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Tls::new(client))
 }
 
 /// Creates a fresh, empty database on the server `admin_url` names (its

@@ -117,7 +117,9 @@ async fn racing_migrations_all_succeed() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, vec![schema::latest()]);
+    // Each version applied once.
+    let all: Vec<i32> = schema::MIGRATIONS.iter().map(|&(v, _)| v).collect();
+    assert_eq!(versions, all);
     // And stores opening at once (migrate + signing key) agree on one key.
     let stores = futures::future::join_all((0..4).map(|_| PgStore::open_config(db.config.clone())))
         .await
@@ -540,6 +542,7 @@ async fn events_reach_other_replicas() {
     let (heard, mut hear) = tokio::sync::mpsc::unbounded_channel();
     let listening = super::events::listen(
         &db.config,
+        &super::tls(&mut db.config.clone()).unwrap(),
         std::sync::Arc::new(move |e: super::super::events::Event| {
             let _ = heard.send(e);
         }),
@@ -1528,10 +1531,13 @@ async fn leases_keep_live_channels_and_clear_lapsed_ones() {
     let left = left.await.unwrap();
     let sql = connect(&db.config).await;
     let has_channel = async |id: i64| -> bool {
-        sql.query_one("SELECT channel IS NOT NULL FROM runners WHERE id = $1", &[&id])
-            .await
-            .unwrap()
-            .get(0)
+        sql.query_one(
+            "SELECT channel IS NOT NULL FROM runners WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .get(0)
     };
     let mut ids = Vec::new();
     for runner in [&on_a, &on_b, &left] {
@@ -1549,9 +1555,13 @@ async fn leases_keep_live_channels_and_clear_lapsed_ones() {
         .unwrap();
     a.hold_lease().await.unwrap();
     assert!(!has_channel(left).await, "a channel no lease holds");
-    a.set_channel(on_a, crate::store::now(), true).await.unwrap();
+    a.set_channel(on_a, crate::store::now(), true)
+        .await
+        .unwrap();
     b.hold_lease().await.unwrap();
-    b.set_channel(on_b, crate::store::now(), true).await.unwrap();
+    b.set_channel(on_b, crate::store::now(), true)
+        .await
+        .unwrap();
     assert!(has_channel(on_a).await, "B's start left A's channel");
     // Past a lapse, and sweeps on both: both channels stay.
     tokio::time::sleep(LAPSE + RENEW * 6).await;
@@ -1568,8 +1578,14 @@ async fn leases_keep_live_channels_and_clear_lapsed_ones() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    eprintln!("a lapsed replica's channel cleared after {:?}", stopped.elapsed());
-    assert!(stopped.elapsed() >= LAPSE - RENEW * 2, "not before its lease lapsed");
+    eprintln!(
+        "a lapsed replica's channel cleared after {:?}",
+        stopped.elapsed()
+    );
+    assert!(
+        stopped.elapsed() >= LAPSE - RENEW * 2,
+        "not before its lease lapsed"
+    );
     assert!(has_channel(on_b).await);
     // A clean shutdown clears its own channel and lease at once.
     b.end_lease().await.unwrap();
@@ -1581,5 +1597,26 @@ async fn leases_keep_live_channels_and_clear_lapsed_ones() {
         .get(0);
     assert_eq!(leases, 0, "A's lapsed lease swept, B's ended");
     drop((a, b, sql));
+    db.drop().await;
+}
+
+/// `sslmode=require` insists on TLS: against a server without it (the
+/// test's), the store refuses to open with an error that says so, rather
+/// than falling back to plain text; the default (`prefer`) connects plain.
+#[tokio::test]
+async fn sslmode_require_insists_on_tls() {
+    let Some(db) = TestDb::new("sslmode_require_insists_on_tls").await else {
+        return;
+    };
+    let mut require = db.config.clone();
+    require.ssl_mode(tokio_postgres::config::SslMode::Require);
+    let refused = PgStore::open_config(require).await.err().expect("refused");
+    let message = format!("{refused:#}");
+    eprintln!("{message}");
+    assert!(message.contains("TLS"), "{message}");
+    let mut prefer = db.config.clone();
+    prefer.ssl_mode(tokio_postgres::config::SslMode::Prefer);
+    let store = PgStore::open_config(prefer).await.expect("plain");
+    drop(store);
     db.drop().await;
 }
