@@ -16,7 +16,7 @@ use dropshot::{
 };
 use runners_server::api::{Created, RunnersApi, RunnersPage, SpecsPage};
 use runners_server::auth::{self, Admin, AuthError, RunnerKey};
-use runners_server::credential::{AdminUser, Credentials, RunnerAuth};
+use runners_server::credential::{AdminUser, ChannelAuth, Credentials, RunnerAuth};
 use runners_server::extract::{JsonBody, PathParams, QueryParams};
 use runners_server::handlers::created;
 use runners_server::store::{KeyedRunner, RunnerKeyHash};
@@ -199,7 +199,7 @@ impl RunnersApi for Ceiling {
 
     async fn runner_channel(
         _: RequestContext<Memory>,
-        _: RunnerAuth,
+        _: ChannelAuth,
         _: dropshot::WebsocketConnection,
     ) -> dropshot::WebsocketChannelResult {
         Ok(())

@@ -32,6 +32,12 @@
 //!    the queue is empty: cycles a second, from the first `ready` to the last
 //!    `ack`. Every job is then checked to be completed, and each runner's
 //!    count summed, so no job is counted twice or lost.
+//!
+//! With `--db-url postgres://…` it measures instead the **dispatch latency
+//! across replicas**: two server processes (A and B) on one fresh
+//! PostgreSQL database, the idle runners connected to B, the jobs created
+//! one at a time through A (the job reaches B by LISTEN/NOTIFY), and then,
+//! for comparison, through B itself.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -84,6 +90,11 @@ pub struct JobsArgs {
     /// Jobs queued before the cycle runners connect.
     #[arg(long, default_value_t = 10_000)]
     queued: usize,
+    /// Measure the dispatch latency across two replicas on PostgreSQL
+    /// instead: a fresh database on the server this URL names (its user must
+    /// be able to create databases), e.g. `$RUNNERS_TEST_PG`.
+    #[arg(long, value_name = "URL")]
+    db_url: Option<String>,
 }
 
 /// Runs the jobs workload and prints its figures.
@@ -96,6 +107,9 @@ pub fn run(args: &JobsArgs) -> anyhow::Result<()> {
         args.idle_runners, args.dispatch_samples, args.window, args.cycle_runners, args.queued
     );
     println!("machine: {}", machine());
+    if let Some(url) = &args.db_url {
+        return across_replicas(args, url);
+    }
     println!(
         "the server runs in a child process (`serve DB`, request log at info to /dev/null); \
          the runners are this process's (open-file limit {})",
@@ -124,7 +138,7 @@ struct Seeded {
 /// Seeds `db` with `count` runners through the store, keeping their keys,
 /// and an admin token.
 async fn seed(db: &Path, count: usize) -> anyhow::Result<Seeded> {
-    let store = Store::open(db)?;
+    let store = Store::open_db(db, runners_server::store::WRITE_QUEUE_DEFAULT).await?;
     let ttl = chrono::Duration::days(1);
     let (_, admin) = auth::issue_api_token(&store, "bench", true, ttl, &Actor::program()).await?;
     let runners: Vec<Runner> = (0..count)
@@ -230,6 +244,7 @@ async fn phases(args: &JobsArgs, server: &mut Process, seeded: Seeded) -> anyhow
     let mut api = http(addr).await?;
     let (latencies, answers) = dispatch(
         args.dispatch_samples,
+        addr,
         server,
         &mut api,
         &admin,
@@ -380,6 +395,89 @@ async fn phases(args: &JobsArgs, server: &mut Process, seeded: Seeded) -> anyhow
     Ok(())
 }
 
+/// The dispatch latency across replicas on PostgreSQL: the idle runners on
+/// replica B, the jobs created through replica A, then through B.
+fn across_replicas(args: &JobsArgs, url: &str) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let db =
+        std::path::PathBuf::from(runtime.block_on(runners_server::store::pg::fresh_database(url))?);
+    let n = args.idle_runners;
+    let seeded = runtime.block_on(seed(&db, n))?;
+    let a = Process::start(&["serve".as_ref(), db.as_os_str()])?;
+    let mut b = Process::start(&["serve".as_ref(), db.as_os_str()])?;
+    println!(
+        "two replicas on one PostgreSQL database ({url}, a fresh database): A {} and B {}, \
+         each a child process (`serve URL`)",
+        a.addr, b.addr
+    );
+    runtime.block_on(async {
+        let admin = seeded.admin;
+        let mut api_a = http(a.addr).await?;
+        let spec = create_spec(&mut api_a, a.addr, &admin, "bench idle").await?;
+        let runners = Arc::new(seeded.runners.clone());
+        bulk(a.addr, n, 201, {
+            let (admin, runners, spec, addr) =
+                (admin.clone(), Arc::clone(&runners), spec.clone(), a.addr);
+            move |i| {
+                let body = format!("{{\"spec\": \"{spec}\"}}");
+                let path = format!("/v0/runners/{}/specs", runners[i].slug);
+                request(addr, "POST", &path, &admin, body.into())
+            }
+        })
+        .await
+        .context("adding the spec to the runners")?;
+        let project = uuid::Uuid::new_v4();
+        let (fleet, mut seen) = Fleet::connect(b.addr, &seeded.runners, 900).await?;
+        fleet.go();
+        wait_until(&mut b, "every idle runner waits on B", |s| s.waiting == n).await?;
+        settle(&mut b, Duration::from_millis(500)).await?;
+        let mut figures = Vec::new();
+        for (through, addr) in [
+            ("A (across replicas)", a.addr),
+            ("B (the runners' own)", b.addr),
+        ] {
+            let mut api = http(addr).await?;
+            let (latencies, answers) = dispatch(
+                args.dispatch_samples,
+                addr,
+                &mut b,
+                &mut api,
+                &admin,
+                &spec,
+                project,
+                &mut seen,
+                n,
+            )
+            .await?;
+            println!(
+                "dispatch latency, {n} idle runners on B, {} jobs one at a time created through \
+                 {through}: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (the 201 answers: p50 \
+                 {:.2} ms, p99 {:.2} ms)",
+                latencies.len(),
+                ms(percentile(&latencies, 0.5)),
+                ms(percentile(&latencies, 0.99)),
+                ms(percentile(&latencies, 1.0)),
+                ms(percentile(&answers, 0.5)),
+                ms(percentile(&answers, 0.99)),
+            );
+            figures.push(latencies);
+        }
+        let done = fleet.stop().await?;
+        let given: usize = figures.iter().map(Vec::len).sum();
+        ensure!(
+            done == given as u64,
+            "the runners completed {done} jobs, not {given}"
+        );
+        let p99 = ms(percentile(&figures[0], 0.99));
+        let met = if p99 <= 50.0 { "met" } else { "NOT met" };
+        println!("- dispatch p99 across replicas <= 50 ms: {p99:.2} ms, {met}");
+        anyhow::Ok(())
+    })?;
+    drop(a);
+    drop(b);
+    Ok(())
+}
+
 /// Database calls over a window, with `runners` runners waiting.
 struct Calls {
     calls: u64,
@@ -415,12 +513,14 @@ async fn count_calls(server: &mut Process, runners: usize, window: f64) -> anyho
     })
 }
 
-/// Creates `samples` jobs one at a time and times each from just before
-/// its `POST` is sent to its `job` frame's arrival at a runner (sorted), and
-/// to the `POST`'s answer (sorted).
+/// Creates `samples` jobs one at a time (through `api`, a connection to
+/// `addr`) and times each from just before its `POST` is sent to its `job`
+/// frame's arrival at a runner (sorted), and to the `POST`'s answer
+/// (sorted). The runners are `server`'s.
 #[allow(clippy::too_many_arguments)]
 async fn dispatch(
     samples: usize,
+    addr: SocketAddr,
     server: &mut Process,
     api: &mut SendRequest<Full<Bytes>>,
     admin: &str,
@@ -429,7 +529,6 @@ async fn dispatch(
     seen: &mut mpsc::UnboundedReceiver<Seen>,
     runners: usize,
 ) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
-    let addr = server.addr;
     let mut latencies = Vec::with_capacity(samples);
     let mut answers = Vec::with_capacity(samples);
     // Runners' `ready`s seen so far were the first ones.

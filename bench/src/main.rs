@@ -15,6 +15,13 @@
 //! `runners-bench jobs` runs the jobs workload instead (see [`jobs`]): the
 //! runner channel's dispatch latency, claim → complete cycles, memory per
 //! idle channel and database calls per idle runner.
+//!
+//! `--db-url postgres://…` runs the same workloads on PostgreSQL instead of
+//! a SQLite file: a fresh database on that server for each size (made by
+//! [`runners_server::store::pg::fresh_database`], so its user must be able
+//! to create databases), seeded through the store the same way. After the
+//! workloads it also reads through two server processes on that one
+//! database (replicas) against one, with the same 16 connections.
 
 mod ceiling;
 mod jobs;
@@ -96,6 +103,12 @@ struct Args {
     /// Run the ceiling without the request log.
     #[arg(long)]
     unlogged_ceiling: bool,
+    /// Run the server on PostgreSQL: a fresh database on the server this
+    /// URL names, for each size (its user must be able to create
+    /// databases), e.g. `$RUNNERS_TEST_PG` under `.ci/postgres`. Then also
+    /// read through two replicas against one.
+    #[arg(long, value_name = "URL")]
+    db_url: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -112,6 +125,9 @@ fn main() -> anyhow::Result<()> {
         args.seconds
     );
     println!("machine: {}", machine());
+    if let Some(url) = &args.db_url {
+        println!("engine: PostgreSQL (a fresh database on {url} for each size)");
+    }
     let mut page1 = Vec::new();
     for &size in &args.sizes {
         let results = bench_size(size, &args)?;
@@ -202,7 +218,9 @@ fn serve(db: &Path) -> anyhow::Result<()> {
 fn serve_ceiling(db: &Path, logged: bool) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let runners = all_runners(&Store::open(db)?).await?;
+        let store = Store::open_db(db, runners_server::store::WRITE_QUEUE_DEFAULT).await?;
+        let runners = all_runners(&store).await?;
+        drop(store);
         let server = ceiling::start(ceiling::Memory::new(runners), logged)?;
         serve_until_stdin_closes(server.local_addr()).await?;
         server.close().await.map_err(|e| anyhow::anyhow!(e))
@@ -242,9 +260,10 @@ fn slug(i: usize) -> String {
     format!("bench-runner-{i:06}")
 }
 
-/// Seeds `db` with `size` runners through the store, and an admin token.
+/// Seeds `db` (a SQLite file or a PostgreSQL URL) with `size` runners
+/// through the store, and an admin token.
 async fn seed(db: &Path, size: usize) -> anyhow::Result<Seeded> {
-    let store = Store::open(db)?;
+    let store = Store::open_db(db, runners_server::store::WRITE_QUEUE_DEFAULT).await?;
     let ttl = chrono::Duration::days(1);
     let (_, admin) = auth::issue_api_token(&store, "bench", true, ttl, &Actor::program()).await?;
     let runner_tokens: Vec<String> = (0..HEARTBEAT_RUNNERS)
@@ -391,10 +410,15 @@ fn fsyncs_per_second(dir: &Path) -> anyhow::Result<f64> {
 
 fn bench_size(size: usize, args: &Args) -> anyhow::Result<Vec<(Workload, Run)>> {
     let dir = tempfile::tempdir()?;
-    let db = dir.path().join("bench.db");
     let fsyncs = fsyncs_per_second(dir.path())?;
     println!("disk: {fsyncs:.0} fsyncs/s (one writer, 1-byte writes, fdatasync)");
     let runtime = tokio::runtime::Runtime::new()?;
+    let db = match &args.db_url {
+        Some(url) => {
+            PathBuf::from(runtime.block_on(runners_server::store::pg::fresh_database(url))?)
+        }
+        None => dir.path().join("bench.db"),
+    };
     let seeded = runtime.block_on(seed(&db, size))?;
     let plan = Arc::new(Plan {
         size,
@@ -499,5 +523,86 @@ fn bench_size(size: usize, args: &Args) -> anyhow::Result<Vec<(Workload, Run)>> 
          {anon:.1} MiB anonymous, {file:.1} MiB file-backed",
         server.memory_mib("VmHWM")
     );
+    if args.db_url.is_some() {
+        drop(ceiling);
+        replica_reads(&runtime, &plan, &server, &db, run_for)?;
+    }
     Ok(results)
+}
+
+/// Reads (view by slug, list page 1) through two server processes on one
+/// PostgreSQL database, half the connections to each, against all of them
+/// to one; alternating one, two, one, two. Prints requests/s of both.
+fn replica_reads(
+    runtime: &tokio::runtime::Runtime,
+    plan: &Arc<Plan>,
+    a: &Process,
+    db: &Path,
+    run_for: Duration,
+) -> anyhow::Result<()> {
+    let b = Process::start(&["serve".as_ref(), db.as_os_str()])?;
+    println!(
+        "two replicas (two `serve` processes on this database) against one, \
+         {CONNECTIONS} connections ({} to each of the two):",
+        CONNECTIONS / 2
+    );
+    println!(
+        "{:<16} {:>10} {:>10} {:>7}   {:>17} {:>17}",
+        "workload", "one/s", "two/s", "ratio", "one p50/p99", "two p50/p99"
+    );
+    for workload in [Workload::ViewBySlug, Workload::ListPage1] {
+        let to_a = workload.requests(plan, a.addr);
+        let to_b = workload.requests(plan, b.addr);
+        let expect = workload.expect();
+        let one = |time| {
+            runtime.block_on(load::drive(
+                a.addr,
+                CONNECTIONS,
+                time,
+                expect,
+                Arc::clone(&to_a),
+            ))
+        };
+        let two = |time| -> anyhow::Result<Run> {
+            runtime.block_on(async {
+                let half = CONNECTIONS / 2;
+                let (x, y) = tokio::join!(
+                    load::drive(a.addr, half, time, expect, Arc::clone(&to_a)),
+                    load::drive(b.addr, CONNECTIONS - half, time, expect, Arc::clone(&to_b)),
+                );
+                let (x, y) = (x?, y?);
+                // One run: both halves' requests over the longer elapsed.
+                let elapsed = x.elapsed.max(y.elapsed);
+                let mut latencies = x.latencies;
+                latencies.extend(y.latencies);
+                latencies.sort_unstable();
+                Ok(Run {
+                    requests: latencies.len() as u64,
+                    elapsed,
+                    latencies,
+                })
+            })
+        };
+        one(Duration::from_millis(300))?;
+        two(Duration::from_millis(300))?;
+        let (mut ones, mut twos) = (Vec::new(), Vec::new());
+        for _ in 0..2 {
+            ones.push(one(run_for).with_context(|| workload.name())?);
+            twos.push(two(run_for).with_context(|| workload.name())?);
+        }
+        let (one, two) = (Run::merge(ones), Run::merge(twos));
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "{:<16} {:>10.0} {:>10.0} {:>6.2}x   {:>7.2}/{:>6.2} ms {:>7.2}/{:>6.2} ms",
+            workload.name(),
+            one.per_second(),
+            two.per_second(),
+            two.per_second() / one.per_second(),
+            ms(one.percentile(0.5)),
+            ms(one.percentile(0.99)),
+            ms(two.percentile(0.5)),
+            ms(two.percentile(0.99)),
+        );
+    }
+    Ok(())
 }
