@@ -118,7 +118,7 @@ async fn serve(
 #[test]
 fn jobs_are_completed_once_or_failed_by_the_timeout_rule_across_a_sigkill() {
     let env = vec![("RUNNERS_HEARTBEAT_TIMEOUT", HEARTBEAT_TIMEOUT.to_string())];
-    let mut server = Serving::start_with_env(env);
+    let mut server = Serving::start_any_with_env(env);
     let token = server.bootstrap_token().unwrap();
     let admin = server.admin();
     let (runners, created) = block_on(async {

@@ -54,7 +54,7 @@ async fn all_runners(client: &Client) -> Vec<JsonRunner> {
 
 #[test]
 fn parallel_creates_of_one_name_all_succeed_with_distinct_slugs() {
-    let server = Serving::start();
+    let server = Serving::start_any();
     let client = server.admin();
     block_on(async {
         let answers = join_all((0..PARALLEL).map(|_| {
@@ -78,7 +78,7 @@ fn parallel_creates_of_one_name_all_succeed_with_distinct_slugs() {
 
 #[test]
 fn parallel_creates_of_one_explicit_slug_give_one_201_and_409s() {
-    let server = Serving::start();
+    let server = Serving::start_any();
     let client = server.admin();
     block_on(async {
         let answers = join_all((0..PARALLEL).map(|i| {
@@ -105,7 +105,7 @@ fn parallel_creates_of_one_explicit_slug_give_one_201_and_409s() {
 
 #[test]
 fn parallel_rotations_all_answer_201_and_exactly_one_token_lives() {
-    let server = Serving::start();
+    let server = Serving::start_any();
     let client = server.admin();
     block_on(async {
         let first = client
@@ -145,7 +145,7 @@ fn parallel_rotations_all_answer_201_and_exactly_one_token_lives() {
 fn mixed_churn_never_answers_5xx() {
     const WORKERS: usize = 8;
     const ROUNDS: usize = 30;
-    let server = Serving::start();
+    let server = Serving::start_any();
     let client = server.admin();
     block_on(async {
         let mut tokens = Vec::new();

@@ -39,6 +39,32 @@ impl Serving {
         Self::start_in(tempfile::tempdir().unwrap())
     }
 
+    /// Starts `runners-server` on a fresh database of the engine under test:
+    /// with `RUNNERS_TEST_PG` (`.ci/postgres -- cargo test …`) a fresh
+    /// PostgreSQL database, else a fresh SQLite file. For the tests whose
+    /// guarantee is the engine's as much as the program's (races, crashes,
+    /// jobs exactly once).
+    pub(crate) fn start_any() -> Self {
+        Self::start_any_with_env(Vec::new())
+    }
+
+    /// [`Serving::start_any`] with these environment variables.
+    pub(crate) fn start_any_with_env(env: Vec<(&'static str, String)>) -> Self {
+        match std::env::var("RUNNERS_TEST_PG") {
+            Ok(admin) => {
+                let fresh = runners_server::store::pg::fresh_database(&admin);
+                let db = block_on(fresh).expect("a fresh PostgreSQL database");
+                Self::start_on(&db, env)
+            }
+            Err(_) => Self::start_with_env(env),
+        }
+    }
+
+    /// Whether it runs on PostgreSQL.
+    pub(crate) fn on_postgres(&self) -> bool {
+        runners_server::store::is_postgres_url(&self.db)
+    }
+
     /// [`Serving::start`] with this `--log-level`.
     pub(crate) fn start_logging(level: &'static str) -> Self {
         Self::launch(tempfile::tempdir().unwrap(), level)

@@ -1,12 +1,10 @@
-//! The PostgreSQL engine (issue 19; the design is `../ENGINES.md`).
-//!
-//! A first slice, not wired into [`super::Store`] yet: the schema and its
-//! migrations under an advisory lock ([`schema`]), and [`PgStore`] with the
-//! runners' create, lookup, key and paged list (search included), and the
-//! signing key, users and API tokens. Each operation is one transaction on
-//! a pooled connection (`tokio-postgres` + `deadpool-postgres`), with its
-//! audit row in it; its results are those of the SQLite store for the same
-//! calls (`tests.rs` compares them).
+//! The PostgreSQL engine (the design is `../ENGINES.md`): [`PgStore`],
+//! every operation of [`super::Store`] on tokio-postgres + deadpool-postgres,
+//! each one transaction on a pooled connection with its audit row and its
+//! events (`NOTIFY`) in it; the schema and its migrations under an advisory
+//! lock ([`schema`]); events across replicas ([`events`]); replica leases
+//! ([`replicas`]); `migrate` from a SQLite file ([`migrate`]). Its results
+//! are the SQLite store's for the same calls (`tests.rs` compares them).
 
 pub mod events;
 mod items;
