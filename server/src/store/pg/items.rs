@@ -1,10 +1,11 @@
 //! What runners and specs share on PostgreSQL: the paged, filtered list
 //! with its count and search, and statement parameters.
 
+use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use super::{StoreError, Tx};
+use super::StoreError;
 use crate::validate::{Direction, ListQuery, Sort};
 
 /// Shortest `search` the trigram indexes serve (as SQLite's).
@@ -33,12 +34,13 @@ pub(super) fn params(args: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql +
 }
 
 /// One page of the items of `table` (`runners` or `specs`: they share the
-/// columns filtered on) matching `q`, and how many match, in the caller's
-/// snapshot: the twin of SQLite's `ListSql`. `columns` are read by `read`;
-/// `status` is a filter of the table's own; `cheap` a cheap count of what
-/// `q` lists, if there is one.
+/// columns filtered on) matching `q`, and how many match: the twin of
+/// SQLite's `ListSql`, in **one statement** (one snapshot, one round trip,
+/// no transaction). `columns` are read by `read`; `status` is a filter of
+/// the table's own; `cheap` a cheap count of what `q` lists, if there is
+/// one (a `SELECT` of one `bigint`), else the filtered rows are counted.
 pub(super) async fn list<R>(
-    tx: &Tx<'_>,
+    client: &impl GenericClient,
     q: &ListQuery,
     table: &str,
     columns: &str,
@@ -79,45 +81,38 @@ pub(super) async fn list<R>(
         (Sort::Created, Direction::Asc) => "id ASC",
         (Sort::Created, Direction::Desc) => "id DESC",
     };
-    let cheap_total: Option<i64> = match cheap {
-        Some(sql) => Some(tx.query_one(sql, &[]).await?.try_get(0)?),
-        None => None,
-    };
-    let total_sql = if cheap_total.is_some() {
-        "NULL::bigint"
-    } else {
-        "count(*) OVER ()"
+    let count = match cheap {
+        Some(sql) => format!("({sql})"),
+        None => format!("(SELECT count(*) FROM {table}{where_sql})"),
     };
     let n = args.len();
     let (limit, offset) = (n + 1, n + 2);
+    // The count's one row, joined to the page's rows: a page past the end
+    // is that row alone (its `page_id` NULL), and still carries the count.
     let sql = format!(
-        "WITH page (page_id, total) AS (
-             SELECT id, {total_sql} FROM {table}{where_sql}
+        "WITH page (page_id) AS (
+             SELECT id FROM {table}{where_sql}
              ORDER BY {order} LIMIT ${limit} OFFSET ${offset})
-         SELECT {columns}, total FROM {table} JOIN page ON page_id = id
-         ORDER BY {order}"
+         SELECT total.n, page_id, {columns}
+           FROM (SELECT {count}) AS total (n)
+           LEFT JOIN ({table} JOIN page ON page_id = id) ON true
+          ORDER BY {order}"
     );
     let limit = i64::from(q.per_page);
     let offset = i64::try_from(q.offset()).unwrap_or(i64::MAX);
     let mut page_args = params(&args);
     page_args.push(&limit);
     page_args.push(&offset);
-    let stmt = tx.prepare_cached(&sql).await?;
-    let rows = tx.query(&stmt, &page_args).await?;
-    let mut counted = None;
+    let stmt = client.prepare_cached(&sql).await?;
+    let rows = client.query(&stmt, &page_args).await?;
+    let mut total = 0;
     let mut items = Vec::with_capacity(rows.len());
     for row in &rows {
-        counted = row.try_get::<_, Option<i64>>(row.len() - 1)?;
-        items.push(read(row, 0)?);
-    }
-    let total = match (cheap_total, counted) {
-        (Some(total), _) | (None, Some(total)) => total,
-        // A page past the end has no row to carry the count.
-        (None, None) => {
-            let sql = format!("SELECT count(*) FROM {table}{where_sql}");
-            tx.query_one(&sql, &params(&args)).await?.try_get(0)?
+        total = row.try_get::<_, Option<i64>>(0)?.unwrap_or(0);
+        if row.try_get::<_, Option<i64>>(1)?.is_some() {
+            items.push(read(row, 2)?);
         }
-    };
+    }
     Ok((items, u64::try_from(total).unwrap_or(0)))
 }
 

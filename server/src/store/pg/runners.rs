@@ -2,6 +2,7 @@
 //! lookup, keys, and the paged list with its count and search. The twin of
 //! `../runners.rs` and `../items.rs`'s list.
 
+use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
@@ -50,8 +51,8 @@ fn runner_at(row: &Row, at: usize) -> Result<RunnerRow, StoreError> {
 const GENERATED_SLUG_ATTEMPTS: usize = 8;
 
 /// A runner's row id and row, by UUID or slug.
-async fn find(tx: &Tx<'_>, r: &RunnerRef) -> Result<(i64, RunnerRow), StoreError> {
-    find_with(tx, r, "").await
+async fn find(c: &impl GenericClient, r: &RunnerRef) -> Result<(i64, RunnerRow), StoreError> {
+    find_with(c, r, "").await
 }
 
 /// [`find`], with the runner's row locked until the transaction ends: a
@@ -60,7 +61,11 @@ async fn find_locked(tx: &Tx<'_>, r: &RunnerRef) -> Result<(i64, RunnerRow), Sto
     find_with(tx, r, " FOR UPDATE OF runners").await
 }
 
-async fn find_with(tx: &Tx<'_>, r: &RunnerRef, lock: &str) -> Result<(i64, RunnerRow), StoreError> {
+async fn find_with(
+    tx: &impl GenericClient,
+    r: &RunnerRef,
+    lock: &str,
+) -> Result<(i64, RunnerRow), StoreError> {
     let row = match r.by() {
         Ref::Uuid(uuid) => {
             let stmt = tx
@@ -107,7 +112,10 @@ fn status_filter(status: &str) -> Option<&'static str> {
 }
 
 /// One page of runners matching `q` and how many match, in one snapshot.
-async fn list(tx: &Tx<'_>, q: &ListQuery) -> Result<(Vec<RunnerRow>, u64), StoreError> {
+async fn list(
+    client: &impl GenericClient,
+    q: &ListQuery,
+) -> Result<(Vec<RunnerRow>, u64), StoreError> {
     // The trigger-kept count when nothing filters but `archived`.
     let cheap = match (&q.name, &q.search, q.archived, q.status) {
         (None, None, false, None) => Some("SELECT sum(active)::bigint FROM runner_counts"),
@@ -115,32 +123,22 @@ async fn list(tx: &Tx<'_>, q: &ListQuery) -> Result<(Vec<RunnerRow>, u64), Store
         _ => None,
     };
     let status = q.status.and_then(status_filter);
-    super::items::list(tx, q, "runners", COLUMNS, status, cheap, runner_at).await
+    super::items::list(client, q, "runners", COLUMNS, status, cheap, runner_at).await
 }
 
 impl PgStore {
     /// One runner, by UUID or slug.
     pub async fn runner(&self, r: &RunnerRef) -> Result<RunnerRow, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.build_transaction().read_only(true).start().await?;
-        let (_, row) = find(&tx, r).await?;
-        tx.commit().await?;
-        Ok(row)
+        // One statement: no transaction, one round trip.
+        let client = self.client().await?;
+        Ok(find(&client, r).await?.1)
     }
 
     /// One page of runners matching `q`, and how many match in all (one
-    /// snapshot for both: REPEATABLE READ, read only).
+    /// statement: one snapshot for both).
     pub async fn list_runners(&self, q: ListQuery) -> Result<(Vec<RunnerRow>, u64), StoreError> {
-        let mut client = self.client().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
-        let page = list(&tx, &q).await?;
-        tx.commit().await?;
-        Ok(page)
+        let client = self.client().await?;
+        list(&client, &q).await
     }
 
     /// Creates a runner whose key has the hash `key_hash`, with its audit

@@ -5,6 +5,7 @@
 //! `specs_one_fallback` stays the backstop.
 
 use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
@@ -58,7 +59,7 @@ pub(super) fn spec_at(row: &Row, at: usize) -> Result<SpecRow, StoreError> {
 /// A spec's row id and row, by UUID or slug; `lock`: its row locked until
 /// the transaction ends.
 pub(super) async fn find(
-    tx: &Tx<'_>,
+    tx: &impl GenericClient,
     r: &SpecRef,
     lock: bool,
 ) -> Result<(i64, SpecRow), StoreError> {
@@ -147,25 +148,16 @@ async fn find_runner(tx: &Tx<'_>, r: &RunnerRef) -> Result<(i64, Uuid, String), 
 impl PgStore {
     /// One spec, by UUID or slug.
     pub async fn spec(&self, r: &SpecRef) -> Result<SpecRow, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.build_transaction().read_only(true).start().await?;
-        let (_, row) = find(&tx, r, false).await?;
-        tx.commit().await?;
-        Ok(row)
+        // One statement: no transaction, one round trip.
+        let client = self.client().await?;
+        Ok(find(&client, r, false).await?.1)
     }
 
-    /// One page of specs matching `q`, and how many match in all.
+    /// One page of specs matching `q`, and how many match in all (one
+    /// statement: one snapshot for both).
     pub async fn list_specs(&self, q: ListQuery) -> Result<(Vec<SpecRow>, u64), StoreError> {
-        let mut client = self.client().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
-        let page = super::items::list(&tx, &q, "specs", COLUMNS, None, None, spec_at).await?;
-        tx.commit().await?;
-        Ok(page)
+        let client = self.client().await?;
+        super::items::list(&client, &q, "specs", COLUMNS, None, None, spec_at).await
     }
 
     /// Creates a spec; with `fallback`, it becomes the fallback and no other
