@@ -145,70 +145,94 @@ impl PgStore {
     /// row. A given slug that is taken is [`StoreError::SlugTaken`]; a
     /// generated one gets a random suffix until it is free. Racing creates
     /// of one slug: `ON CONFLICT` waits for the other insert's fate, so
-    /// exactly one of them has it.
+    /// exactly one of them has it. Each attempt is one statement (the
+    /// runner and its audit row, atomic without BEGIN and COMMIT: one round
+    /// trip); one that finds its slug taken writes nothing.
     pub async fn create_runner(
         &self,
         new: NewRunner,
         key_hash: RunnerKeyHash,
         actor: &Actor,
     ) -> Result<RunnerRow, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let stmt = tx
+        let client = self.client().await?;
+        let stmt = client
             .prepare_cached(&format!(
-                "INSERT INTO runners (uuid, name, name_folded, slug, token_hash, created, modified)
-                 VALUES ($1, $2, $3, $4, $5, $6, $6)
-                 ON CONFLICT (slug) DO NOTHING
-                 RETURNING {COLUMNS}"
+                "WITH runners AS (
+                     INSERT INTO runners (uuid, name, name_folded, slug, token_hash, created,
+                                          modified)
+                     VALUES ($1, $2, $3, $4, $5, $6, $6)
+                     ON CONFLICT (slug) DO NOTHING
+                     RETURNING *),
+                 audited AS (
+                     INSERT INTO audit (time, user_uuid, user_name, token_uuid, action,
+                                        target_uuid, target_slug, changes)
+                     SELECT $6, $7, $8, $9, $10, uuid, slug, $11 FROM runners)
+                 SELECT {COLUMNS} FROM runners"
             ))
             .await?;
         let name: &str = &new.name;
         let folded = name.to_lowercase();
         let created = now();
         let hash: &[u8] = &key_hash.0;
+        let action = AuditAction::RunnerCreate.as_str();
         let insert = |slug: String| {
-            let (tx, stmt, folded) = (&tx, &stmt, &folded);
+            let (client, stmt, folded) = (&client, &stmt, &folded);
             async move {
-                let row = tx
+                // The row as it will be stored: what its audit row records.
+                let row = RunnerRow {
+                    uuid: Uuid::new_v4(),
+                    name: name.to_owned(),
+                    slug,
+                    specs: Vec::new(),
+                    archived: None,
+                    last_heartbeat: None,
+                    created,
+                    modified: created,
+                    status: crate::types::RunnerStatus::Offline,
+                    os: None,
+                    arch: None,
+                    version: None,
+                };
+                let audit = changes(None, &row);
+                let inserted = client
                     .query_opt(
                         stmt,
-                        &[&Uuid::new_v4(), &name, folded, &slug, &hash, &created],
+                        &[
+                            &row.uuid,
+                            &name,
+                            folded,
+                            &row.slug,
+                            &hash,
+                            &created,
+                            &actor.user,
+                            &actor.user_name,
+                            &actor.token,
+                            &action,
+                            &audit,
+                        ],
                     )
                     .await?;
-                row.map(|r| runner_at(&r, 0)).transpose()
+                inserted.map(|r| runner_at(&r, 0)).transpose()
             }
         };
-        let row = match new.slug.as_deref() {
+        match new.slug.as_deref() {
             Some(slug) => insert(slug.to_owned())
                 .await?
                 .ok_or_else(|| StoreError::SlugTaken {
                     kind: Kind::Runner,
                     slug: slug.to_owned(),
-                })?,
+                }),
             None => {
                 let base = slug_from_name(name);
-                let mut found = None;
                 for i in 0..GENERATED_SLUG_ATTEMPTS {
                     let slug = generated_slug(base.as_deref(), Kind::Runner.name(), i);
                     if let Some(row) = insert(slug).await? {
-                        found = Some(row);
-                        break;
+                        return Ok(row);
                     }
                 }
-                found.ok_or(StoreError::NoFreeSlug(GENERATED_SLUG_ATTEMPTS))?
+                Err(StoreError::NoFreeSlug(GENERATED_SLUG_ATTEMPTS))
             }
-        };
-        record(
-            &tx,
-            actor,
-            AuditAction::RunnerCreate,
-            Some(row.uuid),
-            Some(&row.slug),
-            changes(None, &row),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(row)
+        }
     }
 
     /// Inserts runners in one transaction, as given (the benchmark's seed
