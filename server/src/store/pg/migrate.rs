@@ -400,12 +400,9 @@ async fn copy(client: &mut tokio_postgres::Client, from: &Path) -> Result<Copied
         return Err(MigrateError::Task("it stopped before the end".into()));
     }
 
-    let mut finish = String::from(
-        "ALTER TABLE runners ENABLE TRIGGER runner_counts_keep;
-         UPDATE runner_counts SET total = 0, active = 0;
-         UPDATE runner_counts SET total = (SELECT count(*) FROM runners),
-             active = (SELECT count(*) FROM runners WHERE archived IS NULL)
-         WHERE slot = 0;",
+    let mut finish = format!(
+        "ALTER TABLE runners ENABLE TRIGGER runner_counts_keep; {}",
+        super::runners::RECOUNT
     );
     for table in TABLES.iter().filter(|t| t.identity) {
         // The next id is one past the largest copied (1 on an empty table).

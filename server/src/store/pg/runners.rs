@@ -47,6 +47,14 @@ fn runner_at(row: &Row, at: usize) -> Result<RunnerRow, StoreError> {
     })
 }
 
+/// Sets `runner_counts` from the runners themselves (after a bulk copy made
+/// with its trigger off).
+pub(super) const RECOUNT: &str = "
+    UPDATE runner_counts SET total = 0, active = 0;
+    UPDATE runner_counts SET total = (SELECT count(*) FROM runners),
+        active = (SELECT count(*) FROM runners WHERE archived IS NULL)
+    WHERE slot = 0;";
+
 /// Tries to find a free generated slug before giving up (as SQLite).
 const GENERATED_SLUG_ATTEMPTS: usize = 8;
 
@@ -238,34 +246,64 @@ impl PgStore {
     /// Inserts runners in one transaction, as given (the benchmark's seed
     /// and bulk imports): each a name, a slug (both valid) and its key's
     /// hash. A taken slug is [`StoreError::SlugTaken`], and nothing is
-    /// inserted.
+    /// inserted. Rows go in 1,000 to a statement, with the count trigger
+    /// off and the counts recomputed at the end: one transaction that
+    /// updated a count row per runner would grow a chain of as many
+    /// versions of it, each found by walking the chain.
     pub async fn import_runners(
         &self,
         runners: Vec<(String, String, RunnerKeyHash)>,
     ) -> Result<usize, StoreError> {
+        const CHUNK: usize = 1000;
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        tx.batch_execute("ALTER TABLE runners DISABLE TRIGGER runner_counts_keep")
+            .await?;
         let stmt = tx
             .prepare_cached(
                 "INSERT INTO runners (uuid, name, name_folded, slug, token_hash, created, modified)
-                 VALUES ($1, $2, $3, $4, $5, $6, $6)
+                 SELECT u, n, f, s, h, $6, $6
+                   FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[])
+                        AS new (u, n, f, s, h)
                  ON CONFLICT (slug) DO NOTHING",
             )
             .await?;
         let t = now();
-        for (name, slug, key_hash) in &runners {
-            let hash: &[u8] = &key_hash.0;
-            let folded = name.to_lowercase();
+        for chunk in runners.chunks(CHUNK) {
+            let uuids: Vec<Uuid> = chunk.iter().map(|_| Uuid::new_v4()).collect();
+            let names: Vec<&str> = chunk.iter().map(|(n, _, _)| n.as_str()).collect();
+            let folded: Vec<String> = chunk.iter().map(|(n, _, _)| n.to_lowercase()).collect();
+            let slugs: Vec<&str> = chunk.iter().map(|(_, s, _)| s.as_str()).collect();
+            let hashes: Vec<&[u8]> = chunk.iter().map(|(_, _, h)| &h.0[..]).collect();
             let n = tx
-                .execute(&stmt, &[&Uuid::new_v4(), name, &folded, slug, &hash, &t])
+                .execute(&stmt, &[&uuids, &names, &folded, &slugs, &hashes, &t])
                 .await?;
-            if n == 0 {
+            if usize::try_from(n).ok() != Some(chunk.len()) {
+                // Taken before, or given twice: the first such slug.
+                let taken: Vec<String> = tx
+                    .query(
+                        "SELECT slug FROM runners WHERE slug = ANY($1) AND NOT uuid = ANY($2)",
+                        &[&slugs, &uuids],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                let mut seen = std::collections::HashSet::new();
+                let slug = slugs
+                    .iter()
+                    .find(|s| taken.iter().any(|t| t == *s) || !seen.insert(**s))
+                    .map_or_else(String::new, |s| (*s).to_owned());
                 return Err(StoreError::SlugTaken {
                     kind: Kind::Runner,
-                    slug: slug.clone(),
+                    slug,
                 });
             }
         }
+        tx.batch_execute(&format!(
+            "ALTER TABLE runners ENABLE TRIGGER runner_counts_keep; {RECOUNT}"
+        ))
+        .await?;
         tx.commit().await?;
         Ok(runners.len())
     }

@@ -1490,8 +1490,14 @@ async fn import_is_all_or_nothing() {
     );
     let again = pg.import_runners(batch(&["d", "b"], 10)).await;
     assert!(
-        matches!(again, Err(StoreError::SlugTaken { .. })),
+        matches!(&again, Err(StoreError::SlugTaken { slug, .. }) if slug == "b"),
         "{again:?}"
+    );
+    // Given twice in one import: refused too, naming it.
+    let twice = pg.import_runners(batch(&["e", "f", "e"], 20)).await;
+    assert!(
+        matches!(&twice, Err(StoreError::SlugTaken { slug, .. }) if slug == "e"),
+        "{twice:?}"
     );
     let (rows, total) = pg
         .list_runners(query(Sort::Name, Direction::Asc, 8, 1, None, None))
@@ -1499,6 +1505,24 @@ async fn import_is_all_or_nothing() {
         .unwrap();
     assert_eq!(total, 3);
     assert_eq!(slugs_of(&rows), ["a", "b", "c"]);
+    // Over several statements (1,000 rows each), the count kept right.
+    let many: Vec<_> = (0..2500u32)
+        .map(|i| {
+            let mut hash = [0xb0; 32];
+            hash[..4].copy_from_slice(&i.to_be_bytes());
+            (
+                format!("Bulk {i}"),
+                format!("bulk-{i}"),
+                RunnerKeyHash(hash),
+            )
+        })
+        .collect();
+    assert_eq!(pg.import_runners(many).await.unwrap(), 2500);
+    let (_, total) = pg
+        .list_runners(query(Sort::Name, Direction::Asc, 8, 1, None, None))
+        .await
+        .unwrap();
+    assert_eq!(total, 2503);
     drop(pg);
     db.drop().await;
 }
