@@ -416,6 +416,10 @@ async fn copy(client: &mut tokio_postgres::Client, from: &Path) -> Result<Copied
         .await
         .map_err(pg("setting the sequences and the runner counts"))?;
     tx.commit().await.map_err(pg("committing the copy"))?;
+    // The planner's statistics for the copied rows, now rather than when
+    // autovacuum comes round (the copy is committed: a failure here only
+    // leaves that to autovacuum).
+    let _ = client.batch_execute("ANALYZE").await;
     Ok(Copied { tables })
 }
 

@@ -305,6 +305,10 @@ impl PgStore {
         ))
         .await?;
         tx.commit().await?;
+        // The planner's statistics for what was just loaded (autovacuum
+        // would take its time: lists and searches planned for the table as
+        // it was would scan).
+        client.batch_execute("ANALYZE runners").await?;
         Ok(runners.len())
     }
 
