@@ -113,6 +113,8 @@ struct Session<'a> {
     /// The runner spoke (`ready`, with its agent's report if any): written
     /// with the next claim.
     seen: Option<Option<AgentInfo>>,
+    /// When this channel opened (its stamp in the store).
+    since: chrono::DateTime<chrono::Utc>,
 }
 
 /// The WebSocket settings: small buffers (an idle channel holds little
@@ -153,6 +155,7 @@ impl Channel {
             specs,
             job: None,
             seen: None,
+            since,
         };
         let end = session.run().await;
         if let Some(job) = session.job.take() {
@@ -286,12 +289,26 @@ impl Session<'_> {
         }
     }
 
-    fn control(&mut self, control: Option<Control>) -> Result<Option<Uuid>, End> {
+    async fn control(&mut self, control: Option<Control>) -> Result<Option<Uuid>, End> {
         match control {
             Some(Control::Close(why)) => Err(End::Close(CloseCode::Policy, why.into())),
             Some(Control::Revoked) => Err(End::Revoked),
             Some(Control::Cancel(job)) => Ok(Some(job)),
             Some(Control::Respec) => Ok(None),
+            // Another process recorded a channel of this runner: if the
+            // store now names that one (this channel's own record was
+            // written before any control is read), this one closes.
+            Some(Control::Superseded) => {
+                let runner = self.key.runner().id;
+                match self.ch.store.channel_superseded(runner, self.since).await {
+                    Ok(true) => Err(End::Close(
+                        CloseCode::Policy,
+                        "another channel of this runner opened".into(),
+                    )),
+                    Ok(false) => Ok(None),
+                    Err(e) => Err(self.store_error(e)),
+                }
+            }
             None => Err(End::Gone),
         }
     }
@@ -309,7 +326,7 @@ impl Session<'_> {
             let frame = tokio::select! {
                 frame = self.ws.next() => frame,
                 control = self.controls.recv() => {
-                    self.control(control)?;
+                    self.control(control).await?;
                     continue;
                 }
                 () = stopping(&mut self.shutdown) => return Err(Self::shutting_down()),
@@ -452,7 +469,7 @@ impl Session<'_> {
                     }
                 }
                 control = self.controls.recv() => {
-                    self.control(control)?;
+                    self.control(control).await?;
                     return Ok(true);
                 }
                 () = stopping(&mut self.shutdown) => return Err(Self::shutting_down()),
@@ -526,7 +543,7 @@ impl Session<'_> {
             let frame = tokio::select! {
                 frame = self.ws.next() => frame,
                 control = self.controls.recv() => {
-                    if self.control(control)? == Some(uuid) {
+                    if self.control(control).await? == Some(uuid) {
                         self.job = None;
                         self.send(&ServerMessage::Cancel).await?;
                         return Ok(());

@@ -44,6 +44,9 @@ pub enum Control {
     Revoked,
     /// Its runner's specs changed: claim again and wait on the new ones.
     Respec,
+    /// Another process (a replica) opened a channel of its runner: close
+    /// if the store records that one now.
+    Superseded,
 }
 
 /// A runner waiting for a job.
@@ -127,6 +130,7 @@ impl Hub {
             Event::JobCanceled { runner, job } => self.tell(runner, Control::Cancel(job)),
             Event::RunnerRevoked { runner } => self.tell(runner, Control::Revoked),
             Event::RunnerSpecsChanged { runner } => self.tell(runner, Control::Respec),
+            Event::ChannelOpened { runner, .. } => self.tell(runner, Control::Superseded),
             Event::Resync => {
                 for channel in self.state().channels.values() {
                     let _ = channel.control.send(Control::Respec);

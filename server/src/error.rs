@@ -55,7 +55,10 @@ impl From<StoreError> for HttpError {
             StoreError::RunnerRevoked => {
                 client_error(ClientErrorStatusCode::UNAUTHORIZED, "Unauthorized", message)
             }
-            StoreError::Busy | StoreError::Overloaded | StoreError::DiskFull => {
+            StoreError::Busy
+            | StoreError::Unavailable
+            | StoreError::Overloaded
+            | StoreError::DiskFull => {
                 let message = format!("{message}; retry in {RETRY_AFTER_SECS} second(s)");
                 let mut err =
                     HttpError::for_unavail(Some("ServiceUnavailable".into()), message.clone());
@@ -121,4 +124,24 @@ pub fn invalid_request(mut e: HttpError) -> HttpError {
     e.error_code
         .get_or_insert_with(|| INVALID_REQUEST.to_owned());
     e
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    /// A database that cannot be reached (or does not answer) is the
+    /// client's 503 with `Retry-After`, as a busy one is: never a 500.
+    #[test]
+    fn an_unreachable_database_is_503_with_retry_after() {
+        for e in [StoreError::Unavailable, StoreError::Busy] {
+            let shown = e.to_string();
+            let http = HttpError::from(e);
+            assert_eq!(http.status_code.as_u16(), 503, "{shown}");
+            assert_eq!(http.error_code.as_deref(), Some("ServiceUnavailable"));
+            assert!(http.external_message.contains(&shown), "{}", http.external_message);
+            let retry = http.headers.as_ref().and_then(|h| h.get(RETRY_AFTER));
+            assert!(retry.is_some(), "{shown}: no Retry-After");
+        }
+    }
 }

@@ -99,7 +99,7 @@ impl Store {
         runner: Option<String>,
     ) -> Result<Vec<AuditRow>, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.audit(since, runner).await;
+            return super::pg::bounded(pg.audit(since, runner)).await;
         }
         self.scan(move |c| {
             let since = since.map(to_text).unwrap_or_default();

@@ -25,6 +25,11 @@ pub enum Event {
     RunnerRevoked { runner: Uuid },
     /// A runner's specs changed: what it may take changed.
     RunnerSpecsChanged { runner: Uuid },
+    /// A runner's channel opened on the server process `replica`
+    /// (PostgreSQL: a replica; never this process's own): a channel of that
+    /// runner held here must close, as when a second channel opens on one
+    /// process.
+    ChannelOpened { runner: Uuid, replica: Uuid },
     /// Events may have been missed (PostgreSQL: the LISTEN connection was
     /// lost and made again): every channel looks again at the database
     /// (a waiting runner claims, which also checks its key).

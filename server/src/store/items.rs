@@ -439,7 +439,7 @@ impl Store {
     /// One item (a runner or a spec), by UUID or slug.
     pub async fn item<T: Item>(&self, r: &RefTo<T>) -> Result<T::Row, StoreError> {
         if let Some(pg) = self.pg() {
-            return T::pg_item(pg, r).await;
+            return super::pg::bounded(T::pg_item(pg, r)).await;
         }
         let r = r.clone();
         self.read(move |c| find(c, &r).map(|(_, row)| row)).await
@@ -456,7 +456,7 @@ impl Store {
     ) -> Result<T::Row, StoreError> {
         if let Some(pg) = self.pg() {
             // The revocation is notified in the update's transaction.
-            return T::pg_update(pg, r, changes, actor).await;
+            return super::pg::bounded(T::pg_update(pg, r, changes, actor)).await;
         }
         let actor = actor.clone();
         let row = self

@@ -402,7 +402,7 @@ impl Store {
     /// named), with its audit row; runners waiting for that spec are told.
     pub async fn create_job(&self, new: NewJob, actor: &Actor) -> Result<JobRow, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.create_job(new, actor).await;
+            return super::pg::bounded(pg.create_job(new, actor)).await;
         }
         let actor = actor.clone();
         let (spec_id, job) = self
@@ -456,7 +456,7 @@ impl Store {
     /// One job, by UUID.
     pub async fn job(&self, uuid: Uuid) -> Result<JobRow, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.job(uuid).await;
+            return super::pg::bounded(pg.job(uuid)).await;
         }
         self.read(move |c| job_by_uuid(c, uuid).map(|r| r.row))
             .await
@@ -470,7 +470,7 @@ impl Store {
         q: JobListQuery,
     ) -> Result<(Vec<JobRow>, u64), StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.list_jobs(runner, q).await;
+            return super::pg::bounded(pg.list_jobs(runner, q)).await;
         }
         self.scan(move |c| {
             let tx = c.unchecked_transaction()?;
@@ -531,7 +531,7 @@ impl Store {
     /// at once; a claimed or running one's runner is told to stop it.
     pub async fn cancel_job(&self, uuid: Uuid, actor: &Actor) -> Result<JobRow, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.cancel_job(uuid, actor).await;
+            return super::pg::bounded(pg.cancel_job(uuid, actor)).await;
         }
         let actor = actor.clone();
         let (job, before) = self
@@ -568,7 +568,7 @@ impl Store {
     /// The specs (row ids) of runner `runner` (row id).
     pub async fn runner_spec_ids(&self, runner: i64) -> Result<Vec<i64>, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.runner_spec_ids(runner).await;
+            return super::pg::bounded(pg.runner_spec_ids(runner)).await;
         }
         self.read(move |c| spec_ids(c, runner)).await
     }
@@ -584,7 +584,7 @@ impl Store {
         seen: Option<Option<AgentInfo>>,
     ) -> Result<Claim, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.claim_job(runner, key_hash, seen).await;
+            return super::pg::bounded(pg.claim_job(runner, key_hash, seen)).await;
         }
         self.write(move |tx| {
             let t = to_text(now());
@@ -646,7 +646,7 @@ impl Store {
     /// the queue; runners waiting for its spec are told.
     pub async fn release_job(&self, id: i64, runner: i64) -> Result<(), StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.release_job(id, runner).await;
+            return super::pg::bounded(pg.release_job(id, runner)).await;
         }
         let spec = self
             .write(move |tx| {
@@ -675,7 +675,7 @@ impl Store {
         agent: Option<AgentInfo>,
     ) -> Result<(), StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.runner_seen(runner, agent).await;
+            return super::pg::bounded(pg.runner_seen(runner, agent)).await;
         }
         self.write(move |tx| runner_seen(tx, runner, agent.as_ref(), &to_text(now())))
             .await
@@ -693,7 +693,7 @@ impl Store {
         timeouts: Timeouts,
     ) -> Result<Reported, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.report_job(runner, job, report, timeouts).await;
+            return super::pg::bounded(pg.report_job(runner, job, report, timeouts)).await;
         }
         self.write(move |tx| {
             let read = job_by_uuid(tx, job).map_err(|e| match e {
@@ -717,7 +717,7 @@ impl Store {
     /// (its runner was archived or re-keyed while running it).
     pub async fn fail_job(&self, id: i64, error: &'static str) -> Result<bool, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.fail_job(id, error).await;
+            return super::pg::bounded(pg.fail_job(id, error)).await;
         }
         self.write(move |tx| {
             let output = serde_json::json!({"results": [], "error": error});
@@ -736,7 +736,7 @@ impl Store {
     /// Applies the timeout rules to job `id` (row id) now.
     pub async fn expire_job(&self, id: i64, timeouts: Timeouts) -> Result<Expiry, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.expire_job(id, timeouts).await;
+            return super::pg::bounded(pg.expire_job(id, timeouts)).await;
         }
         self.write(move |tx| expire(tx, id, &timeouts)).await
     }
@@ -745,7 +745,7 @@ impl Store {
     /// timeout rules after a restart.
     pub async fn active_jobs(&self) -> Result<Vec<Claimed>, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.active_jobs().await;
+            return super::pg::bounded(pg.active_jobs()).await;
         }
         self.scan(|c| {
             Ok(query_jobs(
@@ -773,7 +773,7 @@ impl Store {
         open: bool,
     ) -> Result<(), StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.set_channel(runner, since, open).await;
+            return super::pg::bounded(pg.set_channel(runner, since, open)).await;
         }
         self.write(move |tx| {
             let since = to_text(since);
@@ -791,6 +791,21 @@ impl Store {
         .await
     }
 
+    /// Whether runner `runner` (row id)'s channel opened at `since` by this
+    /// process is no longer the one the store records (another replica's
+    /// is). Only PostgreSQL's replicas tell each other of channels: on
+    /// SQLite, never.
+    pub async fn channel_superseded(
+        &self,
+        runner: i64,
+        since: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        match self.pg() {
+            Some(pg) => super::pg::bounded(pg.channel_superseded(runner, since)).await,
+            None => Ok(false),
+        }
+    }
+
     /// Takes up serving runners' channels, at a server's start. On SQLite
     /// one process serves the file: no channel is open, every runner's is
     /// cleared. On PostgreSQL this process starts its lease (renewed until
@@ -798,7 +813,7 @@ impl Store {
     /// are cleared; other live replicas keep theirs.
     pub async fn serve_channels(&self) -> Result<(), StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.hold_lease().await;
+            return super::pg::bounded(pg.hold_lease()).await;
         }
         self.write(|tx| {
             tx.prepare_cached("UPDATE runners SET channel = NULL WHERE channel IS NOT NULL")?

@@ -27,7 +27,7 @@ mod specs;
 mod tokens;
 mod writer;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -101,6 +101,10 @@ pub enum StoreError {
     /// or no connection came free in that time.
     #[error("the database is busy")]
     Busy,
+    /// The database cannot be reached (PostgreSQL down or restarting), or
+    /// gave no answer within [`BUSY_TIMEOUT`].
+    #[error("the database cannot be reached")]
+    Unavailable,
     /// The write queue is full: more writes are waiting than it holds.
     #[error("too many writes are waiting: nothing was written")]
     Overloaded,
@@ -186,16 +190,12 @@ impl Store {
     /// [`Store::open`], with room for `write_queue` writes waiting for the
     /// writer (more are refused at once with [`StoreError::Overloaded`]).
     pub fn open_with(path: &Path, write_queue: usize) -> anyhow::Result<Self> {
-        if is_postgres_url(path) {
+        let DbName::Sqlite(path) = DbName::parse(path)? else {
             anyhow::bail!(
                 "a PostgreSQL URL is opened with Store::open_db (async), not Store::open"
             );
-        }
-        let path = path
-            .to_str()
-            .and_then(|p| p.strip_prefix("sqlite://"))
-            .map_or(path, Path::new);
-        let pools = schema::open(path, tokens::ensure_signing_key)?;
+        };
+        let pools = schema::open(&path, tokens::ensure_signing_key)?;
         let stats = Arc::new(WriteStats::default());
         let writer = pools
             .pool
@@ -220,10 +220,9 @@ impl Store {
     /// URL selects PostgreSQL; a path (or `sqlite://PATH`) the SQLite file,
     /// as [`Store::open_with`] (on the blocking pool).
     pub async fn open_db(db: &Path, write_queue: usize) -> anyhow::Result<Self> {
-        if is_postgres_url(db) {
-            let url = db.to_str().unwrap_or_default();
+        if let DbName::Postgres(url) = DbName::parse(db)? {
             return Ok(Self {
-                engine: Engine::Pg(Arc::new(pg::PgStore::open(url).await?)),
+                engine: Engine::Pg(Arc::new(pg::PgStore::open(&url).await?)),
                 events: Arc::default(),
                 reads: Arc::default(),
             });
@@ -392,19 +391,86 @@ impl Store {
     }
 }
 
+/// The database a `--db` value names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DbName {
+    /// A SQLite file: a path, or `sqlite://PATH`.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL (`postgres://` or `postgresql://`, in any case;
+    /// here with its scheme in lower case, and no surrounding spaces).
+    Postgres(String),
+}
+
+impl DbName {
+    /// Reads a `--db` value. A value that is a URL of another kind
+    /// (`mysql://…`, `postgres:host` without `//`), or a PostgreSQL
+    /// connection string in libpq's `key=value` form, is refused rather
+    /// than taken for a file name (which would start a new, empty registry
+    /// named after it); the error never repeats the value, which may hold
+    /// a password.
+    pub fn parse(db: &Path) -> anyhow::Result<Self> {
+        let Some(text) = db.to_str() else {
+            return Ok(Self::Sqlite(db.to_owned()));
+        };
+        let trimmed = text.trim();
+        let lower = trimmed.to_ascii_lowercase();
+        for scheme in ["postgres://", "postgresql://"] {
+            if lower.starts_with(scheme) {
+                return Ok(Self::Postgres(format!(
+                    "{scheme}{}",
+                    &trimmed[scheme.len()..]
+                )));
+            }
+        }
+        if lower.starts_with("sqlite://") {
+            return Ok(Self::Sqlite(PathBuf::from(&trimmed["sqlite://".len()..])));
+        }
+        const USE: &str = "give a file path, sqlite://PATH, or \
+                           postgres://USER:PASSWORD@HOST:PORT/DATABASE";
+        if let Some((scheme, _)) = trimmed.split_once(':')
+            && (trimmed.contains("://")
+                || scheme.eq_ignore_ascii_case("postgres")
+                || scheme.eq_ignore_ascii_case("postgresql"))
+            && !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        {
+            anyhow::bail!(
+                "the database is a URL of a kind this server does not take ({scheme}:…): {USE}"
+            );
+        }
+        let libpq = [
+            "host", "hostaddr", "port", "dbname", "user", "password", "sslmode",
+        ];
+        if trimmed.split_whitespace().any(|word| {
+            word.split_once('=')
+                .is_some_and(|(key, _)| libpq.contains(&key.to_ascii_lowercase().as_str()))
+        }) {
+            anyhow::bail!(
+                "the database looks like a PostgreSQL key=value connection string, which this \
+                 server does not take: {USE}"
+            );
+        }
+        Ok(Self::Sqlite(db.to_owned()))
+    }
+}
+
 /// Whether `db` names a PostgreSQL database rather than a SQLite file.
 pub fn is_postgres_url(db: &Path) -> bool {
-    db.to_str()
-        .is_some_and(|d| d.starts_with("postgres://") || d.starts_with("postgresql://"))
+    matches!(DbName::parse(db), Ok(DbName::Postgres(_)))
 }
 
 /// `db` as it may be shown (logged, printed): a PostgreSQL URL without its
 /// password, wherever it was written (`user:PASSWORD@`, `?password=`).
 pub fn db_shown(db: &Path) -> String {
-    if !is_postgres_url(db) {
-        return db.display().to_string();
-    }
-    let Some(mut url) = db.to_str().and_then(|d| url::Url::parse(d).ok()) else {
+    let url = match DbName::parse(db) {
+        Ok(DbName::Postgres(url)) => url,
+        Ok(DbName::Sqlite(_)) => return db.display().to_string(),
+        // Refused (not shown: it may hold a password).
+        Err(_) => return "(a database value that is refused)".to_owned(),
+    };
+    let Some(mut url) = url::Url::parse(&url).ok() else {
         return "postgres://(a URL that does not parse)".to_owned();
     };
     if url.password().is_some() {
@@ -482,8 +548,52 @@ mod shown {
                 "postgresql://u@h/db?password=REDACTED&sslmode=require",
             ),
             ("postgres://u@h/db", "postgres://u@h/db"),
+            // Any case, and spaces around: still PostgreSQL.
+            (" POSTGRES://u:secret@h/db", "postgres://u:REDACTED@h/db"),
+            // Refused values are not shown at all.
+            ("postgres:u:secret@h", "(a database value that is refused)"),
+            (
+                "host=h password=secret dbname=d",
+                "(a database value that is refused)",
+            ),
         ] {
             assert_eq!(super::db_shown(Path::new(db)), shown);
+        }
+    }
+
+    /// A value that is neither a path nor a URL this server takes is
+    /// refused, never taken for a file name, and the refusal does not
+    /// repeat it.
+    #[test]
+    fn a_mistyped_database_is_refused_not_made_a_file() {
+        use super::DbName;
+        let parse = |db: &str| DbName::parse(Path::new(db));
+        for (db, engine) in [
+            ("runners.db", DbName::Sqlite("runners.db".into())),
+            (
+                "./a=b/runners.db",
+                DbName::Sqlite("./a=b/runners.db".into()),
+            ),
+            ("sqlite:///tmp/r.db", DbName::Sqlite("/tmp/r.db".into())),
+            ("postgres://h/d", DbName::Postgres("postgres://h/d".into())),
+            (
+                "PostgreSQL://h/d",
+                DbName::Postgres("postgresql://h/d".into()),
+            ),
+        ] {
+            assert_eq!(parse(db).unwrap(), engine, "{db}");
+        }
+        for db in [
+            "postgres:u:S3cret@h",
+            "postgress://u:S3cret@h/d",
+            "pg://u:S3cret@h/d",
+            "mysql://u:S3cret@h/d",
+            "host=h password=S3cret dbname=d",
+            "dbname=d user=u password=S3cret",
+        ] {
+            let refused = format!("{:#}", parse(db).unwrap_err());
+            assert!(!refused.contains("S3cret"), "{db}: {refused}");
+            assert!(refused.contains("postgres://USER"), "{db}: {refused}");
         }
     }
 }

@@ -28,7 +28,7 @@ impl Store {
     /// The specs of a runner, in the order they were added.
     pub async fn runner_specs(&self, r: &RunnerRef) -> Result<Vec<SpecRow>, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.runner_specs(r).await;
+            return super::pg::bounded(pg.runner_specs(r)).await;
         }
         let r = r.clone();
         self.read(move |c| {
@@ -56,7 +56,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<SpecRow, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.add_runner_spec(runner, spec, actor).await;
+            return super::pg::bounded(pg.add_runner_spec(runner, spec, actor)).await;
         }
         let actor = actor.clone();
         self.write(move |tx| {
@@ -100,7 +100,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<(), StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.remove_runner_spec(runner, spec, actor).await;
+            return super::pg::bounded(pg.remove_runner_spec(runner, spec, actor)).await;
         }
         let actor = actor.clone();
         self.write(move |tx| {

@@ -144,7 +144,7 @@ impl Store {
     /// One page of runners matching `q`, and how many match in all.
     pub async fn list_runners(&self, q: ListQuery) -> Result<(Vec<RunnerRow>, u64), StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.list_runners(q).await;
+            return super::pg::bounded(pg.list_runners(q)).await;
         }
         if list_is_short(&q) {
             self.read(move |c| items::list::<Runners>(c, &q)).await
@@ -186,7 +186,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<RunnerRow, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.create_runner(new, key_hash, actor).await;
+            return super::pg::bounded(pg.create_runner(new, key_hash, actor)).await;
         }
         let actor = actor.clone();
         self.write(move |tx| {
@@ -214,7 +214,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<Uuid, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.rotate_runner_key(r, key_hash, actor).await;
+            return super::pg::bounded(pg.rotate_runner_key(r, key_hash, actor)).await;
         }
         let actor = actor.clone();
         self.write(move |tx| {
@@ -244,7 +244,7 @@ impl Store {
         key_hash: RunnerKeyHash,
     ) -> Result<Option<KeyedRunner>, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.runner_by_key_hash(key_hash).await;
+            return super::pg::bounded(pg.runner_by_key_hash(key_hash)).await;
         }
         self.read(move |c| {
             Ok(c.prepare_cached(
@@ -268,7 +268,7 @@ impl Store {
     /// was found by and it is still active; `None` if either no longer holds.
     pub async fn heartbeat(&self, runner: &KeyedRunner) -> Result<Option<RunnerRow>, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.heartbeat(runner).await;
+            return super::pg::bounded(pg.heartbeat(runner)).await;
         }
         let (id, key_hash) = (runner.id, runner.key_hash);
         self.write(move |tx| {

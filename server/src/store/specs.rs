@@ -136,7 +136,7 @@ impl Store {
     /// One page of specs matching `q`, and how many match in all.
     pub async fn list_specs(&self, q: ListQuery) -> Result<(Vec<SpecRow>, u64), StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.list_specs(q).await;
+            return super::pg::bounded(pg.list_specs(q)).await;
         }
         self.scan(move |c| items::list::<Specs>(c, &q)).await
     }
@@ -145,7 +145,7 @@ impl Store {
     /// spec is.
     pub async fn create_spec(&self, new: NewSpec, actor: &Actor) -> Result<SpecRow, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.create_spec(new, actor).await;
+            return super::pg::bounded(pg.create_spec(new, actor)).await;
         }
         let actor = actor.clone();
         self.write(move |tx| {
@@ -189,7 +189,7 @@ impl Store {
     /// Deletes a spec that no runner has.
     pub async fn delete_spec(&self, r: SpecRef, actor: &Actor) -> Result<(), StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.delete_spec(r, actor).await;
+            return super::pg::bounded(pg.delete_spec(r, actor)).await;
         }
         let actor = actor.clone();
         self.write(move |tx| {

@@ -122,7 +122,7 @@ impl Store {
     /// The secret that signs API tokens, with its generation.
     pub async fn signing_secret(&self) -> Result<SigningSecret, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.signing_secret().await;
+            return super::pg::bounded(pg.signing_secret()).await;
         }
         self.read(|c| Ok(signing_secret(c)?)).await
     }
@@ -130,7 +130,7 @@ impl Store {
     /// Whether any admin user exists.
     pub async fn has_admin(&self) -> Result<bool, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.has_admin().await;
+            return super::pg::bounded(pg.has_admin()).await;
         }
         self.read(|c| {
             Ok(c.query_row(
@@ -158,9 +158,8 @@ impl Store {
         sign: Sign,
     ) -> Result<(Uuid, String), StoreError> {
         if let Some(pg) = self.pg() {
-            return pg
-                .issue_api_token(user_name, admin, issued, expires, actor, sign)
-                .await;
+            let issue = pg.issue_api_token(user_name, admin, issued, expires, actor, sign);
+            return super::pg::bounded(issue).await;
         }
         let (actor, user_name) = (actor.clone(), user_name.to_owned());
         self.write(move |tx| {
@@ -192,7 +191,7 @@ impl Store {
     /// The user behind an API token's `jti`, if the token is known.
     pub async fn token_principal(&self, jti: Uuid) -> Result<Option<TokenPrincipal>, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.token_principal(jti).await;
+            return super::pg::bounded(pg.token_principal(jti)).await;
         }
         self.read(move |c| {
             Ok(c.prepare_cached(
@@ -215,7 +214,7 @@ impl Store {
     /// Every API token, oldest first.
     pub async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRow>, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.list_api_tokens().await;
+            return super::pg::bounded(pg.list_api_tokens()).await;
         }
         self.scan(|c| {
             let mut stmt = c.prepare(
@@ -240,7 +239,7 @@ impl Store {
     /// Revokes an API token. Revoking a revoked token is a no-op.
     pub async fn revoke_api_token(&self, jti: Uuid, actor: &Actor) -> Result<(), StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.revoke_api_token(jti, actor).await;
+            return super::pg::bounded(pg.revoke_api_token(jti, actor)).await;
         }
         let actor = actor.clone();
         self.write(move |tx| {
@@ -270,7 +269,7 @@ impl Store {
     /// Returns how many tokens were revoked.
     pub async fn rotate_signing_key(&self, actor: &Actor) -> Result<usize, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.rotate_signing_key(actor).await;
+            return super::pg::bounded(pg.rotate_signing_key(actor)).await;
         }
         let actor = actor.clone();
         self.write(move |tx| {

@@ -144,6 +144,7 @@ impl StoreError {
     fn copy(&self) -> Self {
         match self {
             Self::Busy => Self::Busy,
+            Self::Unavailable => Self::Unavailable,
             Self::DiskFull => Self::DiskFull,
             other => Self::Task(format!("commit failed: {other}")),
         }

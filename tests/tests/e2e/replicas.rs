@@ -414,6 +414,29 @@ async fn a_cancel_through_a_reaches_the_runner_on_b() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A runner has one channel across replicas, as on one server: its channel
+/// opening on B closes the one it held on A (1008), so two replicas never
+/// hand one runner two jobs at once; the new channel serves.
+#[tokio::test]
+async fn a_runners_channel_opening_on_b_closes_its_channel_on_a() -> anyhow::Result<()> {
+    let Some([a, b, c]) = replicas().await else {
+        return Ok(());
+    };
+    let admin = a.admin();
+    let (_, runner, key) = fallback_runner(&admin, "Moving").await;
+    let mut on_a = Agent::connect(&a, &runner.slug, &key).await?;
+    on_a.ready(30).await?;
+    let mut on_b = Agent::connect(&b, &runner.slug, &key).await?;
+    let (code, reason) = on_a.expect_close().await?;
+    ensure!(code == 1008, "{code} {reason}");
+    ensure!(reason.contains("another channel"), "{reason}");
+    on_b.ready(5).await?;
+    let created = create_job(&c.admin(), new_job(None, 0)).await;
+    let given = on_b.expect_job().await?;
+    ensure!(given.uuid == created.uuid, "{given:?}");
+    Ok(())
+}
+
 /// Polls `server` with `token` from `since` until it answers 401: when,
 /// after `since`, the last request it accepted was sent, and when the
 /// first 401 came. Gives up 3 s after `since`.

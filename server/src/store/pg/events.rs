@@ -29,6 +29,9 @@ pub fn encode(event: &Event) -> String {
         Event::RunnerSpecsChanged { runner } => {
             serde_json::json!({"runner_specs_changed": {"runner": runner}})
         }
+        Event::ChannelOpened { runner, replica } => {
+            serde_json::json!({"channel_opened": {"runner": runner, "replica": replica}})
+        }
         Event::Resync => serde_json::json!({"resync": {}}),
     }
     .to_string()
@@ -53,6 +56,10 @@ pub fn decode(payload: &str) -> Option<Event> {
         },
         "runner_specs_changed" => Event::RunnerSpecsChanged {
             runner: uuid("runner")?,
+        },
+        "channel_opened" => Event::ChannelOpened {
+            runner: uuid("runner")?,
+            replica: uuid("replica")?,
         },
         "resync" => Event::Resync,
         _ => return None,
@@ -134,6 +141,10 @@ mod unit {
             Event::JobCanceled { runner, job },
             Event::RunnerRevoked { runner },
             Event::RunnerSpecsChanged { runner },
+            Event::ChannelOpened {
+                runner,
+                replica: job,
+            },
             Event::Resync,
         ] {
             assert_eq!(decode(&encode(&event)), Some(event));

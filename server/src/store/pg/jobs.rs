@@ -561,6 +561,26 @@ impl PgStore {
         Ok(jobs)
     }
 
+    /// Whether runner `runner`'s channel opened at `since` here is no
+    /// longer the one recorded (another replica's, or none, is).
+    pub async fn channel_superseded(
+        &self,
+        runner: i64,
+        since: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT channel IS DISTINCT FROM $2 OR channel_replica IS DISTINCT FROM $3
+                   FROM runners WHERE id = $1",
+            )
+            .await?;
+        let row = client
+            .query_opt(&stmt, &[&runner, &since, &self.replica])
+            .await?;
+        Ok(row.is_some_and(|r| r.get(0)))
+    }
+
     /// Marks runner `runner` (row id) as having a channel open since
     /// `since`, held by this process (or none), unless a newer channel has
     /// replaced it.
@@ -571,11 +591,24 @@ impl PgStore {
         open: bool,
     ) -> Result<(), StoreError> {
         let client = self.client().await?;
+        self.hold_channel(runner, since, open);
         if open {
+            // Recorded, and every other replica told: one that holds a
+            // channel of this runner closes it (one channel per runner).
+            let stmt = client
+                .prepare_cached(
+                    "WITH opened AS (
+                         UPDATE runners SET channel = $1, channel_replica = $3 WHERE id = $2
+                         RETURNING uuid)
+                     SELECT pg_notify($4, json_build_object('channel_opened',
+                                json_build_object('runner', uuid, 'replica', $3::uuid))::text)
+                       FROM opened",
+                )
+                .await?;
             client
                 .execute(
-                    "UPDATE runners SET channel = $1, channel_replica = $3 WHERE id = $2",
-                    &[&since, &runner, &self.replica],
+                    &stmt,
+                    &[&since, &runner, &self.replica, &super::events::CHANNEL],
                 )
                 .await?;
         } else {

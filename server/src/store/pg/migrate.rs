@@ -232,12 +232,16 @@ pub struct Copied {
 /// Why nothing (or, for a failed commit, nothing visible) was copied.
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
-    #[error("the PostgreSQL URL is not valid: {0}")]
+    #[error("{0}")]
     BadUrl(String),
     #[error("--to must be a postgres:// or postgresql:// URL")]
     NotPostgres,
     #[error("{0:#}")]
     Tls(anyhow::Error),
+    #[error("--from must be the SQLite file to copy (a PostgreSQL URL goes in --to)")]
+    FromPostgres,
+    #[error("--from: {0}")]
+    BadFrom(String),
     #[error("cannot migrate from {}: there is no such file (nothing was created)", .0.display())]
     SqliteMissing(PathBuf),
     /// The file cannot be opened or migrated (newer schema, not a database…).
@@ -303,21 +307,17 @@ enum Msg {
 /// Copies the SQLite registry at `from` into the empty PostgreSQL
 /// database at `to` (see the module's comment).
 pub async fn migrate(from: &Path, to: &str) -> Result<Copied, MigrateError> {
-    if !super::super::is_postgres_url(Path::new(to)) {
+    let Ok(super::super::DbName::Postgres(to)) = super::super::DbName::parse(Path::new(to)) else {
         return Err(MigrateError::NotPostgres);
-    }
+    };
     // The URL's text is never in a message: it may hold a password.
-    let mut config: tokio_postgres::Config = to
-        .parse()
-        .map_err(|e: tokio_postgres::Error| MigrateError::BadUrl(e.to_string()))?;
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(std::time::Duration::from_secs(10));
-    }
-    let from = from
-        .to_str()
-        .and_then(|p| p.strip_prefix("sqlite://"))
-        .map_or(from, Path::new)
-        .to_owned();
+    let mut config =
+        super::config_from_url(&to).map_err(|e| MigrateError::BadUrl(format!("{e:#}")))?;
+    let from = match super::super::DbName::parse(from) {
+        Ok(super::super::DbName::Sqlite(path)) => path,
+        Ok(super::super::DbName::Postgres(_)) => return Err(MigrateError::FromPostgres),
+        Err(e) => return Err(MigrateError::BadFrom(format!("{e:#}"))),
+    };
     if !from.is_file() {
         return Err(MigrateError::SqliteMissing(from));
     }

@@ -43,6 +43,10 @@ pub struct PgStore {
     tls: Tls,
     /// This process, as the holder of runners' channels ([`replicas`]).
     replica: Uuid,
+    /// The channels this process holds open (runner row id → when it
+    /// opened), which [`replicas`] keeps the database's `channel` columns
+    /// true to.
+    open_channels: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<i64, DateTime<Utc>>>>,
 }
 
 /// A transaction of the pool.
@@ -52,11 +56,7 @@ impl PgStore {
     /// Connects to the database at `url` (`postgres://…`), migrates it under
     /// the advisory lock, and makes sure it holds a signing key.
     pub async fn open(url: &str) -> anyhow::Result<Self> {
-        // The URL's text is never in a message: it may hold a password.
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| anyhow::anyhow!("the PostgreSQL URL is not valid: {e}"))?;
-        Self::open_config(config).await
+        Self::open_config(config_from_url(url)?).await
     }
 
     /// [`PgStore::open`], from a parsed configuration.
@@ -102,6 +102,7 @@ impl PgStore {
             config,
             tls,
             replica,
+            open_channels: std::sync::Arc::default(),
         })
     }
 
@@ -118,10 +119,19 @@ impl PgStore {
     ) {
         let (config, tls) = (self.config.clone(), self.tls.clone());
         let pool = self.pool.clone();
+        // A channel opened by this process is no news to it.
+        let replica = self.replica;
+        let own: std::sync::Arc<dyn Fn(super::events::Event) + Send + Sync> = {
+            let deliver = deliver.clone();
+            std::sync::Arc::new(move |event| match event {
+                super::events::Event::ChannelOpened { replica: by, .. } if by == replica => {}
+                event => deliver(event),
+            })
+        };
         tokio::spawn(async move {
             let mut lost = false;
             while !pool.is_closed() {
-                if let Ok(listening) = events::listen(&config, &tls, deliver.clone()).await {
+                if let Ok(listening) = events::listen(&config, &tls, own.clone()).await {
                     if lost {
                         deliver(super::events::Event::Resync);
                     }
@@ -156,9 +166,11 @@ impl PgStore {
 
 /// One line about a PostgreSQL error: the server's message if it sent one.
 pub(super) fn describe(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => db.message().to_owned(),
-        None => e.to_string(),
+    match (e.as_db_error(), std::error::Error::source(e)) {
+        (Some(db), _) => db.message().to_owned(),
+        // "error connecting to server: Connection refused (os error 111)"
+        (None, Some(source)) => format!("{e}: {source}"),
+        (None, None) => e.to_string(),
     }
 }
 
@@ -179,9 +191,45 @@ impl From<tokio_postgres::Error> for StoreError {
                 Self::Busy
             }
             Some(code) if *code == SqlState::DISK_FULL => Self::DiskFull,
+            // The server shutting down, starting, or full of connections.
+            Some(code)
+                if [
+                    SqlState::ADMIN_SHUTDOWN,
+                    SqlState::CRASH_SHUTDOWN,
+                    SqlState::CANNOT_CONNECT_NOW,
+                    SqlState::TOO_MANY_CONNECTIONS,
+                ]
+                .contains(code) =>
+            {
+                Self::Unavailable
+            }
+            // No connection: refused, reset, closed (not a statement's
+            // error, which has a code).
+            None if e.is_closed()
+                || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) =>
+            {
+                Self::Unavailable
+            }
             _ => Self::Pg(e),
         }
     }
+}
+
+/// How long one operation of the PostgreSQL engine may take, from asking
+/// for a connection to its last answer: past it, the caller is answered
+/// [`StoreError::Unavailable`] (503) rather than wait on a database that
+/// does not answer (stopped with SIGSTOP, a partition that keeps TCP
+/// open). A write so answered may still commit once the database answers
+/// again: it was sent, and its fate is the database's.
+pub(crate) const OP_TIMEOUT: std::time::Duration = BUSY_TIMEOUT;
+
+/// `op`, bounded by [`OP_TIMEOUT`].
+pub(crate) async fn bounded<T>(
+    op: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(OP_TIMEOUT, op)
+        .await
+        .unwrap_or(Err(StoreError::Unavailable))
 }
 
 impl From<PoolError> for StoreError {
@@ -303,6 +351,68 @@ impl PgStore {
     }
 }
 
+/// The connection settings of a `postgres://` URL, checked first so that a
+/// mistake is named: each query parameter must be one this server takes,
+/// and `sslmode` one of `disable`, `prefer`, `require`, `verify-ca` or
+/// `verify-full` (the last two as `require`, which verifies the certificate
+/// and the host name). Connecting gives up after 5 s unless the URL says
+/// otherwise (`connect_timeout`). The URL's text is never in a message: it
+/// may hold a password.
+pub(crate) fn config_from_url(url: &str) -> anyhow::Result<tokio_postgres::Config> {
+    const TAKEN: &[&str] = &[
+        "user",
+        "password",
+        "dbname",
+        "options",
+        "application_name",
+        "sslmode",
+        "host",
+        "hostaddr",
+        "port",
+        "connect_timeout",
+        "tcp_user_timeout",
+        "keepalives",
+        "keepalives_idle",
+        "keepalives_interval",
+        "keepalives_retries",
+        "target_session_attrs",
+        "channel_binding",
+        "load_balance_hosts",
+    ];
+    let mut parsed = url::Url::parse(url)
+        .map_err(|e| anyhow::anyhow!("the PostgreSQL URL is not valid: {e}"))?;
+    let mut pairs = Vec::new();
+    for (key, value) in parsed.query_pairs() {
+        if !TAKEN.contains(&key.as_ref()) {
+            bail!(
+                "the PostgreSQL URL's parameter `{key}` is not one this server takes (it takes {})",
+                TAKEN.join(", ")
+            );
+        }
+        let value = match (key.as_ref(), value.as_ref()) {
+            ("sslmode", "disable" | "prefer" | "require") => value.into_owned(),
+            ("sslmode", "verify-ca" | "verify-full") => "require".to_owned(),
+            ("sslmode", other) => bail!(
+                "the PostgreSQL URL's sslmode `{other}` is not one of disable, prefer, require, \
+                 verify-ca, verify-full"
+            ),
+            _ => value.into_owned(),
+        };
+        pairs.push((key.into_owned(), value));
+    }
+    if !pairs.is_empty() {
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    let mut config: tokio_postgres::Config = parsed
+        .as_str()
+        .parse()
+        .map_err(|e| anyhow::anyhow!("the PostgreSQL URL is not valid: {}", describe(&e)))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(BUSY_TIMEOUT);
+    }
+    Ok(config)
+}
+
 /// How this process connects to PostgreSQL: with `sslmode=require` in the
 /// URL, TLS (rustls), the server's certificate verified against the
 /// system's roots (stricter than libpq's `require`, which verifies
@@ -333,9 +443,7 @@ pub(crate) fn tls(config: &mut tokio_postgres::Config) -> anyhow::Result<Tls> {
 /// user may create databases) and returns its URL: one per test server
 /// (the e2e fixture's, with `RUNNERS_TEST_PG`).
 pub async fn fresh_database(admin_url: &str) -> anyhow::Result<String> {
-    let config: tokio_postgres::Config = admin_url
-        .parse()
-        .map_err(|e| anyhow::anyhow!("the PostgreSQL URL is not valid: {e}"))?;
+    let config = config_from_url(admin_url)?;
     let (client, connection) = config.connect(NoTls).await?;
     let driver = tokio::spawn(connection);
     let name = format!("t_{}", Uuid::new_v4().simple());

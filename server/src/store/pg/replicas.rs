@@ -11,6 +11,8 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use super::PgStore;
 use crate::store::StoreError;
 
@@ -65,7 +67,53 @@ impl PgStore {
         client.execute(RENEW_SQL, &[&self.replica]).await?;
         if sweep {
             client.execute(SWEEP, &[&LAPSE.as_secs_f64()]).await?;
+            self.reconcile(&client).await?;
         }
+        Ok(())
+    }
+
+    /// Records (in memory) that this process holds runner `runner`'s
+    /// channel opened at `since`, or no longer holds it.
+    pub(super) fn hold_channel(&self, runner: i64, since: DateTime<Utc>, open: bool) {
+        let mut held = self
+            .open_channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if open {
+            held.insert(runner, since);
+        } else if held.get(&runner) == Some(&since) {
+            held.remove(&runner);
+        }
+    }
+
+    /// Makes the database's channels of this process those it holds: one
+    /// whose close could not be written (the database was down) is
+    /// cleared, and one a sweep cleared while this process was stalled
+    /// past its lease is recorded again (unless the runner has a channel
+    /// elsewhere by now).
+    async fn reconcile(&self, client: &deadpool_postgres::Client) -> Result<(), StoreError> {
+        let (ids, sinces): (Vec<i64>, Vec<DateTime<Utc>>) = self
+            .open_channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(id, since)| (*id, *since))
+            .unzip();
+        client
+            .execute(
+                "UPDATE runners SET channel = NULL, channel_replica = NULL
+                  WHERE channel IS NOT NULL AND channel_replica = $1 AND NOT (id = ANY($2))",
+                &[&self.replica, &ids],
+            )
+            .await?;
+        client
+            .execute(
+                "UPDATE runners r SET channel = held.since, channel_replica = $1
+                   FROM unnest($2::bigint[], $3::timestamptz[]) AS held (id, since)
+                  WHERE r.id = held.id AND r.channel IS NULL",
+                &[&self.replica, &ids, &sinces],
+            )
+            .await?;
         Ok(())
     }
 

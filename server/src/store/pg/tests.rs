@@ -1644,3 +1644,205 @@ async fn sslmode_require_insists_on_tls() {
     drop(store);
     db.drop().await;
 }
+
+/// A TCP relay to the test's PostgreSQL that a test can freeze (bytes are
+/// held, connections stay open: a server stopped with SIGSTOP, or a
+/// partition) or cut (connections closed, new ones refused: a server
+/// down).
+struct Relay {
+    port: u16,
+    mode: std::sync::Arc<std::sync::atomic::AtomicU8>,
+}
+
+const FLOWING: u8 = 0;
+const FROZEN: u8 = 1;
+const CUT: u8 = 2;
+
+impl Relay {
+    async fn to(upstream: std::net::SocketAddr) -> Self {
+        use std::sync::atomic::Ordering::Relaxed;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mode = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(FLOWING));
+        let shared = std::sync::Arc::clone(&mode);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                if shared.load(Relaxed) == CUT {
+                    continue;
+                }
+                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                    continue;
+                };
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                for (mut from, mut to) in [(cr, sw), (sr, cw)].map(|(r, w)| (r, w)) {
+                    let mode = std::sync::Arc::clone(&shared);
+                    tokio::spawn(async move {
+                        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                        let mut buf = vec![0; 16 * 1024];
+                        loop {
+                            match mode.load(Relaxed) {
+                                CUT => return,
+                                FROZEN => {
+                                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                                    continue;
+                                }
+                                _ => {}
+                            }
+                            let read = tokio::time::timeout(
+                                std::time::Duration::from_millis(20),
+                                from.read(&mut buf),
+                            );
+                            match read.await {
+                                Err(_) => continue,
+                                Ok(Ok(0) | Err(_)) => return,
+                                Ok(Ok(n)) => {
+                                    // Read just before a freeze: held too.
+                                    loop {
+                                        match mode.load(Relaxed) {
+                                            CUT => return,
+                                            FROZEN => {
+                                                let pause = std::time::Duration::from_millis(20);
+                                                tokio::time::sleep(pause).await;
+                                            }
+                                            _ => break,
+                                        }
+                                    }
+                                    if to.write_all(&buf[..n]).await.is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        Self { port, mode }
+    }
+
+    fn set(&self, mode: u8) {
+        self.mode.store(mode, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A database that does not answer is 503 (`Unavailable`) after the busy
+/// timeout, never a wait without end; one that is down is 503 at once,
+/// not a fault (500); and the store works again as soon as it is back,
+/// without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_or_down_database_is_unavailable_and_then_recovers() {
+    let Some(db) = TestDb::new("a_frozen_or_down_database_is_unavailable_and_then_recovers").await
+    else {
+        return;
+    };
+    let host = match &db.admin.get_hosts()[0] {
+        tokio_postgres::config::Host::Tcp(host) => host.clone(),
+        #[allow(unreachable_patterns)]
+        _ => "127.0.0.1".to_owned(),
+    };
+    let upstream = format!("{host}:{}", db.admin.get_ports()[0]);
+    let upstream = tokio::net::lookup_host(upstream).await.unwrap().next().unwrap();
+    let relay = Relay::to(upstream).await;
+    let user = db.admin.get_user().unwrap_or("postgres");
+    let url = format!("postgres://{user}@127.0.0.1:{}/{}", relay.port, db.name);
+    let store = Store::open_db(std::path::Path::new(&url), 16).await.unwrap();
+    let list = || store.list_runners(query(Sort::Name, Direction::Asc, 8, 1, None, None));
+    assert_eq!(list().await.unwrap().1, 0);
+
+    relay.set(FROZEN);
+    let frozen = std::time::Instant::now();
+    let answer = list().await;
+    let waited = frozen.elapsed();
+    assert!(matches!(answer, Err(StoreError::Unavailable)), "{answer:?}");
+    assert!(
+        waited >= super::OP_TIMEOUT && waited < super::OP_TIMEOUT + std::time::Duration::from_secs(2),
+        "answered after {waited:?}"
+    );
+    relay.set(FLOWING);
+    assert_eq!(list().await.unwrap().1, 0, "flowing again");
+
+    relay.set(CUT);
+    let cut = std::time::Instant::now();
+    let answer = list().await;
+    assert!(matches!(answer, Err(StoreError::Unavailable)), "{answer:?}");
+    assert!(cut.elapsed() < super::OP_TIMEOUT, "{:?}", cut.elapsed());
+    relay.set(FLOWING);
+    let mut back = list().await;
+    // A pooled connection cut under it may fail once more.
+    if back.is_err() {
+        back = list().await;
+    }
+    assert_eq!(back.unwrap().1, 0, "up again");
+    store.close_writer().await;
+    db.drop().await;
+}
+
+/// The database's channels of a replica are kept true to those it holds:
+/// one whose close could not be written (the database was down) is
+/// cleared, one a sweep cleared while the replica was stalled past its
+/// lease is recorded again, and one the runner has opened on another
+/// replica meanwhile is left to that one; within a sweep (5 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replicas_channels_are_reconciled_with_what_it_holds() {
+    use super::replicas::RENEW;
+    let Some(db) = TestDb::new("a_replicas_channels_are_reconciled_with_what_it_holds").await else {
+        return;
+    };
+    let a = PgStore::open_config(db.config.clone()).await.unwrap();
+    let actor = Actor::program();
+    let sql = connect(&db.config).await;
+    let mut ids = Vec::new();
+    for (i, name) in ["Unclosed", "Swept", "Moved"].into_iter().enumerate() {
+        let k = key(u8::try_from(i).unwrap() + 1);
+        let runner = a.create_runner(new_runner(name, None), k, &actor).await.unwrap();
+        let row = sql
+            .query_one("SELECT id FROM runners WHERE uuid = $1", &[&runner.uuid])
+            .await;
+        ids.push(row.unwrap().get::<_, i64>(0));
+    }
+    let [unclosed, swept, moved] = ids[..] else {
+        unreachable!()
+    };
+    a.hold_lease().await.unwrap();
+    let since = crate::store::now();
+    for id in [unclosed, swept, moved] {
+        a.set_channel(id, since, true).await.unwrap();
+    }
+    // Closed here, but the write of it lost.
+    a.hold_channel(unclosed, since, false);
+    // Cleared by another replica's sweep.
+    sql.execute(
+        "UPDATE runners SET channel = NULL, channel_replica = NULL WHERE id = $1",
+        &[&swept],
+    )
+    .await
+    .unwrap();
+    // Opened on another replica (alive) since.
+    let elsewhere = Uuid::new_v4();
+    sql.execute("INSERT INTO replicas (uuid, seen) VALUES ($1, now())", &[&elsewhere])
+        .await
+        .unwrap();
+    sql.execute(
+        "UPDATE runners SET channel = now(), channel_replica = $2 WHERE id = $1",
+        &[&moved, &elsewhere],
+    )
+    .await
+    .unwrap();
+    let state = async |id: i64| -> (bool, Option<Uuid>) {
+        let row = sql
+            .query_one(
+                "SELECT channel IS NOT NULL, channel_replica FROM runners WHERE id = $1",
+                &[&id],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    tokio::time::sleep(RENEW * 6 + std::time::Duration::from_millis(500)).await;
+    assert_eq!(state(unclosed).await, (false, None), "an unwritten close");
+    assert_eq!(state(swept).await, (true, Some(a.replica)), "a swept channel");
+    assert_eq!(state(moved).await, (true, Some(elsewhere)), "a channel elsewhere");
+    drop((a, sql));
+    db.drop().await;
+}
