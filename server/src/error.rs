@@ -139,7 +139,11 @@ mod unit {
             let http = HttpError::from(e);
             assert_eq!(http.status_code.as_u16(), 503, "{shown}");
             assert_eq!(http.error_code.as_deref(), Some("ServiceUnavailable"));
-            assert!(http.external_message.contains(&shown), "{}", http.external_message);
+            assert!(
+                http.external_message.contains(&shown),
+                "{}",
+                http.external_message
+            );
             let retry = http.headers.as_ref().and_then(|h| h.get(RETRY_AFTER));
             assert!(retry.is_some(), "{shown}: no Retry-After");
         }

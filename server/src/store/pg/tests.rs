@@ -1742,11 +1742,17 @@ async fn a_frozen_or_down_database_is_unavailable_and_then_recovers() {
         _ => "127.0.0.1".to_owned(),
     };
     let upstream = format!("{host}:{}", db.admin.get_ports()[0]);
-    let upstream = tokio::net::lookup_host(upstream).await.unwrap().next().unwrap();
+    let upstream = tokio::net::lookup_host(upstream)
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
     let relay = Relay::to(upstream).await;
     let user = db.admin.get_user().unwrap_or("postgres");
     let url = format!("postgres://{user}@127.0.0.1:{}/{}", relay.port, db.name);
-    let store = Store::open_db(std::path::Path::new(&url), 16).await.unwrap();
+    let store = Store::open_db(std::path::Path::new(&url), 16)
+        .await
+        .unwrap();
     let list = || store.list_runners(query(Sort::Name, Direction::Asc, 8, 1, None, None));
     assert_eq!(list().await.unwrap().1, 0);
 
@@ -1756,7 +1762,8 @@ async fn a_frozen_or_down_database_is_unavailable_and_then_recovers() {
     let waited = frozen.elapsed();
     assert!(matches!(answer, Err(StoreError::Unavailable)), "{answer:?}");
     assert!(
-        waited >= super::OP_TIMEOUT && waited < super::OP_TIMEOUT + std::time::Duration::from_secs(2),
+        waited >= super::OP_TIMEOUT
+            && waited < super::OP_TIMEOUT + std::time::Duration::from_secs(2),
         "answered after {waited:?}"
     );
     relay.set(FLOWING);
@@ -1786,7 +1793,8 @@ async fn a_frozen_or_down_database_is_unavailable_and_then_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replicas_channels_are_reconciled_with_what_it_holds() {
     use super::replicas::RENEW;
-    let Some(db) = TestDb::new("a_replicas_channels_are_reconciled_with_what_it_holds").await else {
+    let Some(db) = TestDb::new("a_replicas_channels_are_reconciled_with_what_it_holds").await
+    else {
         return;
     };
     let a = PgStore::open_config(db.config.clone()).await.unwrap();
@@ -1795,7 +1803,10 @@ async fn a_replicas_channels_are_reconciled_with_what_it_holds() {
     let mut ids = Vec::new();
     for (i, name) in ["Unclosed", "Swept", "Moved"].into_iter().enumerate() {
         let k = key(u8::try_from(i).unwrap() + 1);
-        let runner = a.create_runner(new_runner(name, None), k, &actor).await.unwrap();
+        let runner = a
+            .create_runner(new_runner(name, None), k, &actor)
+            .await
+            .unwrap();
         let row = sql
             .query_one("SELECT id FROM runners WHERE uuid = $1", &[&runner.uuid])
             .await;
@@ -1820,9 +1831,12 @@ async fn a_replicas_channels_are_reconciled_with_what_it_holds() {
     .unwrap();
     // Opened on another replica (alive) since.
     let elsewhere = Uuid::new_v4();
-    sql.execute("INSERT INTO replicas (uuid, seen) VALUES ($1, now())", &[&elsewhere])
-        .await
-        .unwrap();
+    sql.execute(
+        "INSERT INTO replicas (uuid, seen) VALUES ($1, now())",
+        &[&elsewhere],
+    )
+    .await
+    .unwrap();
     sql.execute(
         "UPDATE runners SET channel = now(), channel_replica = $2 WHERE id = $1",
         &[&moved, &elsewhere],
@@ -1841,8 +1855,16 @@ async fn a_replicas_channels_are_reconciled_with_what_it_holds() {
     };
     tokio::time::sleep(RENEW * 6 + std::time::Duration::from_millis(500)).await;
     assert_eq!(state(unclosed).await, (false, None), "an unwritten close");
-    assert_eq!(state(swept).await, (true, Some(a.replica)), "a swept channel");
-    assert_eq!(state(moved).await, (true, Some(elsewhere)), "a channel elsewhere");
+    assert_eq!(
+        state(swept).await,
+        (true, Some(a.replica)),
+        "a swept channel"
+    );
+    assert_eq!(
+        state(moved).await,
+        (true, Some(elsewhere)),
+        "a channel elsewhere"
+    );
     drop((a, sql));
     db.drop().await;
 }
