@@ -425,6 +425,15 @@ impl DbName {
         if lower.starts_with("sqlite://") {
             return Ok(Self::Sqlite(PathBuf::from(&trimmed["sqlite://".len()..])));
         }
+        // A scheme whose `://` lost a character.
+        let mangled = ["sqlite:", "postgres//", "postgresql//"];
+        if let Some(near) = mangled.iter().find(|m| lower.starts_with(*m)) {
+            let near = near.trim_end_matches(['/', ':']);
+            anyhow::bail!(
+                "the database starts like a {near}:// URL but is not one: give a file path, \
+                 sqlite://PATH, or postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+            );
+        }
         const USE: &str = "give a file path, sqlite://PATH, or \
                            postgres://USER:PASSWORD@HOST:PORT/DATABASE";
         if let Some((scheme, _)) = trimmed.split_once(':')
@@ -585,6 +594,8 @@ mod shown {
         }
         for db in [
             "postgres:u:S3cret@h",
+            "postgres//u:S3cret@h/d",
+            "sqlite:u:S3cret@h",
             "postgress://u:S3cret@h/d",
             "pg://u:S3cret@h/d",
             "mysql://u:S3cret@h/d",

@@ -389,14 +389,12 @@ pub(super) fn open(
     };
     // Checked before anything writes to the file (switching to WAL does), so
     // a file this server cannot use is left as it was.
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(unusable)?;
+    let version: i64 =
+        while_busy(|| conn.query_row("PRAGMA user_version", [], |r| r.get(0))).map_err(unusable)?;
     if usize::try_from(version).map_or(true, |v| v > MIGRATIONS.len()) {
         return Err(newer());
     }
-    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
-        .map_err(unusable)?;
+    while_busy(|| conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))).map_err(unusable)?;
     // Migrations may call `fold`.
     configure(&mut conn)?;
     // Another process (a second server, `token create`) may be migrating
@@ -514,4 +512,25 @@ pub(super) fn at_version(path: &Path, version: usize) -> Connection {
         .to_latest(&mut conn)
         .unwrap();
     conn
+}
+
+/// `op`, again while SQLite answers it busy, for at most [`BUSY_TIMEOUT`]:
+/// when processes open one new file at once (a server and `token
+/// create`), switching it to WAL needs a lock that SQLite refuses at once
+/// rather than wait for with the busy handler.
+fn while_busy<T>(mut op: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let started = std::time::Instant::now();
+    loop {
+        match op() {
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+                ) && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            done => return done,
+        }
+    }
 }

@@ -590,8 +590,11 @@ impl PgStore {
         since: DateTime<Utc>,
         open: bool,
     ) -> Result<(), StoreError> {
-        let client = self.client().await?;
+        // Held (or not) whatever the write's fate: the reconcile writes what
+        // this one could not (the database down, say).
         self.hold_channel(runner, since, open);
+        let client = self.client().await?;
+        let _writing = self.channel_writes.lock().await;
         if open {
             // Recorded, and every other replica told: one that holds a
             // channel of this runner closes it (one channel per runner).

@@ -47,6 +47,10 @@ pub struct PgStore {
     /// opened), which [`replicas`] keeps the database's `channel` columns
     /// true to.
     open_channels: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<i64, DateTime<Utc>>>>,
+    /// Held while a channel's record is written and while the reconcile
+    /// runs, so that the reconcile never works from a set of channels a
+    /// write has made stale.
+    channel_writes: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A transaction of the pool.
@@ -103,6 +107,7 @@ impl PgStore {
             tls,
             replica,
             open_channels: std::sync::Arc::default(),
+            channel_writes: std::sync::Arc::default(),
         })
     }
 

@@ -92,6 +92,7 @@ impl PgStore {
     /// past its lease is recorded again (unless the runner has a channel
     /// elsewhere by now).
     async fn reconcile(&self, client: &deadpool_postgres::Client) -> Result<(), StoreError> {
+        let _writing = self.channel_writes.lock().await;
         let (ids, sinces): (Vec<i64>, Vec<DateTime<Utc>>) = self
             .open_channels
             .lock()

@@ -1868,3 +1868,76 @@ async fn a_replicas_channels_are_reconciled_with_what_it_holds() {
     drop((a, sql));
     db.drop().await;
 }
+
+/// A channel that closes while the database is down (its close cannot be
+/// written) is cleared once the database is back, within a sweep: never
+/// left `idle` for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_closed_while_the_database_is_down_is_cleared_after() {
+    use super::replicas::RENEW;
+    let Some(db) =
+        TestDb::new("a_channel_closed_while_the_database_is_down_is_cleared_after").await
+    else {
+        return;
+    };
+    let upstream = format!(
+        "{}:{}",
+        match &db.admin.get_hosts()[0] {
+            tokio_postgres::config::Host::Tcp(host) => host.clone(),
+            #[allow(unreachable_patterns)]
+            _ => "127.0.0.1".to_owned(),
+        },
+        db.admin.get_ports()[0]
+    );
+    let upstream = tokio::net::lookup_host(upstream)
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let relay = Relay::to(upstream).await;
+    let user = db.admin.get_user().unwrap_or("postgres");
+    let url = format!("postgres://{user}@127.0.0.1:{}/{}", relay.port, db.name);
+    let a = PgStore::open(&url).await.unwrap();
+    let actor = Actor::program();
+    let runner = a.create_runner(new_runner("Dropped", None), key(1), &actor);
+    let runner = runner.await.unwrap();
+    let sql = connect(&db.config).await;
+    let id: i64 = sql
+        .query_one("SELECT id FROM runners WHERE uuid = $1", &[&runner.uuid])
+        .await
+        .unwrap()
+        .get(0);
+    a.hold_lease().await.unwrap();
+    let since = crate::store::now();
+    a.set_channel(id, since, true).await.unwrap();
+    relay.set(CUT);
+    // As when the database has been down a while: the pool's connections
+    // are seen closed, and no new one can be made.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let lost = a.set_channel(id, since, false).await;
+    assert!(lost.is_err(), "the close could not be written: {lost:?}");
+    relay.set(FLOWING);
+    let back = std::time::Instant::now();
+    loop {
+        let open: bool = sql
+            .query_one(
+                "SELECT channel IS NOT NULL FROM runners WHERE id = $1",
+                &[&id],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if !open {
+            break;
+        }
+        assert!(
+            back.elapsed() < RENEW * 8,
+            "still recorded open after {:?}",
+            back.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    eprintln!("cleared {:?} after the database came back", back.elapsed());
+    drop((a, sql));
+    db.drop().await;
+}
