@@ -7,6 +7,10 @@
 //! here: every process's reaper holds claimed and running jobs to the
 //! timeout rules, whoever claimed them.
 //!
+//! Every fifth renewal also makes the database's record of this process's
+//! channels match those it holds in memory ([`PgStore::reconcile`]): a
+//! close it could not write, a channel a sweep cleared while it stalled.
+//!
 //! Times are PostgreSQL's `now()`, one clock for every process.
 
 use std::time::Duration;
