@@ -1724,6 +1724,25 @@ impl Relay {
     fn set(&self, mode: u8) {
         self.mode.store(mode, std::sync::atomic::Ordering::Relaxed);
     }
+
+    /// A relay to `db`'s server, and the URL of `db` through it.
+    async fn before(db: &TestDb) -> (Self, String) {
+        let host = match &db.admin.get_hosts()[0] {
+            tokio_postgres::config::Host::Tcp(host) => host.clone(),
+            #[allow(unreachable_patterns)]
+            _ => "127.0.0.1".to_owned(),
+        };
+        let upstream = format!("{host}:{}", db.admin.get_ports()[0]);
+        let upstream = tokio::net::lookup_host(upstream)
+            .await
+            .unwrap()
+            .next()
+            .unwrap();
+        let relay = Self::to(upstream).await;
+        let user = db.admin.get_user().unwrap_or("postgres");
+        let url = format!("postgres://{user}@127.0.0.1:{}/{}", relay.port, db.name);
+        (relay, url)
+    }
 }
 
 /// A database that does not answer is 503 (`Unavailable`) after the busy
@@ -1736,20 +1755,7 @@ async fn a_frozen_or_down_database_is_unavailable_and_then_recovers() {
     else {
         return;
     };
-    let host = match &db.admin.get_hosts()[0] {
-        tokio_postgres::config::Host::Tcp(host) => host.clone(),
-        #[allow(unreachable_patterns)]
-        _ => "127.0.0.1".to_owned(),
-    };
-    let upstream = format!("{host}:{}", db.admin.get_ports()[0]);
-    let upstream = tokio::net::lookup_host(upstream)
-        .await
-        .unwrap()
-        .next()
-        .unwrap();
-    let relay = Relay::to(upstream).await;
-    let user = db.admin.get_user().unwrap_or("postgres");
-    let url = format!("postgres://{user}@127.0.0.1:{}/{}", relay.port, db.name);
+    let (relay, url) = Relay::before(&db).await;
     let store = Store::open_db(std::path::Path::new(&url), 16)
         .await
         .unwrap();
@@ -1880,23 +1886,7 @@ async fn a_channel_closed_while_the_database_is_down_is_cleared_after() {
     else {
         return;
     };
-    let upstream = format!(
-        "{}:{}",
-        match &db.admin.get_hosts()[0] {
-            tokio_postgres::config::Host::Tcp(host) => host.clone(),
-            #[allow(unreachable_patterns)]
-            _ => "127.0.0.1".to_owned(),
-        },
-        db.admin.get_ports()[0]
-    );
-    let upstream = tokio::net::lookup_host(upstream)
-        .await
-        .unwrap()
-        .next()
-        .unwrap();
-    let relay = Relay::to(upstream).await;
-    let user = db.admin.get_user().unwrap_or("postgres");
-    let url = format!("postgres://{user}@127.0.0.1:{}/{}", relay.port, db.name);
+    let (relay, url) = Relay::before(&db).await;
     let a = PgStore::open(&url).await.unwrap();
     let actor = Actor::program();
     let runner = a.create_runner(new_runner("Dropped", None), key(1), &actor);
