@@ -364,24 +364,45 @@ pub(super) fn decide(
     }
 }
 
-/// Applies the timeout rules to job `id` now.
-fn expire(conn: &Connection, id: i64, timeouts: &Timeouts) -> Result<Expiry, StoreError> {
-    let job = job_by_id(conn, id)?.row;
+/// What the timeout rules do to `job` at `t`, on both engines: `Err` with
+/// the answer when there is nothing to write, else the status to move it
+/// to and the output to keep.
+pub(super) fn expiry(
+    job: &JobRow,
+    timeouts: &Timeouts,
+    t: DateTime<Utc>,
+) -> Result<(JobStatus, serde_json::Value), Expiry> {
     if !matches!(job.status, JobStatus::Claimed | JobStatus::Running) {
-        return Ok(Expiry::Ended);
+        return Err(Expiry::Ended);
     }
-    let t = now();
-    let deadline = timeouts.deadline(&job);
+    let deadline = timeouts.deadline(job);
     if t < deadline {
-        return Ok(Expiry::NotBefore(deadline));
+        return Err(Expiry::NotBefore(deadline));
     }
-    let timed_out = timeouts.run_out(&job).is_some_and(|r| t >= r);
-    let status = if timed_out {
+    let status = if timeouts.run_out(job).is_some_and(|r| t >= r) {
         JobStatus::Canceled
     } else {
         JobStatus::Failed
     };
-    let output = expired_output(status, timeouts, &job);
+    Ok((status, expired_output(status, timeouts, job)))
+}
+
+/// The answer of the timeout rules once the move to `status` was tried.
+pub(super) fn expired(moved: bool, status: JobStatus) -> Expiry {
+    match (moved, status) {
+        (false, _) => Expiry::Ended,
+        (true, JobStatus::Canceled) => Expiry::TimedOut,
+        (true, _) => Expiry::Failed,
+    }
+}
+
+/// Applies the timeout rules to job `id` now.
+fn expire(conn: &Connection, id: i64, timeouts: &Timeouts) -> Result<Expiry, StoreError> {
+    let job = job_by_id(conn, id)?.row;
+    let (status, output) = match expiry(&job, timeouts, now()) {
+        Ok(change) => change,
+        Err(answer) => return Ok(answer),
+    };
     let moved = transition(
         conn,
         id,
@@ -390,11 +411,7 @@ fn expire(conn: &Connection, id: i64, timeouts: &Timeouts) -> Result<Expiry, Sto
         Some("completed"),
         Some(&output),
     )?;
-    Ok(match (moved, timed_out) {
-        (false, _) => Expiry::Ended,
-        (true, true) => Expiry::TimedOut,
-        (true, false) => Expiry::Failed,
-    })
+    Ok(expired(moved, status))
 }
 
 impl Store {

@@ -12,7 +12,7 @@ use super::super::audit::Actor;
 use super::super::events::Event;
 use chrono::{DateTime, Utc};
 
-use super::super::jobs::{Claim, Claimed, Expiry, Reported, Timeouts, decide, expired_output};
+use super::super::jobs::{Claim, Claimed, Expiry, Reported, Timeouts, decide, expired, expiry};
 use super::super::model::{
     AgentInfo, AuditAction, JobReport, JobRow, JobStatus, Kind, NewJob, RunnerKeyHash, RunnerRef,
     SpecRef,
@@ -509,21 +509,10 @@ impl PgStore {
         tx.execute("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", &[&id])
             .await?;
         let job = job_by_id(&tx, id).await?.job;
-        if !matches!(job.status, JobStatus::Claimed | JobStatus::Running) {
-            return Ok(Expiry::Ended);
-        }
-        let t = now();
-        let deadline = timeouts.deadline(&job);
-        if t < deadline {
-            return Ok(Expiry::NotBefore(deadline));
-        }
-        let timed_out = timeouts.run_out(&job).is_some_and(|r| t >= r);
-        let status = if timed_out {
-            JobStatus::Canceled
-        } else {
-            JobStatus::Failed
+        let (status, output) = match expiry(&job, &timeouts, now()) {
+            Ok(change) => change,
+            Err(answer) => return Ok(answer),
         };
-        let output = expired_output(status, &timeouts, &job);
         let moved = transition(
             &tx,
             id,
@@ -534,11 +523,7 @@ impl PgStore {
         )
         .await?;
         tx.commit().await?;
-        Ok(match (moved, timed_out) {
-            (false, _) => Expiry::Ended,
-            (true, true) => Expiry::TimedOut,
-            (true, false) => Expiry::Failed,
-        })
+        Ok(expired(moved, status))
     }
 
     /// Every job claimed or running, with its row id. (Across replicas,

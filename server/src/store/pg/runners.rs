@@ -101,24 +101,6 @@ async fn find_with(
     }
 }
 
-/// The `status` filter, as in [`COLUMNS`] (the same SQL as SQLite's).
-fn status_filter(status: &str) -> Option<&'static str> {
-    const ACTIVE_JOB: &str = "EXISTS (SELECT 1 FROM jobs WHERE jobs.runner_id = runners.id \
-                              AND jobs.status IN ('claimed', 'running'))";
-    Some(match status {
-        "busy" => ACTIVE_JOB,
-        "idle" => {
-            "channel IS NOT NULL AND NOT EXISTS (SELECT 1 FROM jobs \
-             WHERE jobs.runner_id = runners.id AND jobs.status IN ('claimed', 'running'))"
-        }
-        "offline" => {
-            "channel IS NULL AND NOT EXISTS (SELECT 1 FROM jobs \
-             WHERE jobs.runner_id = runners.id AND jobs.status IN ('claimed', 'running'))"
-        }
-        _ => return None,
-    })
-}
-
 /// One page of runners matching `q` and how many match, in one snapshot.
 async fn list(
     client: &impl GenericClient,
@@ -130,7 +112,8 @@ async fn list(
         (None, None, true, None) => Some("SELECT sum(total)::bigint FROM runner_counts"),
         _ => None,
     };
-    let status = q.status.and_then(status_filter);
+    // The same SQL as SQLite's (its columns are named alike).
+    let status = q.status.and_then(Runners::status_filter);
     super::items::list(client, q, "runners", COLUMNS, status, cheap, runner_at).await
 }
 
