@@ -6,13 +6,13 @@
 # requests of one workload after a warm-up. Callgrind counts instructions,
 # so the figures repeat on a noisy machine; they are per request.
 #
-#   scripts/callgrind.sh create|view|list [N]
+#   scripts/callgrind.sh create|view|list|search|rotate|heartbeat [N]
 #
 # Prints the inclusive top of the profile (functions of this project and
 # the libraries they spend in) and keeps callgrind.out.* in target/profiles.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-workload=${1:?create, view or list}
+workload=${1:?create, view, list, search, rotate or heartbeat}
 n=${2:-2000}
 
 cargo build --locked --profile profiling -p runners-server
@@ -41,22 +41,32 @@ port, token, workload, n, pid = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.a
 # One keep-alive connection, as the benchmark's clients: the profile is of
 # requests, not of connections.
 conn = http.client.HTTPConnection("127.0.0.1", int(port))
-def call(method, path, body=None):
+def call(method, path, body=None, bearer=token):
     conn.request(method, path, body=None if body is None else json.dumps(body),
-                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+                 headers={"Authorization": f"Bearer {bearer}", "Content-Type": "application/json"})
     r = conn.getresponse()
-    r.read()
+    answer = r.read()
     assert r.status < 300, (method, path, r.status)
+    return answer
 # A registry to read, and a warm-up of the workload itself.
-for i in range(1000):
-    call("POST", "/v0/runners", {"name": f"seed runner {i:05}"})
+keys = [json.loads(call("POST", "/v0/runners", {"name": f"seed runner {i:05}"}))["token"]
+        for i in range(1000)]
 def once(i):
     if workload == "create":
         call("POST", "/v0/runners", {"name": f"profiled runner {i:05}"})
     elif workload == "view":
         call("GET", f"/v0/runners/seed-runner-{i % 1000:05}")
-    else:
+    elif workload == "list":
         call("GET", "/v0/runners?per_page=8")
+    elif workload == "search":
+        call("GET", "/v0/runners?per_page=8&search=unner%20001")
+    elif workload == "rotate":
+        # The last 100 runners: the heartbeats use the first ones' keys.
+        call("POST", f"/v0/runners/seed-runner-{900 + i % 100:05}/key")
+    elif workload == "heartbeat":
+        call("POST", f"/v0/runners/seed-runner-{i % 16:05}/heartbeat", bearer=keys[i % 16])
+    else:
+        raise SystemExit(f"unknown workload {workload}")
 for i in range(200):
     once(100000 + i)
 subprocess.run(["callgrind_control", "--instr=on", str(pid)], check=True, capture_output=True)

@@ -171,6 +171,42 @@ pub(super) fn find<T: Item>(conn: &Connection, r: &RefTo<T>) -> Result<(i64, T::
     })
 }
 
+/// Who item `r` is, without the rest of its row: for a write or a filter
+/// that needs only that.
+pub(super) struct Identity {
+    pub id: i64,
+    pub uuid: Uuid,
+    pub slug: String,
+    pub archived: bool,
+}
+
+/// The row id, UUID and slug of item `r` (a runner or a spec), and whether
+/// it is archived: one lookup by a unique index, none of the row's other
+/// columns (a runner's specs and status are subqueries).
+pub(super) fn identify<T: Item>(conn: &Connection, r: &RefTo<T>) -> Result<Identity, StoreError> {
+    let (filter, arg) = match r.by() {
+        Ref::Uuid(uuid) => ("uuid", uuid.to_string()),
+        Ref::Slug(slug) => ("slug", slug.clone()),
+    };
+    let table = T::TABLE;
+    conn.prepare_cached(&format!(
+        "SELECT id, uuid, slug, archived IS NOT NULL FROM {table} WHERE {filter} = ?"
+    ))?
+    .query_row([arg], |row| {
+        Ok(Identity {
+            id: row.get(0)?,
+            uuid: super::uuid_at(row, 1)?,
+            slug: row.get(2)?,
+            archived: row.get(3)?,
+        })
+    })
+    .optional()?
+    .ok_or_else(|| StoreError::NotFound {
+        kind: T::KIND,
+        by: r.by().clone(),
+    })
+}
+
 /// One page of the items matching `q`, and how many match in all.
 pub(super) fn list<T: Item>(
     conn: &Connection,
@@ -316,6 +352,59 @@ fn update<T: Item>(
 /// Shortest `search` the trigram index serves; shorter ones scan.
 pub const SEARCH_INDEX_MIN_CHARS: usize = 3;
 
+/// The tables with a trigram index `{table}_search` and its queue.
+const SEARCHED: [&str; 2] = ["runners", "specs"];
+
+/// Moves the changes queued by the triggers into the trigram indexes, in
+/// one statement a table, and empties the queues: the writer does this
+/// once a group commit, just before committing, so that FTS5 writes one
+/// segment a commit rather than one a write. In rowid order (and in the
+/// order queued for one row), so that FTS5 need not flush between them.
+/// If it fails, nothing of it is kept (a savepoint) and the queue stays,
+/// which a search reads too: the index is only behind, never wrong.
+pub(super) fn drain_search_queues(conn: &Connection) -> rusqlite::Result<()> {
+    for table in SEARCHED {
+        let queued: bool = conn
+            .prepare_cached(&format!(
+                "SELECT EXISTS (SELECT 1 FROM {table}_search_queue)"
+            ))?
+            .query_row([], |r| r.get(0))?;
+        if !queued {
+            continue;
+        }
+        conn.prepare_cached("SAVEPOINT drain")?.execute([])?;
+        let drained = conn
+            .prepare_cached(&format!(
+                "INSERT INTO {table}_search ({table}_search, rowid, name_folded, slug)
+                 SELECT command, id, name_folded, slug FROM {table}_search_queue ORDER BY id, seq"
+            ))
+            .and_then(|mut s| s.execute([]))
+            .and_then(|_| {
+                conn.prepare_cached(&format!("DELETE FROM {table}_search_queue"))?
+                    .execute([])
+            });
+        let close: &[&str] = if drained.is_ok() {
+            &["RELEASE drain"]
+        } else {
+            &["ROLLBACK TO drain", "RELEASE drain"]
+        };
+        for sql in close {
+            conn.prepare_cached(sql)?.execute([])?;
+        }
+        drained?;
+    }
+    Ok(())
+}
+
+/// Whether `search` (case-folded) can be part of a UUID's text: only
+/// lowercase hexadecimal digits and hyphens. Any other search cannot match
+/// a UUID, so neither engine looks at UUIDs for it.
+pub fn could_be_in_uuid(search: &str) -> bool {
+    search
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'-')
+}
+
 /// The `WHERE` and `ORDER BY` of a list of `table` (`runners` or `specs`,
 /// which share the columns filtered on, and each have a trigram index
 /// `{table}_search`), and the parameters of the `WHERE`.
@@ -346,10 +435,23 @@ impl ListSql {
                 // case itself, so it finds a superset); instr() below keeps
                 // exactly the ones that do. A phrase in double quotes is
                 // taken literally (quotes doubled), `%` and `_` included.
+                // The index holds names and slugs, and the rows changed
+                // since it was last brought up to date are queued (see
+                // schema version 9); a search that could be part of a UUID
+                // also reads the UUID index.
+                let uuids = if could_be_in_uuid(search) {
+                    format!(" UNION ALL SELECT id FROM {table} WHERE instr(uuid, ?) > 0")
+                } else {
+                    String::new()
+                };
                 filters.push(format!(
-                    "id IN (SELECT rowid FROM {table}_search WHERE {table}_search MATCH ?)"
+                    "id IN (SELECT rowid FROM {table}_search WHERE {table}_search MATCH ?
+                            UNION ALL SELECT id FROM {table}_search_queue{uuids})"
                 ));
                 args.push(Value::Text(format!("\"{}\"", search.replace('"', "\"\""))));
+                if !uuids.is_empty() {
+                    args.push(Value::Text(search.clone()));
+                }
             }
             // instr() matches literally, so `%` and `_` need no escaping.
             filters.push(

@@ -438,7 +438,7 @@ impl Store {
                 if spec.archived.is_some() {
                     return Err(StoreError::SpecArchivedForJob(spec.slug));
                 }
-                let uuid = Uuid::new_v4();
+                let uuid = super::new_uuid();
                 let t = to_text(now());
                 let id: i64 = tx
                     .prepare_cached(
@@ -498,12 +498,12 @@ impl Store {
                     .as_ref()
                     .or(q.runner.as_ref().map(|r| r.clone().into()).as_ref())
             {
-                let (id, _) = items::find::<Runners>(&tx, r)?;
+                let id = items::identify::<Runners>(&tx, r)?.id;
                 filters.push("j.runner_id = ?".to_owned());
                 args.push(Value::Integer(id));
             }
             if let Some(spec) = &q.spec {
-                let (id, _) = items::find::<Specs>(&tx, &spec.clone().into())?;
+                let id = items::identify::<Specs>(&tx, &spec.clone().into())?.id;
                 filters.push("j.spec_id = ?".to_owned());
                 args.push(Value::Integer(id));
             }

@@ -33,7 +33,7 @@ impl Store {
         let r = r.clone();
         self.read(move |c| {
             let tx = c.unchecked_transaction()?;
-            let (id, _) = items::find(&tx, &r)?;
+            let id = items::identify(&tx, &r)?.id;
             let columns = Specs::COLUMNS;
             let specs = tx
                 .prepare_cached(&format!(

@@ -20,13 +20,18 @@ impl Item for Runners {
     const KIND: Kind = Kind::Runner;
     const TABLE: &'static str = "runners";
     /// A runner's specs come in the same statement: the UUIDs in the order
-    /// added, comma-separated (one walk of the `runner_specs (runner_id,
-    /// spec_id)` index per runner, never a query per runner).
+    /// added, comma-separated (one walk of the `runner_specs (runner_id)`
+    /// index per runner, which holds them in that order, so no sort;
+    /// never a query per runner). Whether it is busy is one probe of the
+    /// partial index of claimed and running jobs. Both indexes are named:
+    /// SQLite's planner prefers others that need a sort, or a temporary
+    /// table for the `IN` list, a row.
     const COLUMNS: &'static str = "uuid, name, slug, \
-        (SELECT group_concat(s.uuid, ',' ORDER BY rs.id) \
-         FROM runner_specs rs JOIN specs s ON s.id = rs.spec_id WHERE rs.runner_id = runners.id), \
+        (SELECT group_concat(uuid, ',') FROM (SELECT s.uuid \
+         FROM runner_specs rs INDEXED BY runner_specs_runner JOIN specs s ON s.id = rs.spec_id \
+         WHERE rs.runner_id = runners.id ORDER BY rs.id)), \
         archived, last_heartbeat, created, modified, \
-        CASE WHEN EXISTS (SELECT 1 FROM jobs WHERE jobs.runner_id = runners.id \
+        CASE WHEN EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_busy WHERE jobs.runner_id = runners.id \
                           AND jobs.status IN ('claimed', 'running')) THEN 'busy' \
              WHEN channel IS NOT NULL THEN 'idle' ELSE 'offline' END, \
         os, arch, version";
@@ -166,7 +171,7 @@ impl Store {
         self.write(move |tx| {
             let mut insert = tx.prepare_cached(INSERT)?;
             for (name, slug, key_hash) in &runners {
-                let uuid = Uuid::new_v4().to_string();
+                let uuid = super::new_uuid().to_string();
                 insert
                     .execute(params![uuid, name, slug, key_hash, to_text(now())])
                     .map_err(|e| items::slug_conflict::<Runners>(tx, slug, e))?;
@@ -194,7 +199,7 @@ impl Store {
             let mut insert = tx.prepare_cached(&format!("{INSERT} RETURNING {columns}"))?;
             let created = to_text(now());
             let attempt = |slug: &str| {
-                let uuid = Uuid::new_v4().to_string();
+                let uuid = super::new_uuid().to_string();
                 insert.query_row(params![uuid, &*new.name, slug, key_hash, created], |r| {
                     Runners::row_at(r, 0)
                 })
@@ -218,10 +223,11 @@ impl Store {
         }
         let actor = actor.clone();
         self.write(move |tx| {
-            let (id, runner) = items::find(tx, &r)?;
-            if runner.archived.is_some() {
+            let runner = items::identify(tx, &r)?;
+            if runner.archived {
                 return Err(StoreError::RunnerArchived(runner.slug));
             }
+            let id = runner.id;
             tx.prepare_cached("UPDATE runners SET token_hash = ?, modified = ? WHERE id = ?")?
                 .execute(params![key_hash, to_text(now()), id])?;
             record(

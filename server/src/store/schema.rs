@@ -278,9 +278,105 @@ CREATE TABLE replicas (
 ) STRICT;
 "#;
 
+/// Version 9, for speed.
+///
+/// The trigram indexes of version 5 without the UUID column, and without
+/// column sizes (kept only for ranking, which search does not use): a UUID
+/// is 34 trigrams that no other row shares, more than half of each insert's
+/// index work. A search that could be part of a UUID (only hexadecimal
+/// digits and hyphens) finds its UUID matches by reading the UUID index
+/// instead (see `items`); any other search cannot match a UUID.
+///
+/// And the triggers no longer write the index row by row: FTS5 writes a
+/// new segment of its index at every savepoint (each write of a group
+/// commit is one, and so is each statement with a trigger), and merges
+/// those segments, which was most of a create's work. The triggers queue
+/// each change (`{table}_search_queue`, in the write's transaction), and
+/// the writer moves the whole queue into the index in one statement just
+/// before each group commit (`items::drain_search_queues`): one segment a
+/// commit. A search takes the queued rows as candidates too, so that its
+/// results never depend on when the queue was drained.
+///
+/// And two indexes for a runner's row: its specs in the order they were
+/// added (read without a sort), and its claimed or running jobs (whether
+/// it is busy: one probe).
+const SCHEMA_V9: &str = r#"
+DROP TRIGGER runners_search_insert;
+DROP TRIGGER runners_search_delete;
+DROP TRIGGER runners_search_update;
+DROP TABLE runners_search;
+CREATE VIRTUAL TABLE runners_search USING fts5(
+    name_folded, slug, content = 'runners', content_rowid = 'id', tokenize = 'trigram',
+    columnsize = 0);
+INSERT INTO runners_search (runners_search) VALUES ('rebuild');
+CREATE TABLE runners_search_queue (
+    seq         INTEGER PRIMARY KEY,
+    id          INTEGER NOT NULL,
+    -- NULL: add the row's terms; 'delete': remove them (FTS5's command).
+    command     TEXT CHECK (command = 'delete'),
+    name_folded TEXT NOT NULL,
+    slug        TEXT NOT NULL
+) STRICT;
+CREATE TRIGGER runners_search_insert AFTER INSERT ON runners BEGIN
+    INSERT INTO runners_search_queue (id, command, name_folded, slug)
+        VALUES (NEW.id, NULL, NEW.name_folded, NEW.slug);
+END;
+CREATE TRIGGER runners_search_delete AFTER DELETE ON runners BEGIN
+    INSERT INTO runners_search_queue (id, command, name_folded, slug)
+        VALUES (OLD.id, 'delete', OLD.name_folded, OLD.slug);
+END;
+CREATE TRIGGER runners_search_update AFTER UPDATE OF name_folded, slug ON runners
+WHEN OLD.name_folded != NEW.name_folded OR OLD.slug != NEW.slug BEGIN
+    INSERT INTO runners_search_queue (id, command, name_folded, slug)
+        VALUES (OLD.id, 'delete', OLD.name_folded, OLD.slug);
+    INSERT INTO runners_search_queue (id, command, name_folded, slug)
+        VALUES (NEW.id, NULL, NEW.name_folded, NEW.slug);
+END;
+
+DROP TRIGGER specs_search_insert;
+DROP TRIGGER specs_search_delete;
+DROP TRIGGER specs_search_update;
+DROP TABLE specs_search;
+CREATE VIRTUAL TABLE specs_search USING fts5(
+    name_folded, slug, content = 'specs', content_rowid = 'id', tokenize = 'trigram',
+    columnsize = 0);
+INSERT INTO specs_search (specs_search) VALUES ('rebuild');
+CREATE TABLE specs_search_queue (
+    seq         INTEGER PRIMARY KEY,
+    id          INTEGER NOT NULL,
+    -- NULL: add the row's terms; 'delete': remove them (FTS5's command).
+    command     TEXT CHECK (command = 'delete'),
+    name_folded TEXT NOT NULL,
+    slug        TEXT NOT NULL
+) STRICT;
+CREATE TRIGGER specs_search_insert AFTER INSERT ON specs BEGIN
+    INSERT INTO specs_search_queue (id, command, name_folded, slug)
+        VALUES (NEW.id, NULL, NEW.name_folded, NEW.slug);
+END;
+CREATE TRIGGER specs_search_delete AFTER DELETE ON specs BEGIN
+    INSERT INTO specs_search_queue (id, command, name_folded, slug)
+        VALUES (OLD.id, 'delete', OLD.name_folded, OLD.slug);
+END;
+CREATE TRIGGER specs_search_update AFTER UPDATE OF name_folded, slug ON specs
+WHEN OLD.name_folded != NEW.name_folded OR OLD.slug != NEW.slug BEGIN
+    INSERT INTO specs_search_queue (id, command, name_folded, slug)
+        VALUES (OLD.id, 'delete', OLD.name_folded, OLD.slug);
+    INSERT INTO specs_search_queue (id, command, name_folded, slug)
+        VALUES (NEW.id, NULL, NEW.name_folded, NEW.slug);
+END;
+
+-- A runner's specs in the order added (the index holds the row id after
+-- the runner's): a runner's row reads them without a sort.
+CREATE INDEX runner_specs_runner ON runner_specs (runner_id);
+-- Whether a runner is busy: one probe, without a temporary table for the
+-- list of statuses.
+CREATE INDEX jobs_busy ON jobs (runner_id) WHERE status IN ('claimed', 'running');
+"#;
+
 /// The schema's migrations, in order: version N is the first N applied.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
+    SCHEMA_V9,
 ];
 
 fn migrations() -> Migrations<'static> {

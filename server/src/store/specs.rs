@@ -3,7 +3,6 @@
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use uuid::Uuid;
 
 use super::audit::{Actor, record};
 use super::items::{self, Item};
@@ -165,7 +164,7 @@ impl Store {
             let attempt = |slug: &str| {
                 insert.query_row(
                     params![
-                        Uuid::new_v4().to_string(),
+                        super::new_uuid().to_string(),
                         &*new.name,
                         slug,
                         new.architecture,

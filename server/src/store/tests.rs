@@ -435,3 +435,127 @@ async fn a_full_write_queue_refuses_at_once_and_each_write_waits_its_own_busy_ti
         .await
         .unwrap();
 }
+
+#[test]
+fn stored_times_read_back_as_chrono_reads_them() {
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..20_000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let secs = (seed % 300_000_000_000) as i64 - 60_000_000_000;
+        let t = chrono::DateTime::from_timestamp(secs, (seed % 1_000_000) as u32 * 1_000).unwrap();
+        let text = super::to_text(t);
+        let chrono = chrono::DateTime::parse_from_rfc3339(&text)
+            .unwrap()
+            .to_utc();
+        // Years outside 0 to 9999 are not in the stored form: chrono reads them.
+        let fast = super::parse_stored_time(&text);
+        assert!(fast.is_none_or(|fast| fast == chrono), "{text}");
+        assert_eq!(
+            fast.is_some(),
+            (0..=9999).contains(&chrono::Datelike::year(&t)),
+            "{text}"
+        );
+    }
+    for other in [
+        "2026-02-30T10:00:00.000000Z",
+        "2026-12-02T24:00:00.000000Z",
+        "2026-12-02T10:00:00.000000+00:00",
+        "2026-12-02T10:00:00Z",
+        "2026-12-02 10:00:00.000000Z",
+        "2026-12-02T10:00:0x.000000Z",
+    ] {
+        assert_eq!(super::parse_stored_time(other), None, "{other}");
+    }
+}
+
+/// The trigram index is brought up to date once a group commit, from the
+/// queue its triggers fill (schema version 9). A search never depends on
+/// when: rows changed by another writer and still queued are found, and
+/// once the store's writer has drained the queue the index holds exactly
+/// the table (FTS5's own integrity check against its content).
+#[tokio::test]
+async fn searches_find_queued_rows_and_the_drained_index_matches_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("queue.db");
+    let store = Store::open(&path).unwrap();
+    let create = |name: &str| NewRunner {
+        name: name.to_owned().try_into().unwrap(),
+        slug: None,
+    };
+    store
+        .create_runner(
+            create("First Runner"),
+            RunnerKeyHash([1; 32]),
+            &Actor::program(),
+        )
+        .await
+        .unwrap();
+    // Another writer (a raw connection, no group commit): a new runner and
+    // a rename, both left in the queue.
+    let conn = schema::at_version(&path, schema::MIGRATIONS.len());
+    conn.execute(
+        "INSERT INTO runners (uuid, name, name_folded, slug, token_hash, created, modified)
+         VALUES (?, 'Queued Runner', 'queued runner', 'queued-runner', ?,
+                 '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')",
+        params![Uuid::new_v4().to_string(), vec![2u8; 32]],
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE runners SET name = 'Renamed Runner', name_folded = 'renamed runner'
+         WHERE slug = 'first-runner'",
+        [],
+    )
+    .unwrap();
+    let queued = |conn: &rusqlite::Connection| -> i64 {
+        conn.query_row("SELECT count(*) FROM runners_search_queue", [], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    assert_eq!(
+        queued(&conn),
+        3,
+        "an insert, and a rename's delete and insert"
+    );
+    let found = |search: &'static str| total(&store, false, Some(search));
+    assert_eq!(found("queued runner").await, 1);
+    assert_eq!(found("renamed").await, 1);
+    assert_eq!(found("first runner").await, 0);
+    assert_eq!(found("first-runner").await, 1, "the slug did not change");
+
+    // The store's next write drains the queue in its transaction.
+    store
+        .create_runner(
+            create("Third Runner"),
+            RunnerKeyHash([3; 32]),
+            &Actor::program(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(queued(&conn), 0);
+    conn.execute(
+        "INSERT INTO runners_search (runners_search, rank) VALUES ('integrity-check', 1)",
+        [],
+    )
+    .expect("the index holds exactly the table's names and slugs");
+    assert_eq!(found("queued runner").await, 1);
+    assert_eq!(found("renamed").await, 1);
+    assert_eq!(found("first runner").await, 0);
+    assert_eq!(found("unner").await, 3);
+    // A search that could be part of a UUID also finds runners by UUID.
+    let third = store
+        .item(&RunnerRef::from(Ref::Slug("third-runner".to_owned())))
+        .await
+        .unwrap();
+    let piece = third.uuid.to_string()[24..].to_owned();
+    assert_eq!(
+        store
+            .list_runners(query(false, Some(&piece)))
+            .await
+            .unwrap()
+            .1,
+        1
+    );
+}

@@ -91,7 +91,7 @@ fn ensure_user(
             Ok((id, uuid))
         }
         None => {
-            let uuid = Uuid::new_v4();
+            let uuid = super::new_uuid();
             let id = conn
                 .prepare_cached(
                     "INSERT INTO users (uuid, name, admin, created) VALUES (?, ?, ?, ?)
@@ -164,7 +164,7 @@ impl Store {
         let (actor, user_name) = (actor.clone(), user_name.to_owned());
         self.write(move |tx| {
             let (user_id, user) = ensure_user(tx, &user_name, admin, &actor)?;
-            let jti = Uuid::new_v4();
+            let jti = super::new_uuid();
             tx.prepare_cached(
                 "INSERT INTO api_tokens (uuid, user_id, created, expires) VALUES (?, ?, ?, ?)",
             )?

@@ -50,6 +50,11 @@ pub(super) type Job = Box<dyn WriteJob>;
 /// An answer to a job, given whether (and how) its commit failed.
 type Answer = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 
+/// What the writer does in each transaction after its jobs, just before
+/// committing (the store's deferred index work). If it fails it must leave
+/// nothing changed; the jobs commit regardless.
+pub(super) type BeforeCommit = fn(&rusqlite::Connection) -> rusqlite::Result<()>;
+
 /// What the writer thread is sent.
 pub(super) enum Msg {
     Write(Job),
@@ -187,6 +192,7 @@ pub(super) fn start(
     conn: PooledConnection<SqliteConnectionManager>,
     queue: usize,
     stats: Arc<WriteStats>,
+    before_commit: BeforeCommit,
 ) -> std::io::Result<Writer> {
     let (sender, messages) = mpsc::channel::<Msg>();
     let (died_tx, died) = tokio::sync::watch::channel(false);
@@ -194,7 +200,9 @@ pub(super) fn start(
         .name("runners-writer".into())
         .spawn(move || {
             let mut conn = conn;
-            let ran = catch_unwind(AssertUnwindSafe(|| serve(&mut conn, &messages, &stats)));
+            let ran = catch_unwind(AssertUnwindSafe(|| {
+                serve(&mut conn, &messages, &stats, before_commit)
+            }));
             match ran {
                 Ok(stop) => {
                     // Closing the connection (the last one, at shutdown)
@@ -233,6 +241,7 @@ fn serve(
     conn: &mut PooledConnection<SqliteConnectionManager>,
     messages: &mpsc::Receiver<Msg>,
     stats: &WriteStats,
+    before_commit: BeforeCommit,
 ) -> Option<mpsc::Sender<()>> {
     let mut pending: VecDeque<Job> = VecDeque::new();
     let mut stop = None;
@@ -265,7 +274,7 @@ fn serve(
             continue;
         }
         let batch: Vec<Job> = pending.drain(..pending.len().min(BATCH_MAX)).collect();
-        let unrun = commit(conn, batch, stats);
+        let unrun = commit(conn, batch, stats, before_commit);
         for job in unrun.into_iter().rev() {
             pending.push_front(job);
         }
@@ -281,6 +290,7 @@ fn commit(
     conn: &mut PooledConnection<SqliteConnectionManager>,
     batch: Vec<Job>,
     stats: &WriteStats,
+    before_commit: BeforeCommit,
 ) -> Vec<Job> {
     let first_deadline = batch.iter().map(|job| job.deadline()).min();
     let wait = first_deadline.map_or(Duration::ZERO, |d| {
@@ -311,7 +321,12 @@ fn commit(
     let mut ran: Vec<Ran> = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter();
     while let Some(job) = jobs.next() {
-        if let Err(e) = tx.execute_batch("SAVEPOINT job") {
+        // Cached statements: parsing these again for every job was a
+        // large part of a small write.
+        if let Err(e) = tx
+            .prepare_cached("SAVEPOINT job")
+            .and_then(|mut s| s.execute([]))
+        {
             // The transaction is in an unknown state: nothing of it is
             // committed. This job is answered with the error (so that a
             // lasting fault cannot loop); the rest are tried again.
@@ -325,11 +340,16 @@ fn commit(
         }
         let done = job.run(&tx);
         let close = if done.ok {
-            "RELEASE job"
+            &["RELEASE job"][..]
         } else {
-            "ROLLBACK TO job; RELEASE job"
+            &["ROLLBACK TO job", "RELEASE job"][..]
         };
-        if let Err(e) = tx.execute_batch(close) {
+        let closed = close.iter().try_for_each(|sql| {
+            tx.prepare_cached(sql)
+                .and_then(|mut s| s.execute([]))
+                .map(drop)
+        });
+        if let Err(e) = closed {
             // As above: the jobs that ran are rolled back and told so, and
             // those not yet run are tried again.
             let e = StoreError::from(e);
@@ -342,6 +362,8 @@ fn commit(
         }
         ran.push(done);
     }
+    // Its failure is not the jobs' (it keeps nothing of its own then).
+    let _ = before_commit(&tx);
     let committed = tx.commit().map_err(|e| match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy,
         _ => StoreError::from(e),

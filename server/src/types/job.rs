@@ -218,20 +218,26 @@ pub struct JsonJob {
     /// The UUID of the runner that claimed it, if one has.
     pub runner: Option<Uuid>,
     /// When a runner claimed it.
+    #[serde(serialize_with = "super::time::serialize_opt")]
     pub claimed: Option<DateTime<Utc>>,
     /// When its runner started it.
+    #[serde(serialize_with = "super::time::serialize_opt")]
     pub started: Option<DateTime<Utc>>,
     /// When it ended (completed, failed or canceled).
+    #[serde(serialize_with = "super::time::serialize_opt")]
     pub completed: Option<DateTime<Utc>>,
     /// When it was created.
+    #[serde(serialize_with = "super::time::serialize")]
     pub created: DateTime<Utc>,
     /// When it last changed.
+    #[serde(serialize_with = "super::time::serialize")]
     pub modified: DateTime<Utc>,
     /// Its results, and the error if it failed (null until it ends).
     pub output: Option<JsonJobOutput>,
     /// Higher runs first (**beyond**).
     pub priority: i32,
     /// When its runner last sent a message about it (**beyond**).
+    #[serde(serialize_with = "super::time::serialize_opt")]
     pub last_heartbeat: Option<DateTime<Utc>>,
 }
 
@@ -250,6 +256,7 @@ pub struct JsonClaimedJob {
     /// The job's timeout, in seconds.
     pub timeout: Timeout,
     /// When the job was created.
+    #[serde(serialize_with = "super::time::serialize")]
     pub created: DateTime<Utc>,
 }
 

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 mod job;
+pub mod time;
 pub use job::*;
 
 use crate::validate::{
@@ -28,13 +29,17 @@ pub struct JsonRunner {
     /// were added (`[]` when none).
     pub specs: Vec<Uuid>,
     /// When the runner was archived, or null while it is active.
+    #[serde(serialize_with = "time::serialize_opt")]
     pub archived: Option<DateTime<Utc>>,
     /// When the runner last sent a heartbeat (or any message on its
     /// channel), or null if it never did.
+    #[serde(serialize_with = "time::serialize_opt")]
     pub last_heartbeat: Option<DateTime<Utc>>,
     /// When the runner was created.
+    #[serde(serialize_with = "time::serialize")]
     pub created: DateTime<Utc>,
     /// When the runner was last modified.
+    #[serde(serialize_with = "time::serialize")]
     pub modified: DateTime<Utc>,
     /// What the runner is doing: `offline` (no channel open), `idle`
     /// (connected, no job) or `busy` (a job claimed or running).
@@ -155,12 +160,16 @@ pub struct JsonSpec {
     pub sandbox: Option<Sandbox>,
     /// When the spec became the fallback spec (the one used when a job asks
     /// for none), or null if it is not the fallback. At most one spec is.
+    #[serde(serialize_with = "time::serialize_opt")]
     pub fallback: Option<DateTime<Utc>>,
     /// When the spec was archived, or null while it is active.
+    #[serde(serialize_with = "time::serialize_opt")]
     pub archived: Option<DateTime<Utc>>,
     /// When the spec was created.
+    #[serde(serialize_with = "time::serialize")]
     pub created: DateTime<Utc>,
     /// When the spec was last modified.
+    #[serde(serialize_with = "time::serialize")]
     pub modified: DateTime<Utc>,
 }
 

@@ -66,9 +66,14 @@ pub(super) async fn list<R>(
         let _ = SEARCH_INDEX_MIN_CHARS;
         args.push(Box::new(contains_pattern(search)));
         let p = args.len();
-        filters.push(format!(
-            "(name_folded LIKE ${p} OR slug LIKE ${p} OR uuid::text LIKE ${p})"
-        ));
+        // UUIDs have no trigram index since version 9: a search that
+        // could be part of one scans them, any other cannot match one.
+        let uuids = if super::super::items::could_be_in_uuid(search) {
+            format!(" OR uuid::text LIKE ${p}")
+        } else {
+            String::new()
+        };
+        filters.push(format!("(name_folded LIKE ${p} OR slug LIKE ${p}{uuids})"));
     }
     let mut where_sql = String::new();
     for (i, filter) in filters.iter().enumerate() {

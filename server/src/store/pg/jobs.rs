@@ -192,7 +192,7 @@ impl PgStore {
         if spec.archived.is_some() {
             return Err(StoreError::SpecArchivedForJob(spec.slug));
         }
-        let uuid = Uuid::new_v4();
+        let uuid = super::super::new_uuid();
         let t = now();
         let id: i64 = tx
             .query_one(

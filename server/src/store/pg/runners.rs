@@ -171,7 +171,7 @@ impl PgStore {
             async move {
                 // The row as it will be stored: what its audit row records.
                 let row = RunnerRow {
-                    uuid: Uuid::new_v4(),
+                    uuid: super::super::new_uuid(),
                     name: name.to_owned(),
                     slug,
                     specs: Vec::new(),
@@ -253,7 +253,7 @@ impl PgStore {
             .await?;
         let t = now();
         for chunk in runners.chunks(CHUNK) {
-            let uuids: Vec<Uuid> = chunk.iter().map(|_| Uuid::new_v4()).collect();
+            let uuids: Vec<Uuid> = chunk.iter().map(|_| super::super::new_uuid()).collect();
             let names: Vec<&str> = chunk.iter().map(|(n, _, _)| n.as_str()).collect();
             let folded: Vec<String> = chunk.iter().map(|(n, _, _)| n.to_lowercase()).collect();
             let slugs: Vec<&str> = chunk.iter().map(|(_, s, _)| s.as_str()).collect();

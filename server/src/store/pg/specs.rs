@@ -191,7 +191,7 @@ impl PgStore {
                 .query_opt(
                     &stmt,
                     &[
-                        &Uuid::new_v4(),
+                        &super::super::new_uuid(),
                         &name,
                         &folded,
                         &slug,

@@ -48,7 +48,7 @@ async fn ensure_user(
     admin: bool,
     actor: &Actor,
 ) -> Result<(i64, Uuid), StoreError> {
-    let uuid = Uuid::new_v4();
+    let uuid = super::super::new_uuid();
     let inserted = tx
         .query_opt(
             "INSERT INTO users (uuid, name, admin, created) VALUES ($1, $2, $3, $4)
@@ -131,7 +131,7 @@ impl PgStore {
         tx.execute("SELECT 1 FROM signing_key WHERE id = 1 FOR SHARE", &[])
             .await?;
         let (user_id, user) = ensure_user(&tx, user_name, admin, actor).await?;
-        let jti = Uuid::new_v4();
+        let jti = super::super::new_uuid();
         tx.execute(
             "INSERT INTO api_tokens (uuid, user_id, created, expires) VALUES ($1, $2, $3, $4)",
             &[&jti, &user_id, &issued, &expires],
