@@ -31,9 +31,11 @@ use super::{describe, schema};
 
 /// The SQLite schema versions whose tables [`TABLES`] lists: version 8
 /// adds `runners.channel_replica` and `replicas`, which a SQLite file
-/// leaves empty and which are not copied. A later SQLite version must
+/// leaves empty and which are not copied; version 9 changes indexes and
+/// adds the trigram indexes' queues, which are not copied either
+/// (PostgreSQL's search indexes are its own). A later SQLite version must
 /// update [`TABLES`] (and this) before its files can be copied.
-const SQLITE_VERSIONS: std::ops::RangeInclusive<i64> = 7..=8;
+const SQLITE_VERSIONS: std::ops::RangeInclusive<i64> = 7..=9;
 
 /// Rows handed from the SQLite reader to the copy at a time.
 const BATCH: usize = 1024;
