@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::audit::{Actor, changes, record};
 use super::model::{AuditAction, Kind, RefTo};
-use super::{Store, StoreError, now, to_text};
+use super::{Store, StoreError, now, to_text, writer};
 use crate::validate::{
     Direction, ListQuery, Ref, ResourceName, Slug, Sort, generated_slug, slug_from_name,
 };
@@ -153,21 +153,33 @@ impl Common<'_> {
     }
 }
 
-/// An item's row id and row, by UUID or slug.
-pub(super) fn find<T: Item>(conn: &Connection, r: &RefTo<T>) -> Result<(i64, T::Row), StoreError> {
+/// The columns `columns` of item `r` (a runner or a spec, by UUID or
+/// slug), read by `read`; [`StoreError::NotFound`] if there is none.
+fn lookup<T: Item, R>(
+    conn: &Connection,
+    r: &RefTo<T>,
+    columns: &str,
+    read: impl FnOnce(&Row<'_>) -> rusqlite::Result<R>,
+) -> Result<R, StoreError> {
     let (filter, arg) = match r.by() {
         Ref::Uuid(uuid) => ("uuid", uuid.to_string()),
         Ref::Slug(slug) => ("slug", slug.clone()),
     };
-    let (table, columns) = (T::TABLE, T::COLUMNS);
-    conn.prepare_cached(&format!(
-        "SELECT id, {columns} FROM {table} WHERE {filter} = ?"
-    ))?
-    .query_row([arg], |row| Ok((row.get(0)?, T::row_at(row, 1)?)))
-    .optional()?
-    .ok_or_else(|| StoreError::NotFound {
-        kind: T::KIND,
-        by: r.by().clone(),
+    let table = T::TABLE;
+    conn.prepare_cached(&format!("SELECT {columns} FROM {table} WHERE {filter} = ?"))?
+        .query_row([arg], read)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound {
+            kind: T::KIND,
+            by: r.by().clone(),
+        })
+}
+
+/// An item's row id and row, by UUID or slug.
+pub(super) fn find<T: Item>(conn: &Connection, r: &RefTo<T>) -> Result<(i64, T::Row), StoreError> {
+    let columns = T::COLUMNS;
+    lookup(conn, r, &format!("id, {columns}"), |row| {
+        Ok((row.get(0)?, T::row_at(row, 1)?))
     })
 }
 
@@ -184,26 +196,13 @@ pub(super) struct Identity {
 /// it is archived: one lookup by a unique index, none of the row's other
 /// columns (a runner's specs and status are subqueries).
 pub(super) fn identify<T: Item>(conn: &Connection, r: &RefTo<T>) -> Result<Identity, StoreError> {
-    let (filter, arg) = match r.by() {
-        Ref::Uuid(uuid) => ("uuid", uuid.to_string()),
-        Ref::Slug(slug) => ("slug", slug.clone()),
-    };
-    let table = T::TABLE;
-    conn.prepare_cached(&format!(
-        "SELECT id, uuid, slug, archived IS NOT NULL FROM {table} WHERE {filter} = ?"
-    ))?
-    .query_row([arg], |row| {
+    lookup(conn, r, "id, uuid, slug, archived IS NOT NULL", |row| {
         Ok(Identity {
             id: row.get(0)?,
             uuid: super::uuid_at(row, 1)?,
             slug: row.get(2)?,
             archived: row.get(3)?,
         })
-    })
-    .optional()?
-    .ok_or_else(|| StoreError::NotFound {
-        kind: T::KIND,
-        by: r.by().clone(),
     })
 }
 
@@ -372,7 +371,7 @@ pub(super) fn drain_search_queues(conn: &Connection) -> rusqlite::Result<()> {
         if !queued {
             continue;
         }
-        conn.prepare_cached("SAVEPOINT drain")?.execute([])?;
+        writer::begin_savepoint(conn, "drain")?;
         let drained = conn
             .prepare_cached(&format!(
                 "INSERT INTO {table}_search ({table}_search, rowid, name_folded, slug)
@@ -383,14 +382,7 @@ pub(super) fn drain_search_queues(conn: &Connection) -> rusqlite::Result<()> {
                 conn.prepare_cached(&format!("DELETE FROM {table}_search_queue"))?
                     .execute([])
             });
-        let close: &[&str] = if drained.is_ok() {
-            &["RELEASE drain"]
-        } else {
-            &["ROLLBACK TO drain", "RELEASE drain"]
-        };
-        for sql in close {
-            conn.prepare_cached(sql)?.execute([])?;
-        }
+        writer::end_savepoint(conn, "drain", drained.is_ok())?;
         drained?;
     }
     Ok(())

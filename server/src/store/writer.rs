@@ -55,6 +55,31 @@ type Answer = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 /// nothing changed; the jobs commit regardless.
 pub(super) type BeforeCommit = fn(&rusqlite::Connection) -> rusqlite::Result<()>;
 
+/// Opens savepoint `name`. Cached statements, these and
+/// [`end_savepoint`]'s: parsing them again for every write was a large
+/// part of a small one.
+pub(super) fn begin_savepoint(conn: &rusqlite::Connection, name: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(&format!("SAVEPOINT {name}"))?
+        .execute([])?;
+    Ok(())
+}
+
+/// Ends savepoint `name`, keeping what it did if `keep`, else rolling it
+/// back first.
+pub(super) fn end_savepoint(
+    conn: &rusqlite::Connection,
+    name: &str,
+    keep: bool,
+) -> rusqlite::Result<()> {
+    if !keep {
+        conn.prepare_cached(&format!("ROLLBACK TO {name}"))?
+            .execute([])?;
+    }
+    conn.prepare_cached(&format!("RELEASE {name}"))?
+        .execute([])?;
+    Ok(())
+}
+
 /// What the writer thread is sent.
 pub(super) enum Msg {
     Write(Job),
@@ -321,12 +346,7 @@ fn commit(
     let mut ran: Vec<Ran> = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter();
     while let Some(job) = jobs.next() {
-        // Cached statements: parsing these again for every job was a
-        // large part of a small write.
-        if let Err(e) = tx
-            .prepare_cached("SAVEPOINT job")
-            .and_then(|mut s| s.execute([]))
-        {
+        if let Err(e) = begin_savepoint(&tx, "job") {
             // The transaction is in an unknown state: nothing of it is
             // committed. This job is answered with the error (so that a
             // lasting fault cannot loop); the rest are tried again.
@@ -339,17 +359,7 @@ fn commit(
             return jobs.collect();
         }
         let done = job.run(&tx);
-        let close = if done.ok {
-            &["RELEASE job"][..]
-        } else {
-            &["ROLLBACK TO job", "RELEASE job"][..]
-        };
-        let closed = close.iter().try_for_each(|sql| {
-            tx.prepare_cached(sql)
-                .and_then(|mut s| s.execute([]))
-                .map(drop)
-        });
-        if let Err(e) = closed {
+        if let Err(e) = end_savepoint(&tx, "job", done.ok) {
             // As above: the jobs that ran are rolled back and told so, and
             // those not yet run are tried again.
             let e = StoreError::from(e);
