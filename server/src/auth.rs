@@ -153,7 +153,7 @@ pub struct KeyRing {
 impl KeyRing {
     pub fn new(secret: &SigningSecret) -> Self {
         Self {
-            keys: std::sync::RwLock::new(Arc::new((secret.generation, Keys::new(&secret.secret)))),
+            keys: std::sync::RwLock::new(Arc::new((secret.generation, Keys::new(secret.expose())))),
         }
     }
 
@@ -166,7 +166,7 @@ impl KeyRing {
     fn offer(&self, secret: &SigningSecret) -> Arc<(i64, Keys)> {
         let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
         if secret.generation > keys.0 {
-            *keys = Arc::new((secret.generation, Keys::new(&secret.secret)));
+            *keys = Arc::new((secret.generation, Keys::new(secret.expose())));
         }
         Arc::clone(&keys)
     }
@@ -443,10 +443,7 @@ mod tests {
     use super::*;
 
     fn secret(generation: i64, byte: u8) -> SigningSecret {
-        SigningSecret {
-            generation,
-            secret: vec![byte; 32],
-        }
+        SigningSecret::new(generation, vec![byte; 32])
     }
 
     fn token(byte: u8) -> String {

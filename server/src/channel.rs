@@ -117,12 +117,22 @@ struct Session<'a> {
     since: chrono::DateTime<chrono::Utc>,
 }
 
+/// The most a channel's outgoing frames may hold in memory while the
+/// runner does not read them: more than the largest frame the server
+/// sends (a job), far less than a runner could make it queue. Past it, a
+/// pong waiting to go replaces the previous one (tungstenite keeps one),
+/// and a message to send ends the channel.
+pub const WRITE_BUFFER_MAX_BYTES: usize = 256 * 1024;
+
 /// The WebSocket settings: small buffers (an idle channel holds little
-/// memory), and the message limit.
+/// memory), the message limit, and a bound on what waits to be written
+/// (tungstenite's default is none: each ping read queues a pong, and a
+/// runner that pings and never reads grew the server without bound).
 fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0)
+        .max_write_buffer_size(WRITE_BUFFER_MAX_BYTES)
         .max_message_size(Some(MESSAGE_MAX_BYTES))
         .max_frame_size(Some(MESSAGE_MAX_BYTES))
 }
@@ -159,14 +169,7 @@ impl Channel {
         };
         let end = session.run().await;
         if let Some(job) = session.job.take() {
-            if matches!(end, End::Revoked) {
-                if let Err(e) = self.store.fail_job(job.id, REVOKED).await {
-                    slog::warn!(self.log, "cannot fail the job of a revoked runner: {e}");
-                    self.hub.orphan(job.id);
-                }
-            } else {
-                self.hub.orphan(job.id);
-            }
+            self.settle(&job, runner.id, &end).await;
         }
         let end = match end {
             End::Revoked => End::Close(CloseCode::Policy, REVOKED.into()),
@@ -205,6 +208,38 @@ impl Channel {
                 self.log,
                 "cannot record that a runner's channel closed: {e}"
             );
+        }
+    }
+}
+
+impl Channel {
+    /// The job of a channel that ended. Not confirmed by the runner's
+    /// `running`, it goes back to the queue (the runner may never have read
+    /// it), unless the server is stopping: the contract has a job claimed
+    /// when the server stops failed after the restart, by the timeout
+    /// rules. Running, it fails at once if the runner was revoked, or else
+    /// is held to the timeout rules.
+    async fn settle(&self, job: &Claimed, runner: i64, end: &End) {
+        let stopping = matches!(end, End::Close(CloseCode::Away, _));
+        if !stopping {
+            match self.store.release_job(job.id, runner).await {
+                Ok(true) => {
+                    slog::info!(self.log, "a job given to a channel that closed before it said `running` is back in the queue"; "job" => %job.job.uuid);
+                    return;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    slog::warn!(self.log, "cannot put a job back in the queue: {e}"; "job" => %job.job.uuid)
+                }
+            }
+        }
+        if matches!(end, End::Revoked) {
+            if let Err(e) = self.store.fail_job(job.id, REVOKED).await {
+                slog::warn!(self.log, "cannot fail the job of a revoked runner: {e}");
+                self.hub.orphan(job.id);
+            }
+        } else {
+            self.hub.orphan(job.id);
         }
     }
 }
@@ -266,7 +301,12 @@ impl Session<'_> {
                 CloseCode::Unsupported,
                 "binary frames are not accepted: send JSON text".into(),
             )),
-            Some(Ok(Message::Close(_))) => Err(End::Gone),
+            Some(Ok(Message::Close(_))) => {
+                // tungstenite queued the answer (an echo, or 1002 for a
+                // code the protocol does not allow): send it.
+                let _ = tokio::time::timeout(SEND_TIMEOUT, self.ws.flush()).await;
+                Err(End::Gone)
+            }
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {
                 Ok(Incoming::Nothing)
             }
@@ -276,6 +316,10 @@ impl Session<'_> {
     fn store_error(&self, e: StoreError) -> End {
         match e {
             StoreError::RunnerRevoked => End::Revoked,
+            StoreError::ChannelNotCurrent => End::Close(
+                CloseCode::Policy,
+                "another channel of this runner opened".into(),
+            ),
             StoreError::NotRunnersJob(job) => {
                 End::Close(CloseCode::Policy, format!("job {job} is not this runner's"))
             }
@@ -323,14 +367,18 @@ impl Session<'_> {
         let silent = tokio::time::sleep(heartbeat);
         tokio::pin!(silent);
         loop {
+            // In this order when several are ready: a control (a close
+            // of a replaced channel) before anything else, and a deadline
+            // before a flood of frames.
             let frame = tokio::select! {
-                frame = self.ws.next() => frame,
+                biased;
                 control = self.controls.recv() => {
                     self.control(control).await?;
                     continue;
                 }
                 () = stopping(&mut self.shutdown) => return Err(Self::shutting_down()),
                 () = &mut silent => return Err(End::reason(CloseReason::HeartbeatTimeout)),
+                frame = self.ws.next() => frame,
             };
             let Incoming::Message(msg) = self.incoming(frame).await? else {
                 continue;
@@ -390,6 +438,9 @@ impl Session<'_> {
             .report_job(self.key.runner().id, job, report, self.ch.hub.timeouts)
             .await
             .map_err(|e| self.store_error(e))?;
+        if reported == Reported::Dropped {
+            slog::info!(self.ch.log, "a report on a job taken back from this runner was dropped"; "job" => %job, "runner" => %self.key.runner().uuid);
+        }
         self.send(&ServerMessage::Ack { job: Some(job) }).await?;
         Ok(reported)
     }
@@ -409,7 +460,7 @@ impl Session<'_> {
             let claim = match self
                 .ch
                 .store
-                .claim_job(runner.id, runner.key_hash, seen)
+                .claim_job(runner.id, runner.key_hash, self.since, seen)
                 .await
             {
                 Ok(claim) => claim,
@@ -458,8 +509,17 @@ impl Session<'_> {
         deadline: tokio::time::Instant,
     ) -> Result<bool, End> {
         loop {
+            // A control first: a wake must not beat the close of a channel
+            // that was replaced (the claim would refuse it anyway).
             tokio::select! {
+                biased;
+                control = self.controls.recv() => {
+                    self.control(control).await?;
+                    return Ok(true);
+                }
+                () = stopping(&mut self.shutdown) => return Err(Self::shutting_down()),
                 () = waiter.woken() => return Ok(true),
+                () = tokio::time::sleep_until(deadline) => return Ok(false),
                 frame = self.ws.next() => {
                     // Bencher ignores messages while a runner waits; they
                     // still show that it is alive.
@@ -468,12 +528,6 @@ impl Session<'_> {
                         self.ch.store.runner_seen(id, None).await.map_err(|e| self.store_error(e))?;
                     }
                 }
-                control = self.controls.recv() => {
-                    self.control(control).await?;
-                    return Ok(true);
-                }
-                () = stopping(&mut self.shutdown) => return Err(Self::shutting_down()),
-                () = tokio::time::sleep_until(deadline) => return Ok(false),
             }
         }
     }
@@ -541,7 +595,7 @@ impl Session<'_> {
             let silent = last + timeouts.heartbeat;
             let due = settle.unwrap_or_else(|| run_out.map_or(silent, |r| r.min(silent)));
             let frame = tokio::select! {
-                frame = self.ws.next() => frame,
+                biased;
                 control = self.controls.recv() => {
                     if self.control(control).await? == Some(uuid) {
                         self.job = None;
@@ -577,6 +631,7 @@ impl Session<'_> {
                         }
                     }
                 }
+                frame = self.ws.next() => frame,
             };
             let Incoming::Message(msg) = self.incoming(frame).await? else {
                 continue;
@@ -626,7 +681,7 @@ impl Session<'_> {
                     self.send(&ServerMessage::Cancel).await?;
                     return Err(End::reason(CloseReason::JobTimeoutExceeded));
                 }
-                Reported::Ignored(_) => {
+                Reported::Ignored(_) | Reported::Dropped => {
                     self.job = None;
                     self.send(&ServerMessage::Ack { job: Some(uuid) }).await?;
                     return Ok(());
@@ -693,6 +748,11 @@ const EXPLAIN_MAX_FIELDS: usize = 8;
 fn explain(text: &str, e: &serde_json::Error) -> String {
     let e = e.to_string();
     let e = e.split(" at line ").next().unwrap_or(&e);
+    // serde names a repeated field itself (a JSON object, as parsed below,
+    // would keep only the last of the two and blame another field).
+    if e.starts_with("duplicate field") {
+        return e.to_owned();
+    }
     // A message has at most three fields besides `event`: an object with
     // many is not worth the search (each try parses it again).
     if let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(text)

@@ -41,7 +41,8 @@ impl From<StoreError> for HttpError {
             | StoreError::SpecInUse { .. }
             | StoreError::SpecArchivedForJob(_)
             | StoreError::SpecHasJobs { .. }
-            | StoreError::JobEnded { .. } => {
+            | StoreError::JobEnded { .. }
+            | StoreError::ChannelNotCurrent => {
                 client_error(ClientErrorStatusCode::CONFLICT, "Conflict", message)
             }
             StoreError::NoFallbackSpec => client_error(

@@ -174,6 +174,10 @@ pub enum Reported {
     TimedOut,
     /// The job had ended otherwise; the report changed nothing.
     Ignored(JobStatus),
+    /// The job was taken back from this runner (its channel closed before
+    /// it said `running`) and is now another's or queued again: the report
+    /// changed nothing.
+    Dropped,
 }
 
 /// What the timeout rules say of an unfinished job.
@@ -592,27 +596,34 @@ impl Store {
 
     /// Claims for runner `runner` (row id, still keyed by `key_hash` and
     /// active) the best pending job of its specs: higher priority first,
-    /// then older. With `seen`, the runner sent a message: its
-    /// `last_heartbeat` (and its agent's report, if any) is written too.
+    /// then older, for its channel opened at `channel`, which must still be
+    /// the runner's recorded one ([`StoreError::ChannelNotCurrent`]: a
+    /// channel that was replaced never takes a job). With `seen`, the
+    /// runner sent a message: its `last_heartbeat` (and its agent's report,
+    /// if any) is written too.
     pub async fn claim_job(
         &self,
         runner: i64,
         key_hash: super::RunnerKeyHash,
+        channel: DateTime<Utc>,
         seen: Option<Option<AgentInfo>>,
     ) -> Result<Claim, StoreError> {
         if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.claim_job(runner, key_hash, seen)).await;
+            return super::pg::bounded(pg.claim_job(runner, key_hash, channel, seen)).await;
         }
         self.write(move |tx| {
             let t = to_text(now());
-            let active: bool = tx
+            let found: Option<bool> = tx
                 .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM runners
-                                    WHERE id = ? AND token_hash = ? AND archived IS NULL)",
+                    "SELECT channel IS ? FROM runners
+                      WHERE id = ? AND token_hash = ? AND archived IS NULL",
                 )?
-                .query_row(params![runner, key_hash], |r| r.get(0))?;
-            if !active {
-                return Err(StoreError::RunnerRevoked);
+                .query_row(params![to_text(channel), runner, key_hash], |r| r.get(0))
+                .optional()?;
+            match found {
+                None => return Err(StoreError::RunnerRevoked),
+                Some(false) => return Err(StoreError::ChannelNotCurrent),
+                Some(true) => {}
             }
             if let Some(agent) = seen {
                 runner_seen(tx, runner, agent.as_ref(), &t)?;
@@ -659,15 +670,18 @@ impl Store {
         .await
     }
 
-    /// Puts job `id`, claimed by `runner` but never given to it, back in
-    /// the queue; runners waiting for its spec are told.
-    pub async fn release_job(&self, id: i64, runner: i64) -> Result<(), StoreError> {
+    /// Puts job `id`, claimed by `runner` but not confirmed by its
+    /// `running`, back in the queue (same priority and age), and records
+    /// that it was taken back from `runner`; runners waiting for its spec
+    /// are told. Whether it went back (a job already running, or ended, or
+    /// not this runner's, stays as it is).
+    pub async fn release_job(&self, id: i64, runner: i64) -> Result<bool, StoreError> {
         if let Some(pg) = self.pg() {
             return super::pg::bounded(pg.release_job(id, runner)).await;
         }
         let spec = self
             .write(move |tx| {
-                Ok(tx
+                let spec = tx
                     .prepare_cached(
                         "UPDATE jobs SET status = 'pending', runner_id = NULL, claimed = NULL,
                                          last_heartbeat = NULL, modified = ?1
@@ -675,13 +689,20 @@ impl Store {
                          RETURNING spec_id",
                     )?
                     .query_row(params![to_text(now()), id, runner], |r| r.get::<_, i64>(0))
-                    .optional()?)
+                    .optional()?;
+                if spec.is_some() {
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO job_releases (job_id, runner_id) VALUES (?, ?)",
+                    )?
+                    .execute(params![id, runner])?;
+                }
+                Ok(spec)
             })
             .await?;
         if let Some(spec) = spec {
             self.publish(Event::JobPending { spec });
         }
-        Ok(())
+        Ok(spec.is_some())
     }
 
     /// Records that runner `runner` (row id) sent a message (its
@@ -718,7 +739,18 @@ impl Store {
                 e => e,
             })?;
             if read.runner_id != Some(runner) {
-                return Err(StoreError::NotRunnersJob(job));
+                let released: bool = tx
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM job_releases
+                                        WHERE job_id = ? AND runner_id = ?)",
+                    )?
+                    .query_row(params![read.id, runner], |r| r.get(0))?;
+                return if released {
+                    runner_seen(tx, runner, None, &to_text(now()))?;
+                    Ok(Reported::Dropped)
+                } else {
+                    Err(StoreError::NotRunnersJob(job))
+                };
             }
             runner_seen(tx, runner, None, &to_text(now()))?;
             let (answer, change) = decide(report, &read.row, &timeouts, now());

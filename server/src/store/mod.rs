@@ -95,6 +95,8 @@ pub enum StoreError {
     /// The runner was archived or re-keyed since its channel opened.
     #[error("the runner was archived or its key was rotated")]
     RunnerRevoked,
+    #[error("another channel of this runner opened: this one is no longer its channel")]
+    ChannelNotCurrent,
     #[error("no API token has the UUID `{0}`")]
     ApiTokenNotFound(Uuid),
     /// The database stayed locked by another writer past the busy timeout,

@@ -373,10 +373,24 @@ CREATE INDEX runner_specs_runner ON runner_specs (runner_id);
 CREATE INDEX jobs_busy ON jobs (runner_id) WHERE status IN ('claimed', 'running');
 "#;
 
+/// Version 10: which runners a job was given to and taken back from. A job
+/// is confirmed by its runner's `running`; one whose channel closed before
+/// that goes back to the queue, and the runner it was taken from is
+/// recorded here, so that a report it sends later (an agent resends its
+/// results after a reconnect) is acknowledged and dropped rather than
+/// refused as a report on another runner's job.
+const SCHEMA_V10: &str = r#"
+CREATE TABLE job_releases (
+    job_id    INTEGER NOT NULL REFERENCES jobs (id),
+    runner_id INTEGER NOT NULL REFERENCES runners (id),
+    PRIMARY KEY (job_id, runner_id)
+) STRICT, WITHOUT ROWID;
+"#;
+
 /// The schema's migrations, in order: version N is the first N applied.
 pub(super) const MIGRATIONS: &[&str] = &[
     SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
-    SCHEMA_V9,
+    SCHEMA_V9, SCHEMA_V10,
 ];
 
 fn migrations() -> Migrations<'static> {

@@ -43,20 +43,30 @@ pub(super) fn ensure_signing_key(conn: &Connection) -> rusqlite::Result<()> {
 
 /// The secret that signs API tokens, and its generation (1 at first, one
 /// more with each rotation).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct SigningSecret {
     pub generation: i64,
-    pub secret: Vec<u8>,
+    /// Its bytes, which `Debug` never shows ([`Self::expose`]).
+    secret: secrecy::SecretSlice<u8>,
+}
+
+impl SigningSecret {
+    pub fn new(generation: i64, secret: Vec<u8>) -> Self {
+        Self {
+            generation,
+            secret: secret.into(),
+        }
+    }
+
+    /// The secret's bytes, to sign or check with.
+    pub fn expose(&self) -> &[u8] {
+        secrecy::ExposeSecret::expose_secret(&self.secret)
+    }
 }
 
 fn signing_secret(conn: &Connection) -> rusqlite::Result<SigningSecret> {
     conn.prepare_cached("SELECT generation, secret FROM signing_key WHERE id = 1")?
-        .query_row([], |r| {
-            Ok(SigningSecret {
-                generation: r.get(0)?,
-                secret: r.get(1)?,
-            })
-        })
+        .query_row([], |r| Ok(SigningSecret::new(r.get(0)?, r.get(1)?)))
 }
 
 /// Creates user `name` if there is none (recorded as `user.create`), or
@@ -183,7 +193,7 @@ impl Store {
                 serde_json::json!({"user": user, "expires": to_text(expires)}),
             )?;
             let secret = signing_secret(tx)?;
-            Ok((jti, sign(&secret.secret, user, jti)))
+            Ok((jti, sign(secret.expose(), user, jti)))
         })
         .await
     }

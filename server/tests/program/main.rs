@@ -7,12 +7,14 @@ mod busy;
 mod compat;
 mod crash;
 mod disk;
+mod flood;
 mod jobs;
 mod migrate;
 mod net;
 mod network;
 mod races;
 mod replicas;
+mod resumed;
 mod serving;
 
 use std::process::Command;

@@ -491,7 +491,7 @@ fn slowloris_connections_trickling_headers_do_not_keep_a_client_out() {
 /// `runner`'s channel, opened by hand on a socket with a 2 KiB receive
 /// buffer that is never read, then flooded with pings for up to 200 ms:
 /// their pongs soon wait for a client that reads none of them.
-fn stuck_channel(server: &Net, runner: &str, key: &str) -> TcpStream {
+pub(super) fn stuck_channel(server: &Net, runner: &str, key: &str) -> TcpStream {
     let mut stream = block_on(async {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.set_recv_buffer_size(2048).unwrap();

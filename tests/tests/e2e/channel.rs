@@ -491,6 +491,35 @@ async fn a_frame_with_a_reserved_bit_set_is_closed_1002() -> anyhow::Result<()> 
     hostile(async |a, _| a.send_raw(&frame).await, 1002, "not WebSocket").await
 }
 
+#[tokio::test]
+async fn a_close_with_a_code_the_protocol_forbids_is_answered_1002() -> anyhow::Result<()> {
+    // FIN and the close opcode; code 999 (below the range a peer may send).
+    let frame = raw_frame(0x88, &999u16.to_be_bytes(), true);
+    hostile(async |a, _| a.send_raw(&frame).await, 1002, "").await
+}
+
+#[tokio::test]
+async fn a_repeated_key_is_named_in_the_close() -> anyhow::Result<()> {
+    // Not `poll_timeout`, which the message would parse without.
+    let text = r#"{"event": "ready", "poll_timeout": 5, "event": "running"}"#;
+    hostile(
+        async |a, _| a.send_text(text).await,
+        1007,
+        "duplicate field `event`",
+    )
+    .await?;
+    let server = TestServer::start().await;
+    let (runner, key) = create(&server.admin(), "Repeats", None).await;
+    let mut agent = connected(&server, &runner.slug, &key).await?;
+    agent.send_text(text).await?;
+    let (code, reason) = agent.expect_close().await?;
+    ensure!(
+        code == 1007 && reason == "duplicate field `event`",
+        "{code} {reason}"
+    );
+    Ok(())
+}
+
 /// A message with this many fields besides its own: far too many to search
 /// one by one for the field at fault (each try parses the whole message
 /// again), and still well under the 512 KiB message limit.

@@ -397,7 +397,7 @@ fn generated_and_almost_right_authorization_headers_are_401() {
             .unwrap(),
     )
     .unwrap();
-    let forged = Keys::new(&secret.secret).sign(&Claims {
+    let forged = Keys::new(secret.expose()).sign(&Claims {
         sub: claims["sub"].as_str().unwrap().parse().unwrap(),
         jti: uuid::Uuid::new_v4(),
         iat: claims["iat"].as_i64().unwrap(),

@@ -13,6 +13,7 @@ mod jobs;
 mod listing;
 mod malformed;
 mod replicas;
+mod requeue;
 mod runner_specs;
 mod server;
 mod specs;

@@ -51,7 +51,7 @@ async fn job_at(tx: &Tx<'_>, row: &Row) -> Result<Claimed, StoreError> {
             completed: row.try_get(8)?,
             created: row.try_get(9)?,
             modified: row.try_get(10)?,
-            output: row.try_get(11)?,
+            output: output_at(row, 11)?,
             priority: row.try_get(12)?,
             last_heartbeat: row.try_get(13)?,
             timeout: u32::try_from(timeout).map_err(|_| {
@@ -59,6 +59,16 @@ async fn job_at(tx: &Tx<'_>, row: &Row) -> Result<Claimed, StoreError> {
             })?,
         },
     })
+}
+
+/// A job's output, kept as JSON text (`jsonb` refuses U+0000).
+fn output_at(row: &Row, idx: usize) -> Result<Option<serde_json::Value>, StoreError> {
+    row.try_get::<_, Option<String>>(idx)?
+        .map(|text| {
+            serde_json::from_str(&text)
+                .map_err(|e| StoreError::Task(format!("a job's stored output is unreadable: {e}")))
+        })
+        .transpose()
 }
 
 async fn job_by_uuid(tx: &Tx<'_>, uuid: Uuid) -> Result<Claimed, StoreError> {
@@ -101,7 +111,8 @@ async fn transition(
     let stmt = tx.prepare_cached(&sql).await?;
     let n = match output {
         Some(o) => {
-            tx.execute(&stmt, &[&now(), &to.as_str(), &id, &from, o])
+            let text = o.to_string();
+            tx.execute(&stmt, &[&now(), &to.as_str(), &id, &from, &text])
                 .await?
         }
         None => {
@@ -248,21 +259,32 @@ impl PgStore {
         &self,
         runner: i64,
         key_hash: RunnerKeyHash,
+        channel: DateTime<Utc>,
         seen: Option<Option<AgentInfo>>,
     ) -> Result<Claim, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let t = now();
         let hash: &[u8] = &key_hash.0;
+        // The runner's row locked: a channel opening elsewhere waits for
+        // this claim, or this claim sees it.
         let stmt = tx
             .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM runners
-                                WHERE id = $1 AND token_hash = $2 AND archived IS NULL)",
+                "SELECT channel IS NOT DISTINCT FROM $3 AND channel_replica IS NOT DISTINCT FROM $4
+                   FROM runners
+                  WHERE id = $1 AND token_hash = $2 AND archived IS NULL
+                    FOR UPDATE",
             )
             .await?;
-        let active: bool = tx.query_one(&stmt, &[&runner, &hash]).await?.try_get(0)?;
-        if !active {
-            return Err(StoreError::RunnerRevoked);
+        let current: Option<bool> = tx
+            .query_opt(&stmt, &[&runner, &hash, &channel, &self.replica])
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        match current {
+            None => return Err(StoreError::RunnerRevoked),
+            Some(false) => return Err(StoreError::ChannelNotCurrent),
+            Some(true) => {}
         }
         if let Some(agent) = seen {
             runner_seen(&tx, runner, agent.as_ref(), t).await?;
@@ -419,7 +441,7 @@ impl PgStore {
 
     /// Puts job `id`, claimed by `runner` but never given to it, back in
     /// the queue; runners waiting for its spec, on every replica, are told.
-    pub async fn release_job(&self, id: i64, runner: i64) -> Result<(), StoreError> {
+    pub async fn release_job(&self, id: i64, runner: i64) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let spec = tx
@@ -431,12 +453,19 @@ impl PgStore {
                 &[&now(), &id, &runner],
             )
             .await?;
+        let released = spec.is_some();
         if let Some(row) = spec {
             let spec: i64 = row.try_get(0)?;
+            tx.execute(
+                "INSERT INTO job_releases (job_id, runner_id) VALUES ($1, $2)
+                 ON CONFLICT DO NOTHING",
+                &[&id, &runner],
+            )
+            .await?;
             super::events::notify(&tx, &Event::JobPending { spec }).await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(released)
     }
 
     /// Records that runner `runner` (row id) sent a message.
@@ -465,14 +494,29 @@ impl PgStore {
         let tx = client.transaction().await?;
         let owner = tx
             .query_opt(
-                "SELECT runner_id FROM jobs WHERE uuid = $1 FOR UPDATE",
+                "SELECT id, runner_id FROM jobs WHERE uuid = $1 FOR UPDATE",
                 &[&job],
             )
             .await?
             .ok_or(StoreError::NotRunnersJob(job))?;
-        let owner: Option<i64> = owner.try_get(0)?;
+        let (id, owner): (i64, Option<i64>) = (owner.try_get(0)?, owner.try_get(1)?);
         if owner != Some(runner) {
-            return Err(StoreError::NotRunnersJob(job));
+            let stmt = tx
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM job_releases
+                                    WHERE job_id = $1 AND runner_id = $2)",
+                )
+                .await?;
+            if !tx
+                .query_one(&stmt, &[&id, &runner])
+                .await?
+                .try_get::<_, bool>(0)?
+            {
+                return Err(StoreError::NotRunnersJob(job));
+            }
+            runner_seen(&tx, runner, None, now()).await?;
+            tx.commit().await?;
+            return Ok(Reported::Dropped);
         }
         let read = job_by_uuid(&tx, job).await?;
         runner_seen(&tx, runner, None, now()).await?;

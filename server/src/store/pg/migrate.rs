@@ -34,8 +34,9 @@ use super::{describe, schema};
 /// leaves empty and which are not copied; version 9 changes indexes and
 /// adds the trigram indexes' queues, which are not copied either
 /// (PostgreSQL's search indexes are its own). A later SQLite version must
-/// update [`TABLES`] (and this) before its files can be copied.
-const SQLITE_VERSIONS: std::ops::RangeInclusive<i64> = 7..=9;
+/// update [`TABLES`] (and this) before its files can be copied. Version 10
+/// adds `job_releases` (copied when the file has it).
+const SQLITE_VERSIONS: std::ops::RangeInclusive<i64> = 7..=10;
 
 /// Rows handed from the SQLite reader to the copy at a time.
 const BATCH: usize = 1024;
@@ -95,6 +96,8 @@ struct Table {
     columns: &'static [(&'static str, Kind)],
     /// Whether its `id` is an identity column (its sequence is set after).
     identity: bool,
+    /// The first SQLite version that has it: an older file has no rows of it.
+    since: i64,
 }
 
 /// Every table of the schema but `runner_counts` (recomputed),
@@ -111,6 +114,7 @@ const TABLES: &[Table] = &[
             ("created", Kind::Time),
         ],
         identity: true,
+        since: 7,
     },
     Table {
         name: "api_tokens",
@@ -123,6 +127,7 @@ const TABLES: &[Table] = &[
             ("revoked", Kind::Time),
         ],
         identity: true,
+        since: 7,
     },
     Table {
         name: "signing_key",
@@ -133,6 +138,7 @@ const TABLES: &[Table] = &[
             ("generation", Kind::I64),
         ],
         identity: false,
+        since: 7,
     },
     Table {
         name: "specs",
@@ -155,6 +161,7 @@ const TABLES: &[Table] = &[
             ("modified", Kind::Time),
         ],
         identity: true,
+        since: 7,
     },
     Table {
         name: "runners",
@@ -177,6 +184,7 @@ const TABLES: &[Table] = &[
             ("channel", Kind::ClearedTime),
         ],
         identity: true,
+        since: 7,
     },
     Table {
         name: "runner_specs",
@@ -186,6 +194,7 @@ const TABLES: &[Table] = &[
             ("spec_id", Kind::I64),
         ],
         identity: true,
+        since: 7,
     },
     Table {
         name: "jobs",
@@ -198,7 +207,8 @@ const TABLES: &[Table] = &[
             ("priority", Kind::I32),
             ("config", Kind::Json),
             ("timeout", Kind::I64),
-            ("output", Kind::Json),
+            // JSON text on both engines (`jsonb` refuses U+0000).
+            ("output", Kind::Text),
             ("claimed", Kind::Time),
             ("started", Kind::Time),
             ("completed", Kind::Time),
@@ -207,6 +217,13 @@ const TABLES: &[Table] = &[
             ("modified", Kind::Time),
         ],
         identity: true,
+        since: 7,
+    },
+    Table {
+        name: "job_releases",
+        columns: &[("job_id", Kind::I64), ("runner_id", Kind::I64)],
+        identity: false,
+        since: 10,
     },
     Table {
         name: "audit",
@@ -222,6 +239,7 @@ const TABLES: &[Table] = &[
             ("changes", Kind::Json),
         ],
         identity: true,
+        since: 7,
     },
 ];
 
@@ -495,6 +513,13 @@ fn read(path: &Path, rows: &mpsc::Sender<Msg>) -> Result<(), MigrateError> {
         });
     }
     for table in TABLES {
+        if table.since > found {
+            // Not in a file this old: no rows.
+            if rows.blocking_send(Msg::End).is_err() {
+                return Ok(());
+            }
+            continue;
+        }
         let select: Vec<&str> = table
             .columns
             .iter()

@@ -205,9 +205,21 @@ DROP INDEX runners_search_uuid;
 DROP INDEX specs_search_uuid;
 "#;
 
+/// Version 10: the runners a job was taken back from (SQLite's version 10),
+/// and a job's output as JSON text rather than `jsonb`: `jsonb` refuses
+/// U+0000, which a benchmark's output may hold, and SQLite stores it.
+const V10: &str = r#"
+CREATE TABLE job_releases (
+    job_id    bigint NOT NULL REFERENCES jobs (id),
+    runner_id bigint NOT NULL REFERENCES runners (id),
+    PRIMARY KEY (job_id, runner_id)
+);
+ALTER TABLE jobs ALTER COLUMN output TYPE text USING output::text;
+"#;
+
 /// The migrations, by the SQLite version each brings the schema to, in
 /// order. The first is the baseline: a database at version 0 gets it whole.
-pub const MIGRATIONS: &[(i32, &str)] = &[(7, BASELINE_V7), (8, V8), (9, V9)];
+pub const MIGRATIONS: &[(i32, &str)] = &[(7, BASELINE_V7), (8, V8), (9, V9), (10, V10)];
 
 /// The version this server's schema is at.
 pub fn latest() -> i32 {

@@ -128,7 +128,7 @@ async fn racing_migrations_all_succeed() {
         .collect::<Vec<_>>();
     let mut secrets = Vec::new();
     for store in &stores {
-        secrets.push(store.signing_secret().await.unwrap().secret);
+        secrets.push(secret_bytes(&store.signing_secret().await.unwrap()));
     }
     assert!(secrets.windows(2).all(|w| w[0] == w[1]));
     drop(stores);
@@ -453,7 +453,7 @@ async fn tokens_match_sqlite() {
     assert!(!pg.has_admin().await.unwrap());
     assert_eq!(pg.signing_secret().await.unwrap().generation, 1);
     assert_eq!(
-        pg.signing_secret().await.unwrap().secret.len(),
+        secret_bytes(&pg.signing_secret().await.unwrap()).len(),
         super::super::SIGNING_KEY_BYTES
     );
 
@@ -504,7 +504,7 @@ async fn tokens_match_sqlite() {
     assert_eq!(lite.rotate_signing_key(&actor).await.unwrap(), 3);
     let after = pg.signing_secret().await.unwrap();
     assert_eq!(after.generation, 2);
-    assert_ne!(after.secret, before.secret);
+    assert_ne!(secret_bytes(&after), secret_bytes(&before));
     for jti in &jtis {
         assert!(pg.token_principal(*jti).await.unwrap().unwrap().revoked);
     }
@@ -1085,13 +1085,18 @@ async fn claims_match_sqlite() {
     }
     let lite_keyed = lite.runner_by_key_hash(key(1)).await.unwrap().unwrap();
     let pg_keyed = pg.runner_by_key_hash(key(1)).await.unwrap().unwrap();
+    lite.set_channel(lite_keyed.id, ch(), true).await.unwrap();
+    pg.set_channel(pg_keyed.id, ch(), true).await.unwrap();
     let mut order = Vec::new();
     loop {
         let a = lite
-            .claim_job(lite_keyed.id, key(1), Some(None))
+            .claim_job(lite_keyed.id, key(1), ch(), Some(None))
             .await
             .unwrap();
-        let b = pg.claim_job(pg_keyed.id, key(1), Some(None)).await.unwrap();
+        let b = pg
+            .claim_job(pg_keyed.id, key(1), ch(), Some(None))
+            .await
+            .unwrap();
         assert_eq!(a.specs.len(), b.specs.len());
         let (a, b) = (a.job.map(|c| c.job), b.job.map(|c| c.job));
         assert_eq!(
@@ -1109,7 +1114,7 @@ async fn claims_match_sqlite() {
     pg.rotate_runner_key(runner("r"), key(2), &actor)
         .await
         .unwrap();
-    let revoked = pg.claim_job(pg_keyed.id, key(1), None).await;
+    let revoked = pg.claim_job(pg_keyed.id, key(1), ch(), None).await;
     assert!(
         matches!(revoked, Err(StoreError::RunnerRevoked)),
         "{revoked:?}"
@@ -1159,7 +1164,8 @@ async fn racing_claims_exactly_once() {
         let k = key(u8::try_from(i).unwrap());
         tokio::spawn(async move {
             let mut mine = Vec::new();
-            while let Some(c) = store.claim_job(id, k, None).await.unwrap().job {
+            store.set_channel(id, ch(), true).await.unwrap();
+            while let Some(c) = store.claim_job(id, k, ch(), None).await.unwrap().job {
                 mine.push(c.job.uuid);
             }
             mine
@@ -1240,18 +1246,28 @@ async fn job_lifecycle_matches_sqlite() {
         lite.runner_by_key_hash(key(2)).await.unwrap().unwrap(),
         pg.runner_by_key_hash(key(2)).await.unwrap().unwrap(),
     );
+    for (l, p) in [(&lr, &pr), (&ls, &ps)] {
+        lite.set_channel(l.id, ch(), true).await.unwrap();
+        pg.set_channel(p.id, ch(), true).await.unwrap();
+    }
     // r claims jobs 0, 1, 2; s claims 3.
     let mut lite_claimed = Vec::new();
     let mut pg_claimed = Vec::new();
     for (l, p, k) in [(&lr, &pr, 1), (&lr, &pr, 1), (&lr, &pr, 1), (&ls, &ps, 2)] {
         lite_claimed.push(
-            lite.claim_job(l.id, key(k), None)
+            lite.claim_job(l.id, key(k), ch(), None)
                 .await
                 .unwrap()
                 .job
                 .unwrap(),
         );
-        pg_claimed.push(pg.claim_job(p.id, key(k), None).await.unwrap().job.unwrap());
+        pg_claimed.push(
+            pg.claim_job(p.id, key(k), ch(), None)
+                .await
+                .unwrap()
+                .job
+                .unwrap(),
+        );
     }
     let timeouts = Timeouts {
         heartbeat: std::time::Duration::from_secs(90),
@@ -1308,13 +1324,13 @@ async fn job_lifecycle_matches_sqlite() {
     // Job 5: claimed by r then released; claimed again and failed; job 6
     // claimed and expired by a zero heartbeat timeout.
     let l5 = lite
-        .claim_job(lr.id, key(1), None)
+        .claim_job(lr.id, key(1), ch(), None)
         .await
         .unwrap()
         .job
         .unwrap();
     let p5 = pg
-        .claim_job(pr.id, key(1), None)
+        .claim_job(pr.id, key(1), ch(), None)
         .await
         .unwrap()
         .job
@@ -1322,13 +1338,13 @@ async fn job_lifecycle_matches_sqlite() {
     lite.release_job(l5.id, lr.id).await.unwrap();
     pg.release_job(p5.id, pr.id).await.unwrap();
     let l5 = lite
-        .claim_job(lr.id, key(1), None)
+        .claim_job(lr.id, key(1), ch(), None)
         .await
         .unwrap()
         .job
         .unwrap();
     let p5 = pg
-        .claim_job(pr.id, key(1), None)
+        .claim_job(pr.id, key(1), ch(), None)
         .await
         .unwrap()
         .job
@@ -1339,13 +1355,13 @@ async fn job_lifecycle_matches_sqlite() {
         pg.fail_job(p5.id, "runner revoked").await.unwrap()
     );
     let l6 = lite
-        .claim_job(lr.id, key(1), None)
+        .claim_job(lr.id, key(1), ch(), None)
         .await
         .unwrap()
         .job
         .unwrap();
     let p6 = pg
-        .claim_job(pr.id, key(1), None)
+        .claim_job(pr.id, key(1), ch(), None)
         .await
         .unwrap()
         .job
@@ -1930,4 +1946,15 @@ async fn a_channel_closed_while_the_database_is_down_is_cleared_after() {
     eprintln!("cleared {:?} after the database came back", back.elapsed());
     drop((a, sql));
     db.drop().await;
+}
+
+/// A signing secret's bytes, to compare.
+fn secret_bytes(s: &crate::store::SigningSecret) -> Vec<u8> {
+    s.expose().to_vec()
+}
+
+/// When the tests' runners' channels opened: a claim is made for a channel
+/// that is the runner's recorded one.
+fn ch() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap()
 }

@@ -33,10 +33,7 @@ async fn signing_secret(tx: &Tx<'_>) -> Result<SigningSecret, StoreError> {
         .prepare_cached("SELECT generation, secret FROM signing_key WHERE id = 1")
         .await?;
     let row = tx.query_one(&stmt, &[]).await?;
-    Ok(SigningSecret {
-        generation: row.try_get(0)?,
-        secret: row.try_get(1)?,
-    })
+    Ok(SigningSecret::new(row.try_get(0)?, row.try_get(1)?))
 }
 
 /// Creates user `name` if there is none, or promotes it to admin (as
@@ -148,7 +145,7 @@ impl PgStore {
         .await?;
         let secret = signing_secret(&tx).await?;
         tx.commit().await?;
-        Ok((jti, sign(&secret.secret, user, jti)))
+        Ok((jti, sign(secret.expose(), user, jti)))
     }
 
     /// The user behind an API token's `jti`, if the token is known.
