@@ -163,7 +163,7 @@ fn migrate_copies_a_registry_into_postgresql_where_keys_and_tokens_keep_working(
     let created = run(&["token", "create", "--user", "reader", "--db", db_arg]);
     let reader_token = stdout(&created).trim().to_owned();
 
-    let (keys, old_key, done) = block_on(async {
+    let (keys, old_key, done, released) = block_on(async {
         let fallback = create_spec(
             &admin,
             JsonNewSpec {
@@ -212,7 +212,15 @@ fn migrate_copies_a_registry_into_postgresql_where_keys_and_tokens_keep_working(
             .unwrap();
         agent.expect_ack(job.uuid).await.unwrap();
         agent.close().await.unwrap();
-        (keys, old_key, job.uuid)
+        // Runner 2 is given the next (priority 2) and gone before `running`:
+        // it is queued again, taken back from runner 2 (job_releases).
+        let mut gone = Agent::connect_to(&sqlite.url, &keys[2].0, &keys[2].1)
+            .await
+            .unwrap();
+        gone.ready(1).await.unwrap();
+        let released = gone.expect_job().await.unwrap().uuid;
+        gone.close().await.unwrap();
+        (keys, old_key, job.uuid, released)
     });
     assert_eq!(heartbeat(&sqlite.url, &keys[2].0, &keys[2].1), 200);
     assert_eq!(heartbeat(&sqlite.url, &keys[1].0, &old_key), 401);
@@ -239,6 +247,7 @@ fn migrate_copies_a_registry_into_postgresql_where_keys_and_tokens_keep_working(
             "runners",
             "runner_specs",
             "jobs",
+            "job_releases",
             "audit"
         ]
     );
@@ -250,6 +259,7 @@ fn migrate_copies_a_registry_into_postgresql_where_keys_and_tokens_keep_working(
     assert_eq!(rows("runners"), 5);
     assert_eq!(rows("runner_specs"), 6);
     assert_eq!(rows("jobs"), 5);
+    assert_eq!(rows("job_releases"), 1);
     assert!(rows("audit") >= 20, "{copied:?}");
 
     // ---- the same registry on PostgreSQL ----
@@ -282,6 +292,19 @@ fn migrate_copies_a_registry_into_postgresql_where_keys_and_tokens_keep_working(
         let job = agent.take_job(1).await.unwrap();
         let job = runners_tests::job(&on_pg, job.uuid).await;
         assert_eq!(job.priority, 2, "priority 3 was completed on SQLite");
+        assert_eq!(job.uuid, released);
+        // Runner 2's late report on it is acknowledged and dropped, as on
+        // SQLite: the record that it was taken back was copied.
+        let mut late = Agent::connect_to(&pg.url, &keys[2].0, &keys[2].1)
+            .await
+            .unwrap();
+        late.complete(released, vec![output(0, "late")])
+            .await
+            .unwrap();
+        late.expect_ack(released).await.unwrap();
+        let job = runners_tests::job(&on_pg, released).await;
+        assert_eq!(job.status, JobStatus::Running);
+        late.close().await.unwrap();
         agent.close().await.unwrap();
     });
     // New rows take new ids (the sequences were set past the copied ones),
