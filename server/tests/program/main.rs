@@ -7,6 +7,7 @@ mod busy;
 mod compat;
 mod crash;
 mod disk;
+mod files;
 mod jobs;
 mod migrate;
 mod net;
@@ -177,7 +178,7 @@ fn token_list_and_revoke_work_while_the_server_runs() {
 }
 
 /// Each bad environment is one `error:` line and a failure exit status.
-fn assert_clear_failure(output: &std::process::Output, needle: &str) {
+pub(crate) fn assert_clear_failure(output: &std::process::Output, needle: &str) {
     assert!(!output.status.success());
     let err = stderr(output);
     assert_eq!(err.lines().count(), 1, "one line: {err}");
