@@ -12,7 +12,7 @@
 //! - [`runner_specs`]: the specs of each runner.
 //! - [`tokens`]: the signing key, users and API tokens.
 //! - [`audit`]: the audit trail, written in each write's transaction.
-//! - [`files`]: the SQLite file's owner rule.
+//! - [`files`]: the SQLite file's owner rule and the one-server lock.
 
 mod audit;
 pub mod events;

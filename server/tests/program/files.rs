@@ -1,5 +1,6 @@
-//! The SQLite file's rules: no file of another user opened, migrated or
-//! made owner-only (the database holds the signing secret).
+//! The SQLite file's rules: one server at a time on it, and no file of
+//! another user opened, migrated or made owner-only (the database holds the
+//! signing secret).
 
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::process::{Command, Output, Stdio};
@@ -35,6 +36,53 @@ fn finished(args: &[&str]) -> Output {
         stderr(&output)
     );
     output
+}
+
+/// A second `serve` (or `migrate`) on a SQLite file a server is serving is
+/// refused with one line naming the process that holds the lock; the
+/// commands that work beside a running server still do; the lock goes with
+/// the process, however it ends.
+#[test]
+fn a_second_server_on_one_sqlite_file_is_refused_naming_the_first() {
+    let mut server = Serving::start();
+    let db = server.db();
+    let db_arg = db.to_str().unwrap();
+    let holder = format!("held by process {}", server.child.id());
+    for args in [
+        vec!["serve", "--bind", "127.0.0.1:0", "--db", db_arg],
+        // `serve` is the default command.
+        vec!["--bind", "127.0.0.1:0", "--db", db_arg],
+        vec![
+            "migrate",
+            "--from",
+            db_arg,
+            "--to",
+            "postgres://runners@127.0.0.1:1/none",
+        ],
+    ] {
+        let output = finished(&args);
+        assert_clear_failure(&output, &holder);
+        assert!(stderr(&output).contains("runners.db.lock"), "{args:?}");
+    }
+
+    let output = run(&[
+        "token", "create", "--user", "ops", "--admin", "--db", db_arg,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let token = stdout(&output).trim().to_owned();
+    assert_eq!(server.list_status(&token), 200);
+    for args in [["token", "list"], ["audit", "--json"]] {
+        let output = run(&[args[0], args[1], "--db", db_arg]);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+    }
+    let mut lock = db.clone().into_os_string();
+    lock.push(".lock");
+    let lock = std::fs::metadata(lock).unwrap();
+    assert_eq!(lock.permissions().mode() & 0o777, 0o600);
+
+    // Killed (no chance to clean up): the next start takes the lock.
+    server.restart();
+    assert_eq!(server.list_status(&token), 200);
 }
 
 /// The user `nobody`'s id.
