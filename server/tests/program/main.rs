@@ -457,6 +457,31 @@ fn key_rotate_refuses_old_tokens_and_audit_prints_the_trail_while_the_server_run
     assert_eq!(output.status.code(), Some(2), "a bad time is a usage error");
 }
 
+/// `audit --since` compares times, not their text (SQLite keeps RFC 3339
+/// text with four-digit years, in which `+10000-…` sorts before `2026-…`):
+/// a bound past the year 9999 matches nothing, one before the year 0
+/// everything. On PostgreSQL too with `RUNNERS_TEST_PG`.
+#[test]
+fn audit_since_compares_times_not_text() {
+    let server = Serving::start_any();
+    let db = server.db();
+    let db_arg = db.to_str().unwrap();
+    let rows = |since: &str| {
+        let since = format!("--since={since}");
+        let output = run(&["audit", "--json", "--db", db_arg, &since]);
+        assert!(output.status.success(), "{since}: {}", stderr(&output));
+        stdout(&output).lines().count()
+    };
+    let all = rows("2000-01-01T00:00:00Z");
+    assert!(all >= 2, "the admin's creation and token: {all}");
+    for since in ["+10000-01-01T00:00:00Z", "9999-12-31T23:59:59Z"] {
+        assert_eq!(rows(since), 0, "--since {since}");
+    }
+    for since in ["-0001-01-01T00:00:00Z", "0000-01-01T00:00:00Z"] {
+        assert_eq!(rows(since), all, "--since {since}");
+    }
+}
+
 /// Processes that open one new database at once (a server starting while
 /// `token create` runs, say) all succeed: the one that loses the race to
 /// migrate it finds it migrated, instead of failing with "table users
