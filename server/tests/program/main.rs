@@ -482,6 +482,26 @@ fn audit_since_compares_times_not_text() {
     }
 }
 
+/// The only line that says where the server listens names the address
+/// clients reach, not dropshot's loopback port behind the acceptor (which
+/// is logged at debug, under another name).
+#[test]
+fn the_only_listening_line_names_the_public_address() {
+    let server = Serving::start_logging("debug");
+    let public = server.url.strip_prefix("http://").unwrap().to_owned();
+    assert_eq!(server.list_status("x"), 401, "served at {public}");
+    let log = server.log.lock().unwrap().clone();
+    let lines = server.banner.iter().chain(&log);
+    if let Some(line) = lines.clone().find(|l| l.contains("listening")) {
+        panic!("a listening line before {LISTENING}{public}: {line}");
+    }
+    let internal = lines
+        .clone()
+        .find(|l| l.contains("serving HTTP to the acceptor only"))
+        .expect("the loopback port at debug");
+    assert!(!internal.contains(&public), "{internal}");
+}
+
 /// Processes that open one new database at once (a server starting while
 /// `token create` runs, say) all succeed: the one that loses the race to
 /// migrate it finds it migrated, instead of failing with "table users
