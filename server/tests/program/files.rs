@@ -85,6 +85,19 @@ fn a_second_server_on_one_sqlite_file_is_refused_naming_the_first() {
     assert_eq!(server.list_status(&token), 200);
 }
 
+/// `token create --user USER --db DB`, which must succeed.
+fn token_create(db: &std::path::Path, user: &str) {
+    let output = run(&[
+        "token",
+        "create",
+        "--user",
+        user,
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
 /// The user `nobody`'s id.
 fn nobody() -> u32 {
     let output = Command::new("id").args(["-u", "nobody"]).output().unwrap();
@@ -119,15 +132,7 @@ fn another_users_files_are_refused_directly_or_through_a_link() {
     std::os::unix::fs::symlink(&theirs, &link).unwrap();
     // A database of this user's own whose -wal file is another user's.
     let ours = dir.path().join("ours.db");
-    let output = run(&[
-        "token",
-        "create",
-        "--user",
-        "ci",
-        "--db",
-        ours.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", stderr(&output));
+    token_create(&ours, "ci");
     let their_wal = dir.path().join("ours.db-wal");
     std::fs::write(&their_wal, "").unwrap();
     std::os::unix::fs::chown(&their_wal, Some(nobody), None).unwrap();
@@ -165,13 +170,5 @@ fn another_users_files_are_refused_directly_or_through_a_link() {
     std::fs::remove_file(&their_wal).unwrap();
     let mine = dir.path().join("mine.db");
     std::os::unix::fs::symlink(&ours, &mine).unwrap();
-    let output = run(&[
-        "token",
-        "create",
-        "--user",
-        "y",
-        "--db",
-        mine.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", stderr(&output));
+    token_create(&mine, "y");
 }
