@@ -297,6 +297,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             heartbeat_timeout: args.heartbeat_timeout.0,
             job_timeout_grace: args.job_timeout_grace.0,
         };
+        // One server per SQLite file, for as long as this one lives.
+        let _lock = runners_server::store::files::lock(&config.db)?;
         let mut server = Server::start_with(&config, &limits).await?;
         if let Some(token) = &server.bootstrap_token {
             print_bootstrap_token(token);
@@ -399,6 +401,8 @@ async fn audit(
 /// stdout.
 async fn migrate(from: PathBuf, to: String) -> anyhow::Result<()> {
     let shown = runners_server::store::db_shown(std::path::Path::new(&to));
+    // No server may write to the file while it is migrated and copied.
+    let _lock = runners_server::store::files::lock(&from)?;
     let copied = runners_server::store::pg::migrate::migrate(&from, &to).await?;
     out!("TABLE\tROWS");
     for (table, rows) in &copied.tables {

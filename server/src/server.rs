@@ -80,6 +80,17 @@ pub fn request_log<W: std::io::Write + Send + 'static>(level: slog::Level, out: 
     slog::Logger::root(drain, slog::o!("name" => "runners-server"))
 }
 
+/// dropshot's log: the request log without dropshot's `listening` record,
+/// which names its loopback port, not the address clients reach (the
+/// program says where it listens, and the loopback port is logged at
+/// debug).
+fn dropshot_log(log: &slog::Logger) -> slog::Logger {
+    let drain = slog::Filter::new(log.clone(), |record: &slog::Record<'_>| {
+        record.msg().as_str() != Some("listening")
+    });
+    slog::Logger::root(drain.ignore_res(), slog::o!())
+}
+
 /// The runtime the server runs on: tokio's multi-threaded one, with at most
 /// twice as many blocking threads as database connections (more would only
 /// wait for a connection, and each thread can hold its own malloc arena,
@@ -282,10 +293,11 @@ impl Server {
                 log: log.clone(),
             }),
         };
-        let http = ServerBuilder::new(api, context, log.clone())
+        let http = ServerBuilder::new(api, context, dropshot_log(&log))
             .config(dropshot)
             .start()
             .map_err(|e| anyhow::anyhow!("cannot start the HTTP server: {e:#}"))?;
+        slog::debug!(log, "serving HTTP to the acceptor only"; "local_addr" => %http.local_addr());
         let acceptor = Acceptor::start(
             listener,
             http.local_addr(),

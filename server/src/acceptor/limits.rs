@@ -86,27 +86,12 @@ impl Default for Limits {
 pub fn raise_file_limit() -> Option<u64> {
     #[cfg(unix)]
     {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit and setrlimit only read and write `limit`.
-        unsafe {
-            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-                return None;
-            }
-            if limit.rlim_cur < limit.rlim_max {
-                let raised = libc::rlimit {
-                    rlim_cur: limit.rlim_max,
-                    rlim_max: limit.rlim_max,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                    limit = raised;
-                }
-            }
-        }
-        #[allow(clippy::useless_conversion)] // rlim_t is not u64 everywhere
-        Some(u64::try_from(limit.rlim_cur).unwrap_or(u64::MAX))
+        // The soft limit raised to the hard one (on macOS to at most
+        // kern.maxfilesperproc, which setrlimit would refuse to pass); if
+        // it cannot be raised, as it was.
+        rlimit::increase_nofile_limit(u64::MAX)
+            .or_else(|_| rlimit::Resource::NOFILE.get().map(|(soft, _)| soft))
+            .ok()
     }
     #[cfg(not(unix))]
     None

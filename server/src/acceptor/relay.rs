@@ -21,7 +21,6 @@ pub(super) async fn relay<C: AsyncRead + AsyncWrite + Unpin>(
         }
     };
     let _ = server.set_nodelay(true);
-    let backend = std::os::fd::AsRawFd::as_raw_fd(&server);
     // dropshot's request log sees the relay's loopback address: this line
     // ties it to the client's own.
     if let Ok(local) = server.local_addr() {
@@ -71,7 +70,8 @@ pub(super) async fn relay<C: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         // dropshot's end ends the connection, once its last bytes are out.
-        down.poll_copy(
+        let mut read = false;
+        let copied = down.poll_copy(
             cx,
             &mut server,
             &mut client,
@@ -79,7 +79,7 @@ pub(super) async fn relay<C: AsyncRead + AsyncWrite + Unpin>(
                 if new.is_empty() {
                     conn.server_gone.store(shared.now(), Relaxed);
                 } else {
-                    quick_ack(backend);
+                    read = true;
                     // The first bytes after a request began start its answer.
                     if conn.request.load(Relaxed) != 0 {
                         status = StatusLine::default();
@@ -98,7 +98,11 @@ pub(super) async fn relay<C: AsyncRead + AsyncWrite + Unpin>(
                     conn.blocked.store(shared.now(), Relaxed);
                 }
             },
-        )
+        );
+        if read {
+            quick_ack(&server);
+        }
+        copied
     });
     let refused = tokio::select! {
         copied = copy => matches!(copied, Ok(Copied::Refused)),
@@ -320,28 +324,16 @@ impl Pipe {
 }
 
 /// Acknowledges what dropshot sent at once (Linux's `TCP_QUICKACK`, which
-/// the kernel turns off again by itself, so it is set after each read).
+/// the kernel turns off again by itself, so it is set after each read: at
+/// the end of the poll that read, before the relay waits again).
 /// dropshot leaves Nagle's algorithm on for the loopback connections it
 /// accepts: a small frame it sends while an earlier one is unacknowledged
 /// waits for that ACK, which the receiving side delays by up to 40 ms. A
 /// channel's `cancel` right after an `ack` took 40 ms to leave; with the
 /// ACK sent at once, it leaves at once.
-fn quick_ack(fd: std::os::fd::RawFd) {
-    #[cfg(target_os = "linux")]
-    {
-        let on: libc::c_int = 1;
-        // SAFETY: `fd` is the open socket of `server`, which outlives every
-        // read this is called after; the option is an int of that size.
-        unsafe {
-            libc::setsockopt(
-                fd,
-                libc::IPPROTO_TCP,
-                libc::TCP_QUICKACK,
-                (&raw const on).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = fd;
+fn quick_ack(server: &TcpStream) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let _ = socket2::SockRef::from(server).set_tcp_quickack(true);
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = server;
 }

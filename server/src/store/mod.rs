@@ -12,9 +12,11 @@
 //! - [`runner_specs`]: the specs of each runner.
 //! - [`tokens`]: the signing key, users and API tokens.
 //! - [`audit`]: the audit trail, written in each write's transaction.
+//! - [`files`]: the SQLite file's owner rule and the one-server lock.
 
 mod audit;
 pub mod events;
+pub mod files;
 mod items;
 pub mod jobs;
 pub mod model;

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::functions::FunctionFlags;
@@ -455,14 +455,9 @@ pub(super) fn open(
     init: impl FnOnce(&Connection) -> rusqlite::Result<()>,
 ) -> anyhow::Result<Pools> {
     let shown = path.display();
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        && !dir.is_dir()
-    {
-        bail!(
-            "cannot open database {shown}: directory {} does not exist",
-            dir.display()
-        );
-    }
+    // Before anything is written: its directory exists, and its files (if
+    // any) are this user's.
+    super::files::check(path)?;
     // Created owner-only before SQLite opens it: the file holds the signing
     // secret. SQLite gives the -wal and -shm files the main file's mode.
     create_owner_only(path).map_err(|e| {

@@ -7,6 +7,7 @@ mod busy;
 mod compat;
 mod crash;
 mod disk;
+mod files;
 mod flood;
 mod jobs;
 mod migrate;
@@ -179,7 +180,7 @@ fn token_list_and_revoke_work_while_the_server_runs() {
 }
 
 /// Each bad environment is one `error:` line and a failure exit status.
-fn assert_clear_failure(output: &std::process::Output, needle: &str) {
+pub(crate) fn assert_clear_failure(output: &std::process::Output, needle: &str) {
     assert!(!output.status.success());
     let err = stderr(output);
     assert_eq!(err.lines().count(), 1, "one line: {err}");
@@ -456,6 +457,51 @@ fn key_rotate_refuses_old_tokens_and_audit_prints_the_trail_while_the_server_run
     }
     let output = run(&["audit", "--db", db_arg, "--since", "yesterday"]);
     assert_eq!(output.status.code(), Some(2), "a bad time is a usage error");
+}
+
+/// `audit --since` compares times, not their text (SQLite keeps RFC 3339
+/// text with four-digit years, in which `+10000-…` sorts before `2026-…`):
+/// a bound past the year 9999 matches nothing, one before the year 0
+/// everything. On PostgreSQL too with `RUNNERS_TEST_PG`.
+#[test]
+fn audit_since_compares_times_not_text() {
+    let server = Serving::start_any();
+    let db = server.db();
+    let db_arg = db.to_str().unwrap();
+    let rows = |since: &str| {
+        let since = format!("--since={since}");
+        let output = run(&["audit", "--json", "--db", db_arg, &since]);
+        assert!(output.status.success(), "{since}: {}", stderr(&output));
+        stdout(&output).lines().count()
+    };
+    let all = rows("2000-01-01T00:00:00Z");
+    assert!(all >= 2, "the admin's creation and token: {all}");
+    for since in ["+10000-01-01T00:00:00Z", "9999-12-31T23:59:59Z"] {
+        assert_eq!(rows(since), 0, "--since {since}");
+    }
+    for since in ["-0001-01-01T00:00:00Z", "0000-01-01T00:00:00Z"] {
+        assert_eq!(rows(since), all, "--since {since}");
+    }
+}
+
+/// The only line that says where the server listens names the address
+/// clients reach, not dropshot's loopback port behind the acceptor (which
+/// is logged at debug, under another name).
+#[test]
+fn the_only_listening_line_names_the_public_address() {
+    let server = Serving::start_logging("debug");
+    let public = server.url.strip_prefix("http://").unwrap().to_owned();
+    assert_eq!(server.list_status("x"), 401, "served at {public}");
+    let log = server.log.lock().unwrap().clone();
+    let lines = server.banner.iter().chain(&log);
+    if let Some(line) = lines.clone().find(|l| l.contains("listening")) {
+        panic!("a listening line before {LISTENING}{public}: {line}");
+    }
+    let internal = lines
+        .clone()
+        .find(|l| l.contains("serving HTTP to the acceptor only"))
+        .expect("the loopback port at debug");
+    assert!(!internal.contains(&public), "{internal}");
 }
 
 /// Processes that open one new database at once (a server starting while
