@@ -224,6 +224,9 @@ pub trait RunnersApi {
     /// named), and Bencher's job options. A runner waiting on its channel
     /// with that spec is given it at once. The body may be up to 64 KiB.
     /// The user must be an admin to use this endpoint.
+    /// Without `spec` when no spec is the fallback, the request is fine but
+    /// the server's state is not: 409, saying so (name a spec, or make one
+    /// the fallback). An archived spec is 409 too, an unknown one 404.
     #[endpoint {
         method = POST,
         path = "/v0/jobs",

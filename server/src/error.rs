@@ -41,14 +41,10 @@ impl From<StoreError> for HttpError {
             | StoreError::SpecInUse { .. }
             | StoreError::SpecArchivedForJob(_)
             | StoreError::SpecHasJobs { .. }
+            | StoreError::NoFallbackSpec
             | StoreError::JobEnded { .. } => {
                 client_error(ClientErrorStatusCode::CONFLICT, "Conflict", message)
             }
-            StoreError::NoFallbackSpec => client_error(
-                ClientErrorStatusCode::BAD_REQUEST,
-                "InvalidRequest",
-                message,
-            ),
             StoreError::NotRunnersJob(_) => {
                 client_error(ClientErrorStatusCode::FORBIDDEN, "Forbidden", message)
             }

@@ -140,7 +140,7 @@ pub struct JsonNewJob {
     #[serde(default)]
     pub image: Option<ImageRef>,
     /// The slug or UUID of the spec a runner must have to take the job;
-    /// absent: the fallback spec.
+    /// absent: the fallback spec (none is the fallback: 409).
     #[serde(default)]
     pub spec: Option<Ref>,
     /// Overrides the image's entrypoint: at most 64 arguments.

@@ -596,8 +596,10 @@ async fn job_create_refuses_every_bad_input_naming_the_field() -> anyhow::Result
     // No fallback spec yet, and none named.
     post(good.to_string())
         .await
-        .assert(400, "InvalidRequest")
-        .mentions("spec");
+        .assert(409, "Conflict")
+        .mentions("spec")
+        .mentions("no fallback spec exists")
+        .mentions("make a spec the fallback");
 
     let spec = create_spec(
         &admin,
