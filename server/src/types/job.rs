@@ -232,7 +232,10 @@ pub struct JsonJob {
     /// When it last changed.
     #[serde(serialize_with = "super::time::serialize")]
     pub modified: DateTime<Utc>,
-    /// Its results, and the error if it failed (null until it ends).
+    /// Its results, and the error if it failed: null until it ends, and
+    /// always null in a list of jobs (`GET /v0/jobs`, `GET
+    /// /v0/runners/{runner}/jobs`), which never carries outputs; view the
+    /// job (`GET /v0/jobs/{job}`) for it.
     pub output: Option<JsonJobOutput>,
     /// Higher runs first (**beyond**).
     pub priority: i32,
