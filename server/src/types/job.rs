@@ -149,7 +149,9 @@ pub struct JsonNewJob {
     /// Overrides the image's command: at most 64 arguments.
     #[serde(default)]
     pub cmd: Option<Args>,
-    /// Environment variables: at most 255.
+    /// Environment variables: at most 255, each name non-empty and without
+    /// `=` (OpenAPI 3.0 has no `propertyNames` to state this), names and
+    /// values at most 4096 bytes with no control characters.
     #[serde(default)]
     pub env: Option<EnvVars>,
     /// The job's timeout in seconds: 1 to 2147483647, default 3600.
