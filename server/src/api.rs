@@ -206,7 +206,8 @@ pub trait RunnersApi {
     /// List the jobs a runner has claimed, oldest first by default, one
     /// page at a time, optionally only those in some statuses or of one
     /// spec. The `X-Total-Count` header holds the number of jobs matching
-    /// the filters on all pages.
+    /// the filters on all pages. A list carries no job's output (`output`
+    /// is null): view the job (`GET /v0/jobs/{job}`) for it.
     /// The user must be an admin to use this endpoint.
     #[endpoint { method = GET, path = "/v0/runners/{runner}/jobs", tags = ["jobs"] }]
     async fn runner_jobs_get(
@@ -223,6 +224,9 @@ pub trait RunnersApi {
     /// spec a runner must have to take it (the fallback spec if none is
     /// named), and Bencher's job options. A runner waiting on its channel
     /// with that spec is given it at once. The body may be up to 64 KiB.
+    /// Without `spec` when no spec is the fallback, the request is fine but
+    /// the server's state is not: 409, saying so (name a spec, or make one
+    /// the fallback). An archived spec is 409 too, an unknown one 404.
     /// The user must be an admin to use this endpoint.
     #[endpoint {
         method = POST,
@@ -241,7 +245,8 @@ pub trait RunnersApi {
     /// List jobs, oldest first by default, one page at a time, optionally
     /// only those in some statuses (comma-separated), of one runner or of
     /// one spec. The `X-Total-Count` header holds the number of jobs
-    /// matching the filters on all pages.
+    /// matching the filters on all pages. A list carries no job's output
+    /// (`output` is null): view the job (`GET /v0/jobs/{job}`) for it.
     /// The user must be an admin to use this endpoint.
     #[endpoint { method = GET, path = "/v0/jobs", tags = ["jobs"] }]
     async fn jobs_get(
@@ -253,7 +258,7 @@ pub trait RunnersApi {
     /// View a job
     ///
     /// View a job, by UUID: its status, its runner, and once it has ended
-    /// its results (`output`).
+    /// its results (`output`, which lists of jobs leave out).
     /// The user must be an admin to use this endpoint.
     #[endpoint { method = GET, path = "/v0/jobs/{job}", tags = ["jobs"] }]
     async fn job_get(

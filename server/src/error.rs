@@ -41,15 +41,11 @@ impl From<StoreError> for HttpError {
             | StoreError::SpecInUse { .. }
             | StoreError::SpecArchivedForJob(_)
             | StoreError::SpecHasJobs { .. }
+            | StoreError::NoFallbackSpec
             | StoreError::JobEnded { .. }
             | StoreError::ChannelNotCurrent => {
                 client_error(ClientErrorStatusCode::CONFLICT, "Conflict", message)
             }
-            StoreError::NoFallbackSpec => client_error(
-                ClientErrorStatusCode::BAD_REQUEST,
-                "InvalidRequest",
-                message,
-            ),
             StoreError::NotRunnersJob(_) => {
                 client_error(ClientErrorStatusCode::FORBIDDEN, "Forbidden", message)
             }

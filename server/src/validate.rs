@@ -489,3 +489,7 @@ mod tests;
 #[path = "validate_jobs.rs"]
 mod jobs;
 pub use jobs::*;
+
+#[path = "validate_registry.rs"]
+mod registry;
+pub use registry::*;

@@ -17,8 +17,6 @@ pub const ENTRIES_MAX: usize = 255;
 /// Longest argument, path, variable name or value, or image reference, in
 /// bytes.
 pub const ARG_MAX_BYTES: usize = 4096;
-/// Longest registry URL, in bytes.
-pub const URL_MAX_BYTES: usize = 2048;
 /// A job's default timeout, in seconds (Bencher's).
 pub const TIMEOUT_DEFAULT: u32 = 3600;
 /// The default long-poll of a `ready`, in seconds (Bencher's).
@@ -28,7 +26,6 @@ const DIGEST_PATTERN: &str = "^sha256:[0-9a-f]{64}$";
 const SHA256_PATTERN: &str = "^[0-9a-f]{64}$";
 const NO_CONTROL_PATTERN: &str = r"^[^\x00-\x1F\x7F-\x9F]*$";
 const IMAGE_PATTERN: &str = r"^[^\s\x00-\x1F\x7F-\x9F]+$";
-const URL_PATTERN: &str = "^https?://[^\\s/?#@\\\\]+(/[^\\s?#\\\\]*)?$";
 const STATUSES_PATTERN: &str = "^(pending|claimed|running|completed|failed|canceled)(,(pending|claimed|running|completed|failed|canceled))*$";
 
 fn invalid(field: &str, rule: impl Into<String>) -> Result<(), Invalid> {
@@ -36,46 +33,6 @@ fn invalid(field: &str, rule: impl Into<String>) -> Result<(), Invalid> {
         field: field.to_owned(),
         rule: rule.into(),
     })
-}
-
-/// Checks a registry URL: an absolute `http` or `https` URL with a host, no
-/// user or password, at most 2048 bytes.
-pub fn registry_url(field: &str, value: &str) -> Result<(), Invalid> {
-    if value.len() > URL_MAX_BYTES {
-        return invalid(field, format!("must be at most {URL_MAX_BYTES} bytes"));
-    }
-    // As written, not only as a URL parser would mend it (`http:\\host`
-    // and `http:///path` parse, to another host than they seem to name).
-    let Some(rest) = value
-        .strip_prefix("http://")
-        .or_else(|| value.strip_prefix("https://"))
-    else {
-        return invalid(field, "must begin with `http://` or `https://`");
-    };
-    let authority = rest.split('/').next().unwrap_or_default();
-    if authority.is_empty() {
-        return invalid(field, "must name a host after `//`");
-    }
-    if let Some(c) = value.chars().find(|c| c.is_whitespace() || *c == '\\') {
-        return invalid(field, format!("must not contain {c:?}"));
-    }
-    let url = match url::Url::parse(value) {
-        Ok(url) => url,
-        Err(e) => return invalid(field, format!("must be an absolute URL ({e})")),
-    };
-    if !matches!(url.scheme(), "http" | "https") {
-        return invalid(field, "must be an `http` or `https` URL");
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return invalid(field, "must name a host");
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return invalid(field, "must not hold a user name or password");
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return invalid(field, "must not have a query or fragment");
-    }
-    Ok(())
 }
 
 /// Checks an image digest: `sha256:` and 64 lowercase hex digits.
@@ -132,20 +89,6 @@ fn text(field: &str, value: &str, max: usize, nonempty: bool) -> Result<(), Inva
     }
     Ok(())
 }
-
-checked_string!(
-    /// Where a job's image is: the registry's base URL.
-    RegistryUrl,
-    |value| registry_url("registry", value),
-    string_schema(
-        1,
-        URL_MAX_BYTES as u32,
-        URL_PATTERN,
-        "The OCI registry's URL: `http://` or `https://` and a host (and port), \
-         no user, password, query or fragment, at most 2048 bytes. The agent \
-         pulls `{host}/{project}@{digest}` from it, over the URL's scheme.",
-    )
-);
 
 checked_string!(
     /// An image's digest.

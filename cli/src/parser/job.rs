@@ -16,7 +16,8 @@ pub const MAX_JOB_TIMEOUT: u32 = i32::MAX as u32;
 
 #[derive(Subcommand, Debug)]
 pub enum CliJob {
-    /// List jobs (oldest first unless --direction desc)
+    /// List jobs (oldest first unless --direction desc), without their
+    /// output: `job view` shows it
     #[clap(alias = "ls")]
     List(CliJobList),
     /// Create a job: a benchmark image for a runner with the spec to run

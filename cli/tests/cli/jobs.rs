@@ -230,8 +230,8 @@ async fn create_refuses_bad_input_naming_the_flag() {
 
     let bare = TestServer::start().await;
     let run = create_job(&bare, 1, &[]).await;
-    run.api_error("400 Bad Request", "InvalidRequest")
-        .mentions("spec");
+    run.api_error("409 Conflict", "Conflict")
+        .mentions("no fallback spec exists");
 }
 
 #[tokio::test]

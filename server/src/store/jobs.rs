@@ -28,6 +28,12 @@ const COLUMNS: &str = "j.id, j.uuid, j.status, j.spec_id, j.config, \
     j.completed, j.created, j.modified, j.output, j.priority, j.last_heartbeat, j.timeout, \
     j.runner_id";
 
+/// [`COLUMNS`] for a list of jobs, which never carries a job's output:
+/// `NULL` in its place, so that a page does not even read it.
+fn list_columns() -> String {
+    COLUMNS.replacen("j.output", "NULL", 1)
+}
+
 /// A job's row id, its spec's and its runner's row ids, and the job
 /// without its spec.
 struct Read {
@@ -535,7 +541,8 @@ impl Store {
             let jobs = query_jobs(
                 &tx,
                 &format!(
-                    "SELECT {COLUMNS} FROM jobs j{where_sql} ORDER BY {order} LIMIT ? OFFSET ?"
+                    "SELECT {} FROM jobs j{where_sql} ORDER BY {order} LIMIT ? OFFSET ?",
+                    list_columns()
                 ),
                 &args,
             )?;

@@ -81,7 +81,7 @@ pub enum StoreError {
     #[error("spec `{spec}` is in use by runner `{runner}`: remove it from the runner first")]
     SpecInUse { spec: String, runner: String },
     #[error(
-        "spec: no spec was given and there is no fallback spec: name one, or make a spec the fallback"
+        "spec: none was given and no fallback spec exists: name one in `spec`, or make a spec the fallback (`fallback: true` on POST /v0/specs or PATCH /v0/specs/{{spec}})"
     )]
     NoFallbackSpec,
     #[error("spec `{0}` is archived: unarchive it or choose another")]

@@ -140,7 +140,7 @@ pub struct JsonNewJob {
     #[serde(default)]
     pub image: Option<ImageRef>,
     /// The slug or UUID of the spec a runner must have to take the job;
-    /// absent: the fallback spec.
+    /// absent: the fallback spec (none is the fallback: 409).
     #[serde(default)]
     pub spec: Option<Ref>,
     /// Overrides the image's entrypoint: at most 64 arguments.
@@ -149,7 +149,9 @@ pub struct JsonNewJob {
     /// Overrides the image's command: at most 64 arguments.
     #[serde(default)]
     pub cmd: Option<Args>,
-    /// Environment variables: at most 255.
+    /// Environment variables: at most 255, each name non-empty and without
+    /// `=` (OpenAPI 3.0 has no `propertyNames` to state this), names and
+    /// values at most 4096 bytes with no control characters.
     #[serde(default)]
     pub env: Option<EnvVars>,
     /// The job's timeout in seconds: 1 to 2147483647, default 3600.
@@ -232,7 +234,10 @@ pub struct JsonJob {
     /// When it last changed.
     #[serde(serialize_with = "super::time::serialize")]
     pub modified: DateTime<Utc>,
-    /// Its results, and the error if it failed (null until it ends).
+    /// Its results, and the error if it failed: null until it ends, and
+    /// always null in a list of jobs (`GET /v0/jobs`, `GET
+    /// /v0/runners/{runner}/jobs`), which never carries outputs; view the
+    /// job (`GET /v0/jobs/{job}`) for it.
     pub output: Option<JsonJobOutput>,
     /// Higher runs first (**beyond**).
     pub priority: i32,

@@ -9,6 +9,7 @@ mod channel;
 mod create;
 mod credentials;
 mod hostile;
+mod job_lists;
 mod jobs;
 mod listing;
 mod malformed;

@@ -25,6 +25,12 @@ const COLUMNS: &str = "j.id, j.uuid, j.status, j.spec_id, j.config, \
     (SELECT uuid FROM runners WHERE runners.id = j.runner_id), j.claimed, j.started, \
     j.completed, j.created, j.modified, j.output, j.priority, j.last_heartbeat, j.timeout";
 
+/// [`COLUMNS`] for a list of jobs, which never carries a job's output:
+/// `NULL::jsonb` in its place, so that a page does not even read it.
+fn list_columns() -> String {
+    COLUMNS.replacen("j.output", "NULL::jsonb", 1)
+}
+
 /// A job's row id, its spec's row id, and the job with its spec.
 async fn job_at(tx: &Tx<'_>, row: &Row) -> Result<Claimed, StoreError> {
     let spec_id: i64 = row.try_get(3)?;
@@ -374,8 +380,9 @@ impl PgStore {
         let rows = tx
             .query(
                 &format!(
-                    "SELECT {COLUMNS} FROM jobs j{where_sql} ORDER BY {order}
-                     LIMIT ${limit} OFFSET ${offset}"
+                    "SELECT {} FROM jobs j{where_sql} ORDER BY {order}
+                     LIMIT ${limit} OFFSET ${offset}",
+                    list_columns()
                 ),
                 &page_args,
             )
