@@ -4,49 +4,11 @@
 
 use chrono::{DateTime, Datelike as _, Utc};
 use rusqlite::{Connection, params};
-use serde::Serialize;
 use uuid::Uuid;
 
 use super::model::AuditAction;
+use super::principal::Actor;
 use super::{Store, StoreError, now, text_at, time_at, to_text};
-
-/// Who did it: the admin behind an API token, or the server program's own
-/// commands (no user).
-#[derive(Clone, Debug, Default)]
-pub struct Actor {
-    pub user: Option<Uuid>,
-    pub user_name: Option<String>,
-    /// The API token's id (`jti`).
-    pub token: Option<Uuid>,
-}
-
-impl Actor {
-    /// The server program's own commands (`token`, `key rotate`).
-    pub fn program() -> Self {
-        Self::default()
-    }
-}
-
-/// The fields of `after` that differ from `before` (both serialized to JSON
-/// objects), with their new values; `modified` is left out. With `before`
-/// null, every field of `after` but its identity and stamps.
-pub(super) fn changes<T: Serialize>(before: Option<&T>, after: &T) -> serde_json::Value {
-    let to_map = |v: serde_json::Value| match v {
-        serde_json::Value::Object(map) => map,
-        _ => serde_json::Map::new(),
-    };
-    let after = to_map(serde_json::to_value(after).unwrap_or_default());
-    let before = before.map(|b| to_map(serde_json::to_value(b).unwrap_or_default()));
-    let skip = ["uuid", "created", "modified", "last_heartbeat", "specs"];
-    after
-        .into_iter()
-        .filter(|(field, value)| {
-            !skip.contains(&field.as_str())
-                && before.as_ref().is_none_or(|b| b.get(field) != Some(value))
-        })
-        .collect::<serde_json::Map<_, _>>()
-        .into()
-}
 
 /// Appends one row by `actor`, in the caller's transaction: what was done,
 /// to what, and the fields of the store's row that changed, with their new

@@ -15,7 +15,8 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::audit::{Actor, changes, record};
+use super::audit::record;
+use super::principal::{Actor, changes};
 use super::model::{AuditAction, Kind, RefTo};
 use super::{Store, StoreError, now, to_text, writer};
 use crate::validate::{
@@ -343,7 +344,7 @@ fn update<T: Item>(
     .execute(rusqlite::params_from_iter(args))
     .map_err(|e| slug_conflict::<T>(conn, &slug, e))?;
     let (uuid, slug) = T::identity(&next);
-    let diff = super::audit::changes(Some(&current), &next);
+    let diff = super::principal::changes(Some(&current), &next);
     record(conn, actor, T::UPDATED, Some(uuid), Some(slug), diff)?;
     Ok(next)
 }

@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, types::Value};
 use uuid::Uuid;
 
-use super::audit::{Actor, record};
+use super::audit::record;
+use super::principal::Actor;
 use super::events::Event;
 use super::items::{self, Item};
 use super::model::{

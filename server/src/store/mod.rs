@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod model;
 /// The PostgreSQL engine, a first slice (issue 19; see `ENGINES.md`).
 pub mod pg;
+mod principal;
 mod runner_specs;
 mod runners;
 mod schema;
@@ -43,7 +44,7 @@ use uuid::Uuid;
 use crate::validate::Ref;
 use model::Kind;
 
-pub use audit::{Actor, AuditRow};
+pub use audit::AuditRow;
 pub use items::{Item, SEARCH_INDEX_MIN_CHARS};
 pub use model::{
     AuditAction, NewRunner, NewSpec, RunnerChanges, RunnerKeyHash, RunnerRef, RunnerRow,
@@ -56,7 +57,7 @@ pub use schema::{BUSY_TIMEOUT, POOL_SIZE};
 /// otherwise: at the writer's pace (thousands a second, in batches of up to
 /// 128) a full queue drains well within the busy timeout.
 pub const WRITE_QUEUE_DEFAULT: usize = 1024;
-pub use tokens::{ApiTokenRow, SIGNING_KEY_BYTES, Sign, SigningSecret, TokenPrincipal};
+pub use principal::{Actor, ApiTokenRow, SIGNING_KEY_BYTES, Sign, SigningSecret, TokenPrincipal};
 pub use writer::WriteStats;
 
 /// What can go wrong in the store. Each variant carries the facts; the

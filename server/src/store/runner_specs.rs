@@ -4,7 +4,8 @@
 use rusqlite::Connection;
 use uuid::Uuid;
 
-use super::audit::{Actor, record};
+use super::audit::record;
+use super::principal::Actor;
 use super::events::Event;
 use super::items::{self, Item, is_unique_violation};
 use super::model::{AuditAction, RunnerRef, Runners, SpecRef, SpecRow, Specs};

@@ -3,7 +3,8 @@
 use rusqlite::{OptionalExtension, Row, params};
 use uuid::Uuid;
 
-use super::audit::{Actor, record};
+use super::audit::record;
+use super::principal::Actor;
 use super::items::{self, Item};
 use super::model::{
     AuditAction, Kind, NewRunner, RunnerChanges, RunnerKeyHash, RunnerRef, RunnerRow, Runners,

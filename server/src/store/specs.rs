@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::audit::{Actor, record};
+use super::audit::record;
+use super::principal::Actor;
 use super::items::{self, Item};
 use super::model::{AuditAction, Kind, NewSpec, SpecChanges, SpecRef, SpecRow, Specs};
 use super::{Store, StoreError, now, opt_time_at, time_at, to_text, uuid_at};

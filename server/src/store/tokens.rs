@@ -4,33 +4,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
-use super::audit::{Actor, record};
+use super::audit::record;
+use super::principal::{Actor, SIGNING_KEY_BYTES, SigningSecret};
 use super::model::AuditAction;
 use super::{Store, StoreError, now, opt_time_at, time_at, to_text, uuid_at};
 use crate::random::random_bytes;
-
-/// Bytes of the HS256 secret that signs API tokens.
-pub const SIGNING_KEY_BYTES: usize = 32;
-
-/// The identity behind an API token's `jti`.
-#[derive(Clone, Debug)]
-pub struct TokenPrincipal {
-    pub user: Uuid,
-    pub user_name: String,
-    pub admin: bool,
-    pub revoked: bool,
-}
-
-/// An API token's row, for `token list`.
-#[derive(Clone, Debug)]
-pub struct ApiTokenRow {
-    pub uuid: Uuid,
-    pub user_name: String,
-    pub admin: bool,
-    pub created: DateTime<Utc>,
-    pub expires: DateTime<Utc>,
-    pub revoked: Option<DateTime<Utc>>,
-}
 
 /// Generates the signing secret if the database has none yet.
 pub(super) fn ensure_signing_key(conn: &Connection) -> rusqlite::Result<()> {
@@ -39,29 +17,6 @@ pub(super) fn ensure_signing_key(conn: &Connection) -> rusqlite::Result<()> {
         params![random_bytes::<SIGNING_KEY_BYTES>().to_vec(), to_text(now())],
     )
     .map(drop)
-}
-
-/// The secret that signs API tokens, and its generation (1 at first, one
-/// more with each rotation).
-#[derive(Debug)]
-pub struct SigningSecret {
-    pub generation: i64,
-    /// Its bytes, which `Debug` never shows ([`Self::expose`]).
-    secret: secrecy::SecretSlice<u8>,
-}
-
-impl SigningSecret {
-    pub fn new(generation: i64, secret: Vec<u8>) -> Self {
-        Self {
-            generation,
-            secret: secret.into(),
-        }
-    }
-
-    /// The secret's bytes, to sign or check with.
-    pub fn expose(&self) -> &[u8] {
-        secrecy::ExposeSecret::expose_secret(&self.secret)
-    }
 }
 
 fn signing_secret(conn: &Connection) -> rusqlite::Result<SigningSecret> {
@@ -123,10 +78,6 @@ fn ensure_user(
         }
     }
 }
-
-/// What signs a new API token: given the current secret, the user's and
-/// the token's UUIDs, the token (a JWT, made above the store).
-pub type Sign = Box<dyn FnOnce(&[u8], Uuid, Uuid) -> String + Send>;
 
 impl Store {
     /// The secret that signs API tokens, with its generation.

@@ -8,7 +8,7 @@
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::super::audit::Actor;
+use super::super::principal::Actor;
 use super::super::events::Event;
 use chrono::{DateTime, Utc};
 

@@ -26,7 +26,7 @@ use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
-use super::audit::Actor;
+use super::principal::Actor;
 use super::model::AuditAction;
 use super::{BUSY_TIMEOUT, StoreError};
 

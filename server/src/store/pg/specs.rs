@@ -9,7 +9,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::super::audit::{Actor, changes};
+use super::super::principal::{Actor, changes};
 use super::super::events::Event;
 use super::super::items::Item as _;
 use super::super::model::{

@@ -10,7 +10,7 @@ use chrono::Duration;
 use tokio_postgres::NoTls;
 use uuid::Uuid;
 
-use super::super::audit::Actor;
+use super::super::principal::Actor;
 use super::super::model::{
     JobRow, NewJob, NewRunner, NewSpec, RunnerChanges, RunnerKeyHash, RunnerRef, RunnerRow,
     Runners, SpecChanges, SpecRef, SpecRow, Specs,

@@ -6,9 +6,10 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::super::audit::Actor;
 use super::super::model::AuditAction;
-use super::super::tokens::{ApiTokenRow, SIGNING_KEY_BYTES, Sign, SigningSecret, TokenPrincipal};
+use super::super::principal::{
+    Actor, ApiTokenRow, SIGNING_KEY_BYTES, Sign, SigningSecret, TokenPrincipal,
+};
 use super::{PgStore, StoreError, Tx, now, record};
 use crate::random::random_bytes;
 
