@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Datelike as _, Utc};
 use rusqlite::{Connection, params};
+use serde::Serialize;
 use uuid::Uuid;
 
 use super::model::AuditAction;

@@ -16,8 +16,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::audit::record;
-use super::principal::{Actor, changes};
 use super::model::{AuditAction, Kind, RefTo};
+use super::principal::{Actor, changes};
 use super::{Store, StoreError, now, to_text, writer};
 use crate::validate::{
     Direction, ListQuery, Ref, ResourceName, Slug, Sort, generated_slug, slug_from_name,

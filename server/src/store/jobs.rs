@@ -12,13 +12,13 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, typ
 use uuid::Uuid;
 
 use super::audit::record;
-use super::principal::Actor;
 use super::events::Event;
 use super::items::{self, Item};
 use super::model::{
     AgentInfo, AuditAction, JobReport, JobRow, JobStatus, Kind, NewJob, RunnerRef, Runners,
     SpecRow, Specs,
 };
+use super::principal::Actor;
 use super::{Store, StoreError, now, opt_time_at, time_at, to_text, uuid_at};
 use crate::validate::{Direction, JobListQuery, Ref};
 

@@ -5,10 +5,10 @@ use rusqlite::Connection;
 use uuid::Uuid;
 
 use super::audit::record;
-use super::principal::Actor;
 use super::events::Event;
 use super::items::{self, Item, is_unique_violation};
 use super::model::{AuditAction, RunnerRef, Runners, SpecRef, SpecRow, Specs};
+use super::principal::Actor;
 use super::{Store, StoreError};
 
 /// A runner (its row id, UUID and slug: what an audit row of the pair

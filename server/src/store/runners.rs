@@ -4,11 +4,11 @@ use rusqlite::{OptionalExtension, Row, params};
 use uuid::Uuid;
 
 use super::audit::record;
-use super::principal::Actor;
 use super::items::{self, Item};
 use super::model::{
     AuditAction, Kind, NewRunner, RunnerChanges, RunnerKeyHash, RunnerRef, RunnerRow, Runners,
 };
+use super::principal::Actor;
 use super::{Store, StoreError, now, opt_time_at, text_at, time_at, to_text, uuid_at};
 use crate::validate::ListQuery;
 

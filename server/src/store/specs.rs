@@ -5,9 +5,9 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::audit::record;
-use super::principal::Actor;
 use super::items::{self, Item};
 use super::model::{AuditAction, Kind, NewSpec, SpecChanges, SpecRef, SpecRow, Specs};
+use super::principal::Actor;
 use super::{Store, StoreError, now, opt_time_at, time_at, to_text, uuid_at};
 use crate::validate::ListQuery;
 

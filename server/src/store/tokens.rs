@@ -5,8 +5,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 use super::audit::record;
-use super::principal::{Actor, SIGNING_KEY_BYTES, SigningSecret};
 use super::model::AuditAction;
+use super::principal::{
+    Actor, ApiTokenRow, SIGNING_KEY_BYTES, Sign, SigningSecret, TokenPrincipal,
+};
 use super::{Store, StoreError, now, opt_time_at, time_at, to_text, uuid_at};
 use crate::random::random_bytes;
 

@@ -8,8 +8,8 @@
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::super::principal::Actor;
 use super::super::events::Event;
+use super::super::principal::Actor;
 use chrono::{DateTime, Utc};
 
 use super::super::jobs::{Claim, Claimed, Expiry, Reported, Timeouts, decide, expired, expiry};

@@ -26,8 +26,8 @@ use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
-use super::principal::Actor;
 use super::model::AuditAction;
+use super::principal::Actor;
 use super::{BUSY_TIMEOUT, StoreError};
 
 /// Connections to PostgreSQL per server process. A replica's share of the

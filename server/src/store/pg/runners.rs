@@ -6,12 +6,12 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::super::principal::{Actor, changes};
 use super::super::events::Event;
 use super::super::items::Item as _;
 use super::super::model::{
     AuditAction, Kind, NewRunner, RunnerChanges, RunnerKeyHash, RunnerRef, RunnerRow, Runners,
 };
+use super::super::principal::{Actor, changes};
 use super::super::runners::KeyedRunner;
 use super::{PgStore, StoreError, Tx, now, record, text_enum, unique_violation};
 use crate::validate::{ListQuery, Ref, generated_slug, slug_from_name};

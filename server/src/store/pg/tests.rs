@@ -10,11 +10,11 @@ use chrono::Duration;
 use tokio_postgres::NoTls;
 use uuid::Uuid;
 
-use super::super::principal::Actor;
 use super::super::model::{
     JobRow, NewJob, NewRunner, NewSpec, RunnerChanges, RunnerKeyHash, RunnerRef, RunnerRow,
     Runners, SpecChanges, SpecRef, SpecRow, Specs,
 };
+use super::super::principal::Actor;
 use super::super::{Store, StoreError};
 use super::{PgStore, schema};
 use crate::validate::{Direction, ListQuery, Ref, Sort};
