@@ -584,6 +584,16 @@ pub async fn all_jobs(client: &Client, statuses: Option<&str>) -> Vec<types::Jso
     jobs
 }
 
+/// Every job, as [`all_jobs`], each read through its own view: with its
+/// output, which lists leave out.
+pub async fn all_jobs_in_full(client: &Client) -> Vec<types::JsonJob> {
+    let mut jobs = Vec::new();
+    for listed in all_jobs(client, None).await {
+        jobs.push(job(client, listed.uuid).await);
+    }
+    jobs
+}
+
 /// Adds spec `spec` to runner `runner`.
 pub async fn add_spec(client: &Client, runner: &str, spec: &str) {
     let add = types::JsonNewRunnerSpec {

@@ -572,5 +572,6 @@ async fn kill_and_wait(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Ok((killed_at, all_jobs(survivor, None).await))
+    // Each with its output (lists leave it out).
+    Ok((killed_at, runners_tests::all_jobs_in_full(survivor).await))
 }
