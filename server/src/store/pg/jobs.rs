@@ -26,9 +26,9 @@ const COLUMNS: &str = "j.id, j.uuid, j.status, j.spec_id, j.config, \
     j.completed, j.created, j.modified, j.output, j.priority, j.last_heartbeat, j.timeout";
 
 /// [`COLUMNS`] for a list of jobs, which never carries a job's output:
-/// `NULL::jsonb` in its place, so that a page does not even read it.
+/// `NULL::text` in its place, so that a page does not even read it.
 fn list_columns() -> String {
-    COLUMNS.replacen("j.output", "NULL::jsonb", 1)
+    COLUMNS.replacen("j.output", "NULL::text", 1)
 }
 
 /// A job's row id, its spec's row id, and the job with its spec.
