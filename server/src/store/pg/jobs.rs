@@ -12,7 +12,7 @@ use super::super::events::Event;
 use super::super::principal::Actor;
 use chrono::{DateTime, Utc};
 
-use super::super::jobs::{Claim, Claimed, Expiry, Reported, Timeouts, decide, expired, expiry};
+use super::super::rules::{Claim, Claimed, Expiry, Reported, Timeouts, decide, expired, expiry};
 use super::super::model::{
     AgentInfo, AuditAction, JobReport, JobRow, JobStatus, Kind, NewJob, RunnerKeyHash, RunnerRef,
     SpecRef,
