@@ -15,6 +15,7 @@
 //! - [`files`]: the SQLite file's owner rule and the one-server lock.
 
 mod audit;
+mod claims;
 pub mod events;
 pub mod files;
 mod items;
@@ -23,6 +24,7 @@ pub mod model;
 /// The PostgreSQL engine, a first slice (issue 19; see `ENGINES.md`).
 pub mod pg;
 mod principal;
+mod rules;
 mod runner_specs;
 mod runners;
 mod schema;

@@ -8,6 +8,7 @@
 
 pub mod events;
 mod items;
+mod claims;
 mod jobs;
 pub mod migrate;
 mod replicas;

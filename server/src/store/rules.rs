@@ -1,0 +1,233 @@
+//! The job rules both engines apply, decided once: what a claim and a
+//! runner's report give back, what a report does to a job (`decide`), and
+//! the timeout rules (`expiry`, `expired`). Each engine makes the writes
+//! its own way; neither decides anything itself.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::model::{JobReport, JobRow, JobStatus};
+
+/// A job claimed by a runner: its row and row id.
+#[derive(Clone, Debug)]
+pub struct Claimed {
+    pub id: i64,
+    /// Its spec's row id.
+    pub spec_id: i64,
+    pub job: JobRow,
+}
+
+/// What a claim found: the job (if any), and the runner's specs (row ids)
+/// as they are now, for the runner to wait on.
+#[derive(Clone, Debug)]
+pub struct Claim {
+    pub job: Option<Claimed>,
+    pub specs: Vec<i64>,
+}
+
+/// What a runner's report did to its job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reported {
+    /// The job moved to (or stayed in) this status.
+    Now(JobStatus),
+    /// The job had already ended as reported (a repeated message): nothing
+    /// changed.
+    Repeated(JobStatus),
+    /// The job had been canceled: the runner must stop it.
+    Canceled,
+    /// The job ran past its timeout and the grace: canceled now.
+    TimedOut,
+    /// The job had ended otherwise; the report changed nothing.
+    Ignored(JobStatus),
+    /// The job was taken back from this runner (its channel closed before
+    /// it said `running`) and is now another's or queued again: the report
+    /// changed nothing.
+    Dropped,
+}
+
+/// What the timeout rules say of an unfinished job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// It has ended already.
+    Ended,
+    /// Nothing due before this time.
+    NotBefore(DateTime<Utc>),
+    /// Its runner was silent past the heartbeat timeout: failed now.
+    Failed,
+    /// It ran past its timeout plus the grace: canceled now.
+    TimedOut,
+}
+
+/// The timeout rules: the heartbeat timeout and the job timeout's grace.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    pub heartbeat: Duration,
+    pub grace: Duration,
+}
+
+impl Timeouts {
+    /// When `job` is due for the rules: its last sign of life plus the
+    /// heartbeat timeout, or its start plus its timeout and the grace,
+    /// whichever is first.
+    pub fn deadline(&self, job: &JobRow) -> DateTime<Utc> {
+        let alive = job.last_heartbeat.or(job.claimed).unwrap_or(job.created);
+        let silent = alive + chrono::Duration::from_std(self.heartbeat).unwrap_or_default();
+        match self.run_out(job) {
+            Some(run_out) => silent.min(run_out),
+            None => silent,
+        }
+    }
+
+    /// When `job` runs out of time (its start plus timeout plus grace).
+    pub(super) fn run_out(&self, job: &JobRow) -> Option<DateTime<Utc>> {
+        job.started.map(|started| {
+            started
+                + chrono::Duration::seconds(i64::from(job.timeout))
+                + chrono::Duration::from_std(self.grace).unwrap_or_default()
+        })
+    }
+}
+
+/// The error text kept on a job that the timeout rules ended.
+pub(super) fn expired_output(
+    status: JobStatus,
+    timeouts: &Timeouts,
+    job: &JobRow,
+) -> serde_json::Value {
+    let results = job
+        .output
+        .as_ref()
+        .and_then(|o| o.get("results").cloned())
+        .unwrap_or_else(|| serde_json::json!([]));
+    let error = match status {
+        JobStatus::Canceled => format!(
+            "the job ran past its timeout ({} s) plus the grace ({} s)",
+            job.timeout,
+            timeouts.grace.as_secs()
+        ),
+        _ => format!(
+            "no message from the runner for the heartbeat timeout ({} s)",
+            timeouts.heartbeat.as_secs()
+        ),
+    };
+    serde_json::json!({ "results": results, "error": error })
+}
+
+/// A transition a report makes: from one of `from` to `to`, stamping the
+/// column `stamp` (if any), keeping `output` (if any).
+pub(super) struct Move {
+    pub from: &'static [JobStatus],
+    pub to: JobStatus,
+    pub stamp: Option<&'static str>,
+    pub output: Option<serde_json::Value>,
+}
+
+/// What `report` does to `job` at time `t`, under the timeout rules: the
+/// answer, and the transition to make (each engine makes it its own way).
+pub(super) fn decide(
+    report: JobReport,
+    job: &JobRow,
+    timeouts: &Timeouts,
+    t: DateTime<Utc>,
+) -> (Reported, Option<Move>) {
+    use JobStatus::*;
+    const LIVE: &[JobStatus] = &[Claimed, Running];
+    let status = job.status;
+    let to = |from, to, stamp, output| {
+        Some(Move {
+            from,
+            to,
+            stamp,
+            output,
+        })
+    };
+    match report {
+        JobReport::Running | JobReport::Heartbeat => match status {
+            Canceled => (Reported::Canceled, None),
+            Claimed | Running => {
+                if timeouts.run_out(job).is_some_and(|r| t >= r) {
+                    let output = expired_output(Canceled, timeouts, job);
+                    (
+                        Reported::TimedOut,
+                        to(LIVE, Canceled, Some("completed"), Some(output)),
+                    )
+                } else if status == Claimed && report == JobReport::Running {
+                    (
+                        Reported::Now(Running),
+                        to(&[Claimed], Running, Some("started"), None),
+                    )
+                } else {
+                    (Reported::Now(status), to(LIVE, status, None, None))
+                }
+            }
+            ended => (Reported::Ignored(ended), None),
+        },
+        JobReport::Completed(output) => match status {
+            Completed => (Reported::Repeated(Completed), None),
+            // Bencher takes a completion after a heartbeat timeout failed
+            // the job: the results are worth keeping.
+            Claimed | Running | Failed => (
+                Reported::Now(Completed),
+                to(
+                    &[Claimed, Running, Failed],
+                    Completed,
+                    Some("completed"),
+                    Some(output),
+                ),
+            ),
+            ended => (Reported::Ignored(ended), None),
+        },
+        JobReport::Failed(output) => match status {
+            Failed => (Reported::Repeated(Failed), None),
+            Claimed | Running => (
+                Reported::Now(Failed),
+                to(LIVE, Failed, Some("completed"), Some(output)),
+            ),
+            ended => (Reported::Ignored(ended), None),
+        },
+        JobReport::Canceled => match status {
+            Canceled => (Reported::Repeated(Canceled), None),
+            Claimed | Running => {
+                let output = serde_json::json!({"results": [], "error": "canceled by the runner"});
+                (
+                    Reported::Now(Canceled),
+                    to(LIVE, Canceled, Some("completed"), Some(output)),
+                )
+            }
+            ended => (Reported::Ignored(ended), None),
+        },
+    }
+}
+
+/// What the timeout rules do to `job` at `t`, on both engines: `Err` with
+/// the answer when there is nothing to write, else the status to move it
+/// to and the output to keep.
+pub(super) fn expiry(
+    job: &JobRow,
+    timeouts: &Timeouts,
+    t: DateTime<Utc>,
+) -> Result<(JobStatus, serde_json::Value), Expiry> {
+    if !matches!(job.status, JobStatus::Claimed | JobStatus::Running) {
+        return Err(Expiry::Ended);
+    }
+    let deadline = timeouts.deadline(job);
+    if t < deadline {
+        return Err(Expiry::NotBefore(deadline));
+    }
+    let status = if timeouts.run_out(job).is_some_and(|r| t >= r) {
+        JobStatus::Canceled
+    } else {
+        JobStatus::Failed
+    };
+    Ok((status, expired_output(status, timeouts, job)))
+}
+
+/// The answer of the timeout rules once the move to `status` was tried.
+pub(super) fn expired(moved: bool, status: JobStatus) -> Expiry {
+    match (moved, status) {
+        (false, _) => Expiry::Ended,
+        (true, JobStatus::Canceled) => Expiry::TimedOut,
+        (true, _) => Expiry::Failed,
+    }
+}
