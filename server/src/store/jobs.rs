@@ -5,7 +5,6 @@
 //! it leaves), so two writers can never both make it.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, types::Value};
@@ -15,8 +14,7 @@ use super::audit::record;
 use super::events::Event;
 use super::items::{self, Item};
 use super::model::{
-    AgentInfo, AuditAction, JobReport, JobRow, JobStatus, Kind, NewJob, RunnerRef, Runners,
-    SpecRow, Specs,
+    AuditAction, JobRow, JobStatus, Kind, NewJob, RunnerRef, Runners, SpecRow, Specs,
 };
 use super::principal::Actor;
 use super::{Store, StoreError, now, opt_time_at, time_at, to_text, uuid_at};
@@ -104,7 +102,11 @@ fn no_spec() -> SpecRow {
 }
 
 /// Reads the jobs `sql` selects (with [`COLUMNS`]), each with its spec.
-pub(super) fn query_jobs(conn: &Connection, sql: &str, args: &[Value]) -> Result<Vec<Read>, StoreError> {
+pub(super) fn query_jobs(
+    conn: &Connection,
+    sql: &str,
+    args: &[Value],
+) -> Result<Vec<Read>, StoreError> {
     let mut reads = conn
         .prepare_cached(sql)?
         .query_map(params_from_iter(args), |r| job_at(r, no_spec()))?
@@ -188,7 +190,11 @@ pub(super) fn transition(
 }
 
 /// Applies the timeout rules to job `id` now.
-pub(super) fn expire(conn: &Connection, id: i64, timeouts: &Timeouts) -> Result<Expiry, StoreError> {
+pub(super) fn expire(
+    conn: &Connection,
+    id: i64,
+    timeouts: &Timeouts,
+) -> Result<Expiry, StoreError> {
     let job = job_by_id(conn, id)?.row;
     let (status, output) = match expiry(&job, timeouts, now()) {
         Ok(change) => change,

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::super::events::Event;
 use super::super::model::{AgentInfo, JobReport, JobStatus, RunnerKeyHash};
 use super::super::rules::{Claim, Claimed, Expiry, Reported, Timeouts, decide, expired, expiry};
-use super::jobs::{job_by_id, job_by_uuid, transition};
+use super::jobs::{COLUMNS, job_at, job_by_id, job_by_uuid, transition};
 use super::{PgStore, StoreError, Tx, now};
 
 /// The runner's message: its `last_heartbeat`, and its agent's report.

@@ -6,18 +6,14 @@ use uuid::Uuid;
 
 use super::super::events::Event;
 use super::super::principal::Actor;
-use chrono::{DateTime, Utc};
 
-use super::super::rules::{Claim, Claimed, Expiry, Reported, Timeouts, decide, expired, expiry};
-use super::super::model::{
-    AgentInfo, AuditAction, JobReport, JobRow, JobStatus, Kind, NewJob, RunnerKeyHash, RunnerRef,
-    SpecRef,
-};
+use super::super::model::{AuditAction, JobRow, JobStatus, Kind, NewJob, RunnerRef, SpecRef};
+use super::super::rules::Claimed;
 use super::{PgStore, StoreError, Tx, now, record, specs, text_enum};
 use crate::validate::{Direction, JobListQuery, Ref};
 
 /// The columns [`job_at`] reads; its spec is read by its id.
-const COLUMNS: &str = "j.id, j.uuid, j.status, j.spec_id, j.config, \
+pub(super) const COLUMNS: &str = "j.id, j.uuid, j.status, j.spec_id, j.config, \
     (SELECT uuid FROM runners WHERE runners.id = j.runner_id), j.claimed, j.started, \
     j.completed, j.created, j.modified, j.output, j.priority, j.last_heartbeat, j.timeout";
 
@@ -28,7 +24,7 @@ fn list_columns() -> String {
 }
 
 /// A job's row id, its spec's row id, and the job with its spec.
-async fn job_at(tx: &Tx<'_>, row: &Row) -> Result<Claimed, StoreError> {
+pub(super) async fn job_at(tx: &Tx<'_>, row: &Row) -> Result<Claimed, StoreError> {
     let spec_id: i64 = row.try_get(3)?;
     let stmt = tx
         .prepare_cached(&format!(

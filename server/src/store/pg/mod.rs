@@ -6,9 +6,9 @@
 //! ([`replicas`]); `migrate` from a SQLite file ([`migrate`]). Its results
 //! are the SQLite store's for the same calls (`tests.rs` compares them).
 
+mod claims;
 pub mod events;
 mod items;
-mod claims;
 mod jobs;
 pub mod migrate;
 mod replicas;
