@@ -61,6 +61,9 @@ impl Store {
         since: Option<DateTime<Utc>>,
         runner: Option<String>,
     ) -> Result<Vec<AuditRow>, StoreError> {
+        // Every row is after the year 0: an earlier bound is none (and
+        // PostgreSQL's `timestamptz` cannot hold one before 4713 BC).
+        let since = since.filter(|t| t.year() >= 0);
         if let Some(pg) = self.pg() {
             return super::pg::bounded(pg.audit(since, runner)).await;
         }

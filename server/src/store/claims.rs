@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::events::Event;
 use super::jobs::{COLUMNS, expire, job_by_id, job_by_uuid, query_jobs, transition};
 use super::model::{AgentInfo, JobReport, JobStatus};
-use super::rules::{Claim, Claimed, Expiry, Reported, Timeouts, decide};
+use super::rules::{Claim, Claimed, Expiry, Reported, Timeouts, claimable, decide};
 use super::{Store, StoreError, now, to_text};
 
 impl Store {
@@ -48,11 +48,7 @@ impl Store {
                 )?
                 .query_row(params![to_text(channel), runner, key_hash], |r| r.get(0))
                 .optional()?;
-            match found {
-                None => return Err(StoreError::RunnerRevoked),
-                Some(false) => return Err(StoreError::ChannelNotCurrent),
-                Some(true) => {}
-            }
+            claimable(found)?;
             if let Some(agent) = seen {
                 runner_seen(tx, runner, agent.as_ref(), &t)?;
             }

@@ -129,8 +129,24 @@ pub fn lock(db: &Path) -> anyhow::Result<Option<Lock>> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true).write(true).create(true);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // Never through a symbolic link: one planted where the lock goes
+        // (a directory others may write to) would have the server create or
+        // write a file of the link's choosing.
+        let nofollow = rustix::fs::OFlags::NOFOLLOW.bits();
+        options
+            .mode(0o600)
+            .custom_flags(i32::try_from(nofollow).expect("O_NOFOLLOW fits a c_int"));
+    }
     let mut file = options.open(&lock).map_err(|e| {
+        if std::fs::symlink_metadata(&lock).is_ok_and(|m| m.file_type().is_symlink()) {
+            return anyhow::anyhow!(
+                "cannot open database {shown}: its lock file {} is a symbolic link, which \
+                 the server never follows: remove it",
+                lock.display()
+            );
+        }
         anyhow::anyhow!(
             "cannot open database {shown}: its lock file {} cannot be created or opened \
              (is its directory writable?): {e}",

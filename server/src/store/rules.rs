@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::StoreError;
 use super::model::{JobReport, JobRow, JobStatus};
 
 /// A job claimed by a runner: its row and row id.
@@ -229,5 +230,16 @@ pub(super) fn expired(moved: bool, status: JobStatus) -> Expiry {
         (false, _) => Expiry::Ended,
         (true, JobStatus::Canceled) => Expiry::TimedOut,
         (true, _) => Expiry::Failed,
+    }
+}
+
+/// Whether a claim may go on, from what the runner's row says: `None`, no
+/// active runner has that key (revoked); `Some(false)`, the channel the
+/// claim is for is no longer the runner's recorded one.
+pub(super) fn claimable(found: Option<bool>) -> Result<(), StoreError> {
+    match found {
+        None => Err(StoreError::RunnerRevoked),
+        Some(false) => Err(StoreError::ChannelNotCurrent),
+        Some(true) => Ok(()),
     }
 }

@@ -171,4 +171,17 @@ fn another_users_files_are_refused_directly_or_through_a_link() {
     let mine = dir.path().join("mine.db");
     std::os::unix::fs::symlink(&ours, &mine).unwrap();
     token_create(&mine, "y");
+
+    // A link planted where the lock goes, to a file of this user's own
+    // (another user may write into a shared directory): `serve` refuses
+    // to follow it, and the file it names is left as it was.
+    let kept = dir.path().join("kept");
+    std::fs::write(&kept, "keep").unwrap();
+    let planted = dir.path().join("ours.db.lock");
+    std::fs::remove_file(&planted).ok();
+    std::os::unix::fs::symlink(&kept, &planted).unwrap();
+    let db = ours.to_str().unwrap();
+    let output = finished(&["serve", "--bind", "127.0.0.1:0", "--db", db]);
+    assert_clear_failure(&output, "is a symbolic link");
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "keep");
 }

@@ -479,7 +479,11 @@ fn audit_since_compares_times_not_text() {
     for since in ["+10000-01-01T00:00:00Z", "9999-12-31T23:59:59Z"] {
         assert_eq!(rows(since), 0, "--since {since}");
     }
-    for since in ["-0001-01-01T00:00:00Z", "0000-01-01T00:00:00Z"] {
+    for since in [
+        "-4714-01-01T00:00:00Z",
+        "-0001-01-01T00:00:00Z",
+        "0000-01-01T00:00:00Z",
+    ] {
         assert_eq!(rows(since), all, "--since {since}");
     }
 }

@@ -10,7 +10,9 @@ use uuid::Uuid;
 
 use super::super::events::Event;
 use super::super::model::{AgentInfo, JobReport, JobStatus, RunnerKeyHash};
-use super::super::rules::{Claim, Claimed, Expiry, Reported, Timeouts, decide, expired, expiry};
+use super::super::rules::{
+    Claim, Claimed, Expiry, Reported, Timeouts, claimable, decide, expired, expiry,
+};
 use super::jobs::{COLUMNS, job_at, job_by_id, job_by_uuid, transition};
 use super::{PgStore, StoreError, Tx, now};
 
@@ -75,11 +77,7 @@ impl PgStore {
             .await?
             .map(|r| r.try_get(0))
             .transpose()?;
-        match current {
-            None => return Err(StoreError::RunnerRevoked),
-            Some(false) => return Err(StoreError::ChannelNotCurrent),
-            Some(true) => {}
-        }
+        claimable(current)?;
         if let Some(agent) = seen {
             runner_seen(&tx, runner, agent.as_ref(), t).await?;
         }
