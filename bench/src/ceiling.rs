@@ -118,10 +118,10 @@ impl RunnersApi for Ceiling {
 
     async fn runners_get(
         rqctx: RequestContext<Memory>,
-        _: AdminUser,
+        AdminUser(admin): AdminUser,
         query: QueryParams<RunnersQuery>,
     ) -> Result<RunnersPage, HttpError> {
-        let q = query.0;
+        let q = query.open(&admin)?;
         let per_page = q.per_page as usize;
         let offset = usize::try_from(q.offset()).unwrap_or(usize::MAX);
         let inner = rqctx.context().inner.read().unwrap();
@@ -163,11 +163,11 @@ impl RunnersApi for Ceiling {
 
     async fn runner_get(
         rqctx: RequestContext<Memory>,
-        _: AdminUser,
+        AdminUser(admin): AdminUser,
         path: PathParams<RunnerPath>,
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
         let cx = rqctx.context();
-        let i = cx.find(&path.0.runner)?;
+        let i = cx.find(&path.open(&admin)?.runner)?;
         Ok(HttpResponseOk(cx.inner.read().unwrap().sorted[i].clone()))
     }
 
@@ -182,10 +182,10 @@ impl RunnersApi for Ceiling {
 
     async fn runner_key_post(
         rqctx: RequestContext<Memory>,
-        _: AdminUser,
+        AdminUser(admin): AdminUser,
         path: PathParams<RunnerPath>,
     ) -> Result<Created<JsonRunnerKey>, HttpError> {
-        new_key(rqctx.context(), &path.0.runner)
+        new_key(rqctx.context(), &path.open(&admin)?.runner)
     }
 
     /// The same as `/key`, under v0.6.2's name.

@@ -29,7 +29,7 @@ use dropshot::{
 use http::HeaderMap;
 
 use crate::auth::{Admin, AuthError, RunnerKey};
-use crate::extract::PathParams;
+use crate::extract::{Authorized, PathParams};
 use crate::types::RunnerPath;
 use crate::validate::Ref;
 
@@ -191,72 +191,18 @@ pub fn declare_security(spec: &mut serde_json::Value) {
     }
 }
 
-/// Requests whose credential is being checked, by request id: while one
-/// is, the request's other extractors hold back their own errors (see
-/// [`credential_settled`]).
-static CHECKING: std::sync::LazyLock<
-    std::sync::Mutex<std::collections::HashMap<String, tokio::sync::watch::Receiver<()>>>,
-> = std::sync::LazyLock::new(Default::default);
-
-/// A credential check under way; its end (success, failure, or the
-/// request dropped) releases the extractors waiting for it.
-struct Checking {
-    request: String,
-    _done: tokio::sync::watch::Sender<()>,
-}
-
-impl Checking {
-    /// Called in a credential extractor's first poll, before its first
-    /// await: dropshot polls a handler's extractors in order (credential
-    /// first) within one `try_join!`, so the others find it.
-    fn start<Context: ServerContext>(rqctx: &RequestContext<Context>) -> Self {
-        let (done, waiting) = tokio::sync::watch::channel(());
-        if let Ok(mut checking) = CHECKING.lock() {
-            checking.insert(rqctx.request_id.clone(), waiting);
-        }
-        Self {
-            request: rqctx.request_id.clone(),
-            _done: done,
-        }
-    }
-}
-
-impl Drop for Checking {
-    fn drop(&mut self) {
-        if let Ok(mut checking) = CHECKING.lock() {
-            checking.remove(&self.request);
-        }
-    }
-}
-
-/// Waits until the request's credential check (if any) has ended. Another
-/// extractor calls it before it fails: dropshot runs the extractors at once
-/// (`try_join!`) and answers the first error, so without it a bad body or
-/// query would be answered 400 before a bad credential's 401/403 whenever
-/// the credential check awaits the database (PostgreSQL; SQLite's blocking
-/// path). With it, a failed credential always answers first.
-pub(crate) async fn credential_settled<Context: ServerContext>(rqctx: &RequestContext<Context>) {
-    let waiting = CHECKING
-        .lock()
-        .ok()
-        .and_then(|checking| checking.get(&rqctx.request_id).cloned());
-    if let Some(mut waiting) = waiting {
-        // Err: the check ended (its sender dropped).
-        let _ = waiting.changed().await;
-    }
-}
-
 /// An admin's API token: the admin that the handler acts as. Refused (401,
 /// or 403 for a user who is not an admin) before anything else of the
 /// request is looked at.
 pub struct AdminUser(pub Admin);
+
+impl Authorized for Admin {}
 
 #[async_trait]
 impl SharedExtractor for AdminUser {
     async fn from_request<Context: ServerContext>(
         rqctx: &RequestContext<Context>,
     ) -> Result<Self, HttpError> {
-        let _checking = Checking::start(rqctx);
         let headers = rqctx.request.headers();
         Ok(Self(credentials(rqctx)?.admin(headers).await?))
     }
@@ -281,11 +227,10 @@ impl SharedExtractor for RunnerAuth {
         rqctx: &RequestContext<Context>,
     ) -> Result<Self, HttpError> {
         // The path first (its error answers first), then the check.
-        let path = PathParams::<RunnerPath>::parse(rqctx)?;
-        let _checking = Checking::start(rqctx);
+        let path: RunnerPath = PathParams::parse(rqctx)?;
         let headers = rqctx.request.headers();
         let credentials = credentials(rqctx)?;
-        Ok(Self(credentials.runner(headers, &path.0.runner).await?))
+        Ok(Self(credentials.runner(headers, &path.runner).await?))
     }
 
     fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {

@@ -2,6 +2,13 @@
 //! exactly as dropshot's `TypedBody` and `Query` do, but every parse error
 //! they raise carries the `InvalidRequest` error code and names the field;
 //! a query comes to the handler in its [`Validate`]d form.
+//!
+//! **Credential first, by construction.** dropshot runs a handler's
+//! extractors together and answers the first error; a bad body must never
+//! answer 400 before a bad credential's 401/403. So these extractors never
+//! fail: each holds its parse result, and the handler opens it with the
+//! proof that the credential passed (`body.open(&admin)?`, [`Authorized`]).
+//! Only a credential extractor can fail inside dropshot's join.
 
 use async_trait::async_trait;
 use dropshot::{
@@ -14,8 +21,20 @@ use serde::de::DeserializeOwned;
 use crate::error::invalid_request;
 use crate::validate::{Invalid, QueryRules, Validate};
 
-/// A JSON request body of type `T` (whose field types keep their rules).
-pub struct JsonBody<T>(pub T);
+/// What a credential extractor hands a handler once the credential passed:
+/// the key that opens the request's other parts.
+pub trait Authorized {}
+
+/// A JSON request body of type `T` (whose field types keep their rules),
+/// or why it is not one: [`JsonBody::open`] it.
+pub struct JsonBody<T>(Result<T, HttpError>);
+
+impl<T> JsonBody<T> {
+    /// The body, for a handler whose credential passed.
+    pub fn open(self, _: &impl Authorized) -> Result<T, HttpError> {
+        self.0
+    }
+}
 
 /// What a body or path parameter type must be: described by a schema,
 /// parsed by serde, and shareable across the server's tasks.
@@ -29,14 +48,8 @@ impl<T: Wire> ExclusiveExtractor for JsonBody<T> {
         rqctx: &RequestContext<Context>,
         request: hyper::Request<dropshot::Body>,
     ) -> Result<Self, HttpError> {
-        match <TypedBody<T> as ExclusiveExtractor>::from_request(rqctx, request).await {
-            Ok(body) => Ok(Self(body.into_inner())),
-            Err(e) => {
-                // A bad credential answers before a bad body.
-                crate::credential::credential_settled(rqctx).await;
-                Err(invalid_request(e))
-            }
-        }
+        let body = <TypedBody<T> as ExclusiveExtractor>::from_request(rqctx, request).await;
+        Ok(Self(body.map(TypedBody::into_inner).map_err(invalid_request)))
     }
 
     fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
@@ -45,26 +58,27 @@ impl<T: Wire> ExclusiveExtractor for JsonBody<T> {
 }
 
 /// Path parameters of type `T`: dropshot's `Path`, with the contract's
-/// `InvalidRequest` code on a value that breaks its rule.
-pub struct PathParams<T>(pub T);
+/// `InvalidRequest` code on a value that breaks its rule; [`PathParams::open`]
+/// them.
+pub struct PathParams<T>(Result<T, HttpError>);
 
 #[async_trait]
 impl<T: Wire> SharedExtractor for PathParams<T> {
     async fn from_request<Context: ServerContext>(
         rqctx: &RequestContext<Context>,
     ) -> Result<Self, HttpError> {
-        match Self::parse(rqctx) {
-            Ok(path) => Ok(path),
-            Err(e) => {
-                // A bad credential answers before a bad path.
-                crate::credential::credential_settled(rqctx).await;
-                Err(e)
-            }
-        }
+        Ok(Self(Self::parse(rqctx)))
     }
 
     fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
         <Path<T> as SharedExtractor>::metadata(content_type)
+    }
+}
+
+impl<T> PathParams<T> {
+    /// The path's parameters, for a handler whose credential passed.
+    pub fn open(self, _: &impl Authorized) -> Result<T, HttpError> {
+        self.0
     }
 }
 
@@ -73,12 +87,10 @@ impl<T: Wire> PathParams<T> {
     /// `Path` extractor awaits nothing).
     pub(crate) fn parse<Context: ServerContext>(
         rqctx: &RequestContext<Context>,
-    ) -> Result<Self, HttpError> {
+    ) -> Result<T, HttpError> {
         let parsed = <Path<T> as SharedExtractor>::from_request(rqctx);
         match futures::FutureExt::now_or_never(parsed) {
-            Some(parsed) => parsed
-                .map(|path| Self(path.into_inner()))
-                .map_err(invalid_request),
+            Some(parsed) => parsed.map(Path::into_inner).map_err(invalid_request),
             None => Err(HttpError::for_internal_error(
                 "the path extractor did not complete at once".into(),
             )),
@@ -86,8 +98,16 @@ impl<T: Wire> PathParams<T> {
     }
 }
 
-/// Query parameters of type `T`, checked by its rules.
-pub struct QueryParams<T: Validate>(pub T::Valid);
+/// Query parameters of type `T`, checked by its rules; [`QueryParams::open`]
+/// them.
+pub struct QueryParams<T: Validate>(Result<T::Valid, HttpError>);
+
+impl<T: Validate> QueryParams<T> {
+    /// The query, for a handler whose credential passed.
+    pub fn open(self, _: &impl Authorized) -> Result<T::Valid, HttpError> {
+        self.0
+    }
+}
 
 #[async_trait]
 impl<T> SharedExtractor for QueryParams<T>
@@ -98,12 +118,7 @@ where
     async fn from_request<Context: ServerContext>(
         rqctx: &RequestContext<Context>,
     ) -> Result<Self, HttpError> {
-        let parsed = Self::parse(rqctx);
-        if parsed.is_err() {
-            // A bad credential answers before a bad query.
-            crate::credential::credential_settled(rqctx).await;
-        }
-        parsed
+        Ok(Self(Self::parse(rqctx)))
     }
 
     fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
@@ -116,7 +131,9 @@ where
     T: JsonSchema + DeserializeOwned + QueryRules + Validate + Send + Sync + 'static,
     T::Valid: Send + Sync + 'static,
 {
-    fn parse<Context: ServerContext>(rqctx: &RequestContext<Context>) -> Result<Self, HttpError> {
+    fn parse<Context: ServerContext>(
+        rqctx: &RequestContext<Context>,
+    ) -> Result<T::Valid, HttpError> {
         let raw = rqctx.request.uri().query().unwrap_or("");
         let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
         let query: T = serde_path_to_error::deserialize(pairs).map_err(|e| {
@@ -137,6 +154,6 @@ where
                 },
             }
         })?;
-        Ok(Self(query.validate()?))
+        Ok(query.validate()?)
     }
 }

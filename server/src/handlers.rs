@@ -50,7 +50,7 @@ async fn rotate_key(
     path: PathParams<RunnerPath>,
 ) -> Result<Created<JsonRunnerKey>, HttpError> {
     let cx = rqctx.context();
-    let runner = path.0.runner;
+    let runner = path.open(&admin)?.runner;
     let (key, hash) = new_runner_key();
     let uuid = cx
         .store
@@ -104,11 +104,11 @@ impl RunnersApi for RunnersImpl {
 
     async fn runners_get(
         rqctx: RequestContext<Context>,
-        _: AdminUser,
+        AdminUser(admin): AdminUser,
         query: QueryParams<RunnersQuery>,
     ) -> Result<RunnersPage, HttpError> {
         let cx = rqctx.context();
-        Ok(page(cx.store.list_runners(query.0).await?))
+        Ok(page(cx.store.list_runners(query.open(&admin)?).await?))
     }
 
     async fn runners_post(
@@ -118,7 +118,7 @@ impl RunnersApi for RunnersImpl {
     ) -> Result<Created<JsonRunnerKey>, HttpError> {
         let cx = rqctx.context();
         let (key, hash) = new_runner_key();
-        let new = body.0.into();
+        let new = body.open(&admin)?.into();
         let runner = cx.store.create_runner(new, hash, &admin.actor()).await?;
         Ok(created(
             JsonRunnerKey::new(runner.uuid, key),
@@ -129,11 +129,11 @@ impl RunnersApi for RunnersImpl {
 
     async fn runner_get(
         rqctx: RequestContext<Context>,
-        _: AdminUser,
+        AdminUser(admin): AdminUser,
         path: PathParams<RunnerPath>,
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
         let cx = rqctx.context();
-        let runner: RunnerRef = path.0.runner.into();
+        let runner: RunnerRef = path.open(&admin)?.runner.into();
         Ok(HttpResponseOk(cx.store.item(&runner).await?.into()))
     }
 
@@ -144,8 +144,8 @@ impl RunnersApi for RunnersImpl {
         body: JsonBody<JsonUpdateRunner>,
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
         let cx = rqctx.context();
-        let runner: RunnerRef = path.0.runner.into();
-        let changes = body.0.into();
+        let runner: RunnerRef = path.open(&admin)?.runner.into();
+        let changes = body.open(&admin)?.into();
         let updated = cx.store.update(runner, changes, &admin.actor()).await?;
         Ok(HttpResponseOk(updated.into()))
     }
@@ -168,11 +168,11 @@ impl RunnersApi for RunnersImpl {
 
     async fn runner_specs_get(
         rqctx: RequestContext<Context>,
-        _: AdminUser,
+        AdminUser(admin): AdminUser,
         path: PathParams<RunnerPath>,
     ) -> Result<HttpResponseOk<Vec<JsonSpec>>, HttpError> {
         let cx = rqctx.context();
-        let runner = path.0.runner.into();
+        let runner = path.open(&admin)?.runner.into();
         let specs = cx.store.runner_specs(&runner).await?;
         Ok(HttpResponseOk(
             specs.into_iter().map(JsonSpec::from).collect(),
@@ -186,7 +186,7 @@ impl RunnersApi for RunnersImpl {
         body: JsonBody<JsonNewRunnerSpec>,
     ) -> Result<Created<JsonSpec>, HttpError> {
         let cx = rqctx.context();
-        let (runner, spec) = (path.0.runner.into(), body.0.spec.into());
+        let (runner, spec) = (path.open(&admin)?.runner.into(), body.open(&admin)?.spec.into());
         let spec = cx
             .store
             .add_runner_spec(runner, spec, &admin.actor())
@@ -200,7 +200,7 @@ impl RunnersApi for RunnersImpl {
         path: PathParams<RunnerSpecPath>,
     ) -> Result<HttpResponseDeleted, HttpError> {
         let cx = rqctx.context();
-        let RunnerSpecPath { runner, spec } = path.0;
+        let RunnerSpecPath { runner, spec } = path.open(&admin)?;
         cx.store
             .remove_runner_spec(runner.into(), spec.into(), &admin.actor())
             .await?;
@@ -227,13 +227,13 @@ impl RunnersApi for RunnersImpl {
 
     async fn runner_jobs_get(
         rqctx: RequestContext<Context>,
-        _: AdminUser,
+        AdminUser(admin): AdminUser,
         path: PathParams<RunnerPath>,
         query: QueryParams<RunnerJobsQuery>,
     ) -> Result<JobsPage, HttpError> {
         let cx = rqctx.context();
-        let runner = Some(path.0.runner.into());
-        jobs_page(cx.store.list_jobs(runner, query.0).await?)
+        let runner = Some(path.open(&admin)?.runner.into());
+        jobs_page(cx.store.list_jobs(runner, query.open(&admin)?).await?)
     }
 
     async fn jobs_post(
@@ -242,27 +242,27 @@ impl RunnersApi for RunnersImpl {
         body: JsonBody<JsonNewJob>,
     ) -> Result<Created<JsonJob>, HttpError> {
         let cx = rqctx.context();
-        let job = cx.store.create_job(body.0.into(), &admin.actor()).await?;
+        let job = cx.store.create_job(body.open(&admin)?.into(), &admin.actor()).await?;
         let uuid = job.uuid;
         Ok(created(JsonJob::try_from(job)?, "jobs", uuid))
     }
 
     async fn jobs_get(
         rqctx: RequestContext<Context>,
-        _: AdminUser,
+        AdminUser(admin): AdminUser,
         query: QueryParams<JobsQuery>,
     ) -> Result<JobsPage, HttpError> {
         let cx = rqctx.context();
-        jobs_page(cx.store.list_jobs(None, query.0).await?)
+        jobs_page(cx.store.list_jobs(None, query.open(&admin)?).await?)
     }
 
     async fn job_get(
         rqctx: RequestContext<Context>,
-        _: AdminUser,
+        AdminUser(admin): AdminUser,
         path: PathParams<JobPath>,
     ) -> Result<HttpResponseOk<JsonJob>, HttpError> {
         let cx = rqctx.context();
-        Ok(HttpResponseOk(cx.store.job(path.0.job).await?.try_into()?))
+        Ok(HttpResponseOk(cx.store.job(path.open(&admin)?.job).await?.try_into()?))
     }
 
     async fn job_cancel_post(
@@ -271,17 +271,17 @@ impl RunnersApi for RunnersImpl {
         path: PathParams<JobPath>,
     ) -> Result<HttpResponseOk<JsonJob>, HttpError> {
         let cx = rqctx.context();
-        let job = cx.store.cancel_job(path.0.job, &admin.actor()).await?;
+        let job = cx.store.cancel_job(path.open(&admin)?.job, &admin.actor()).await?;
         Ok(HttpResponseOk(job.try_into()?))
     }
 
     async fn specs_get(
         rqctx: RequestContext<Context>,
-        _: AdminUser,
+        AdminUser(admin): AdminUser,
         query: QueryParams<SpecsQuery>,
     ) -> Result<SpecsPage, HttpError> {
         let cx = rqctx.context();
-        Ok(page(cx.store.list_specs(query.0).await?))
+        Ok(page(cx.store.list_specs(query.open(&admin)?).await?))
     }
 
     async fn specs_post(
@@ -290,17 +290,17 @@ impl RunnersApi for RunnersImpl {
         body: JsonBody<JsonNewSpec>,
     ) -> Result<Created<JsonSpec>, HttpError> {
         let cx = rqctx.context();
-        let spec = cx.store.create_spec(body.0.into(), &admin.actor()).await?;
+        let spec = cx.store.create_spec(body.open(&admin)?.into(), &admin.actor()).await?;
         Ok(created(JsonSpec::from(spec.clone()), "specs", spec.uuid))
     }
 
     async fn spec_get(
         rqctx: RequestContext<Context>,
-        _: AdminUser,
+        AdminUser(admin): AdminUser,
         path: PathParams<SpecPath>,
     ) -> Result<HttpResponseOk<JsonSpec>, HttpError> {
         let cx = rqctx.context();
-        let spec: SpecRef = path.0.spec.into();
+        let spec: SpecRef = path.open(&admin)?.spec.into();
         Ok(HttpResponseOk(cx.store.item(&spec).await?.into()))
     }
 
@@ -311,8 +311,8 @@ impl RunnersApi for RunnersImpl {
         body: JsonBody<JsonUpdateSpec>,
     ) -> Result<HttpResponseOk<JsonSpec>, HttpError> {
         let cx = rqctx.context();
-        let spec: SpecRef = path.0.spec.into();
-        let changes = body.0.into();
+        let spec: SpecRef = path.open(&admin)?.spec.into();
+        let changes = body.open(&admin)?.into();
         let updated = cx.store.update(spec, changes, &admin.actor()).await?;
         Ok(HttpResponseOk(updated.into()))
     }
@@ -324,7 +324,7 @@ impl RunnersApi for RunnersImpl {
     ) -> Result<HttpResponseDeleted, HttpError> {
         let cx = rqctx.context();
         cx.store
-            .delete_spec(path.0.spec.into(), &admin.actor())
+            .delete_spec(path.open(&admin)?.spec.into(), &admin.actor())
             .await?;
         Ok(HttpResponseDeleted())
     }
