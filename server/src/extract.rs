@@ -49,7 +49,9 @@ impl<T: Wire> ExclusiveExtractor for JsonBody<T> {
         request: hyper::Request<dropshot::Body>,
     ) -> Result<Self, HttpError> {
         let body = <TypedBody<T> as ExclusiveExtractor>::from_request(rqctx, request).await;
-        Ok(Self(body.map(TypedBody::into_inner).map_err(invalid_request)))
+        Ok(Self(
+            body.map(TypedBody::into_inner).map_err(invalid_request),
+        ))
     }
 
     fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {

@@ -186,7 +186,10 @@ impl RunnersApi for RunnersImpl {
         body: JsonBody<JsonNewRunnerSpec>,
     ) -> Result<Created<JsonSpec>, HttpError> {
         let cx = rqctx.context();
-        let (runner, spec) = (path.open(&admin)?.runner.into(), body.open(&admin)?.spec.into());
+        let (runner, spec) = (
+            path.open(&admin)?.runner.into(),
+            body.open(&admin)?.spec.into(),
+        );
         let spec = cx
             .store
             .add_runner_spec(runner, spec, &admin.actor())
@@ -242,7 +245,10 @@ impl RunnersApi for RunnersImpl {
         body: JsonBody<JsonNewJob>,
     ) -> Result<Created<JsonJob>, HttpError> {
         let cx = rqctx.context();
-        let job = cx.store.create_job(body.open(&admin)?.into(), &admin.actor()).await?;
+        let job = cx
+            .store
+            .create_job(body.open(&admin)?.into(), &admin.actor())
+            .await?;
         let uuid = job.uuid;
         Ok(created(JsonJob::try_from(job)?, "jobs", uuid))
     }
@@ -262,7 +268,9 @@ impl RunnersApi for RunnersImpl {
         path: PathParams<JobPath>,
     ) -> Result<HttpResponseOk<JsonJob>, HttpError> {
         let cx = rqctx.context();
-        Ok(HttpResponseOk(cx.store.job(path.open(&admin)?.job).await?.try_into()?))
+        Ok(HttpResponseOk(
+            cx.store.job(path.open(&admin)?.job).await?.try_into()?,
+        ))
     }
 
     async fn job_cancel_post(
@@ -271,7 +279,10 @@ impl RunnersApi for RunnersImpl {
         path: PathParams<JobPath>,
     ) -> Result<HttpResponseOk<JsonJob>, HttpError> {
         let cx = rqctx.context();
-        let job = cx.store.cancel_job(path.open(&admin)?.job, &admin.actor()).await?;
+        let job = cx
+            .store
+            .cancel_job(path.open(&admin)?.job, &admin.actor())
+            .await?;
         Ok(HttpResponseOk(job.try_into()?))
     }
 
@@ -290,7 +301,10 @@ impl RunnersApi for RunnersImpl {
         body: JsonBody<JsonNewSpec>,
     ) -> Result<Created<JsonSpec>, HttpError> {
         let cx = rqctx.context();
-        let spec = cx.store.create_spec(body.open(&admin)?.into(), &admin.actor()).await?;
+        let spec = cx
+            .store
+            .create_spec(body.open(&admin)?.into(), &admin.actor())
+            .await?;
         Ok(created(JsonSpec::from(spec.clone()), "specs", spec.uuid))
     }
 
