@@ -13,7 +13,7 @@ And its twin, for the one other rule OpenAPI 3.0 cannot state: a job's
 `env` is an object, and 3.0 has no `propertyNames`, so the variables'
 names cannot be constrained by the schema (their values are, by
 `additionalProperties`). The rule (non-empty, no `=`, no control
-character, at most 4096 bytes: server/src/validate_jobs.rs, EnvVars and
+character, at most 4096 bytes: server/src/validate/jobs.rs, EnvVars and
 Arg) is stated in the field's description, and positive cases with a name
 that breaks it are dropped; names that keep it, and every value, are
 generated from every alphabet.
@@ -25,9 +25,9 @@ applies no per-part hook such as `filter_body`).
 import schemathesis
 from schemathesis import GenerationMode
 
-# server/src/validate.rs: NAME_MAX_BYTES.
+# server/src/validate/mod.rs: NAME_MAX_BYTES.
 NAME_MAX_BYTES = 64
-# server/src/validate_jobs.rs: ARG_MAX_BYTES.
+# server/src/validate/jobs.rs: ARG_MAX_BYTES.
 ARG_MAX_BYTES = 4096
 
 

@@ -67,7 +67,7 @@ impl Waiter {
 }
 
 /// A channel as the hub knows it.
-struct Channel {
+struct OpenChannel {
     id: u64,
     control: mpsc::UnboundedSender<Control>,
 }
@@ -78,7 +78,7 @@ struct State {
     /// Waiters of each spec (row id), oldest first.
     waiting: HashMap<i64, BTreeMap<u64, Arc<Waiter>>>,
     /// The open channel of each runner.
-    channels: HashMap<Uuid, Channel>,
+    channels: HashMap<Uuid, OpenChannel>,
 }
 
 /// The hub of one server process.
@@ -214,7 +214,7 @@ impl Hub {
         let mut state = self.state();
         state.next += 1;
         let id = state.next;
-        if let Some(old) = state.channels.insert(runner, Channel { id, control }) {
+        if let Some(old) = state.channels.insert(runner, OpenChannel { id, control }) {
             let _ = old
                 .control
                 .send(Control::Close("another channel of this runner opened"));

@@ -12,7 +12,6 @@ use runners_server::auth::{Claims, Keys};
 use runners_tests::TestServer;
 use serde_json::{Value, json};
 
-#[path = "hostile_target.rs"]
 mod target;
 use target::*;
 

@@ -483,13 +483,10 @@ pub fn list_rule(param: &str) -> Option<&'static str> {
 }
 
 #[cfg(test)]
-#[path = "validate_tests.rs"]
 mod tests;
 
-#[path = "validate_jobs.rs"]
 mod jobs;
 pub use jobs::*;
 
-#[path = "validate_registry.rs"]
 mod registry;
 pub use registry::*;
