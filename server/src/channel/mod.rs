@@ -77,6 +77,9 @@ enum End {
     Close(CloseCode, String),
     /// The runner was archived or re-keyed: closed, and its job failed.
     Revoked,
+    /// The server is shutting down: closed 1001 (going away), and a job not
+    /// yet running is left to the timeout rules after the restart.
+    Stopping,
 }
 
 impl End {
@@ -180,6 +183,7 @@ impl Channel {
         }
         let end = match end {
             End::Revoked => End::Close(CloseCode::Policy, REVOKED.into()),
+            End::Stopping => End::Close(CloseCode::Away, "server shutting down".into()),
             end => end,
         };
         if let End::Close(code, reason) = end {
@@ -227,8 +231,7 @@ impl Channel {
     /// rules. Running, it fails at once if the runner was revoked, or else
     /// is held to the timeout rules.
     async fn settle(&self, job: &Claimed, runner: i64, end: &End) {
-        let stopping = matches!(end, End::Close(CloseCode::Away, _));
-        if !stopping {
+        if !matches!(end, End::Stopping) {
             match self.store.release_job(job.id, runner).await {
                 Ok(true) => {
                     slog::info!(self.log, "a job given to a channel that closed before it said `running` is back in the queue"; "job" => %job.job.uuid);

@@ -32,7 +32,7 @@ impl Session<'_> {
                     }
                     continue;
                 }
-                () = stopping(&mut self.shutdown) => return Err(Self::shutting_down()),
+                () = stopping(&mut self.shutdown) => return Err(End::Stopping),
                 () = tokio::time::sleep_until(due) => {
                     match self.expire(current.id).await? {
                         (Some(end), _) => return Err(end),

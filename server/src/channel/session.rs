@@ -109,10 +109,6 @@ impl Session<'_> {
         }
     }
 
-    pub(super) fn shutting_down() -> End {
-        End::Close(CloseCode::Away, "server shutting down".into())
-    }
-
     /// Idle: until `ready` (its poll timeout is returned).
     async fn idle(&mut self) -> Result<Duration, End> {
         let heartbeat = self.ch.hub.timeouts.heartbeat;
@@ -128,7 +124,7 @@ impl Session<'_> {
                     self.control(control).await?;
                     continue;
                 }
-                () = stopping(&mut self.shutdown) => return Err(Self::shutting_down()),
+                () = stopping(&mut self.shutdown) => return Err(End::Stopping),
                 () = &mut silent => return Err(End::reason(CloseReason::HeartbeatTimeout)),
                 frame = self.ws.next() => frame,
             };
@@ -269,7 +265,7 @@ impl Session<'_> {
                     self.control(control).await?;
                     return Ok(true);
                 }
-                () = stopping(&mut self.shutdown) => return Err(Self::shutting_down()),
+                () = stopping(&mut self.shutdown) => return Err(End::Stopping),
                 () = waiter.woken() => return Ok(true),
                 () = tokio::time::sleep_until(deadline) => return Ok(false),
                 frame = self.ws.next() => {
