@@ -81,7 +81,7 @@ impl Credentials for Memory {
     async fn runner(&self, _: &http::HeaderMap, runner: &Ref) -> Result<RunnerKey, AuthError> {
         let slug = key(runner);
         Ok(RunnerKey::unchecked(KeyedRunner {
-            id: 0,
+            id: runners_server::store::RunnerId(0),
             uuid: uuid::Uuid::nil(),
             slug,
             archived: false,

@@ -30,7 +30,8 @@ use uuid::Uuid;
 
 use crate::store::Store;
 use crate::store::events::Event;
-use crate::store::jobs::{Expiry, Timeouts};
+use crate::store::rules::{Expiry, Timeouts};
+use crate::store::{JobId, SpecId};
 
 /// What a channel is told to do by the rest of the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,10 +53,10 @@ pub enum Control {
 /// A runner waiting for a job.
 pub struct Waiter {
     seq: u64,
-    specs: Vec<i64>,
+    specs: Vec<SpecId>,
     woken: AtomicBool,
     /// The spec whose job woke it.
-    trigger: Mutex<Option<i64>>,
+    trigger: Mutex<Option<SpecId>>,
     wake: Notify,
 }
 
@@ -76,7 +77,7 @@ struct OpenChannel {
 struct State {
     next: u64,
     /// Waiters of each spec (row id), oldest first.
-    waiting: HashMap<i64, BTreeMap<u64, Arc<Waiter>>>,
+    waiting: HashMap<SpecId, BTreeMap<u64, Arc<Waiter>>>,
     /// The open channel of each runner.
     channels: HashMap<Uuid, OpenChannel>,
 }
@@ -86,7 +87,7 @@ pub struct Hub {
     state: Mutex<State>,
     pub timeouts: Timeouts,
     /// Jobs whose channel is gone, to hold to the timeout rules.
-    orphans: mpsc::UnboundedSender<i64>,
+    orphans: mpsc::UnboundedSender<JobId>,
     shutdown: watch::Sender<bool>,
     wakes: AtomicU64,
 }
@@ -146,7 +147,7 @@ impl Hub {
     }
 
     /// Wakes the oldest runner waiting for `spec`, if any.
-    pub fn wake_one(&self, spec: i64) {
+    pub fn wake_one(&self, spec: SpecId) {
         let mut state = self.state();
         let Some(queue) = state.waiting.get_mut(&spec) else {
             return;
@@ -168,7 +169,7 @@ impl Hub {
     }
 
     /// Registers a runner with `specs` as waiting.
-    pub fn wait(&self, specs: &[i64]) -> Arc<Waiter> {
+    pub fn wait(&self, specs: &[SpecId]) -> Arc<Waiter> {
         let mut state = self.state();
         state.next += 1;
         let waiter = Arc::new(Waiter {
@@ -190,7 +191,7 @@ impl Hub {
 
     /// Ends a wait: the spec it was woken for, if it was woken (and not yet
     /// handled with [`Hub::pass_on`]).
-    pub fn unwait(&self, waiter: &Waiter) -> Option<i64> {
+    pub fn unwait(&self, waiter: &Waiter) -> Option<SpecId> {
         let mut state = self.state();
         remove(&mut state, waiter);
         drop(state);
@@ -203,7 +204,7 @@ impl Hub {
 
     /// Passes a wake for `spec` on to the next waiter (its job was not
     /// taken by the runner woken for it).
-    pub fn pass_on(&self, spec: i64) {
+    pub fn pass_on(&self, spec: SpecId) {
         self.wake_one(spec);
     }
 
@@ -231,7 +232,7 @@ impl Hub {
     }
 
     /// Holds job `id`, whose channel is gone, to the timeout rules.
-    pub fn orphan(&self, id: i64) {
+    pub fn orphan(&self, id: JobId) {
         let _ = self.orphans.send(id);
     }
 
@@ -295,11 +296,11 @@ fn remove(state: &mut State, waiter: &Waiter) {
 async fn reaper(
     store: Store,
     timeouts: Timeouts,
-    mut orphaned: mpsc::UnboundedReceiver<i64>,
+    mut orphaned: mpsc::UnboundedReceiver<JobId>,
     mut shutdown: watch::Receiver<bool>,
     log: slog::Logger,
 ) {
-    let mut due: BinaryHeap<Reverse<(chrono::DateTime<chrono::Utc>, i64)>> = BinaryHeap::new();
+    let mut due: BinaryHeap<Reverse<(chrono::DateTime<chrono::Utc>, JobId)>> = BinaryHeap::new();
     // The jobs in `due` (at most once each).
     let mut held = std::collections::HashSet::new();
     let mut rescan = tokio::time::interval(rescan_every(&timeouts));

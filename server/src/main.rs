@@ -298,7 +298,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             job_timeout_grace: args.job_timeout_grace.0,
         };
         // One server per SQLite file, for as long as this one lives.
-        let _lock = runners_server::store::files::lock(&config.db)?;
+        let _lock = runners_server::store::sqlite::files::lock(&config.db)?;
         let mut server = Server::start_with(&config, &limits).await?;
         if let Some(token) = &server.bootstrap_token {
             print_bootstrap_token(token);
@@ -402,8 +402,8 @@ async fn audit(
 async fn migrate(from: PathBuf, to: String) -> anyhow::Result<()> {
     let shown = runners_server::store::db_shown(std::path::Path::new(&to));
     // No server may write to the file while it is migrated and copied.
-    let _lock = runners_server::store::files::lock(&from)?;
-    let copied = runners_server::store::pg::migrate::migrate(&from, &to).await?;
+    let _lock = runners_server::store::sqlite::files::lock(&from)?;
+    let copied = runners_server::store::migrate::migrate(&from, &to).await?;
     out!("TABLE\tROWS");
     for (table, rows) in &copied.tables {
         out!("{table}\t{rows}");

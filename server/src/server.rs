@@ -276,7 +276,7 @@ impl Server {
         // No channel of this process is open yet (on PostgreSQL, other
         // replicas keep theirs).
         store.serve_channels().await?;
-        let timeouts = store::jobs::Timeouts {
+        let timeouts = store::rules::Timeouts {
             heartbeat: limits.heartbeat_timeout,
             grace: limits.job_timeout_grace,
         };

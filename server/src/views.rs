@@ -4,13 +4,80 @@
 
 use crate::store::StoreError;
 use crate::store::model::{
-    JobRow, NewJob, NewRunner, NewSpec, RunnerChanges, RunnerRow, SpecChanges, SpecRow,
+    self, JobRow, NewJob, NewRunner, NewSpec, RunnerChanges, RunnerRow, SpecChanges, SpecRow,
 };
 use crate::types::{
-    JsonJob, JsonJobConfig, JsonNewJob, JsonNewRunner, JsonNewSpec, JsonRunner, JsonSpec,
-    JsonUpdateRunner, JsonUpdateSpec,
+    self as wire, JsonJob, JsonJobConfig, JsonNewJob, JsonNewRunner, JsonNewSpec, JsonRunner,
+    JsonSpec, JsonUpdateRunner, JsonUpdateSpec,
 };
 use crate::validate::{TIMEOUT_DEFAULT, Timeout};
+
+/// A field's value as the other side's type: itself, or a stored enum as
+/// the wire's (and back), alone or in an `Option`.
+trait Edge<T> {
+    fn edge(self) -> T;
+}
+
+impl<T> Edge<T> for T {
+    fn edge(self) -> T {
+        self
+    }
+}
+
+/// `From` both ways between a stored enum and the wire's, variant by
+/// variant under the same names (a `match`: the compiler checks that each
+/// side has every variant of the other).
+macro_rules! same_variants {
+    ($($name:ident { $($variant:ident),* $(,)? })*) => {$(
+        impl From<model::$name> for wire::$name {
+            fn from(value: model::$name) -> Self {
+                match value {
+                    $(model::$name::$variant => Self::$variant,)*
+                }
+            }
+        }
+
+        impl From<wire::$name> for model::$name {
+            fn from(value: wire::$name) -> Self {
+                match value {
+                    $(wire::$name::$variant => Self::$variant,)*
+                }
+            }
+        }
+
+        impl Edge<wire::$name> for model::$name {
+            fn edge(self) -> wire::$name {
+                self.into()
+            }
+        }
+
+        impl Edge<model::$name> for wire::$name {
+            fn edge(self) -> model::$name {
+                self.into()
+            }
+        }
+
+        impl Edge<Option<wire::$name>> for Option<model::$name> {
+            fn edge(self) -> Option<wire::$name> {
+                self.map(Into::into)
+            }
+        }
+
+        impl Edge<Option<model::$name>> for Option<wire::$name> {
+            fn edge(self) -> Option<model::$name> {
+                self.map(Into::into)
+            }
+        }
+    )*};
+}
+
+same_variants!(
+    Architecture { X86_64, Aarch64 }
+    OperatingSystem { Linux, Macos, Windows }
+    Sandbox { Firecracker }
+    JobStatus { Pending, Claimed, Running, Completed, Failed, Canceled }
+    RunnerStatus { Offline, Idle, Busy }
+);
 
 /// `From<$from> for $to`, field by field under the same names: a struct
 /// literal, so the compiler checks that every field of `$to` is given.
@@ -18,7 +85,7 @@ macro_rules! same_fields {
     ($from:ty => $to:ty { $($field:ident),* $(,)? }) => {
         impl From<$from> for $to {
             fn from(value: $from) -> Self {
-                Self { $($field: value.$field),* }
+                Self { $($field: value.$field.edge()),* }
             }
         }
     };
@@ -79,7 +146,7 @@ impl TryFrom<JobRow> for JsonJob {
             |e: serde_json::Error| StoreError::Task(format!("job {}: stored JSON: {e}", row.uuid));
         Ok(Self {
             uuid: row.uuid,
-            status: row.status,
+            status: row.status.into(),
             spec: row.spec.clone().into(),
             config: serde_json::from_value(row.config.clone()).map_err(unreadable)?,
             runner: row.runner,

@@ -34,8 +34,9 @@ use uuid::Uuid;
 
 use crate::auth::{OciTokens, RunnerKey};
 use crate::dispatch::{Control, Hub};
-use crate::store::jobs::{Claimed, Expiry, Reported};
 use crate::store::model::{AgentInfo, JobReport, JobStatus};
+use crate::store::rules::{Claimed, Expiry, Reported};
+use crate::store::{RunnerId, SpecId};
 use crate::store::{Store, StoreError, now};
 use crate::types::{
     CloseReason, JsonClaimedJob, JsonIterationOutput, JsonSpec, RunnerMessage, ServerMessage,
@@ -117,7 +118,7 @@ struct Session<'a> {
     controls: tokio::sync::mpsc::UnboundedReceiver<Control>,
     shutdown: tokio::sync::watch::Receiver<bool>,
     /// The runner's specs (row ids), as of its last claim.
-    specs: Vec<i64>,
+    specs: Vec<SpecId>,
     /// The job it runs, if any.
     job: Option<Claimed>,
     /// The runner spoke (`ready`, with its agent's report if any): written
@@ -230,7 +231,7 @@ impl Channel {
     /// when the server stops failed after the restart, by the timeout
     /// rules. Running, it fails at once if the runner was revoked, or else
     /// is held to the timeout rules.
-    async fn settle(&self, job: &Claimed, runner: i64, end: &End) {
+    async fn settle(&self, job: &Claimed, runner: RunnerId, end: &End) {
         if !matches!(end, End::Stopping) {
             match self.store.release_job(job.id, runner).await {
                 Ok(true) => {

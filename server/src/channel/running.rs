@@ -2,6 +2,7 @@
 //! cancels and the timeout rules.
 
 use super::*;
+use crate::store::JobId;
 
 impl Session<'_> {
     /// Running a job: until it ends, or the channel does.
@@ -130,7 +131,7 @@ impl Session<'_> {
     /// of the channel, or none (the job ended, or is not due yet).
     pub(super) async fn expire(
         &mut self,
-        id: i64,
+        id: JobId,
     ) -> Result<(Option<End>, Option<chrono::DateTime<chrono::Utc>>), End> {
         let expiry = self
             .ch

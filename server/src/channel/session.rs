@@ -141,8 +141,8 @@ impl Session<'_> {
                     runner,
                 } => {
                     let agent = runner.map(|r| AgentInfo {
-                        os: r.os,
-                        arch: r.arch,
+                        os: r.os.into(),
+                        arch: r.arch.into(),
                         version: r.version.to_string(),
                     });
                     self.seen = Some(agent);
@@ -201,7 +201,7 @@ impl Session<'_> {
         // claim wakes it.
         let mut waiter = hub.wait(&self.specs);
         // Wakes received and not yet used.
-        let mut triggers: Vec<i64> = Vec::new();
+        let mut triggers: Vec<SpecId> = Vec::new();
         let outcome = loop {
             let runner = self.key.runner();
             let seen = self.seen.take();

@@ -8,14 +8,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::StoreError;
-use super::model::{JobReport, JobRow, JobStatus};
+use super::model::{JobId, JobReport, JobRow, JobStatus, SpecId};
 
 /// A job claimed by a runner: its row and row id.
 #[derive(Clone, Debug)]
 pub struct Claimed {
-    pub id: i64,
+    pub id: JobId,
     /// Its spec's row id.
-    pub spec_id: i64,
+    pub spec_id: SpecId,
     pub job: JobRow,
 }
 
@@ -24,7 +24,7 @@ pub struct Claimed {
 #[derive(Clone, Debug)]
 pub struct Claim {
     pub job: Option<Claimed>,
-    pub specs: Vec<i64>,
+    pub specs: Vec<SpecId>,
 }
 
 /// What a runner's report did to its job.

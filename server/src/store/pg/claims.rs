@@ -1,4 +1,4 @@
-//! A runner's channel on PostgreSQL (the twin of `../claims.rs`). The claim
+//! A runner's channel on PostgreSQL (the twin of `../sqlite/claims.rs`). The claim
 //! is one statement, `UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP
 //! LOCKED)`, in the transaction that checks the runner and its channel:
 //! runners racing on any replica skip each other's row, so a job is claimed
@@ -8,26 +8,27 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::super::events::Event;
-use super::super::model::{AgentInfo, JobReport, JobStatus, RunnerKeyHash};
-use super::super::rules::{
-    Claim, Claimed, Expiry, Reported, Timeouts, claimable, decide, expired, expiry,
-};
 use super::jobs::{COLUMNS, job_at, job_by_id, job_by_uuid, transition};
 use super::{PgStore, StoreError, Tx, now};
+use crate::store::model::events::Event;
+use crate::store::model::{
+    AgentInfo, JobId, JobReport, JobStatus, RunnerId, RunnerKeyHash, SpecId,
+};
+use crate::store::operations::ClaimOps;
+use crate::store::rules::{
+    Claim, Claimed, Expiry, Reported, Timeouts, claimable, decide, expired, expiry,
+};
 
 /// The runner's message: its `last_heartbeat`, and its agent's report.
 async fn runner_seen(
     tx: &Tx<'_>,
-    runner: i64,
+    runner: RunnerId,
     agent: Option<&AgentInfo>,
     t: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     match agent {
         Some(a) => {
-            let text = |v: serde_json::Value| v.as_str().map(str::to_owned);
-            let os = text(serde_json::to_value(a.os).unwrap_or_default());
-            let arch = text(serde_json::to_value(a.arch).unwrap_or_default());
+            let (os, arch) = (a.os.as_str(), a.arch.as_str());
             tx.execute(
                 "UPDATE runners SET last_heartbeat = $1, os = $2, arch = $3, version = $4
                  WHERE id = $5",
@@ -46,14 +47,14 @@ async fn runner_seen(
     Ok(())
 }
 
-impl PgStore {
+impl ClaimOps for PgStore {
     /// Claims for runner `runner` (row id, still keyed by `key_hash` and
     /// active) the best pending job of its specs: higher priority first,
     /// then older. With `seen`, the runner sent a message: its
     /// `last_heartbeat` (and its agent's report, if any) is written too.
-    pub async fn claim_job(
+    async fn claim_job(
         &self,
-        runner: i64,
+        runner: RunnerId,
         key_hash: RunnerKeyHash,
         channel: DateTime<Utc>,
         seen: Option<Option<AgentInfo>>,
@@ -84,7 +85,7 @@ impl PgStore {
         let stmt = tx
             .prepare_cached("SELECT spec_id FROM runner_specs WHERE runner_id = $1 ORDER BY id")
             .await?;
-        let specs: Vec<i64> = tx
+        let specs: Vec<SpecId> = tx
             .query(&stmt, &[&runner])
             .await?
             .iter()
@@ -112,7 +113,7 @@ impl PgStore {
     }
 
     /// The specs (row ids) of runner `runner` (row id).
-    pub async fn runner_spec_ids(&self, runner: i64) -> Result<Vec<i64>, StoreError> {
+    async fn runner_spec_ids(&self, runner: RunnerId) -> Result<Vec<SpecId>, StoreError> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached("SELECT spec_id FROM runner_specs WHERE runner_id = $1 ORDER BY id")
@@ -127,7 +128,7 @@ impl PgStore {
 
     /// Puts job `id`, claimed by `runner` but never given to it, back in
     /// the queue; runners waiting for its spec, on every replica, are told.
-    pub async fn release_job(&self, id: i64, runner: i64) -> Result<bool, StoreError> {
+    async fn release_job(&self, id: JobId, runner: RunnerId) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let spec = tx
@@ -141,7 +142,7 @@ impl PgStore {
             .await?;
         let released = spec.is_some();
         if let Some(row) = spec {
-            let spec: i64 = row.try_get(0)?;
+            let spec: SpecId = row.try_get(0)?;
             tx.execute(
                 "INSERT INTO job_releases (job_id, runner_id) VALUES ($1, $2)
                  ON CONFLICT DO NOTHING",
@@ -155,9 +156,9 @@ impl PgStore {
     }
 
     /// Records that runner `runner` (row id) sent a message.
-    pub async fn runner_seen(
+    async fn runner_seen(
         &self,
-        runner: i64,
+        runner: RunnerId,
         agent: Option<AgentInfo>,
     ) -> Result<(), StoreError> {
         let mut client = self.client().await?;
@@ -169,9 +170,9 @@ impl PgStore {
 
     /// What runner `runner` (row id) reports about its job `job` (decided
     /// as on SQLite, by `jobs::decide`), with the job's row locked.
-    pub async fn report_job(
+    async fn report_job(
         &self,
-        runner: i64,
+        runner: RunnerId,
         job: Uuid,
         report: JobReport,
         timeouts: Timeouts,
@@ -185,7 +186,7 @@ impl PgStore {
             )
             .await?
             .ok_or(StoreError::NotRunnersJob(job))?;
-        let (id, owner): (i64, Option<i64>) = (owner.try_get(0)?, owner.try_get(1)?);
+        let (id, owner): (JobId, Option<RunnerId>) = (owner.try_get(0)?, owner.try_get(1)?);
         if owner != Some(runner) {
             let stmt = tx
                 .prepare_cached(
@@ -215,7 +216,7 @@ impl PgStore {
     }
 
     /// Fails job `id` (row id) if it is claimed or running, with `error`.
-    pub async fn fail_job(&self, id: i64, error: &'static str) -> Result<bool, StoreError> {
+    async fn fail_job(&self, id: JobId, error: &'static str) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let output = serde_json::json!({"results": [], "error": error});
@@ -233,7 +234,7 @@ impl PgStore {
     }
 
     /// Applies the timeout rules to job `id` (row id) now.
-    pub async fn expire_job(&self, id: i64, timeouts: Timeouts) -> Result<Expiry, StoreError> {
+    async fn expire_job(&self, id: JobId, timeouts: Timeouts) -> Result<Expiry, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         tx.execute("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", &[&id])
@@ -259,7 +260,7 @@ impl PgStore {
     /// Every job claimed or running, with its row id. (Across replicas,
     /// the reaper takes only jobs whose runner's replica is gone: see
     /// ENGINES.md, "replica leases".)
-    pub async fn active_jobs(&self) -> Result<Vec<Claimed>, StoreError> {
+    async fn active_jobs(&self) -> Result<Vec<Claimed>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.build_transaction().read_only(true).start().await?;
         let rows = tx
@@ -278,9 +279,9 @@ impl PgStore {
 
     /// Whether runner `runner`'s channel opened at `since` here is no
     /// longer the one recorded (another replica's, or none, is).
-    pub async fn channel_superseded(
+    async fn channel_superseded(
         &self,
-        runner: i64,
+        runner: RunnerId,
         since: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let client = self.client().await?;
@@ -299,9 +300,9 @@ impl PgStore {
     /// Marks runner `runner` (row id) as having a channel open since
     /// `since`, held by this process (or none), unless a newer channel has
     /// replaced it.
-    pub async fn set_channel(
+    async fn set_channel(
         &self,
-        runner: i64,
+        runner: RunnerId,
         since: DateTime<Utc>,
         open: bool,
     ) -> Result<(), StoreError> {
@@ -339,5 +340,12 @@ impl PgStore {
                 .await?;
         }
         Ok(())
+    }
+
+    /// This process starts its lease (renewed until the store closes), and
+    /// the channels of processes whose lease lapsed are cleared; other live
+    /// replicas keep theirs.
+    async fn serve_channels(&self) -> Result<(), StoreError> {
+        self.hold_lease().await
     }
 }

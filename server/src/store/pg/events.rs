@@ -9,8 +9,9 @@ use futures::StreamExt as _;
 use tokio_postgres::AsyncMessage;
 use uuid::Uuid;
 
-use super::super::events::Event;
 use super::{StoreError, Tx};
+use crate::store::model::SpecId;
+use crate::store::model::events::Event;
 
 /// The notification channel of every replica of one database.
 pub const CHANNEL: &str = "runners_events";
@@ -45,7 +46,7 @@ pub fn decode(payload: &str) -> Option<Event> {
     let uuid = |field: &str| -> Option<Uuid> { body.get(field)?.as_str()?.parse().ok() };
     Some(match kind.as_str() {
         "job_pending" => Event::JobPending {
-            spec: body.get("spec")?.as_i64()?,
+            spec: SpecId(body.get("spec")?.as_i64()?),
         },
         "job_canceled" => Event::JobCanceled {
             runner: uuid("runner")?,
@@ -131,13 +132,13 @@ pub async fn listen(
 
 #[cfg(test)]
 mod unit {
-    use super::{Event, decode, encode};
+    use super::{Event, SpecId, decode, encode};
 
     #[test]
     fn every_event_round_trips() {
         let (runner, job) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
         for event in [
-            Event::JobPending { spec: 42 },
+            Event::JobPending { spec: SpecId(42) },
             Event::JobCanceled { runner, job },
             Event::RunnerRevoked { runner },
             Event::RunnerSpecsChanged { runner },

@@ -1,15 +1,19 @@
 //! Jobs on PostgreSQL: create, read, list and cancel (the twin of
-//! `../jobs.rs`); what a runner's channel does is in [`super::claims`].
+//! `../sqlite/jobs.rs`); what a runner's channel does is in [`super::claims`].
 
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::super::events::Event;
-use super::super::principal::Actor;
-
-use super::super::model::{AuditAction, JobRow, JobStatus, Kind, NewJob, RunnerRef, SpecRef};
-use super::super::rules::Claimed;
-use super::{PgStore, StoreError, Tx, now, record, specs, text_enum};
+use super::item::PgItem;
+use super::items::find;
+use super::{PgStore, StoreError, Tx, now, record, required};
+use crate::store::model::events::Event;
+use crate::store::model::new_uuid;
+use crate::store::model::{
+    Actor, AuditAction, JobId, JobRow, JobStatus, Kind, NewJob, RunnerRef, SpecId, SpecRef, Specs,
+};
+use crate::store::operations::JobOps;
+use crate::store::rules::Claimed;
 use crate::validate::{Direction, JobListQuery, Ref};
 
 /// The columns [`job_at`] reads; its spec is read by its id.
@@ -25,22 +29,21 @@ fn list_columns() -> String {
 
 /// A job's row id, its spec's row id, and the job with its spec.
 pub(super) async fn job_at(tx: &Tx<'_>, row: &Row) -> Result<Claimed, StoreError> {
-    let spec_id: i64 = row.try_get(3)?;
+    let spec_id: SpecId = row.try_get(3)?;
     let stmt = tx
         .prepare_cached(&format!(
             "SELECT {} FROM specs WHERE id = $1",
-            specs::COLUMNS
+            Specs::COLUMNS
         ))
         .await?;
-    let spec = specs::spec_at(&tx.query_one(&stmt, &[&spec_id]).await?, 0)?;
+    let spec = Specs::row_at(&tx.query_one(&stmt, &[&spec_id]).await?, 0)?;
     let timeout: i64 = row.try_get(14)?;
     Ok(Claimed {
         id: row.try_get(0)?,
         spec_id,
         job: JobRow {
             uuid: row.try_get(1)?,
-            status: text_enum(row.try_get(2)?)?
-                .ok_or_else(|| StoreError::Task("a job's status is null".into()))?,
+            status: required(row, 2, JobStatus::parse)?,
             spec,
             config: row.try_get(4)?,
             runner: row.try_get(5)?,
@@ -89,7 +92,7 @@ pub(super) async fn job_by_uuid(tx: &Tx<'_>, uuid: Uuid) -> Result<Claimed, Stor
 /// the second finds the status it left gone.
 pub(super) async fn transition(
     tx: &Tx<'_>,
-    id: i64,
+    id: JobId,
     from: &[JobStatus],
     to: JobStatus,
     stamp: Option<&str>,
@@ -140,40 +143,40 @@ async fn runner_id(tx: &Tx<'_>, r: &RunnerRef) -> Result<i64, StoreError> {
     Ok(row.try_get(0)?)
 }
 
-pub(super) async fn job_by_id(tx: &Tx<'_>, id: i64) -> Result<Claimed, StoreError> {
+pub(super) async fn job_by_id(tx: &Tx<'_>, id: JobId) -> Result<Claimed, StoreError> {
     let stmt = tx
         .prepare_cached(&format!("SELECT {COLUMNS} FROM jobs j WHERE j.id = $1"))
         .await?;
     job_at(tx, &tx.query_one(&stmt, &[&id]).await?).await
 }
 
-impl PgStore {
+impl JobOps for PgStore {
     /// Creates a pending job for its spec (the fallback spec if none is
     /// named), with its audit row; runners waiting for that spec, on every
     /// replica, are told when it commits.
-    pub async fn create_job(&self, new: NewJob, actor: &Actor) -> Result<JobRow, StoreError> {
+    async fn create_job(&self, new: NewJob, actor: &Actor) -> Result<JobRow, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let (spec_id, spec) = match &new.spec {
-            Some(r) => specs::find(&tx, r, false).await?,
+            Some(r) => find::<Specs>(&tx, r, false).await?,
             None => {
                 let sql = format!(
                     "SELECT id, {} FROM specs WHERE fallback IS NOT NULL",
-                    specs::COLUMNS
+                    Specs::COLUMNS
                 );
                 let row = tx
                     .query_opt(&sql, &[])
                     .await?
                     .ok_or(StoreError::NoFallbackSpec)?;
-                (row.try_get(0)?, specs::spec_at(&row, 1)?)
+                (row.try_get(0)?, Specs::row_at(&row, 1)?)
             }
         };
         if spec.archived.is_some() {
             return Err(StoreError::SpecArchivedForJob(spec.slug));
         }
-        let uuid = super::super::new_uuid();
+        let uuid = new_uuid();
         let t = now();
-        let id: i64 = tx
+        let id: JobId = tx
             .query_one(
                 "INSERT INTO jobs (uuid, status, spec_id, priority, config, timeout, created,
                                    modified)
@@ -195,13 +198,19 @@ impl PgStore {
             "config": new.config,
         });
         record(&tx, actor, AuditAction::JobCreate, Some(uuid), None, fields).await?;
-        super::events::notify(&tx, &Event::JobPending { spec: spec_id }).await?;
+        super::events::notify(
+            &tx,
+            &Event::JobPending {
+                spec: SpecId(spec_id),
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(job)
     }
 
     /// One job, by UUID.
-    pub async fn job(&self, uuid: Uuid) -> Result<JobRow, StoreError> {
+    async fn job(&self, uuid: Uuid) -> Result<JobRow, StoreError> {
         let mut client = self.client().await?;
         let tx = client.build_transaction().read_only(true).start().await?;
         let stmt = tx
@@ -221,7 +230,7 @@ impl PgStore {
 
     /// One page of the jobs matching `q` (and of runner `runner`'s only, if
     /// given), and how many match in all, in one snapshot.
-    pub async fn list_jobs(
+    async fn list_jobs(
         &self,
         runner: Option<RunnerRef>,
         q: JobListQuery,
@@ -241,7 +250,7 @@ impl PgStore {
             filters.push(format!("j.runner_id = ${}", args.len()));
         }
         if let Some(spec) = &q.spec {
-            let (id, _) = specs::find(&tx, &SpecRef::from(spec.clone()), false).await?;
+            let (id, _) = find::<Specs>(&tx, &SpecRef::from(spec.clone()), false).await?;
             args.push(Box::new(id));
             filters.push(format!("j.spec_id = ${}", args.len()));
         }
@@ -292,7 +301,7 @@ impl PgStore {
     /// Cancels a job that has not ended, with its audit row: a pending one
     /// at once; a claimed or running one's runner, on whichever replica
     /// holds its channel, is told to stop it.
-    pub async fn cancel_job(&self, uuid: Uuid, actor: &Actor) -> Result<JobRow, StoreError> {
+    async fn cancel_job(&self, uuid: Uuid, actor: &Actor) -> Result<JobRow, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         // Locked: a claim or report racing the cancel waits, or went first.

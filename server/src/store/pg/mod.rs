@@ -6,12 +6,15 @@
 //! ([`replicas`]); `migrate` from a SQLite file ([`migrate`]). Its results
 //! are the SQLite store's for the same calls (`tests.rs` compares them).
 
+mod audit;
 mod claims;
+mod columns;
 pub mod events;
+pub mod item;
 mod items;
 mod jobs;
-pub mod migrate;
 mod replicas;
+mod runner_specs;
 mod runners;
 pub mod schema;
 mod specs;
@@ -27,9 +30,12 @@ use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
-use super::model::AuditAction;
-use super::principal::Actor;
-use super::{BUSY_TIMEOUT, StoreError};
+use super::error::{BUSY_TIMEOUT, StoreError};
+use super::model::events::Event;
+use super::model::{RunnerId, now};
+use super::operations::EngineOps;
+use audit::record;
+pub(crate) use runners::RECOUNT;
 
 /// Connections to PostgreSQL per server process. A replica's share of the
 /// server's `max_connections` (100 by default): a few replicas fit.
@@ -47,11 +53,14 @@ pub struct PgStore {
     /// The channels this process holds open (runner row id → when it
     /// opened), which [`replicas`] keeps the database's `channel` columns
     /// true to.
-    open_channels: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<i64, DateTime<Utc>>>>,
+    open_channels:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<RunnerId, DateTime<Utc>>>>,
     /// Held while a channel's record is written and while the reconcile
     /// runs, so that the reconcile never works from a set of channels a
     /// write has made stale.
     channel_writes: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Whether its LISTEN connection was started ([`EngineOps::listen`]).
+    listening: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A transaction of the pool.
@@ -109,6 +118,7 @@ impl PgStore {
             replica,
             open_channels: std::sync::Arc::default(),
             channel_writes: std::sync::Arc::default(),
+            listening: std::sync::Arc::default(),
         })
     }
 
@@ -118,19 +128,15 @@ impl PgStore {
     /// second until it is), and then `deliver` gets [`Event::Resync`]:
     /// events sent meanwhile are not replayed, so every channel looks again.
     ///
-    /// [`Event::Resync`]: super::events::Event::Resync
-    pub fn listen_forever(
-        &self,
-        deliver: std::sync::Arc<dyn Fn(super::events::Event) + Send + Sync>,
-    ) {
+    fn listen_forever(&self, deliver: std::sync::Arc<dyn Fn(Event) + Send + Sync>) {
         let (config, tls) = (self.config.clone(), self.tls.clone());
         let pool = self.pool.clone();
         // A channel opened by this process is no news to it.
         let replica = self.replica;
-        let own: std::sync::Arc<dyn Fn(super::events::Event) + Send + Sync> = {
+        let own: std::sync::Arc<dyn Fn(Event) + Send + Sync> = {
             let deliver = deliver.clone();
             std::sync::Arc::new(move |event| match event {
-                super::events::Event::ChannelOpened { replica: by, .. } if by == replica => {}
+                Event::ChannelOpened { replica: by, .. } if by == replica => {}
                 event => deliver(event),
             })
         };
@@ -139,7 +145,7 @@ impl PgStore {
             while !pool.is_closed() {
                 if let Ok(listening) = events::listen(&config, &tls, own.clone()).await {
                     if lost {
-                        deliver(super::events::Event::Resync);
+                        deliver(Event::Resync);
                     }
                     // Until it is lost, or the store is closed.
                     let closed = async {
@@ -158,12 +164,6 @@ impl PgStore {
         });
     }
 
-    /// Closes the pool: its idle connections now, the others as they are
-    /// returned.
-    pub fn close(&self) {
-        self.pool.close();
-    }
-
     /// A connection of the pool (none free within the busy timeout: Busy).
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         Ok(self.pool.get().await?)
@@ -171,7 +171,7 @@ impl PgStore {
 }
 
 /// One line about a PostgreSQL error: the server's message if it sent one.
-pub(super) fn describe(e: &tokio_postgres::Error) -> String {
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
     match (e.as_db_error(), std::error::Error::source(e)) {
         (Some(db), _) => db.message().to_owned(),
         // "error connecting to server: Connection refused (os error 111)"
@@ -260,100 +260,63 @@ pub(super) fn unique_violation(e: &tokio_postgres::Error) -> Option<&str> {
     }
 }
 
-/// The current time, at the store's precision (microseconds: PostgreSQL's).
-fn now() -> DateTime<Utc> {
-    super::now()
-}
-
-/// Appends one audit row by `actor`, in the caller's transaction (the
-/// twin of `audit::record`).
-async fn record(
-    tx: &Tx<'_>,
-    actor: &Actor,
-    action: AuditAction,
-    target_uuid: Option<Uuid>,
-    target_slug: Option<&str>,
-    changes: serde_json::Value,
-) -> Result<(), StoreError> {
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO audit (time, user_uuid, user_name, token_uuid, action, target_uuid,
-                                target_slug, changes)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .await?;
-    tx.execute(
-        &stmt,
-        &[
-            &now(),
-            &actor.user,
-            &actor.user_name,
-            &actor.token,
-            &action.as_str(),
-            &target_uuid,
-            &target_slug,
-            &changes,
-        ],
-    )
-    .await?;
-    Ok(())
-}
-
-/// An enum of the wire types from its text column (its serde name, as
-/// SQLite keeps it).
-fn text_enum<T: serde::de::DeserializeOwned>(
-    text: Option<String>,
+/// A stored enum from its text column (`parse`: the enum's own).
+fn stored<T>(
+    row: &tokio_postgres::Row,
+    at: usize,
+    parse: fn(&str) -> Option<T>,
 ) -> Result<Option<T>, StoreError> {
+    let text: Option<&str> = row.try_get(at)?;
     text.map(|text| {
-        serde_json::from_value(serde_json::Value::String(text.clone()))
-            .map_err(|_| StoreError::Task(format!("stored value `{text}` is not valid")))
+        parse(text).ok_or_else(|| StoreError::Task(format!("stored value `{text}` is not valid")))
     })
     .transpose()
 }
 
-impl PgStore {
-    /// The audit trail, oldest first: rows from `since` on, and only those
-    /// about the runner with this UUID or (current or past) slug (the twin
-    /// of `Store::audit`).
-    pub async fn audit(
-        &self,
-        since: Option<DateTime<Utc>>,
-        runner: Option<String>,
-    ) -> Result<Vec<super::AuditRow>, StoreError> {
-        let about_runners: Vec<&str> = AuditAction::ALL
-            .iter()
-            .filter(|a| a.is_about_a_runner())
-            .map(|a| a.as_str())
-            .collect();
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT time, user_name, user_uuid::text, token_uuid::text, action,
-                        target_uuid::text, target_slug, changes
-                 FROM audit
-                 WHERE ($1::timestamptz IS NULL OR time >= $1) AND ($2::text IS NULL OR (action = ANY($3)
-                     AND target_uuid IN (
-                         SELECT target_uuid FROM audit
-                         WHERE target_uuid::text = $2 OR target_slug = $2
-                         UNION SELECT uuid FROM runners WHERE slug = $2)))
-                 ORDER BY id",
-                &[&since, &runner, &about_runners],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(super::AuditRow {
-                    time: r.try_get(0)?,
-                    user: r.try_get(1)?,
-                    user_uuid: r.try_get(2)?,
-                    token: r.try_get(3)?,
-                    action: r.try_get(4)?,
-                    target_uuid: r.try_get(5)?,
-                    target_slug: r.try_get(6)?,
-                    changes: r.try_get(7)?,
-                })
-            })
-            .collect()
+/// [`stored`], in a column that is never null.
+fn required<T>(
+    row: &tokio_postgres::Row,
+    at: usize,
+    parse: fn(&str) -> Option<T>,
+) -> Result<T, StoreError> {
+    stored(row, at, parse)?.ok_or_else(|| StoreError::Task(format!("column {at} is null")))
+}
+
+impl EngineOps for PgStore {
+    /// Every event, this process's own included, comes through the
+    /// database: one LISTEN connection hands it over (set once).
+    fn listen(&self, listener: Box<dyn Fn(Event) + Send + Sync>) {
+        if !self
+            .listening
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.listen_forever(std::sync::Arc::from(listener));
+        }
+    }
+
+    /// Each write committed before it was answered; the lease (if this
+    /// process served) ends, and the pool's connections close as they drop.
+    async fn close(&self) {
+        let _ = self.end_lease().await;
+        self.pool.close();
+    }
+
+    /// No writer thread: PostgreSQL's own processes do the writing.
+    async fn writer_stopped(&self) {
+        std::future::pending().await
+    }
+
+    /// Not counted on PostgreSQL.
+    fn calls(&self) -> u64 {
+        0
+    }
+
+    fn write_stats(&self) -> (u64, u64) {
+        (0, 0)
+    }
+
+    fn tightened(&self) -> &[std::path::PathBuf] {
+        &[]
     }
 }
 

@@ -18,7 +18,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::PgStore;
-use crate::store::StoreError;
+use crate::store::error::StoreError;
+use crate::store::model::RunnerId;
 
 /// How often a process renews its lease (and, every fifth time, clears the
 /// channels of lapsed processes).
@@ -78,7 +79,7 @@ impl PgStore {
 
     /// Records (in memory) that this process holds runner `runner`'s
     /// channel opened at `since`, or no longer holds it.
-    pub(super) fn hold_channel(&self, runner: i64, since: DateTime<Utc>, open: bool) {
+    pub(super) fn hold_channel(&self, runner: RunnerId, since: DateTime<Utc>, open: bool) {
         let mut held = self
             .open_channels
             .lock()
@@ -97,7 +98,7 @@ impl PgStore {
     /// elsewhere by now).
     async fn reconcile(&self, client: &deadpool_postgres::Client) -> Result<(), StoreError> {
         let _writing = self.channel_writes.lock().await;
-        let (ids, sinces): (Vec<i64>, Vec<DateTime<Utc>>) = self
+        let (ids, sinces): (Vec<RunnerId>, Vec<DateTime<Utc>>) = self
             .open_channels
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -1,22 +1,25 @@
 //! Runners on PostgreSQL: create (slug races settled by `ON CONFLICT`),
 //! lookup, keys, and the paged list with its count and search. The twin of
-//! `../runners.rs` and `../items.rs`'s list.
+//! `../sqlite/runners.rs`.
 
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::super::events::Event;
-use super::super::items::Item as _;
-use super::super::model::{
-    AuditAction, Kind, NewRunner, RunnerChanges, RunnerKeyHash, RunnerRef, RunnerRow, Runners,
+use super::item::PgItem;
+use super::items::{find, list_items};
+use super::{PgStore, StoreError, now, record, required, stored};
+use crate::store::model::events::Event;
+use crate::store::model::{
+    Actor, Architecture, AuditAction, KeyedRunner, Kind, NewRunner, OperatingSystem, RunnerId,
+    RunnerKeyHash, RunnerRow, RunnerStatus, Runners, changes,
 };
-use super::super::principal::{Actor, changes};
-use super::super::runners::KeyedRunner;
-use super::{PgStore, StoreError, Tx, now, record, text_enum, unique_violation};
-use crate::validate::{ListQuery, Ref, generated_slug, slug_from_name};
+use crate::store::model::{RunnerRef, new_uuid};
+use crate::store::operations::RunnerOps;
+use crate::store::sql::runner_status_filter;
+use crate::validate::{ListQuery, generated_slug, slug_from_name};
 
-/// A runner's columns, as [`runner_at`] reads them. Its specs come in the
+/// A runner's columns, as [`PgItem::row_at`] reads them. Its specs come in the
 /// same statement, in the order added (`coalesce`: `[]` when none).
 const COLUMNS: &str = "uuid, name, slug, \
     coalesce((SELECT array_agg(s.uuid ORDER BY rs.id) \
@@ -28,28 +31,43 @@ const COLUMNS: &str = "uuid, name, slug, \
          WHEN channel IS NOT NULL THEN 'idle' ELSE 'offline' END, \
     os, arch, version";
 
-/// A runner from the columns of [`COLUMNS`], starting at `at`.
-fn runner_at(row: &Row, at: usize) -> Result<RunnerRow, StoreError> {
-    Ok(RunnerRow {
-        uuid: row.try_get(at)?,
-        name: row.try_get(at + 1)?,
-        slug: row.try_get(at + 2)?,
-        specs: row.try_get(at + 3)?,
-        archived: row.try_get(at + 4)?,
-        last_heartbeat: row.try_get(at + 5)?,
-        created: row.try_get(at + 6)?,
-        modified: row.try_get(at + 7)?,
-        status: text_enum(row.try_get(at + 8)?)?
-            .ok_or_else(|| StoreError::Task("runner status is null".into()))?,
-        os: text_enum(row.try_get(at + 9)?)?,
-        arch: text_enum(row.try_get(at + 10)?)?,
-        version: row.try_get(at + 11)?,
-    })
+impl PgItem for Runners {
+    const COLUMNS: &'static str = COLUMNS;
+
+    fn row_at(row: &Row, at: usize) -> Result<RunnerRow, StoreError> {
+        Ok(RunnerRow {
+            uuid: row.try_get(at)?,
+            name: row.try_get(at + 1)?,
+            slug: row.try_get(at + 2)?,
+            specs: row.try_get(at + 3)?,
+            archived: row.try_get(at + 4)?,
+            last_heartbeat: row.try_get(at + 5)?,
+            created: row.try_get(at + 6)?,
+            modified: row.try_get(at + 7)?,
+            status: required(row, at + 8, RunnerStatus::parse)?,
+            os: stored(row, at + 9, OperatingSystem::parse)?,
+            arch: stored(row, at + 10, Architecture::parse)?,
+            version: row.try_get(at + 11)?,
+        })
+    }
+
+    /// The trigger-kept count when nothing filters but `archived`.
+    fn count_sql(q: &ListQuery) -> Option<&'static str> {
+        match (&q.name, &q.search, q.archived, q.status) {
+            (None, None, false, None) => Some("SELECT sum(active)::bigint FROM runner_counts"),
+            (None, None, true, None) => Some("SELECT sum(total)::bigint FROM runner_counts"),
+            _ => None,
+        }
+    }
+
+    fn status_filter(status: &str) -> Option<&'static str> {
+        runner_status_filter(status)
+    }
 }
 
 /// Sets `runner_counts` from the runners themselves (after a bulk copy made
 /// with its trigger off).
-pub(super) const RECOUNT: &str = "
+pub(crate) const RECOUNT: &str = "
     UPDATE runner_counts SET total = 0, active = 0;
     UPDATE runner_counts SET total = (SELECT count(*) FROM runners),
         active = (SELECT count(*) FROM runners WHERE archived IS NULL)
@@ -58,78 +76,10 @@ pub(super) const RECOUNT: &str = "
 /// Tries to find a free generated slug before giving up (as SQLite).
 const GENERATED_SLUG_ATTEMPTS: usize = 8;
 
-/// A runner's row id and row, by UUID or slug.
-async fn find(c: &impl GenericClient, r: &RunnerRef) -> Result<(i64, RunnerRow), StoreError> {
-    find_with(c, r, "").await
-}
-
-/// [`find`], with the runner's row locked until the transaction ends: a
-/// write that reads, then changes a runner, serialises with any other.
-async fn find_locked(tx: &Tx<'_>, r: &RunnerRef) -> Result<(i64, RunnerRow), StoreError> {
-    find_with(tx, r, " FOR UPDATE OF runners").await
-}
-
-async fn find_with(
-    tx: &impl GenericClient,
-    r: &RunnerRef,
-    lock: &str,
-) -> Result<(i64, RunnerRow), StoreError> {
-    let row = match r.by() {
-        Ref::Uuid(uuid) => {
-            let stmt = tx
-                .prepare_cached(&format!(
-                    "SELECT id, {COLUMNS} FROM runners WHERE uuid = $1{lock}"
-                ))
-                .await?;
-            tx.query_opt(&stmt, &[uuid]).await?
-        }
-        Ref::Slug(slug) => {
-            let stmt = tx
-                .prepare_cached(&format!(
-                    "SELECT id, {COLUMNS} FROM runners WHERE slug = $1{lock}"
-                ))
-                .await?;
-            tx.query_opt(&stmt, &[slug]).await?
-        }
-    };
-    match row {
-        Some(row) => Ok((row.try_get(0)?, runner_at(&row, 1)?)),
-        None => Err(StoreError::NotFound {
-            kind: Kind::Runner,
-            by: r.by().clone(),
-        }),
-    }
-}
-
-/// One page of runners matching `q` and how many match, in one snapshot.
-async fn list(
-    client: &impl GenericClient,
-    q: &ListQuery,
-) -> Result<(Vec<RunnerRow>, u64), StoreError> {
-    // The trigger-kept count when nothing filters but `archived`.
-    let cheap = match (&q.name, &q.search, q.archived, q.status) {
-        (None, None, false, None) => Some("SELECT sum(active)::bigint FROM runner_counts"),
-        (None, None, true, None) => Some("SELECT sum(total)::bigint FROM runner_counts"),
-        _ => None,
-    };
-    // The same SQL as SQLite's (its columns are named alike).
-    let status = q.status.and_then(Runners::status_filter);
-    super::items::list(client, q, "runners", COLUMNS, status, cheap, runner_at).await
-}
-
-impl PgStore {
-    /// One runner, by UUID or slug.
-    pub async fn runner(&self, r: &RunnerRef) -> Result<RunnerRow, StoreError> {
-        // One statement: no transaction, one round trip.
+impl RunnerOps for PgStore {
+    async fn list_runners(&self, q: ListQuery) -> Result<(Vec<RunnerRow>, u64), StoreError> {
         let client = self.client().await?;
-        Ok(find(&client, r).await?.1)
-    }
-
-    /// One page of runners matching `q`, and how many match in all (one
-    /// statement: one snapshot for both).
-    pub async fn list_runners(&self, q: ListQuery) -> Result<(Vec<RunnerRow>, u64), StoreError> {
-        let client = self.client().await?;
-        list(&client, &q).await
+        list_items::<Runners>(&client, &q).await
     }
 
     /// Creates a runner whose key has the hash `key_hash`, with its audit
@@ -139,7 +89,7 @@ impl PgStore {
     /// exactly one of them has it. Each attempt is one statement (the
     /// runner and its audit row, atomic without BEGIN and COMMIT: one round
     /// trip); one that finds its slug taken writes nothing.
-    pub async fn create_runner(
+    async fn create_runner(
         &self,
         new: NewRunner,
         key_hash: RunnerKeyHash,
@@ -171,7 +121,7 @@ impl PgStore {
             async move {
                 // The row as it will be stored: what its audit row records.
                 let row = RunnerRow {
-                    uuid: super::super::new_uuid(),
+                    uuid: new_uuid(),
                     name: name.to_owned(),
                     slug,
                     specs: Vec::new(),
@@ -179,7 +129,7 @@ impl PgStore {
                     last_heartbeat: None,
                     created,
                     modified: created,
-                    status: crate::types::RunnerStatus::Offline,
+                    status: RunnerStatus::Offline,
                     os: None,
                     arch: None,
                     version: None,
@@ -203,7 +153,7 @@ impl PgStore {
                         ],
                     )
                     .await?;
-                inserted.map(|r| runner_at(&r, 0)).transpose()
+                inserted.map(|r| Runners::row_at(&r, 0)).transpose()
             }
         };
         match new.slug.as_deref() {
@@ -233,7 +183,7 @@ impl PgStore {
     /// off and the counts recomputed at the end: one transaction that
     /// updated a count row per runner would grow a chain of as many
     /// versions of it, each found by walking the chain.
-    pub async fn import_runners(
+    async fn import_runners(
         &self,
         runners: Vec<(String, String, RunnerKeyHash)>,
     ) -> Result<usize, StoreError> {
@@ -253,7 +203,7 @@ impl PgStore {
             .await?;
         let t = now();
         for chunk in runners.chunks(CHUNK) {
-            let uuids: Vec<Uuid> = chunk.iter().map(|_| super::super::new_uuid()).collect();
+            let uuids: Vec<Uuid> = chunk.iter().map(|_| new_uuid()).collect();
             let names: Vec<&str> = chunk.iter().map(|(n, _, _)| n.as_str()).collect();
             let folded: Vec<String> = chunk.iter().map(|(n, _, _)| n.to_lowercase()).collect();
             let slugs: Vec<&str> = chunk.iter().map(|(_, s, _)| s.as_str()).collect();
@@ -298,7 +248,7 @@ impl PgStore {
     /// Replaces a runner's key hash in one transaction (its row lock
     /// serialises racing rotations: the last commit's key is the one live
     /// key). Archived runners cannot be rotated. Returns the runner's UUID.
-    pub async fn rotate_runner_key(
+    async fn rotate_runner_key(
         &self,
         r: RunnerRef,
         key_hash: RunnerKeyHash,
@@ -307,7 +257,7 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         // Locked from here: an archive racing the rotation waits, or wins.
-        let (id, runner) = find_locked(&tx, &r).await?;
+        let (id, runner) = find(&tx, &r, true).await?;
         if runner.archived.is_some() {
             return Err(StoreError::RunnerArchived(runner.slug));
         }
@@ -335,65 +285,9 @@ impl PgStore {
         Ok(runner.uuid)
     }
 
-    /// Applies `changes` to the runner `r` in one transaction, with its
-    /// audit row (the twin of `Store::update::<Runners>`): its row locked
-    /// first, so racing updates apply one after the other. A slug taken by
-    /// another runner is [`StoreError::SlugTaken`]; a change that changes
-    /// nothing writes nothing. An archived runner's channel closes on every
-    /// replica.
-    pub async fn update_runner(
-        &self,
-        r: RunnerRef,
-        changes_asked: RunnerChanges,
-        actor: &Actor,
-    ) -> Result<RunnerRow, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let (id, current) = find_locked(&tx, &r).await?;
-        let mut next = current.clone();
-        let stamp = now();
-        let common = Runners::common_changes(&changes_asked);
-        Runners::common(&mut next).apply(common.name, common.slug, common.archived, stamp);
-        if next != current {
-            next.modified = stamp;
-            let folded = next.name.to_lowercase();
-            tx.execute(
-                "UPDATE runners SET name = $1, name_folded = $2, slug = $3, archived = $4,
-                                    modified = $5
-                 WHERE id = $6",
-                &[&next.name, &folded, &next.slug, &next.archived, &stamp, &id],
-            )
-            .await
-            .map_err(|e| {
-                if unique_violation(&e) == Some("runners_slug_key") {
-                    StoreError::SlugTaken {
-                        kind: Kind::Runner,
-                        slug: next.slug.clone(),
-                    }
-                } else {
-                    e.into()
-                }
-            })?;
-            record(
-                &tx,
-                actor,
-                AuditAction::RunnerUpdate,
-                Some(next.uuid),
-                Some(&next.slug),
-                changes(Some(&current), &next),
-            )
-            .await?;
-        }
-        if let Some(event) = Runners::revoked(&next) {
-            super::events::notify(&tx, &event).await?;
-        }
-        tx.commit().await?;
-        Ok(next)
-    }
-
     /// Records a heartbeat of `runner`, provided its key is still the one it
     /// was found by and it is still active; `None` if either no longer holds.
-    pub async fn heartbeat(&self, runner: &KeyedRunner) -> Result<Option<RunnerRow>, StoreError> {
+    async fn heartbeat(&self, runner: &KeyedRunner) -> Result<Option<RunnerRow>, StoreError> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(&format!(
@@ -404,14 +298,14 @@ impl PgStore {
             .await?;
         let hash: &[u8] = &runner.key_hash.0;
         client
-            .query_opt(&stmt, &[&now(), &runner.id, &hash])
+            .query_opt(&stmt, &[&now(), &runner.id.0, &hash])
             .await?
-            .map(|r| runner_at(&r, 0))
+            .map(|r| Runners::row_at(&r, 0))
             .transpose()
     }
 
     /// The runner whose key has this hash, if any.
-    pub async fn runner_by_key_hash(
+    async fn runner_by_key_hash(
         &self,
         key_hash: RunnerKeyHash,
     ) -> Result<Option<KeyedRunner>, StoreError> {
@@ -425,7 +319,7 @@ impl PgStore {
         let row = client.query_opt(&stmt, &[&hash]).await?;
         row.map(|r| {
             Ok(KeyedRunner {
-                id: r.try_get(0)?,
+                id: RunnerId(r.try_get(0)?),
                 uuid: r.try_get(1)?,
                 slug: r.try_get(2)?,
                 archived: r.try_get(3)?,

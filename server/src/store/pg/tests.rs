@@ -11,10 +11,12 @@ use tokio_postgres::NoTls;
 use uuid::Uuid;
 
 use super::super::model::{
-    JobRow, NewJob, NewRunner, NewSpec, RunnerChanges, RunnerKeyHash, RunnerRef, RunnerRow,
-    Runners, SpecChanges, SpecRef, SpecRow, Specs,
+    Actor, JobRow, NewJob, NewRunner, NewSpec, RunnerChanges, RunnerId, RunnerKeyHash, RunnerRef,
+    RunnerRow, Runners, SpecChanges, SpecRef, SpecRow, Specs,
 };
-use super::super::principal::Actor;
+use super::super::operations::{
+    AuditOps, ClaimOps, ItemOps, JobOps, RunnerOps, RunnerSpecOps, SpecOps, TokenOps,
+};
 use super::super::{Store, StoreError};
 use super::{PgStore, schema};
 use crate::validate::{Direction, ListQuery, Ref, Sort};
@@ -245,11 +247,11 @@ async fn runners_match_sqlite() {
         assert_eq!(b.specs, Vec::<Uuid>::new());
         // Found again by slug and by UUID, unchanged.
         let by_slug = pg
-            .runner(&RunnerRef::from(Ref::Slug(b.slug.clone())))
+            .item(&RunnerRef::from(Ref::Slug(b.slug.clone())))
             .await
             .unwrap();
         assert_eq!(by_slug, b);
-        assert_eq!(pg.runner(&RunnerRef::from(b.uuid)).await.unwrap(), b);
+        assert_eq!(pg.item(&RunnerRef::from(b.uuid)).await.unwrap(), b);
     }
 
     // A given slug that is taken: 409 on both.
@@ -627,7 +629,7 @@ async fn runner_updates_match_sqlite() {
         let a = lite
             .update::<Runners>(slug_ref(target), changes.clone(), &actor)
             .await;
-        let b = pg.update_runner(slug_ref(target), changes, &actor).await;
+        let b = pg.update(slug_ref(target), changes, &actor).await;
         match (&a, &b) {
             (Ok(a), Ok(b)) => {
                 assert_eq!(shape(a), shape(b), "{target}");
@@ -736,7 +738,7 @@ async fn runner_updates_match_sqlite() {
         pg.audit(Some(earlier), None).await.unwrap().len(),
         lite.audit(Some(earlier), None).await.unwrap().len()
     );
-    let uuid = pg.runner(&slug_ref("uno")).await.unwrap().uuid.to_string();
+    let uuid = pg.item(&slug_ref("uno")).await.unwrap().uuid.to_string();
     assert_eq!(
         view(pg.audit(None, Some(uuid)).await.unwrap()),
         view(pg.audit(None, Some("uno".into())).await.unwrap())
@@ -749,13 +751,13 @@ fn new_spec(name: &str, slug: Option<&str>, fallback: bool) -> NewSpec {
     NewSpec {
         name: name.to_owned().try_into().unwrap(),
         slug: slug.map(|s| s.to_owned().try_into().unwrap()),
-        architecture: crate::types::Architecture::X86_64,
-        os: crate::types::OperatingSystem::Linux,
+        architecture: crate::store::model::Architecture::X86_64,
+        os: crate::store::model::OperatingSystem::Linux,
         cpu: 4u32.try_into().unwrap(),
         memory: (8u64 << 30).try_into().unwrap(),
         disk: (9_223_372_036_854_775_807u64).try_into().unwrap(),
         network: fallback,
-        sandbox: fallback.then_some(crate::types::Sandbox::Firecracker),
+        sandbox: fallback.then_some(crate::store::model::Sandbox::Firecracker),
         fallback,
     }
 }
@@ -857,7 +859,7 @@ async fn specs_match_sqlite() {
         let a = lite
             .update::<Specs>(spec(target), changes.clone(), &actor)
             .await;
-        let b = pg.update_spec(spec(target), changes, &actor).await;
+        let b = pg.update(spec(target), changes, &actor).await;
         match (&a, &b) {
             (Ok(a), Ok(b)) => assert_eq!(spec_shape(a), spec_shape(b), "{target}"),
             (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{target}"),
@@ -919,7 +921,7 @@ async fn specs_match_sqlite() {
             b.iter().map(spec_shape).collect::<Vec<_>>()
         );
         // The runner's row lists the same specs in the same order.
-        let row = pg.runner(&runner("r")).await.unwrap();
+        let row = pg.item(&runner("r")).await.unwrap();
         assert_eq!(row.specs, b.iter().map(|s| s.uuid).collect::<Vec<_>>());
     }
 
@@ -988,7 +990,7 @@ async fn racing_fallbacks_leave_one() {
                         .map(drop)
                 } else {
                     store
-                        .update_spec(target, spec_change(Some(true), None), &Actor::program())
+                        .update(target, spec_change(Some(true), None), &Actor::program())
                         .await
                         .map(drop)
                 }
@@ -1194,8 +1196,8 @@ async fn racing_claims_exactly_once() {
 /// with every filter, the active jobs and the audit trail: the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_lifecycle_matches_sqlite() {
-    use super::super::jobs::Timeouts;
     use super::super::model::JobReport;
+    use super::super::rules::Timeouts;
     let Some(db) = TestDb::new("job_lifecycle_matches_sqlite").await else {
         return;
     };
@@ -1373,11 +1375,11 @@ async fn job_lifecycle_matches_sqlite() {
     assert_eq!(
         lite.expire_job(l6.id, timeouts)
             .await
-            .map(|e| matches!(e, super::super::jobs::Expiry::NotBefore(_)))
+            .map(|e| matches!(e, super::super::rules::Expiry::NotBefore(_)))
             .unwrap(),
         pg.expire_job(p6.id, timeouts)
             .await
-            .map(|e| matches!(e, super::super::jobs::Expiry::NotBefore(_)))
+            .map(|e| matches!(e, super::super::rules::Expiry::NotBefore(_)))
             .unwrap(),
     );
     assert_eq!(
@@ -1570,7 +1572,7 @@ async fn leases_keep_live_channels_and_clear_lapsed_ones() {
     let left = a.create_runner(new_runner("Left", None), key(3), &actor);
     let left = left.await.unwrap();
     let sql = connect(&db.config).await;
-    let has_channel = async |id: i64| -> bool {
+    let has_channel = async |id: RunnerId| -> bool {
         sql.query_one(
             "SELECT channel IS NOT NULL FROM runners WHERE id = $1",
             &[&id],
@@ -1584,7 +1586,7 @@ async fn leases_keep_live_channels_and_clear_lapsed_ones() {
         let row = sql
             .query_one("SELECT id FROM runners WHERE uuid = $1", &[&runner.uuid])
             .await;
-        ids.push(row.unwrap().get::<_, i64>(0));
+        ids.push(row.unwrap().get::<_, RunnerId>(0));
     }
     let [on_a, on_b, left] = ids[..] else {
         unreachable!()
@@ -1832,7 +1834,7 @@ async fn a_replicas_channels_are_reconciled_with_what_it_holds() {
         let row = sql
             .query_one("SELECT id FROM runners WHERE uuid = $1", &[&runner.uuid])
             .await;
-        ids.push(row.unwrap().get::<_, i64>(0));
+        ids.push(row.unwrap().get::<_, RunnerId>(0));
     }
     let [unclosed, swept, moved] = ids[..] else {
         unreachable!()
@@ -1865,7 +1867,7 @@ async fn a_replicas_channels_are_reconciled_with_what_it_holds() {
     )
     .await
     .unwrap();
-    let state = async |id: i64| -> (bool, Option<Uuid>) {
+    let state = async |id: RunnerId| -> (bool, Option<Uuid>) {
         let row = sql
             .query_one(
                 "SELECT channel IS NOT NULL, channel_replica FROM runners WHERE id = $1",
@@ -1908,7 +1910,7 @@ async fn a_channel_closed_while_the_database_is_down_is_cleared_after() {
     let runner = a.create_runner(new_runner("Dropped", None), key(1), &actor);
     let runner = runner.await.unwrap();
     let sql = connect(&db.config).await;
-    let id: i64 = sql
+    let id: RunnerId = sql
         .query_one("SELECT id FROM runners WHERE uuid = $1", &[&runner.uuid])
         .await
         .unwrap()

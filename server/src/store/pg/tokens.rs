@@ -1,17 +1,18 @@
 //! The signing key, users and API tokens on PostgreSQL (the twin of
-//! `../tokens.rs`). Each replica reads the one `signing_key` row and the
+//! `../sqlite/tokens.rs`). Each replica reads the one `signing_key` row and the
 //! tokens' `revoked` from the shared database, so the 1 s bounds of a
 //! revoked token and a rotated key hold across replicas as on one file.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::super::model::AuditAction;
-use super::super::principal::{
-    Actor, ApiTokenRow, SIGNING_KEY_BYTES, Sign, SigningSecret, TokenPrincipal,
-};
 use super::{PgStore, StoreError, Tx, now, record};
 use crate::random::random_bytes;
+use crate::store::model::new_uuid;
+use crate::store::model::{
+    Actor, ApiTokenRow, AuditAction, SIGNING_KEY_BYTES, Sign, SigningSecret, TokenPrincipal,
+};
+use crate::store::operations::TokenOps;
 
 /// Generates the signing secret if the database has none yet (replicas
 /// starting at once: the first insert wins, the others change nothing).
@@ -46,7 +47,7 @@ async fn ensure_user(
     admin: bool,
     actor: &Actor,
 ) -> Result<(i64, Uuid), StoreError> {
-    let uuid = super::super::new_uuid();
+    let uuid = new_uuid();
     let inserted = tx
         .query_opt(
             "INSERT INTO users (uuid, name, admin, created) VALUES ($1, $2, $3, $4)
@@ -90,9 +91,9 @@ async fn ensure_user(
     Ok((id, uuid))
 }
 
-impl PgStore {
+impl TokenOps for PgStore {
     /// The secret that signs API tokens, with its generation.
-    pub async fn signing_secret(&self) -> Result<SigningSecret, StoreError> {
+    async fn signing_secret(&self) -> Result<SigningSecret, StoreError> {
         let mut client = self.client().await?;
         let tx = client.build_transaction().read_only(true).start().await?;
         let secret = signing_secret(&tx).await?;
@@ -101,7 +102,7 @@ impl PgStore {
     }
 
     /// Whether any admin user exists.
-    pub async fn has_admin(&self) -> Result<bool, StoreError> {
+    async fn has_admin(&self) -> Result<bool, StoreError> {
         let client = self.client().await?;
         Ok(client
             .query_one("SELECT EXISTS (SELECT 1 FROM users WHERE admin)", &[])
@@ -113,7 +114,7 @@ impl PgStore {
     /// the secret is read in the same transaction, after a share lock on
     /// its row, so a racing rotation commits either before (the token is
     /// signed with the new secret) or after (and revokes it).
-    pub async fn issue_api_token(
+    async fn issue_api_token(
         &self,
         user_name: &str,
         admin: bool,
@@ -129,7 +130,7 @@ impl PgStore {
         tx.execute("SELECT 1 FROM signing_key WHERE id = 1 FOR SHARE", &[])
             .await?;
         let (user_id, user) = ensure_user(&tx, user_name, admin, actor).await?;
-        let jti = super::super::new_uuid();
+        let jti = new_uuid();
         tx.execute(
             "INSERT INTO api_tokens (uuid, user_id, created, expires) VALUES ($1, $2, $3, $4)",
             &[&jti, &user_id, &issued, &expires],
@@ -141,7 +142,7 @@ impl PgStore {
             AuditAction::TokenCreate,
             Some(jti),
             None,
-            serde_json::json!({"user": user, "expires": super::super::to_text(expires)}),
+            serde_json::json!({"user": user, "expires": expires.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)}),
         )
         .await?;
         let secret = signing_secret(&tx).await?;
@@ -150,7 +151,7 @@ impl PgStore {
     }
 
     /// The user behind an API token's `jti`, if the token is known.
-    pub async fn token_principal(&self, jti: Uuid) -> Result<Option<TokenPrincipal>, StoreError> {
+    async fn token_principal(&self, jti: Uuid) -> Result<Option<TokenPrincipal>, StoreError> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
@@ -173,7 +174,7 @@ impl PgStore {
     }
 
     /// Every API token, oldest first.
-    pub async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRow>, StoreError> {
+    async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRow>, StoreError> {
         let client = self.client().await?;
         let rows = client
             .query(
@@ -197,7 +198,7 @@ impl PgStore {
     }
 
     /// Revokes an API token. Revoking a revoked token is a no-op.
-    pub async fn revoke_api_token(&self, jti: Uuid, actor: &Actor) -> Result<(), StoreError> {
+    async fn revoke_api_token(&self, jti: Uuid, actor: &Actor) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let found = tx
@@ -225,7 +226,7 @@ impl PgStore {
     /// Replaces the signing secret and revokes every API token, in one
     /// transaction (racing rotations serialise on the key's row: each
     /// counts the generation up once). Returns how many were revoked.
-    pub async fn rotate_signing_key(&self, actor: &Actor) -> Result<usize, StoreError> {
+    async fn rotate_signing_key(&self, actor: &Actor) -> Result<usize, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let stamp = now();

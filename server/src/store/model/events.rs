@@ -9,16 +9,16 @@
 //! its commit) and one `LISTEN` connection per process that hands each to
 //! the same listener: the dispatcher does not change.
 
-use std::sync::{Arc, OnceLock};
-
 use uuid::Uuid;
+
+use super::SpecId;
 
 /// A committed change that other parts of the server act on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// A job of this spec (row id) became pending: created, or released by
+    /// A job of this spec became pending: created, or released by
     /// a runner that could not be given it.
-    JobPending { spec: i64 },
+    JobPending { spec: SpecId },
     /// A claimed or running job was canceled: its runner must stop it.
     JobCanceled { runner: Uuid, job: Uuid },
     /// A runner was archived or re-keyed: its channel must close.
@@ -34,33 +34,4 @@ pub enum Event {
     /// lost and made again): every channel looks again at the database
     /// (a waiting runner claims, which also checks its key).
     Resync,
-}
-
-/// The listener: set once, by the dispatcher.
-pub(super) type Listener = Arc<OnceLock<Box<dyn Fn(Event) + Send + Sync>>>;
-
-impl super::Store {
-    /// Sets who hears the store's events (once; later calls are ignored).
-    pub fn listen(&self, listener: impl Fn(Event) + Send + Sync + 'static) {
-        if self.events.set(Box::new(listener)).is_err() {
-            return;
-        }
-        // On PostgreSQL every event, this process's own included, comes
-        // through the database: one LISTEN connection hands it over.
-        if let Some(pg) = self.pg() {
-            let events = Arc::clone(&self.events);
-            pg.listen_forever(Arc::new(move |event| {
-                if let Some(listener) = events.get() {
-                    listener(event);
-                }
-            }));
-        }
-    }
-
-    /// Tells the listener, if any, of `event` (after its write committed).
-    pub(super) fn publish(&self, event: Event) {
-        if let Some(listener) = self.events.get() {
-            listener(event);
-        }
-    }
 }

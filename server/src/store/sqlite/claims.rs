@@ -7,18 +7,20 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
-use super::events::Event;
 use super::jobs::{COLUMNS, expire, job_by_id, job_by_uuid, query_jobs, transition};
-use super::model::{AgentInfo, JobReport, JobStatus};
-use super::rules::{Claim, Claimed, Expiry, Reported, Timeouts, claimable, decide};
-use super::{Store, StoreError, now, to_text};
+use super::{SqliteStore, to_text};
+use crate::store::error::StoreError;
+use crate::store::model::events::Event;
+use crate::store::model::now;
+use crate::store::model::{
+    AgentInfo, JobId, JobReport, JobStatus, RunnerId, RunnerKeyHash, SpecId,
+};
+use crate::store::operations::ClaimOps;
+use crate::store::rules::{Claim, Claimed, Expiry, Reported, Timeouts, claimable, decide};
 
-impl Store {
+impl ClaimOps for SqliteStore {
     /// The specs (row ids) of runner `runner` (row id).
-    pub async fn runner_spec_ids(&self, runner: i64) -> Result<Vec<i64>, StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.runner_spec_ids(runner)).await;
-        }
+    async fn runner_spec_ids(&self, runner: RunnerId) -> Result<Vec<SpecId>, StoreError> {
         self.read(move |c| spec_ids(c, runner)).await
     }
 
@@ -29,16 +31,13 @@ impl Store {
     /// channel that was replaced never takes a job). With `seen`, the
     /// runner sent a message: its `last_heartbeat` (and its agent's report,
     /// if any) is written too.
-    pub async fn claim_job(
+    async fn claim_job(
         &self,
-        runner: i64,
-        key_hash: super::RunnerKeyHash,
+        runner: RunnerId,
+        key_hash: RunnerKeyHash,
         channel: DateTime<Utc>,
         seen: Option<Option<AgentInfo>>,
     ) -> Result<Claim, StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.claim_job(runner, key_hash, channel, seen)).await;
-        }
         self.write(move |tx| {
             let t = to_text(now());
             let found: Option<bool> = tx
@@ -80,7 +79,7 @@ impl Store {
                         )?
                         .execute(params![runner, t, id])?;
                     (n == 1)
-                        .then(|| job_by_id(tx, id))
+                        .then(|| job_by_id(tx, JobId(id)))
                         .transpose()?
                         .map(|r| Claimed {
                             id: r.id,
@@ -99,10 +98,7 @@ impl Store {
     /// that it was taken back from `runner`; runners waiting for its spec
     /// are told. Whether it went back (a job already running, or ended, or
     /// not this runner's, stays as it is).
-    pub async fn release_job(&self, id: i64, runner: i64) -> Result<bool, StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.release_job(id, runner)).await;
-        }
+    async fn release_job(&self, id: JobId, runner: RunnerId) -> Result<bool, StoreError> {
         let spec = self
             .write(move |tx| {
                 let spec = tx
@@ -112,7 +108,9 @@ impl Store {
                          WHERE id = ?2 AND runner_id = ?3 AND status = 'claimed'
                          RETURNING spec_id",
                     )?
-                    .query_row(params![to_text(now()), id, runner], |r| r.get::<_, i64>(0))
+                    .query_row(params![to_text(now()), id, runner], |r| {
+                        r.get::<_, SpecId>(0)
+                    })
                     .optional()?;
                 if spec.is_some() {
                     tx.prepare_cached(
@@ -131,14 +129,11 @@ impl Store {
 
     /// Records that runner `runner` (row id) sent a message (its
     /// `last_heartbeat`), with its agent's report if it made one.
-    pub async fn runner_seen(
+    async fn runner_seen(
         &self,
-        runner: i64,
+        runner: RunnerId,
         agent: Option<AgentInfo>,
     ) -> Result<(), StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.runner_seen(runner, agent)).await;
-        }
         self.write(move |tx| runner_seen(tx, runner, agent.as_ref(), &to_text(now())))
             .await
     }
@@ -147,16 +142,13 @@ impl Store {
     /// transition it makes, under the timeout rules; the runner's
     /// `last_heartbeat` is written too. A job that is not this runner's is
     /// [`StoreError::NotRunnersJob`], and nothing is written.
-    pub async fn report_job(
+    async fn report_job(
         &self,
-        runner: i64,
+        runner: RunnerId,
         job: Uuid,
         report: JobReport,
         timeouts: Timeouts,
     ) -> Result<Reported, StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.report_job(runner, job, report, timeouts)).await;
-        }
         self.write(move |tx| {
             let read = job_by_uuid(tx, job).map_err(|e| match e {
                 StoreError::NotFound { .. } => StoreError::NotRunnersJob(job),
@@ -188,10 +180,7 @@ impl Store {
 
     /// Fails job `id` (row id) if it is claimed or running, with `error`
     /// (its runner was archived or re-keyed while running it).
-    pub async fn fail_job(&self, id: i64, error: &'static str) -> Result<bool, StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.fail_job(id, error)).await;
-        }
+    async fn fail_job(&self, id: JobId, error: &'static str) -> Result<bool, StoreError> {
         self.write(move |tx| {
             let output = serde_json::json!({"results": [], "error": error});
             transition(
@@ -207,19 +196,13 @@ impl Store {
     }
 
     /// Applies the timeout rules to job `id` (row id) now.
-    pub async fn expire_job(&self, id: i64, timeouts: Timeouts) -> Result<Expiry, StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.expire_job(id, timeouts)).await;
-        }
+    async fn expire_job(&self, id: JobId, timeouts: Timeouts) -> Result<Expiry, StoreError> {
         self.write(move |tx| expire(tx, id, &timeouts)).await
     }
 
     /// Every job claimed or running, with its row id: to hold to the
     /// timeout rules after a restart.
-    pub async fn active_jobs(&self) -> Result<Vec<Claimed>, StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.active_jobs()).await;
-        }
+    async fn active_jobs(&self) -> Result<Vec<Claimed>, StoreError> {
         self.scan(|c| {
             Ok(query_jobs(
                 c,
@@ -239,15 +222,12 @@ impl Store {
 
     /// Marks runner `runner` (row id) as having a channel open since
     /// `since` (or none), unless a newer channel has replaced it.
-    pub async fn set_channel(
+    async fn set_channel(
         &self,
-        runner: i64,
+        runner: RunnerId,
         since: DateTime<Utc>,
         open: bool,
     ) -> Result<(), StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.set_channel(runner, since, open)).await;
-        }
         self.write(move |tx| {
             let since = to_text(since);
             if open {
@@ -264,30 +244,15 @@ impl Store {
         .await
     }
 
-    /// Whether runner `runner` (row id)'s channel opened at `since` by this
-    /// process is no longer the one the store records (another replica's
-    /// is). Only PostgreSQL's replicas tell each other of channels: on
-    /// SQLite, never.
-    pub async fn channel_superseded(
-        &self,
-        runner: i64,
-        since: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        match self.pg() {
-            Some(pg) => super::pg::bounded(pg.channel_superseded(runner, since)).await,
-            None => Ok(false),
-        }
+    /// Only PostgreSQL's replicas tell each other of channels: on SQLite,
+    /// one process serves the file, and a channel is never superseded.
+    async fn channel_superseded(&self, _: RunnerId, _: DateTime<Utc>) -> Result<bool, StoreError> {
+        Ok(false)
     }
 
-    /// Takes up serving runners' channels, at a server's start. On SQLite
-    /// one process serves the file: no channel is open, every runner's is
-    /// cleared. On PostgreSQL this process starts its lease (renewed until
-    /// the store closes), and the channels of processes whose lease lapsed
-    /// are cleared; other live replicas keep theirs.
-    pub async fn serve_channels(&self) -> Result<(), StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.hold_lease()).await;
-        }
+    /// One process serves the file: at its start no channel is open, and
+    /// every runner's is cleared.
+    async fn serve_channels(&self) -> Result<(), StoreError> {
         self.write(|tx| {
             tx.prepare_cached("UPDATE runners SET channel = NULL WHERE channel IS NOT NULL")?
                 .execute([])?;
@@ -297,7 +262,7 @@ impl Store {
     }
 }
 
-fn spec_ids(conn: &Connection, runner: i64) -> Result<Vec<i64>, StoreError> {
+fn spec_ids(conn: &Connection, runner: RunnerId) -> Result<Vec<SpecId>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT spec_id FROM runner_specs WHERE runner_id = ? ORDER BY id")?
         .query_map([runner], |r| r.get(0))?
@@ -306,7 +271,7 @@ fn spec_ids(conn: &Connection, runner: i64) -> Result<Vec<i64>, StoreError> {
 
 fn runner_seen(
     conn: &Connection,
-    runner: i64,
+    runner: RunnerId,
     agent: Option<&AgentInfo>,
     t: &str,
 ) -> Result<(), StoreError> {

@@ -1,25 +1,27 @@
-//! Runners and their keys.
+//! Runners and their keys on SQLite.
 
 use rusqlite::{OptionalExtension, Row, params};
 use uuid::Uuid;
 
 use super::audit::record;
-use super::items::{self, Item};
-use super::model::{
-    AuditAction, Kind, NewRunner, RunnerChanges, RunnerKeyHash, RunnerRef, RunnerRow, Runners,
+use super::item::SqliteItem;
+use super::items;
+use super::{SqliteStore, opt_time_at, text_at, time_at, to_text, uuid_at};
+use crate::store::error::StoreError;
+use crate::store::model::events::Event;
+use crate::store::model::{
+    Actor, AuditAction, KeyedRunner, NewRunner, RunnerId, RunnerKeyHash, RunnerRef, RunnerRow,
+    Runners,
 };
-use super::principal::Actor;
-use super::{Store, StoreError, now, opt_time_at, text_at, time_at, to_text, uuid_at};
+use crate::store::model::{new_uuid, now};
+use crate::store::operations::RunnerOps;
+use crate::store::sql::runner_status_filter;
 use crate::validate::ListQuery;
 
 /// Deepest offset a list may start at and still count as a short read.
 const SHORT_LIST_OFFSET: u64 = 1024;
 
-impl Item for Runners {
-    type Row = RunnerRow;
-    type Changes = RunnerChanges;
-    const KIND: Kind = Kind::Runner;
-    const TABLE: &'static str = "runners";
+impl SqliteItem for Runners {
     /// A runner's specs come in the same statement: the UUIDs in the order
     /// added, comma-separated (one walk of the `runner_specs (runner_id)`
     /// index per runner, which holds them in that order, so no sort;
@@ -36,8 +38,6 @@ impl Item for Runners {
                           AND jobs.status IN ('claimed', 'running')) THEN 'busy' \
              WHEN channel IS NOT NULL THEN 'idle' ELSE 'offline' END, \
         os, arch, version";
-    const CREATED: AuditAction = AuditAction::RunnerCreate;
-    const UPDATED: AuditAction = AuditAction::RunnerUpdate;
 
     fn row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<RunnerRow> {
         let specs = match row.get_ref(at + 3)? {
@@ -71,8 +71,6 @@ impl Item for Runners {
         })
     }
 
-    items::common_fields!(RunnerRow, RunnerChanges);
-
     /// One row of `runner_counts` (kept by triggers) when nothing filters.
     fn count_sql(q: &ListQuery) -> Option<&'static str> {
         match (&q.name, &q.search, q.archived, q.status) {
@@ -84,57 +82,11 @@ impl Item for Runners {
 
     /// A runner's status, as in [`Runners::COLUMNS`].
     fn status_filter(status: &str) -> Option<&'static str> {
-        const BUSY: &str = "EXISTS (SELECT 1 FROM jobs WHERE jobs.runner_id = runners.id \
-                            AND jobs.status IN ('claimed', 'running'))";
-        Some(match status {
-            "busy" => BUSY,
-            "idle" => {
-                "channel IS NOT NULL AND NOT EXISTS (SELECT 1 FROM jobs \
-                       WHERE jobs.runner_id = runners.id AND jobs.status IN ('claimed', 'running'))"
-            }
-            "offline" => {
-                "channel IS NULL AND NOT EXISTS (SELECT 1 FROM jobs \
-                          WHERE jobs.runner_id = runners.id AND jobs.status IN ('claimed', 'running'))"
-            }
-            _ => return None,
-        })
-    }
-
-    fn revoked(row: &RunnerRow) -> Option<super::events::Event> {
-        row.archived
-            .is_some()
-            .then_some(super::events::Event::RunnerRevoked { runner: row.uuid })
-    }
-
-    fn pg_item<'a>(
-        pg: &'a super::pg::PgStore,
-        r: &'a RunnerRef,
-    ) -> futures::future::BoxFuture<'a, Result<RunnerRow, StoreError>> {
-        Box::pin(pg.runner(r))
-    }
-
-    fn pg_update<'a>(
-        pg: &'a super::pg::PgStore,
-        r: RunnerRef,
-        changes: RunnerChanges,
-        actor: &'a Actor,
-    ) -> futures::future::BoxFuture<'a, Result<RunnerRow, StoreError>> {
-        Box::pin(pg.update_runner(r, changes, actor))
+        runner_status_filter(status)
     }
 }
 
-/// The runner a runner key belongs to.
-#[derive(Clone, Debug)]
-pub struct KeyedRunner {
-    pub id: i64,
-    pub uuid: Uuid,
-    pub slug: String,
-    pub archived: bool,
-    /// The hash of the key it was found by.
-    pub key_hash: RunnerKeyHash,
-}
-
-/// Whether listing `q` is a short read (see [`Store::read`]) whatever the
+/// Whether listing `q` is a short read (see [`SqliteStore::read`]) whatever the
 /// size of the registry: no `search` (a scan) and no `name` filter (it may
 /// match many), so the count is one row of `runner_counts`, and a page that
 /// starts near the beginning of its index.
@@ -146,12 +98,9 @@ const INSERT: &str = "INSERT INTO runners (uuid, name, name_folded, slug, token_
                                            modified)
                       VALUES (?1, ?2, fold(?2), ?3, ?4, ?5, ?5)";
 
-impl Store {
+impl RunnerOps for SqliteStore {
     /// One page of runners matching `q`, and how many match in all.
-    pub async fn list_runners(&self, q: ListQuery) -> Result<(Vec<RunnerRow>, u64), StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.list_runners(q)).await;
-        }
+    async fn list_runners(&self, q: ListQuery) -> Result<(Vec<RunnerRow>, u64), StoreError> {
         if list_is_short(&q) {
             self.read(move |c| items::list::<Runners>(c, &q)).await
         } else {
@@ -162,17 +111,14 @@ impl Store {
     /// Inserts runners in one transaction, as given: for seeding a database
     /// (the benchmark) and bulk imports. Each entry is a name, a slug (both
     /// already valid) and the hash of the runner's key.
-    pub async fn import_runners(
+    async fn import_runners(
         &self,
         runners: Vec<(String, String, RunnerKeyHash)>,
     ) -> Result<usize, StoreError> {
-        if let Some(pg) = self.pg() {
-            return pg.import_runners(runners).await;
-        }
         self.write(move |tx| {
             let mut insert = tx.prepare_cached(INSERT)?;
             for (name, slug, key_hash) in &runners {
-                let uuid = super::new_uuid().to_string();
+                let uuid = new_uuid().to_string();
                 insert
                     .execute(params![uuid, name, slug, key_hash, to_text(now())])
                     .map_err(|e| items::slug_conflict::<Runners>(tx, slug, e))?;
@@ -185,22 +131,19 @@ impl Store {
     /// Creates a runner whose key has the hash `key_hash`. An explicit slug
     /// that is taken is [`StoreError::SlugTaken`]; a slug generated from the
     /// name gets a random suffix until it is free.
-    pub async fn create_runner(
+    async fn create_runner(
         &self,
         new: NewRunner,
         key_hash: RunnerKeyHash,
         actor: &Actor,
     ) -> Result<RunnerRow, StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.create_runner(new, key_hash, actor)).await;
-        }
         let actor = actor.clone();
         self.write(move |tx| {
             let columns = Runners::COLUMNS;
             let mut insert = tx.prepare_cached(&format!("{INSERT} RETURNING {columns}"))?;
             let created = to_text(now());
             let attempt = |slug: &str| {
-                let uuid = super::new_uuid().to_string();
+                let uuid = new_uuid().to_string();
                 insert.query_row(params![uuid, &*new.name, slug, key_hash, created], |r| {
                     Runners::row_at(r, 0)
                 })
@@ -213,15 +156,12 @@ impl Store {
     /// Replaces a runner's key hash in one transaction: the old key stops
     /// working at once. Archived runners cannot be rotated. Returns the
     /// runner's UUID.
-    pub async fn rotate_runner_key(
+    async fn rotate_runner_key(
         &self,
         r: RunnerRef,
         key_hash: RunnerKeyHash,
         actor: &Actor,
     ) -> Result<Uuid, StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.rotate_runner_key(r, key_hash, actor)).await;
-        }
         let actor = actor.clone();
         self.write(move |tx| {
             let runner = items::identify(tx, &r)?;
@@ -242,24 +182,21 @@ impl Store {
             Ok(runner.uuid)
         })
         .await
-        .inspect(|&runner| self.publish(super::events::Event::RunnerRevoked { runner }))
+        .inspect(|&runner| self.publish(Event::RunnerRevoked { runner }))
     }
 
     /// The runner whose key has this hash, if any.
-    pub async fn runner_by_key_hash(
+    async fn runner_by_key_hash(
         &self,
         key_hash: RunnerKeyHash,
     ) -> Result<Option<KeyedRunner>, StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.runner_by_key_hash(key_hash)).await;
-        }
         self.read(move |c| {
             Ok(c.prepare_cached(
                 "SELECT id, uuid, slug, archived IS NOT NULL FROM runners WHERE token_hash = ?",
             )?
             .query_row([key_hash], |r| {
                 Ok(KeyedRunner {
-                    id: r.get(0)?,
+                    id: RunnerId(r.get(0)?),
                     uuid: uuid_at(r, 1)?,
                     slug: r.get(2)?,
                     archived: r.get(3)?,
@@ -273,10 +210,7 @@ impl Store {
 
     /// Records a heartbeat of `runner`, provided its key is still the one it
     /// was found by and it is still active; `None` if either no longer holds.
-    pub async fn heartbeat(&self, runner: &KeyedRunner) -> Result<Option<RunnerRow>, StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.heartbeat(runner)).await;
-        }
+    async fn heartbeat(&self, runner: &KeyedRunner) -> Result<Option<RunnerRow>, StoreError> {
         let (id, key_hash) = (runner.id, runner.key_hash);
         self.write(move |tx| {
             let columns = Runners::COLUMNS;

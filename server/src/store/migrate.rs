@@ -26,8 +26,8 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use uuid::Uuid;
 
-use super::super::Store;
-use super::{describe, schema};
+use super::pg::{self, describe, schema};
+use super::{BUSY_TIMEOUT, DbName, Store};
 
 /// The SQLite schema versions whose tables [`TABLES`] lists: version 8
 /// adds `runners.channel_replica` and `replicas`, which a SQLite file
@@ -327,15 +327,15 @@ enum Msg {
 /// Copies the SQLite registry at `from` into the empty PostgreSQL
 /// database at `to` (see the module's comment).
 pub async fn migrate(from: &Path, to: &str) -> Result<Copied, MigrateError> {
-    let Ok(super::super::DbName::Postgres(to)) = super::super::DbName::parse(Path::new(to)) else {
+    let Ok(DbName::Postgres(to)) = DbName::parse(Path::new(to)) else {
         return Err(MigrateError::NotPostgres);
     };
     // The URL's text is never in a message: it may hold a password.
     let mut config =
-        super::config_from_url(&to).map_err(|e| MigrateError::BadUrl(format!("{e:#}")))?;
-    let from = match super::super::DbName::parse(from) {
-        Ok(super::super::DbName::Sqlite(path)) => path,
-        Ok(super::super::DbName::Postgres(_)) => return Err(MigrateError::FromPostgres),
+        pg::config_from_url(&to).map_err(|e| MigrateError::BadUrl(format!("{e:#}")))?;
+    let from = match DbName::parse(from) {
+        Ok(DbName::Sqlite(path)) => path,
+        Ok(DbName::Postgres(_)) => return Err(MigrateError::FromPostgres),
         Err(e) => return Err(MigrateError::BadFrom(format!("{e:#}"))),
     };
     if !from.is_file() {
@@ -343,7 +343,7 @@ pub async fn migrate(from: &Path, to: &str) -> Result<Copied, MigrateError> {
     }
     // Connected before the file is opened (migrated): an unreachable
     // server leaves the file as it was.
-    let tls = super::tls(&mut config).map_err(MigrateError::Tls)?;
+    let tls = pg::tls(&mut config).map_err(MigrateError::Tls)?;
     let (mut client, connection) = config.connect(tls).await.map_err(MigrateError::Connect)?;
     let driver = tokio::spawn(connection);
 
@@ -422,7 +422,7 @@ async fn copy(client: &mut tokio_postgres::Client, from: &Path) -> Result<Copied
 
     let mut finish = format!(
         "ALTER TABLE runners ENABLE TRIGGER runner_counts_keep; {}",
-        super::runners::RECOUNT
+        pg::RECOUNT
     );
     for table in TABLES.iter().filter(|t| t.identity) {
         // The next id is one past the largest copied (1 on an empty table).
@@ -496,7 +496,7 @@ fn read(path: &Path, rows: &mpsc::Sender<Msg>) -> Result<(), MigrateError> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(read_error("(opening the file)"))?;
-    conn.busy_timeout(super::super::BUSY_TIMEOUT)
+    conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(read_error("(opening the file)"))?;
     // One snapshot for every table.
     let tx = conn

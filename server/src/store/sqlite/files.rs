@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
-use super::DbName;
+use crate::store::db_name::DbName;
 
 /// What the lock file's name adds to the database's.
 const LOCK_SUFFIX: &str = ".lock";

@@ -1,5 +1,5 @@
-//! What runners and specs (and the resources after them) share, written
-//! once over the [`Item`] trait: lookup by reference, insert with a given or
+//! What runners and specs (and the resources after them) share on SQLite,
+//! written once over the [`SqliteItem`] trait: lookup by reference, insert with a given or
 //! generated slug, the name/slug/archive update with its audit row, and the
 //! filtered, paged list with its count. A resource is its own small file:
 //! its row, its SQL, and its own operations.
@@ -9,154 +9,24 @@
 //! resource states in one `impl` what differs (its table, columns, row
 //! reader and audit actions).
 
-use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row};
-use serde::Serialize;
 use uuid::Uuid;
 
 use super::audit::record;
-use super::model::{AuditAction, Kind, RefTo};
-use super::principal::{Actor, changes};
-use super::{Store, StoreError, now, to_text, writer};
-use crate::validate::{
-    Direction, ListQuery, Ref, ResourceName, Slug, Sort, generated_slug, slug_from_name,
-};
-
-/// A resource kept in a table with the columns every item has: `id`,
-/// `uuid`, `name`, `name_folded`, `slug` (unique), `archived`, `created`,
-/// `modified`, and a trigram index `{table}_search`.
-pub trait Item: Sized + 'static {
-    /// The store's row of one item.
-    type Row: Clone + PartialEq + Serialize + Send + 'static;
-    /// A change to one item.
-    type Changes: Send + 'static;
-    const KIND: Kind;
-    const TABLE: &'static str;
-    /// The columns [`Item::row_at`] reads, in order.
-    const COLUMNS: &'static str;
-    const CREATED: AuditAction;
-    const UPDATED: AuditAction;
-    /// An item from the columns of [`Item::COLUMNS`], starting at `at`.
-    fn row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Self::Row>;
-    /// The fields every item has, to read and change.
-    fn common(row: &mut Self::Row) -> Common<'_>;
-    /// The UUID and slug of `row`, as its audit rows name it.
-    fn identity(row: &Self::Row) -> (Uuid, &str);
-    /// The name, slug and archive part of `changes`.
-    fn common_changes(changes: &Self::Changes) -> CommonChanges;
-    /// What else `changes` does to `next` (the row to be), given `current`
-    /// (the row as it is), its row id and the time; nothing by default.
-    fn apply_more(
-        _conn: &Connection,
-        _actor: &Actor,
-        _id: i64,
-        _changes: Self::Changes,
-        _current: &Self::Row,
-        _next: &mut Self::Row,
-        _stamp: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        Ok(())
-    }
-    /// Columns of its own that an update may change besides the common
-    /// ones, with their values in `row` (written in the same statement, so
-    /// that a CHECK across columns holds).
-    fn own_columns(_row: &Self::Row) -> Vec<(&'static str, Value)> {
-        Vec::new()
-    }
-    /// A cheap count of the items `q` lists, if there is one (kept by
-    /// triggers); else the list counts its matches itself.
-    fn count_sql(_q: &ListQuery) -> Option<&'static str> {
-        None
-    }
-    /// The SQL condition of a list's `status` filter (runners only).
-    fn status_filter(_status: &str) -> Option<&'static str> {
-        None
-    }
-    /// What other parts of the server must hear of a change to `row`
-    /// (a runner archived: its channel closes).
-    fn revoked(_row: &Self::Row) -> Option<super::events::Event> {
-        None
-    }
-    /// The PostgreSQL engine's [`Store::item`].
-    fn pg_item<'a>(
-        pg: &'a super::pg::PgStore,
-        r: &'a RefTo<Self>,
-    ) -> futures::future::BoxFuture<'a, Result<Self::Row, StoreError>>;
-    /// The PostgreSQL engine's [`Store::update`].
-    fn pg_update<'a>(
-        pg: &'a super::pg::PgStore,
-        r: RefTo<Self>,
-        changes: Self::Changes,
-        actor: &'a Actor,
-    ) -> futures::future::BoxFuture<'a, Result<Self::Row, StoreError>>;
-}
-
-/// [`Item::common`] and [`Item::common_changes`] of a resource whose row
-/// and change set have the common fields under their usual names.
-macro_rules! common_fields {
-    ($row:ty, $changes:ty) => {
-        fn common(row: &mut $row) -> $crate::store::items::Common<'_> {
-            $crate::store::items::Common {
-                uuid: row.uuid,
-                name: &mut row.name,
-                slug: &mut row.slug,
-                archived: &mut row.archived,
-                modified: &mut row.modified,
-            }
-        }
-
-        fn identity(row: &$row) -> (uuid::Uuid, &str) {
-            (row.uuid, &row.slug)
-        }
-
-        fn common_changes(changes: &$changes) -> $crate::store::items::CommonChanges {
-            $crate::store::items::CommonChanges {
-                name: changes.name.clone(),
-                slug: changes.slug.clone(),
-                archived: changes.archived,
-            }
-        }
-    };
-}
-pub(super) use common_fields;
-
-/// The fields every item has.
-pub struct Common<'a> {
-    pub uuid: Uuid,
-    pub name: &'a mut String,
-    pub slug: &'a mut String,
-    pub archived: &'a mut Option<DateTime<Utc>>,
-    pub modified: &'a mut DateTime<Utc>,
-}
-
-impl Common<'_> {
-    /// Applies a change of name, slug and archived (archiving an archived
-    /// item keeps its first time). Both engines' updates use it.
-    pub(super) fn apply(
-        self,
-        name: Option<ResourceName>,
-        slug: Option<Slug>,
-        archive: Option<bool>,
-        stamp: DateTime<Utc>,
-    ) {
-        if let Some(name) = name {
-            *self.name = name.into();
-        }
-        if let Some(slug) = slug {
-            *self.slug = slug.into();
-        }
-        match archive {
-            Some(true) => *self.archived = self.archived.or(Some(stamp)),
-            Some(false) => *self.archived = None,
-            None => {}
-        }
-    }
-}
+use super::item::SqliteItem;
+use super::{SqliteStore, to_text, uuid_at, writer};
+use crate::store::error::StoreError;
+use crate::store::model::now;
+use crate::store::model::{Actor, RefTo, changes};
+use crate::store::operations::ItemOps;
+use crate::store::operations::Stored;
+use crate::store::sql::{SEARCH_INDEX_MIN_CHARS, could_be_in_uuid, list_order, where_clause};
+use crate::validate::{ListQuery, Ref, generated_slug, slug_from_name};
 
 /// The columns `columns` of item `r` (a runner or a spec, by UUID or
 /// slug), read by `read`; [`StoreError::NotFound`] if there is none.
-fn lookup<T: Item, R>(
+fn lookup<T: SqliteItem, R>(
     conn: &Connection,
     r: &RefTo<T>,
     columns: &str,
@@ -177,7 +47,10 @@ fn lookup<T: Item, R>(
 }
 
 /// An item's row id and row, by UUID or slug.
-pub(super) fn find<T: Item>(conn: &Connection, r: &RefTo<T>) -> Result<(i64, T::Row), StoreError> {
+pub(super) fn find<T: SqliteItem>(
+    conn: &Connection,
+    r: &RefTo<T>,
+) -> Result<(i64, T::Row), StoreError> {
     let columns = T::COLUMNS;
     lookup(conn, r, &format!("id, {columns}"), |row| {
         Ok((row.get(0)?, T::row_at(row, 1)?))
@@ -196,11 +69,14 @@ pub(super) struct Identity {
 /// The row id, UUID and slug of item `r` (a runner or a spec), and whether
 /// it is archived: one lookup by a unique index, none of the row's other
 /// columns (a runner's specs and status are subqueries).
-pub(super) fn identify<T: Item>(conn: &Connection, r: &RefTo<T>) -> Result<Identity, StoreError> {
+pub(super) fn identify<T: SqliteItem>(
+    conn: &Connection,
+    r: &RefTo<T>,
+) -> Result<Identity, StoreError> {
     lookup(conn, r, "id, uuid, slug, archived IS NOT NULL", |row| {
         Ok(Identity {
             id: row.get(0)?,
-            uuid: super::uuid_at(row, 1)?,
+            uuid: uuid_at(row, 1)?,
             slug: row.get(2)?,
             archived: row.get(3)?,
         })
@@ -208,7 +84,7 @@ pub(super) fn identify<T: Item>(conn: &Connection, r: &RefTo<T>) -> Result<Ident
 }
 
 /// One page of the items matching `q`, and how many match in all.
-pub(super) fn list<T: Item>(
+pub(super) fn list<T: SqliteItem>(
     conn: &Connection,
     q: &ListQuery,
 ) -> Result<(Vec<T::Row>, u64), StoreError> {
@@ -225,7 +101,7 @@ pub(super) fn is_unique_violation(e: &rusqlite::Error) -> bool {
 }
 
 /// Whether an item of `T` has `slug`.
-fn slug_exists<T: Item>(conn: &Connection, slug: &str) -> rusqlite::Result<bool> {
+fn slug_exists<T: SqliteItem>(conn: &Connection, slug: &str) -> rusqlite::Result<bool> {
     let table = T::TABLE;
     conn.prepare_cached(&format!(
         "SELECT EXISTS (SELECT 1 FROM {table} WHERE slug = ?)"
@@ -236,7 +112,7 @@ fn slug_exists<T: Item>(conn: &Connection, slug: &str) -> rusqlite::Result<bool>
 /// Maps a failed write of `slug` to [`StoreError::SlugTaken`] if that is
 /// what failed: a unique violation while an item has the slug (the other
 /// unique columns hold random values).
-pub(super) fn slug_conflict<T: Item>(
+pub(super) fn slug_conflict<T: SqliteItem>(
     conn: &Connection,
     slug: &str,
     e: rusqlite::Error,
@@ -257,7 +133,7 @@ const GENERATED_SLUG_ATTEMPTS: usize = 8;
 /// Runs `insert` with the slug given (taken: 409), or else with slugs
 /// generated from `name` until one is free, and records the new item's
 /// audit row.
-pub(super) fn create<T: Item>(
+pub(super) fn create<T: SqliteItem>(
     conn: &Connection,
     actor: &Actor,
     given: Option<&str>,
@@ -296,28 +172,21 @@ pub(super) fn create<T: Item>(
     Ok(row)
 }
 
-/// The name, slug and archive part of an update.
-pub struct CommonChanges {
-    pub name: Option<ResourceName>,
-    pub slug: Option<Slug>,
-    pub archived: Option<bool>,
-}
-
 /// Applies `changes` to the item `r`: the common fields, then
 /// [`Item::apply_more`]; writes it (with [`Item::own_columns`]) and audits
 /// it if anything changed.
-fn update<T: Item>(
+fn update<T: SqliteItem>(
     conn: &Connection,
     actor: &Actor,
     r: &RefTo<T>,
-    changes: T::Changes,
+    asked: T::Changes,
 ) -> Result<T::Row, StoreError> {
     let (id, current) = find(conn, r)?;
     let mut next = current.clone();
     let stamp = now();
-    let common = T::common_changes(&changes);
+    let common = T::common_changes(&asked);
     T::common(&mut next).apply(common.name, common.slug, common.archived, stamp);
-    T::apply_more(conn, actor, id, changes, &current, &mut next, stamp)?;
+    T::apply_more(conn, actor, id, asked, &current, &mut next, stamp)?;
     if next == current {
         return Ok(current);
     }
@@ -344,13 +213,10 @@ fn update<T: Item>(
     .execute(rusqlite::params_from_iter(args))
     .map_err(|e| slug_conflict::<T>(conn, &slug, e))?;
     let (uuid, slug) = T::identity(&next);
-    let diff = super::principal::changes(Some(&current), &next);
+    let diff = changes(Some(&current), &next);
     record(conn, actor, T::UPDATED, Some(uuid), Some(slug), diff)?;
     Ok(next)
 }
-
-/// Shortest `search` the trigram index serves; shorter ones scan.
-pub const SEARCH_INDEX_MIN_CHARS: usize = 3;
 
 /// The tables with a trigram index `{table}_search` and its queue.
 const SEARCHED: [&str; 2] = ["runners", "specs"];
@@ -387,15 +253,6 @@ pub(super) fn drain_search_queues(conn: &Connection) -> rusqlite::Result<()> {
         drained?;
     }
     Ok(())
-}
-
-/// Whether `search` (case-folded) can be part of a UUID's text: only
-/// lowercase hexadecimal digits and hyphens. Any other search cannot match
-/// a UUID, so neither engine looks at UUIDs for it.
-pub fn could_be_in_uuid(search: &str) -> bool {
-    search
-        .bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'-')
 }
 
 /// The `WHERE` and `ORDER BY` of a list of `table` (`runners` or `specs`,
@@ -453,17 +310,8 @@ impl ListSql {
             );
             args.extend(std::iter::repeat_n(Value::Text(search.clone()), 3));
         }
-        let mut where_sql = String::new();
-        for (i, filter) in filters.iter().enumerate() {
-            where_sql.push_str(if i == 0 { " WHERE " } else { " AND " });
-            where_sql.push_str(filter);
-        }
-        let order = match (q.sort, q.direction) {
-            (Sort::Name, Direction::Asc) => "name ASC, slug ASC",
-            (Sort::Name, Direction::Desc) => "name DESC, slug DESC",
-            (Sort::Created, Direction::Asc) => "id ASC",
-            (Sort::Created, Direction::Desc) => "id DESC",
-        };
+        let where_sql = where_clause(&filters);
+        let order = list_order(q);
         Self {
             table,
             where_sql,
@@ -530,29 +378,18 @@ impl ListSql {
     }
 }
 
-impl Store {
-    /// One item (a runner or a spec), by UUID or slug.
-    pub async fn item<T: Item>(&self, r: &RefTo<T>) -> Result<T::Row, StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(T::pg_item(pg, r)).await;
-        }
+impl ItemOps for SqliteStore {
+    async fn item<T: Stored>(&self, r: &RefTo<T>) -> Result<T::Row, StoreError> {
         let r = r.clone();
         self.read(move |c| find(c, &r).map(|(_, row)| row)).await
     }
 
-    /// Applies `changes` to the item `r` (a runner or a spec) in one
-    /// transaction, with its audit row; an update that changes nothing
-    /// writes nothing.
-    pub async fn update<T: Item>(
+    async fn update<T: Stored>(
         &self,
         r: RefTo<T>,
         changes: T::Changes,
         actor: &Actor,
     ) -> Result<T::Row, StoreError> {
-        if let Some(pg) = self.pg() {
-            // The revocation is notified in the update's transaction.
-            return super::pg::bounded(T::pg_update(pg, r, changes, actor)).await;
-        }
         let actor = actor.clone();
         let row = self
             .write(move |tx| update(tx, &actor, &r, changes))

@@ -6,8 +6,8 @@
 //! text). UUIDs are lowercase hyphenated text, so that a uuid fragment can
 //! be searched for.
 
+use crate::store::error::BUSY_TIMEOUT;
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use r2d2::Pool;
@@ -397,8 +397,6 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
 }
 
-/// How long a statement waits for another writer before giving up (503).
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections for work on the blocking pool (writes, long reads).
 pub const POOL_SIZE: u32 = 8;
 /// Connections for short reads on the async workers: one per worker of a

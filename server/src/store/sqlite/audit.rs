@@ -4,12 +4,13 @@
 
 use chrono::{DateTime, Datelike as _, Utc};
 use rusqlite::{Connection, params};
-use serde::Serialize;
 use uuid::Uuid;
 
-use super::model::AuditAction;
-use super::principal::Actor;
-use super::{Store, StoreError, now, text_at, time_at, to_text};
+use super::{SqliteStore, text_at, time_at, to_text};
+use crate::store::error::StoreError;
+use crate::store::model::now;
+use crate::store::model::{Actor, AuditAction, AuditRow};
+use crate::store::operations::AuditOps;
 
 /// Appends one row by `actor`, in the caller's transaction: what was done,
 /// to what, and the fields of the store's row that changed, with their new
@@ -40,23 +41,10 @@ pub(super) fn record(
     .map(drop)
 }
 
-/// One row of the audit trail.
-#[derive(Clone, Debug, Serialize)]
-pub struct AuditRow {
-    pub time: DateTime<Utc>,
-    pub user: Option<String>,
-    pub user_uuid: Option<String>,
-    pub token: Option<String>,
-    pub action: String,
-    pub target_uuid: Option<String>,
-    pub target_slug: Option<String>,
-    pub changes: serde_json::Value,
-}
-
-impl Store {
+impl AuditOps for SqliteStore {
     /// The audit trail, oldest first: rows from `since` on, and only those
     /// about the runner with this UUID or (current or past) slug.
-    pub async fn audit(
+    async fn audit(
         &self,
         since: Option<DateTime<Utc>>,
         runner: Option<String>,
@@ -64,9 +52,6 @@ impl Store {
         // Every row is after the year 0: an earlier bound is none (and
         // PostgreSQL's `timestamptz` cannot hold one before 4713 BC).
         let since = since.filter(|t| t.year() >= 0);
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.audit(since, runner)).await;
-        }
         // Stored times are text with four-digit years, compared as text: a
         // bound past the year 9999 (`+10000-…`, which sorts before `2`)
         // matches no row, one before the year 0 (`-0001-…`) every row.

@@ -1,20 +1,28 @@
-//! The store's own model: what it takes and returns. Rows, new items and
-//! typed change sets per resource, references that cannot be swapped, the
-//! audit's actions, and the SQL text of every enum, written once. The wire
-//! views (`Json*`) are made from these at the HTTP edge, so that a wire
-//! rename changes neither the database nor the audit trail.
+//! The store's own model, the same on every engine: what it takes and
+//! returns. Rows, new items and typed change sets per resource, references
+//! that cannot be swapped, typed row ids, the enums with their own text
+//! ([`enums`]), what every item is ([`item`]), and who acts ([`principal`]).
+//! The wire views (`Json*`) are made from these at the HTTP edge, so that a
+//! wire rename changes neither the database nor the audit trail.
 
 use std::fmt;
 use std::marker::PhantomData;
 
-use chrono::{DateTime, Utc};
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::types::{Architecture, OperatingSystem, Sandbox};
-pub use crate::types::{JobStatus, RunnerStatus};
 use crate::validate::{Bytes, Cpu, Ref, ResourceName, Slug};
+
+mod enums;
+pub mod events;
+mod item;
+mod principal;
+
+pub use enums::{Architecture, AuditAction, JobStatus, OperatingSystem, RunnerStatus, Sandbox};
+pub use item::{Common, CommonChanges, Item};
+pub(crate) use principal::changes;
+pub use principal::{Actor, ApiTokenRow, SIGNING_KEY_BYTES, Sign, SigningSecret, TokenPrincipal};
 
 /// A kind of item the store keeps: the word its messages use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,10 +133,55 @@ impl PartialEq<RunnerKeyHash> for Vec<u8> {
     }
 }
 
-impl ToSql for RunnerKeyHash {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Borrowed(ValueRef::Blob(&self.0)))
-    }
+/// A row id of one kind of item: an engine's own key, which never leaves
+/// the server (the API names items by UUID or slug).
+macro_rules! row_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
+            serde::Serialize, serde::Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+    };
+}
+
+row_id!(
+    /// A runner's row id.
+    RunnerId
+);
+row_id!(
+    /// A spec's row id.
+    SpecId
+);
+row_id!(
+    /// A job's row id.
+    JobId
+);
+
+/// The runner a runner key belongs to.
+#[derive(Clone, Debug)]
+pub struct KeyedRunner {
+    pub id: RunnerId,
+    pub uuid: Uuid,
+    pub slug: String,
+    pub archived: bool,
+    /// The hash of the key it was found by.
+    pub key_hash: RunnerKeyHash,
+}
+
+/// One row of the audit trail.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditRow {
+    pub time: DateTime<Utc>,
+    pub user: Option<String>,
+    pub user_uuid: Option<String>,
+    pub token: Option<String>,
+    pub action: String,
+    pub target_uuid: Option<String>,
+    pub target_slug: Option<String>,
+    pub changes: serde_json::Value,
 }
 
 /// A runner as the store keeps it. Its fields (their names included) are
@@ -276,117 +329,16 @@ pub struct SpecChanges {
     pub fallback: Option<bool>,
 }
 
-/// What an audit row says was done.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AuditAction {
-    RunnerCreate,
-    RunnerUpdate,
-    RunnerKeyRotate,
-    RunnerSpecAdd,
-    RunnerSpecRemove,
-    SpecCreate,
-    SpecUpdate,
-    SpecDelete,
-    UserCreate,
-    UserPromote,
-    TokenCreate,
-    TokenRevoke,
-    KeyRotate,
-    JobCreate,
-    JobCancel,
+/// The UUID of a new row (a runner, spec, job, user or token): version 7,
+/// time-ordered, so that consecutive rows' entries sit side by side in the
+/// UUID indexes (and in the audit trail's index of targets) and a group
+/// commit writes a few index pages rather than one page a row.
+pub fn new_uuid() -> Uuid {
+    Uuid::now_v7()
 }
 
-impl AuditAction {
-    /// Every action, in the order above.
-    pub const ALL: [Self; 15] = [
-        Self::RunnerCreate,
-        Self::RunnerUpdate,
-        Self::RunnerKeyRotate,
-        Self::RunnerSpecAdd,
-        Self::RunnerSpecRemove,
-        Self::SpecCreate,
-        Self::SpecUpdate,
-        Self::SpecDelete,
-        Self::UserCreate,
-        Self::UserPromote,
-        Self::TokenCreate,
-        Self::TokenRevoke,
-        Self::KeyRotate,
-        Self::JobCreate,
-        Self::JobCancel,
-    ];
-
-    /// The action as the audit trail stores and prints it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RunnerCreate => "runner.create",
-            Self::RunnerUpdate => "runner.update",
-            Self::RunnerKeyRotate => "runner.key.rotate",
-            Self::RunnerSpecAdd => "runner.spec.add",
-            Self::RunnerSpecRemove => "runner.spec.remove",
-            Self::SpecCreate => "spec.create",
-            Self::SpecUpdate => "spec.update",
-            Self::SpecDelete => "spec.delete",
-            Self::UserCreate => "user.create",
-            Self::UserPromote => "user.promote",
-            Self::TokenCreate => "token.create",
-            Self::TokenRevoke => "token.revoke",
-            Self::KeyRotate => "key.rotate",
-            Self::JobCreate => "job.create",
-            Self::JobCancel => "job.cancel",
-        }
-    }
-
-    /// Whether the action's target is a runner.
-    pub fn is_about_a_runner(self) -> bool {
-        matches!(
-            self,
-            Self::RunnerCreate
-                | Self::RunnerUpdate
-                | Self::RunnerKeyRotate
-                | Self::RunnerSpecAdd
-                | Self::RunnerSpecRemove
-        )
-    }
+/// The current time, at the precision the store keeps (microseconds:
+/// PostgreSQL's).
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
 }
-
-impl ToSql for AuditAction {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Borrowed(ValueRef::Text(
-            self.as_str().as_bytes(),
-        )))
-    }
-}
-
-/// An enum of the wire types kept in a text column under its serde name:
-/// one mapping, used by the API and the database alike.
-macro_rules! sql_text_enum {
-    ($($ty:ty),*) => {$(
-        impl ToSql for $ty {
-            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-                match serde_json::to_value(self) {
-                    Ok(serde_json::Value::String(text)) => Ok(ToSqlOutput::from(text)),
-                    _ => Err(rusqlite::Error::ToSqlConversionFailure(
-                        format!("{} has no text form", stringify!($ty)).into(),
-                    )),
-                }
-            }
-        }
-
-        impl FromSql for $ty {
-            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-                let text = value.as_str()?;
-                serde_json::from_value(serde_json::Value::String(text.to_owned()))
-                    .map_err(|e| FromSqlError::Other(e.into()))
-            }
-        }
-    )*};
-}
-
-sql_text_enum!(
-    Architecture,
-    OperatingSystem,
-    Sandbox,
-    JobStatus,
-    RunnerStatus
-);

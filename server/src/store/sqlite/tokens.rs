@@ -5,12 +5,14 @@ use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 use super::audit::record;
-use super::model::AuditAction;
-use super::principal::{
-    Actor, ApiTokenRow, SIGNING_KEY_BYTES, Sign, SigningSecret, TokenPrincipal,
-};
-use super::{Store, StoreError, now, opt_time_at, time_at, to_text, uuid_at};
+use super::{SqliteStore, opt_time_at, time_at, to_text, uuid_at};
 use crate::random::random_bytes;
+use crate::store::error::StoreError;
+use crate::store::model::{
+    Actor, ApiTokenRow, AuditAction, SIGNING_KEY_BYTES, Sign, SigningSecret, TokenPrincipal,
+};
+use crate::store::model::{new_uuid, now};
+use crate::store::operations::TokenOps;
 
 /// Generates the signing secret if the database has none yet.
 pub(super) fn ensure_signing_key(conn: &Connection) -> rusqlite::Result<()> {
@@ -58,7 +60,7 @@ fn ensure_user(
             Ok((id, uuid))
         }
         None => {
-            let uuid = super::new_uuid();
+            let uuid = new_uuid();
             let id = conn
                 .prepare_cached(
                     "INSERT INTO users (uuid, name, admin, created) VALUES (?, ?, ?, ?)
@@ -81,20 +83,14 @@ fn ensure_user(
     }
 }
 
-impl Store {
+impl TokenOps for SqliteStore {
     /// The secret that signs API tokens, with its generation.
-    pub async fn signing_secret(&self) -> Result<SigningSecret, StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.signing_secret()).await;
-        }
+    async fn signing_secret(&self) -> Result<SigningSecret, StoreError> {
         self.read(|c| Ok(signing_secret(c)?)).await
     }
 
     /// Whether any admin user exists.
-    pub async fn has_admin(&self) -> Result<bool, StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.has_admin()).await;
-        }
+    async fn has_admin(&self) -> Result<bool, StoreError> {
         self.read(|c| {
             Ok(c.query_row(
                 "SELECT EXISTS (SELECT 1 FROM users WHERE admin = 1)",
@@ -111,7 +107,7 @@ impl Store {
     /// rotation commits either before it (the token is signed with the new
     /// secret) or after it (and then revokes it), never in between. Returns
     /// the token's UUID (`jti`) and the token, which is stored nowhere.
-    pub async fn issue_api_token(
+    async fn issue_api_token(
         &self,
         user_name: &str,
         admin: bool,
@@ -120,14 +116,10 @@ impl Store {
         actor: &Actor,
         sign: Sign,
     ) -> Result<(Uuid, String), StoreError> {
-        if let Some(pg) = self.pg() {
-            let issue = pg.issue_api_token(user_name, admin, issued, expires, actor, sign);
-            return super::pg::bounded(issue).await;
-        }
         let (actor, user_name) = (actor.clone(), user_name.to_owned());
         self.write(move |tx| {
             let (user_id, user) = ensure_user(tx, &user_name, admin, &actor)?;
-            let jti = super::new_uuid();
+            let jti = new_uuid();
             tx.prepare_cached(
                 "INSERT INTO api_tokens (uuid, user_id, created, expires) VALUES (?, ?, ?, ?)",
             )?
@@ -152,10 +144,7 @@ impl Store {
     }
 
     /// The user behind an API token's `jti`, if the token is known.
-    pub async fn token_principal(&self, jti: Uuid) -> Result<Option<TokenPrincipal>, StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.token_principal(jti)).await;
-        }
+    async fn token_principal(&self, jti: Uuid) -> Result<Option<TokenPrincipal>, StoreError> {
         self.read(move |c| {
             Ok(c.prepare_cached(
                 "SELECT u.uuid, u.name, u.admin, t.revoked IS NOT NULL
@@ -175,10 +164,7 @@ impl Store {
     }
 
     /// Every API token, oldest first.
-    pub async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRow>, StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.list_api_tokens()).await;
-        }
+    async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRow>, StoreError> {
         self.scan(|c| {
             let mut stmt = c.prepare(
                 "SELECT t.uuid, u.name, u.admin, t.created, t.expires, t.revoked
@@ -200,10 +186,7 @@ impl Store {
     }
 
     /// Revokes an API token. Revoking a revoked token is a no-op.
-    pub async fn revoke_api_token(&self, jti: Uuid, actor: &Actor) -> Result<(), StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.revoke_api_token(jti, actor)).await;
-        }
+    async fn revoke_api_token(&self, jti: Uuid, actor: &Actor) -> Result<(), StoreError> {
         let actor = actor.clone();
         self.write(move |tx| {
             let found = tx.execute(
@@ -230,10 +213,7 @@ impl Store {
     /// revokes every API token (all were signed with the old secret), in one
     /// transaction: a running server refuses them within its 1 s bound.
     /// Returns how many tokens were revoked.
-    pub async fn rotate_signing_key(&self, actor: &Actor) -> Result<usize, StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.rotate_signing_key(actor)).await;
-        }
+    async fn rotate_signing_key(&self, actor: &Actor) -> Result<usize, StoreError> {
         let actor = actor.clone();
         self.write(move |tx| {
             let stamp = to_text(now());

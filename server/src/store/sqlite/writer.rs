@@ -22,7 +22,7 @@ use r2d2::PooledConnection;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{ErrorCode, Transaction, TransactionBehavior};
 
-use super::StoreError;
+use crate::store::error::StoreError;
 
 /// Most jobs in one transaction: bounds how long one commit holds the
 /// write lock, and how much one failed commit takes down with it.

@@ -4,12 +4,14 @@
 use rusqlite::Connection;
 use uuid::Uuid;
 
+use super::SqliteStore;
 use super::audit::record;
-use super::events::Event;
-use super::items::{self, Item, is_unique_violation};
-use super::model::{AuditAction, RunnerRef, Runners, SpecRef, SpecRow, Specs};
-use super::principal::Actor;
-use super::{Store, StoreError};
+use super::item::SqliteItem;
+use super::items::{self, is_unique_violation};
+use crate::store::error::StoreError;
+use crate::store::model::events::Event;
+use crate::store::model::{Actor, AuditAction, RunnerRef, Runners, SpecRef, SpecRow, Specs};
+use crate::store::operations::RunnerSpecOps;
 
 /// A runner (its row id, UUID and slug: what an audit row of the pair
 /// names) and a spec (its row id and row), both by reference.
@@ -25,12 +27,9 @@ fn runner_and_spec(
     Ok(((runner_id, runner.uuid, runner.slug), spec))
 }
 
-impl Store {
+impl RunnerSpecOps for SqliteStore {
     /// The specs of a runner, in the order they were added.
-    pub async fn runner_specs(&self, r: &RunnerRef) -> Result<Vec<SpecRow>, StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.runner_specs(r)).await;
-        }
+    async fn runner_specs(&self, r: &RunnerRef) -> Result<Vec<SpecRow>, StoreError> {
         let r = r.clone();
         self.read(move |c| {
             let tx = c.unchecked_transaction()?;
@@ -50,15 +49,12 @@ impl Store {
     }
 
     /// Adds a spec to a runner (archived or not, both of them).
-    pub async fn add_runner_spec(
+    async fn add_runner_spec(
         &self,
         runner: RunnerRef,
         spec: SpecRef,
         actor: &Actor,
     ) -> Result<SpecRow, StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.add_runner_spec(runner, spec, actor)).await;
-        }
         let actor = actor.clone();
         self.write(move |tx| {
             let ((runner_id, runner, slug), (spec_id, spec)) = runner_and_spec(tx, &runner, &spec)?;
@@ -94,15 +90,12 @@ impl Store {
     }
 
     /// Removes a spec from a runner.
-    pub async fn remove_runner_spec(
+    async fn remove_runner_spec(
         &self,
         runner: RunnerRef,
         spec: SpecRef,
         actor: &Actor,
     ) -> Result<(), StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.remove_runner_spec(runner, spec, actor)).await;
-        }
         let actor = actor.clone();
         self.write(move |tx| {
             let ((runner_id, runner, slug), (spec_id, spec)) = runner_and_spec(tx, &runner, &spec)?;

@@ -1,14 +1,17 @@
-//! Hardware specs.
+//! Hardware specs on SQLite.
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::audit::record;
-use super::items::{self, Item};
-use super::model::{AuditAction, Kind, NewSpec, SpecChanges, SpecRef, SpecRow, Specs};
-use super::principal::Actor;
-use super::{Store, StoreError, now, opt_time_at, time_at, to_text, uuid_at};
+use super::item::SqliteItem;
+use super::items;
+use super::{SqliteStore, opt_time_at, time_at, to_text, uuid_at};
+use crate::store::error::StoreError;
+use crate::store::model::{Actor, AuditAction, NewSpec, SpecChanges, SpecRef, SpecRow, Specs};
+use crate::store::model::{new_uuid, now};
+use crate::store::operations::SpecOps;
 use crate::validate::ListQuery;
 
 /// A column of an integer that is never negative (the table's CHECK).
@@ -21,15 +24,9 @@ where
     })
 }
 
-impl Item for Specs {
-    type Row = SpecRow;
-    type Changes = SpecChanges;
-    const KIND: Kind = Kind::Spec;
-    const TABLE: &'static str = "specs";
+impl SqliteItem for Specs {
     const COLUMNS: &'static str = "uuid, name, slug, architecture, os, cpu, memory, disk, \
                                    network, sandbox, fallback, archived, created, modified";
-    const CREATED: AuditAction = AuditAction::SpecCreate;
-    const UPDATED: AuditAction = AuditAction::SpecUpdate;
 
     fn row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<SpecRow> {
         Ok(SpecRow {
@@ -50,11 +47,8 @@ impl Item for Specs {
         })
     }
 
-    items::common_fields!(SpecRow, SpecChanges);
-
-    /// Archiving clears the fallback (and wins over `fallback: true` in
-    /// the same update); making a spec the fallback clears it on every
-    /// other.
+    /// The fallback's rule ([`SpecChanges::apply_fallback`]); making a
+    /// spec the fallback clears it on every other.
     fn apply_more(
         conn: &Connection,
         actor: &Actor,
@@ -64,45 +58,14 @@ impl Item for Specs {
         next: &mut SpecRow,
         stamp: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        match changes.fallback {
-            Some(true) if changes.archived == Some(true) => {
-                // Archived, and so no fallback at all: clear the others.
-                clear_fallback(conn, id, actor)?;
-            }
-            Some(true) if next.archived.is_some() => {
-                return Err(StoreError::SpecArchived(current.slug.clone()));
-            }
-            Some(true) => {
-                clear_fallback(conn, id, actor)?;
-                next.fallback = current.fallback.or(Some(stamp));
-            }
-            Some(false) => next.fallback = None,
-            None => {}
-        }
-        if next.archived.is_some() {
-            next.fallback = None;
+        if changes.apply_fallback(current, next, stamp)? {
+            clear_fallback(conn, id, actor)?;
         }
         Ok(())
     }
 
     fn own_columns(row: &SpecRow) -> Vec<(&'static str, Value)> {
         vec![("fallback", row.fallback.map(to_text).into())]
-    }
-
-    fn pg_item<'a>(
-        pg: &'a super::pg::PgStore,
-        r: &'a SpecRef,
-    ) -> futures::future::BoxFuture<'a, Result<SpecRow, StoreError>> {
-        Box::pin(pg.spec(r))
-    }
-
-    fn pg_update<'a>(
-        pg: &'a super::pg::PgStore,
-        r: SpecRef,
-        changes: SpecChanges,
-        actor: &'a Actor,
-    ) -> futures::future::BoxFuture<'a, Result<SpecRow, StoreError>> {
-        Box::pin(pg.update_spec(r, changes, actor))
     }
 }
 
@@ -132,21 +95,15 @@ fn clear_fallback(conn: &Connection, except: i64, actor: &Actor) -> Result<(), S
     Ok(())
 }
 
-impl Store {
+impl SpecOps for SqliteStore {
     /// One page of specs matching `q`, and how many match in all.
-    pub async fn list_specs(&self, q: ListQuery) -> Result<(Vec<SpecRow>, u64), StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.list_specs(q)).await;
-        }
+    async fn list_specs(&self, q: ListQuery) -> Result<(Vec<SpecRow>, u64), StoreError> {
         self.scan(move |c| items::list::<Specs>(c, &q)).await
     }
 
     /// Creates a spec; with `fallback`, it becomes the fallback and no other
     /// spec is.
-    pub async fn create_spec(&self, new: NewSpec, actor: &Actor) -> Result<SpecRow, StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.create_spec(new, actor)).await;
-        }
+    async fn create_spec(&self, new: NewSpec, actor: &Actor) -> Result<SpecRow, StoreError> {
         let actor = actor.clone();
         self.write(move |tx| {
             let created = to_text(now());
@@ -165,7 +122,7 @@ impl Store {
             let attempt = |slug: &str| {
                 insert.query_row(
                     params![
-                        super::new_uuid().to_string(),
+                        new_uuid().to_string(),
                         &*new.name,
                         slug,
                         new.architecture,
@@ -187,10 +144,7 @@ impl Store {
     }
 
     /// Deletes a spec that no runner has.
-    pub async fn delete_spec(&self, r: SpecRef, actor: &Actor) -> Result<(), StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.delete_spec(r, actor)).await;
-        }
+    async fn delete_spec(&self, r: SpecRef, actor: &Actor) -> Result<(), StoreError> {
         let actor = actor.clone();
         self.write(move |tx| {
             let (id, spec) = items::find(tx, &r)?;

@@ -11,17 +11,19 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, typ
 use uuid::Uuid;
 
 use super::audit::record;
-use super::events::Event;
-use super::items::{self, Item};
-use super::model::{
-    AuditAction, JobRow, JobStatus, Kind, NewJob, RunnerRef, Runners, SpecRow, Specs,
+use super::item::SqliteItem;
+use super::items;
+use super::{SqliteStore, opt_time_at, time_at, to_text, uuid_at};
+use crate::store::error::StoreError;
+use crate::store::model::events::Event;
+use crate::store::model::{
+    Actor, Architecture, AuditAction, JobId, JobRow, JobStatus, Kind, NewJob, OperatingSystem,
+    RunnerId, RunnerRef, Runners, SpecId, SpecRow, Specs,
 };
-use super::principal::Actor;
-use super::{Store, StoreError, now, opt_time_at, time_at, to_text, uuid_at};
+use crate::store::model::{new_uuid, now};
+use crate::store::operations::JobOps;
+use crate::store::rules::{Expiry, Timeouts, expired, expiry};
 use crate::validate::{Direction, JobListQuery, Ref};
-
-pub use super::rules::{Claim, Claimed, Expiry, Reported, Timeouts};
-use super::rules::{expired, expiry};
 
 /// The columns [`job_at`] reads (the spec is read by its id, once per
 /// statement for the jobs of one spec).
@@ -39,9 +41,9 @@ fn list_columns() -> String {
 /// A job's row id, its spec's and its runner's row ids, and the job
 /// without its spec.
 pub(super) struct Read {
-    pub(super) id: i64,
-    pub(super) spec_id: i64,
-    pub(super) runner_id: Option<i64>,
+    pub(super) id: JobId,
+    pub(super) spec_id: SpecId,
+    pub(super) runner_id: Option<RunnerId>,
     pub(super) row: JobRow,
 }
 
@@ -87,8 +89,8 @@ fn no_spec() -> SpecRow {
         uuid: Uuid::nil(),
         name: String::new(),
         slug: String::new(),
-        architecture: crate::types::Architecture::X86_64,
-        os: crate::types::OperatingSystem::Linux,
+        architecture: Architecture::X86_64,
+        os: OperatingSystem::Linux,
         cpu: 0,
         memory: 0,
         disk: 0,
@@ -111,7 +113,7 @@ pub(super) fn query_jobs(
         .prepare_cached(sql)?
         .query_map(params_from_iter(args), |r| job_at(r, no_spec()))?
         .collect::<Result<Vec<_>, _>>()?;
-    let mut specs: HashMap<i64, SpecRow> = HashMap::new();
+    let mut specs: HashMap<SpecId, SpecRow> = HashMap::new();
     let mut spec_stmt = conn.prepare_cached(&format!(
         "SELECT {} FROM specs WHERE id = ?",
         Specs::COLUMNS
@@ -130,11 +132,11 @@ pub(super) fn query_jobs(
     Ok(reads)
 }
 
-pub(super) fn job_by_id(conn: &Connection, id: i64) -> Result<Read, StoreError> {
+pub(super) fn job_by_id(conn: &Connection, id: JobId) -> Result<Read, StoreError> {
     query_jobs(
         conn,
         &format!("SELECT {COLUMNS} FROM jobs j WHERE j.id = ?"),
-        &[Value::Integer(id)],
+        &[Value::Integer(id.0)],
     )?
     .pop()
     .ok_or(StoreError::Task(
@@ -159,7 +161,7 @@ pub(super) fn job_by_uuid(conn: &Connection, uuid: Uuid) -> Result<Read, StoreEr
 /// and `last_heartbeat`; whether it moved.
 pub(super) fn transition(
     conn: &Connection,
-    id: i64,
+    id: JobId,
     from: &[JobStatus],
     to: JobStatus,
     stamp: Option<&str>,
@@ -192,7 +194,7 @@ pub(super) fn transition(
 /// Applies the timeout rules to job `id` now.
 pub(super) fn expire(
     conn: &Connection,
-    id: i64,
+    id: JobId,
     timeouts: &Timeouts,
 ) -> Result<Expiry, StoreError> {
     let job = job_by_id(conn, id)?.row;
@@ -211,13 +213,10 @@ pub(super) fn expire(
     Ok(expired(moved, status))
 }
 
-impl Store {
+impl JobOps for SqliteStore {
     /// Creates a pending job for its spec (the fallback spec if none is
     /// named), with its audit row; runners waiting for that spec are told.
-    pub async fn create_job(&self, new: NewJob, actor: &Actor) -> Result<JobRow, StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.create_job(new, actor)).await;
-        }
+    async fn create_job(&self, new: NewJob, actor: &Actor) -> Result<JobRow, StoreError> {
         let actor = actor.clone();
         let (spec_id, job) = self
             .write(move |tx| {
@@ -235,9 +234,9 @@ impl Store {
                 if spec.archived.is_some() {
                     return Err(StoreError::SpecArchivedForJob(spec.slug));
                 }
-                let uuid = super::new_uuid();
+                let uuid = new_uuid();
                 let t = to_text(now());
-                let id: i64 = tx
+                let id: JobId = tx
                     .prepare_cached(
                         "INSERT INTO jobs (uuid, status, spec_id, priority, config, timeout,
                                            created, modified)
@@ -263,29 +262,25 @@ impl Store {
                 Ok((spec_id, job))
             })
             .await?;
-        self.publish(Event::JobPending { spec: spec_id });
+        self.publish(Event::JobPending {
+            spec: SpecId(spec_id),
+        });
         Ok(job)
     }
 
     /// One job, by UUID.
-    pub async fn job(&self, uuid: Uuid) -> Result<JobRow, StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.job(uuid)).await;
-        }
+    async fn job(&self, uuid: Uuid) -> Result<JobRow, StoreError> {
         self.read(move |c| job_by_uuid(c, uuid).map(|r| r.row))
             .await
     }
 
     /// One page of the jobs matching `q` (and of runner `runner`'s only, if
     /// given), and how many match in all.
-    pub async fn list_jobs(
+    async fn list_jobs(
         &self,
         runner: Option<RunnerRef>,
         q: JobListQuery,
     ) -> Result<(Vec<JobRow>, u64), StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.list_jobs(runner, q)).await;
-        }
         self.scan(move |c| {
             let tx = c.unchecked_transaction()?;
             let mut filters = Vec::new();
@@ -344,10 +339,7 @@ impl Store {
 
     /// Cancels a job that has not ended, with its audit row: a pending one
     /// at once; a claimed or running one's runner is told to stop it.
-    pub async fn cancel_job(&self, uuid: Uuid, actor: &Actor) -> Result<JobRow, StoreError> {
-        if let Some(pg) = self.pg() {
-            return super::pg::bounded(pg.cancel_job(uuid, actor)).await;
-        }
+    async fn cancel_job(&self, uuid: Uuid, actor: &Actor) -> Result<JobRow, StoreError> {
         let actor = actor.clone();
         let (job, before) = self
             .write(move |tx| {

@@ -4,8 +4,9 @@
 use rusqlite::params;
 use uuid::Uuid;
 
-use super::model::{NewRunner, RunnerChanges, RunnerKeyHash, RunnerRef, RunnerRow};
-use super::{Actor, Store, StoreError, schema};
+use super::schema;
+use crate::store::model::{Actor, NewRunner, RunnerChanges, RunnerKeyHash, RunnerRef, RunnerRow};
+use crate::store::{Store, StoreError};
 use crate::validate::{Direction, ListQuery, Ref, Sort};
 
 fn query(archived: bool, search: Option<&str>) -> ListQuery {
@@ -30,6 +31,8 @@ async fn assert_counts(store: &Store, active: u64, total_all: u64) {
     assert_eq!(total(store, false, None).await, active);
     assert_eq!(total(store, true, None).await, total_all);
     let counted: (i64, i64) = store
+        .sqlite()
+        .unwrap()
         .scan(|c| {
             Ok(c.query_row(
                 "SELECT count(*) FILTER (WHERE archived IS NULL), count(*) FROM runners",
@@ -356,7 +359,7 @@ async fn a_dead_writer_is_told_and_every_write_after_it_fails() {
     let watcher = tokio::spawn(async move { stopped.writer_stopped().await });
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert!(!watcher.is_finished(), "a live writer is not reported dead");
-    store.kill_writer();
+    store.sqlite().unwrap().kill_writer();
     tokio::time::timeout(std::time::Duration::from_secs(5), watcher)
         .await
         .expect("the writer's death is told within 5 s")

@@ -1,0 +1,212 @@
+//! The one list of what the store does, which each engine implements in
+//! full: a trait per topic, all of them required by [`Operations`], so an
+//! engine that lacks an operation does not compile (the front, `mod.rs`,
+//! calls each through these traits, one line per operation).
+//!
+//! Native `async fn`s, never called through `dyn`: the front matches on the
+//! engine and calls the concrete type's method, so each future's `Send` is
+//! known. The signatures are the store's own model ([`super::model`]),
+//! never an engine's types.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::error::StoreError;
+use super::model::events::Event;
+use super::model::{
+    Actor, AgentInfo, ApiTokenRow, AuditRow, JobId, JobReport, JobRow, KeyedRunner, NewJob,
+    NewRunner, NewSpec, RefTo, RunnerId, RunnerKeyHash, RunnerRef, RunnerRow, Sign, SigningSecret,
+    SpecId, SpecRef, SpecRow, TokenPrincipal,
+};
+use super::pg::item::PgItem;
+use super::rules::{Claim, Claimed, Expiry, Reported, Timeouts};
+use super::sqlite::item::SqliteItem;
+use crate::validate::{JobListQuery, ListQuery};
+
+/// An item both engines keep: the model's half ([`super::model::Item`])
+/// and each engine's.
+pub trait Stored: SqliteItem + PgItem {}
+
+impl<T: SqliteItem + PgItem> Stored for T {}
+
+/// Every operation, on one engine.
+pub trait Operations:
+    ItemOps + RunnerOps + RunnerSpecOps + SpecOps + JobOps + ClaimOps + TokenOps + AuditOps + EngineOps
+{
+}
+
+impl<E> Operations for E where
+    E: ItemOps
+        + RunnerOps
+        + RunnerSpecOps
+        + SpecOps
+        + JobOps
+        + ClaimOps
+        + TokenOps
+        + AuditOps
+        + EngineOps
+{
+}
+
+/// What every item (a runner, a spec) has: lookup and the common update.
+/// `T` is an item both engines keep ([`Stored`]).
+pub trait ItemOps {
+    /// One item, by UUID or slug.
+    async fn item<T: Stored>(&self, r: &RefTo<T>) -> Result<T::Row, StoreError>;
+    /// Applies `changes` in one transaction, with its audit row; an update
+    /// that changes nothing writes nothing.
+    async fn update<T: Stored>(
+        &self,
+        r: RefTo<T>,
+        changes: T::Changes,
+        actor: &Actor,
+    ) -> Result<T::Row, StoreError>;
+}
+
+/// Runners and their keys.
+pub trait RunnerOps {
+    async fn list_runners(&self, q: ListQuery) -> Result<(Vec<RunnerRow>, u64), StoreError>;
+    async fn import_runners(
+        &self,
+        runners: Vec<(String, String, RunnerKeyHash)>,
+    ) -> Result<usize, StoreError>;
+    async fn create_runner(
+        &self,
+        new: NewRunner,
+        key_hash: RunnerKeyHash,
+        actor: &Actor,
+    ) -> Result<RunnerRow, StoreError>;
+    async fn rotate_runner_key(
+        &self,
+        r: RunnerRef,
+        key_hash: RunnerKeyHash,
+        actor: &Actor,
+    ) -> Result<Uuid, StoreError>;
+    async fn runner_by_key_hash(
+        &self,
+        key_hash: RunnerKeyHash,
+    ) -> Result<Option<KeyedRunner>, StoreError>;
+    async fn heartbeat(&self, runner: &KeyedRunner) -> Result<Option<RunnerRow>, StoreError>;
+}
+
+/// The specs of each runner.
+pub trait RunnerSpecOps {
+    async fn runner_specs(&self, r: &RunnerRef) -> Result<Vec<SpecRow>, StoreError>;
+    async fn add_runner_spec(
+        &self,
+        runner: RunnerRef,
+        spec: SpecRef,
+        actor: &Actor,
+    ) -> Result<SpecRow, StoreError>;
+    async fn remove_runner_spec(
+        &self,
+        runner: RunnerRef,
+        spec: SpecRef,
+        actor: &Actor,
+    ) -> Result<(), StoreError>;
+}
+
+/// Hardware specs.
+pub trait SpecOps {
+    async fn list_specs(&self, q: ListQuery) -> Result<(Vec<SpecRow>, u64), StoreError>;
+    async fn create_spec(&self, new: NewSpec, actor: &Actor) -> Result<SpecRow, StoreError>;
+    async fn delete_spec(&self, r: SpecRef, actor: &Actor) -> Result<(), StoreError>;
+}
+
+/// Jobs as their submitters see them.
+pub trait JobOps {
+    async fn create_job(&self, new: NewJob, actor: &Actor) -> Result<JobRow, StoreError>;
+    async fn job(&self, uuid: Uuid) -> Result<JobRow, StoreError>;
+    async fn list_jobs(
+        &self,
+        runner: Option<RunnerRef>,
+        q: JobListQuery,
+    ) -> Result<(Vec<JobRow>, u64), StoreError>;
+    async fn cancel_job(&self, uuid: Uuid, actor: &Actor) -> Result<JobRow, StoreError>;
+}
+
+/// Jobs as runners take and run them, and runners' channels.
+pub trait ClaimOps {
+    async fn runner_spec_ids(&self, runner: RunnerId) -> Result<Vec<SpecId>, StoreError>;
+    async fn claim_job(
+        &self,
+        runner: RunnerId,
+        key_hash: RunnerKeyHash,
+        channel: DateTime<Utc>,
+        seen: Option<Option<AgentInfo>>,
+    ) -> Result<Claim, StoreError>;
+    async fn release_job(&self, job: JobId, runner: RunnerId) -> Result<bool, StoreError>;
+    async fn runner_seen(
+        &self,
+        runner: RunnerId,
+        agent: Option<AgentInfo>,
+    ) -> Result<(), StoreError>;
+    async fn report_job(
+        &self,
+        runner: RunnerId,
+        job: Uuid,
+        report: JobReport,
+        timeouts: Timeouts,
+    ) -> Result<Reported, StoreError>;
+    async fn fail_job(&self, job: JobId, error: &'static str) -> Result<bool, StoreError>;
+    async fn expire_job(&self, job: JobId, timeouts: Timeouts) -> Result<Expiry, StoreError>;
+    async fn active_jobs(&self) -> Result<Vec<Claimed>, StoreError>;
+    async fn set_channel(
+        &self,
+        runner: RunnerId,
+        since: DateTime<Utc>,
+        open: bool,
+    ) -> Result<(), StoreError>;
+    async fn channel_superseded(
+        &self,
+        runner: RunnerId,
+        since: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    async fn serve_channels(&self) -> Result<(), StoreError>;
+}
+
+/// Users, API tokens and the signing key.
+pub trait TokenOps {
+    async fn signing_secret(&self) -> Result<SigningSecret, StoreError>;
+    async fn has_admin(&self) -> Result<bool, StoreError>;
+    #[allow(clippy::too_many_arguments)]
+    async fn issue_api_token(
+        &self,
+        user_name: &str,
+        admin: bool,
+        issued: DateTime<Utc>,
+        expires: DateTime<Utc>,
+        actor: &Actor,
+        sign: Sign,
+    ) -> Result<(Uuid, String), StoreError>;
+    async fn token_principal(&self, jti: Uuid) -> Result<Option<TokenPrincipal>, StoreError>;
+    async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRow>, StoreError>;
+    async fn revoke_api_token(&self, jti: Uuid, actor: &Actor) -> Result<(), StoreError>;
+    async fn rotate_signing_key(&self, actor: &Actor) -> Result<usize, StoreError>;
+}
+
+/// The audit trail.
+pub trait AuditOps {
+    async fn audit(
+        &self,
+        since: Option<DateTime<Utc>>,
+        runner: Option<String>,
+    ) -> Result<Vec<AuditRow>, StoreError>;
+}
+
+/// The engine itself: its events, its shutdown, its figures.
+pub trait EngineOps {
+    /// Hands every committed change to `listener` (set once).
+    fn listen(&self, listener: Box<dyn Fn(Event) + Send + Sync>);
+    /// Finishes what is under way and closes; writes after this fail.
+    async fn close(&self);
+    /// Resolves if the engine can write no more (SQLite's writer thread
+    /// died); never otherwise.
+    async fn writer_stopped(&self);
+    /// Database calls so far (reads and writes).
+    fn calls(&self) -> u64;
+    /// Writes and commits so far.
+    fn write_stats(&self) -> (u64, u64);
+    /// Files of the database made owner-only when it was opened.
+    fn tightened(&self) -> &[std::path::PathBuf];
+}

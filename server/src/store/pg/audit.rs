@@ -1,0 +1,89 @@
+//! The audit trail on PostgreSQL: written in each write's transaction
+//! ([`record`]), read oldest first. The twin of `../sqlite/audit.rs`.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{PgStore, StoreError, Tx, now};
+use crate::store::model::{Actor, AuditAction, AuditRow};
+use crate::store::operations::AuditOps;
+
+/// Appends one audit row by `actor`, in the caller's transaction (the
+/// twin of `audit::record`).
+pub(super) async fn record(
+    tx: &Tx<'_>,
+    actor: &Actor,
+    action: AuditAction,
+    target_uuid: Option<Uuid>,
+    target_slug: Option<&str>,
+    changes: serde_json::Value,
+) -> Result<(), StoreError> {
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO audit (time, user_uuid, user_name, token_uuid, action, target_uuid,
+                                target_slug, changes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[
+            &now(),
+            &actor.user,
+            &actor.user_name,
+            &actor.token,
+            &action.as_str(),
+            &target_uuid,
+            &target_slug,
+            &changes,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+impl AuditOps for PgStore {
+    /// The audit trail, oldest first: rows from `since` on, and only those
+    /// about the runner with this UUID or (current or past) slug (the twin
+    /// of `Store::audit`).
+    async fn audit(
+        &self,
+        since: Option<DateTime<Utc>>,
+        runner: Option<String>,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        let about_runners: Vec<&str> = AuditAction::ALL
+            .iter()
+            .filter(|a| a.is_about_a_runner())
+            .map(|a| a.as_str())
+            .collect();
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT time, user_name, user_uuid::text, token_uuid::text, action,
+                        target_uuid::text, target_slug, changes
+                 FROM audit
+                 WHERE ($1::timestamptz IS NULL OR time >= $1) AND ($2::text IS NULL OR (action = ANY($3)
+                     AND target_uuid IN (
+                         SELECT target_uuid FROM audit
+                         WHERE target_uuid::text = $2 OR target_slug = $2
+                         UNION SELECT uuid FROM runners WHERE slug = $2)))
+                 ORDER BY id",
+                &[&since, &runner, &about_runners],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditRow {
+                    time: r.try_get(0)?,
+                    user: r.try_get(1)?,
+                    user_uuid: r.try_get(2)?,
+                    token: r.try_get(3)?,
+                    action: r.try_get(4)?,
+                    target_uuid: r.try_get(5)?,
+                    target_slug: r.try_get(6)?,
+                    changes: r.try_get(7)?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,138 @@
+//! The specs of each runner on PostgreSQL; the twin of
+//! `../sqlite/runner_specs.rs`.
+
+use uuid::Uuid;
+
+use super::item::PgItem;
+use super::items::find;
+use super::{PgStore, StoreError, Tx, record, unique_violation};
+use crate::store::model::events::Event;
+use crate::store::model::{Actor, AuditAction, Kind, RunnerRef, SpecRef, SpecRow, Specs};
+use crate::store::operations::RunnerSpecOps;
+use crate::validate::Ref;
+
+/// A runner's row id, UUID and slug.
+async fn find_runner(tx: &Tx<'_>, r: &RunnerRef) -> Result<(i64, Uuid, String), StoreError> {
+    let row = match r.by() {
+        Ref::Uuid(uuid) => {
+            tx.query_opt(
+                "SELECT id, uuid, slug FROM runners WHERE uuid = $1",
+                &[uuid],
+            )
+            .await?
+        }
+        Ref::Slug(slug) => {
+            tx.query_opt(
+                "SELECT id, uuid, slug FROM runners WHERE slug = $1",
+                &[slug],
+            )
+            .await?
+        }
+    };
+    let row = row.ok_or_else(|| StoreError::NotFound {
+        kind: Kind::Runner,
+        by: r.by().clone(),
+    })?;
+    Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+}
+
+impl RunnerSpecOps for PgStore {
+    /// The specs of a runner, in the order they were added.
+    async fn runner_specs(&self, r: &RunnerRef) -> Result<Vec<SpecRow>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.build_transaction().read_only(true).start().await?;
+        let (id, _, _) = find_runner(&tx, r).await?;
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT {} FROM specs JOIN runner_specs rs ON rs.spec_id = specs.id
+                     WHERE rs.runner_id = $1 ORDER BY rs.id",
+                    Specs::COLUMNS
+                ),
+                &[&id],
+            )
+            .await?;
+        tx.commit().await?;
+        rows.iter().map(|r| Specs::row_at(r, 0)).collect()
+    }
+
+    /// Adds a spec to a runner (archived or not, both of them); waiting
+    /// runners on every replica hear of it.
+    async fn add_runner_spec(
+        &self,
+        runner: RunnerRef,
+        spec: SpecRef,
+        actor: &Actor,
+    ) -> Result<SpecRow, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let (runner_id, runner, slug) = find_runner(&tx, &runner).await?;
+        let (spec_id, spec) = find::<Specs>(&tx, &spec, false).await?;
+        tx.execute(
+            "INSERT INTO runner_specs (runner_id, spec_id) VALUES ($1, $2)",
+            &[&runner_id, &spec_id],
+        )
+        .await
+        .map_err(|e| {
+            if unique_violation(&e) == Some("runner_specs_runner_id_spec_id_key") {
+                StoreError::RunnerHasSpec {
+                    runner: slug.clone(),
+                    spec: spec.slug.clone(),
+                }
+            } else {
+                e.into()
+            }
+        })?;
+        let pair = serde_json::json!({"spec": spec.uuid, "spec_slug": spec.slug});
+        record(
+            &tx,
+            actor,
+            AuditAction::RunnerSpecAdd,
+            Some(runner),
+            Some(&slug),
+            pair,
+        )
+        .await?;
+        super::events::notify(&tx, &Event::RunnerSpecsChanged { runner }).await?;
+        tx.commit().await?;
+        Ok(spec)
+    }
+
+    /// Removes a spec from a runner.
+    async fn remove_runner_spec(
+        &self,
+        runner: RunnerRef,
+        spec: SpecRef,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let (runner_id, runner, slug) = find_runner(&tx, &runner).await?;
+        let (spec_id, spec) = find::<Specs>(&tx, &spec, false).await?;
+        let removed = tx
+            .execute(
+                "DELETE FROM runner_specs WHERE runner_id = $1 AND spec_id = $2",
+                &[&runner_id, &spec_id],
+            )
+            .await?;
+        if removed == 0 {
+            return Err(StoreError::RunnerLacksSpec {
+                runner: slug,
+                spec: spec.slug,
+            });
+        }
+        let pair = serde_json::json!({"spec": spec.uuid, "spec_slug": spec.slug});
+        record(
+            &tx,
+            actor,
+            AuditAction::RunnerSpecRemove,
+            Some(runner),
+            Some(&slug),
+            pair,
+        )
+        .await?;
+        super::events::notify(&tx, &Event::RunnerSpecsChanged { runner }).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

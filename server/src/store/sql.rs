@@ -1,0 +1,57 @@
+//! SQL text both dialects share: a list's order, a runner's status, and
+//! when a search may use the trigram indexes.
+
+use crate::validate::{Direction, ListQuery, Sort};
+
+/// Shortest `search` the trigram indexes serve; shorter ones scan.
+pub const SEARCH_INDEX_MIN_CHARS: usize = 3;
+
+/// Whether `search` (case-folded) can be part of a UUID's text: only
+/// lowercase hexadecimal digits and hyphens. Any other search cannot match
+/// a UUID, so neither engine looks at UUIDs for it.
+pub fn could_be_in_uuid(search: &str) -> bool {
+    search
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'-')
+}
+
+/// The `ORDER BY` of a list of items (`name`, then `slug`; or `id`, the
+/// order of creation).
+pub fn list_order(q: &ListQuery) -> &'static str {
+    match (q.sort, q.direction) {
+        (Sort::Name, Direction::Asc) => "name ASC, slug ASC",
+        (Sort::Name, Direction::Desc) => "name DESC, slug DESC",
+        (Sort::Created, Direction::Asc) => "id ASC",
+        (Sort::Created, Direction::Desc) => "id DESC",
+    }
+}
+
+/// The condition of a runners list's `status` filter (a runner is busy
+/// with a job claimed or running, else idle with its channel open, else
+/// offline), over the `runners` table.
+pub fn runner_status_filter(status: &str) -> Option<&'static str> {
+    const BUSY: &str = "EXISTS (SELECT 1 FROM jobs WHERE jobs.runner_id = runners.id \
+                        AND jobs.status IN ('claimed', 'running'))";
+    Some(match status {
+        "busy" => BUSY,
+        "idle" => {
+            "channel IS NOT NULL AND NOT EXISTS (SELECT 1 FROM jobs \
+                   WHERE jobs.runner_id = runners.id AND jobs.status IN ('claimed', 'running'))"
+        }
+        "offline" => {
+            "channel IS NULL AND NOT EXISTS (SELECT 1 FROM jobs \
+                      WHERE jobs.runner_id = runners.id AND jobs.status IN ('claimed', 'running'))"
+        }
+        _ => return None,
+    })
+}
+
+/// The `WHERE` of a list, from its filters (none: empty).
+pub fn where_clause(filters: &[String]) -> String {
+    let mut sql = String::new();
+    for (i, filter) in filters.iter().enumerate() {
+        sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+        sql.push_str(filter);
+    }
+    sql
+}
