@@ -19,7 +19,8 @@ use uuid::Uuid;
 
 use crate::random::random_bytes;
 use crate::store::{
-    Actor, KeyedRunner, RunnerKeyHash, RunnerRow, SigningSecret, Store, StoreError, TokenPrincipal,
+    Actor, KeyedRunner, NewApiToken, RunnerKeyHash, RunnerRow, SigningSecret, Store, StoreError,
+    TokenPrincipal,
 };
 use crate::validate::Ref;
 
@@ -208,9 +209,13 @@ pub async fn issue_api_token(
             exp: expires.timestamp(),
         })
     });
-    store
-        .issue_api_token(user_name, admin, issued, expires, actor, sign)
-        .await
+    let new = NewApiToken {
+        user_name: user_name.to_owned(),
+        admin,
+        issued,
+        expires,
+    };
+    store.issue_api_token(new, actor, sign).await
 }
 
 /// A new runner key: `bencher_runner_` + 30 characters of `[0-9A-Za-z]`

@@ -208,7 +208,12 @@ impl Session<'_> {
             let claim = match self
                 .ch
                 .store
-                .claim_job(runner.id, runner.key_hash, self.since, seen)
+                .claim_job(Claimant {
+                    runner: runner.id,
+                    key_hash: runner.key_hash,
+                    channel: self.since,
+                    seen,
+                })
                 .await
             {
                 Ok(claim) => claim,

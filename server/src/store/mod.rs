@@ -46,12 +46,12 @@ pub use db_name::{DbName, db_shown, is_postgres_url};
 pub use error::{BUSY_TIMEOUT, StoreError};
 pub use model::{
     Actor, AgentInfo, ApiTokenRow, AuditAction, AuditRow, Item, JobId, JobReport, JobRow,
-    KeyedRunner, NewJob, NewRunner, NewSpec, RefTo, RunnerChanges, RunnerId, RunnerKeyHash,
-    RunnerRef, RunnerRow, SIGNING_KEY_BYTES, Sign, SigningSecret, SpecChanges, SpecId, SpecRef,
-    SpecRow, TokenPrincipal,
+    KeyedRunner, NewApiToken, NewJob, NewRunner, NewSpec, RefTo, RunnerChanges, RunnerId,
+    RunnerKeyHash, RunnerRef, RunnerRow, SIGNING_KEY_BYTES, Sign, SigningSecret, SpecChanges,
+    SpecId, SpecRef, SpecRow, TokenPrincipal,
 };
 pub use model::{events, new_uuid, now};
-pub use rules::{Claim, Claimed, Expiry, Reported, Timeouts};
+pub use rules::{Claim, Claimant, Claimed, Expiry, Reported, Timeouts};
 pub use sql::SEARCH_INDEX_MIN_CHARS;
 pub use sqlite::{POOL_SIZE, WriteStats};
 
@@ -310,17 +310,11 @@ impl Store {
     pub async fn runner_spec_ids(&self, runner: RunnerId) -> Result<Vec<SpecId>, StoreError> {
         on!(self, ClaimOps::runner_spec_ids(runner))
     }
-    /// Claims the first pending job of the runner's specs, if its key and
-    /// its channel are still current; with `seen`, records what its agent
-    /// said of itself in the same write.
-    pub async fn claim_job(
-        &self,
-        runner: RunnerId,
-        key_hash: RunnerKeyHash,
-        channel: DateTime<Utc>,
-        seen: Option<Option<AgentInfo>>,
-    ) -> Result<Claim, StoreError> {
-        on!(self, ClaimOps::claim_job(runner, key_hash, channel, seen))
+    /// Claims the best pending job of the runner's specs (higher priority
+    /// first, then older), if its key and its channel are still current;
+    /// with `seen`, records what its agent said of itself in the same write.
+    pub async fn claim_job(&self, claimant: Claimant) -> Result<Claim, StoreError> {
+        on!(self, ClaimOps::claim_job(claimant))
     }
     /// Puts a claimed job that its runner never confirmed back in the
     /// queue; whether it was.
@@ -392,23 +386,16 @@ impl Store {
     pub async fn has_admin(&self) -> Result<bool, StoreError> {
         on!(self, TokenOps::has_admin())
     }
-    /// Creates an API token for user `user_name` (created if needed, and
-    /// promoted to admin with `admin`), valid from `issued` to `expires`,
-    /// signed by `sign` with the secret read in the same transaction.
+    /// Creates the API token `new` (and its user, if needed), signed by
+    /// `sign` with the secret read in the same transaction.
     /// Returns the token's UUID (`jti`) and the token, stored nowhere.
     pub async fn issue_api_token(
         &self,
-        user_name: &str,
-        admin: bool,
-        issued: DateTime<Utc>,
-        expires: DateTime<Utc>,
+        new: NewApiToken,
         actor: &Actor,
         sign: Sign,
     ) -> Result<(Uuid, String), StoreError> {
-        on!(
-            self,
-            TokenOps::issue_api_token(user_name, admin, issued, expires, actor, sign)
-        )
+        on!(self, TokenOps::issue_api_token(new, actor, sign))
     }
     /// The user behind an API token's `jti`, if the token is known.
     pub async fn token_principal(&self, jti: Uuid) -> Result<Option<TokenPrincipal>, StoreError> {

@@ -12,14 +12,14 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::error::StoreError;
-use super::model::events::Event;
+use super::model::events::Listener;
 use super::model::{
-    Actor, AgentInfo, ApiTokenRow, AuditRow, JobId, JobReport, JobRow, KeyedRunner, NewJob,
-    NewRunner, NewSpec, RefTo, RunnerId, RunnerKeyHash, RunnerRef, RunnerRow, Sign, SigningSecret,
-    SpecId, SpecRef, SpecRow, TokenPrincipal,
+    Actor, AgentInfo, ApiTokenRow, AuditRow, JobId, JobReport, JobRow, KeyedRunner, NewApiToken,
+    NewJob, NewRunner, NewSpec, RefTo, RunnerId, RunnerKeyHash, RunnerRef, RunnerRow, Sign,
+    SigningSecret, SpecId, SpecRef, SpecRow, TokenPrincipal,
 };
 use super::pg::item::PgItem;
-use super::rules::{Claim, Claimed, Expiry, Reported, Timeouts};
+use super::rules::{Claim, Claimant, Claimed, Expiry, Reported, Timeouts};
 use super::sqlite::item::SqliteItem;
 use crate::validate::{JobListQuery, ListQuery};
 
@@ -128,13 +128,7 @@ pub trait JobOps {
 /// Jobs as runners take and run them, and runners' channels.
 pub trait ClaimOps {
     async fn runner_spec_ids(&self, runner: RunnerId) -> Result<Vec<SpecId>, StoreError>;
-    async fn claim_job(
-        &self,
-        runner: RunnerId,
-        key_hash: RunnerKeyHash,
-        channel: DateTime<Utc>,
-        seen: Option<Option<AgentInfo>>,
-    ) -> Result<Claim, StoreError>;
+    async fn claim_job(&self, claimant: Claimant) -> Result<Claim, StoreError>;
     async fn release_job(&self, job: JobId, runner: RunnerId) -> Result<bool, StoreError>;
     async fn runner_seen(
         &self,
@@ -169,13 +163,9 @@ pub trait ClaimOps {
 pub trait TokenOps {
     async fn signing_secret(&self) -> Result<SigningSecret, StoreError>;
     async fn has_admin(&self) -> Result<bool, StoreError>;
-    #[allow(clippy::too_many_arguments)]
     async fn issue_api_token(
         &self,
-        user_name: &str,
-        admin: bool,
-        issued: DateTime<Utc>,
-        expires: DateTime<Utc>,
+        new: NewApiToken,
         actor: &Actor,
         sign: Sign,
     ) -> Result<(Uuid, String), StoreError>;
@@ -197,7 +187,7 @@ pub trait AuditOps {
 /// The engine itself: its events, its shutdown, its figures.
 pub trait EngineOps {
     /// Hands every committed change to `listener` (set once).
-    fn listen(&self, listener: Box<dyn Fn(Event) + Send + Sync>);
+    fn listen(&self, listener: Listener);
     /// Finishes what is under way and closes; writes after this fail.
     async fn close(&self);
     /// Resolves if the engine can write no more (SQLite's writer thread

@@ -8,7 +8,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::StoreError;
-use super::model::{JobId, JobReport, JobRow, JobStatus, SpecId};
+use super::model::{
+    AgentInfo, JobId, JobReport, JobRow, JobStatus, RunnerId, RunnerKeyHash, SpecId,
+};
 
 /// A job claimed by a runner: its row and row id.
 #[derive(Clone, Debug)]
@@ -17,6 +19,18 @@ pub struct Claimed {
     /// Its spec's row id.
     pub spec_id: SpecId,
     pub job: JobRow,
+}
+
+/// A runner asking for a job: its row id, the hash of the key it was
+/// found by (still its key, or nothing is claimed), its channel (still its
+/// recorded one, or [`StoreError::ChannelNotCurrent`]), and, if it sent a
+/// message, what its agent said of itself (`Some(None)`: nothing).
+#[derive(Clone, Debug)]
+pub struct Claimant {
+    pub runner: RunnerId,
+    pub key_hash: RunnerKeyHash,
+    pub channel: DateTime<Utc>,
+    pub seen: Option<Option<AgentInfo>>,
 }
 
 /// What a claim found: the job (if any), and the runner's specs (row ids)

@@ -35,3 +35,6 @@ pub enum Event {
     /// (a waiting runner claims, which also checks its key).
     Resync,
 }
+
+/// Who hears the store's events: set once, by the dispatcher.
+pub type Listener = Box<dyn Fn(Event) + Send + Sync>;

@@ -22,7 +22,9 @@ mod principal;
 pub use enums::{Architecture, AuditAction, JobStatus, OperatingSystem, RunnerStatus, Sandbox};
 pub use item::{Common, CommonChanges, Item};
 pub(crate) use principal::changes;
-pub use principal::{Actor, ApiTokenRow, SIGNING_KEY_BYTES, Sign, SigningSecret, TokenPrincipal};
+pub use principal::{
+    Actor, ApiTokenRow, NewApiToken, SIGNING_KEY_BYTES, Sign, SigningSecret, TokenPrincipal,
+};
 
 /// A kind of item the store keeps: the word its messages use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -341,4 +343,10 @@ pub fn new_uuid() -> Uuid {
 /// PostgreSQL's).
 pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
+}
+
+/// A time as the store writes it in text (SQLite's columns, the audit
+/// trail's JSON): RFC 3339 in UTC, with microseconds.
+pub fn time_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }

@@ -48,6 +48,23 @@ pub(crate) fn changes<T: Serialize>(before: Option<&T>, after: &T) -> serde_json
 /// Bytes of the HS256 secret that signs API tokens.
 pub const SIGNING_KEY_BYTES: usize = 32;
 
+/// An API token to issue: for user `user_name` (created if needed, and
+/// made an admin with `admin`), valid from `issued` to `expires`.
+#[derive(Clone, Debug)]
+pub struct NewApiToken {
+    pub user_name: String,
+    pub admin: bool,
+    pub issued: DateTime<Utc>,
+    pub expires: DateTime<Utc>,
+}
+
+impl NewApiToken {
+    /// What its audit row records, for user `user`.
+    pub fn audited(&self, user: Uuid) -> serde_json::Value {
+        serde_json::json!({"user": user, "expires": super::time_text(self.expires)})
+    }
+}
+
 /// The identity behind an API token's `jti`.
 #[derive(Clone, Debug)]
 pub struct TokenPrincipal {

@@ -1,7 +1,7 @@
 //! The audit trail on PostgreSQL: written in each write's transaction
 //! ([`record`]), read oldest first. The twin of `../sqlite/audit.rs`.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike as _, Utc};
 use uuid::Uuid;
 
 use super::{PgStore, StoreError, Tx, now};
@@ -51,6 +51,9 @@ impl AuditOps for PgStore {
         since: Option<DateTime<Utc>>,
         runner: Option<String>,
     ) -> Result<Vec<AuditRow>, StoreError> {
+        // Every row is after the year 0: an earlier bound is none (and
+        // `timestamptz` cannot hold one before 4713 BC).
+        let since = since.filter(|t| t.year() >= 0);
         let about_runners: Vec<&str> = AuditAction::ALL
             .iter()
             .filter(|a| a.is_about_a_runner())

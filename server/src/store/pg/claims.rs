@@ -11,12 +11,10 @@ use uuid::Uuid;
 use super::jobs::{COLUMNS, job_at, job_by_id, job_by_uuid, transition};
 use super::{PgStore, StoreError, Tx, now};
 use crate::store::model::events::Event;
-use crate::store::model::{
-    AgentInfo, JobId, JobReport, JobStatus, RunnerId, RunnerKeyHash, SpecId,
-};
+use crate::store::model::{AgentInfo, JobId, JobReport, JobStatus, RunnerId, SpecId};
 use crate::store::operations::ClaimOps;
 use crate::store::rules::{
-    Claim, Claimed, Expiry, Reported, Timeouts, claimable, decide, expired, expiry,
+    Claim, Claimant, Claimed, Expiry, Reported, Timeouts, claimable, decide, expired, expiry,
 };
 
 /// The runner's message: its `last_heartbeat`, and its agent's report.
@@ -52,13 +50,13 @@ impl ClaimOps for PgStore {
     /// active) the best pending job of its specs: higher priority first,
     /// then older. With `seen`, the runner sent a message: its
     /// `last_heartbeat` (and its agent's report, if any) is written too.
-    async fn claim_job(
-        &self,
-        runner: RunnerId,
-        key_hash: RunnerKeyHash,
-        channel: DateTime<Utc>,
-        seen: Option<Option<AgentInfo>>,
-    ) -> Result<Claim, StoreError> {
+    async fn claim_job(&self, claimant: Claimant) -> Result<Claim, StoreError> {
+        let Claimant {
+            runner,
+            key_hash,
+            channel,
+            seen,
+        } = claimant;
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let t = now();

@@ -31,7 +31,7 @@ use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use super::error::{BUSY_TIMEOUT, StoreError};
-use super::model::events::Event;
+use super::model::events::{Event, Listener};
 use super::model::{RunnerId, now};
 use super::operations::EngineOps;
 use audit::record;
@@ -285,7 +285,7 @@ fn required<T>(
 impl EngineOps for PgStore {
     /// Every event, this process's own included, comes through the
     /// database: one LISTEN connection hands it over (set once).
-    fn listen(&self, listener: Box<dyn Fn(Event) + Send + Sync>) {
+    fn listen(&self, listener: Listener) {
         if !self
             .listening
             .swap(true, std::sync::atomic::Ordering::SeqCst)

@@ -10,6 +10,7 @@ use chrono::Duration;
 use tokio_postgres::NoTls;
 use uuid::Uuid;
 
+use super::super::model::NewApiToken;
 use super::super::model::{
     Actor, JobRow, NewJob, NewRunner, NewSpec, RunnerChanges, RunnerId, RunnerKeyHash, RunnerRef,
     RunnerRow, Runners, SpecChanges, SpecRef, SpecRow, Specs,
@@ -17,6 +18,7 @@ use super::super::model::{
 use super::super::operations::{
     AuditOps, ClaimOps, ItemOps, JobOps, RunnerOps, RunnerSpecOps, SpecOps, TokenOps,
 };
+use super::super::rules::Claimant;
 use super::super::{Store, StoreError};
 use super::{PgStore, schema};
 use crate::validate::{Direction, ListQuery, Ref, Sort};
@@ -463,12 +465,30 @@ async fn tokens_match_sqlite() {
     let mut lite_jtis = Vec::new();
     for (user, admin) in [("admin", true), ("ci", false), ("ci", true), ("ops", false)] {
         let (jti, token) = pg
-            .issue_api_token(user, admin, issued, expires, &actor, sign())
+            .issue_api_token(
+                NewApiToken {
+                    user_name: user.to_owned(),
+                    admin,
+                    issued,
+                    expires,
+                },
+                &actor,
+                sign(),
+            )
             .await
             .unwrap();
         assert!(token.ends_with(&jti.to_string()));
         let (lite_jti, _) = lite
-            .issue_api_token(user, admin, issued, expires, &actor, sign())
+            .issue_api_token(
+                NewApiToken {
+                    user_name: user.to_owned(),
+                    admin,
+                    issued,
+                    expires,
+                },
+                &actor,
+                sign(),
+            )
             .await
             .unwrap();
         lite_jtis.push(lite_jti);
@@ -1092,11 +1112,21 @@ async fn claims_match_sqlite() {
     let mut order = Vec::new();
     loop {
         let a = lite
-            .claim_job(lite_keyed.id, key(1), ch(), Some(None))
+            .claim_job(Claimant {
+                runner: lite_keyed.id,
+                key_hash: key(1),
+                channel: ch(),
+                seen: Some(None),
+            })
             .await
             .unwrap();
         let b = pg
-            .claim_job(pg_keyed.id, key(1), ch(), Some(None))
+            .claim_job(Claimant {
+                runner: pg_keyed.id,
+                key_hash: key(1),
+                channel: ch(),
+                seen: Some(None),
+            })
             .await
             .unwrap();
         assert_eq!(a.specs.len(), b.specs.len());
@@ -1116,7 +1146,14 @@ async fn claims_match_sqlite() {
     pg.rotate_runner_key(runner("r"), key(2), &actor)
         .await
         .unwrap();
-    let revoked = pg.claim_job(pg_keyed.id, key(1), ch(), None).await;
+    let revoked = pg
+        .claim_job(Claimant {
+            runner: pg_keyed.id,
+            key_hash: key(1),
+            channel: ch(),
+            seen: None,
+        })
+        .await;
     assert!(
         matches!(revoked, Err(StoreError::RunnerRevoked)),
         "{revoked:?}"
@@ -1167,7 +1204,17 @@ async fn racing_claims_exactly_once() {
         tokio::spawn(async move {
             let mut mine = Vec::new();
             store.set_channel(id, ch(), true).await.unwrap();
-            while let Some(c) = store.claim_job(id, k, ch(), None).await.unwrap().job {
+            while let Some(c) = store
+                .claim_job(Claimant {
+                    runner: id,
+                    key_hash: k,
+                    channel: ch(),
+                    seen: None,
+                })
+                .await
+                .unwrap()
+                .job
+            {
                 mine.push(c.job.uuid);
             }
             mine
@@ -1257,18 +1304,28 @@ async fn job_lifecycle_matches_sqlite() {
     let mut pg_claimed = Vec::new();
     for (l, p, k) in [(&lr, &pr, 1), (&lr, &pr, 1), (&lr, &pr, 1), (&ls, &ps, 2)] {
         lite_claimed.push(
-            lite.claim_job(l.id, key(k), ch(), None)
-                .await
-                .unwrap()
-                .job
-                .unwrap(),
+            lite.claim_job(Claimant {
+                runner: l.id,
+                key_hash: key(k),
+                channel: ch(),
+                seen: None,
+            })
+            .await
+            .unwrap()
+            .job
+            .unwrap(),
         );
         pg_claimed.push(
-            pg.claim_job(p.id, key(k), ch(), None)
-                .await
-                .unwrap()
-                .job
-                .unwrap(),
+            pg.claim_job(Claimant {
+                runner: p.id,
+                key_hash: key(k),
+                channel: ch(),
+                seen: None,
+            })
+            .await
+            .unwrap()
+            .job
+            .unwrap(),
         );
     }
     let timeouts = Timeouts {
@@ -1326,13 +1383,23 @@ async fn job_lifecycle_matches_sqlite() {
     // Job 5: claimed by r then released; claimed again and failed; job 6
     // claimed and expired by a zero heartbeat timeout.
     let l5 = lite
-        .claim_job(lr.id, key(1), ch(), None)
+        .claim_job(Claimant {
+            runner: lr.id,
+            key_hash: key(1),
+            channel: ch(),
+            seen: None,
+        })
         .await
         .unwrap()
         .job
         .unwrap();
     let p5 = pg
-        .claim_job(pr.id, key(1), ch(), None)
+        .claim_job(Claimant {
+            runner: pr.id,
+            key_hash: key(1),
+            channel: ch(),
+            seen: None,
+        })
         .await
         .unwrap()
         .job
@@ -1340,13 +1407,23 @@ async fn job_lifecycle_matches_sqlite() {
     lite.release_job(l5.id, lr.id).await.unwrap();
     pg.release_job(p5.id, pr.id).await.unwrap();
     let l5 = lite
-        .claim_job(lr.id, key(1), ch(), None)
+        .claim_job(Claimant {
+            runner: lr.id,
+            key_hash: key(1),
+            channel: ch(),
+            seen: None,
+        })
         .await
         .unwrap()
         .job
         .unwrap();
     let p5 = pg
-        .claim_job(pr.id, key(1), ch(), None)
+        .claim_job(Claimant {
+            runner: pr.id,
+            key_hash: key(1),
+            channel: ch(),
+            seen: None,
+        })
         .await
         .unwrap()
         .job
@@ -1357,13 +1434,23 @@ async fn job_lifecycle_matches_sqlite() {
         pg.fail_job(p5.id, "runner revoked").await.unwrap()
     );
     let l6 = lite
-        .claim_job(lr.id, key(1), ch(), None)
+        .claim_job(Claimant {
+            runner: lr.id,
+            key_hash: key(1),
+            channel: ch(),
+            seen: None,
+        })
         .await
         .unwrap()
         .job
         .unwrap();
     let p6 = pg
-        .claim_job(pr.id, key(1), ch(), None)
+        .claim_job(Claimant {
+            runner: pr.id,
+            key_hash: key(1),
+            channel: ch(),
+            seen: None,
+        })
         .await
         .unwrap()
         .job

@@ -3,14 +3,14 @@
 //! tokens' `revoked` from the shared database, so the 1 s bounds of a
 //! revoked token and a rotated key hold across replicas as on one file.
 
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{PgStore, StoreError, Tx, now, record};
 use crate::random::random_bytes;
 use crate::store::model::new_uuid;
 use crate::store::model::{
-    Actor, ApiTokenRow, AuditAction, SIGNING_KEY_BYTES, Sign, SigningSecret, TokenPrincipal,
+    Actor, ApiTokenRow, AuditAction, NewApiToken, SIGNING_KEY_BYTES, Sign, SigningSecret,
+    TokenPrincipal,
 };
 use crate::store::operations::TokenOps;
 
@@ -116,10 +116,7 @@ impl TokenOps for PgStore {
     /// signed with the new secret) or after (and revokes it).
     async fn issue_api_token(
         &self,
-        user_name: &str,
-        admin: bool,
-        issued: DateTime<Utc>,
-        expires: DateTime<Utc>,
+        new: NewApiToken,
         actor: &Actor,
         sign: Sign,
     ) -> Result<(Uuid, String), StoreError> {
@@ -129,20 +126,21 @@ impl TokenOps for PgStore {
         // and this one for a rotation under way: never in between.
         tx.execute("SELECT 1 FROM signing_key WHERE id = 1 FOR SHARE", &[])
             .await?;
-        let (user_id, user) = ensure_user(&tx, user_name, admin, actor).await?;
+        let (user_id, user) = ensure_user(&tx, &new.user_name, new.admin, actor).await?;
         let jti = new_uuid();
         tx.execute(
             "INSERT INTO api_tokens (uuid, user_id, created, expires) VALUES ($1, $2, $3, $4)",
-            &[&jti, &user_id, &issued, &expires],
+            &[&jti, &user_id, &new.issued, &new.expires],
         )
         .await?;
+        let audited = new.audited(user);
         record(
             &tx,
             actor,
             AuditAction::TokenCreate,
             Some(jti),
             None,
-            serde_json::json!({"user": user, "expires": expires.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)}),
+            audited,
         )
         .await?;
         let secret = signing_secret(&tx).await?;

@@ -12,11 +12,11 @@ use super::{SqliteStore, to_text};
 use crate::store::error::StoreError;
 use crate::store::model::events::Event;
 use crate::store::model::now;
-use crate::store::model::{
-    AgentInfo, JobId, JobReport, JobStatus, RunnerId, RunnerKeyHash, SpecId,
-};
+use crate::store::model::{AgentInfo, JobId, JobReport, JobStatus, RunnerId, SpecId};
 use crate::store::operations::ClaimOps;
-use crate::store::rules::{Claim, Claimed, Expiry, Reported, Timeouts, claimable, decide};
+use crate::store::rules::{
+    Claim, Claimant, Claimed, Expiry, Reported, Timeouts, claimable, decide,
+};
 
 impl ClaimOps for SqliteStore {
     /// The specs (row ids) of runner `runner` (row id).
@@ -31,13 +31,13 @@ impl ClaimOps for SqliteStore {
     /// channel that was replaced never takes a job). With `seen`, the
     /// runner sent a message: its `last_heartbeat` (and its agent's report,
     /// if any) is written too.
-    async fn claim_job(
-        &self,
-        runner: RunnerId,
-        key_hash: RunnerKeyHash,
-        channel: DateTime<Utc>,
-        seen: Option<Option<AgentInfo>>,
-    ) -> Result<Claim, StoreError> {
+    async fn claim_job(&self, claimant: Claimant) -> Result<Claim, StoreError> {
+        let Claimant {
+            runner,
+            key_hash,
+            channel,
+            seen,
+        } = claimant;
         self.write(move |tx| {
             let t = to_text(now());
             let found: Option<bool> = tx

@@ -35,14 +35,14 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
 use anyhow::Context as _;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, Row, Transaction};
 use uuid::Uuid;
 
 use super::error::{BUSY_TIMEOUT, StoreError};
-use super::model::events::Event;
+use super::model::events::{Event, Listener};
 use super::operations::EngineOps;
 
 pub use schema::POOL_SIZE;
@@ -66,7 +66,7 @@ pub struct SqliteStore {
     tightened: Arc<Vec<std::path::PathBuf>>,
     /// Who hears of committed changes: handed over in memory, right after
     /// the commit (one process, one file).
-    events: Arc<OnceLock<Box<dyn Fn(Event) + Send + Sync>>>,
+    events: Arc<OnceLock<Listener>>,
     /// Statements run for reads, for the benchmark's count.
     reads: Arc<AtomicU64>,
 }
@@ -183,7 +183,7 @@ impl SqliteStore {
 }
 
 impl EngineOps for SqliteStore {
-    fn listen(&self, listener: Box<dyn Fn(Event) + Send + Sync>) {
+    fn listen(&self, listener: Listener) {
         let _ = self.events.set(listener);
     }
 
@@ -238,9 +238,7 @@ impl From<r2d2::Error> for StoreError {
     }
 }
 
-fn to_text(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
+use super::model::time_text as to_text;
 
 /// The text of a column, borrowed from the row (no allocation).
 fn text_at<'r>(row: &'r Row<'_>, idx: usize) -> rusqlite::Result<&'r str> {

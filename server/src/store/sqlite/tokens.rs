@@ -1,6 +1,5 @@
 //! The signing key, users and API tokens.
 
-use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
@@ -9,7 +8,8 @@ use super::{SqliteStore, opt_time_at, time_at, to_text, uuid_at};
 use crate::random::random_bytes;
 use crate::store::error::StoreError;
 use crate::store::model::{
-    Actor, ApiTokenRow, AuditAction, SIGNING_KEY_BYTES, Sign, SigningSecret, TokenPrincipal,
+    Actor, ApiTokenRow, AuditAction, NewApiToken, SIGNING_KEY_BYTES, Sign, SigningSecret,
+    TokenPrincipal,
 };
 use crate::store::model::{new_uuid, now};
 use crate::store::operations::TokenOps;
@@ -109,16 +109,13 @@ impl TokenOps for SqliteStore {
     /// the token's UUID (`jti`) and the token, which is stored nowhere.
     async fn issue_api_token(
         &self,
-        user_name: &str,
-        admin: bool,
-        issued: DateTime<Utc>,
-        expires: DateTime<Utc>,
+        new: NewApiToken,
         actor: &Actor,
         sign: Sign,
     ) -> Result<(Uuid, String), StoreError> {
-        let (actor, user_name) = (actor.clone(), user_name.to_owned());
+        let actor = actor.clone();
         self.write(move |tx| {
-            let (user_id, user) = ensure_user(tx, &user_name, admin, &actor)?;
+            let (user_id, user) = ensure_user(tx, &new.user_name, new.admin, &actor)?;
             let jti = new_uuid();
             tx.prepare_cached(
                 "INSERT INTO api_tokens (uuid, user_id, created, expires) VALUES (?, ?, ?, ?)",
@@ -126,16 +123,17 @@ impl TokenOps for SqliteStore {
             .execute(params![
                 jti.to_string(),
                 user_id,
-                to_text(issued),
-                to_text(expires)
+                to_text(new.issued),
+                to_text(new.expires)
             ])?;
+            let audited = new.audited(user);
             record(
                 tx,
                 &actor,
                 AuditAction::TokenCreate,
                 Some(jti),
                 None,
-                serde_json::json!({"user": user, "expires": to_text(expires)}),
+                audited,
             )?;
             let secret = signing_secret(tx)?;
             Ok((jti, sign(secret.expose(), user, jti)))

@@ -19,15 +19,16 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use tokio::sync::mpsc;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
-use uuid::Uuid;
 
 use super::pg::{self, describe, schema};
 use super::{BUSY_TIMEOUT, DbName, Store};
+use tables::{Cell, Kind, TABLES, Table, cell, shown};
+
+mod tables;
 
 /// The SQLite schema versions whose tables [`TABLES`] lists: version 8
 /// adds `runners.channel_replica` and `replicas`, which a SQLite file
@@ -40,208 +41,6 @@ const SQLITE_VERSIONS: std::ops::RangeInclusive<i64> = 7..=10;
 
 /// Rows handed from the SQLite reader to the copy at a time.
 const BATCH: usize = 1024;
-
-/// What a column holds on PostgreSQL, and how SQLite's value becomes it.
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    /// `bigint` from an integer.
-    I64,
-    /// `integer` from an integer.
-    I32,
-    Text,
-    /// `boolean` from 0 or 1.
-    Bool,
-    /// `bytea` from a blob, byte for byte.
-    Bytes,
-    /// `uuid` from its text.
-    Uuid,
-    /// `timestamptz` from RFC 3339 text.
-    Time,
-    /// `jsonb` from JSON text.
-    Json,
-    /// A `timestamptz` that is not copied: always NULL.
-    ClearedTime,
-}
-
-impl Kind {
-    fn pg_type(self) -> Type {
-        match self {
-            Kind::I64 => Type::INT8,
-            Kind::I32 => Type::INT4,
-            Kind::Text => Type::TEXT,
-            Kind::Bool => Type::BOOL,
-            Kind::Bytes => Type::BYTEA,
-            Kind::Uuid => Type::UUID,
-            Kind::Time | Kind::ClearedTime => Type::TIMESTAMPTZ,
-            Kind::Json => Type::JSONB,
-        }
-    }
-
-    fn expected(self) -> &'static str {
-        match self {
-            Kind::I64 | Kind::I32 => "an integer",
-            Kind::Text => "text",
-            Kind::Bool => "0 or 1",
-            Kind::Bytes => "a blob",
-            Kind::Uuid => "a UUID",
-            Kind::Time | Kind::ClearedTime => "an RFC 3339 time",
-            Kind::Json => "JSON text",
-        }
-    }
-}
-
-/// One table to copy: its columns (the same names on both engines).
-struct Table {
-    name: &'static str,
-    columns: &'static [(&'static str, Kind)],
-    /// Whether its `id` is an identity column (its sequence is set after).
-    identity: bool,
-    /// The first SQLite version that has it: an older file has no rows of it.
-    since: i64,
-}
-
-/// Every table of the schema but `runner_counts` (recomputed),
-/// `runners_schema` (the target's own) and `replicas` (the leases of
-/// PostgreSQL's server processes: none on SQLite), in foreign-key order.
-const TABLES: &[Table] = &[
-    Table {
-        name: "users",
-        columns: &[
-            ("id", Kind::I64),
-            ("uuid", Kind::Uuid),
-            ("name", Kind::Text),
-            ("admin", Kind::Bool),
-            ("created", Kind::Time),
-        ],
-        identity: true,
-        since: 7,
-    },
-    Table {
-        name: "api_tokens",
-        columns: &[
-            ("id", Kind::I64),
-            ("uuid", Kind::Uuid),
-            ("user_id", Kind::I64),
-            ("created", Kind::Time),
-            ("expires", Kind::Time),
-            ("revoked", Kind::Time),
-        ],
-        identity: true,
-        since: 7,
-    },
-    Table {
-        name: "signing_key",
-        columns: &[
-            ("id", Kind::I32),
-            ("secret", Kind::Bytes),
-            ("created", Kind::Time),
-            ("generation", Kind::I64),
-        ],
-        identity: false,
-        since: 7,
-    },
-    Table {
-        name: "specs",
-        columns: &[
-            ("id", Kind::I64),
-            ("uuid", Kind::Uuid),
-            ("name", Kind::Text),
-            ("name_folded", Kind::Text),
-            ("slug", Kind::Text),
-            ("architecture", Kind::Text),
-            ("os", Kind::Text),
-            ("cpu", Kind::I32),
-            ("memory", Kind::I64),
-            ("disk", Kind::I64),
-            ("network", Kind::Bool),
-            ("sandbox", Kind::Text),
-            ("fallback", Kind::Time),
-            ("archived", Kind::Time),
-            ("created", Kind::Time),
-            ("modified", Kind::Time),
-        ],
-        identity: true,
-        since: 7,
-    },
-    Table {
-        name: "runners",
-        columns: &[
-            ("id", Kind::I64),
-            ("uuid", Kind::Uuid),
-            ("name", Kind::Text),
-            ("name_folded", Kind::Text),
-            ("slug", Kind::Text),
-            ("token_hash", Kind::Bytes),
-            ("archived", Kind::Time),
-            ("last_heartbeat", Kind::Time),
-            ("created", Kind::Time),
-            ("modified", Kind::Time),
-            ("os", Kind::Text),
-            ("arch", Kind::Text),
-            ("version", Kind::Text),
-            // When the old server's channel of the runner opened: no
-            // channel is open on the new database.
-            ("channel", Kind::ClearedTime),
-        ],
-        identity: true,
-        since: 7,
-    },
-    Table {
-        name: "runner_specs",
-        columns: &[
-            ("id", Kind::I64),
-            ("runner_id", Kind::I64),
-            ("spec_id", Kind::I64),
-        ],
-        identity: true,
-        since: 7,
-    },
-    Table {
-        name: "jobs",
-        columns: &[
-            ("id", Kind::I64),
-            ("uuid", Kind::Uuid),
-            ("status", Kind::Text),
-            ("spec_id", Kind::I64),
-            ("runner_id", Kind::I64),
-            ("priority", Kind::I32),
-            ("config", Kind::Json),
-            ("timeout", Kind::I64),
-            // JSON text on both engines (`jsonb` refuses U+0000).
-            ("output", Kind::Text),
-            ("claimed", Kind::Time),
-            ("started", Kind::Time),
-            ("completed", Kind::Time),
-            ("last_heartbeat", Kind::Time),
-            ("created", Kind::Time),
-            ("modified", Kind::Time),
-        ],
-        identity: true,
-        since: 7,
-    },
-    Table {
-        name: "job_releases",
-        columns: &[("job_id", Kind::I64), ("runner_id", Kind::I64)],
-        identity: false,
-        since: 10,
-    },
-    Table {
-        name: "audit",
-        columns: &[
-            ("id", Kind::I64),
-            ("time", Kind::Time),
-            ("user_uuid", Kind::Uuid),
-            ("user_name", Kind::Text),
-            ("token_uuid", Kind::Uuid),
-            ("action", Kind::Text),
-            ("target_uuid", Kind::Uuid),
-            ("target_slug", Kind::Text),
-            ("changes", Kind::Json),
-        ],
-        identity: true,
-        since: 7,
-    },
-];
 
 /// What was copied: each table and its row count, in the order copied.
 #[derive(Debug)]
@@ -314,9 +113,6 @@ fn pg(step: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> MigrateE
     let step = step.into();
     move |source| MigrateError::Pg { step, source }
 }
-
-/// One value, ready for the binary copy.
-type Cell = Box<dyn ToSql + Sync + Send>;
 
 /// What the reader hands over: rows of the current table, or its end.
 enum Msg {
@@ -404,7 +200,7 @@ async fn copy(client: &mut tokio_postgres::Client, from: &Path) -> Result<Copied
     let path = from.to_owned();
     let reader = tokio::task::spawn_blocking(move || read(&path, &rows));
     let mut tables = Vec::with_capacity(TABLES.len());
-    for table in TABLES {
+    for table in TABLES.iter() {
         match copy_table(&tx, table, &mut batches).await {
             Ok(Some(n)) => tables.push((table.name, n)),
             // The reader stopped: its error says why.
@@ -512,7 +308,7 @@ fn read(path: &Path, rows: &mpsc::Sender<Msg>) -> Result<(), MigrateError> {
             expected: *SQLITE_VERSIONS.end(),
         });
     }
-    for table in TABLES {
+    for table in TABLES.iter() {
         if table.since > found {
             // Not in a file this old: no rows.
             if rows.blocking_send(Msg::End).is_err() {
@@ -570,58 +366,4 @@ fn read(path: &Path, rows: &mpsc::Sender<Msg>) -> Result<(), MigrateError> {
         }
     }
     Ok(())
-}
-
-/// SQLite's `value` as PostgreSQL's `kind`, or the value back if it is not
-/// one.
-fn cell(kind: Kind, value: Value) -> Result<Cell, Value> {
-    fn boxed<T: ToSql + Sync + Send + 'static>(v: Option<T>) -> Cell {
-        Box::new(v)
-    }
-    if let Value::Null = value {
-        return Ok(match kind {
-            Kind::I64 => boxed::<i64>(None),
-            Kind::I32 => boxed::<i32>(None),
-            Kind::Text => boxed::<String>(None),
-            Kind::Bool => boxed::<bool>(None),
-            Kind::Bytes => boxed::<Vec<u8>>(None),
-            Kind::Uuid => boxed::<Uuid>(None),
-            Kind::Time | Kind::ClearedTime => boxed::<DateTime<Utc>>(None),
-            Kind::Json => boxed::<serde_json::Value>(None),
-        });
-    }
-    match (kind, value) {
-        (Kind::I64, Value::Integer(i)) => Ok(boxed(Some(i))),
-        (Kind::I32, Value::Integer(i)) => i32::try_from(i)
-            .map(|i| boxed(Some(i)))
-            .map_err(|_| Value::Integer(i)),
-        (Kind::Text, Value::Text(t)) => Ok(boxed(Some(t))),
-        (Kind::Bool, Value::Integer(i @ (0 | 1))) => Ok(boxed(Some(i == 1))),
-        (Kind::Bytes, Value::Blob(b)) => Ok(boxed(Some(b))),
-        (Kind::Uuid, Value::Text(t)) => match Uuid::try_parse(&t) {
-            Ok(u) => Ok(boxed(Some(u))),
-            Err(_) => Err(Value::Text(t)),
-        },
-        (Kind::Time, Value::Text(t)) => match DateTime::parse_from_rfc3339(&t) {
-            Ok(time) => Ok(boxed(Some(time.with_timezone(&Utc)))),
-            Err(_) => Err(Value::Text(t)),
-        },
-        (Kind::Json, Value::Text(t)) => match serde_json::from_str::<serde_json::Value>(&t) {
-            Ok(json) => Ok(boxed(Some(json))),
-            Err(_) => Err(Value::Text(t)),
-        },
-        (_, value) => Err(value),
-    }
-}
-
-/// A SQLite value for a message (a blob by its length only: it may be a
-/// secret).
-fn shown(value: &Value) -> String {
-    match value {
-        Value::Null => "NULL".into(),
-        Value::Integer(i) => i.to_string(),
-        Value::Real(r) => r.to_string(),
-        Value::Text(t) => t.chars().take(80).collect(),
-        Value::Blob(b) => format!("({} bytes)", b.len()),
-    }
 }
