@@ -18,6 +18,7 @@ mod enums;
 pub mod events;
 mod item;
 mod principal;
+pub mod read;
 
 pub use enums::{Architecture, AuditAction, JobStatus, OperatingSystem, RunnerStatus, Sandbox};
 pub use item::{Common, CommonChanges, Item};

@@ -74,19 +74,6 @@ impl AuditOps for PgStore {
                 &[&since, &runner, &about_runners],
             )
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditRow {
-                    time: r.try_get(0)?,
-                    user: r.try_get(1)?,
-                    user_uuid: r.try_get(2)?,
-                    token: r.try_get(3)?,
-                    action: r.try_get(4)?,
-                    target_uuid: r.try_get(5)?,
-                    target_slug: r.try_get(6)?,
-                    changes: r.try_get(7)?,
-                })
-            })
-            .collect()
+        rows.iter().map(AuditRow::read).collect()
     }
 }

@@ -8,11 +8,11 @@ use uuid::Uuid;
 
 use super::item::PgItem;
 use super::items::{find, list_items};
-use super::{PgStore, StoreError, now, record, required, stored};
+use super::{PgStore, StoreError, now, record};
 use crate::store::model::events::Event;
 use crate::store::model::{
-    Actor, Architecture, AuditAction, KeyedRunner, Kind, NewRunner, OperatingSystem, RunnerId,
-    RunnerKeyHash, RunnerRow, RunnerStatus, Runners, changes,
+    Actor, AuditAction, KeyedRunner, Kind, NewRunner, RunnerId, RunnerKeyHash, RunnerRow,
+    RunnerStatus, Runners, changes,
 };
 use crate::store::model::{RunnerRef, new_uuid};
 use crate::store::operations::RunnerOps;
@@ -35,20 +35,7 @@ impl PgItem for Runners {
     const COLUMNS: &'static str = COLUMNS;
 
     fn row_at(row: &Row, at: usize) -> Result<RunnerRow, StoreError> {
-        Ok(RunnerRow {
-            uuid: row.try_get(at)?,
-            name: row.try_get(at + 1)?,
-            slug: row.try_get(at + 2)?,
-            specs: row.try_get(at + 3)?,
-            archived: row.try_get(at + 4)?,
-            last_heartbeat: row.try_get(at + 5)?,
-            created: row.try_get(at + 6)?,
-            modified: row.try_get(at + 7)?,
-            status: required(row, at + 8, RunnerStatus::parse)?,
-            os: stored(row, at + 9, OperatingSystem::parse)?,
-            arch: stored(row, at + 10, Architecture::parse)?,
-            version: row.try_get(at + 11)?,
-        })
+        RunnerRow::read(row, at)
     }
 
     /// The trigger-kept count when nothing filters but `archived`.

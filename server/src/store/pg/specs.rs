@@ -9,11 +9,10 @@ use uuid::Uuid;
 
 use super::item::{Param, PgItem};
 use super::items::{find, list_items};
-use super::{PgStore, StoreError, Tx, now, record, required, stored};
+use super::{PgStore, StoreError, Tx, now, record};
 use crate::store::model::new_uuid;
 use crate::store::model::{
-    Actor, Architecture, AuditAction, Kind, NewSpec, OperatingSystem, Sandbox, SpecChanges,
-    SpecRef, SpecRow, Specs, changes,
+    Actor, AuditAction, Kind, NewSpec, SpecChanges, SpecRef, SpecRow, Specs, changes,
 };
 use crate::store::operations::SpecOps;
 use crate::validate::{ListQuery, generated_slug, slug_from_name};
@@ -27,30 +26,11 @@ pub(super) const COLUMNS: &str = "uuid, name, slug, architecture, os, cpu, memor
 /// Tries to find a free generated slug before giving up (as SQLite).
 const GENERATED_SLUG_ATTEMPTS: usize = 8;
 
-fn unsigned<T: TryFrom<i64>>(value: i64) -> Result<T, StoreError> {
-    T::try_from(value).map_err(|_| StoreError::Task(format!("stored value {value} is negative")))
-}
-
 impl PgItem for Specs {
     const COLUMNS: &'static str = COLUMNS;
 
     fn row_at(row: &Row, at: usize) -> Result<SpecRow, StoreError> {
-        Ok(SpecRow {
-            uuid: row.try_get(at)?,
-            name: row.try_get(at + 1)?,
-            slug: row.try_get(at + 2)?,
-            architecture: required(row, at + 3, Architecture::parse)?,
-            os: required(row, at + 4, OperatingSystem::parse)?,
-            cpu: unsigned(i64::from(row.try_get::<_, i32>(at + 5)?))?,
-            memory: unsigned(row.try_get(at + 6)?)?,
-            disk: unsigned(row.try_get(at + 7)?)?,
-            network: row.try_get(at + 8)?,
-            sandbox: stored(row, at + 9, Sandbox::parse)?,
-            fallback: row.try_get(at + 10)?,
-            archived: row.try_get(at + 11)?,
-            created: row.try_get(at + 12)?,
-            modified: row.try_get(at + 13)?,
-        })
+        SpecRow::read(row, at)
     }
 
     /// Every change of the fallback takes [`FALLBACK_LOCK`] before any row

@@ -6,7 +6,7 @@ use chrono::{DateTime, Datelike as _, Utc};
 use rusqlite::{Connection, params};
 use uuid::Uuid;
 
-use super::{SqliteStore, text_at, time_at, to_text};
+use super::{SqliteStore, to_text};
 use crate::store::error::StoreError;
 use crate::store::model::now;
 use crate::store::model::{Actor, AuditAction, AuditRow};
@@ -77,24 +77,7 @@ impl AuditOps for SqliteStore {
                          UNION SELECT uuid FROM runners WHERE slug = ?2)))
                  ORDER BY id"
             ))?;
-            let rows = stmt.query_map(params![since, runner], |r| {
-                Ok(AuditRow {
-                    time: time_at(r, 0)?,
-                    user: r.get(1)?,
-                    user_uuid: r.get(2)?,
-                    token: r.get(3)?,
-                    action: r.get(4)?,
-                    target_uuid: r.get(5)?,
-                    target_slug: r.get(6)?,
-                    changes: serde_json::from_str(text_at(r, 7)?).map_err(|e| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            7,
-                            rusqlite::types::Type::Text,
-                            e.into(),
-                        )
-                    })?,
-                })
-            })?;
+            let rows = stmt.query_map(params![since, runner], |r| AuditRow::read(r))?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await

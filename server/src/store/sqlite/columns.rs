@@ -1,9 +1,14 @@
 //! The store's own types in SQLite's columns: enums as their text
 //! (`as_str`, read back by `parse`), a key hash as a blob, row ids as
-//! integers.
+//! integers; and a row as the model reads it ([`StoredRow`]).
 
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use chrono::{DateTime, Utc};
+use rusqlite::Row;
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, Type, ValueRef};
+use uuid::Uuid;
 
+use super::{opt_time_at, text_at, time_at, uuid_at};
+use crate::store::model::read::StoredRow;
 use crate::store::model::{
     Architecture, AuditAction, JobId, JobStatus, OperatingSystem, RunnerId, RunnerKeyHash,
     RunnerStatus, Sandbox, SpecId,
@@ -62,5 +67,57 @@ id_column!(RunnerId, SpecId, JobId);
 impl ToSql for RunnerKeyHash {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(ToSqlOutput::Borrowed(ValueRef::Blob(&self.0)))
+    }
+}
+
+/// A row of SQLite's, as the model reads it: times, UUIDs and JSON kept
+/// as text, a runner's specs as their UUIDs joined by commas.
+impl StoredRow for Row<'_> {
+    type Error = rusqlite::Error;
+
+    fn uuid(&self, at: usize) -> rusqlite::Result<Uuid> {
+        uuid_at(self, at)
+    }
+
+    fn text(&self, at: usize) -> rusqlite::Result<String> {
+        self.get(at)
+    }
+
+    fn opt_text(&self, at: usize) -> rusqlite::Result<Option<String>> {
+        self.get(at)
+    }
+
+    fn time(&self, at: usize) -> rusqlite::Result<DateTime<Utc>> {
+        time_at(self, at)
+    }
+
+    fn opt_time(&self, at: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+        opt_time_at(self, at)
+    }
+
+    fn uuids(&self, at: usize) -> rusqlite::Result<Vec<Uuid>> {
+        let Some(joined) = self.get_ref(at)?.as_str_or_null()? else {
+            return Ok(Vec::new());
+        };
+        joined
+            .split(',')
+            .map(|uuid| Uuid::try_parse(uuid).map_err(|e| self.invalid(at, e.to_string())))
+            .collect()
+    }
+
+    fn int(&self, at: usize) -> rusqlite::Result<i64> {
+        self.get(at)
+    }
+
+    fn boolean(&self, at: usize) -> rusqlite::Result<bool> {
+        self.get(at)
+    }
+
+    fn json(&self, at: usize) -> rusqlite::Result<serde_json::Value> {
+        serde_json::from_str(text_at(self, at)?).map_err(|e| self.invalid(at, e.to_string()))
+    }
+
+    fn invalid(&self, at: usize, what: String) -> rusqlite::Error {
+        rusqlite::Error::FromSqlConversionFailure(at, Type::Text, what.into())
     }
 }

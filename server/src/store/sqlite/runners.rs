@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::audit::record;
 use super::item::SqliteItem;
 use super::items;
-use super::{SqliteStore, opt_time_at, text_at, time_at, to_text, uuid_at};
+use super::{SqliteStore, to_text, uuid_at};
 use crate::store::error::StoreError;
 use crate::store::model::events::Event;
 use crate::store::model::{
@@ -40,35 +40,7 @@ impl SqliteItem for Runners {
         os, arch, version";
 
     fn row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<RunnerRow> {
-        let specs = match row.get_ref(at + 3)? {
-            rusqlite::types::ValueRef::Null => Vec::new(),
-            _ => text_at(row, at + 3)?
-                .split(',')
-                .map(|uuid| {
-                    Uuid::try_parse(uuid).map_err(|e| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            at + 3,
-                            rusqlite::types::Type::Text,
-                            e.into(),
-                        )
-                    })
-                })
-                .collect::<Result<_, _>>()?,
-        };
-        Ok(RunnerRow {
-            uuid: uuid_at(row, at)?,
-            name: row.get(at + 1)?,
-            slug: row.get(at + 2)?,
-            specs,
-            archived: opt_time_at(row, at + 4)?,
-            last_heartbeat: opt_time_at(row, at + 5)?,
-            created: time_at(row, at + 6)?,
-            modified: time_at(row, at + 7)?,
-            status: row.get(at + 8)?,
-            os: row.get(at + 9)?,
-            arch: row.get(at + 10)?,
-            version: row.get(at + 11)?,
-        })
+        RunnerRow::read(row, at)
     }
 
     /// One row of `runner_counts` (kept by triggers) when nothing filters.

@@ -7,44 +7,19 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::audit::record;
 use super::item::SqliteItem;
 use super::items;
-use super::{SqliteStore, opt_time_at, time_at, to_text, uuid_at};
+use super::{SqliteStore, to_text, uuid_at};
 use crate::store::error::StoreError;
 use crate::store::model::{Actor, AuditAction, NewSpec, SpecChanges, SpecRef, SpecRow, Specs};
 use crate::store::model::{new_uuid, now};
 use crate::store::operations::SpecOps;
 use crate::validate::ListQuery;
 
-/// A column of an integer that is never negative (the table's CHECK).
-fn unsigned_at<T: TryFrom<i64>>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T>
-where
-    T::Error: std::error::Error + Send + Sync + 'static,
-{
-    T::try_from(row.get::<_, i64>(idx)?).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Integer, e.into())
-    })
-}
-
 impl SqliteItem for Specs {
     const COLUMNS: &'static str = "uuid, name, slug, architecture, os, cpu, memory, disk, \
                                    network, sandbox, fallback, archived, created, modified";
 
     fn row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<SpecRow> {
-        Ok(SpecRow {
-            uuid: uuid_at(row, at)?,
-            name: row.get(at + 1)?,
-            slug: row.get(at + 2)?,
-            architecture: row.get(at + 3)?,
-            os: row.get(at + 4)?,
-            cpu: unsigned_at(row, at + 5)?,
-            memory: unsigned_at(row, at + 6)?,
-            disk: unsigned_at(row, at + 7)?,
-            network: row.get(at + 8)?,
-            sandbox: row.get(at + 9)?,
-            fallback: opt_time_at(row, at + 10)?,
-            archived: opt_time_at(row, at + 11)?,
-            created: time_at(row, at + 12)?,
-            modified: time_at(row, at + 13)?,
-        })
+        SpecRow::read(row, at)
     }
 
     /// The fallback's rule ([`SpecChanges::apply_fallback`]); making a

@@ -1,0 +1,113 @@
+//! Each row of the store read once, from either engine: an engine says how
+//! its columns hold the store's types ([`StoredRow`], in `sqlite/columns.rs`
+//! and `pg/columns.rs`), and the rows below say which column is which.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{Architecture, AuditRow, OperatingSystem, RunnerRow, RunnerStatus, Sandbox, SpecRow};
+
+/// A row of one engine's result, read column by column.
+pub trait StoredRow {
+    type Error;
+    fn uuid(&self, at: usize) -> Result<Uuid, Self::Error>;
+    fn text(&self, at: usize) -> Result<String, Self::Error>;
+    fn opt_text(&self, at: usize) -> Result<Option<String>, Self::Error>;
+    fn time(&self, at: usize) -> Result<DateTime<Utc>, Self::Error>;
+    fn opt_time(&self, at: usize) -> Result<Option<DateTime<Utc>>, Self::Error>;
+    /// A list of UUIDs (a runner's specs): none is empty.
+    fn uuids(&self, at: usize) -> Result<Vec<Uuid>, Self::Error>;
+    fn int(&self, at: usize) -> Result<i64, Self::Error>;
+    fn boolean(&self, at: usize) -> Result<bool, Self::Error>;
+    fn json(&self, at: usize) -> Result<serde_json::Value, Self::Error>;
+    /// Column `at` holds what the store never writes (`what`).
+    fn invalid(&self, at: usize, what: String) -> Self::Error;
+
+    /// A stored enum, by its own `parse`, or none.
+    fn opt_enum<T>(
+        &self,
+        at: usize,
+        parse: fn(&str) -> Option<T>,
+    ) -> Result<Option<T>, Self::Error> {
+        match self.opt_text(at)? {
+            None => Ok(None),
+            Some(text) => match parse(&text) {
+                Some(value) => Ok(Some(value)),
+                None => Err(self.invalid(at, format!("the label `{text}`"))),
+            },
+        }
+    }
+
+    /// A stored enum, by its own `parse`.
+    fn stored_enum<T>(&self, at: usize, parse: fn(&str) -> Option<T>) -> Result<T, Self::Error> {
+        self.opt_enum(at, parse)?
+            .ok_or_else(|| self.invalid(at, "NULL".to_owned()))
+    }
+
+    /// An integer that is never negative, nor larger than `T` holds.
+    fn unsigned<T: TryFrom<i64>>(&self, at: usize) -> Result<T, Self::Error> {
+        let n = self.int(at)?;
+        T::try_from(n).map_err(|_| self.invalid(at, format!("the number {n}")))
+    }
+}
+
+impl RunnerRow {
+    /// The columns `uuid, name, slug, specs, archived, last_heartbeat,
+    /// created, modified, status, os, arch, version`, from `at` on.
+    pub fn read<R: StoredRow>(row: &R, at: usize) -> Result<Self, R::Error> {
+        Ok(Self {
+            uuid: row.uuid(at)?,
+            name: row.text(at + 1)?,
+            slug: row.text(at + 2)?,
+            specs: row.uuids(at + 3)?,
+            archived: row.opt_time(at + 4)?,
+            last_heartbeat: row.opt_time(at + 5)?,
+            created: row.time(at + 6)?,
+            modified: row.time(at + 7)?,
+            status: row.stored_enum(at + 8, RunnerStatus::parse)?,
+            os: row.opt_enum(at + 9, OperatingSystem::parse)?,
+            arch: row.opt_enum(at + 10, Architecture::parse)?,
+            version: row.opt_text(at + 11)?,
+        })
+    }
+}
+
+impl SpecRow {
+    /// The columns `uuid, name, slug, architecture, os, cpu, memory, disk,
+    /// network, sandbox, fallback, archived, created, modified`, from `at`.
+    pub fn read<R: StoredRow>(row: &R, at: usize) -> Result<Self, R::Error> {
+        Ok(Self {
+            uuid: row.uuid(at)?,
+            name: row.text(at + 1)?,
+            slug: row.text(at + 2)?,
+            architecture: row.stored_enum(at + 3, Architecture::parse)?,
+            os: row.stored_enum(at + 4, OperatingSystem::parse)?,
+            cpu: row.unsigned(at + 5)?,
+            memory: row.unsigned(at + 6)?,
+            disk: row.unsigned(at + 7)?,
+            network: row.boolean(at + 8)?,
+            sandbox: row.opt_enum(at + 9, Sandbox::parse)?,
+            fallback: row.opt_time(at + 10)?,
+            archived: row.opt_time(at + 11)?,
+            created: row.time(at + 12)?,
+            modified: row.time(at + 13)?,
+        })
+    }
+}
+
+impl AuditRow {
+    /// The columns `time, user_name, user_uuid, token_uuid, action,
+    /// target_uuid, target_slug, changes` (UUIDs as text).
+    pub fn read<R: StoredRow>(row: &R) -> Result<Self, R::Error> {
+        Ok(Self {
+            time: row.time(0)?,
+            user: row.opt_text(1)?,
+            user_uuid: row.opt_text(2)?,
+            token: row.opt_text(3)?,
+            action: row.text(4)?,
+            target_uuid: row.opt_text(5)?,
+            target_slug: row.opt_text(6)?,
+            changes: row.json(7)?,
+        })
+    }
+}
