@@ -64,21 +64,16 @@ pub fn runner_key_shape(headers: &HeaderMap) -> Result<(), AuthError> {
 }
 
 /// A runner authenticated by its own key, for the runner named in the
-/// request's path. Nothing about runner keys is cached, so a rotation takes
-/// effect at once.
+/// request's path: what a runner's key proves to the product's context
+/// ([`crate::credential::Credentials::Runner`]), made only by
+/// [`RunnerKey::from_request`]. Nothing about runner keys is cached, so a
+/// rotation takes effect at once.
 #[derive(Clone, Debug)]
 pub struct RunnerKey {
     runner: KeyedRunner,
 }
 
 impl RunnerKey {
-    /// `runner`, taken at its word with no key checked: for a server
-    /// context that checks no credentials (the benchmark's ceiling). No
-    /// request reaches it: the product's context checks every key.
-    pub fn unchecked(runner: KeyedRunner) -> Self {
-        Self { runner }
-    }
-
     /// The runner this key authenticates.
     pub fn runner(&self) -> &KeyedRunner {
         &self.runner
