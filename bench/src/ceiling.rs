@@ -15,11 +15,10 @@ use dropshot::{
     HttpServer, RequestContext, ServerBuilder,
 };
 use runners_server::api::{Created, RunnersApi, RunnersPage, SpecsPage};
-use runners_server::auth::{self, Admin, AuthError, RunnerKey};
+use runners_server::auth::{self, Admin, AuthError};
 use runners_server::credential::{AdminUser, ChannelAuth, Credentials, RunnerAuth};
 use runners_server::extract::{JsonBody, PathParams, QueryParams};
 use runners_server::handlers::created;
-use runners_server::store::{KeyedRunner, RunnerKeyHash};
 use runners_server::types::{
     JsonApiVersion, JsonNewRunner, JsonNewRunnerSpec, JsonNewSpec, JsonOpenApi, JsonRunner,
     JsonRunnerKey, JsonSpec, JsonUpdateRunner, JsonUpdateSpec, RunnerPath, RunnerSpecPath,
@@ -70,6 +69,9 @@ impl Memory {
 /// heartbeat is its path's runner's.
 #[async_trait::async_trait]
 impl Credentials for Memory {
+    /// The path's runner, taken at its word.
+    type Runner = Ref;
+
     async fn admin(&self, _: &http::HeaderMap) -> Result<Admin, AuthError> {
         Ok(Admin {
             user: uuid::Uuid::nil(),
@@ -78,15 +80,8 @@ impl Credentials for Memory {
         })
     }
 
-    async fn runner(&self, _: &http::HeaderMap, runner: &Ref) -> Result<RunnerKey, AuthError> {
-        let slug = key(runner);
-        Ok(RunnerKey::unchecked(KeyedRunner {
-            id: runners_server::store::RunnerId(0),
-            uuid: uuid::Uuid::nil(),
-            slug,
-            archived: false,
-            key_hash: RunnerKeyHash([0; 32]),
-        }))
+    async fn runner(&self, _: &http::HeaderMap, runner: &Ref) -> Result<Ref, AuthError> {
+        Ok(runner.clone())
     }
 }
 
@@ -273,10 +268,10 @@ impl RunnersApi for Ceiling {
 
     async fn runner_heartbeat_post(
         rqctx: RequestContext<Memory>,
-        RunnerAuth(key): RunnerAuth,
+        runner: RunnerAuth,
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
         let cx = rqctx.context();
-        let i = cx.find(&Ref::Slug(key.runner().slug.clone()))?;
+        let i = cx.find(&runner.open(cx)?)?;
         let mut inner = cx.inner.write().unwrap();
         let runner = &mut inner.sorted[i];
         runner.last_heartbeat = Some(Utc::now());

@@ -1,6 +1,16 @@
 //! The workloads the benchmark runs, and the requests each sends.
 
-use super::*;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::Request;
+
+use crate::ROTATED_FROM;
+use crate::load::MakeRequest;
+use crate::seed::slug;
 
 /// The workloads, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

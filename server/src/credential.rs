@@ -17,6 +17,13 @@
 //! API description is made by [`crate::api::api_description`], which records
 //! how to reach the trait from the context (dropshot hands an extractor its
 //! context as a type it knows nothing of).
+//!
+//! What a runner's key proves is the implementation's own type
+//! ([`Credentials::Runner`]: the product keeps the runner's row, the
+//! benchmark's ceiling only the path's runner). dropshot forbids `Self` in
+//! an endpoint's argument types, so [`RunnerAuth`] carries it unnamed, and
+//! the handler opens it with its context ([`RunnerAuth::open`]), which
+//! names the type again.
 
 use std::any::{Any, TypeId};
 use std::sync::RwLock;
@@ -28,7 +35,7 @@ use dropshot::{
 };
 use http::HeaderMap;
 
-use crate::auth::{Admin, AuthError, RunnerKey};
+use crate::auth::{Admin, AuthError};
 use crate::extract::{Authorized, PathParams};
 use crate::types::RunnerPath;
 use crate::validate::Ref;
@@ -36,22 +43,50 @@ use crate::validate::Ref;
 /// What a server context does to check a request's credentials.
 #[async_trait]
 pub trait Credentials: Send + Sync + 'static {
+    /// What a runner's key proves, as this implementation keeps it: its
+    /// handlers get it from [`RunnerAuth::open`].
+    type Runner: Send + Sync + 'static;
+
     /// The admin behind the API token in `headers`.
     async fn admin(&self, headers: &HeaderMap) -> Result<Admin, AuthError>;
 
     /// The runner `runner` (from the path), authenticated by its own key in
     /// `headers`.
-    async fn runner(&self, headers: &HeaderMap, runner: &Ref) -> Result<RunnerKey, AuthError>;
+    async fn runner(&self, headers: &HeaderMap, runner: &Ref) -> Result<Self::Runner, AuthError>;
 }
 
-/// How to see a context of one type as [`Credentials`].
-type Lookup = fn(&dyn Any) -> Option<&dyn Credentials>;
+/// A runner that a context's [`Credentials::runner`] authenticated, its
+/// type unnamed (it is that context's [`Credentials::Runner`]).
+type Unnamed = Box<dyn Any + Send + Sync>;
+
+/// [`Credentials`] as an extractor can call them: on a context it knows
+/// only as `dyn Any`, the runner unnamed.
+#[async_trait]
+trait Check: Send + Sync {
+    async fn check_admin(&self, headers: &HeaderMap) -> Result<Admin, AuthError>;
+
+    async fn check_runner(&self, headers: &HeaderMap, runner: &Ref) -> Result<Unnamed, AuthError>;
+}
+
+#[async_trait]
+impl<C: Credentials> Check for C {
+    async fn check_admin(&self, headers: &HeaderMap) -> Result<Admin, AuthError> {
+        self.admin(headers).await
+    }
+
+    async fn check_runner(&self, headers: &HeaderMap, runner: &Ref) -> Result<Unnamed, AuthError> {
+        Ok(Box::new(self.runner(headers, runner).await?))
+    }
+}
+
+/// How to see a context of one type as [`Check`].
+type Lookup = fn(&dyn Any) -> Option<&dyn Check>;
 
 /// The context types that [`crate::api::api_description`] has seen.
 static CONTEXTS: RwLock<Vec<(TypeId, Lookup)>> = RwLock::new(Vec::new());
 
-fn lookup<C: Credentials>(cx: &dyn Any) -> Option<&dyn Credentials> {
-    cx.downcast_ref::<C>().map(|cx| cx as &dyn Credentials)
+fn lookup<C: Credentials>(cx: &dyn Any) -> Option<&dyn Check> {
+    cx.downcast_ref::<C>().map(|cx| cx as &dyn Check)
 }
 
 /// Makes contexts of type `C` usable by the credential extractors.
@@ -62,8 +97,8 @@ pub(crate) fn register<C: Credentials>() {
     }
 }
 
-/// The request's context, as [`Credentials`].
-fn credentials<C: ServerContext>(rqctx: &RequestContext<C>) -> Result<&dyn Credentials, HttpError> {
+/// The request's context, as [`Check`].
+fn credentials<C: ServerContext>(rqctx: &RequestContext<C>) -> Result<&dyn Check, HttpError> {
     let found = {
         let contexts = CONTEXTS.read().unwrap_or_else(|e| e.into_inner());
         contexts
@@ -204,7 +239,7 @@ impl SharedExtractor for AdminUser {
         rqctx: &RequestContext<Context>,
     ) -> Result<Self, HttpError> {
         let headers = rqctx.request.headers();
-        Ok(Self(credentials(rqctx)?.admin(headers).await?))
+        Ok(Self(credentials(rqctx)?.check_admin(headers).await?))
     }
 
     fn metadata(_: ApiEndpointBodyContentType) -> ExtractorMetadata {
@@ -218,8 +253,22 @@ impl SharedExtractor for AdminUser {
 /// The key of the runner in the path (`{runner}`, which this extractor
 /// reads: the handler takes no other path): a runner authenticated by its
 /// own key. A malformed path is refused first (400), then the key (401, or
-/// 403 for another runner's path).
-pub struct RunnerAuth(pub RunnerKey);
+/// 403 for another runner's path). The handler [`RunnerAuth::open`]s it.
+pub struct RunnerAuth(Unnamed);
+
+impl RunnerAuth {
+    /// The runner the key authenticated, opened with the request's context
+    /// (whose [`Credentials::runner`] made it), as that context keeps it.
+    pub fn open<C: Credentials>(self, _: &C) -> Result<C::Runner, HttpError> {
+        self.0.downcast().map(|runner| *runner).map_err(|_| {
+            HttpError::for_internal_error(
+                "a runner's credential was opened with another context than the one \
+                 that checked it"
+                    .to_owned(),
+            )
+        })
+    }
+}
 
 #[async_trait]
 impl SharedExtractor for RunnerAuth {
@@ -230,7 +279,7 @@ impl SharedExtractor for RunnerAuth {
         let path: RunnerPath = PathParams::parse(rqctx)?;
         let headers = rqctx.request.headers();
         let credentials = credentials(rqctx)?;
-        Ok(Self(credentials.runner(headers, &path.runner).await?))
+        Ok(Self(credentials.check_runner(headers, &path.runner).await?))
     }
 
     fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
@@ -247,7 +296,7 @@ impl SharedExtractor for RunnerAuth {
 /// on every engine: dropshot's own upgrade extractor refuses a request
 /// that is not a handshake at once, while the lookup may still be awaiting
 /// the database, so without this the answer would depend on that race.
-pub struct ChannelAuth(pub RunnerKey);
+pub struct ChannelAuth(pub RunnerAuth);
 
 #[async_trait]
 impl SharedExtractor for ChannelAuth {
@@ -258,8 +307,7 @@ impl SharedExtractor for ChannelAuth {
         handshake(rqctx.request.headers()).map_err(|message| {
             crate::error::invalid_request(HttpError::for_bad_request(None, message))
         })?;
-        let RunnerAuth(key) = RunnerAuth::from_request(rqctx).await?;
-        Ok(Self(key))
+        Ok(Self(RunnerAuth::from_request(rqctx).await?))
     }
 
     fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {

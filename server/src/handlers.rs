@@ -212,17 +212,19 @@ impl RunnersApi for RunnersImpl {
 
     async fn runner_heartbeat_post(
         rqctx: RequestContext<Context>,
-        RunnerAuth(key): RunnerAuth,
+        runner: RunnerAuth,
     ) -> Result<HttpResponseOk<JsonRunner>, HttpError> {
         let cx = rqctx.context();
+        let key = runner.open(cx)?;
         Ok(HttpResponseOk(key.heartbeat(&cx.store).await?.into()))
     }
 
     async fn runner_channel(
         rqctx: RequestContext<Context>,
-        ChannelAuth(key): ChannelAuth,
+        ChannelAuth(runner): ChannelAuth,
         upgraded: dropshot::WebsocketConnection,
     ) -> dropshot::WebsocketChannelResult {
+        let key = runner.open(rqctx.context())?;
         let channel = std::sync::Arc::clone(&rqctx.context().channel);
         channel.serve(key, upgraded).await;
         Ok(())

@@ -36,6 +36,9 @@ pub struct Context {
 
 #[async_trait::async_trait]
 impl Credentials for Context {
+    /// The runner's row, with the key that was checked.
+    type Runner = RunnerKey;
+
     async fn admin(&self, headers: &http::HeaderMap) -> Result<auth::Admin, AuthError> {
         auth::require_admin(&self.store, &self.keys, &self.admins, headers).await
     }

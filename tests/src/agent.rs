@@ -250,24 +250,13 @@ impl Agent {
         }
     }
 
-    /// A `job`: the job claimed for this runner.
+    /// A `job`: the job claimed for this runner (the message is a
+    /// `JsonClaimedJob` and its `event`, as the server writes it).
     pub async fn expect_job(&mut self) -> anyhow::Result<JsonClaimedJob> {
         match self.recv().await? {
-            ServerMessage::Job {
-                config,
-                created,
-                oci_token,
-                spec,
-                timeout,
-                uuid,
-            } => Ok(JsonClaimedJob {
-                config,
-                created,
-                oci_token,
-                spec,
-                timeout,
-                uuid,
-            }),
+            job @ ServerMessage::Job { .. } => {
+                Ok(serde_json::from_value(serde_json::to_value(job)?)?)
+            }
             other => bail!("expected `job`, got {other:?}"),
         }
     }

@@ -1,6 +1,7 @@
 //! The end-to-end test fixture: a real `runners-server` on 127.0.0.1:0 with
 //! a fresh SQLite file in a temporary directory, and SDK clients for it;
-//! and [`agent`], a runner agent that speaks the channel protocol.
+//! and [`agent`], a runner agent that speaks the channel protocol, with
+//! [`race`], agents racing for jobs.
 //!
 //! With `RUNNERS_TEST_PG` (a PostgreSQL URL whose user may create
 //! databases: `.ci/postgres -- cargo test -p runners-tests`), each server
@@ -8,6 +9,7 @@
 //! engine. Tests that read the SQLite file itself do not apply there.
 
 pub mod agent;
+pub mod race;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

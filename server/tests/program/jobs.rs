@@ -11,6 +11,7 @@ use anyhow::{bail, ensure};
 use futures::future::join_all;
 use runners_sdk::types::{JobStatus, JsonNewSpec, ServerMessage};
 use runners_tests::agent::{Agent, output};
+use runners_tests::race::Redial;
 use runners_tests::{all_jobs, create_job, create_spec, new_job, new_spec, runner_with_spec};
 use uuid::Uuid;
 
@@ -52,31 +53,18 @@ async fn agent(race: Arc<Race>, runner: String, key: String) -> anyhow::Result<S
         ..Seen::default()
     };
     let mut unacked: Option<Uuid> = None;
-    let started = Instant::now();
+    let mut redial = Redial::new(&runner, &key, Duration::from_secs(60));
     while !race.stop.load(Ordering::SeqCst) {
-        ensure!(
-            started.elapsed() < Duration::from_secs(60),
-            "{runner}: too long"
-        );
         let url = race.url.lock().unwrap().clone();
-        let mut a = match Agent::connect_to(&url, &runner, &key).await {
-            Ok(a) => a,
-            Err(_) => {
-                seen.reconnects += 1;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
+        let Some(mut a) = redial.open(&url, Duration::from_millis(50)).await? else {
+            continue;
         };
-        a.patience = Duration::from_secs(5);
-        let broke = serve(&race, &mut a, &mut seen, &mut unacked).await;
-        match broke {
-            Ok(()) => {
-                let _ = a.close().await;
-                break;
-            }
-            Err(_) => seen.reconnects += 1,
+        let life = serve(&race, &mut a, &mut seen, &mut unacked).await;
+        if redial.ended(a, life).await {
+            break;
         }
     }
+    seen.reconnects = redial.reconnects;
     Ok(seen)
 }
 

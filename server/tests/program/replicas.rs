@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use runners_sdk::types::{JobStatus, JsonJob, JsonNewSpec, RunnerStatus, ServerMessage};
 use runners_tests::agent::{Agent, output};
+use runners_tests::race::Redial;
 use runners_tests::{
     all_jobs, create_job, create_spec, list_all, new_job, new_runner, new_spec, runner_with_spec,
     view,
@@ -108,34 +109,25 @@ async fn agent(
     };
     let mut in_flight: Option<Uuid> = None;
     let mut at = home;
-    let started = Instant::now();
+    let mut redial = Redial::new(&runner, &key, Duration::from_secs(120));
     while !race.stop.load(Ordering::SeqCst) {
-        ensure!(
-            started.elapsed() < Duration::from_secs(120),
-            "{runner}: too long"
-        );
         let killed = race.killed.load(Ordering::SeqCst);
-        let mut a = match Agent::connect_to(&race.urls[at], &runner, &key).await {
-            Ok(a) => a,
-            Err(_) => {
-                seen.reconnects += 1;
-                at = (at + 1) % REPLICAS;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            }
+        let Some(mut a) = redial
+            .open(&race.urls[at], Duration::from_millis(20))
+            .await?
+        else {
+            at = (at + 1) % REPLICAS;
+            continue;
         };
         if killed {
             seen.after_kill.insert(at);
         }
-        a.patience = Duration::from_secs(5);
-        match serve(&race, &mut a, &mut seen, &mut in_flight, keeps).await {
-            Ok(()) => {
-                let _ = a.close().await;
-                break;
-            }
-            Err(_) => seen.reconnects += 1,
+        let life = serve(&race, &mut a, &mut seen, &mut in_flight, keeps).await;
+        if redial.ended(a, life).await {
+            break;
         }
     }
+    seen.reconnects = redial.reconnects;
     Ok(seen)
 }
 

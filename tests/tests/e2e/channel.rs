@@ -76,11 +76,7 @@ async fn every_message_is_acknowledged_and_a_repeated_end_changes_nothing() -> a
     agent
         .complete(created.uuid, vec![output(1, "slow")])
         .await?;
-    agent.expect_ack(created.uuid).await?;
-    ensure!(
-        job(&admin, created.uuid).await == done,
-        "a repeated completed changed the job"
-    );
+    acked_and_unchanged(&mut agent, &admin, &done, "a repeated completed").await?;
 
     // failed → ack {job}: failed, with the error; again: nothing changes.
     let second = create_job(&admin, new_job(None, 0)).await;
@@ -95,18 +91,10 @@ async fn every_message_is_acknowledged_and_a_repeated_end_changes_nothing() -> a
     let error = failed.output.as_ref().and_then(|o| o.error.as_deref());
     ensure!(error == Some("it broke"), "{failed:?}");
     agent.fail(second.uuid, vec![], "again").await?;
-    agent.expect_ack(second.uuid).await?;
-    ensure!(
-        job(&admin, second.uuid).await == failed,
-        "a repeated failed changed the job"
-    );
+    acked_and_unchanged(&mut agent, &admin, &failed, "a repeated failed").await?;
     // A failed for a job that completed changes nothing.
     agent.fail(created.uuid, vec![], "late").await?;
-    agent.expect_ack(created.uuid).await?;
-    ensure!(
-        job(&admin, created.uuid).await == done,
-        "failed after completed changed it"
-    );
+    acked_and_unchanged(&mut agent, &admin, &done, "failed after completed").await?;
 
     // cancel from the server → canceled → ack {job}; again: nothing changes.
     let third = create_job(&admin, new_job(None, 0)).await;
@@ -119,19 +107,11 @@ async fn every_message_is_acknowledged_and_a_repeated_end_changes_nothing() -> a
     let canceled = job(&admin, third.uuid).await;
     ensure!(canceled.status == JobStatus::Canceled, "{canceled:?}");
     agent.canceled(third.uuid).await?;
-    agent.expect_ack(third.uuid).await?;
-    ensure!(
-        job(&admin, third.uuid).await == canceled,
-        "a repeated canceled changed it"
-    );
+    acked_and_unchanged(&mut agent, &admin, &canceled, "a repeated canceled").await?;
 
     // A canceled for a job that ended otherwise changes nothing either.
     agent.canceled(created.uuid).await?;
-    agent.expect_ack(created.uuid).await?;
-    ensure!(
-        job(&admin, created.uuid).await == done,
-        "canceled after completed changed it"
-    );
+    acked_and_unchanged(&mut agent, &admin, &done, "canceled after completed").await?;
 
     // The channel still serves: the next ready is answered.
     agent.ready(1).await?;
@@ -256,12 +236,7 @@ async fn a_runner_rekeyed_or_archived_while_connected_is_closed_at_once() -> any
     // Re-keyed while waiting for a job.
     let mut agent = connected(&server, &runner.slug, &key).await?;
     agent.ready(30).await?;
-    let rotated = admin
-        .runner_key_post()
-        .runner(runner.slug.as_str())
-        .send()
-        .await?;
-    let key = rotated.into_inner().key;
+    let key = rekey(&admin, &runner.slug).await?;
     agent.patience = Duration::from_secs(2);
     expect_revoked(&mut agent).await?;
     // ... and a job created now goes to no one.
@@ -269,12 +244,7 @@ async fn a_runner_rekeyed_or_archived_while_connected_is_closed_at_once() -> any
 
     // Re-keyed while idle (no ready sent): closed too.
     let mut agent = connected(&server, &runner.slug, &key).await?;
-    let rotated = admin
-        .runner_key_post()
-        .runner(runner.slug.as_str())
-        .send()
-        .await?;
-    let key = rotated.into_inner().key;
+    let key = rekey(&admin, &runner.slug).await?;
     agent.patience = Duration::from_secs(2);
     expect_revoked(&mut agent).await?;
     ensure!(job(&admin, pending.uuid).await.status == JobStatus::Pending);
@@ -634,4 +604,26 @@ async fn heartbeats_before_ready_keep_an_idle_channel_open() -> anyhow::Result<(
     let (beats, says_nothing) = tokio::join!(beats, says_nothing);
     beats?;
     says_nothing
+}
+
+/// The acknowledgement of `before`'s job, and the job is still `before`:
+/// what the agent sent about it (`sent`) changed nothing.
+async fn acked_and_unchanged(
+    agent: &mut Agent,
+    admin: &runners_sdk::Client,
+    before: &runners_sdk::types::JsonJob,
+    sent: &str,
+) -> anyhow::Result<()> {
+    agent.expect_ack(before.uuid).await?;
+    ensure!(
+        job(admin, before.uuid).await == *before,
+        "{sent} changed the job"
+    );
+    Ok(())
+}
+
+/// Rotates `runner`'s key: the new one.
+async fn rekey(admin: &runners_sdk::Client, runner: &str) -> anyhow::Result<String> {
+    let rotated = admin.runner_key_post().runner(runner).send().await?;
+    Ok(rotated.into_inner().key)
 }

@@ -3,8 +3,6 @@
 //! create's rules and audit rows. Runners are test agents on real sockets.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure};
@@ -13,6 +11,7 @@ use runners_sdk::types::{
 };
 use runners_server::Limits;
 use runners_tests::agent::{Agent, metadata, output};
+use runners_tests::race::{Raced, race, racers};
 use runners_tests::*;
 use uuid::Uuid;
 
@@ -59,47 +58,9 @@ async fn thirty_two_runners_race_for_200_jobs_each_claimed_and_completed_once() 
     const JOBS: usize = 200;
     let server = TestServer::start().await;
     let admin = server.admin();
-    let (spec, _, first_key) = fallback_runner(&admin, "Racer 0").await;
-    let mut runners = vec![("racer-0".to_owned(), first_key)];
-    for i in 1..RUNNERS {
-        let (runner, key) = runner_with_spec(&admin, &format!("Racer {i}"), &spec.slug).await;
-        runners.push((runner.slug, key));
-    }
+    let runners = racers(&admin, RUNNERS).await;
     // Every runner waits before the first job exists: they race for each.
-    let mut agents = Vec::new();
-    for (slug, key) in &runners {
-        let mut agent = Agent::connect(&server, slug, key).await?;
-        agent.ready(2).await?;
-        agents.push(agent);
-    }
-    let done = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for mut agent in agents {
-        let done = Arc::clone(&done);
-        tasks.push(tokio::spawn(async move {
-            let mut completed = Vec::new();
-            loop {
-                match agent.recv().await? {
-                    runners_sdk::types::ServerMessage::Job { uuid, .. } => {
-                        agent.start(uuid).await?;
-                        agent.complete(uuid, vec![output(0, &agent.runner)]).await?;
-                        agent.expect_ack(uuid).await?;
-                        completed.push(uuid);
-                        done.fetch_add(1, Ordering::SeqCst);
-                    }
-                    runners_sdk::types::ServerMessage::NoJob => {}
-                    other => bail!("{}: unexpected {other:?}", agent.runner),
-                }
-                if done.load(Ordering::SeqCst) >= JOBS {
-                    break;
-                }
-                agent.ready(1).await?;
-            }
-            let runner = agent.runner.clone();
-            agent.close().await?;
-            anyhow::Ok((runner, completed))
-        }));
-    }
+    let tasks = race(&runners, |_| &server, JOBS).await?;
     let creator = tokio::spawn({
         let admin = server.admin();
         async move {
@@ -116,7 +77,9 @@ async fn thirty_two_runners_race_for_200_jobs_each_claimed_and_completed_once() 
     // Who completed what, by the agents' own count.
     let mut by_agents: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
     for task in tasks {
-        let (runner, completed) = tokio::time::timeout(Duration::from_secs(60), task).await???;
+        let Raced {
+            runner, completed, ..
+        } = tokio::time::timeout(Duration::from_secs(60), task).await???;
         for job in completed {
             by_agents.entry(job).or_default().push(runner.clone());
         }

@@ -11,17 +11,16 @@
 //! replicas`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure};
 use futures::future::join_all;
-use runners_sdk::types::{JobStatus, JsonUpdateSpec, ServerMessage};
+use runners_sdk::types::{JobStatus, JsonUpdateSpec};
 use runners_sdk::{Client, Error};
 use runners_server::auth;
 use runners_server::store::Actor;
-use runners_tests::agent::{Agent, output};
+use runners_tests::agent::Agent;
+use runners_tests::race::{Raced, race, racers};
 use runners_tests::*;
 use uuid::Uuid;
 
@@ -223,49 +222,10 @@ async fn thirty_two_runners_over_three_replicas_race_for_200_jobs_each_claimed_o
         return Ok(());
     };
     let admin = servers[0].admin();
-    let (spec, first, first_key) = fallback_runner(&admin, "Racer 0").await;
-    let mut runners = vec![(first.slug, first_key)];
-    for i in 1..RUNNERS {
-        let (runner, key) = runner_with_spec(&admin, &format!("Racer {i}"), &spec.slug).await;
-        runners.push((runner.slug, key));
-    }
+    let runners = racers(&admin, RUNNERS).await;
     // Round-robin over the replicas; every runner waits before the first
     // job exists.
-    let mut agents = Vec::new();
-    for (i, (slug, key)) in runners.iter().enumerate() {
-        let mut agent = Agent::connect(&servers[i % 3], slug, key).await?;
-        agent.ready(2).await?;
-        agents.push(agent);
-    }
-    let done = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for mut agent in agents {
-        let done = Arc::clone(&done);
-        tasks.push(tokio::spawn(async move {
-            let (mut given, mut completed) = (Vec::new(), Vec::new());
-            loop {
-                match agent.recv().await? {
-                    ServerMessage::Job { uuid, .. } => {
-                        given.push(uuid);
-                        agent.start(uuid).await?;
-                        agent.complete(uuid, vec![output(0, &agent.runner)]).await?;
-                        agent.expect_ack(uuid).await?;
-                        completed.push(uuid);
-                        done.fetch_add(1, Ordering::SeqCst);
-                    }
-                    ServerMessage::NoJob => {}
-                    other => bail!("{}: unexpected {other:?}", agent.runner),
-                }
-                if done.load(Ordering::SeqCst) >= JOBS {
-                    break;
-                }
-                agent.ready(1).await?;
-            }
-            let runner = agent.runner.clone();
-            agent.close().await?;
-            anyhow::Ok((runner, given, completed))
-        }));
-    }
+    let tasks = race(&runners, |i| &servers[i % 3], JOBS).await?;
     // Three creators, one a replica, at the same time.
     let creators = servers.iter().enumerate().map(|(r, server)| {
         let admin = server.admin();
@@ -286,7 +246,11 @@ async fn thirty_two_runners_over_three_replicas_race_for_200_jobs_each_claimed_o
     let mut given: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
     let mut completed: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
     for task in tasks {
-        let (runner, got, done) = tokio::time::timeout(Duration::from_secs(90), task).await???;
+        let Raced {
+            runner,
+            given: got,
+            completed: done,
+        } = tokio::time::timeout(Duration::from_secs(90), task).await???;
         for job in got {
             given.entry(job).or_default().push(runner.clone());
         }
