@@ -5,12 +5,16 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Architecture, AuditRow, OperatingSystem, RunnerRow, RunnerStatus, Sandbox, SpecRow};
+use super::{
+    ApiTokenRow, Architecture, AuditRow, JobRow, JobStatus, OperatingSystem, RunnerRow,
+    RunnerStatus, Sandbox, SpecRow,
+};
 
 /// A row of one engine's result, read column by column.
 pub trait StoredRow {
     type Error;
     fn uuid(&self, at: usize) -> Result<Uuid, Self::Error>;
+    fn opt_uuid(&self, at: usize) -> Result<Option<Uuid>, Self::Error>;
     fn text(&self, at: usize) -> Result<String, Self::Error>;
     fn opt_text(&self, at: usize) -> Result<Option<String>, Self::Error>;
     fn time(&self, at: usize) -> Result<DateTime<Utc>, Self::Error>;
@@ -44,8 +48,8 @@ pub trait StoredRow {
             .ok_or_else(|| self.invalid(at, "NULL".to_owned()))
     }
 
-    /// An integer that is never negative, nor larger than `T` holds.
-    fn unsigned<T: TryFrom<i64>>(&self, at: usize) -> Result<T, Self::Error> {
+    /// An integer that `T` holds (the table's CHECK, or its type).
+    fn int_as<T: TryFrom<i64>>(&self, at: usize) -> Result<T, Self::Error> {
         let n = self.int(at)?;
         T::try_from(n).map_err(|_| self.invalid(at, format!("the number {n}")))
     }
@@ -82,9 +86,9 @@ impl SpecRow {
             slug: row.text(at + 2)?,
             architecture: row.stored_enum(at + 3, Architecture::parse)?,
             os: row.stored_enum(at + 4, OperatingSystem::parse)?,
-            cpu: row.unsigned(at + 5)?,
-            memory: row.unsigned(at + 6)?,
-            disk: row.unsigned(at + 7)?,
+            cpu: row.int_as(at + 5)?,
+            memory: row.int_as(at + 6)?,
+            disk: row.int_as(at + 7)?,
             network: row.boolean(at + 8)?,
             sandbox: row.opt_enum(at + 9, Sandbox::parse)?,
             fallback: row.opt_time(at + 10)?,
@@ -108,6 +112,52 @@ impl AuditRow {
             target_uuid: row.opt_text(5)?,
             target_slug: row.opt_text(6)?,
             changes: row.json(7)?,
+        })
+    }
+}
+
+impl JobRow {
+    /// A job from the engines' job columns (`id, uuid, status, spec_id,
+    /// config, runner's uuid, claimed, started, completed, created,
+    /// modified, output, priority, last_heartbeat, timeout`: the row ids
+    /// are the engine's), with its spec, read apart. Its output is JSON
+    /// text on both engines.
+    pub fn read<R: StoredRow>(row: &R, spec: SpecRow) -> Result<Self, R::Error> {
+        let output = match row.opt_text(11)? {
+            Some(text) => {
+                Some(serde_json::from_str(&text).map_err(|e| row.invalid(11, e.to_string()))?)
+            }
+            None => None,
+        };
+        Ok(Self {
+            uuid: row.uuid(1)?,
+            status: row.stored_enum(2, JobStatus::parse)?,
+            spec,
+            config: row.json(4)?,
+            runner: row.opt_uuid(5)?,
+            claimed: row.opt_time(6)?,
+            started: row.opt_time(7)?,
+            completed: row.opt_time(8)?,
+            created: row.time(9)?,
+            modified: row.time(10)?,
+            output,
+            priority: row.int_as(12)?,
+            last_heartbeat: row.opt_time(13)?,
+            timeout: row.int_as(14)?,
+        })
+    }
+}
+
+impl ApiTokenRow {
+    /// The columns `uuid, user's name, admin, created, expires, revoked`.
+    pub fn read<R: StoredRow>(row: &R) -> Result<Self, R::Error> {
+        Ok(Self {
+            uuid: row.uuid(0)?,
+            user_name: row.text(1)?,
+            admin: row.boolean(2)?,
+            created: row.time(3)?,
+            expires: row.time(4)?,
+            revoked: row.opt_time(5)?,
         })
     }
 }

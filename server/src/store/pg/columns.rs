@@ -56,6 +56,10 @@ impl StoredRow for Row {
         Ok(self.try_get(at)?)
     }
 
+    fn opt_uuid(&self, at: usize) -> Result<Option<Uuid>, StoreError> {
+        Ok(self.try_get(at)?)
+    }
+
     fn text(&self, at: usize) -> Result<String, StoreError> {
         Ok(self.try_get(at)?)
     }

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::item::PgItem;
 use super::items::find;
-use super::{PgStore, StoreError, Tx, now, record, required};
+use super::{PgStore, StoreError, Tx, now, record};
 use crate::store::model::events::Event;
 use crate::store::model::new_uuid;
 use crate::store::model::{
@@ -37,39 +37,11 @@ pub(super) async fn job_at(tx: &Tx<'_>, row: &Row) -> Result<Claimed, StoreError
         ))
         .await?;
     let spec = Specs::row_at(&tx.query_one(&stmt, &[&spec_id]).await?, 0)?;
-    let timeout: i64 = row.try_get(14)?;
     Ok(Claimed {
         id: row.try_get(0)?,
         spec_id,
-        job: JobRow {
-            uuid: row.try_get(1)?,
-            status: required(row, 2, JobStatus::parse)?,
-            spec,
-            config: row.try_get(4)?,
-            runner: row.try_get(5)?,
-            claimed: row.try_get(6)?,
-            started: row.try_get(7)?,
-            completed: row.try_get(8)?,
-            created: row.try_get(9)?,
-            modified: row.try_get(10)?,
-            output: output_at(row, 11)?,
-            priority: row.try_get(12)?,
-            last_heartbeat: row.try_get(13)?,
-            timeout: u32::try_from(timeout).map_err(|_| {
-                StoreError::Task(format!("a job's timeout {timeout} is out of range"))
-            })?,
-        },
+        job: JobRow::read(row, spec)?,
     })
-}
-
-/// A job's output, kept as JSON text (`jsonb` refuses U+0000).
-fn output_at(row: &Row, idx: usize) -> Result<Option<serde_json::Value>, StoreError> {
-    row.try_get::<_, Option<String>>(idx)?
-        .map(|text| {
-            serde_json::from_str(&text)
-                .map_err(|e| StoreError::Task(format!("a job's stored output is unreadable: {e}")))
-        })
-        .transpose()
 }
 
 pub(super) async fn job_by_uuid(tx: &Tx<'_>, uuid: Uuid) -> Result<Claimed, StoreError> {

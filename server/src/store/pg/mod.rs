@@ -260,28 +260,6 @@ pub(super) fn unique_violation(e: &tokio_postgres::Error) -> Option<&str> {
     }
 }
 
-/// A stored enum from its text column (`parse`: the enum's own).
-fn stored<T>(
-    row: &tokio_postgres::Row,
-    at: usize,
-    parse: fn(&str) -> Option<T>,
-) -> Result<Option<T>, StoreError> {
-    let text: Option<&str> = row.try_get(at)?;
-    text.map(|text| {
-        parse(text).ok_or_else(|| StoreError::Task(format!("stored value `{text}` is not valid")))
-    })
-    .transpose()
-}
-
-/// [`stored`], in a column that is never null.
-fn required<T>(
-    row: &tokio_postgres::Row,
-    at: usize,
-    parse: fn(&str) -> Option<T>,
-) -> Result<T, StoreError> {
-    stored(row, at, parse)?.ok_or_else(|| StoreError::Task(format!("column {at} is null")))
-}
-
 impl EngineOps for PgStore {
     /// Every event, this process's own included, comes through the
     /// database: one LISTEN connection hands it over (set once).

@@ -181,18 +181,7 @@ impl TokenOps for PgStore {
                 &[],
             )
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ApiTokenRow {
-                    uuid: r.try_get(0)?,
-                    user_name: r.try_get(1)?,
-                    admin: r.try_get(2)?,
-                    created: r.try_get(3)?,
-                    expires: r.try_get(4)?,
-                    revoked: r.try_get(5)?,
-                })
-            })
-            .collect()
+        rows.iter().map(ApiTokenRow::read).collect()
     }
 
     /// Revokes an API token. Revoking a revoked token is a no-op.

@@ -79,6 +79,13 @@ impl StoredRow for Row<'_> {
         uuid_at(self, at)
     }
 
+    fn opt_uuid(&self, at: usize) -> rusqlite::Result<Option<Uuid>> {
+        match self.get_ref(at)? {
+            ValueRef::Null => Ok(None),
+            _ => uuid_at(self, at).map(Some),
+        }
+    }
+
     fn text(&self, at: usize) -> rusqlite::Result<String> {
         self.get(at)
     }

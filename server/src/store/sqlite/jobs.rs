@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::audit::record;
 use super::item::SqliteItem;
 use super::items;
-use super::{SqliteStore, opt_time_at, time_at, to_text, uuid_at};
+use super::{SqliteStore, to_text};
 use crate::store::error::StoreError;
 use crate::store::model::events::Event;
 use crate::store::model::{
@@ -47,39 +47,12 @@ pub(super) struct Read {
     pub(super) row: JobRow,
 }
 
-fn json_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<serde_json::Value>> {
-    let text: Option<String> = row.get(idx)?;
-    text.map(|t| {
-        serde_json::from_str(&t).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
-        })
-    })
-    .transpose()
-}
-
 fn job_at(row: &Row<'_>, spec: SpecRow) -> rusqlite::Result<Read> {
     Ok(Read {
         id: row.get(0)?,
         spec_id: row.get(3)?,
         runner_id: row.get(15)?,
-        row: JobRow {
-            uuid: uuid_at(row, 1)?,
-            status: row.get(2)?,
-            spec,
-            config: json_at(row, 4)?.unwrap_or_default(),
-            runner: row
-                .get::<_, Option<String>>(5)?
-                .and_then(|u| Uuid::try_parse(&u).ok()),
-            claimed: opt_time_at(row, 6)?,
-            started: opt_time_at(row, 7)?,
-            completed: opt_time_at(row, 8)?,
-            created: time_at(row, 9)?,
-            modified: time_at(row, 10)?,
-            output: json_at(row, 11)?,
-            priority: row.get(12)?,
-            last_heartbeat: opt_time_at(row, 13)?,
-            timeout: row.get(14)?,
-        },
+        row: JobRow::read(row, spec)?,
     })
 }
 

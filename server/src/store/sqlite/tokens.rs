@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 use super::audit::record;
-use super::{SqliteStore, opt_time_at, time_at, to_text, uuid_at};
+use super::{SqliteStore, to_text, uuid_at};
 use crate::random::random_bytes;
 use crate::store::error::StoreError;
 use crate::store::model::{
@@ -168,16 +168,7 @@ impl TokenOps for SqliteStore {
                 "SELECT t.uuid, u.name, u.admin, t.created, t.expires, t.revoked
                  FROM api_tokens t JOIN users u ON u.id = t.user_id ORDER BY t.id",
             )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(ApiTokenRow {
-                    uuid: uuid_at(r, 0)?,
-                    user_name: r.get(1)?,
-                    admin: r.get(2)?,
-                    created: time_at(r, 3)?,
-                    expires: time_at(r, 4)?,
-                    revoked: opt_time_at(r, 5)?,
-                })
-            })?;
+            let rows = stmt.query_map([], |r| ApiTokenRow::read(r))?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
