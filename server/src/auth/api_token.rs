@@ -138,8 +138,9 @@ pub async fn issue_api_token(
         admin,
         issued,
         expires,
+        sign,
     };
-    store.issue_api_token(new, actor, sign).await
+    store.issue_api_token(new, actor).await
 }
 
 #[cfg(test)]

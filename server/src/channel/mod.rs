@@ -35,7 +35,7 @@ use uuid::Uuid;
 use crate::auth::{OciTokens, RunnerKey};
 use crate::dispatch::{Control, Hub};
 use crate::store::model::{AgentInfo, JobReport, JobStatus};
-use crate::store::rules::{Claimant, Claimed, Expiry, Reported};
+use crate::store::rules::{Claimant, Claimed, Expiry, Reported, RunnerReport};
 use crate::store::{RunnerId, SpecId};
 use crate::store::{Store, StoreError, now};
 use crate::types::{

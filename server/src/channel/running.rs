@@ -96,7 +96,14 @@ impl Session<'_> {
             let reported = self
                 .ch
                 .store
-                .report_job(runner, uuid, report, timeouts)
+                .report_job(
+                    RunnerReport {
+                        runner,
+                        job: uuid,
+                        report,
+                    },
+                    timeouts,
+                )
                 .await
                 .map_err(|e| self.store_error(e))?;
             match reported {

@@ -180,10 +180,16 @@ impl Session<'_> {
                 return Ok(Reported::Ignored(JobStatus::Pending));
             }
         };
+        let runner = self.key.runner().id;
+        let said = RunnerReport {
+            runner,
+            job,
+            report,
+        };
         let reported = self
             .ch
             .store
-            .report_job(self.key.runner().id, job, report, self.ch.hub.timeouts)
+            .report_job(said, self.ch.hub.timeouts)
             .await
             .map_err(|e| self.store_error(e))?;
         if reported == Reported::Dropped {

@@ -45,13 +45,13 @@ use sqlite::SqliteStore;
 pub use db_name::{DbName, db_shown, is_postgres_url};
 pub use error::{BUSY_TIMEOUT, StoreError};
 pub use model::{
-    Actor, AgentInfo, ApiTokenRow, AuditAction, AuditRow, Item, JobId, JobReport, JobRow,
-    KeyedRunner, NewApiToken, NewJob, NewRunner, NewSpec, RefTo, RunnerChanges, RunnerId,
+    Actor, AgentInfo, ApiTokenRow, AuditAction, AuditQuery, AuditRow, Item, JobId, JobReport,
+    JobRow, KeyedRunner, NewApiToken, NewJob, NewRunner, NewSpec, RefTo, RunnerChanges, RunnerId,
     RunnerKeyHash, RunnerRef, RunnerRow, SIGNING_KEY_BYTES, Sign, SigningSecret, SpecChanges,
     SpecId, SpecRef, SpecRow, TokenPrincipal,
 };
 pub use model::{events, new_uuid, now};
-pub use rules::{Claim, Claimant, Claimed, Expiry, Reported, Timeouts};
+pub use rules::{Claim, Claimant, Claimed, Expiry, Reported, RunnerReport, Timeouts};
 pub use sql::SEARCH_INDEX_MIN_CHARS;
 pub use sqlite::{POOL_SIZE, WriteStats};
 
@@ -332,12 +332,10 @@ impl Store {
     /// Applies what a runner reports about its job.
     pub async fn report_job(
         &self,
-        runner: RunnerId,
-        job: Uuid,
-        report: JobReport,
+        said: RunnerReport,
         timeouts: Timeouts,
     ) -> Result<Reported, StoreError> {
-        on!(self, ClaimOps::report_job(runner, job, report, timeouts))
+        on!(self, ClaimOps::report_job(said, timeouts))
     }
     /// Fails a claimed or running job with `error`; whether it was.
     pub async fn fail_job(&self, job: JobId, error: &'static str) -> Result<bool, StoreError> {
@@ -393,9 +391,8 @@ impl Store {
         &self,
         new: NewApiToken,
         actor: &Actor,
-        sign: Sign,
     ) -> Result<(Uuid, String), StoreError> {
-        on!(self, TokenOps::issue_api_token(new, actor, sign))
+        on!(self, TokenOps::issue_api_token(new, actor))
     }
     /// The user behind an API token's `jti`, if the token is known.
     pub async fn token_principal(&self, jti: Uuid) -> Result<Option<TokenPrincipal>, StoreError> {
@@ -421,6 +418,6 @@ impl Store {
         since: Option<DateTime<Utc>>,
         runner: Option<String>,
     ) -> Result<Vec<AuditRow>, StoreError> {
-        on!(self, AuditOps::audit(since, runner))
+        on!(self, AuditOps::audit(AuditQuery::new(since, runner)))
     }
 }

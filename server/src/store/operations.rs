@@ -14,12 +14,12 @@ use uuid::Uuid;
 use super::error::StoreError;
 use super::model::events::Listener;
 use super::model::{
-    Actor, AgentInfo, ApiTokenRow, AuditRow, JobId, JobReport, JobRow, KeyedRunner, NewApiToken,
-    NewJob, NewRunner, NewSpec, RefTo, RunnerId, RunnerKeyHash, RunnerRef, RunnerRow, Sign,
+    Actor, AgentInfo, ApiTokenRow, AuditQuery, AuditRow, JobId, JobRow, KeyedRunner, NewApiToken,
+    NewJob, NewRunner, NewSpec, RefTo, RunnerId, RunnerKeyHash, RunnerRef, RunnerRow,
     SigningSecret, SpecId, SpecRef, SpecRow, TokenPrincipal,
 };
 use super::pg::item::PgItem;
-use super::rules::{Claim, Claimant, Claimed, Expiry, Reported, Timeouts};
+use super::rules::{Claim, Claimant, Claimed, Expiry, Reported, RunnerReport, Timeouts};
 use super::sqlite::item::SqliteItem;
 use crate::validate::{JobListQuery, ListQuery};
 
@@ -137,9 +137,7 @@ pub trait ClaimOps {
     ) -> Result<(), StoreError>;
     async fn report_job(
         &self,
-        runner: RunnerId,
-        job: Uuid,
-        report: JobReport,
+        said: RunnerReport,
         timeouts: Timeouts,
     ) -> Result<Reported, StoreError>;
     async fn fail_job(&self, job: JobId, error: &'static str) -> Result<bool, StoreError>;
@@ -167,7 +165,6 @@ pub trait TokenOps {
         &self,
         new: NewApiToken,
         actor: &Actor,
-        sign: Sign,
     ) -> Result<(Uuid, String), StoreError>;
     async fn token_principal(&self, jti: Uuid) -> Result<Option<TokenPrincipal>, StoreError>;
     async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRow>, StoreError>;
@@ -177,11 +174,7 @@ pub trait TokenOps {
 
 /// The audit trail.
 pub trait AuditOps {
-    async fn audit(
-        &self,
-        since: Option<DateTime<Utc>>,
-        runner: Option<String>,
-    ) -> Result<Vec<AuditRow>, StoreError>;
+    async fn audit(&self, q: AuditQuery) -> Result<Vec<AuditRow>, StoreError>;
 }
 
 /// The engine itself: its events, its shutdown, its figures.

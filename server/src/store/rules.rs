@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::StoreError;
+use super::error::StoreError;
 use super::model::{
     AgentInfo, JobId, JobReport, JobRow, JobStatus, RunnerId, RunnerKeyHash, SpecId,
 };
@@ -39,6 +39,49 @@ pub struct Claimant {
 pub struct Claim {
     pub job: Option<Claimed>,
     pub specs: Vec<SpecId>,
+}
+
+/// An admin's cancel of a job that is now `from`: refused once the job
+/// has ended; else the output it ends with and what its audit row records.
+pub struct Cancel {
+    pub from: JobStatus,
+    pub output: serde_json::Value,
+    pub audited: serde_json::Value,
+}
+
+impl Cancel {
+    /// The cancel of job `job`, now `from`.
+    pub fn of(job: uuid::Uuid, from: JobStatus) -> Result<Self, StoreError> {
+        if from.has_ended() {
+            return Err(StoreError::JobEnded {
+                job,
+                status: from.as_str(),
+            });
+        }
+        Ok(Self {
+            from,
+            output: serde_json::json!({"results": [], "error": "canceled by an admin"}),
+            audited: serde_json::json!({"status": [from.as_str(), "canceled"]}),
+        })
+    }
+
+    /// The transition it makes.
+    pub(crate) fn moving(&self) -> Move {
+        Move::end(&[self.from], JobStatus::Canceled, self.output.clone())
+    }
+
+    /// Whether the job's runner must be told to stop it (it held it).
+    pub fn stops_runner(&self) -> bool {
+        matches!(self.from, JobStatus::Claimed | JobStatus::Running)
+    }
+}
+
+/// What runner `runner` said on its channel about job `job`.
+#[derive(Clone, Debug)]
+pub struct RunnerReport {
+    pub runner: RunnerId,
+    pub job: uuid::Uuid,
+    pub report: JobReport,
 }
 
 /// What a runner's report did to its job.
@@ -129,18 +172,41 @@ pub(super) fn expired_output(
     serde_json::json!({ "results": results, "error": error })
 }
 
-/// A transition a report makes: from one of `from` to `to`, stamping the
-/// column `stamp` (if any), keeping `output` (if any).
-pub(super) struct Move {
-    pub from: &'static [JobStatus],
+/// A job's transition: from one of `from` to `to`, stamping the column
+/// `stamp` (if any), keeping `output` (if any). Decided here; each engine
+/// writes it its own way (`transition`), as one conditional write.
+pub(crate) struct Move {
+    pub from: Vec<JobStatus>,
     pub to: JobStatus,
     pub stamp: Option<&'static str>,
     pub output: Option<serde_json::Value>,
 }
 
+impl Move {
+    /// Ends a job that is one of `from` as `to`, with `output`.
+    pub fn end(from: &[JobStatus], to: JobStatus, output: serde_json::Value) -> Self {
+        Self {
+            from: from.to_vec(),
+            to,
+            stamp: Some("completed"),
+            output: Some(output),
+        }
+    }
+
+    /// Fails a claimed or running job with `error` (its runner was archived
+    /// or re-keyed, or its channel broke, while it held it).
+    pub fn fail(error: &str) -> Self {
+        let output = serde_json::json!({"results": [], "error": error});
+        Self::end(ACTIVE, JobStatus::Failed, output)
+    }
+}
+
+/// The statuses of a job a runner holds.
+pub(crate) const ACTIVE: &[JobStatus] = &[JobStatus::Claimed, JobStatus::Running];
+
 /// What `report` does to `job` at time `t`, under the timeout rules: the
 /// answer, and the transition to make (each engine makes it its own way).
-pub(super) fn decide(
+pub(crate) fn decide(
     report: JobReport,
     job: &JobRow,
     timeouts: &Timeouts,
@@ -149,9 +215,9 @@ pub(super) fn decide(
     use JobStatus::*;
     const LIVE: &[JobStatus] = &[Claimed, Running];
     let status = job.status;
-    let to = |from, to, stamp, output| {
+    let to = |from: &[JobStatus], to, stamp, output| {
         Some(Move {
-            from,
+            from: from.to_vec(),
             to,
             stamp,
             output,

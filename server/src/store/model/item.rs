@@ -9,6 +9,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::events::Event;
+use super::read::ReadRow;
 use super::{AuditAction, Kind};
 use crate::validate::{ResourceName, Slug};
 
@@ -17,7 +18,7 @@ use crate::validate::{ResourceName, Slug};
 /// `modified`.
 pub trait Item: Sized + Send + Sync + 'static {
     /// The store's row of one item.
-    type Row: Clone + PartialEq + Serialize + Send + Sync + 'static;
+    type Row: ReadRow + Clone + PartialEq + Serialize + Send + Sync + 'static;
     /// A change to one item.
     type Changes: Send + 'static;
     const KIND: Kind;
@@ -35,6 +36,54 @@ pub trait Item: Sized + Send + Sync + 'static {
     fn revoked(_row: &Self::Row) -> Option<Event> {
         None
     }
+    /// The SQL condition of a list's `status` filter (runners only; the
+    /// same on both engines).
+    fn status_filter(_status: &str) -> Option<&'static str> {
+        None
+    }
+}
+
+/// `current` with the common part of `asked` (name, slug, archive)
+/// applied at `stamp`: the row an update starts from, on either engine.
+pub fn with_common_changes<T: Item>(
+    current: &T::Row,
+    asked: &T::Changes,
+    stamp: DateTime<Utc>,
+) -> T::Row {
+    let mut next = current.clone();
+    let common = T::common_changes(asked);
+    T::common(&mut next).apply(common.name, common.slug, common.archived, stamp);
+    next
+}
+
+impl<'a, T: Item> Change<'a, T> {
+    /// The change `asked` of row `id`, from `current` to `next`, at `stamp`.
+    pub fn new(
+        asked: T::Changes,
+        id: i64,
+        current: &'a T::Row,
+        next: &'a mut T::Row,
+        stamp: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            asked,
+            id,
+            current,
+            next,
+            stamp,
+        }
+    }
+}
+
+/// An update under way: the change asked, the item's row id, its row as
+/// it is and as it will be, and the time. What an item's own update does
+/// besides the common fields is given one (`apply_more` of each engine).
+pub struct Change<'a, T: Item> {
+    pub asked: T::Changes,
+    pub id: i64,
+    pub current: &'a T::Row,
+    pub next: &'a mut T::Row,
+    pub stamp: DateTime<Utc>,
 }
 
 /// [`Item::common`], [`Item::identity`] and [`Item::common_changes`] of a
@@ -121,6 +170,10 @@ impl Item for super::Runners {
             .is_some()
             .then_some(Event::RunnerRevoked { runner: row.uuid })
     }
+
+    fn status_filter(status: &str) -> Option<&'static str> {
+        crate::store::sql::runner_status_filter(status)
+    }
 }
 
 impl Item for super::Specs {
@@ -141,14 +194,19 @@ impl super::SpecChanges {
     /// same update); making an archived spec the fallback is refused.
     /// Whether every other spec's fallback must be cleared.
     pub fn apply_fallback(
-        &self,
-        current: &super::SpecRow,
-        next: &mut super::SpecRow,
-        stamp: DateTime<Utc>,
+        change: &mut Change<'_, super::Specs>,
     ) -> Result<bool, crate::store::error::StoreError> {
-        let clear_others = match self.fallback {
+        let Change {
+            asked,
+            current,
+            next,
+            stamp,
+            ..
+        } = change;
+        let stamp = *stamp;
+        let clear_others = match asked.fallback {
             // Archived, and so no fallback at all: clear the others.
-            Some(true) if self.archived == Some(true) => true,
+            Some(true) if asked.archived == Some(true) => true,
             Some(true) if next.archived.is_some() => {
                 return Err(crate::store::error::StoreError::SpecArchived(
                     current.slug.clone(),

@@ -21,7 +21,7 @@ mod principal;
 pub mod read;
 
 pub use enums::{Architecture, AuditAction, JobStatus, OperatingSystem, RunnerStatus, Sandbox};
-pub use item::{Common, CommonChanges, Item};
+pub use item::{Change, Common, CommonChanges, Item, with_common_changes};
 pub(crate) use principal::changes;
 pub use principal::{
     Actor, ApiTokenRow, NewApiToken, SIGNING_KEY_BYTES, Sign, SigningSecret, TokenPrincipal,
@@ -174,6 +174,24 @@ pub struct KeyedRunner {
     pub key_hash: RunnerKeyHash,
 }
 
+/// Which audit rows to read: from `since` on, and only those about the
+/// runner with this UUID or (current or past) slug.
+#[derive(Clone, Debug)]
+pub struct AuditQuery {
+    pub since: Option<DateTime<Utc>>,
+    pub runner: Option<String>,
+}
+
+impl AuditQuery {
+    /// Every row is after the year 0: an earlier bound is none (and
+    /// PostgreSQL's `timestamptz` cannot hold one before 4713 BC).
+    pub fn new(since: Option<DateTime<Utc>>, runner: Option<String>) -> Self {
+        use chrono::Datelike as _;
+        let since = since.filter(|t| t.year() >= 0);
+        Self { since, runner }
+    }
+}
+
 /// One row of the audit trail.
 #[derive(Clone, Debug, Serialize)]
 pub struct AuditRow {
@@ -285,6 +303,38 @@ pub struct RunnerChanges {
     pub slug: Option<Slug>,
     /// Archive (an archived runner keeps its first time) or unarchive.
     pub archived: Option<bool>,
+}
+
+/// A runner and one spec, as giving it the spec (or taking it away) names
+/// them: in its write, its error and its audit row.
+#[derive(Clone, Debug)]
+pub struct Pairing {
+    pub runner: Uuid,
+    pub runner_slug: String,
+    pub spec: SpecRow,
+}
+
+impl Pairing {
+    /// What the audit row of the pairing records.
+    pub fn audited(&self) -> serde_json::Value {
+        serde_json::json!({"spec": self.spec.uuid, "spec_slug": self.spec.slug})
+    }
+
+    /// The runner has the spec already.
+    pub fn taken(&self) -> crate::store::error::StoreError {
+        crate::store::error::StoreError::RunnerHasSpec {
+            runner: self.runner_slug.clone(),
+            spec: self.spec.slug.clone(),
+        }
+    }
+
+    /// The runner does not have the spec.
+    pub fn missing(self) -> crate::store::error::StoreError {
+        crate::store::error::StoreError::RunnerLacksSpec {
+            runner: self.runner_slug,
+            spec: self.spec.slug,
+        }
+    }
 }
 
 /// A hardware spec as the store keeps it (and the audit trail records it).

@@ -49,13 +49,14 @@ pub(crate) fn changes<T: Serialize>(before: Option<&T>, after: &T) -> serde_json
 pub const SIGNING_KEY_BYTES: usize = 32;
 
 /// An API token to issue: for user `user_name` (created if needed, and
-/// made an admin with `admin`), valid from `issued` to `expires`.
-#[derive(Clone, Debug)]
+/// made an admin with `admin`), valid from `issued` to `expires`, signed by
+/// `sign` with the secret read in the transaction that records it.
 pub struct NewApiToken {
     pub user_name: String,
     pub admin: bool,
     pub issued: DateTime<Utc>,
     pub expires: DateTime<Utc>,
+    pub sign: Sign,
 }
 
 impl NewApiToken {

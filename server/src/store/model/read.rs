@@ -55,10 +55,16 @@ pub trait StoredRow {
     }
 }
 
-impl RunnerRow {
+/// An item's row, read from its columns from `at` on (each engine selects
+/// them in this order).
+pub trait ReadRow: Sized {
+    fn read<R: StoredRow>(row: &R, at: usize) -> Result<Self, R::Error>;
+}
+
+impl ReadRow for RunnerRow {
     /// The columns `uuid, name, slug, specs, archived, last_heartbeat,
-    /// created, modified, status, os, arch, version`, from `at` on.
-    pub fn read<R: StoredRow>(row: &R, at: usize) -> Result<Self, R::Error> {
+    /// created, modified, status, os, arch, version`.
+    fn read<R: StoredRow>(row: &R, at: usize) -> Result<Self, R::Error> {
         Ok(Self {
             uuid: row.uuid(at)?,
             name: row.text(at + 1)?,
@@ -76,10 +82,10 @@ impl RunnerRow {
     }
 }
 
-impl SpecRow {
+impl ReadRow for SpecRow {
     /// The columns `uuid, name, slug, architecture, os, cpu, memory, disk,
-    /// network, sandbox, fallback, archived, created, modified`, from `at`.
-    pub fn read<R: StoredRow>(row: &R, at: usize) -> Result<Self, R::Error> {
+    /// network, sandbox, fallback, archived, created, modified`.
+    fn read<R: StoredRow>(row: &R, at: usize) -> Result<Self, R::Error> {
         Ok(Self {
             uuid: row.uuid(at)?,
             name: row.text(at + 1)?,

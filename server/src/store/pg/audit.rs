@@ -1,11 +1,10 @@
 //! The audit trail on PostgreSQL: written in each write's transaction
 //! ([`record`]), read oldest first. The twin of `../sqlite/audit.rs`.
 
-use chrono::{DateTime, Datelike as _, Utc};
 use uuid::Uuid;
 
 use super::{PgStore, StoreError, Tx, now};
-use crate::store::model::{Actor, AuditAction, AuditRow};
+use crate::store::model::{Actor, AuditAction, AuditQuery, AuditRow};
 use crate::store::operations::AuditOps;
 
 /// Appends one audit row by `actor`, in the caller's transaction (the
@@ -43,17 +42,8 @@ pub(super) async fn record(
 }
 
 impl AuditOps for PgStore {
-    /// The audit trail, oldest first: rows from `since` on, and only those
-    /// about the runner with this UUID or (current or past) slug (the twin
-    /// of `Store::audit`).
-    async fn audit(
-        &self,
-        since: Option<DateTime<Utc>>,
-        runner: Option<String>,
-    ) -> Result<Vec<AuditRow>, StoreError> {
-        // Every row is after the year 0: an earlier bound is none (and
-        // `timestamptz` cannot hold one before 4713 BC).
-        let since = since.filter(|t| t.year() >= 0);
+    async fn audit(&self, q: AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
+        let AuditQuery { since, runner } = q;
         let about_runners: Vec<&str> = AuditAction::ALL
             .iter()
             .filter(|a| a.is_about_a_runner())

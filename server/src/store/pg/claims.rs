@@ -6,15 +6,15 @@
 //! rules (`decide`); only the writes differ.
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use super::jobs::{COLUMNS, job_at, job_by_id, job_by_uuid, transition};
 use super::{PgStore, StoreError, Tx, now};
 use crate::store::model::events::Event;
-use crate::store::model::{AgentInfo, JobId, JobReport, JobStatus, RunnerId, SpecId};
+use crate::store::model::{AgentInfo, JobId, RunnerId, SpecId};
 use crate::store::operations::ClaimOps;
 use crate::store::rules::{
-    Claim, Claimant, Claimed, Expiry, Reported, Timeouts, claimable, decide, expired, expiry,
+    ACTIVE, Claim, Claimant, Claimed, Expiry, Move, Reported, RunnerReport, Timeouts, claimable,
+    decide, expired, expiry,
 };
 
 /// The runner's message: its `last_heartbeat`, and its agent's report.
@@ -51,12 +51,8 @@ impl ClaimOps for PgStore {
     /// then older. With `seen`, the runner sent a message: its
     /// `last_heartbeat` (and its agent's report, if any) is written too.
     async fn claim_job(&self, claimant: Claimant) -> Result<Claim, StoreError> {
-        let Claimant {
-            runner,
-            key_hash,
-            channel,
-            seen,
-        } = claimant;
+        let (runner, key_hash) = (claimant.runner, claimant.key_hash);
+        let (channel, seen) = (claimant.channel, claimant.seen);
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let t = now();
@@ -170,13 +166,12 @@ impl ClaimOps for PgStore {
     /// as on SQLite, by `jobs::decide`), with the job's row locked.
     async fn report_job(
         &self,
-        runner: RunnerId,
-        job: Uuid,
-        report: JobReport,
+        said: RunnerReport,
         timeouts: Timeouts,
     ) -> Result<Reported, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        let (runner, job, report) = (said.runner, said.job, said.report);
         let owner = tx
             .query_opt(
                 "SELECT id, runner_id FROM jobs WHERE uuid = $1 FOR UPDATE",
@@ -207,7 +202,7 @@ impl ClaimOps for PgStore {
         runner_seen(&tx, runner, None, now()).await?;
         let (answer, change) = decide(report, &read.job, &timeouts, now());
         if let Some(m) = change {
-            transition(&tx, read.id, m.from, m.to, m.stamp, m.output.as_ref()).await?;
+            transition(&tx, read.id, &m).await?;
         }
         tx.commit().await?;
         Ok(answer)
@@ -217,16 +212,7 @@ impl ClaimOps for PgStore {
     async fn fail_job(&self, id: JobId, error: &'static str) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let output = serde_json::json!({"results": [], "error": error});
-        let moved = transition(
-            &tx,
-            id,
-            &[JobStatus::Claimed, JobStatus::Running],
-            JobStatus::Failed,
-            Some("completed"),
-            Some(&output),
-        )
-        .await?;
+        let moved = transition(&tx, id, &Move::fail(error)).await?;
         tx.commit().await?;
         Ok(moved)
     }
@@ -242,15 +228,7 @@ impl ClaimOps for PgStore {
             Ok(change) => change,
             Err(answer) => return Ok(answer),
         };
-        let moved = transition(
-            &tx,
-            id,
-            &[JobStatus::Claimed, JobStatus::Running],
-            status,
-            Some("completed"),
-            Some(&output),
-        )
-        .await?;
+        let moved = transition(&tx, id, &Move::end(ACTIVE, status, output)).await?;
         tx.commit().await?;
         Ok(expired(moved, status))
     }

@@ -2,13 +2,13 @@
 //! ([`Item`]): what `items.rs` needs of a resource to do for it what every
 //! item has.
 
-use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::Tx;
 use crate::store::error::StoreError;
-use crate::store::model::{Actor, Item};
+use crate::store::model::read::ReadRow;
+use crate::store::model::{Actor, Change, Item};
 use crate::validate::ListQuery;
 
 /// A statement parameter of a column of an item's own.
@@ -23,23 +23,20 @@ pub trait PgItem: Item {
     /// The columns [`PgItem::row_at`] reads, in order.
     const COLUMNS: &'static str;
     /// An item from the columns of [`PgItem::COLUMNS`], from `at` on.
-    fn row_at(row: &Row, at: usize) -> Result<Self::Row, StoreError>;
+    fn row_at(row: &Row, at: usize) -> Result<Self::Row, StoreError> {
+        Self::Row::read(row, at)
+    }
     /// What an update of `changes` takes before the item's row lock (the
     /// order every such write takes); nothing by default.
     async fn before_lock(_tx: &Tx<'_>, _changes: &Self::Changes) -> Result<(), StoreError> {
         Ok(())
     }
-    /// What else `changes` does to `next` (the row to be), given `current`
-    /// (the row as it is), its row id and the time; nothing by default.
-    #[allow(clippy::too_many_arguments)]
+    /// What else the update does (an item's own fields), in its
+    /// transaction; nothing by default.
     async fn apply_more(
         _tx: &Tx<'_>,
         _actor: &Actor,
-        _id: i64,
-        _changes: Self::Changes,
-        _current: &Self::Row,
-        _next: &mut Self::Row,
-        _stamp: DateTime<Utc>,
+        _change: Change<'_, Self>,
     ) -> Result<(), StoreError> {
         Ok(())
     }
@@ -50,10 +47,6 @@ pub trait PgItem: Item {
     }
     /// A cheap count of the items `q` lists (one `bigint`), if there is one.
     fn count_sql(_q: &ListQuery) -> Option<&'static str> {
-        None
-    }
-    /// The SQL condition of a list's `status` filter (runners only).
-    fn status_filter(_status: &str) -> Option<&'static str> {
         None
     }
 }

@@ -10,7 +10,7 @@ use tokio_postgres::types::ToSql;
 
 use super::item::{Param, PgItem};
 use super::{PgStore, StoreError, Tx, now, record, unique_violation};
-use crate::store::model::{Actor, RefTo, changes};
+use crate::store::model::{Actor, Change, RefTo, changes, with_common_changes};
 use crate::store::operations::ItemOps;
 use crate::store::operations::Stored;
 use crate::store::sql::{SEARCH_INDEX_MIN_CHARS, could_be_in_uuid, list_order, where_clause};
@@ -87,11 +87,10 @@ impl ItemOps for PgStore {
         let tx = client.transaction().await?;
         <T as PgItem>::before_lock(&tx, &asked).await?;
         let (id, current) = find(&tx, &r, true).await?;
-        let mut next = current.clone();
         let stamp = now();
-        let common = T::common_changes(&asked);
-        T::common(&mut next).apply(common.name, common.slug, common.archived, stamp);
-        <T as PgItem>::apply_more(&tx, actor, id, asked, &current, &mut next, stamp).await?;
+        let mut next = with_common_changes::<T>(&current, &asked, stamp);
+        let change = Change::new(asked, id, &current, &mut next, stamp);
+        <T as PgItem>::apply_more(&tx, actor, change).await?;
         if next != current {
             write_update::<T>(&tx, id, &mut next, stamp).await?;
             let (uuid, slug) = T::identity(&next);

@@ -10,10 +10,10 @@ use super::{PgStore, StoreError, Tx, now, record};
 use crate::store::model::events::Event;
 use crate::store::model::new_uuid;
 use crate::store::model::{
-    Actor, AuditAction, JobId, JobRow, JobStatus, Kind, NewJob, RunnerRef, SpecId, SpecRef, Specs,
+    Actor, AuditAction, JobId, JobRow, Kind, NewJob, RunnerRef, SpecId, SpecRef, Specs,
 };
 use crate::store::operations::JobOps;
-use crate::store::rules::Claimed;
+use crate::store::rules::{Cancel, Claimed, Move};
 use crate::validate::{Direction, JobListQuery, Ref};
 
 /// The columns [`job_at`] reads; its spec is read by its id.
@@ -62,14 +62,8 @@ pub(super) async fn job_by_uuid(tx: &Tx<'_>, uuid: Uuid) -> Result<Claimed, Stor
 /// if any) and `last_heartbeat`; whether it moved. One conditional write:
 /// its row lock makes racing transitions apply one after the other, and
 /// the second finds the status it left gone.
-pub(super) async fn transition(
-    tx: &Tx<'_>,
-    id: JobId,
-    from: &[JobStatus],
-    to: JobStatus,
-    stamp: Option<&str>,
-    output: Option<&serde_json::Value>,
-) -> Result<bool, StoreError> {
+pub(super) async fn transition(tx: &Tx<'_>, id: JobId, m: &Move) -> Result<bool, StoreError> {
+    let (from, to, stamp, output) = (&m.from, m.to, m.stamp, m.output.as_ref());
     let set_stamp = stamp.map(|c| format!(", {c} = $1")).unwrap_or_default();
     let set_output = if output.is_some() {
         ", output = $5"
@@ -185,17 +179,7 @@ impl JobOps for PgStore {
     async fn job(&self, uuid: Uuid) -> Result<JobRow, StoreError> {
         let mut client = self.client().await?;
         let tx = client.build_transaction().read_only(true).start().await?;
-        let stmt = tx
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM jobs j WHERE j.uuid = $1"))
-            .await?;
-        let row = tx
-            .query_opt(&stmt, &[&uuid])
-            .await?
-            .ok_or(StoreError::NotFound {
-                kind: Kind::Job,
-                by: Ref::Uuid(uuid),
-            })?;
-        let job = job_at(&tx, &row).await?.job;
+        let job = job_by_uuid(&tx, uuid).await?.job;
         tx.commit().await?;
         Ok(job)
     }
@@ -280,27 +264,20 @@ impl JobOps for PgStore {
         tx.execute("SELECT 1 FROM jobs WHERE uuid = $1 FOR UPDATE", &[&uuid])
             .await?;
         let read = job_by_uuid(&tx, uuid).await?;
-        let before = read.job.status;
-        if before.has_ended() {
-            return Err(StoreError::JobEnded {
-                job: uuid,
-                status: before.as_str(),
-            });
-        }
-        let error = serde_json::json!({"results": [], "error": "canceled by an admin"});
-        transition(
+        let cancel = Cancel::of(uuid, read.job.status)?;
+        transition(&tx, read.id, &cancel.moving()).await?;
+        let job = job_by_id(&tx, read.id).await?.job;
+        let (stops, audited) = (cancel.stops_runner(), cancel.audited);
+        record(
             &tx,
-            read.id,
-            &[before],
-            JobStatus::Canceled,
-            Some("completed"),
-            Some(&error),
+            actor,
+            AuditAction::JobCancel,
+            Some(uuid),
+            None,
+            audited,
         )
         .await?;
-        let job = job_by_id(&tx, read.id).await?.job;
-        let fields = serde_json::json!({"status": [before.as_str(), "canceled"]});
-        record(&tx, actor, AuditAction::JobCancel, Some(uuid), None, fields).await?;
-        if let (Some(runner), JobStatus::Claimed | JobStatus::Running) = (job.runner, before) {
+        if let (Some(runner), true) = (job.runner, stops) {
             super::events::notify(&tx, &Event::JobCanceled { runner, job: uuid }).await?;
         }
         tx.commit().await?;

@@ -7,7 +7,7 @@ use super::item::PgItem;
 use super::items::find;
 use super::{PgStore, StoreError, Tx, record, unique_violation};
 use crate::store::model::events::Event;
-use crate::store::model::{Actor, AuditAction, Kind, RunnerRef, SpecRef, SpecRow, Specs};
+use crate::store::model::{Actor, AuditAction, Kind, Pairing, RunnerRef, SpecRef, SpecRow, Specs};
 use crate::store::operations::RunnerSpecOps;
 use crate::validate::Ref;
 
@@ -66,36 +66,18 @@ impl RunnerSpecOps for PgStore {
     ) -> Result<SpecRow, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let (runner_id, runner, slug) = find_runner(&tx, &runner).await?;
-        let (spec_id, spec) = find::<Specs>(&tx, &spec, false).await?;
+        let (ids, pairing) = pairing(&tx, &runner, &spec).await?;
         tx.execute(
             "INSERT INTO runner_specs (runner_id, spec_id) VALUES ($1, $2)",
-            &[&runner_id, &spec_id],
+            &[&ids.0, &ids.1],
         )
         .await
-        .map_err(|e| {
-            if unique_violation(&e) == Some("runner_specs_runner_id_spec_id_key") {
-                StoreError::RunnerHasSpec {
-                    runner: slug.clone(),
-                    spec: spec.slug.clone(),
-                }
-            } else {
-                e.into()
-            }
+        .map_err(|e| match unique_violation(&e) {
+            Some("runner_specs_runner_id_spec_id_key") => pairing.taken(),
+            _ => e.into(),
         })?;
-        let pair = serde_json::json!({"spec": spec.uuid, "spec_slug": spec.slug});
-        record(
-            &tx,
-            actor,
-            AuditAction::RunnerSpecAdd,
-            Some(runner),
-            Some(&slug),
-            pair,
-        )
-        .await?;
-        super::events::notify(&tx, &Event::RunnerSpecsChanged { runner }).await?;
-        tx.commit().await?;
-        Ok(spec)
+        paired(tx, actor, AuditAction::RunnerSpecAdd, &pairing).await?;
+        Ok(pairing.spec)
     }
 
     /// Removes a spec from a runner.
@@ -107,32 +89,54 @@ impl RunnerSpecOps for PgStore {
     ) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let (runner_id, runner, slug) = find_runner(&tx, &runner).await?;
-        let (spec_id, spec) = find::<Specs>(&tx, &spec, false).await?;
+        let (ids, pairing) = pairing(&tx, &runner, &spec).await?;
         let removed = tx
             .execute(
                 "DELETE FROM runner_specs WHERE runner_id = $1 AND spec_id = $2",
-                &[&runner_id, &spec_id],
+                &[&ids.0, &ids.1],
             )
             .await?;
         if removed == 0 {
-            return Err(StoreError::RunnerLacksSpec {
-                runner: slug,
-                spec: spec.slug,
-            });
+            return Err(pairing.missing());
         }
-        let pair = serde_json::json!({"spec": spec.uuid, "spec_slug": spec.slug});
-        record(
-            &tx,
-            actor,
-            AuditAction::RunnerSpecRemove,
-            Some(runner),
-            Some(&slug),
-            pair,
-        )
-        .await?;
-        super::events::notify(&tx, &Event::RunnerSpecsChanged { runner }).await?;
-        tx.commit().await?;
-        Ok(())
+        paired(tx, actor, AuditAction::RunnerSpecRemove, &pairing).await
     }
+}
+
+/// The runner's and the spec's row ids, and the pairing of the two.
+async fn pairing(
+    tx: &Tx<'_>,
+    runner: &RunnerRef,
+    spec: &SpecRef,
+) -> Result<((i64, i64), Pairing), StoreError> {
+    let (runner_id, runner, runner_slug) = find_runner(tx, runner).await?;
+    let (spec_id, spec) = find::<Specs>(tx, spec, false).await?;
+    let pairing = Pairing {
+        runner,
+        runner_slug,
+        spec,
+    };
+    Ok(((runner_id, spec_id), pairing))
+}
+
+/// Records the pairing's audit row, tells every replica, and commits.
+async fn paired(
+    tx: Tx<'_>,
+    actor: &Actor,
+    action: AuditAction,
+    pairing: &Pairing,
+) -> Result<(), StoreError> {
+    let (runner, slug) = (pairing.runner, &pairing.runner_slug);
+    record(
+        &tx,
+        actor,
+        action,
+        Some(runner),
+        Some(slug),
+        pairing.audited(),
+    )
+    .await?;
+    super::events::notify(&tx, &Event::RunnerSpecsChanged { runner }).await?;
+    tx.commit().await?;
+    Ok(())
 }

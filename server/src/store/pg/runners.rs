@@ -3,7 +3,6 @@
 //! `../sqlite/runners.rs`.
 
 use deadpool_postgres::GenericClient;
-use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::item::PgItem;
@@ -16,7 +15,6 @@ use crate::store::model::{
 };
 use crate::store::model::{RunnerRef, new_uuid};
 use crate::store::operations::RunnerOps;
-use crate::store::sql::runner_status_filter;
 use crate::validate::{ListQuery, generated_slug, slug_from_name};
 
 /// A runner's columns, as [`PgItem::row_at`] reads them. Its specs come in the
@@ -34,10 +32,6 @@ const COLUMNS: &str = "uuid, name, slug, \
 impl PgItem for Runners {
     const COLUMNS: &'static str = COLUMNS;
 
-    fn row_at(row: &Row, at: usize) -> Result<RunnerRow, StoreError> {
-        RunnerRow::read(row, at)
-    }
-
     /// The trigger-kept count when nothing filters but `archived`.
     fn count_sql(q: &ListQuery) -> Option<&'static str> {
         match (&q.name, &q.search, q.archived, q.status) {
@@ -45,10 +39,6 @@ impl PgItem for Runners {
             (None, None, true, None) => Some("SELECT sum(total)::bigint FROM runner_counts"),
             _ => None,
         }
-    }
-
-    fn status_filter(status: &str) -> Option<&'static str> {
-        runner_status_filter(status)
     }
 }
 

@@ -4,7 +4,6 @@
 //! replicas; the unique index `specs_one_fallback` stays the backstop.
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::item::{Param, PgItem};
@@ -12,7 +11,7 @@ use super::items::{find, list_items};
 use super::{PgStore, StoreError, Tx, now, record};
 use crate::store::model::new_uuid;
 use crate::store::model::{
-    Actor, AuditAction, Kind, NewSpec, SpecChanges, SpecRef, SpecRow, Specs, changes,
+    Actor, AuditAction, Change, Kind, NewSpec, SpecChanges, SpecRef, SpecRow, Specs, changes,
 };
 use crate::store::operations::SpecOps;
 use crate::validate::{ListQuery, generated_slug, slug_from_name};
@@ -29,10 +28,6 @@ const GENERATED_SLUG_ATTEMPTS: usize = 8;
 impl PgItem for Specs {
     const COLUMNS: &'static str = COLUMNS;
 
-    fn row_at(row: &Row, at: usize) -> Result<SpecRow, StoreError> {
-        SpecRow::read(row, at)
-    }
-
     /// Every change of the fallback takes [`FALLBACK_LOCK`] before any row
     /// lock.
     async fn before_lock(tx: &Tx<'_>, changes: &SpecChanges) -> Result<(), StoreError> {
@@ -47,14 +42,10 @@ impl PgItem for Specs {
     async fn apply_more(
         tx: &Tx<'_>,
         actor: &Actor,
-        id: i64,
-        changes: SpecChanges,
-        current: &SpecRow,
-        next: &mut SpecRow,
-        stamp: DateTime<Utc>,
+        mut change: Change<'_, Specs>,
     ) -> Result<(), StoreError> {
-        if changes.apply_fallback(current, next, stamp)? {
-            clear_fallback(tx, id, actor).await?;
+        if SpecChanges::apply_fallback(&mut change)? {
+            clear_fallback(tx, change.id, actor).await?;
         }
         Ok(())
     }

@@ -9,8 +9,7 @@ use super::{PgStore, StoreError, Tx, now, record};
 use crate::random::random_bytes;
 use crate::store::model::new_uuid;
 use crate::store::model::{
-    Actor, ApiTokenRow, AuditAction, NewApiToken, SIGNING_KEY_BYTES, Sign, SigningSecret,
-    TokenPrincipal,
+    Actor, ApiTokenRow, AuditAction, NewApiToken, SIGNING_KEY_BYTES, SigningSecret, TokenPrincipal,
 };
 use crate::store::operations::TokenOps;
 
@@ -118,7 +117,6 @@ impl TokenOps for PgStore {
         &self,
         new: NewApiToken,
         actor: &Actor,
-        sign: Sign,
     ) -> Result<(Uuid, String), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
@@ -145,7 +143,7 @@ impl TokenOps for PgStore {
         .await?;
         let secret = signing_secret(&tx).await?;
         tx.commit().await?;
-        Ok((jti, sign(secret.expose(), user, jti)))
+        Ok((jti, (new.sign)(secret.expose(), user, jti)))
     }
 
     /// The user behind an API token's `jti`, if the token is known.

@@ -2,14 +2,14 @@
 //! change itself, so that an acknowledged write always has its row and a
 //! failed one never does.
 
-use chrono::{DateTime, Datelike as _, Utc};
+use chrono::Datelike as _;
 use rusqlite::{Connection, params};
 use uuid::Uuid;
 
 use super::{SqliteStore, to_text};
 use crate::store::error::StoreError;
 use crate::store::model::now;
-use crate::store::model::{Actor, AuditAction, AuditRow};
+use crate::store::model::{Actor, AuditAction, AuditQuery, AuditRow};
 use crate::store::operations::AuditOps;
 
 /// Appends one row by `actor`, in the caller's transaction: what was done,
@@ -42,16 +42,8 @@ pub(super) fn record(
 }
 
 impl AuditOps for SqliteStore {
-    /// The audit trail, oldest first: rows from `since` on, and only those
-    /// about the runner with this UUID or (current or past) slug.
-    async fn audit(
-        &self,
-        since: Option<DateTime<Utc>>,
-        runner: Option<String>,
-    ) -> Result<Vec<AuditRow>, StoreError> {
-        // Every row is after the year 0: an earlier bound is none (and
-        // PostgreSQL's `timestamptz` cannot hold one before 4713 BC).
-        let since = since.filter(|t| t.year() >= 0);
+    async fn audit(&self, q: AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
+        let AuditQuery { since, runner } = q;
         // Stored times are text with four-digit years, compared as text: a
         // bound past the year 9999 (`+10000-…`, which sorts before `2`)
         // matches no row, one before the year 0 (`-0001-…`) every row.

@@ -5,17 +5,17 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
-use uuid::Uuid;
 
 use super::jobs::{COLUMNS, expire, job_by_id, job_by_uuid, query_jobs, transition};
 use super::{SqliteStore, to_text};
 use crate::store::error::StoreError;
 use crate::store::model::events::Event;
 use crate::store::model::now;
-use crate::store::model::{AgentInfo, JobId, JobReport, JobStatus, RunnerId, SpecId};
+use crate::store::model::{AgentInfo, JobId, RunnerId, SpecId};
 use crate::store::operations::ClaimOps;
 use crate::store::rules::{
-    Claim, Claimant, Claimed, Expiry, Reported, Timeouts, claimable, decide,
+    Claim, Claimant, Claimed, Expiry, Move, Reported, RunnerReport, Timeouts, claimable,
+    decide,
 };
 
 impl ClaimOps for SqliteStore {
@@ -32,12 +32,8 @@ impl ClaimOps for SqliteStore {
     /// runner sent a message: its `last_heartbeat` (and its agent's report,
     /// if any) is written too.
     async fn claim_job(&self, claimant: Claimant) -> Result<Claim, StoreError> {
-        let Claimant {
-            runner,
-            key_hash,
-            channel,
-            seen,
-        } = claimant;
+        let (runner, key_hash) = (claimant.runner, claimant.key_hash);
+        let (channel, seen) = (claimant.channel, claimant.seen);
         self.write(move |tx| {
             let t = to_text(now());
             let found: Option<bool> = tx
@@ -144,12 +140,11 @@ impl ClaimOps for SqliteStore {
     /// [`StoreError::NotRunnersJob`], and nothing is written.
     async fn report_job(
         &self,
-        runner: RunnerId,
-        job: Uuid,
-        report: JobReport,
+        said: RunnerReport,
         timeouts: Timeouts,
     ) -> Result<Reported, StoreError> {
         self.write(move |tx| {
+            let (runner, job, report) = (said.runner, said.job, said.report);
             let read = job_by_uuid(tx, job).map_err(|e| match e {
                 StoreError::NotFound { .. } => StoreError::NotRunnersJob(job),
                 e => e,
@@ -171,7 +166,7 @@ impl ClaimOps for SqliteStore {
             runner_seen(tx, runner, None, &to_text(now()))?;
             let (answer, change) = decide(report, &read.row, &timeouts, now());
             if let Some(m) = change {
-                transition(tx, read.id, m.from, m.to, m.stamp, m.output.as_ref())?;
+                transition(tx, read.id, &m)?;
             }
             Ok(answer)
         })
@@ -181,18 +176,8 @@ impl ClaimOps for SqliteStore {
     /// Fails job `id` (row id) if it is claimed or running, with `error`
     /// (its runner was archived or re-keyed while running it).
     async fn fail_job(&self, id: JobId, error: &'static str) -> Result<bool, StoreError> {
-        self.write(move |tx| {
-            let output = serde_json::json!({"results": [], "error": error});
-            transition(
-                tx,
-                id,
-                &[JobStatus::Claimed, JobStatus::Running],
-                JobStatus::Failed,
-                Some("completed"),
-                Some(&output),
-            )
-        })
-        .await
+        self.write(move |tx| transition(tx, id, &Move::fail(error)))
+            .await
     }
 
     /// Applies the timeout rules to job `id` (row id) now.

@@ -2,12 +2,12 @@
 //! ([`Item`]): what `items.rs` needs of a resource to do for it what every
 //! item has.
 
-use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{Connection, Row};
 
 use crate::store::error::StoreError;
-use crate::store::model::{Actor, Item};
+use crate::store::model::read::ReadRow;
+use crate::store::model::{Actor, Change, Item};
 use crate::validate::ListQuery;
 
 /// SQLite's half of an item: its columns, its row reader, and what its
@@ -17,17 +17,15 @@ pub trait SqliteItem: Item {
     /// The columns [`SqliteItem::row_at`] reads, in order.
     const COLUMNS: &'static str;
     /// An item from the columns of [`SqliteItem::COLUMNS`], from `at` on.
-    fn row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Self::Row>;
-    /// What else `changes` does to `next` (the row to be), given `current`
-    /// (the row as it is), its row id and the time; nothing by default.
+    fn row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Self::Row> {
+        Self::Row::read(row, at)
+    }
+    /// What else the update does (an item's own fields), in its
+    /// transaction; nothing by default.
     fn apply_more(
         _conn: &Connection,
         _actor: &Actor,
-        _id: i64,
-        _changes: Self::Changes,
-        _current: &Self::Row,
-        _next: &mut Self::Row,
-        _stamp: DateTime<Utc>,
+        _change: Change<'_, Self>,
     ) -> Result<(), StoreError> {
         Ok(())
     }
@@ -40,10 +38,6 @@ pub trait SqliteItem: Item {
     /// A cheap count of the items `q` lists, if there is one (kept by
     /// triggers); else the list counts its matches itself.
     fn count_sql(_q: &ListQuery) -> Option<&'static str> {
-        None
-    }
-    /// The SQL condition of a list's `status` filter (runners only).
-    fn status_filter(_status: &str) -> Option<&'static str> {
         None
     }
 }

@@ -18,7 +18,7 @@ use super::item::SqliteItem;
 use super::{SqliteStore, to_text, uuid_at, writer};
 use crate::store::error::StoreError;
 use crate::store::model::now;
-use crate::store::model::{Actor, RefTo, changes};
+use crate::store::model::{Actor, Change, RefTo, changes, with_common_changes};
 use crate::store::operations::ItemOps;
 use crate::store::operations::Stored;
 use crate::store::sql::{SEARCH_INDEX_MIN_CHARS, could_be_in_uuid, list_order, where_clause};
@@ -182,11 +182,10 @@ fn update<T: SqliteItem>(
     asked: T::Changes,
 ) -> Result<T::Row, StoreError> {
     let (id, current) = find(conn, r)?;
-    let mut next = current.clone();
     let stamp = now();
-    let common = T::common_changes(&asked);
-    T::common(&mut next).apply(common.name, common.slug, common.archived, stamp);
-    T::apply_more(conn, actor, id, asked, &current, &mut next, stamp)?;
+    let mut next = with_common_changes::<T>(&current, &asked, stamp);
+    let change = Change::new(asked, id, &current, &mut next, stamp);
+    T::apply_more(conn, actor, change)?;
     if next == current {
         return Ok(current);
     }

@@ -17,12 +17,12 @@ use super::{SqliteStore, to_text};
 use crate::store::error::StoreError;
 use crate::store::model::events::Event;
 use crate::store::model::{
-    Actor, Architecture, AuditAction, JobId, JobRow, JobStatus, Kind, NewJob, OperatingSystem,
+    Actor, Architecture, AuditAction, JobId, JobRow, Kind, NewJob, OperatingSystem,
     RunnerId, RunnerRef, Runners, SpecId, SpecRow, Specs,
 };
 use crate::store::model::{new_uuid, now};
 use crate::store::operations::JobOps;
-use crate::store::rules::{Expiry, Timeouts, expired, expiry};
+use crate::store::rules::{ACTIVE, Cancel, Expiry, Move, Timeouts, expired, expiry};
 use crate::validate::{Direction, JobListQuery, Ref};
 
 /// The columns [`job_at`] reads (the spec is read by its id, once per
@@ -132,14 +132,8 @@ pub(super) fn job_by_uuid(conn: &Connection, uuid: Uuid) -> Result<Read, StoreEr
 
 /// Moves job `id` from one of `from` to `to`, stamping `column` (if any)
 /// and `last_heartbeat`; whether it moved.
-pub(super) fn transition(
-    conn: &Connection,
-    id: JobId,
-    from: &[JobStatus],
-    to: JobStatus,
-    stamp: Option<&str>,
-    output: Option<&serde_json::Value>,
-) -> Result<bool, StoreError> {
+pub(super) fn transition(conn: &Connection, id: JobId, m: &Move) -> Result<bool, StoreError> {
+    let (from, to, stamp, output) = (&m.from, m.to, m.stamp, m.output.as_ref());
     let t = to_text(now());
     let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
     let set_stamp = stamp.map(|c| format!(", {c} = ?1")).unwrap_or_default();
@@ -175,14 +169,7 @@ pub(super) fn expire(
         Ok(change) => change,
         Err(answer) => return Ok(answer),
     };
-    let moved = transition(
-        conn,
-        id,
-        &[JobStatus::Claimed, JobStatus::Running],
-        status,
-        Some("completed"),
-        Some(&output),
-    )?;
+    let moved = transition(conn, id, &Move::end(ACTIVE, status, output))?;
     Ok(expired(moved, status))
 }
 
@@ -314,32 +301,25 @@ impl JobOps for SqliteStore {
     /// at once; a claimed or running one's runner is told to stop it.
     async fn cancel_job(&self, uuid: Uuid, actor: &Actor) -> Result<JobRow, StoreError> {
         let actor = actor.clone();
-        let (job, before) = self
+        let (job, cancel) = self
             .write(move |tx| {
                 let read = job_by_uuid(tx, uuid)?;
-                let before = read.row.status;
-                if before.has_ended() {
-                    return Err(StoreError::JobEnded {
-                        job: uuid,
-                        status: before.as_str(),
-                    });
-                }
-                let error = serde_json::json!({"results": [], "error": "canceled by an admin"});
-                transition(
-                    tx,
-                    read.id,
-                    &[before],
-                    JobStatus::Canceled,
-                    Some("completed"),
-                    Some(&error),
-                )?;
+                let cancel = Cancel::of(uuid, read.row.status)?;
+                transition(tx, read.id, &cancel.moving())?;
                 let job = job_by_id(tx, read.id)?.row;
-                let fields = serde_json::json!({"status": [before.as_str(), "canceled"]});
-                record(tx, &actor, AuditAction::JobCancel, Some(uuid), None, fields)?;
-                Ok((job, before))
+                let audited = cancel.audited.clone();
+                record(
+                    tx,
+                    &actor,
+                    AuditAction::JobCancel,
+                    Some(uuid),
+                    None,
+                    audited,
+                )?;
+                Ok((job, cancel))
             })
             .await?;
-        if let (Some(runner), JobStatus::Claimed | JobStatus::Running) = (job.runner, before) {
+        if let (Some(runner), true) = (job.runner, cancel.stops_runner()) {
             self.publish(Event::JobCanceled { runner, job: uuid });
         }
         Ok(job)

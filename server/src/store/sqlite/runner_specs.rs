@@ -2,7 +2,6 @@
 //! (recorded under the runner).
 
 use rusqlite::Connection;
-use uuid::Uuid;
 
 use super::SqliteStore;
 use super::audit::record;
@@ -10,21 +9,44 @@ use super::item::SqliteItem;
 use super::items::{self, is_unique_violation};
 use crate::store::error::StoreError;
 use crate::store::model::events::Event;
-use crate::store::model::{Actor, AuditAction, RunnerRef, Runners, SpecRef, SpecRow, Specs};
+use crate::store::model::{
+    Actor, AuditAction, Pairing, RunnerRef, Runners, SpecRef, SpecRow, Specs,
+};
 use crate::store::operations::RunnerSpecOps;
 
-/// A runner (its row id, UUID and slug: what an audit row of the pair
-/// names) and a spec (its row id and row), both by reference.
-type RunnerAndSpec = ((i64, Uuid, String), (i64, SpecRow));
-
-fn runner_and_spec(
+/// The runner's and the spec's row ids, and the pairing of the two.
+fn pairing(
     conn: &Connection,
     runner: &RunnerRef,
     spec: &SpecRef,
-) -> Result<RunnerAndSpec, StoreError> {
-    let (runner_id, runner) = items::find::<Runners>(conn, runner)?;
-    let spec = items::find::<Specs>(conn, spec)?;
-    Ok(((runner_id, runner.uuid, runner.slug), spec))
+) -> Result<([i64; 2], Pairing), StoreError> {
+    let runner = items::identify::<Runners>(conn, runner)?;
+    let (spec_id, spec) = items::find::<Specs>(conn, spec)?;
+    let pairing = Pairing {
+        runner: runner.uuid,
+        runner_slug: runner.slug,
+        spec,
+    };
+    Ok(([runner.id, spec_id], pairing))
+}
+
+/// Records the pairing's audit row (in the write's transaction).
+fn paired(
+    conn: &Connection,
+    actor: &Actor,
+    action: AuditAction,
+    pairing: &Pairing,
+) -> Result<(), StoreError> {
+    let (runner, slug) = (pairing.runner, &pairing.runner_slug);
+    record(
+        conn,
+        actor,
+        action,
+        Some(runner),
+        Some(slug),
+        pairing.audited(),
+    )?;
+    Ok(())
 }
 
 impl RunnerSpecOps for SqliteStore {
@@ -56,37 +78,23 @@ impl RunnerSpecOps for SqliteStore {
         actor: &Actor,
     ) -> Result<SpecRow, StoreError> {
         let actor = actor.clone();
-        self.write(move |tx| {
-            let ((runner_id, runner, slug), (spec_id, spec)) = runner_and_spec(tx, &runner, &spec)?;
-            tx.prepare_cached("INSERT INTO runner_specs (runner_id, spec_id) VALUES (?, ?)")?
-                .execute([runner_id, spec_id])
-                .map_err(|e| {
+        let pairing = self
+            .write(move |tx| {
+                let (ids, pairing) = pairing(tx, &runner, &spec)?;
+                tx.prepare_cached("INSERT INTO runner_specs (runner_id, spec_id) VALUES (?, ?)")?
+                    .execute(ids)
                     // The only unique index: (runner_id, spec_id).
-                    if is_unique_violation(&e) {
-                        StoreError::RunnerHasSpec {
-                            runner: slug.clone(),
-                            spec: spec.slug.clone(),
-                        }
-                    } else {
-                        e.into()
-                    }
-                })?;
-            let pair = serde_json::json!({"spec": spec.uuid, "spec_slug": spec.slug});
-            record(
-                tx,
-                &actor,
-                AuditAction::RunnerSpecAdd,
-                Some(runner),
-                Some(&slug),
-                pair,
-            )?;
-            Ok((runner, spec))
-        })
-        .await
-        .map(|(runner, spec)| {
-            self.publish(Event::RunnerSpecsChanged { runner });
-            spec
-        })
+                    .map_err(|e| match is_unique_violation(&e) {
+                        true => pairing.taken(),
+                        false => e.into(),
+                    })?;
+                paired(tx, &actor, AuditAction::RunnerSpecAdd, &pairing)?;
+                Ok(pairing)
+            })
+            .await?;
+        let runner = pairing.runner;
+        self.publish(Event::RunnerSpecsChanged { runner });
+        Ok(pairing.spec)
     }
 
     /// Removes a spec from a runner.
@@ -97,29 +105,20 @@ impl RunnerSpecOps for SqliteStore {
         actor: &Actor,
     ) -> Result<(), StoreError> {
         let actor = actor.clone();
-        self.write(move |tx| {
-            let ((runner_id, runner, slug), (spec_id, spec)) = runner_and_spec(tx, &runner, &spec)?;
-            let removed = tx
-                .prepare_cached("DELETE FROM runner_specs WHERE runner_id = ? AND spec_id = ?")?
-                .execute([runner_id, spec_id])?;
-            if removed == 0 {
-                return Err(StoreError::RunnerLacksSpec {
-                    runner: slug,
-                    spec: spec.slug,
-                });
-            }
-            let pair = serde_json::json!({"spec": spec.uuid, "spec_slug": spec.slug});
-            record(
-                tx,
-                &actor,
-                AuditAction::RunnerSpecRemove,
-                Some(runner),
-                Some(&slug),
-                pair,
-            )?;
-            Ok(runner)
-        })
-        .await
-        .map(|runner| self.publish(Event::RunnerSpecsChanged { runner }))
+        let runner = self
+            .write(move |tx| {
+                let (ids, pairing) = pairing(tx, &runner, &spec)?;
+                let removed = tx
+                    .prepare_cached("DELETE FROM runner_specs WHERE runner_id = ? AND spec_id = ?")?
+                    .execute(ids)?;
+                if removed == 0 {
+                    return Err(pairing.missing());
+                }
+                paired(tx, &actor, AuditAction::RunnerSpecRemove, &pairing)?;
+                Ok(pairing.runner)
+            })
+            .await?;
+        self.publish(Event::RunnerSpecsChanged { runner });
+        Ok(())
     }
 }

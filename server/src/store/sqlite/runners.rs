@@ -1,6 +1,6 @@
 //! Runners and their keys on SQLite.
 
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
 use super::audit::record;
@@ -15,7 +15,6 @@ use crate::store::model::{
 };
 use crate::store::model::{new_uuid, now};
 use crate::store::operations::RunnerOps;
-use crate::store::sql::runner_status_filter;
 use crate::validate::ListQuery;
 
 /// Deepest offset a list may start at and still count as a short read.
@@ -39,10 +38,6 @@ impl SqliteItem for Runners {
              WHEN channel IS NOT NULL THEN 'idle' ELSE 'offline' END, \
         os, arch, version";
 
-    fn row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<RunnerRow> {
-        RunnerRow::read(row, at)
-    }
-
     /// One row of `runner_counts` (kept by triggers) when nothing filters.
     fn count_sql(q: &ListQuery) -> Option<&'static str> {
         match (&q.name, &q.search, q.archived, q.status) {
@@ -50,11 +45,6 @@ impl SqliteItem for Runners {
             (None, None, true, None) => Some("SELECT total FROM runner_counts"),
             _ => None,
         }
-    }
-
-    /// A runner's status, as in [`Runners::COLUMNS`].
-    fn status_filter(status: &str) -> Option<&'static str> {
-        runner_status_filter(status)
     }
 }
 

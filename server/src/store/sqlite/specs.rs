@@ -1,15 +1,16 @@
 //! Hardware specs on SQLite.
 
-use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::audit::record;
 use super::item::SqliteItem;
 use super::items;
 use super::{SqliteStore, to_text, uuid_at};
 use crate::store::error::StoreError;
-use crate::store::model::{Actor, AuditAction, NewSpec, SpecChanges, SpecRef, SpecRow, Specs};
+use crate::store::model::{
+    Actor, AuditAction, Change, NewSpec, SpecChanges, SpecRef, SpecRow, Specs,
+};
 use crate::store::model::{new_uuid, now};
 use crate::store::operations::SpecOps;
 use crate::validate::ListQuery;
@@ -18,23 +19,15 @@ impl SqliteItem for Specs {
     const COLUMNS: &'static str = "uuid, name, slug, architecture, os, cpu, memory, disk, \
                                    network, sandbox, fallback, archived, created, modified";
 
-    fn row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<SpecRow> {
-        SpecRow::read(row, at)
-    }
-
     /// The fallback's rule ([`SpecChanges::apply_fallback`]); making a
     /// spec the fallback clears it on every other.
     fn apply_more(
         conn: &Connection,
         actor: &Actor,
-        id: i64,
-        changes: SpecChanges,
-        current: &SpecRow,
-        next: &mut SpecRow,
-        stamp: DateTime<Utc>,
+        mut change: Change<'_, Specs>,
     ) -> Result<(), StoreError> {
-        if changes.apply_fallback(current, next, stamp)? {
-            clear_fallback(conn, id, actor)?;
+        if SpecChanges::apply_fallback(&mut change)? {
+            clear_fallback(conn, change.id, actor)?;
         }
         Ok(())
     }

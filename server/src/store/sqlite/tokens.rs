@@ -8,8 +8,7 @@ use super::{SqliteStore, to_text, uuid_at};
 use crate::random::random_bytes;
 use crate::store::error::StoreError;
 use crate::store::model::{
-    Actor, ApiTokenRow, AuditAction, NewApiToken, SIGNING_KEY_BYTES, Sign, SigningSecret,
-    TokenPrincipal,
+    Actor, ApiTokenRow, AuditAction, NewApiToken, SIGNING_KEY_BYTES, SigningSecret, TokenPrincipal,
 };
 use crate::store::model::{new_uuid, now};
 use crate::store::operations::TokenOps;
@@ -111,7 +110,6 @@ impl TokenOps for SqliteStore {
         &self,
         new: NewApiToken,
         actor: &Actor,
-        sign: Sign,
     ) -> Result<(Uuid, String), StoreError> {
         let actor = actor.clone();
         self.write(move |tx| {
@@ -136,7 +134,7 @@ impl TokenOps for SqliteStore {
                 audited,
             )?;
             let secret = signing_secret(tx)?;
-            Ok((jti, sign(secret.expose(), user, jti)))
+            Ok((jti, (new.sign)(secret.expose(), user, jti)))
         })
         .await
     }

@@ -5,11 +5,11 @@ use super::{
     audit_actions, ch, create_alike, key, new_job, on_engines, runner, unwrap_both, with_channels,
 };
 use crate::store::Store;
-use crate::store::model::{Actor, JobReport, JobRow, KeyedRunner};
+use crate::store::model::{Actor, JobReport, JobRow, KeyedRunner, RunnerId};
 use crate::store::operations::{ClaimOps, JobOps};
 use crate::store::pg::PgStore;
 use crate::store::rules::Claimant;
-use crate::store::rules::{Claimed, Expiry, Timeouts};
+use crate::store::rules::{Claimed, Expiry, RunnerReport, Timeouts};
 use crate::validate::{Direction, JobListQuery, Ref};
 
 /// The next job each engine gives runner `k` (`l` on SQLite, `p` on
@@ -95,10 +95,10 @@ async fn job_lifecycle_matches_sqlite() {
         ];
         for (i, report) in reports {
             let a = lite
-                .report_job(lr.id, lite_claimed[i].job.uuid, report.clone(), timeouts)
+                .report_job(said(lr.id, lite_claimed[i].job.uuid, &report), timeouts)
                 .await;
             let b = pg
-                .report_job(pr.id, pg_claimed[i].job.uuid, report.clone(), timeouts)
+                .report_job(said(pr.id, pg_claimed[i].job.uuid, &report), timeouts)
                 .await;
             assert_eq!(
                 a.as_ref().map_err(|e| e
@@ -217,4 +217,14 @@ async fn job_lifecycle_matches_sqlite() {
         assert_eq!(pg_actions, lite_actions);
     })
     .await;
+}
+
+/// What runner `runner` says of job `job`.
+fn said(runner: RunnerId, job: uuid::Uuid, report: &JobReport) -> RunnerReport {
+    let report = report.clone();
+    RunnerReport {
+        runner,
+        job,
+        report,
+    }
 }

@@ -10,7 +10,9 @@ use super::{
     connect, create_alike, key, new_runner, on_db, on_engines, query, rows, runner, unwrap_both,
 };
 use crate::store::StoreError;
-use crate::store::model::{Actor, RunnerChanges, RunnerKeyHash, RunnerRef, RunnerRow, Runners};
+use crate::store::model::{
+    Actor, AuditQuery, RunnerChanges, RunnerKeyHash, RunnerRef, RunnerRow, Runners,
+};
 use crate::store::operations::{AuditOps, ItemOps, RunnerOps};
 use crate::validate::{Direction, Sort};
 
@@ -352,24 +354,40 @@ async fn runner_updates_match_sqlite() {
         };
         for runner in ["uno", "one", "two", "three", "nobody"] {
             let a = view(lite.audit(None, Some(runner.to_owned())).await.unwrap());
-            let b = view(pg.audit(None, Some(runner.to_owned())).await.unwrap());
+            let b = view(
+                pg.audit(AuditQuery::new(None, Some(runner.to_owned())))
+                    .await
+                    .unwrap(),
+            );
             assert_eq!(a, b, "{runner}");
         }
         assert_eq!(
             view(lite.audit(None, None).await.unwrap()),
-            view(pg.audit(None, None).await.unwrap())
+            view(pg.audit(AuditQuery::new(None, None)).await.unwrap())
         );
         let later = crate::store::now() + Duration::seconds(1);
-        assert!(pg.audit(Some(later), None).await.unwrap().is_empty());
+        assert!(
+            pg.audit(AuditQuery::new(Some(later), None))
+                .await
+                .unwrap()
+                .is_empty()
+        );
         let earlier = crate::store::now() - Duration::hours(1);
         assert_eq!(
-            pg.audit(Some(earlier), None).await.unwrap().len(),
+            pg.audit(AuditQuery::new(Some(earlier), None))
+                .await
+                .unwrap()
+                .len(),
             lite.audit(Some(earlier), None).await.unwrap().len()
         );
         let uuid = pg.item(&runner("uno")).await.unwrap().uuid.to_string();
         assert_eq!(
-            view(pg.audit(None, Some(uuid)).await.unwrap()),
-            view(pg.audit(None, Some("uno".into())).await.unwrap())
+            view(pg.audit(AuditQuery::new(None, Some(uuid))).await.unwrap()),
+            view(
+                pg.audit(AuditQuery::new(None, Some("uno".into())))
+                    .await
+                    .unwrap()
+            )
         );
     })
     .await;

@@ -27,34 +27,20 @@ async fn tokens_match_sqlite() {
             crate::store::SIGNING_KEY_BYTES
         );
 
+        let new = |user: &str, admin| NewApiToken {
+            user_name: user.to_owned(),
+            admin,
+            issued,
+            expires,
+            sign: sign(),
+        };
         let mut jtis = Vec::new();
         let mut lite_jtis = Vec::new();
         for (user, admin) in [("admin", true), ("ci", false), ("ci", true), ("ops", false)] {
-            let (jti, token) = pg
-                .issue_api_token(
-                    NewApiToken {
-                        user_name: user.to_owned(),
-                        admin,
-                        issued,
-                        expires,
-                    },
-                    &actor,
-                    sign(),
-                )
-                .await
-                .unwrap();
+            let (jti, token) = pg.issue_api_token(new(user, admin), &actor).await.unwrap();
             assert!(token.ends_with(&jti.to_string()));
             let (lite_jti, _) = lite
-                .issue_api_token(
-                    NewApiToken {
-                        user_name: user.to_owned(),
-                        admin,
-                        issued,
-                        expires,
-                    },
-                    &actor,
-                    sign(),
-                )
+                .issue_api_token(new(user, admin), &actor)
                 .await
                 .unwrap();
             lite_jtis.push(lite_jti);
