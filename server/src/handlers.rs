@@ -54,7 +54,7 @@ async fn rotate_key(
     let (key, hash) = new_runner_key();
     let uuid = cx
         .store
-        .rotate_runner_key(runner.into(), hash, &admin.actor())
+        .rotate_runner_key((runner.into(), hash), &admin.actor())
         .await?;
     Ok(created(JsonRunnerKey::new(uuid, key), "runners", uuid))
 }
@@ -119,7 +119,7 @@ impl RunnersApi for RunnersImpl {
         let cx = rqctx.context();
         let (key, hash) = new_runner_key();
         let new = body.open(&admin)?.into();
-        let runner = cx.store.create_runner(new, hash, &admin.actor()).await?;
+        let runner = cx.store.create_runner((new, hash), &admin.actor()).await?;
         Ok(created(
             JsonRunnerKey::new(runner.uuid, key),
             "runners",
@@ -192,7 +192,7 @@ impl RunnersApi for RunnersImpl {
         );
         let spec = cx
             .store
-            .add_runner_spec(runner, spec, &admin.actor())
+            .add_runner_spec((runner, spec), &admin.actor())
             .await?;
         Ok(created(JsonSpec::from(spec.clone()), "specs", spec.uuid))
     }
@@ -205,7 +205,7 @@ impl RunnersApi for RunnersImpl {
         let cx = rqctx.context();
         let RunnerSpecPath { runner, spec } = path.open(&admin)?;
         cx.store
-            .remove_runner_spec(runner.into(), spec.into(), &admin.actor())
+            .remove_runner_spec((runner.into(), spec.into()), &admin.actor())
             .await?;
         Ok(HttpResponseDeleted())
     }

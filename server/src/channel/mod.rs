@@ -36,7 +36,7 @@ use crate::auth::{OciTokens, RunnerKey};
 use crate::dispatch::{Control, Hub};
 use crate::store::model::{AgentInfo, JobReport, JobStatus};
 use crate::store::rules::{Claimant, Claimed, Expiry, Reported, RunnerReport};
-use crate::store::{RunnerId, SpecId};
+use crate::store::{RunnerChannel, RunnerId, SpecId};
 use crate::store::{Store, StoreError, now};
 use crate::types::{
     CloseReason, JsonClaimedJob, JsonIterationOutput, JsonSpec, RunnerMessage, ServerMessage,
@@ -159,7 +159,11 @@ impl Channel {
         let shutdown = self.hub.shutdown_signal();
         let (id, controls) = self.hub.open(runner.uuid);
         let since = now();
-        if let Err(e) = self.store.set_channel(runner.id, since, true).await {
+        let channel = RunnerChannel {
+            runner: runner.id,
+            since,
+        };
+        if let Err(e) = self.store.set_channel(channel, true).await {
             slog::warn!(self.log, "cannot record a runner's channel: {e}");
         }
         let specs = self
@@ -215,7 +219,7 @@ impl Channel {
             let _ = tokio::time::timeout(LINGER, drain).await;
         }
         self.hub.close(runner.uuid, id);
-        if let Err(e) = self.store.set_channel(runner.id, since, false).await {
+        if let Err(e) = self.store.set_channel(channel, false).await {
             slog::warn!(
                 self.log,
                 "cannot record that a runner's channel closed: {e}"

@@ -96,7 +96,15 @@ impl Session<'_> {
             // written before any control is read), this one closes.
             Some(Control::Superseded) => {
                 let runner = self.key.runner().id;
-                match self.ch.store.channel_superseded(runner, self.since).await {
+                match self
+                    .ch
+                    .store
+                    .channel_superseded(RunnerChannel {
+                        runner,
+                        since: self.since,
+                    })
+                    .await
+                {
                     Ok(true) => Err(End::Close(
                         CloseCode::Policy,
                         "another channel of this runner opened".into(),

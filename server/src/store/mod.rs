@@ -46,9 +46,9 @@ pub use db_name::{DbName, db_shown, is_postgres_url};
 pub use error::{BUSY_TIMEOUT, StoreError};
 pub use model::{
     Actor, AgentInfo, ApiTokenRow, AuditAction, AuditQuery, AuditRow, Item, JobId, JobReport,
-    JobRow, KeyedRunner, NewApiToken, NewJob, NewRunner, NewSpec, RefTo, RunnerChanges, RunnerId,
-    RunnerKeyHash, RunnerRef, RunnerRow, SIGNING_KEY_BYTES, Sign, SigningSecret, SpecChanges,
-    SpecId, SpecRef, SpecRow, TokenPrincipal,
+    JobRow, KeyedRunner, NewApiToken, NewJob, NewRunner, NewSpec, RefTo, RunnerChanges,
+    RunnerChannel, RunnerId, RunnerKeyHash, RunnerRef, RunnerRow, SIGNING_KEY_BYTES, Sign,
+    SigningSecret, SpecChanges, SpecId, SpecRef, SpecRow, TokenPrincipal,
 };
 pub use model::{events, new_uuid, now};
 pub use rules::{Claim, Claimant, Claimed, Expiry, Reported, RunnerReport, Timeouts};
@@ -210,27 +210,25 @@ impl Store {
     ) -> Result<usize, StoreError> {
         on!(unbounded self, RunnerOps::import_runners(runners))
     }
-    /// Creates a runner whose key has the hash `key_hash`. An explicit slug
+    /// Creates runner `keyed.0`, whose key has the hash `keyed.1`. An explicit slug
     /// that is taken is [`StoreError::SlugTaken`]; a slug generated from the
     /// name gets a random suffix until it is free.
     pub async fn create_runner(
         &self,
-        new: NewRunner,
-        key_hash: RunnerKeyHash,
+        keyed: (NewRunner, RunnerKeyHash),
         actor: &Actor,
     ) -> Result<RunnerRow, StoreError> {
-        on!(self, RunnerOps::create_runner(new, key_hash, actor))
+        on!(self, RunnerOps::create_runner(keyed, actor))
     }
     /// Replaces a runner's key hash in one transaction: the old key stops
     /// working at once. Archived runners cannot be rotated. Returns the
     /// runner's UUID.
     pub async fn rotate_runner_key(
         &self,
-        r: RunnerRef,
-        key_hash: RunnerKeyHash,
+        rekeyed: (RunnerRef, RunnerKeyHash),
         actor: &Actor,
     ) -> Result<Uuid, StoreError> {
-        on!(self, RunnerOps::rotate_runner_key(r, key_hash, actor))
+        on!(self, RunnerOps::rotate_runner_key(rekeyed, actor))
     }
     /// The runner whose key has this hash, if any.
     pub async fn runner_by_key_hash(
@@ -252,20 +250,18 @@ impl Store {
     /// Gives runner `runner` spec `spec`, with its audit row.
     pub async fn add_runner_spec(
         &self,
-        runner: RunnerRef,
-        spec: SpecRef,
+        pair: (RunnerRef, SpecRef),
         actor: &Actor,
     ) -> Result<SpecRow, StoreError> {
-        on!(self, RunnerSpecOps::add_runner_spec(runner, spec, actor))
+        on!(self, RunnerSpecOps::add_runner_spec(pair, actor))
     }
     /// Takes spec `spec` from runner `runner`, with its audit row.
     pub async fn remove_runner_spec(
         &self,
-        runner: RunnerRef,
-        spec: SpecRef,
+        pair: (RunnerRef, SpecRef),
         actor: &Actor,
     ) -> Result<(), StoreError> {
-        on!(self, RunnerSpecOps::remove_runner_spec(runner, spec, actor))
+        on!(self, RunnerSpecOps::remove_runner_spec(pair, actor))
     }
     /// One page of specs matching `q`, and how many match in all.
     pub async fn list_specs(&self, q: ListQuery) -> Result<(Vec<SpecRow>, u64), StoreError> {
@@ -351,22 +347,13 @@ impl Store {
     }
     /// Records that a runner's channel, opened at `since`, is open (or
     /// closed).
-    pub async fn set_channel(
-        &self,
-        runner: RunnerId,
-        since: DateTime<Utc>,
-        open: bool,
-    ) -> Result<(), StoreError> {
-        on!(self, ClaimOps::set_channel(runner, since, open))
+    pub async fn set_channel(&self, channel: RunnerChannel, open: bool) -> Result<(), StoreError> {
+        on!(self, ClaimOps::set_channel(channel, open))
     }
     /// Whether a newer channel of the runner than the one opened at
     /// `since` is recorded (by another replica).
-    pub async fn channel_superseded(
-        &self,
-        runner: RunnerId,
-        since: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        on!(self, ClaimOps::channel_superseded(runner, since))
+    pub async fn channel_superseded(&self, channel: RunnerChannel) -> Result<bool, StoreError> {
+        on!(self, ClaimOps::channel_superseded(channel))
     }
     /// Starts serving runners' channels: channels recorded by a process
     /// that is gone are cleared.

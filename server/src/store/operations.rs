@@ -8,15 +8,14 @@
 //! known. The signatures are the store's own model ([`super::model`]),
 //! never an engine's types.
 
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::error::StoreError;
 use super::model::events::Listener;
 use super::model::{
     Actor, AgentInfo, ApiTokenRow, AuditQuery, AuditRow, JobId, JobRow, KeyedRunner, NewApiToken,
-    NewJob, NewRunner, NewSpec, RefTo, RunnerId, RunnerKeyHash, RunnerRef, RunnerRow,
-    SigningSecret, SpecId, SpecRef, SpecRow, TokenPrincipal,
+    NewJob, NewRunner, NewSpec, RefTo, RunnerChannel, RunnerId, RunnerKeyHash, RunnerRef,
+    RunnerRow, SigningSecret, SpecId, SpecRef, SpecRow, TokenPrincipal,
 };
 use super::pg::item::PgItem;
 use super::rules::{Claim, Claimant, Claimed, Expiry, Reported, RunnerReport, Timeouts};
@@ -72,14 +71,12 @@ pub trait RunnerOps {
     ) -> Result<usize, StoreError>;
     async fn create_runner(
         &self,
-        new: NewRunner,
-        key_hash: RunnerKeyHash,
+        keyed: (NewRunner, RunnerKeyHash),
         actor: &Actor,
     ) -> Result<RunnerRow, StoreError>;
     async fn rotate_runner_key(
         &self,
-        r: RunnerRef,
-        key_hash: RunnerKeyHash,
+        rekeyed: (RunnerRef, RunnerKeyHash),
         actor: &Actor,
     ) -> Result<Uuid, StoreError>;
     async fn runner_by_key_hash(
@@ -94,14 +91,12 @@ pub trait RunnerSpecOps {
     async fn runner_specs(&self, r: &RunnerRef) -> Result<Vec<SpecRow>, StoreError>;
     async fn add_runner_spec(
         &self,
-        runner: RunnerRef,
-        spec: SpecRef,
+        pair: (RunnerRef, SpecRef),
         actor: &Actor,
     ) -> Result<SpecRow, StoreError>;
     async fn remove_runner_spec(
         &self,
-        runner: RunnerRef,
-        spec: SpecRef,
+        pair: (RunnerRef, SpecRef),
         actor: &Actor,
     ) -> Result<(), StoreError>;
 }
@@ -143,17 +138,8 @@ pub trait ClaimOps {
     async fn fail_job(&self, job: JobId, error: &'static str) -> Result<bool, StoreError>;
     async fn expire_job(&self, job: JobId, timeouts: Timeouts) -> Result<Expiry, StoreError>;
     async fn active_jobs(&self) -> Result<Vec<Claimed>, StoreError>;
-    async fn set_channel(
-        &self,
-        runner: RunnerId,
-        since: DateTime<Utc>,
-        open: bool,
-    ) -> Result<(), StoreError>;
-    async fn channel_superseded(
-        &self,
-        runner: RunnerId,
-        since: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
+    async fn set_channel(&self, channel: RunnerChannel, open: bool) -> Result<(), StoreError>;
+    async fn channel_superseded(&self, channel: RunnerChannel) -> Result<bool, StoreError>;
     async fn serve_channels(&self) -> Result<(), StoreError>;
 }
 

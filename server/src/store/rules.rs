@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 
 use super::error::StoreError;
 use super::model::{
-    AgentInfo, JobId, JobReport, JobRow, JobStatus, RunnerId, RunnerKeyHash, SpecId,
+    AgentInfo, Change, JobId, JobReport, JobRow, JobStatus, RunnerId, RunnerKeyHash, SpecChanges,
+    SpecId, SpecRow, Specs,
 };
 
 /// A job claimed by a runner: its row and row id.
@@ -321,5 +322,75 @@ pub(super) fn claimable(found: Option<bool>) -> Result<(), StoreError> {
         None => Err(StoreError::RunnerRevoked),
         Some(false) => Err(StoreError::ChannelNotCurrent),
         Some(true) => Ok(()),
+    }
+}
+
+/// A runner and one spec, as giving it the spec (or taking it away) names
+/// them: in its write, its error and its audit row.
+#[derive(Clone, Debug)]
+pub struct Pairing {
+    pub runner: uuid::Uuid,
+    pub runner_slug: String,
+    pub spec: SpecRow,
+}
+
+impl Pairing {
+    /// What the audit row of the pairing records.
+    pub fn audited(&self) -> serde_json::Value {
+        serde_json::json!({"spec": self.spec.uuid, "spec_slug": self.spec.slug})
+    }
+
+    /// The runner has the spec already.
+    pub fn taken(&self) -> StoreError {
+        StoreError::RunnerHasSpec {
+            runner: self.runner_slug.clone(),
+            spec: self.spec.slug.clone(),
+        }
+    }
+
+    /// The runner does not have the spec.
+    pub fn missing(self) -> StoreError {
+        StoreError::RunnerLacksSpec {
+            runner: self.runner_slug,
+            spec: self.spec.slug,
+        }
+    }
+}
+
+impl SpecChanges {
+    /// The fallback part of this change, applied to `next` (the spec to
+    /// be, its common fields changed), given `current` (as it is):
+    /// archiving clears the fallback (and wins over `fallback: true` in the
+    /// same update); making an archived spec the fallback is refused.
+    /// Whether every other spec's fallback must be cleared.
+    pub fn apply_fallback(change: &mut Change<'_, Specs>) -> Result<bool, StoreError> {
+        let Change {
+            asked,
+            current,
+            next,
+            stamp,
+            ..
+        } = change;
+        let stamp = *stamp;
+        let clear_others = match asked.fallback {
+            // Archived, and so no fallback at all: clear the others.
+            Some(true) if asked.archived == Some(true) => true,
+            Some(true) if next.archived.is_some() => {
+                return Err(StoreError::SpecArchived(current.slug.clone()));
+            }
+            Some(true) => {
+                next.fallback = current.fallback.or(Some(stamp));
+                true
+            }
+            Some(false) => {
+                next.fallback = None;
+                false
+            }
+            None => false,
+        };
+        if next.archived.is_some() {
+            next.fallback = None;
+        }
+        Ok(clear_others)
     }
 }

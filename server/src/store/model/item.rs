@@ -86,31 +86,45 @@ pub struct Change<'a, T: Item> {
     pub stamp: DateTime<Utc>,
 }
 
-/// [`Item::common`], [`Item::identity`] and [`Item::common_changes`] of a
-/// resource whose row and change set have the common fields under their
-/// usual names.
-macro_rules! common_fields {
-    ($row:ty, $changes:ty) => {
-        fn common(row: &mut $row) -> $crate::store::model::Common<'_> {
-            $crate::store::model::Common {
-                uuid: row.uuid,
-                name: &mut row.name,
-                slug: &mut row.slug,
-                archived: &mut row.archived,
-                modified: &mut row.modified,
-            }
-        }
+/// The `Item` of a resource whose row and change set have the common
+/// fields under their usual names: its types, kind, table and audit
+/// actions, and what else it says (`$more`).
+macro_rules! item {
+    ($marker:ident {
+        row: $row:ident, changes: $changes:ident, kind: $kind:ident, table: $table:literal,
+        audit: ($created:ident, $updated:ident) $(,)?
+    } $($more:item)*) => {
+        impl Item for super::$marker {
+            type Row = super::$row;
+            type Changes = super::$changes;
+            const KIND: Kind = Kind::$kind;
+            const TABLE: &'static str = $table;
+            const CREATED: AuditAction = AuditAction::$created;
+            const UPDATED: AuditAction = AuditAction::$updated;
 
-        fn identity(row: &$row) -> (uuid::Uuid, &str) {
-            (row.uuid, &row.slug)
-        }
-
-        fn common_changes(changes: &$changes) -> $crate::store::model::CommonChanges {
-            $crate::store::model::CommonChanges {
-                name: changes.name.clone(),
-                slug: changes.slug.clone(),
-                archived: changes.archived,
+            fn common(row: &mut super::$row) -> Common<'_> {
+                Common {
+                    uuid: row.uuid,
+                    name: &mut row.name,
+                    slug: &mut row.slug,
+                    archived: &mut row.archived,
+                    modified: &mut row.modified,
+                }
             }
+
+            fn identity(row: &super::$row) -> (Uuid, &str) {
+                (row.uuid, &row.slug)
+            }
+
+            fn common_changes(changes: &super::$changes) -> CommonChanges {
+                CommonChanges {
+                    name: changes.name.clone(),
+                    slug: changes.slug.clone(),
+                    archived: changes.archived,
+                }
+            }
+
+            $($more)*
         }
     };
 }
@@ -155,76 +169,23 @@ pub struct CommonChanges {
     pub archived: Option<bool>,
 }
 
-impl Item for super::Runners {
-    type Row = super::RunnerRow;
-    type Changes = super::RunnerChanges;
-    const KIND: Kind = Kind::Runner;
-    const TABLE: &'static str = "runners";
-    const CREATED: AuditAction = AuditAction::RunnerCreate;
-    const UPDATED: AuditAction = AuditAction::RunnerUpdate;
-
-    common_fields!(super::RunnerRow, super::RunnerChanges);
-
+item!(Runners {
+    row: RunnerRow, changes: RunnerChanges, kind: Runner, table: "runners",
+    audit: (RunnerCreate, RunnerUpdate),
+}
     fn revoked(row: &super::RunnerRow) -> Option<Event> {
-        row.archived
-            .is_some()
-            .then_some(Event::RunnerRevoked { runner: row.uuid })
+        row.archived.is_some().then_some(Event::RunnerRevoked { runner: row.uuid })
     }
 
     fn status_filter(status: &str) -> Option<&'static str> {
         crate::store::sql::runner_status_filter(status)
     }
-}
+);
 
-impl Item for super::Specs {
-    type Row = super::SpecRow;
-    type Changes = super::SpecChanges;
-    const KIND: Kind = Kind::Spec;
-    const TABLE: &'static str = "specs";
-    const CREATED: AuditAction = AuditAction::SpecCreate;
-    const UPDATED: AuditAction = AuditAction::SpecUpdate;
-
-    common_fields!(super::SpecRow, super::SpecChanges);
-}
-
-impl super::SpecChanges {
-    /// The fallback part of this change, applied to `next` (the spec to
-    /// be, its common fields changed), given `current` (as it is):
-    /// archiving clears the fallback (and wins over `fallback: true` in the
-    /// same update); making an archived spec the fallback is refused.
-    /// Whether every other spec's fallback must be cleared.
-    pub fn apply_fallback(
-        change: &mut Change<'_, super::Specs>,
-    ) -> Result<bool, crate::store::error::StoreError> {
-        let Change {
-            asked,
-            current,
-            next,
-            stamp,
-            ..
-        } = change;
-        let stamp = *stamp;
-        let clear_others = match asked.fallback {
-            // Archived, and so no fallback at all: clear the others.
-            Some(true) if asked.archived == Some(true) => true,
-            Some(true) if next.archived.is_some() => {
-                return Err(crate::store::error::StoreError::SpecArchived(
-                    current.slug.clone(),
-                ));
-            }
-            Some(true) => {
-                next.fallback = current.fallback.or(Some(stamp));
-                true
-            }
-            Some(false) => {
-                next.fallback = None;
-                false
-            }
-            None => false,
-        };
-        if next.archived.is_some() {
-            next.fallback = None;
-        }
-        Ok(clear_others)
-    }
-}
+item!(Specs {
+    row: SpecRow,
+    changes: SpecChanges,
+    kind: Spec,
+    table: "specs",
+    audit: (SpecCreate, SpecUpdate),
+});

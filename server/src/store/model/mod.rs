@@ -163,6 +163,14 @@ row_id!(
     JobId
 );
 
+/// A runner's channel: the runner, and when the channel opened (which
+/// tells it from the runner's earlier and later channels).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunnerChannel {
+    pub runner: RunnerId,
+    pub since: DateTime<Utc>,
+}
+
 /// The runner a runner key belongs to.
 #[derive(Clone, Debug)]
 pub struct KeyedRunner {
@@ -303,38 +311,6 @@ pub struct RunnerChanges {
     pub slug: Option<Slug>,
     /// Archive (an archived runner keeps its first time) or unarchive.
     pub archived: Option<bool>,
-}
-
-/// A runner and one spec, as giving it the spec (or taking it away) names
-/// them: in its write, its error and its audit row.
-#[derive(Clone, Debug)]
-pub struct Pairing {
-    pub runner: Uuid,
-    pub runner_slug: String,
-    pub spec: SpecRow,
-}
-
-impl Pairing {
-    /// What the audit row of the pairing records.
-    pub fn audited(&self) -> serde_json::Value {
-        serde_json::json!({"spec": self.spec.uuid, "spec_slug": self.spec.slug})
-    }
-
-    /// The runner has the spec already.
-    pub fn taken(&self) -> crate::store::error::StoreError {
-        crate::store::error::StoreError::RunnerHasSpec {
-            runner: self.runner_slug.clone(),
-            spec: self.spec.slug.clone(),
-        }
-    }
-
-    /// The runner does not have the spec.
-    pub fn missing(self) -> crate::store::error::StoreError {
-        crate::store::error::StoreError::RunnerLacksSpec {
-            runner: self.runner_slug,
-            spec: self.spec.slug,
-        }
-    }
 }
 
 /// A hardware spec as the store keeps it (and the audit trail records it).

@@ -61,23 +61,28 @@ pub trait ReadRow: Sized {
     fn read<R: StoredRow>(row: &R, at: usize) -> Result<Self, R::Error>;
 }
 
+/// `Ok($ty { … })`, each field read from the next column (from `$at` on)
+/// by the named [`StoredRow`] method: a table of which column is which.
+macro_rules! columns {
+    ($row:ident, $at:expr => $ty:ident { $($field:ident: $read:ident $(($arg:expr))?),* $(,)? }) => {{
+        let mut at = $at;
+        let mut next = || {
+            at += 1;
+            at - 1
+        };
+        Ok($ty { $($field: $row.$read(next() $(, $arg)?)?),* })
+    }};
+}
+
 impl ReadRow for RunnerRow {
     /// The columns `uuid, name, slug, specs, archived, last_heartbeat,
     /// created, modified, status, os, arch, version`.
     fn read<R: StoredRow>(row: &R, at: usize) -> Result<Self, R::Error> {
-        Ok(Self {
-            uuid: row.uuid(at)?,
-            name: row.text(at + 1)?,
-            slug: row.text(at + 2)?,
-            specs: row.uuids(at + 3)?,
-            archived: row.opt_time(at + 4)?,
-            last_heartbeat: row.opt_time(at + 5)?,
-            created: row.time(at + 6)?,
-            modified: row.time(at + 7)?,
-            status: row.stored_enum(at + 8, RunnerStatus::parse)?,
-            os: row.opt_enum(at + 9, OperatingSystem::parse)?,
-            arch: row.opt_enum(at + 10, Architecture::parse)?,
-            version: row.opt_text(at + 11)?,
+        columns!(row, at => Self {
+            uuid: uuid, name: text, slug: text, specs: uuids, archived: opt_time,
+            last_heartbeat: opt_time, created: time, modified: time,
+            status: stored_enum(RunnerStatus::parse), os: opt_enum(OperatingSystem::parse),
+            arch: opt_enum(Architecture::parse), version: opt_text,
         })
     }
 }
@@ -86,21 +91,11 @@ impl ReadRow for SpecRow {
     /// The columns `uuid, name, slug, architecture, os, cpu, memory, disk,
     /// network, sandbox, fallback, archived, created, modified`.
     fn read<R: StoredRow>(row: &R, at: usize) -> Result<Self, R::Error> {
-        Ok(Self {
-            uuid: row.uuid(at)?,
-            name: row.text(at + 1)?,
-            slug: row.text(at + 2)?,
-            architecture: row.stored_enum(at + 3, Architecture::parse)?,
-            os: row.stored_enum(at + 4, OperatingSystem::parse)?,
-            cpu: row.int_as(at + 5)?,
-            memory: row.int_as(at + 6)?,
-            disk: row.int_as(at + 7)?,
-            network: row.boolean(at + 8)?,
-            sandbox: row.opt_enum(at + 9, Sandbox::parse)?,
-            fallback: row.opt_time(at + 10)?,
-            archived: row.opt_time(at + 11)?,
-            created: row.time(at + 12)?,
-            modified: row.time(at + 13)?,
+        columns!(row, at => Self {
+            uuid: uuid, name: text, slug: text, architecture: stored_enum(Architecture::parse),
+            os: stored_enum(OperatingSystem::parse), cpu: int_as, memory: int_as, disk: int_as,
+            network: boolean, sandbox: opt_enum(Sandbox::parse), fallback: opt_time,
+            archived: opt_time, created: time, modified: time,
         })
     }
 }
@@ -109,15 +104,9 @@ impl AuditRow {
     /// The columns `time, user_name, user_uuid, token_uuid, action,
     /// target_uuid, target_slug, changes` (UUIDs as text).
     pub fn read<R: StoredRow>(row: &R) -> Result<Self, R::Error> {
-        Ok(Self {
-            time: row.time(0)?,
-            user: row.opt_text(1)?,
-            user_uuid: row.opt_text(2)?,
-            token: row.opt_text(3)?,
-            action: row.text(4)?,
-            target_uuid: row.opt_text(5)?,
-            target_slug: row.opt_text(6)?,
-            changes: row.json(7)?,
+        columns!(row, 0 => Self {
+            time: time, user: opt_text, user_uuid: opt_text, token: opt_text, action: text,
+            target_uuid: opt_text, target_slug: opt_text, changes: json,
         })
     }
 }
@@ -157,13 +146,9 @@ impl JobRow {
 impl ApiTokenRow {
     /// The columns `uuid, user's name, admin, created, expires, revoked`.
     pub fn read<R: StoredRow>(row: &R) -> Result<Self, R::Error> {
-        Ok(Self {
-            uuid: row.uuid(0)?,
-            user_name: row.text(1)?,
-            admin: row.boolean(2)?,
-            created: row.time(3)?,
-            expires: row.time(4)?,
-            revoked: row.opt_time(5)?,
+        columns!(row, 0 => Self {
+            uuid: uuid, user_name: text, admin: boolean, created: time, expires: time,
+            revoked: opt_time,
         })
     }
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::jobs::{COLUMNS, job_at, job_by_id, job_by_uuid, transition};
 use super::{PgStore, StoreError, Tx, now};
 use crate::store::model::events::Event;
-use crate::store::model::{AgentInfo, JobId, RunnerId, SpecId};
+use crate::store::model::{AgentInfo, JobId, RunnerChannel, RunnerId, SpecId};
 use crate::store::operations::ClaimOps;
 use crate::store::rules::{
     ACTIVE, Claim, Claimant, Claimed, Expiry, Move, Reported, RunnerReport, Timeouts, claimable,
@@ -255,11 +255,8 @@ impl ClaimOps for PgStore {
 
     /// Whether runner `runner`'s channel opened at `since` here is no
     /// longer the one recorded (another replica's, or none, is).
-    async fn channel_superseded(
-        &self,
-        runner: RunnerId,
-        since: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    async fn channel_superseded(&self, channel: RunnerChannel) -> Result<bool, StoreError> {
+        let RunnerChannel { runner, since } = channel;
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
@@ -276,12 +273,8 @@ impl ClaimOps for PgStore {
     /// Marks runner `runner` (row id) as having a channel open since
     /// `since`, held by this process (or none), unless a newer channel has
     /// replaced it.
-    async fn set_channel(
-        &self,
-        runner: RunnerId,
-        since: DateTime<Utc>,
-        open: bool,
-    ) -> Result<(), StoreError> {
+    async fn set_channel(&self, channel: RunnerChannel, open: bool) -> Result<(), StoreError> {
+        let RunnerChannel { runner, since } = channel;
         // Held (or not) whatever the write's fate: the reconcile writes what
         // this one could not (the database down, say).
         self.hold_channel(runner, since, open);

@@ -7,8 +7,9 @@ use super::item::PgItem;
 use super::items::find;
 use super::{PgStore, StoreError, Tx, record, unique_violation};
 use crate::store::model::events::Event;
-use crate::store::model::{Actor, AuditAction, Kind, Pairing, RunnerRef, SpecRef, SpecRow, Specs};
+use crate::store::model::{Actor, AuditAction, Kind, RunnerRef, SpecRef, SpecRow, Specs};
 use crate::store::operations::RunnerSpecOps;
+use crate::store::rules::Pairing;
 use crate::validate::Ref;
 
 /// A runner's row id, UUID and slug.
@@ -60,8 +61,7 @@ impl RunnerSpecOps for PgStore {
     /// runners on every replica hear of it.
     async fn add_runner_spec(
         &self,
-        runner: RunnerRef,
-        spec: SpecRef,
+        (runner, spec): (RunnerRef, SpecRef),
         actor: &Actor,
     ) -> Result<SpecRow, StoreError> {
         let mut client = self.client().await?;
@@ -80,11 +80,9 @@ impl RunnerSpecOps for PgStore {
         Ok(pairing.spec)
     }
 
-    /// Removes a spec from a runner.
     async fn remove_runner_spec(
         &self,
-        runner: RunnerRef,
-        spec: SpecRef,
+        (runner, spec): (RunnerRef, SpecRef),
         actor: &Actor,
     ) -> Result<(), StoreError> {
         let mut client = self.client().await?;

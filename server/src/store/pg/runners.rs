@@ -68,8 +68,7 @@ impl RunnerOps for PgStore {
     /// trip); one that finds its slug taken writes nothing.
     async fn create_runner(
         &self,
-        new: NewRunner,
-        key_hash: RunnerKeyHash,
+        (new, key_hash): (NewRunner, RunnerKeyHash),
         actor: &Actor,
     ) -> Result<RunnerRow, StoreError> {
         let client = self.client().await?;
@@ -227,8 +226,7 @@ impl RunnerOps for PgStore {
     /// key). Archived runners cannot be rotated. Returns the runner's UUID.
     async fn rotate_runner_key(
         &self,
-        r: RunnerRef,
-        key_hash: RunnerKeyHash,
+        (r, key_hash): (RunnerRef, RunnerKeyHash),
         actor: &Actor,
     ) -> Result<Uuid, StoreError> {
         let mut client = self.client().await?;

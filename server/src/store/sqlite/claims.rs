@@ -3,7 +3,6 @@
 //! so a job is claimed exactly once however many runners wait), a job put
 //! back in the queue, the runner's reports, and the channel's own record.
 
-use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::jobs::{COLUMNS, expire, job_by_id, job_by_uuid, query_jobs, transition};
@@ -11,11 +10,10 @@ use super::{SqliteStore, to_text};
 use crate::store::error::StoreError;
 use crate::store::model::events::Event;
 use crate::store::model::now;
-use crate::store::model::{AgentInfo, JobId, RunnerId, SpecId};
+use crate::store::model::{AgentInfo, JobId, RunnerChannel, RunnerId, SpecId};
 use crate::store::operations::ClaimOps;
 use crate::store::rules::{
-    Claim, Claimant, Claimed, Expiry, Move, Reported, RunnerReport, Timeouts, claimable,
-    decide,
+    Claim, Claimant, Claimed, Expiry, Move, Reported, RunnerReport, Timeouts, claimable, decide,
 };
 
 impl ClaimOps for SqliteStore {
@@ -207,12 +205,8 @@ impl ClaimOps for SqliteStore {
 
     /// Marks runner `runner` (row id) as having a channel open since
     /// `since` (or none), unless a newer channel has replaced it.
-    async fn set_channel(
-        &self,
-        runner: RunnerId,
-        since: DateTime<Utc>,
-        open: bool,
-    ) -> Result<(), StoreError> {
+    async fn set_channel(&self, channel: RunnerChannel, open: bool) -> Result<(), StoreError> {
+        let RunnerChannel { runner, since } = channel;
         self.write(move |tx| {
             let since = to_text(since);
             if open {
@@ -231,7 +225,7 @@ impl ClaimOps for SqliteStore {
 
     /// Only PostgreSQL's replicas tell each other of channels: on SQLite,
     /// one process serves the file, and a channel is never superseded.
-    async fn channel_superseded(&self, _: RunnerId, _: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn channel_superseded(&self, _: RunnerChannel) -> Result<bool, StoreError> {
         Ok(false)
     }
 

@@ -17,8 +17,8 @@ use super::{SqliteStore, to_text};
 use crate::store::error::StoreError;
 use crate::store::model::events::Event;
 use crate::store::model::{
-    Actor, Architecture, AuditAction, JobId, JobRow, Kind, NewJob, OperatingSystem,
-    RunnerId, RunnerRef, Runners, SpecId, SpecRow, Specs,
+    Actor, Architecture, AuditAction, JobId, JobRow, Kind, NewJob, OperatingSystem, RunnerId,
+    RunnerRef, Runners, SpecId, SpecRow, Specs,
 };
 use crate::store::model::{new_uuid, now};
 use crate::store::operations::JobOps;

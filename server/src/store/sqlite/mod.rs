@@ -6,7 +6,8 @@
 //! the blocking pool ([`SqliteStore::scan`]), or behind this process's
 //! write turn ([`SqliteStore::write`]).
 //!
-//! - [`schema`]: migrations and connection settings.
+//! - [`schema`]: opening, connection settings, and the versions of
+//!   [`migrations`].
 //! - [`item`] and [`items`]: what runners and specs share, written once.
 //! - [`runners`], [`specs`], [`runner_specs`]: each resource's own.
 //! - [`jobs`] (queue, reads, lists, cancel), [`claims`] (what runners do).
@@ -21,6 +22,7 @@ pub mod files;
 pub mod item;
 mod items;
 mod jobs;
+mod migrations;
 mod runner_specs;
 mod runners;
 pub mod schema;

@@ -9,10 +9,9 @@ use super::item::SqliteItem;
 use super::items::{self, is_unique_violation};
 use crate::store::error::StoreError;
 use crate::store::model::events::Event;
-use crate::store::model::{
-    Actor, AuditAction, Pairing, RunnerRef, Runners, SpecRef, SpecRow, Specs,
-};
+use crate::store::model::{Actor, AuditAction, RunnerRef, Runners, SpecRef, SpecRow, Specs};
 use crate::store::operations::RunnerSpecOps;
+use crate::store::rules::Pairing;
 
 /// The runner's and the spec's row ids, and the pairing of the two.
 fn pairing(
@@ -28,25 +27,6 @@ fn pairing(
         spec,
     };
     Ok(([runner.id, spec_id], pairing))
-}
-
-/// Records the pairing's audit row (in the write's transaction).
-fn paired(
-    conn: &Connection,
-    actor: &Actor,
-    action: AuditAction,
-    pairing: &Pairing,
-) -> Result<(), StoreError> {
-    let (runner, slug) = (pairing.runner, &pairing.runner_slug);
-    record(
-        conn,
-        actor,
-        action,
-        Some(runner),
-        Some(slug),
-        pairing.audited(),
-    )?;
-    Ok(())
 }
 
 impl RunnerSpecOps for SqliteStore {
@@ -73,8 +53,7 @@ impl RunnerSpecOps for SqliteStore {
     /// Adds a spec to a runner (archived or not, both of them).
     async fn add_runner_spec(
         &self,
-        runner: RunnerRef,
-        spec: SpecRef,
+        (runner, spec): (RunnerRef, SpecRef),
         actor: &Actor,
     ) -> Result<SpecRow, StoreError> {
         let actor = actor.clone();
@@ -88,20 +67,26 @@ impl RunnerSpecOps for SqliteStore {
                         true => pairing.taken(),
                         false => e.into(),
                     })?;
-                paired(tx, &actor, AuditAction::RunnerSpecAdd, &pairing)?;
+                let (uuid, slug) = (Some(pairing.runner), Some(pairing.runner_slug.as_str()));
+                record(
+                    tx,
+                    &actor,
+                    AuditAction::RunnerSpecAdd,
+                    uuid,
+                    slug,
+                    pairing.audited(),
+                )?;
                 Ok(pairing)
             })
             .await?;
-        let runner = pairing.runner;
+        let Pairing { runner, spec, .. } = pairing;
         self.publish(Event::RunnerSpecsChanged { runner });
-        Ok(pairing.spec)
+        Ok(spec)
     }
 
-    /// Removes a spec from a runner.
     async fn remove_runner_spec(
         &self,
-        runner: RunnerRef,
-        spec: SpecRef,
+        (runner, spec): (RunnerRef, SpecRef),
         actor: &Actor,
     ) -> Result<(), StoreError> {
         let actor = actor.clone();
@@ -114,7 +99,15 @@ impl RunnerSpecOps for SqliteStore {
                 if removed == 0 {
                     return Err(pairing.missing());
                 }
-                paired(tx, &actor, AuditAction::RunnerSpecRemove, &pairing)?;
+                let (uuid, slug) = (Some(pairing.runner), Some(pairing.runner_slug.as_str()));
+                record(
+                    tx,
+                    &actor,
+                    AuditAction::RunnerSpecRemove,
+                    uuid,
+                    slug,
+                    pairing.audited(),
+                )?;
                 Ok(pairing.runner)
             })
             .await?;

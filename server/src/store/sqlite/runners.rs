@@ -95,8 +95,7 @@ impl RunnerOps for SqliteStore {
     /// name gets a random suffix until it is free.
     async fn create_runner(
         &self,
-        new: NewRunner,
-        key_hash: RunnerKeyHash,
+        (new, key_hash): (NewRunner, RunnerKeyHash),
         actor: &Actor,
     ) -> Result<RunnerRow, StoreError> {
         let actor = actor.clone();
@@ -120,8 +119,7 @@ impl RunnerOps for SqliteStore {
     /// runner's UUID.
     async fn rotate_runner_key(
         &self,
-        r: RunnerRef,
-        key_hash: RunnerKeyHash,
+        (r, key_hash): (RunnerRef, RunnerKeyHash),
         actor: &Actor,
     ) -> Result<Uuid, StoreError> {
         let actor = actor.clone();

@@ -95,7 +95,7 @@ async fn a_version_1_database_migrates_and_counts_stay_exact() {
         slug: None,
     };
     let created = store
-        .create_runner(new, RunnerKeyHash([9; 32]), &Actor::program())
+        .create_runner((new, RunnerKeyHash([9; 32])), &Actor::program())
         .await
         .unwrap();
     assert_counts(&store, 2, 3).await;
@@ -221,7 +221,7 @@ fn search_through_the_index_finds_what_a_scan_finds() {
                     };
                     let key = crate::auth::hash_runner_key(&crate::auth::new_runner_key());
                     store
-                        .create_runner(new, key, &Actor::program())
+                        .create_runner((new, key), &Actor::program())
                         .await
                         .unwrap();
                 }
@@ -287,7 +287,7 @@ async fn one_rejected_write_in_a_group_commit_leaves_the_others_committed() {
         slug: Some("taken".to_owned().try_into().unwrap()),
     };
     store
-        .create_runner(taken.clone(), RunnerKeyHash([0; 32]), &Actor::program())
+        .create_runner((taken.clone(), RunnerKeyHash([0; 32])), &Actor::program())
         .await
         .unwrap();
     let (writes_before, commits_before) = store.write_stats();
@@ -304,7 +304,7 @@ async fn one_rejected_write_in_a_group_commit_leaves_the_others_committed() {
         };
         async move {
             store
-                .create_runner(new, RunnerKeyHash([i + 1; 32]), &Actor::program())
+                .create_runner((new, RunnerKeyHash([i + 1; 32])), &Actor::program())
                 .await
         }
     });
@@ -349,8 +349,7 @@ async fn a_dead_writer_is_told_and_every_write_after_it_fails() {
     let store = Store::open(&dir.path().join("dead.db")).unwrap();
     store
         .create_runner(
-            new_runner("before"),
-            RunnerKeyHash([1; 32]),
+            (new_runner("before"), RunnerKeyHash([1; 32])),
             &Actor::program(),
         )
         .await
@@ -366,8 +365,7 @@ async fn a_dead_writer_is_told_and_every_write_after_it_fails() {
         .unwrap();
     let after = store
         .create_runner(
-            new_runner("after"),
-            RunnerKeyHash([2; 32]),
+            (new_runner("after"), RunnerKeyHash([2; 32])),
             &Actor::program(),
         )
         .await;
@@ -393,8 +391,7 @@ async fn a_full_write_queue_refuses_at_once_and_each_write_waits_its_own_busy_ti
         async move {
             let result = store
                 .create_runner(
-                    new_runner(&format!("q{i}")),
-                    RunnerKeyHash([i; 32]),
+                    (new_runner(&format!("q{i}")), RunnerKeyHash([i; 32])),
                     &Actor::program(),
                 )
                 .await;
@@ -431,8 +428,7 @@ async fn a_full_write_queue_refuses_at_once_and_each_write_waits_its_own_busy_ti
     assert_eq!(total(&store, true, None).await, 0);
     store
         .create_runner(
-            new_runner("after"),
-            RunnerKeyHash([200; 32]),
+            (new_runner("after"), RunnerKeyHash([200; 32])),
             &Actor::program(),
         )
         .await
@@ -489,8 +485,7 @@ async fn searches_find_queued_rows_and_the_drained_index_matches_the_table() {
     };
     store
         .create_runner(
-            create("First Runner"),
-            RunnerKeyHash([1; 32]),
+            (create("First Runner"), RunnerKeyHash([1; 32])),
             &Actor::program(),
         )
         .await
@@ -531,8 +526,7 @@ async fn searches_find_queued_rows_and_the_drained_index_matches_the_table() {
     // The store's next write drains the queue in its transaction.
     store
         .create_runner(
-            create("Third Runner"),
-            RunnerKeyHash([3; 32]),
+            (create("Third Runner"), RunnerKeyHash([3; 32])),
             &Actor::program(),
         )
         .await

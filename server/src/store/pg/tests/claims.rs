@@ -8,7 +8,7 @@ use super::{
     spec, spec_shape, unwrap_both, with_channels,
 };
 use crate::store::StoreError;
-use crate::store::model::{Actor, RunnerRef};
+use crate::store::model::{Actor, RunnerChannel, RunnerRef};
 use crate::store::operations::{ClaimOps, JobOps, RunnerOps, RunnerSpecOps, SpecOps};
 use crate::store::rules::Claimant;
 
@@ -88,7 +88,7 @@ async fn claims_match_sqlite() {
         // "other" (n = 1) is not the runner's spec.
         assert_eq!(order, vec![3, 4, 2, 6, 0, 5]);
         // A rotated key claims nothing: the runner is revoked.
-        pg.rotate_runner_key(runner("r"), key(2), &actor)
+        pg.rotate_runner_key((runner("r"), key(2)), &actor)
             .await
             .unwrap();
         let revoked = pg
@@ -121,10 +121,10 @@ async fn racing_claims_exactly_once() {
         let mut runners = Vec::new();
         for i in 0..32u8 {
             let r = pg
-                .create_runner(new_runner(&format!("R{i}"), None), key(i), &actor)
+                .create_runner((new_runner(&format!("R{i}"), None), key(i)), &actor)
                 .await
                 .unwrap();
-            pg.add_runner_spec(RunnerRef::from(r.uuid), spec("linux"), &actor)
+            pg.add_runner_spec((RunnerRef::from(r.uuid), spec("linux")), &actor)
                 .await
                 .unwrap();
             runners.push(pg.runner_by_key_hash(key(i)).await.unwrap().unwrap().id);
@@ -139,7 +139,16 @@ async fn racing_claims_exactly_once() {
             let k = key(u8::try_from(i).unwrap());
             tokio::spawn(async move {
                 let mut mine = Vec::new();
-                store.set_channel(id, ch(), true).await.unwrap();
+                store
+                    .set_channel(
+                        RunnerChannel {
+                            runner: id,
+                            since: ch(),
+                        },
+                        true,
+                    )
+                    .await
+                    .unwrap();
                 while let Some(c) = store
                     .claim_job(Claimant {
                         runner: id,

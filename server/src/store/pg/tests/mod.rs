@@ -20,7 +20,8 @@ use uuid::Uuid;
 
 use super::PgStore;
 use crate::store::model::{
-    Actor, KeyedRunner, NewJob, NewRunner, NewSpec, RunnerKeyHash, RunnerRef, SpecRef, SpecRow,
+    Actor, KeyedRunner, NewJob, NewRunner, NewSpec, RunnerChannel, RunnerKeyHash, RunnerRef,
+    SpecRef, SpecRow,
 };
 use crate::store::operations::{ClaimOps, RunnerOps, RunnerSpecOps, SpecOps};
 use crate::store::{Store, StoreError};
@@ -271,13 +272,13 @@ async fn create_alike(
         unwrap_both(both!(
             lite,
             pg,
-            create_runner(new_runner(name, Some(slug)), key(k), &actor)
+            create_runner((new_runner(name, Some(slug)), key(k)), &actor)
         ));
         for s in specs {
             unwrap_both(both!(
                 lite,
                 pg,
-                add_runner_spec(runner(slug), spec(s), &actor)
+                add_runner_spec((runner(slug), spec(s)), &actor)
             ));
         }
     }
@@ -288,8 +289,24 @@ async fn create_alike(
 async fn with_channels(lite: &Store, pg: &PgStore, k: u8) -> (KeyedRunner, KeyedRunner) {
     let (l, p) = unwrap_both(both!(lite, pg, runner_by_key_hash(key(k))));
     let (l, p) = (l.unwrap(), p.unwrap());
-    lite.set_channel(l.id, ch(), true).await.unwrap();
-    pg.set_channel(p.id, ch(), true).await.unwrap();
+    lite.set_channel(
+        RunnerChannel {
+            runner: l.id,
+            since: ch(),
+        },
+        true,
+    )
+    .await
+    .unwrap();
+    pg.set_channel(
+        RunnerChannel {
+            runner: p.id,
+            since: ch(),
+        },
+        true,
+    )
+    .await
+    .unwrap();
     (l, p)
 }
 

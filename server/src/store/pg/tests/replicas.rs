@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::relay::{CUT, FLOWING, Relay};
 use super::{connect, key, new_runner, on_db, one};
 use crate::store::events::Event;
-use crate::store::model::{Actor, RunnerId, RunnerRef};
+use crate::store::model::{Actor, RunnerChannel, RunnerId, RunnerRef};
 use crate::store::operations::{ClaimOps, RunnerOps};
 use crate::store::pg::replicas::{LAPSE, RENEW};
 use crate::store::pg::{PgStore, events, tls};
@@ -47,16 +47,19 @@ async fn events_reach_other_replicas() {
         .unwrap();
         let actor = Actor::program();
         let runner = a
-            .create_runner(new_runner("Far", None), key(1), &actor)
+            .create_runner((new_runner("Far", None), key(1)), &actor)
             .await
             .unwrap();
         // Refused (not found): rolled back, nothing sent.
         let _ = a
-            .rotate_runner_key(RunnerRef::from(Ref::Slug("nobody".into())), key(3), &actor)
+            .rotate_runner_key(
+                (RunnerRef::from(Ref::Slug("nobody".into())), key(3)),
+                &actor,
+            )
             .await
             .unwrap_err();
         let started = std::time::Instant::now();
-        a.rotate_runner_key(RunnerRef::from(runner.uuid), key(2), &actor)
+        a.rotate_runner_key((RunnerRef::from(runner.uuid), key(2)), &actor)
             .await
             .unwrap();
         let event = tokio::time::timeout(std::time::Duration::from_secs(1), hear.recv())
@@ -90,11 +93,11 @@ async fn leases_keep_live_channels_and_clear_lapsed_ones() {
         async |db| {
             let (a, b) = (db.store().await, db.store().await);
             let actor = Actor::program();
-            let on_a = a.create_runner(new_runner("On A", None), key(1), &actor);
+            let on_a = a.create_runner((new_runner("On A", None), key(1)), &actor);
             let on_a = on_a.await.unwrap();
-            let on_b = a.create_runner(new_runner("On B", None), key(2), &actor);
+            let on_b = a.create_runner((new_runner("On B", None), key(2)), &actor);
             let on_b = on_b.await.unwrap();
-            let left = a.create_runner(new_runner("Left", None), key(3), &actor);
+            let left = a.create_runner((new_runner("Left", None), key(3)), &actor);
             let left = left.await.unwrap();
             let sql = connect(&db.config).await;
             let has_channel = async |id: RunnerId| channel_open(&sql, id).await;
@@ -111,13 +114,25 @@ async fn leases_keep_live_channels_and_clear_lapsed_ones() {
                 .unwrap();
             a.hold_lease().await.unwrap();
             assert!(!has_channel(left).await, "a channel no lease holds");
-            a.set_channel(on_a, crate::store::now(), true)
-                .await
-                .unwrap();
+            a.set_channel(
+                RunnerChannel {
+                    runner: on_a,
+                    since: crate::store::now(),
+                },
+                true,
+            )
+            .await
+            .unwrap();
             b.hold_lease().await.unwrap();
-            b.set_channel(on_b, crate::store::now(), true)
-                .await
-                .unwrap();
+            b.set_channel(
+                RunnerChannel {
+                    runner: on_b,
+                    since: crate::store::now(),
+                },
+                true,
+            )
+            .await
+            .unwrap();
             assert!(has_channel(on_a).await, "B's start left A's channel");
             // Past a lapse, and sweeps on both: both channels stay.
             tokio::time::sleep(LAPSE + RENEW * 6).await;
@@ -170,7 +185,7 @@ async fn a_replicas_channels_are_reconciled_with_what_it_holds() {
             for (i, name) in ["Unclosed", "Swept", "Moved"].into_iter().enumerate() {
                 let k = key(u8::try_from(i).unwrap() + 1);
                 let runner = a
-                    .create_runner(new_runner(name, None), k, &actor)
+                    .create_runner((new_runner(name, None), k), &actor)
                     .await
                     .unwrap();
                 ids.push(runner_id(&sql, runner.uuid).await);
@@ -181,7 +196,9 @@ async fn a_replicas_channels_are_reconciled_with_what_it_holds() {
             a.hold_lease().await.unwrap();
             let since = crate::store::now();
             for id in [unclosed, swept, moved] {
-                a.set_channel(id, since, true).await.unwrap();
+                a.set_channel(RunnerChannel { runner: id, since }, true)
+                    .await
+                    .unwrap();
             }
             // Closed here, but the write of it lost.
             a.hold_channel(unclosed, since, false);
@@ -244,18 +261,22 @@ async fn a_channel_closed_while_the_database_is_down_is_cleared_after() {
             let (relay, url) = Relay::before(db).await;
             let a = PgStore::open(&url).await.unwrap();
             let actor = Actor::program();
-            let runner = a.create_runner(new_runner("Dropped", None), key(1), &actor);
+            let runner = a.create_runner((new_runner("Dropped", None), key(1)), &actor);
             let runner = runner.await.unwrap();
             let sql = connect(&db.config).await;
             let id = runner_id(&sql, runner.uuid).await;
             a.hold_lease().await.unwrap();
             let since = crate::store::now();
-            a.set_channel(id, since, true).await.unwrap();
+            a.set_channel(RunnerChannel { runner: id, since }, true)
+                .await
+                .unwrap();
             relay.set(CUT);
             // As when the database has been down a while: the pool's connections
             // are seen closed, and no new one can be made.
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-            let lost = a.set_channel(id, since, false).await;
+            let lost = a
+                .set_channel(RunnerChannel { runner: id, since }, false)
+                .await;
             assert!(lost.is_err(), "the close could not be written: {lost:?}");
             relay.set(FLOWING);
             let back = std::time::Instant::now();

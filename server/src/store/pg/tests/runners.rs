@@ -60,7 +60,7 @@ async fn runners_match_sqlite() {
             let (a, b) = unwrap_both(both!(
                 lite,
                 pg,
-                create_runner(new_runner(name, *slug), k, &actor)
+                create_runner((new_runner(name, *slug), k), &actor)
             ));
             assert_eq!(shape(&a), shape(&b), "{name}");
             assert_eq!(b.specs, Vec::<Uuid>::new());
@@ -74,7 +74,7 @@ async fn runners_match_sqlite() {
         let (a, b) = both!(
             lite,
             pg,
-            create_runner(new_runner("again", Some("dup-a")), key(200), &actor)
+            create_runner((new_runner("again", Some("dup-a")), key(200)), &actor)
         );
         for result in [a, b] {
             assert!(
@@ -86,7 +86,7 @@ async fn runners_match_sqlite() {
         let (a, b) = unwrap_both(both!(
             lite,
             pg,
-            create_runner(new_runner("Zebra", None), key(201), &actor)
+            create_runner((new_runner("Zebra", None), key(201)), &actor)
         ));
         assert!(a.slug.starts_with("zebra-") && b.slug.starts_with("zebra-"));
         assert_ne!(b.slug, "zebra");
@@ -153,7 +153,7 @@ async fn runners_match_sqlite() {
         }
         let r = runner("dup-a");
         let uuid = pg
-            .rotate_runner_key(r.clone(), key(250), &actor)
+            .rotate_runner_key((r.clone(), key(250)), &actor)
             .await
             .unwrap();
         assert!(pg.runner_by_key_hash(key(12)).await.unwrap().is_none());
@@ -162,7 +162,7 @@ async fn runners_match_sqlite() {
             uuid
         );
         let missing = pg
-            .rotate_runner_key(runner("nobody"), key(251), &actor)
+            .rotate_runner_key((runner("nobody"), key(251)), &actor)
             .await;
         assert!(
             matches!(missing, Err(StoreError::NotFound { .. })),
@@ -198,8 +198,7 @@ async fn racing_creates_of_one_slug() {
             async move {
                 store
                     .create_runner(
-                        new_runner("Racer", Some("racer")),
-                        key(i),
+                        (new_runner("Racer", Some("racer")), key(i)),
                         &Actor::program(),
                     )
                     .await
@@ -217,7 +216,7 @@ async fn racing_creates_of_one_slug() {
             let store = stores[usize::from(i) % stores.len()].clone();
             async move {
                 store
-                    .create_runner(new_runner("Racer", None), key(100 + i), &Actor::program())
+                    .create_runner((new_runner("Racer", None), key(100 + i)), &Actor::program())
                     .await
                     .unwrap()
                     .slug
@@ -311,11 +310,15 @@ async fn runner_updates_match_sqlite() {
         unwrap_both(both!(
             lite,
             pg,
-            rotate_runner_key(runner("three"), key(10), &actor)
+            rotate_runner_key((runner("three"), key(10)), &actor)
         ));
         assert!(pg.heartbeat(&third).await.unwrap().is_none());
         // Rotating an archived runner: 409 on both.
-        let (a, b) = both!(lite, pg, rotate_runner_key(runner("two"), key(11), &actor));
+        let (a, b) = both!(
+            lite,
+            pg,
+            rotate_runner_key((runner("two"), key(11)), &actor)
+        );
         assert!(matches!(a, Err(StoreError::RunnerArchived(_))), "{a:?}");
         assert!(matches!(b, Err(StoreError::RunnerArchived(_))), "{b:?}");
 

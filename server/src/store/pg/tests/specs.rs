@@ -103,11 +103,12 @@ async fn specs_match_sqlite() {
         ] {
             let (a, b) = match op {
                 "add" => {
-                    let (a, b) = both!(lite, pg, add_runner_spec(runner("r"), spec(s), &actor));
+                    let (a, b) = both!(lite, pg, add_runner_spec((runner("r"), spec(s)), &actor));
                     (a.map(|s| spec_shape(&s)), b.map(|s| spec_shape(&s)))
                 }
                 _ => {
-                    let (a, b) = both!(lite, pg, remove_runner_spec(runner("r"), spec(s), &actor));
+                    let (a, b) =
+                        both!(lite, pg, remove_runner_spec((runner("r"), spec(s)), &actor));
                     (a.map(|()| String::new()), b.map(|()| String::new()))
                 }
             };
