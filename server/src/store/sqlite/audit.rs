@@ -46,11 +46,11 @@ impl AuditOps for SqliteStore {
         let AuditQuery { since, runner } = q;
         // Stored times are text with four-digit years, compared as text: a
         // bound past the year 9999 (`+10000-…`, which sorts before `2`)
-        // matches no row, one before the year 0 (`-0001-…`) every row.
+        // matches no row. (A bound before the year 0 is none: AuditQuery.)
         let since = match since {
             Some(t) if t.year() > 9999 => return Ok(Vec::new()),
-            Some(t) if t.year() >= 0 => to_text(t),
-            _ => String::new(),
+            Some(t) => to_text(t),
+            None => String::new(),
         };
         self.scan(move |c| {
             let about_runners = AuditAction::ALL

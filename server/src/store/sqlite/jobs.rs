@@ -301,13 +301,13 @@ impl JobOps for SqliteStore {
     /// at once; a claimed or running one's runner is told to stop it.
     async fn cancel_job(&self, uuid: Uuid, actor: &Actor) -> Result<JobRow, StoreError> {
         let actor = actor.clone();
-        let (job, cancel) = self
+        let (job, stops) = self
             .write(move |tx| {
                 let read = job_by_uuid(tx, uuid)?;
                 let cancel = Cancel::of(uuid, read.row.status)?;
                 transition(tx, read.id, &cancel.moving())?;
                 let job = job_by_id(tx, read.id)?.row;
-                let audited = cancel.audited.clone();
+                let (stops, audited) = (cancel.stops_runner(), cancel.audited);
                 record(
                     tx,
                     &actor,
@@ -316,10 +316,10 @@ impl JobOps for SqliteStore {
                     None,
                     audited,
                 )?;
-                Ok((job, cancel))
+                Ok((job, stops))
             })
             .await?;
-        if let (Some(runner), true) = (job.runner, cancel.stops_runner()) {
+        if let (Some(runner), true) = (job.runner, stops) {
             self.publish(Event::JobCanceled { runner, job: uuid });
         }
         Ok(job)
