@@ -21,6 +21,7 @@
 pub mod acceptor;
 pub mod api;
 pub mod auth;
+pub mod bmf;
 pub mod channel;
 pub mod credential;
 pub mod dispatch;

@@ -75,7 +75,7 @@ same_variants!(
     Architecture { X86_64, Aarch64 }
     OperatingSystem { Linux, Macos, Windows }
     Sandbox { Firecracker }
-    JobStatus { Pending, Claimed, Running, Completed, Failed, Canceled }
+    JobStatus { Pending, Claimed, Running, Completed, Processed, Failed, Canceled }
     RunnerStatus { Offline, Idle, Busy }
 );
 

@@ -50,6 +50,11 @@ pub use model::{
     RunnerChannel, RunnerId, RunnerKeyHash, RunnerRef, RunnerRow, SIGNING_KEY_BYTES, Sign,
     SigningSecret, SpecChanges, SpecId, SpecRef, SpecRow, TokenPrincipal,
 };
+pub use model::{
+    KeyHolder, KeyHolderOwner, KeyOwner, KeyQuery, KeyRow, NameRow, NewKey, NewProject, NewRun,
+    OrgRow, ProjectChanges, ProjectRef, ProjectRow, Projects, ReportQuery, ReportRow, RunProject,
+    StoredMeasure, StoredResult, UserRow, Visibility,
+};
 pub use model::{events, new_uuid, now};
 pub use rules::{Claim, Claimant, Claimed, Expiry, Reported, RunnerReport, Timeouts};
 pub use sql::SEARCH_INDEX_MIN_CHARS;
@@ -104,6 +109,9 @@ macro_rules! on {
         }
     };
 }
+
+// After `on!`, which it uses.
+mod submit;
 
 impl Store {
     /// Opens (creating if needed) and migrates the SQLite file at `path`,

@@ -13,14 +13,16 @@ use uuid::Uuid;
 use super::error::StoreError;
 use super::model::events::Listener;
 use super::model::{
-    Actor, AgentInfo, ApiTokenRow, AuditQuery, AuditRow, JobId, JobRow, KeyedRunner, NewApiToken,
-    NewJob, NewRunner, NewSpec, RefTo, RunnerChannel, RunnerId, RunnerKeyHash, RunnerRef,
-    RunnerRow, SigningSecret, SpecId, SpecRef, SpecRow, TokenPrincipal,
+    Actor, AgentInfo, ApiTokenRow, AuditQuery, AuditRow, JobId, JobRow, KeyHolder, KeyOwner,
+    KeyQuery, KeyRow, KeyedRunner, NewApiToken, NewJob, NewKey, NewProject, NewRun, NewRunner,
+    NewSpec, OrgRow, ProjectRef, ProjectRow, RefTo, ReportQuery, ReportRow, RunnerChannel,
+    RunnerId, RunnerKeyHash, RunnerRef, RunnerRow, SigningSecret, SpecId, SpecRef, SpecRow,
+    TokenPrincipal, UserRow,
 };
 use super::pg::item::PgItem;
 use super::rules::{Claim, Claimant, Claimed, Expiry, Reported, RunnerReport, Timeouts};
 use super::sqlite::item::SqliteItem;
-use crate::validate::{JobListQuery, ListQuery};
+use crate::validate::{JobListQuery, ListQuery, Ref, ResourceName};
 
 /// An item both engines keep: the model's half ([`super::model::Item`])
 /// and each engine's.
@@ -30,7 +32,18 @@ impl<T: SqliteItem + PgItem> Stored for T {}
 
 /// Every operation, on one engine.
 pub trait Operations:
-    ItemOps + RunnerOps + RunnerSpecOps + SpecOps + JobOps + ClaimOps + TokenOps + AuditOps + EngineOps
+    ItemOps
+    + RunnerOps
+    + RunnerSpecOps
+    + SpecOps
+    + JobOps
+    + ClaimOps
+    + TokenOps
+    + AuditOps
+    + EngineOps
+    + ProjectOps
+    + KeyOps
+    + ReportOps
 {
 }
 
@@ -44,6 +57,9 @@ impl<E> Operations for E where
         + TokenOps
         + AuditOps
         + EngineOps
+        + ProjectOps
+        + KeyOps
+        + ReportOps
 {
 }
 
@@ -178,4 +194,47 @@ pub trait EngineOps {
     fn write_stats(&self) -> (u64, u64);
     /// Files of the database made owner-only when it was opened.
     fn tightened(&self) -> &[std::path::PathBuf];
+}
+
+/// Projects (the rest of an item's operations are [`ItemOps`]), the
+/// organization, users.
+pub trait ProjectOps {
+    async fn organization(&self) -> Result<OrgRow, StoreError>;
+    async fn list_projects(&self, q: ListQuery) -> Result<(Vec<ProjectRow>, u64), StoreError>;
+    async fn create_project(&self, new: NewProject, actor: &Actor)
+    -> Result<ProjectRow, StoreError>;
+    async fn delete_project(&self, r: ProjectRef, actor: &Actor) -> Result<(), StoreError>;
+    async fn user(&self, r: Ref) -> Result<UserRow, StoreError>;
+}
+
+/// Project keys and user keys.
+pub trait KeyOps {
+    async fn create_key(&self, new: NewKey, actor: &Actor) -> Result<KeyRow, StoreError>;
+    async fn list_keys(
+        &self,
+        owner: KeyOwner,
+        q: KeyQuery,
+    ) -> Result<(Vec<KeyRow>, u64), StoreError>;
+    async fn key(&self, owner: KeyOwner, uuid: Uuid) -> Result<KeyRow, StoreError>;
+    async fn rename_key(
+        &self,
+        owner: KeyOwner,
+        uuid: Uuid,
+        name: ResourceName,
+        actor: &Actor,
+    ) -> Result<KeyRow, StoreError>;
+    async fn revoke_key(&self, owner: KeyOwner, uuid: Uuid, actor: &Actor)
+    -> Result<(), StoreError>;
+    async fn key_holder(&self, hash: RunnerKeyHash) -> Result<Option<KeyHolder>, StoreError>;
+}
+
+/// Runs and their reports.
+pub trait ReportOps {
+    async fn create_run(&self, run: NewRun, actor: &Actor) -> Result<ReportRow, StoreError>;
+    async fn report(&self, project: ProjectRef, uuid: Uuid) -> Result<ReportRow, StoreError>;
+    async fn list_reports(
+        &self,
+        project: ProjectRef,
+        q: ReportQuery,
+    ) -> Result<(Vec<ReportRow>, u64), StoreError>;
 }

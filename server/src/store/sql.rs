@@ -55,3 +55,26 @@ pub fn where_clause(filters: &[String]) -> String {
     }
     sql
 }
+
+/// A user's columns as [`crate::store::model::UserRow`] reads them (table
+/// alias `u`).
+pub const USER_COLUMNS: &str = "u.uuid, u.name, u.admin";
+
+/// A key's columns as [`crate::store::model::KeyRow`] reads them (table
+/// alias `k`; its owner's UUID from its project or its user).
+pub const KEY_COLUMNS: &str = "k.uuid, coalesce((SELECT uuid FROM projects WHERE id = k.project_id), \
+     (SELECT uuid FROM users WHERE id = k.user_id)), k.name, k.creator, k.created, k.expires, \
+     k.revoked";
+
+/// A report's columns as [`crate::store::model::ReportRow`] reads them,
+/// over [`REPORT_FROM`].
+pub const REPORT_COLUMNS: &str = "r.uuid, r.adapter, r.start_time, r.end_time, \
+     (SELECT uuid FROM jobs WHERE jobs.id = r.job_id), r.results, r.created, u.uuid, u.name, \
+     u.admin, p.uuid, p.name, p.slug, p.url, p.visibility, p.archived, p.created, p.modified, \
+     b.uuid, b.name, b.slug, b.units, b.created, t.uuid, t.name, t.slug, t.units, t.created";
+
+/// The tables a report is read from (`r`, its project `p`, user `u`,
+/// branch `b` and testbed `t`).
+pub const REPORT_FROM: &str = "reports r JOIN projects p ON p.id = r.project_id \
+     LEFT JOIN users u ON u.id = r.user_id JOIN project_names b ON b.id = r.branch_id \
+     JOIN project_names t ON t.id = r.testbed_id";

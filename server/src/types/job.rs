@@ -28,6 +28,9 @@ pub enum JobStatus {
     Running,
     /// Finished; its results are in `output`.
     Completed,
+    /// A run's job, finished and processed: its results are also its
+    /// report's (Bencher's last status of a run's job).
+    Processed,
     /// Ended in failure (reported by the runner, or its runner went silent
     /// past the heartbeat timeout); what there is is in `output`.
     Failed,
@@ -36,9 +39,13 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
-    /// Whether the job has ended (completed, failed or canceled).
+    /// Whether the job has ended (completed, processed, failed or
+    /// canceled).
     pub fn has_ended(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed | Self::Canceled)
+        matches!(
+            self,
+            Self::Completed | Self::Processed | Self::Failed | Self::Canceled
+        )
     }
 }
 
@@ -73,6 +80,7 @@ impl JobStatus {
             Self::Claimed => "claimed",
             Self::Running => "running",
             Self::Completed => "completed",
+            Self::Processed => "processed",
             Self::Failed => "failed",
             Self::Canceled => "canceled",
         }
@@ -441,6 +449,7 @@ macro_rules! job_list_query {
             fn validate(self) -> Result<Self::Valid, crate::validate::Invalid> {
                 let runner: fn(&Self) -> Option<Ref> = $runner;
                 Ok(crate::validate::JobListQuery {
+                    project: None,
                     runner: runner(&self),
                     statuses: self
                         .status

@@ -337,6 +337,8 @@ pub struct JobListQuery {
     pub statuses: Vec<String>,
     pub runner: Option<super::Ref>,
     pub spec: Option<super::Ref>,
+    /// Only a project's jobs (set from the path, never the query).
+    pub project: Option<super::Ref>,
     pub direction: super::Direction,
     pub per_page: u32,
     pub page: u32,

@@ -78,17 +78,43 @@ stored_enum!(
         Claimed = "claimed",
         Running = "running",
         Completed = "completed",
+        /// Completed, and its output is its report's results.
+        Processed = "processed",
         Failed = "failed",
         Canceled = "canceled",
     }
 );
 
 impl JobStatus {
-    /// Whether the job has ended (completed, failed or canceled).
+    /// Whether the job has ended (completed, processed, failed or
+    /// canceled).
     pub fn has_ended(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed | Self::Canceled)
+        matches!(
+            self,
+            Self::Completed | Self::Processed | Self::Failed | Self::Canceled
+        )
     }
 }
+
+stored_enum!(
+    /// Who may see a project (kept and shown; this server has no public
+    /// pages, so it changes nothing else).
+    Visibility {
+        Public = "public",
+        Private = "private",
+    }
+);
+
+stored_enum!(
+    /// What a project's named things are: a report's branch and testbed, a
+    /// result's benchmark and measure.
+    NameKind {
+        Branch = "branch",
+        Testbed = "testbed",
+        Benchmark = "benchmark",
+        Measure = "measure",
+    }
+);
 
 stored_enum!(
     /// What a runner is doing: computed from its channel and its jobs.
@@ -117,6 +143,16 @@ stored_enum!(
         KeyRotate = "key.rotate",
         JobCreate = "job.create",
         JobCancel = "job.cancel",
+        ProjectCreate = "project.create",
+        ProjectUpdate = "project.update",
+        ProjectDelete = "project.delete",
+        ProjectKeyCreate = "project.key.create",
+        ProjectKeyUpdate = "project.key.update",
+        ProjectKeyRevoke = "project.key.revoke",
+        UserKeyCreate = "user.key.create",
+        UserKeyUpdate = "user.key.update",
+        UserKeyRevoke = "user.key.revoke",
+        RunCreate = "run.create",
     }
 );
 
@@ -162,6 +198,8 @@ mod tests {
         check(Sandbox::ALL, Sandbox::as_str, Sandbox::parse);
         check(JobStatus::ALL, JobStatus::as_str, JobStatus::parse);
         check(RunnerStatus::ALL, RunnerStatus::as_str, RunnerStatus::parse);
+        check(Visibility::ALL, Visibility::as_str, Visibility::parse);
+        check(NameKind::ALL, NameKind::as_str, NameKind::parse);
         check(AuditAction::ALL, AuditAction::as_str, AuditAction::parse);
     }
 }

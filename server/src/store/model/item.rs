@@ -189,3 +189,11 @@ item!(Specs {
     table: "specs",
     audit: (SpecCreate, SpecUpdate),
 });
+
+item!(Projects {
+    row: ProjectRow,
+    changes: ProjectChanges,
+    kind: Project,
+    table: "projects",
+    audit: (ProjectCreate, ProjectUpdate),
+});

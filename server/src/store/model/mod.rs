@@ -18,9 +18,14 @@ mod enums;
 pub mod events;
 mod item;
 mod principal;
+mod project;
 pub mod read;
 
-pub use enums::{Architecture, AuditAction, JobStatus, OperatingSystem, RunnerStatus, Sandbox};
+pub use enums::{
+    Architecture, AuditAction, JobStatus, NameKind, OperatingSystem, RunnerStatus, Sandbox,
+    Visibility,
+};
+pub use project::*;
 pub use item::{Change, Common, CommonChanges, Item, with_common_changes};
 pub(crate) use principal::changes;
 pub use principal::{
@@ -33,6 +38,10 @@ pub enum Kind {
     Runner,
     Spec,
     Job,
+    Project,
+    Report,
+    Key,
+    User,
 }
 
 impl Kind {
@@ -42,6 +51,10 @@ impl Kind {
             Self::Runner => "runner",
             Self::Spec => "spec",
             Self::Job => "job",
+            Self::Project => "project",
+            Self::Report => "report",
+            Self::Key => "key",
+            Self::User => "user",
         }
     }
 }
@@ -263,6 +276,13 @@ pub struct JobRow {
     pub last_heartbeat: Option<DateTime<Utc>>,
     /// Seconds.
     pub timeout: u32,
+    /// How its output becomes its report's results: only a run's job has
+    /// one (and a report).
+    #[serde(skip)]
+    pub adapter: Option<crate::bmf::Adapter>,
+    /// The project of a run's job.
+    #[serde(skip)]
+    pub project: Option<Uuid>,
 }
 
 /// A job to create.

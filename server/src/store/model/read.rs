@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    ApiTokenRow, Architecture, AuditRow, JobRow, JobStatus, OperatingSystem, RunnerRow,
-    RunnerStatus, Sandbox, SpecRow,
+    ApiTokenRow, Architecture, AuditRow, JobRow, JobStatus, KeyRow, NameRow, OperatingSystem,
+    ProjectRow, ReportRow, RunnerRow, RunnerStatus, Sandbox, SpecRow, UserRow, Visibility,
 };
 
 /// A row of one engine's result, read column by column.
@@ -100,6 +100,74 @@ impl ReadRow for SpecRow {
     }
 }
 
+impl ReadRow for ProjectRow {
+    /// The columns `uuid, name, slug, url, visibility, archived, created,
+    /// modified`.
+    fn read<R: StoredRow>(row: &R, at: usize) -> Result<Self, R::Error> {
+        columns!(row, at => Self {
+            uuid: uuid, name: text, slug: text, url: opt_text,
+            visibility: stored_enum(Visibility::parse), archived: opt_time, created: time,
+            modified: time,
+        })
+    }
+}
+
+impl ReadRow for KeyRow {
+    /// The columns `uuid, owner's uuid, name, creator, created, expires,
+    /// revoked`.
+    fn read<R: StoredRow>(row: &R, at: usize) -> Result<Self, R::Error> {
+        columns!(row, at => Self {
+            uuid: uuid, owner_uuid: uuid, name: text, creator: opt_uuid, created: time,
+            expires: time, revoked: opt_time,
+        })
+    }
+}
+
+impl ReadRow for NameRow {
+    /// The columns `uuid, name, slug, units, created`.
+    fn read<R: StoredRow>(row: &R, at: usize) -> Result<Self, R::Error> {
+        columns!(row, at => Self {
+            uuid: uuid, name: text, slug: text, units: opt_text, created: time,
+        })
+    }
+}
+
+impl ReportRow {
+    /// A report from the columns `uuid, adapter, start_time, end_time,
+    /// job's uuid, results (JSON text or NULL), created, user's uuid, name
+    /// and admin (NULL without a user)`, then its project's
+    /// ([`ProjectRow`]), branch's and testbed's ([`NameRow`]).
+    pub fn read<R: StoredRow>(row: &R) -> Result<Self, R::Error> {
+        let results = match row.opt_text(5)? {
+            Some(text) => {
+                Some(serde_json::from_str(&text).map_err(|e| row.invalid(5, e.to_string()))?)
+            }
+            None => None,
+        };
+        let user = match row.opt_uuid(7)? {
+            Some(uuid) => Some(UserRow {
+                uuid,
+                name: row.text(8)?,
+                admin: row.boolean(9)?,
+            }),
+            None => None,
+        };
+        Ok(Self {
+            uuid: row.uuid(0)?,
+            adapter: row.stored_enum(1, crate::bmf::Adapter::parse)?,
+            start_time: row.time(2)?,
+            end_time: row.time(3)?,
+            job: row.opt_uuid(4)?,
+            results,
+            created: row.time(6)?,
+            user,
+            project: ProjectRow::read(row, 10)?,
+            branch: NameRow::read(row, 18)?,
+            testbed: NameRow::read(row, 23)?,
+        })
+    }
+}
+
 impl AuditRow {
     /// The columns `time, user_name, user_uuid, token_uuid, action,
     /// target_uuid, target_slug, changes` (UUIDs as text).
@@ -114,9 +182,9 @@ impl AuditRow {
 impl JobRow {
     /// A job from the engines' job columns (`id, uuid, status, spec_id,
     /// config, runner's uuid, claimed, started, completed, created,
-    /// modified, output, priority, last_heartbeat, timeout`: the row ids
-    /// are the engine's), with its spec, read apart. Its output is JSON
-    /// text on both engines.
+    /// modified, output, priority, last_heartbeat, timeout, runner_id,
+    /// adapter, project's uuid`: the row ids are the engine's), with its
+    /// spec, read apart. Its output is JSON text on both engines.
     pub fn read<R: StoredRow>(row: &R, spec: SpecRow) -> Result<Self, R::Error> {
         let output = match row.opt_text(11)? {
             Some(text) => {
@@ -139,6 +207,8 @@ impl JobRow {
             priority: row.int_as(12)?,
             last_heartbeat: row.opt_time(13)?,
             timeout: row.int_as(14)?,
+            adapter: row.opt_enum(16, crate::bmf::Adapter::parse)?,
+            project: row.opt_uuid(17)?,
         })
     }
 }

@@ -18,6 +18,7 @@ mod runner_specs;
 mod runners;
 pub mod schema;
 mod specs;
+mod submit_stub;
 mod tokens;
 
 #[cfg(test)]

@@ -163,8 +163,11 @@ impl ClaimOps for SqliteStore {
             }
             runner_seen(tx, runner, None, &to_text(now()))?;
             let (answer, change) = decide(report, &read.row, &timeouts, now());
-            if let Some(m) = change {
-                transition(tx, read.id, &m)?;
+            if let Some(m) = change
+                && transition(tx, read.id, &m)?
+                && let Some(results) = &m.results
+            {
+                super::reports::store_results(tx, read.id, results)?;
             }
             Ok(answer)
         })

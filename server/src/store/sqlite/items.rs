@@ -218,7 +218,7 @@ fn update<T: SqliteItem>(
 }
 
 /// The tables with a trigram index `{table}_search` and its queue.
-const SEARCHED: [&str; 2] = ["runners", "specs"];
+const SEARCHED: [&str; 3] = ["runners", "specs", "projects"];
 
 /// Moves the changes queued by the triggers into the trigram indexes, in
 /// one statement a table, and empties the queues: the writer does this

@@ -17,8 +17,8 @@ use super::{SqliteStore, to_text};
 use crate::store::error::StoreError;
 use crate::store::model::events::Event;
 use crate::store::model::{
-    Actor, Architecture, AuditAction, JobId, JobRow, Kind, NewJob, OperatingSystem, RunnerId,
-    RunnerRef, Runners, SpecId, SpecRow, Specs,
+    Actor, Architecture, AuditAction, JobId, JobRow, Kind, NewJob, OperatingSystem, Projects,
+    RunnerId, RunnerRef, Runners, SpecId, SpecRow, Specs,
 };
 use crate::store::model::{new_uuid, now};
 use crate::store::operations::JobOps;
@@ -30,7 +30,7 @@ use crate::validate::{Direction, JobListQuery, Ref};
 pub(super) const COLUMNS: &str = "j.id, j.uuid, j.status, j.spec_id, j.config, \
     (SELECT uuid FROM runners WHERE runners.id = j.runner_id), j.claimed, j.started, \
     j.completed, j.created, j.modified, j.output, j.priority, j.last_heartbeat, j.timeout, \
-    j.runner_id";
+    j.runner_id, j.adapter, (SELECT uuid FROM projects WHERE projects.id = j.project_id)";
 
 /// [`COLUMNS`] for a list of jobs, which never carries a job's output:
 /// `NULL` in its place, so that a page does not even read it.
@@ -173,54 +173,66 @@ pub(super) fn expire(
     Ok(expired(moved, status))
 }
 
+/// Inserts a pending job for its spec (the fallback spec if none is named),
+/// with its audit row; `run`: the project row id and adapter of a run's
+/// job. Its row id, its spec's, and the job.
+pub(super) fn insert_job(
+    tx: &Connection,
+    new: &NewJob,
+    actor: &Actor,
+    run: Option<(i64, crate::bmf::Adapter)>,
+) -> Result<(JobId, i64, JobRow), StoreError> {
+    let (spec_id, spec) = match &new.spec {
+        Some(r) => items::find(tx, r)?,
+        None => tx
+            .prepare_cached(&format!(
+                "SELECT id, {} FROM specs WHERE fallback IS NOT NULL",
+                Specs::COLUMNS
+            ))?
+            .query_row([], |r| Ok((r.get(0)?, Specs::row_at(r, 1)?)))
+            .optional()?
+            .ok_or(StoreError::NoFallbackSpec)?,
+    };
+    if spec.archived.is_some() {
+        return Err(StoreError::SpecArchivedForJob(spec.slug));
+    }
+    let uuid = new_uuid();
+    let t = to_text(now());
+    let id: JobId = tx
+        .prepare_cached(
+            "INSERT INTO jobs (uuid, status, spec_id, priority, config, timeout,
+                               created, modified, project_id, adapter)
+             VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8) RETURNING id",
+        )?
+        .query_row(
+            params![
+                uuid.to_string(),
+                spec_id,
+                new.priority,
+                new.config.to_string(),
+                new.timeout,
+                t,
+                run.map(|r| r.0),
+                run.map(|r| r.1.as_str())
+            ],
+            |r| r.get(0),
+        )?;
+    let job = job_by_id(tx, id)?.row;
+    let fields = serde_json::json!({
+        "spec": spec.uuid, "spec_slug": spec.slug, "priority": new.priority,
+        "config": new.config,
+    });
+    record(tx, actor, AuditAction::JobCreate, Some(uuid), None, fields)?;
+    Ok((id, spec_id, job))
+}
+
 impl JobOps for SqliteStore {
     /// Creates a pending job for its spec (the fallback spec if none is
     /// named), with its audit row; runners waiting for that spec are told.
     async fn create_job(&self, new: NewJob, actor: &Actor) -> Result<JobRow, StoreError> {
         let actor = actor.clone();
         let (spec_id, job) = self
-            .write(move |tx| {
-                let (spec_id, spec) = match &new.spec {
-                    Some(r) => items::find(tx, r)?,
-                    None => tx
-                        .prepare_cached(&format!(
-                            "SELECT id, {} FROM specs WHERE fallback IS NOT NULL",
-                            Specs::COLUMNS
-                        ))?
-                        .query_row([], |r| Ok((r.get(0)?, Specs::row_at(r, 1)?)))
-                        .optional()?
-                        .ok_or(StoreError::NoFallbackSpec)?,
-                };
-                if spec.archived.is_some() {
-                    return Err(StoreError::SpecArchivedForJob(spec.slug));
-                }
-                let uuid = new_uuid();
-                let t = to_text(now());
-                let id: JobId = tx
-                    .prepare_cached(
-                        "INSERT INTO jobs (uuid, status, spec_id, priority, config, timeout,
-                                           created, modified)
-                         VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?6) RETURNING id",
-                    )?
-                    .query_row(
-                        params![
-                            uuid.to_string(),
-                            spec_id,
-                            new.priority,
-                            new.config.to_string(),
-                            new.timeout,
-                            t
-                        ],
-                        |r| r.get(0),
-                    )?;
-                let job = job_by_id(tx, id)?.row;
-                let fields = serde_json::json!({
-                    "spec": spec.uuid, "spec_slug": spec.slug, "priority": new.priority,
-                    "config": new.config,
-                });
-                record(tx, &actor, AuditAction::JobCreate, Some(uuid), None, fields)?;
-                Ok((spec_id, job))
-            })
+            .write(move |tx| insert_job(tx, &new, &actor, None).map(|(_, spec, job)| (spec, job)))
             .await?;
         self.publish(Event::JobPending {
             spec: SpecId(spec_id),
@@ -257,6 +269,11 @@ impl JobOps for SqliteStore {
             if let Some(spec) = &q.spec {
                 let id = items::identify::<Specs>(&tx, &spec.clone().into())?.id;
                 filters.push("j.spec_id = ?".to_owned());
+                args.push(Value::Integer(id));
+            }
+            if let Some(project) = &q.project {
+                let id = items::identify::<Projects>(&tx, &project.clone().into())?.id;
+                filters.push("j.project_id = ?".to_owned());
                 args.push(Value::Integer(id));
             }
             if !q.statuses.is_empty() {

@@ -22,7 +22,10 @@ pub mod files;
 pub mod item;
 mod items;
 mod jobs;
+mod keys;
 mod migrations;
+mod projects;
+mod reports;
 mod runner_specs;
 mod runners;
 pub mod schema;
@@ -78,7 +81,10 @@ impl SqliteStore {
     /// makes sure it holds a signing key, with room for `write_queue`
     /// writes waiting for the writer. Blocking.
     pub fn open(path: &Path, write_queue: usize) -> anyhow::Result<Self> {
-        let pools = schema::open(path, tokens::ensure_signing_key)?;
+        let pools = schema::open(path, |c| {
+            tokens::ensure_signing_key(c)?;
+            projects::ensure_organization(c)
+        })?;
         let stats = Arc::new(WriteStats::default());
         let writer = pools
             .pool

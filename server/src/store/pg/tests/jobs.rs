@@ -188,6 +188,7 @@ async fn job_lifecycle_matches_sqlite() {
                 for direction in [Direction::Asc, Direction::Desc] {
                     for (per_page, page) in [(8, 1), (3, 2), (3, 9)] {
                         let q = JobListQuery {
+                            project: None,
                             statuses: statuses.clone(),
                             runner: runner_filter.map(|s: &str| Ref::Slug(s.into())),
                             spec: spec_filter.map(|s: &str| Ref::Slug(s.into())),
@@ -203,6 +204,7 @@ async fn job_lifecycle_matches_sqlite() {
             }
         }
         let all = JobListQuery {
+            project: None,
             statuses: vec![],
             runner: None,
             spec: None,

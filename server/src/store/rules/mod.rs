@@ -5,6 +5,10 @@
 
 use std::time::Duration;
 
+mod runs;
+pub use runs::KeyAudit;
+pub(crate) use runs::process;
+
 use chrono::{DateTime, Utc};
 
 use super::error::StoreError;
@@ -181,6 +185,8 @@ pub(crate) struct Move {
     pub to: JobStatus,
     pub stamp: Option<&'static str>,
     pub output: Option<serde_json::Value>,
+    /// A run's job processed: its results, per iteration, for its report.
+    pub results: Option<Vec<Vec<crate::bmf::BenchmarkResult>>>,
 }
 
 impl Move {
@@ -191,6 +197,7 @@ impl Move {
             to,
             stamp: Some("completed"),
             output: Some(output),
+            results: None,
         }
     }
 
@@ -222,6 +229,7 @@ pub(crate) fn decide(
             to,
             stamp,
             output,
+            results: None,
         })
     };
     match report {
@@ -246,18 +254,21 @@ pub(crate) fn decide(
             ended => (Reported::Ignored(ended), None),
         },
         JobReport::Completed(output) => match status {
-            Completed => (Reported::Repeated(Completed), None),
+            Completed | Processed => (Reported::Repeated(status), None),
             // Bencher takes a completion after a heartbeat timeout failed
             // the job: the results are worth keeping.
-            Claimed | Running | Failed => (
-                Reported::Now(Completed),
-                to(
+            Claimed | Running | Failed => {
+                let mut moving = to(
                     &[Claimed, Running, Failed],
                     Completed,
                     Some("completed"),
                     Some(output),
-                ),
-            ),
+                );
+                if let Some(m) = moving.as_mut() {
+                    process(job, m);
+                }
+                (Reported::Now(Completed), moving)
+            }
             ended => (Reported::Ignored(ended), None),
         },
         JobReport::Failed(output) => match status {
@@ -394,3 +405,4 @@ impl SpecChanges {
         Ok(clear_others)
     }
 }
+
