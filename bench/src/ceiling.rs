@@ -14,6 +14,9 @@ use dropshot::{
     ConfigDropshot, HttpError, HttpResponseDeleted, HttpResponseHeaders, HttpResponseOk,
     HttpServer, RequestContext, ServerBuilder,
 };
+use runners_server::api as a;
+use runners_server::credential::Submitter;
+use runners_server::types as t;
 use runners_server::api::{Created, RunnersApi, RunnersPage, SpecsPage};
 use runners_server::auth::{self, Admin, AuthError};
 use runners_server::credential::{AdminUser, ChannelAuth, Credentials, RunnerAuth};
@@ -80,6 +83,10 @@ impl Credentials for Memory {
         })
     }
 
+    async fn principal(&self, _: &http::HeaderMap) -> Result<auth::Principal, AuthError> {
+        Err(AuthError::ProjectKeyOnlyItsRuns)
+    }
+
     async fn runner(&self, _: &http::HeaderMap, runner: &Ref) -> Result<Ref, AuthError> {
         Ok(runner.clone())
     }
@@ -103,6 +110,16 @@ fn new_key(cx: &Memory, runner: &Ref) -> Result<Created<JsonRunnerKey>, HttpErro
     let uuid = cx.inner.read().unwrap().sorted[i].uuid;
     let key = JsonRunnerKey::new(uuid, auth::new_runner_key());
     Ok(created(key, "runners", uuid))
+}
+
+/// Operations the ceiling does not serve (the submitter side): each is a
+/// 404 naming it.
+macro_rules! not_served {
+    ($($op:ident($($arg:ty),*) -> $out:ty;)*) => {$(
+        async fn $op(_: RequestContext<Memory>, $(_: $arg),*) -> Result<$out, HttpError> {
+            Err(not_found(stringify!($op)))
+        }
+    )*};
 }
 
 /// The ceiling's implementation of [`RunnersApi`].
@@ -329,6 +346,44 @@ impl RunnersApi for Ceiling {
         _: RequestContext<Memory>,
     ) -> Result<HttpResponseOk<JsonOpenApi>, HttpError> {
         Err(not_found("GET /v0/server/spec"))
+    }
+
+    not_served! {
+        run_post(Submitter, JsonBody<t::JsonNewRun>) -> Created<t::JsonReport>;
+        org_projects_get(Submitter, PathParams<t::OrganizationPath>, QueryParams<t::ProjectsQuery>)
+            -> a::ProjectsPage;
+        org_project_post(Submitter, PathParams<t::OrganizationPath>, JsonBody<t::JsonNewProject>)
+            -> Created<t::JsonProject>;
+        projects_get(Submitter, QueryParams<t::ProjectsQuery>) -> a::ProjectsPage;
+        project_get(Submitter, PathParams<t::ProjectPath>) -> HttpResponseOk<t::JsonProject>;
+        project_patch(AdminUser, PathParams<t::ProjectPath>, JsonBody<t::JsonUpdateProject>)
+            -> HttpResponseOk<t::JsonProject>;
+        project_delete(AdminUser, PathParams<t::ProjectPath>, QueryParams<t::ProjectDeleteQuery>)
+            -> dropshot::HttpResponseDeleted;
+        proj_jobs_get(Submitter, PathParams<t::ProjectPath>, QueryParams<t::RunnerJobsQuery>)
+            -> a::JobsPage;
+        proj_job_get(Submitter, PathParams<t::ProjectJobPath>) -> HttpResponseOk<t::JsonJob>;
+        proj_reports_get(Submitter, PathParams<t::ProjectPath>, QueryParams<t::ReportsQuery>)
+            -> a::ReportsPage;
+        proj_report_get(Submitter, PathParams<t::ReportPath>) -> HttpResponseOk<t::JsonReport>;
+        proj_keys_get(AdminUser, PathParams<t::ProjectPath>, QueryParams<t::KeysQuery>)
+            -> a::ProjectKeysPage;
+        proj_key_post(AdminUser, PathParams<t::ProjectPath>, JsonBody<t::JsonNewKey>)
+            -> Created<t::JsonProjectKeyCreated>;
+        proj_key_get(AdminUser, PathParams<t::ProjectKeyPath>)
+            -> HttpResponseOk<t::JsonProjectKey>;
+        proj_key_patch(AdminUser, PathParams<t::ProjectKeyPath>, JsonBody<t::JsonUpdateKey>)
+            -> HttpResponseOk<t::JsonProjectKey>;
+        proj_key_delete(AdminUser, PathParams<t::ProjectKeyPath>) -> dropshot::HttpResponseDeleted;
+        user_keys_get(Submitter, PathParams<t::UserPath>, QueryParams<t::KeysQuery>)
+            -> a::UserKeysPage;
+        user_key_post(Submitter, PathParams<t::UserPath>, JsonBody<t::JsonNewKey>)
+            -> Created<t::JsonUserKeyCreated>;
+        user_key_get(Submitter, PathParams<t::UserKeyPath>) -> HttpResponseOk<t::JsonUserKey>;
+        user_key_patch(Submitter, PathParams<t::UserKeyPath>, JsonBody<t::JsonUpdateKey>)
+            -> HttpResponseOk<t::JsonUserKey>;
+        user_key_delete(Submitter, PathParams<t::UserKeyPath>) -> dropshot::HttpResponseDeleted;
+        server_config_console_get() -> HttpResponseOk<t::JsonConsole>;
     }
 }
 

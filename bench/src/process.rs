@@ -33,6 +33,7 @@ pub(crate) fn serve(db: &Path) -> anyhow::Result<()> {
     let runtime = runners_server::server::runtime()?;
     runtime.block_on(async {
         let config = Config {
+            submit: Default::default(),
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             db: db.to_owned(),
             log_level: LogLevel::Info,

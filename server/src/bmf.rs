@@ -1,66 +1,465 @@
-//! TEMPORARY stand-in until the leaf branch lands (replaced on merge).
+//! The Bencher Metric Format (BMF), read as Bencher v0.6.12's `json` and
+//! `magic` adapters read it (`lib/bencher_adapter`), with its measures as
+//! Bencher creates them (`lib/bencher_json/src/project/measure/built_in.rs`).
+//!
+//! A BMF document is one JSON object: benchmark → measure → metric.
+//!
+//! ```json
+//! {"tests::bench_a": {"latency": {"value": 3247.0, "lower_value": 1044.0, "upper_value": 5450.0}}}
+//! ```
+//!
+//! Bencher's rules, each checked here:
+//! - the document is one JSON object (whitespace around it only);
+//! - a benchmark's key is 1 to 1024 bytes (a UUID, a slug or a name);
+//! - a measure's key is 1 to 64 bytes with no leading or trailing
+//!   whitespace (a UUID, a slug or a name);
+//! - a metric is an object whose `value` is a number; `lower_value` and
+//!   `upper_value` are numbers, `null` or absent; other fields are ignored;
+//! - an empty object (no benchmarks, or a benchmark with no measures) is
+//!   valid and has no results.
+//!
+//! `magic` tries each of Bencher's adapters in turn, BMF first; here only
+//! BMF is read, so `magic` takes exactly what `json` takes and its error
+//! says so.
 
 use std::collections::BTreeMap;
 
-/// How a report's output becomes results.
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::validate::Invalid;
+
+mod measures;
+pub use measures::*;
+
+/// Longest benchmark name, in bytes (Bencher's `BenchmarkName`).
+pub const BENCHMARK_MAX_BYTES: usize = 1024;
+/// Longest measure name, in bytes (Bencher's `ResourceName`).
+pub const MEASURE_MAX_BYTES: usize = 64;
+
+/// How a report's results are read: the two of Bencher's adapters that read
+/// the Bencher Metric Format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Adapter {
+    /// Bencher's default: it tries every adapter; here, BMF only.
     #[default]
     Magic,
+    /// The Bencher Metric Format.
     Json,
 }
 
 impl Adapter {
+    /// The adapter's wire name (`magic` or `json`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Magic => "magic",
             Self::Json => "json",
         }
     }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "magic" => Some(Self::Magic),
-            "json" => Some(Self::Json),
-            _ => None,
+
+    /// Parses `json` or `magic`; any other value (one of Bencher's other
+    /// adapters too) is refused, naming it.
+    pub fn parse(field: &str, value: &str) -> Result<Self, Invalid> {
+        match value {
+            "magic" => Ok(Self::Magic),
+            "json" => Ok(Self::Json),
+            other => Err(Invalid {
+                field: field.to_owned(),
+                rule: format!(
+                    "the adapter `{}` is not supported here: only `json` and `magic` \
+                     (the Bencher Metric Format) are",
+                    short(other)
+                ),
+            }),
         }
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+/// One measure's value for one benchmark (Bencher's `JsonNewMetric`).
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Metric {
+    /// The value.
     pub value: f64,
+    /// The lower bound, if given.
     pub lower_value: Option<f64>,
+    /// The upper bound, if given.
     pub upper_value: Option<f64>,
 }
 
+/// One benchmark's metrics, by measure.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BenchmarkResult {
+    /// The benchmark's key as written in the BMF document (see
+    /// [`NameId::benchmark`] for what it names).
     pub benchmark: String,
+    /// Each measure's key as written (see [`NameId::measure`]) with its
+    /// metric, sorted by key.
     pub measures: Vec<(String, Metric)>,
 }
 
+/// The results of one iteration, sorted by benchmark then measure.
+type Results = BTreeMap<String, BTreeMap<String, Metric>>;
+
+/// Parses one iteration of a job: the files named by `file_paths` (each a
+/// BMF document; together one iteration) when the agent returned any, else
+/// its stdout. `file_paths_given` only makes the error more precise when no
+/// file came back (Bencher's agent skips a file it cannot read).
+///
+/// An iteration with no output at all (stdout absent or empty, and no
+/// files) has no results, as in Bencher (whose agent sends no stdout when
+/// the benchmark printed nothing). Two files holding the same benchmark and
+/// measure are refused: Bencher keeps each file as an iteration of its own;
+/// call this once a file to do the same.
 pub fn parse_iteration(
-    _adapter: Adapter,
+    adapter: Adapter,
     stdout: Option<&str>,
-    _files: Option<&BTreeMap<String, String>>,
-    _file_paths_given: bool,
+    files: Option<&BTreeMap<String, String>>,
+    file_paths_given: bool,
 ) -> Result<Vec<BenchmarkResult>, String> {
-    let v: serde_json::Value = serde_json::from_str(stdout.unwrap_or("")).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for (b, ms) in v.as_object().ok_or("not an object")? {
-        let mut measures = Vec::new();
-        for (m, x) in ms.as_object().ok_or("not an object")? {
-            measures.push((m.clone(), Metric { value: x["value"].as_f64().ok_or("no value")?, lower_value: x["lower_value"].as_f64(), upper_value: x["upper_value"].as_f64() }));
+    if let Some(files) = files.filter(|files| !files.is_empty()) {
+        let mut merged = Results::new();
+        let mut from: BTreeMap<(String, String), &str> = BTreeMap::new();
+        for (path, contents) in files {
+            let what = format!("the file `{}`", short(path));
+            for (benchmark, measures) in parse_document(adapter, contents, &what)? {
+                let entry = merged.entry(benchmark.clone()).or_default();
+                for (measure, metric) in measures {
+                    let key = (benchmark.clone(), measure.clone());
+                    if let Some(first) = from.insert(key, path) {
+                        return Err(format!(
+                            "the files `{}` and `{}` both hold the benchmark `{}` with the \
+                             measure `{}`: give each benchmark's measure in one file",
+                            short(first),
+                            short(path),
+                            short(&benchmark),
+                            short(&measure)
+                        ));
+                    }
+                    entry.insert(measure, metric);
+                }
+            }
         }
-        out.push(BenchmarkResult { benchmark: b.clone(), measures });
+        return Ok(into_vec(merged));
     }
-    Ok(out)
+    match stdout.filter(|s| !s.is_empty()) {
+        Some(stdout) => {
+            let what = if file_paths_given {
+                "stdout (none of the files named by `file_paths` came back, so stdout was \
+                 read instead)"
+            } else {
+                "stdout"
+            };
+            parse_document(adapter, stdout, what).map(into_vec)
+        }
+        None => Ok(Vec::new()),
+    }
 }
 
-pub fn parse_results(adapter: Adapter, results: &[String]) -> Result<Vec<Vec<BenchmarkResult>>, String> {
-    results.iter().map(|r| parse_iteration(adapter, Some(r), None, false)).collect()
+/// Parses the `results` of a run without a job (Bencher's
+/// `JsonNewRun.results`): one BMF document an iteration.
+pub fn parse_results(
+    adapter: Adapter,
+    results: &[String],
+) -> Result<Vec<Vec<BenchmarkResult>>, String> {
+    results
+        .iter()
+        .enumerate()
+        .map(|(i, result)| parse_document(adapter, result, &format!("results[{i}]")).map(into_vec))
+        .collect()
 }
 
-pub fn measure_units(_measure: &str) -> &'static str {
-    "units"
+fn into_vec(results: Results) -> Vec<BenchmarkResult> {
+    results
+        .into_iter()
+        .map(|(benchmark, measures)| BenchmarkResult {
+            benchmark,
+            measures: measures.into_iter().collect(),
+        })
+        .collect()
 }
+
+/// Parses one BMF document; `what` names it in the error ("stdout", "the
+/// file `…`", "results[0]").
+fn parse_document(adapter: Adapter, text: &str, what: &str) -> Result<Results, String> {
+    let not_bmf = |why: String| {
+        let magic = match adapter {
+            Adapter::Magic => {
+                " (the `magic` adapter here reads only the Bencher Metric Format, not \
+                 Bencher's other adapters' outputs)"
+            }
+            Adapter::Json => "",
+        };
+        format!("{what} is not Bencher Metric Format JSON{magic}: {why}")
+    };
+    let document: Value = serde_json::from_str(text).map_err(|e| not_bmf(e.to_string()))?;
+    let Value::Object(benchmarks) = document else {
+        return Err(not_bmf(format!(
+            "it must be one JSON object of benchmarks, got {}",
+            kind(&document)
+        )));
+    };
+    let mut results = Results::new();
+    for (benchmark, measures) in benchmarks {
+        check_benchmark(&benchmark).map_err(&not_bmf)?;
+        let Value::Object(measures) = measures else {
+            return Err(not_bmf(format!(
+                "the benchmark `{}` must be an object of measures, got {}",
+                short(&benchmark),
+                kind(&measures)
+            )));
+        };
+        let mut metrics = BTreeMap::new();
+        for (measure, metric) in measures {
+            let at = |why: String| {
+                not_bmf(format!(
+                    "the benchmark `{}`, measure `{}`: {why}",
+                    short(&benchmark),
+                    short(&measure)
+                ))
+            };
+            check_measure(&measure).map_err(at)?;
+            let metric = parse_metric(&metric).map_err(at)?;
+            metrics.insert(measure, metric);
+        }
+        results.insert(benchmark, metrics);
+    }
+    Ok(results)
+}
+
+/// A benchmark's key: 1 to 1024 bytes (any UUID, slug or name is).
+fn check_benchmark(key: &str) -> Result<(), String> {
+    if key.is_empty() || key.len() > BENCHMARK_MAX_BYTES {
+        return Err(format!(
+            "a benchmark's name must be 1 to {BENCHMARK_MAX_BYTES} bytes, got {} bytes{}",
+            key.len(),
+            if key.is_empty() {
+                String::new()
+            } else {
+                format!(" (`{}`)", short(key))
+            }
+        ));
+    }
+    Ok(())
+}
+
+/// A measure's key: a UUID, or 1 to 64 bytes with no leading or trailing
+/// whitespace (every UUID form also is).
+fn check_measure(key: &str) -> Result<(), String> {
+    if key.is_empty() || key.len() > MEASURE_MAX_BYTES {
+        return Err(format!(
+            "a measure's name must be 1 to {MEASURE_MAX_BYTES} bytes, got {} bytes",
+            key.len()
+        ));
+    }
+    if key.trim() != key {
+        return Err("a measure's name must not start or end with whitespace".to_owned());
+    }
+    Ok(())
+}
+
+fn parse_metric(metric: &Value) -> Result<Metric, String> {
+    let Value::Object(fields) = metric else {
+        return Err(format!(
+            "the metric must be an object with a numeric `value`, got {}",
+            kind(metric)
+        ));
+    };
+    let number = |name: &str, required: bool| -> Result<Option<f64>, String> {
+        match fields.get(name) {
+            None | Some(Value::Null) if !required => Ok(None),
+            None => Err(format!("`{name}` is missing: it must be a number")),
+            Some(Value::Number(n)) => Ok(n.as_f64()),
+            Some(other) => Err(format!(
+                "`{name}` must be a number{}, got {}",
+                if required { "" } else { " or null" },
+                kind(other)
+            )),
+        }
+    };
+    Ok(Metric {
+        value: number("value", true)?.unwrap_or_default(),
+        lower_value: number("lower_value", false)?,
+        upper_value: number("upper_value", false)?,
+    })
+}
+
+/// What a JSON value is, for a message.
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// `text` escaped and cut to 80 characters, to quote in a message.
+fn short(text: &str) -> String {
+    let mut out: String = text.chars().take(80).collect::<String>();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out.escape_debug().to_string()
+}
+
+/// What a benchmark's or a measure's key names, as Bencher reads it
+/// (`NameId`): a UUID (an existing one's; Bencher never creates one from a
+/// UUID), else a slug (found by slug, or created with it as both name and
+/// slug), else a name (found by name, or created with a slug generated from
+/// it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NameId {
+    /// An existing benchmark's or measure's UUID.
+    Uuid(Uuid),
+    /// A slug: 1 to 64 characters that equal their own slugified form.
+    Slug(String),
+    /// Any other name.
+    Name(String),
+}
+
+/// Bencher's suffixes that mark a benchmark as ignored (for alerts, which
+/// are not evaluated here); the benchmark is the name without it.
+const IGNORE_SUFFIXES: [&str; 3] = ["_bencher_ignore", "BencherIgnore", "-bencher-ignore"];
+
+impl NameId {
+    /// What a measure's key names.
+    pub fn measure(key: &str) -> Self {
+        if let Ok(uuid) = Uuid::try_parse(key) {
+            return Self::Uuid(uuid);
+        }
+        if is_slug(key) {
+            Self::Slug(key.to_owned())
+        } else {
+            Self::Name(key.to_owned())
+        }
+    }
+
+    /// What a benchmark's key names. Bencher's ignore suffixes are taken
+    /// off first (leaving a name, even from a slug); a key that is only a
+    /// suffix keeps it.
+    pub fn benchmark(key: &str) -> Self {
+        let id = Self::measure(key);
+        let text = match &id {
+            Self::Uuid(_) => return id,
+            Self::Slug(s) | Self::Name(s) => s,
+        };
+        IGNORE_SUFFIXES
+            .iter()
+            .find_map(|suffix| text.strip_suffix(suffix).filter(|s| !s.is_empty()))
+            .map_or(id.clone(), |name| Self::Name(name.to_owned()))
+    }
+}
+
+/// Bencher's slug rule: 1 to 64 bytes, trimmed, equal to its slugified form.
+fn is_slug(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= MEASURE_MAX_BYTES
+        && key.trim() == key
+        && slug::slugify(key) == key
+}
+
+/// Folds a run's iterations into one, as Bencher's `fold` does: per
+/// benchmark and measure, the smallest or largest metric (by `value`, then
+/// `upper_value`, then `lower_value`), the mean, or the median.
+///
+/// Bencher's mean divides by the number of iterations, including those
+/// where the benchmark's measure is missing. A bound missing on one side of
+/// a sum counts as that side's `value`.
+pub fn fold(fold: Fold, iterations: &[Vec<BenchmarkResult>]) -> Vec<BenchmarkResult> {
+    let mut all: BTreeMap<&str, BTreeMap<&str, Vec<Metric>>> = BTreeMap::new();
+    for iteration in iterations {
+        for result in iteration {
+            let measures = all.entry(&result.benchmark).or_default();
+            for (measure, metric) in &result.measures {
+                measures.entry(measure).or_default().push(*metric);
+            }
+        }
+    }
+    let count = iterations.len();
+    all.into_iter()
+        .map(|(benchmark, measures)| BenchmarkResult {
+            benchmark: benchmark.to_owned(),
+            measures: measures
+                .into_iter()
+                .map(|(measure, mut metrics)| {
+                    // A stable sort: of equal metrics, `min` keeps the first
+                    // and `max` the last, as Bencher's `Ord::min`/`max` do.
+                    if fold != Fold::Mean {
+                        metrics.sort_by(order);
+                    }
+                    let metric = match fold {
+                        Fold::Min => metrics[0],
+                        Fold::Max => metrics[metrics.len() - 1],
+                        Fold::Mean => divide(sum(&metrics), count),
+                        Fold::Median => {
+                            let middle = metrics.len() / 2;
+                            if metrics.len() % 2 == 1 {
+                                metrics[middle]
+                            } else {
+                                divide(sum(&metrics[middle - 1..=middle]), 2)
+                            }
+                        }
+                    };
+                    (measure.to_owned(), metric)
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// How [`fold`] combines iterations (Bencher's `JsonFold`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fold {
+    /// The smallest metric.
+    Min,
+    /// The largest metric.
+    Max,
+    /// The mean.
+    Mean,
+    /// The median.
+    Median,
+}
+
+/// Bencher's order of metrics: `value`, then `upper_value`, then
+/// `lower_value` (an absent bound first; `-0.0` equals `0.0`).
+fn order(a: &Metric, b: &Metric) -> std::cmp::Ordering {
+    // JSON has no NaN, so every pair of values compares.
+    let number = |x: f64, y: f64| x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal);
+    let bound = |x: Option<f64>, y: Option<f64>| match (x, y) {
+        (Some(x), Some(y)) => number(x, y),
+        (x, y) => x.is_some().cmp(&y.is_some()),
+    };
+    number(a.value, b.value)
+        .then_with(|| bound(a.upper_value, b.upper_value))
+        .then_with(|| bound(a.lower_value, b.lower_value))
+}
+
+fn sum(metrics: &[Metric]) -> Metric {
+    let add_bound = |a: &Metric, ab: Option<f64>, b: &Metric, bb: Option<f64>| match (ab, bb) {
+        (None, None) => None,
+        (ab, bb) => Some(ab.unwrap_or(a.value) + bb.unwrap_or(b.value)),
+    };
+    let mut total = metrics[0];
+    for m in &metrics[1..] {
+        total = Metric {
+            value: total.value + m.value,
+            lower_value: add_bound(&total, total.lower_value, m, m.lower_value),
+            upper_value: add_bound(&total, total.upper_value, m, m.upper_value),
+        };
+    }
+    total
+}
+
+fn divide(metric: Metric, by: usize) -> Metric {
+    let by = by as f64;
+    Metric {
+        value: metric.value / by,
+        lower_value: metric.lower_value.map(|v| v / by),
+        upper_value: metric.upper_value.map(|v| v / by),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -35,7 +35,7 @@ use dropshot::{
 };
 use http::HeaderMap;
 
-use crate::auth::{Admin, AuthError};
+use crate::auth::{Admin, AuthError, Principal};
 use crate::extract::{Authorized, PathParams};
 use crate::types::RunnerPath;
 use crate::validate::Ref;
@@ -49,6 +49,9 @@ pub trait Credentials: Send + Sync + 'static {
 
     /// The admin behind the API token in `headers`.
     async fn admin(&self, headers: &HeaderMap) -> Result<Admin, AuthError>;
+
+    /// Who the request's API token, user key or project key is.
+    async fn principal(&self, headers: &HeaderMap) -> Result<Principal, AuthError>;
 
     /// The runner `runner` (from the path), authenticated by its own key in
     /// `headers`.
@@ -65,6 +68,8 @@ type Unnamed = Box<dyn Any + Send + Sync>;
 trait Check: Send + Sync {
     async fn check_admin(&self, headers: &HeaderMap) -> Result<Admin, AuthError>;
 
+    async fn check_principal(&self, headers: &HeaderMap) -> Result<Principal, AuthError>;
+
     async fn check_runner(&self, headers: &HeaderMap, runner: &Ref) -> Result<Unnamed, AuthError>;
 }
 
@@ -72,6 +77,10 @@ trait Check: Send + Sync {
 impl<C: Credentials> Check for C {
     async fn check_admin(&self, headers: &HeaderMap) -> Result<Admin, AuthError> {
         self.admin(headers).await
+    }
+
+    async fn check_principal(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+        self.principal(headers).await
     }
 
     async fn check_runner(&self, headers: &HeaderMap, runner: &Ref) -> Result<Unnamed, AuthError> {
@@ -124,17 +133,28 @@ pub enum Credential {
     ApiToken,
     /// The key of the runner in the path.
     RunnerKey,
+    /// A user key (`bencher_user_`), with its user's rights.
+    UserKey,
+    /// A project key (`bencher_run_`): its project's runs and reads.
+    ProjectKey,
 }
 
 impl Credential {
     /// Every credential, in the order the document declares them.
-    pub const ALL: [Self; 2] = [Self::ApiToken, Self::RunnerKey];
+    pub const ALL: [Self; 4] = [
+        Self::ApiToken,
+        Self::RunnerKey,
+        Self::UserKey,
+        Self::ProjectKey,
+    ];
 
     /// The security scheme's name.
     pub fn name(self) -> &'static str {
         match self {
             Self::ApiToken => "ApiToken",
             Self::RunnerKey => "RunnerKey",
+            Self::UserKey => "UserKey",
+            Self::ProjectKey => "ProjectKey",
         }
     }
 
@@ -154,6 +174,18 @@ impl Credential {
                 "description": "A runner's key: `bencher_runner_` and 30 letters and digits (or \
                                 64 hex digits for a key issued by Bencher v0.6.2)."
             }),
+            Self::UserKey => serde_json::json!({
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A user key: `bencher_user_` and 30 letters and digits, with its \
+                                user's rights (an admin's: everything an API token may do)."
+            }),
+            Self::ProjectKey => serde_json::json!({
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A project key: `bencher_run_` and 30 letters and digits: runs to \
+                                its project, and reads of the project, its jobs and reports."
+            }),
         }
     }
 
@@ -163,6 +195,8 @@ impl Credential {
         match self {
             Self::ApiToken => "x-runners-credential-ApiToken",
             Self::RunnerKey => "x-runners-credential-RunnerKey",
+            Self::UserKey => "x-runners-credential-UserKey",
+            Self::ProjectKey => "x-runners-credential-ProjectKey",
         }
     }
 
@@ -173,6 +207,8 @@ impl Credential {
         let metadata = match self {
             Self::ApiToken => <Header<ApiTokenMarker> as SharedExtractor>::metadata(json),
             Self::RunnerKey => <Header<RunnerKeyMarker> as SharedExtractor>::metadata(json),
+            Self::UserKey => <Header<UserKeyMarker> as SharedExtractor>::metadata(json),
+            Self::ProjectKey => <Header<ProjectKeyMarker> as SharedExtractor>::metadata(json),
         };
         metadata.parameters
     }
@@ -189,6 +225,20 @@ struct ApiTokenMarker {
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 struct RunnerKeyMarker {
     #[serde(rename = "x-runners-credential-RunnerKey")]
+    _marker: Option<String>,
+}
+
+/// The marker of [`Credential::UserKey`].
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct UserKeyMarker {
+    #[serde(rename = "x-runners-credential-UserKey")]
+    _marker: Option<String>,
+}
+
+/// The marker of [`Credential::ProjectKey`].
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct ProjectKeyMarker {
+    #[serde(rename = "x-runners-credential-ProjectKey")]
     _marker: Option<String>,
 }
 
@@ -243,12 +293,41 @@ impl SharedExtractor for AdminUser {
     }
 
     fn metadata(_: ApiEndpointBodyContentType) -> ExtractorMetadata {
+        let mut parameters = Credential::ApiToken.metadata();
+        parameters.extend(Credential::UserKey.metadata());
         ExtractorMetadata {
             extension_mode: ExtensionMode::None,
-            parameters: Credential::ApiToken.metadata(),
+            parameters,
         }
     }
 }
+
+/// Whoever submits runs and reads projects: an API token, a user key or a
+/// project key ([`Principal`]); what each may do is the handler's to check
+/// (`Principal`'s methods: the credential table, once).
+pub struct Submitter(pub Principal);
+
+#[async_trait]
+impl SharedExtractor for Submitter {
+    async fn from_request<Context: ServerContext>(
+        rqctx: &RequestContext<Context>,
+    ) -> Result<Self, HttpError> {
+        let headers = rqctx.request.headers();
+        Ok(Self(credentials(rqctx)?.check_principal(headers).await?))
+    }
+
+    fn metadata(_: ApiEndpointBodyContentType) -> ExtractorMetadata {
+        let mut parameters = Credential::ApiToken.metadata();
+        parameters.extend(Credential::UserKey.metadata());
+        parameters.extend(Credential::ProjectKey.metadata());
+        ExtractorMetadata {
+            extension_mode: ExtensionMode::None,
+            parameters,
+        }
+    }
+}
+
+impl Authorized for Principal {}
 
 /// The key of the runner in the path (`{runner}`, which this extractor
 /// reads: the handler takes no other path): a runner authenticated by its

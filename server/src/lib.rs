@@ -30,6 +30,7 @@ pub mod extract;
 pub mod handlers;
 pub mod random;
 pub mod redact;
+pub mod registry;
 pub mod server;
 pub mod store;
 pub mod types;

@@ -139,6 +139,15 @@ struct ServeArgs {
           default_value_t = runners_server::store::WRITE_QUEUE_DEFAULT as u64,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     write_queue: u64,
+    /// The OCI registry a run's job is pulled from (`http://` or
+    /// `https://`), as Bencher fills `config.registry`; a run's image must
+    /// be on its host. Without it, runs with a job are refused.
+    #[arg(long, env = "RUNNERS_REGISTRY_URL", value_name = "URL", value_parser = registry_url)]
+    registry_url: Option<String>,
+    /// The console URL Bencher's CLI prints for a report (default: this
+    /// server's own URL).
+    #[arg(long, env = "RUNNERS_CONSOLE_URL", value_name = "URL")]
+    console_url: Option<String>,
     /// Seconds a runner's channel may go without a message: then its job
     /// fails and the channel closes (`heartbeat_timeout`).
     #[arg(long, env = "RUNNERS_HEARTBEAT_TIMEOUT", value_name = "SECONDS",
@@ -273,10 +282,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--registry-url`: a job's registry URL, by its rule.
+fn registry_url(value: &str) -> Result<String, String> {
+    runners_server::validate::registry_url("--registry-url", value)
+        .map(|()| value.trim_end_matches('/').to_owned())
+        .map_err(|e| e.rule)
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let runtime = runners_server::server::runtime().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let config = Config {
+            submit: runners_server::server::Submit {
+                registry_url: args.registry_url,
+                console_url: args.console_url,
+            },
             bind: args.bind,
             db: args.db.db,
             log_level: args.log_level.into(),

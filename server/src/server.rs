@@ -32,6 +32,32 @@ pub struct Context {
     pub(crate) spec: JsonOpenApi,
     /// The runner channels' server side.
     pub(crate) channel: Arc<crate::channel::Channel>,
+    /// The submitter side's settings.
+    pub(crate) submit: Submit,
+    /// The server's own base URL (the console's, unless told otherwise).
+    pub(crate) own_url: String,
+    /// The organization's UUID, read once.
+    pub(crate) org: tokio::sync::OnceCell<uuid::Uuid>,
+}
+
+impl Context {
+    /// The organization's UUID (read from the store once).
+    pub(crate) async fn org(&self) -> Result<uuid::Uuid, StoreError> {
+        self.org
+            .get_or_try_init(|| async { Ok(self.store.organization().await?.uuid) })
+            .await
+            .copied()
+    }
+}
+
+/// The submitter side's settings (`bencher run --image`).
+#[derive(Clone, Debug, Default)]
+pub struct Submit {
+    /// The registry a run's job is pulled from (`--registry-url`): a run's
+    /// image must be on its host. Without one, runs with a job are refused.
+    pub registry_url: Option<String>,
+    /// The console's URL (`--console-url`; default: the server's own).
+    pub console_url: Option<String>,
 }
 
 #[async_trait::async_trait]
@@ -41,6 +67,10 @@ impl Credentials for Context {
 
     async fn admin(&self, headers: &http::HeaderMap) -> Result<auth::Admin, AuthError> {
         auth::require_admin(&self.store, &self.keys, &self.admins, headers).await
+    }
+
+    async fn principal(&self, headers: &http::HeaderMap) -> Result<auth::Principal, AuthError> {
+        auth::authenticate(&self.store, &self.keys, &self.admins, headers).await
     }
 
     async fn runner(
@@ -117,6 +147,8 @@ pub struct Config {
     /// Serve HTTPS with this certificate chain and private key (PEM files),
     /// instead of HTTP.
     pub tls: Option<Tls>,
+    /// The submitter side's settings.
+    pub submit: Submit,
 }
 
 /// The PEM files of an HTTPS server.
@@ -295,6 +327,13 @@ impl Server {
                 oci: Arc::new(auth::OciTokens::default()),
                 log: log.clone(),
             }),
+            submit: config.submit.clone(),
+            own_url: format!(
+                "{}://{}",
+                if tls.is_some() { "https" } else { "http" },
+                listener.local_addr()?
+            ),
+            org: tokio::sync::OnceCell::new(),
         };
         let http = ServerBuilder::new(api, context, dropshot_log(&log))
             .config(dropshot)

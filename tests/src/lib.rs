@@ -45,6 +45,7 @@ pub struct TestServer {
 }
 
 fn config(db: PathBuf, tls: Option<Tls>) -> Config {
+    submit: Default::default(),
     Config {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         db,

@@ -9,6 +9,7 @@
 mod admin;
 mod api_token;
 mod oci;
+mod principal;
 mod runner_key;
 
 use http::HeaderMap;
@@ -18,8 +19,9 @@ use crate::store::StoreError;
 pub use admin::{ADMIN_CACHE_TTL, Admin, AdminCache, require_admin};
 pub use api_token::{Claims, DEFAULT_API_TOKEN_TTL_DAYS, KeyRing, Keys, issue_api_token};
 pub use oci::{OCI_TOKEN_TTL, OciAccess, OciClaims, OciTokens};
+pub use principal::{PROJECT_KEY_PREFIX, Principal, USER_KEY_PREFIX, authenticate};
 pub use runner_key::{
-    RUNNER_KEY_PREFIX, RunnerKey, hash_runner_key, new_runner_key, runner_key_shape,
+    RUNNER_KEY_PREFIX, RunnerKey, hash_runner_key, new_key, new_runner_key, runner_key_shape,
 };
 
 /// Why a request's credentials were refused. The wording is here, once;
@@ -62,6 +64,26 @@ pub enum AuthError {
     OtherRunner,
     #[error("the runner key is no longer valid")]
     RunnerKeyChanged,
+    #[error(
+        "malformed key: a project key is `bencher_run_` and a user key `bencher_user_`, each \
+         followed by 30 letters and digits"
+    )]
+    MalformedKey,
+    #[error("the key is not known to this server")]
+    UnknownKey,
+    #[error("the key has been revoked")]
+    KeyRevoked,
+    #[error("the key has expired: create a new one")]
+    KeyExpired,
+    #[error(
+        "a project key may only submit runs to its project and read that project, its jobs \
+         and its reports"
+    )]
+    ProjectKeyOnlyItsRuns,
+    #[error("a project key only gives access to its own project")]
+    OtherProject,
+    #[error("a user may only manage their own keys (or be an admin)")]
+    OtherUser,
     /// The credentials could not be checked.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -71,7 +93,14 @@ impl AuthError {
     /// Valid credentials without the right to do this (403), rather than
     /// credentials that are not valid (401).
     pub fn is_forbidden(&self) -> bool {
-        matches!(self, Self::NotAdmin(_) | Self::OtherRunner)
+        matches!(
+            self,
+            Self::NotAdmin(_)
+                | Self::OtherRunner
+                | Self::ProjectKeyOnlyItsRuns
+                | Self::OtherProject
+                | Self::OtherUser
+        )
     }
 }
 

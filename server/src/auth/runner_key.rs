@@ -24,8 +24,14 @@ const LEGACY_RUNNER_KEY_HEX: usize = 64;
 /// from the OS CSPRNG (about 178 bits), each drawn uniformly: a byte is
 /// used only if it is below 248 (4 × 62), so `byte % 62` has no bias.
 pub fn new_runner_key() -> String {
-    let mut key = String::with_capacity(RUNNER_KEY_PREFIX.len() + RUNNER_KEY_CHARS);
-    key.push_str(RUNNER_KEY_PREFIX);
+    new_key(RUNNER_KEY_PREFIX)
+}
+
+/// A new key: `prefix` and 30 letters and digits from the OS CSPRNG (a
+/// runner's, a project's or a user's: Bencher's shape of all three).
+pub fn new_key(prefix: &str) -> String {
+    let mut key = String::with_capacity(prefix.len() + RUNNER_KEY_CHARS);
+    key.push_str(prefix);
     let mut left = RUNNER_KEY_CHARS;
     while left > 0 {
         for byte in random_bytes::<64>() {
@@ -36,6 +42,13 @@ pub fn new_runner_key() -> String {
         }
     }
     key
+}
+
+/// Whether `token` is `prefix` and 30 letters and digits.
+pub(super) fn has_key_shape(token: &str, prefix: &str) -> bool {
+    token.strip_prefix(prefix).is_some_and(|rest| {
+        rest.len() == RUNNER_KEY_CHARS && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+    })
 }
 
 /// The SHA-256 of a runner key: the only form in which it is stored.

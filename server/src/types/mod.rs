@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 mod job;
+mod project;
+mod report;
+pub use report::*;
+pub use project::*;
 pub mod time;
 pub use job::*;
 

@@ -488,5 +488,9 @@ mod tests;
 mod jobs;
 pub use jobs::*;
 
+mod lists;
+pub use lists::*;
 mod registry;
 pub use registry::*;
+
+pub mod image;

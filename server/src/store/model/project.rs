@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::{NameKind, NewJob, RefTo, RunnerKeyHash, Visibility};
 use crate::bmf::Adapter;
 use crate::validate::{ResourceName, Slug};
+pub use crate::validate::{KeyQuery, ReportQuery};
 
 /// Projects, as a type parameter of [`RefTo`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,18 +120,6 @@ pub struct KeyRow {
     pub revoked: Option<DateTime<Utc>>,
 }
 
-/// Which keys of one owner to list.
-#[derive(Clone, Debug)]
-pub struct KeyQuery {
-    pub name: Option<String>,
-    pub search: Option<String>,
-    /// Include revoked keys (default: only live ones).
-    pub revoked: bool,
-    pub descending: bool,
-    pub per_page: u32,
-    pub page: u32,
-}
-
 /// What a key proves, found by its hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyHolder {
@@ -228,18 +217,6 @@ pub struct NewRun {
     pub job: Option<NewJob>,
     /// Without a job: the results, per iteration.
     pub results: Vec<Vec<crate::bmf::BenchmarkResult>>,
-}
-
-/// Which reports of a project to list (newest first by default).
-#[derive(Clone, Debug)]
-pub struct ReportQuery {
-    pub branch: Option<String>,
-    pub testbed: Option<String>,
-    pub start_time: Option<DateTime<Utc>>,
-    pub end_time: Option<DateTime<Utc>>,
-    pub ascending: bool,
-    pub per_page: u32,
-    pub page: u32,
 }
 
 /// How a name becomes a slug for a project's named things (a name that

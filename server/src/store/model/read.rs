@@ -154,7 +154,7 @@ impl ReportRow {
         };
         Ok(Self {
             uuid: row.uuid(0)?,
-            adapter: row.stored_enum(1, crate::bmf::Adapter::parse)?,
+            adapter: row.stored_enum(1, |s| crate::bmf::Adapter::parse("adapter", s).ok())?,
             start_time: row.time(2)?,
             end_time: row.time(3)?,
             job: row.opt_uuid(4)?,
@@ -207,7 +207,7 @@ impl JobRow {
             priority: row.int_as(12)?,
             last_heartbeat: row.opt_time(13)?,
             timeout: row.int_as(14)?,
-            adapter: row.opt_enum(16, crate::bmf::Adapter::parse)?,
+            adapter: row.opt_enum(16, |s| crate::bmf::Adapter::parse("adapter", s).ok())?,
             project: row.opt_uuid(17)?,
         })
     }

@@ -108,6 +108,7 @@ impl Target {
         check: impl Fn(S::Value, &str) -> Result<(), TestCaseError>,
     ) {
         let config = Config {
+            submit: Default::default(),
             cases: CASES,
             failure_persistence: None,
             ..Config::default()

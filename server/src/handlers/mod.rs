@@ -2,99 +2,23 @@
 //! credential in its signature, makes one store call, and wraps the answer
 //! (the store's rows become wire views here, through [`crate::views`]).
 
-use dropshot::{
-    HttpError, HttpResponseCreated, HttpResponseDeleted, HttpResponseHeaders, HttpResponseOk,
-    RequestContext,
-};
+use dropshot::{HttpError, HttpResponseDeleted, HttpResponseOk, RequestContext};
 
-use crate::api::{Created, JobsPage, RunnersApi, RunnersPage, SpecsPage};
-use crate::auth;
-use crate::credential::{AdminUser, ChannelAuth, RunnerAuth};
+use crate::api::{
+    Created, JobsPage, ProjectKeysPage, ProjectsPage, ReportsPage, RunnersApi, RunnersPage,
+    SpecsPage, UserKeysPage,
+};
+use crate::credential::{AdminUser, ChannelAuth, RunnerAuth, Submitter};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::server::Context;
-use crate::store::model::JobRow;
-use crate::store::{RunnerKeyHash, RunnerRef, SpecRef};
+use crate::store::{RunnerRef, SpecRef};
 use crate::types::*;
 
-/// The Bencher API version this server reports when a request names none
-/// it speaks (Bencher's CLI warns when it differs from its own).
-pub const BENCHER_API_VERSION: &str = "0.6.2";
-/// The Bencher versions whose runner endpoints this server speaks: 0.6.N
-/// for N in this range.
-const BENCHER_PATCHES: std::ops::RangeInclusive<u32> = 2..=12;
-
-/// The version to report to a client that sent `api-version: requested`:
-/// its own, if this server speaks it, else [`BENCHER_API_VERSION`].
-pub fn api_version(requested: Option<&str>) -> &str {
-    requested
-        .filter(|v| {
-            v.strip_prefix("0.6.")
-                .and_then(|patch| patch.parse::<u32>().ok())
-                .is_some_and(|patch| BENCHER_PATCHES.contains(&patch))
-        })
-        .filter(|v| v.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
-        .unwrap_or(BENCHER_API_VERSION)
-}
-
-/// A new runner key with the SHA-256 that the store keeps of it.
-fn new_runner_key() -> (String, RunnerKeyHash) {
-    let key = auth::new_runner_key();
-    let hash = auth::hash_runner_key(&key);
-    (key, hash)
-}
-
-/// Rotates a runner's key: `/key` and its v0.6.2 name `/token`.
-async fn rotate_key(
-    rqctx: RequestContext<Context>,
-    admin: auth::Admin,
-    path: PathParams<RunnerPath>,
-) -> Result<Created<JsonRunnerKey>, HttpError> {
-    let cx = rqctx.context();
-    let runner = path.open(&admin)?.runner;
-    let (key, hash) = new_runner_key();
-    let uuid = cx
-        .store
-        .rotate_runner_key((runner.into(), hash), &admin.actor())
-        .await?;
-    Ok(created(JsonRunnerKey::new(uuid, key), "runners", uuid))
-}
-
-/// A 201 answer with `Location: /v0/{collection}/{uuid}`.
-pub fn created<T>(item: T, collection: &str, uuid: uuid::Uuid) -> Created<T>
-where
-    T: serde::Serialize + schemars::JsonSchema + Send + Sync + 'static,
-{
-    HttpResponseHeaders::new(
-        HttpResponseCreated(item),
-        LocationHeader {
-            location: format!("/v0/{collection}/{uuid}"),
-        },
-    )
-}
-
-/// A page of the store's rows as their wire views, with its `X-Total-Count`.
-fn page<R, T>(
-    (items, total): (Vec<R>, u64),
-) -> HttpResponseHeaders<HttpResponseOk<Vec<T>>, TotalCountHeader>
-where
-    T: From<R> + serde::Serialize + schemars::JsonSchema + Send + Sync + 'static,
-{
-    HttpResponseHeaders::new(
-        HttpResponseOk(items.into_iter().map(T::from).collect()),
-        TotalCountHeader {
-            x_total_count: total.to_string(),
-        },
-    )
-}
-
-/// A page of jobs as their wire views.
-fn jobs_page((jobs, total): (Vec<JobRow>, u64)) -> Result<JobsPage, HttpError> {
-    let jobs = jobs
-        .into_iter()
-        .map(JsonJob::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(page((jobs, total)))
-}
+mod runs;
+mod support;
+pub use support::{BENCHER_API_VERSION, api_version, created};
+use runs::KeyAt;
+use support::{jobs_page, new_runner_key, page, rotate_key};
 
 /// The implementation of [`RunnersApi`].
 pub enum RunnersImpl {}
@@ -359,5 +283,193 @@ impl RunnersApi for RunnersImpl {
         rqctx: RequestContext<Context>,
     ) -> Result<HttpResponseOk<JsonOpenApi>, HttpError> {
         Ok(HttpResponseOk(rqctx.context().spec.clone()))
+    }
+
+    async fn run_post(
+        rqctx: RequestContext<Context>,
+        Submitter(who): Submitter,
+        body: JsonBody<JsonNewRun>,
+    ) -> Result<Created<JsonReport>, HttpError> {
+        runs::run_post(rqctx.context(), who, body).await
+    }
+
+    async fn org_projects_get(
+        rqctx: RequestContext<Context>,
+        Submitter(who): Submitter,
+        path: PathParams<OrganizationPath>,
+        query: QueryParams<ProjectsQuery>,
+    ) -> Result<ProjectsPage, HttpError> {
+        runs::projects_get(rqctx.context(), who, Some(path), query).await
+    }
+
+    async fn org_project_post(
+        rqctx: RequestContext<Context>,
+        Submitter(who): Submitter,
+        path: PathParams<OrganizationPath>,
+        body: JsonBody<JsonNewProject>,
+    ) -> Result<Created<JsonProject>, HttpError> {
+        runs::org_project_post(rqctx.context(), who, path, body).await
+    }
+
+    async fn projects_get(
+        rqctx: RequestContext<Context>,
+        Submitter(who): Submitter,
+        query: QueryParams<ProjectsQuery>,
+    ) -> Result<ProjectsPage, HttpError> {
+        runs::projects_get(rqctx.context(), who, None, query).await
+    }
+
+    async fn project_get(
+        rqctx: RequestContext<Context>,
+        Submitter(who): Submitter,
+        path: PathParams<ProjectPath>,
+    ) -> Result<HttpResponseOk<JsonProject>, HttpError> {
+        runs::project_get(rqctx.context(), who, path).await
+    }
+
+    async fn project_patch(
+        rqctx: RequestContext<Context>,
+        AdminUser(admin): AdminUser,
+        path: PathParams<ProjectPath>,
+        body: JsonBody<JsonUpdateProject>,
+    ) -> Result<HttpResponseOk<JsonProject>, HttpError> {
+        runs::project_patch(rqctx.context(), admin, path, body).await
+    }
+
+    async fn project_delete(
+        rqctx: RequestContext<Context>,
+        AdminUser(admin): AdminUser,
+        path: PathParams<ProjectPath>,
+        query: QueryParams<ProjectDeleteQuery>,
+    ) -> Result<HttpResponseDeleted, HttpError> {
+        runs::project_delete(rqctx.context(), admin, path, query).await
+    }
+
+    async fn proj_jobs_get(
+        rqctx: RequestContext<Context>,
+        Submitter(who): Submitter,
+        path: PathParams<ProjectPath>,
+        query: QueryParams<RunnerJobsQuery>,
+    ) -> Result<JobsPage, HttpError> {
+        runs::proj_jobs_get(rqctx.context(), who, path, query).await
+    }
+
+    async fn proj_job_get(
+        rqctx: RequestContext<Context>,
+        Submitter(who): Submitter,
+        path: PathParams<ProjectJobPath>,
+    ) -> Result<HttpResponseOk<JsonJob>, HttpError> {
+        runs::proj_job_get(rqctx.context(), who, path).await
+    }
+
+    async fn proj_reports_get(
+        rqctx: RequestContext<Context>,
+        Submitter(who): Submitter,
+        path: PathParams<ProjectPath>,
+        query: QueryParams<ReportsQuery>,
+    ) -> Result<ReportsPage, HttpError> {
+        runs::proj_reports_get(rqctx.context(), who, path, query).await
+    }
+
+    async fn proj_report_get(
+        rqctx: RequestContext<Context>,
+        Submitter(who): Submitter,
+        path: PathParams<ReportPath>,
+    ) -> Result<HttpResponseOk<JsonReport>, HttpError> {
+        runs::proj_report_get(rqctx.context(), who, path).await
+    }
+
+    async fn proj_keys_get(
+        rqctx: RequestContext<Context>,
+        AdminUser(admin): AdminUser,
+        path: PathParams<ProjectPath>,
+        query: QueryParams<KeysQuery>,
+    ) -> Result<ProjectKeysPage, HttpError> {
+        runs::proj_keys_get(rqctx.context(), admin, path, query).await
+    }
+
+    async fn proj_key_post(
+        rqctx: RequestContext<Context>,
+        AdminUser(admin): AdminUser,
+        path: PathParams<ProjectPath>,
+        body: JsonBody<JsonNewKey>,
+    ) -> Result<Created<JsonProjectKeyCreated>, HttpError> {
+        runs::proj_key_post(rqctx.context(), admin, path, body).await
+    }
+
+    async fn proj_key_get(
+        rqctx: RequestContext<Context>,
+        AdminUser(admin): AdminUser,
+        path: PathParams<ProjectKeyPath>,
+    ) -> Result<HttpResponseOk<JsonProjectKey>, HttpError> {
+        runs::key_get(rqctx.context(), KeyAt::Project(admin, path)).await
+    }
+
+    async fn proj_key_patch(
+        rqctx: RequestContext<Context>,
+        AdminUser(admin): AdminUser,
+        path: PathParams<ProjectKeyPath>,
+        body: JsonBody<JsonUpdateKey>,
+    ) -> Result<HttpResponseOk<JsonProjectKey>, HttpError> {
+        let body = body.open(&admin)?;
+        runs::key_patch(rqctx.context(), KeyAt::Project(admin, path), body).await
+    }
+
+    async fn proj_key_delete(
+        rqctx: RequestContext<Context>,
+        AdminUser(admin): AdminUser,
+        path: PathParams<ProjectKeyPath>,
+    ) -> Result<HttpResponseDeleted, HttpError> {
+        runs::key_delete(rqctx.context(), KeyAt::Project(admin, path)).await
+    }
+
+    async fn user_keys_get(
+        rqctx: RequestContext<Context>,
+        Submitter(who): Submitter,
+        path: PathParams<UserPath>,
+        query: QueryParams<KeysQuery>,
+    ) -> Result<UserKeysPage, HttpError> {
+        runs::user_keys_get(rqctx.context(), who, path, query).await
+    }
+
+    async fn user_key_post(
+        rqctx: RequestContext<Context>,
+        Submitter(who): Submitter,
+        path: PathParams<UserPath>,
+        body: JsonBody<JsonNewKey>,
+    ) -> Result<Created<JsonUserKeyCreated>, HttpError> {
+        runs::user_key_post(rqctx.context(), who, path, body).await
+    }
+
+    async fn user_key_get(
+        rqctx: RequestContext<Context>,
+        Submitter(who): Submitter,
+        path: PathParams<UserKeyPath>,
+    ) -> Result<HttpResponseOk<JsonUserKey>, HttpError> {
+        runs::key_get(rqctx.context(), KeyAt::User(who, path)).await
+    }
+
+    async fn user_key_patch(
+        rqctx: RequestContext<Context>,
+        Submitter(who): Submitter,
+        path: PathParams<UserKeyPath>,
+        body: JsonBody<JsonUpdateKey>,
+    ) -> Result<HttpResponseOk<JsonUserKey>, HttpError> {
+        let body = body.open(&who)?;
+        runs::key_patch(rqctx.context(), KeyAt::User(who, path), body).await
+    }
+
+    async fn user_key_delete(
+        rqctx: RequestContext<Context>,
+        Submitter(who): Submitter,
+        path: PathParams<UserKeyPath>,
+    ) -> Result<HttpResponseDeleted, HttpError> {
+        runs::key_delete(rqctx.context(), KeyAt::User(who, path)).await
+    }
+
+    async fn server_config_console_get(
+        rqctx: RequestContext<Context>,
+    ) -> Result<HttpResponseOk<JsonConsole>, HttpError> {
+        Ok(runs::console(rqctx.context()))
     }
 }

@@ -2,6 +2,8 @@
 //! the store's rows, and the store's new items and change sets made from
 //! request bodies. A field renamed on the wire changes only this file.
 
+pub mod runs;
+
 use crate::store::StoreError;
 use crate::store::model::{
     self, JobRow, NewJob, NewRunner, NewSpec, RunnerChanges, RunnerRow, SpecChanges, SpecRow,

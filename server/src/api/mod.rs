@@ -6,33 +6,16 @@
 //! request, and the operation's `security` in the document.
 
 use dropshot::{
-    HttpError, HttpResponseCreated, HttpResponseDeleted, HttpResponseHeaders, HttpResponseOk,
-    RequestContext, WebsocketChannelResult, WebsocketConnection,
+    HttpError, HttpResponseDeleted, HttpResponseOk, RequestContext, WebsocketChannelResult,
+    WebsocketConnection,
 };
 
-use crate::credential::{self, AdminUser, ChannelAuth, Credentials, RunnerAuth, declare_security};
+mod document;
+pub use document::*;
+
+use crate::credential::{AdminUser, ChannelAuth, Credentials, RunnerAuth, Submitter};
 use crate::extract::{JsonBody, PathParams, QueryParams};
-use crate::types::{
-    CloseReason, JobPath, JobsQuery, JsonApiVersion, JsonClaimedJob, JsonJob, JsonNewJob,
-    JsonNewRunner, JsonNewRunnerSpec, JsonNewSpec, JsonOpenApi, JsonRunner, JsonRunnerKey,
-    JsonSpec, JsonUpdateRunner, JsonUpdateSpec, LocationHeader, RunnerJobsQuery, RunnerMessage,
-    RunnerPath, RunnerSpecPath, RunnersQuery, ServerMessage, SpecPath, SpecsQuery,
-    TotalCountHeader,
-};
-
-/// The title of the OpenAPI document.
-pub const API_TITLE: &str = "Runners API";
-/// The version of the OpenAPI document.
-pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// A page of runners with the number of runners matching the filters.
-pub type RunnersPage = HttpResponseHeaders<HttpResponseOk<Vec<JsonRunner>>, TotalCountHeader>;
-/// A 201 answer with a `Location` header.
-pub type Created<T> = HttpResponseHeaders<HttpResponseCreated<T>, LocationHeader>;
-/// A page of specs with the number of specs matching the filters.
-pub type SpecsPage = HttpResponseHeaders<HttpResponseOk<Vec<JsonSpec>>, TotalCountHeader>;
-/// A page of jobs with the number of jobs matching the filters.
-pub type JobsPage = HttpResponseHeaders<HttpResponseOk<Vec<JsonJob>>, TotalCountHeader>;
+use crate::types::*;
 
 /// The runners API (Bencher's `/v0/runners`, `/v0/specs` and `/v0/server`
 /// endpoints).
@@ -363,55 +346,214 @@ pub trait RunnersApi {
     async fn server_spec_get(
         rqctx: RequestContext<Self::Context>,
     ) -> Result<HttpResponseOk<JsonOpenApi>, HttpError>;
-}
 
-/// The API description of the implementation `I`, to serve: its context
-/// becomes usable by the credential extractors ([`crate::credential`]).
-pub fn api_description<I: RunnersApi>()
--> Result<dropshot::ApiDescription<I::Context>, dropshot::ApiDescriptionBuildErrors> {
-    credential::register::<I::Context>();
-    runners_api_mod::api_description::<I>()
-}
+    /// Submit a run
+    ///
+    /// Bencher's `bencher run`: with `job`, queue it (its output becomes the
+    /// report once processed); without, record `results` (Bencher Metric
+    /// Format) now. Answers the report. The body may be up to 4 MiB.
+    #[endpoint { method = POST, path = "/v0/run", tags = ["runs"],
+                 request_body_max_bytes = 4194304 }]
+    async fn run_post(
+        rqctx: RequestContext<Self::Context>,
+        who: Submitter,
+        body: JsonBody<JsonNewRun>,
+    ) -> Result<Created<JsonReport>, HttpError>;
 
-/// The OpenAPI document of [`RunnersApi`], as checked in at `openapi.json`.
-/// Produced from the declarations alone: no server needs to run.
-pub fn openapi_document() -> String {
-    let api = runners_api_mod::stub_api_description()
-        .expect("the API declarations are consistent (checked by the spec test)");
-    let mut out = Vec::new();
-    api.openapi(
-        API_TITLE,
-        dropshot::semver::Version::parse(API_VERSION).expect("the crate version is semver"),
-    )
-    .description(
-        "A Bencher-compatible runner registry: list, create, view and update \
-         benchmark runners and their hardware specs, and rotate runner keys.",
-    )
-    .license_name("Apache-2.0")
-    .write(&mut out)
-    .expect("the OpenAPI document serializes");
-    let mut spec: serde_json::Value = serde_json::from_slice(&out).expect("dropshot writes JSON");
-    declare_security(&mut spec);
-    declare_channel_messages(&mut spec);
-    serde_json::to_string_pretty(&spec).expect("the OpenAPI document serializes")
-}
+    /// List an organization's projects
+    ///
+    /// The projects of the organization (`default`: this server's one).
+    #[endpoint { method = GET, path = "/v0/organizations/{organization}/projects",
+                 tags = ["projects"] }]
+    async fn org_projects_get(
+        rqctx: RequestContext<Self::Context>,
+        who: Submitter,
+        path: PathParams<OrganizationPath>,
+        query: QueryParams<ProjectsQuery>,
+    ) -> Result<ProjectsPage, HttpError>;
 
-/// Adds the runner channel's message types to the document's components
-/// (dropshot describes a WebSocket's upgrade, not its messages), so that an
-/// SDK generated from it has them typed.
-fn declare_channel_messages(spec: &mut serde_json::Value) {
-    let settings = schemars::r#gen::SchemaSettings::openapi3().with(|s| {
-        s.definitions_path = "#/components/schemas/".to_owned();
-    });
-    let mut generator = settings.into_generator();
-    generator.subschema_for::<RunnerMessage>();
-    generator.subschema_for::<ServerMessage>();
-    generator.subschema_for::<JsonClaimedJob>();
-    generator.subschema_for::<CloseReason>();
-    let schemas = &mut spec["components"]["schemas"];
-    for (name, schema) in generator.take_definitions() {
-        if schemas.get(&name).is_none() {
-            schemas[name] = serde_json::to_value(schema).expect("a schema serializes");
-        }
-    }
+    /// Create a project
+    ///
+    /// Create a project in the organization (`default`). A user's, not a
+    /// project key's.
+    #[endpoint { method = POST, path = "/v0/organizations/{organization}/projects",
+                 tags = ["projects"] }]
+    async fn org_project_post(
+        rqctx: RequestContext<Self::Context>,
+        who: Submitter,
+        path: PathParams<OrganizationPath>,
+        body: JsonBody<JsonNewProject>,
+    ) -> Result<Created<JsonProject>, HttpError>;
+
+    /// List projects
+    ///
+    /// The projects (a project key sees its own only).
+    #[endpoint { method = GET, path = "/v0/projects", tags = ["projects"] }]
+    async fn projects_get(
+        rqctx: RequestContext<Self::Context>,
+        who: Submitter,
+        query: QueryParams<ProjectsQuery>,
+    ) -> Result<ProjectsPage, HttpError>;
+
+    /// View a project
+    #[endpoint { method = GET, path = "/v0/projects/{project}", tags = ["projects"] }]
+    async fn project_get(
+        rqctx: RequestContext<Self::Context>,
+        who: Submitter,
+        path: PathParams<ProjectPath>,
+    ) -> Result<HttpResponseOk<JsonProject>, HttpError>;
+
+    /// Update a project
+    #[endpoint { method = PATCH, path = "/v0/projects/{project}", tags = ["projects"] }]
+    async fn project_patch(
+        rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
+        path: PathParams<ProjectPath>,
+        body: JsonBody<JsonUpdateProject>,
+    ) -> Result<HttpResponseOk<JsonProject>, HttpError>;
+
+    /// Delete a project
+    ///
+    /// Delete a project with its keys and reports (its jobs stay).
+    #[endpoint { method = DELETE, path = "/v0/projects/{project}", tags = ["projects"] }]
+    async fn project_delete(
+        rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
+        path: PathParams<ProjectPath>,
+        query: QueryParams<ProjectDeleteQuery>,
+    ) -> Result<HttpResponseDeleted, HttpError>;
+
+    /// List a project's jobs
+    #[endpoint { method = GET, path = "/v0/projects/{project}/jobs", tags = ["projects"] }]
+    async fn proj_jobs_get(
+        rqctx: RequestContext<Self::Context>,
+        who: Submitter,
+        path: PathParams<ProjectPath>,
+        query: QueryParams<RunnerJobsQuery>,
+    ) -> Result<JobsPage, HttpError>;
+
+    /// View a project's job
+    #[endpoint { method = GET, path = "/v0/projects/{project}/jobs/{job}", tags = ["projects"] }]
+    async fn proj_job_get(
+        rqctx: RequestContext<Self::Context>,
+        who: Submitter,
+        path: PathParams<ProjectJobPath>,
+    ) -> Result<HttpResponseOk<JsonJob>, HttpError>;
+
+    /// List a project's reports
+    #[endpoint { method = GET, path = "/v0/projects/{project}/reports", tags = ["projects"] }]
+    async fn proj_reports_get(
+        rqctx: RequestContext<Self::Context>,
+        who: Submitter,
+        path: PathParams<ProjectPath>,
+        query: QueryParams<ReportsQuery>,
+    ) -> Result<ReportsPage, HttpError>;
+
+    /// View a project's report
+    #[endpoint { method = GET, path = "/v0/projects/{project}/reports/{report}",
+                 tags = ["projects"] }]
+    async fn proj_report_get(
+        rqctx: RequestContext<Self::Context>,
+        who: Submitter,
+        path: PathParams<ReportPath>,
+    ) -> Result<HttpResponseOk<JsonReport>, HttpError>;
+
+    /// List a project's keys
+    #[endpoint { method = GET, path = "/v0/projects/{project}/keys", tags = ["keys"] }]
+    async fn proj_keys_get(
+        rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
+        path: PathParams<ProjectPath>,
+        query: QueryParams<KeysQuery>,
+    ) -> Result<ProjectKeysPage, HttpError>;
+
+    /// Create a project key
+    ///
+    /// A `bencher_run_` key: runs to this project and reads of it, its jobs
+    /// and reports. Shown this once.
+    #[endpoint { method = POST, path = "/v0/projects/{project}/keys", tags = ["keys"] }]
+    async fn proj_key_post(
+        rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
+        path: PathParams<ProjectPath>,
+        body: JsonBody<JsonNewKey>,
+    ) -> Result<Created<JsonProjectKeyCreated>, HttpError>;
+
+    /// View a project key
+    #[endpoint { method = GET, path = "/v0/projects/{project}/keys/{key}", tags = ["keys"] }]
+    async fn proj_key_get(
+        rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
+        path: PathParams<ProjectKeyPath>,
+    ) -> Result<HttpResponseOk<JsonProjectKey>, HttpError>;
+
+    /// Rename a project key
+    #[endpoint { method = PATCH, path = "/v0/projects/{project}/keys/{key}", tags = ["keys"] }]
+    async fn proj_key_patch(
+        rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
+        path: PathParams<ProjectKeyPath>,
+        body: JsonBody<JsonUpdateKey>,
+    ) -> Result<HttpResponseOk<JsonProjectKey>, HttpError>;
+
+    /// Revoke a project key
+    #[endpoint { method = DELETE, path = "/v0/projects/{project}/keys/{key}", tags = ["keys"] }]
+    async fn proj_key_delete(
+        rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
+        path: PathParams<ProjectKeyPath>,
+    ) -> Result<HttpResponseDeleted, HttpError>;
+
+    /// List a user's keys
+    #[endpoint { method = GET, path = "/v0/users/{user}/keys", tags = ["keys"] }]
+    async fn user_keys_get(
+        rqctx: RequestContext<Self::Context>,
+        who: Submitter,
+        path: PathParams<UserPath>,
+        query: QueryParams<KeysQuery>,
+    ) -> Result<UserKeysPage, HttpError>;
+
+    /// Create a user key
+    ///
+    /// A `bencher_user_` key with the user's rights. Shown this once.
+    #[endpoint { method = POST, path = "/v0/users/{user}/keys", tags = ["keys"] }]
+    async fn user_key_post(
+        rqctx: RequestContext<Self::Context>,
+        who: Submitter,
+        path: PathParams<UserPath>,
+        body: JsonBody<JsonNewKey>,
+    ) -> Result<Created<JsonUserKeyCreated>, HttpError>;
+
+    /// View a user key
+    #[endpoint { method = GET, path = "/v0/users/{user}/keys/{key}", tags = ["keys"] }]
+    async fn user_key_get(
+        rqctx: RequestContext<Self::Context>,
+        who: Submitter,
+        path: PathParams<UserKeyPath>,
+    ) -> Result<HttpResponseOk<JsonUserKey>, HttpError>;
+
+    /// Rename a user key
+    #[endpoint { method = PATCH, path = "/v0/users/{user}/keys/{key}", tags = ["keys"] }]
+    async fn user_key_patch(
+        rqctx: RequestContext<Self::Context>,
+        who: Submitter,
+        path: PathParams<UserKeyPath>,
+        body: JsonBody<JsonUpdateKey>,
+    ) -> Result<HttpResponseOk<JsonUserKey>, HttpError>;
+
+    /// Revoke a user key
+    #[endpoint { method = DELETE, path = "/v0/users/{user}/keys/{key}", tags = ["keys"] }]
+    async fn user_key_delete(
+        rqctx: RequestContext<Self::Context>,
+        who: Submitter,
+        path: PathParams<UserKeyPath>,
+    ) -> Result<HttpResponseDeleted, HttpError>;
+
+    /// View the console's URL
+    ///
+    /// Where Bencher's CLI sends people to see a report. No authentication.
+    #[endpoint { method = GET, path = "/v0/server/config/console", tags = ["server"] }]
+    async fn server_config_console_get(
+        rqctx: RequestContext<Self::Context>,
+    ) -> Result<HttpResponseOk<JsonConsole>, HttpError>;
 }

@@ -1,0 +1,477 @@
+//! The submitter side's handlers (Bencher v0.6.12's `bencher run`,
+//! projects, project and user keys, reports): each checks what its
+//! credential may do ([`Principal`]), calls the store, and makes the view.
+
+use chrono::Duration;
+use dropshot::{HttpError, HttpResponseDeleted, HttpResponseOk};
+
+use super::support::{created, jobs_page, page};
+use crate::api::{Created, JobsPage, ProjectKeysPage, ProjectsPage, ReportsPage, UserKeysPage};
+use crate::auth::{self, Admin, PROJECT_KEY_PREFIX, Principal, USER_KEY_PREFIX};
+use crate::bmf;
+use crate::extract::{JsonBody, PathParams, QueryParams};
+use crate::server::Context;
+use crate::store::{
+    KeyOwner, NewJob, NewKey, NewProject, NewRun, ProjectRef, Projects, RunProject, StoreError,
+};
+use crate::types::*;
+use crate::validate::image::ImageReference;
+use crate::validate::{Invalid, Ref, ResourceName, Slug, TIMEOUT_DEFAULT, Timeout};
+use crate::views::runs::{project, report};
+
+/// A key's lifetime when none is asked for: Bencher's (over 128 years).
+const KEY_TTL_DEFAULT_SECONDS: i64 = u32::MAX as i64;
+
+fn bad(field: &str, rule: impl Into<String>) -> HttpError {
+    HttpError::from(Invalid {
+        field: field.to_owned(),
+        rule: rule.into(),
+    })
+}
+
+/// The project a run goes to, checked against the credential before any
+/// lookup; made from a slug on first use (never from a UUID, never for a
+/// project key, never for a run with a job: its image names it).
+async fn run_project(
+    cx: &Context,
+    who: &Principal,
+    run: &JsonNewRun,
+    image: Option<&ImageReference>,
+) -> Result<RunProject, HttpError> {
+    let named = match (&run.project, who, image) {
+        (Some(r), _, _) => r.clone(),
+        (None, Principal::Project { project, .. }, _) => Ref::Uuid(*project),
+        (None, _, Some(image)) => image
+            .project_repository()
+            .and_then(|r| uuid::Uuid::try_parse(r).ok())
+            .map(Ref::Uuid)
+            .ok_or_else(|| bad("project", "required: the image's repository is not a UUID"))?,
+        (None, _, None) => return Err(bad("project", "required: a project's slug or UUID")),
+    };
+    who.may_use_project(&named).map_err(HttpError::from)?;
+    match cx.store.item::<Projects>(&named.clone().into()).await {
+        Ok(found) => Ok(RunProject::Existing(found.uuid)),
+        Err(StoreError::NotFound { .. }) if image.is_none() && who.user().is_ok() => {
+            match named {
+                Ref::Slug(slug) => Ok(RunProject::Create {
+                    name: ResourceName::try_from(slug.clone())
+                        .map_err(|_| bad("project", "a slug that is also a name"))?,
+                    slug: Slug::try_from(slug).map_err(|_| bad("project", "a slug"))?,
+                }),
+                Ref::Uuid(_) => Err(StoreError::NotFound {
+                    kind: crate::store::model::Kind::Project,
+                    by: named,
+                }
+                .into()),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A run's job as the queue takes it: its image pinned to a digest on the
+/// configured registry, in the project's repository.
+async fn run_job(
+    cx: &Context,
+    job: &JsonNewRunJob,
+    image: &ImageReference,
+    project: uuid::Uuid,
+    settings: &JsonReportSettings,
+) -> Result<NewJob, HttpError> {
+    let registry = cx.submit.registry_url.as_deref().ok_or_else(|| {
+        bad("job.image", "this server has no `--registry-url`: it cannot run images")
+    })?;
+    let host = registry.split_once("://").map_or(registry, |(_, h)| h);
+    let host = host.split('/').next().unwrap_or(host);
+    if image.host() != Some(host) {
+        return Err(bad("job.image", format!("must be on this server's registry `{host}`")));
+    }
+    if image.repository() != project.to_string() {
+        return Err(bad("job.image", format!("its repository must be the project's UUID `{project}`")));
+    }
+    let digest = match (image.digest(), image.tag()) {
+        (Some(d), _) => d.to_owned(),
+        (None, tag) => {
+            let tag = tag.unwrap_or("latest");
+            crate::registry::resolve_tag(registry, image.repository(), tag, None)
+                .await
+                .map_err(|e| match e {
+                    crate::registry::ResolveError::Unreachable { .. } => {
+                        HttpError::for_unavail(None, e.to_string())
+                    }
+                    e => bad("job.image", e.to_string()),
+                })?
+        }
+    };
+    let timeout = job
+        .timeout
+        .unwrap_or(Timeout::try_from(TIMEOUT_DEFAULT).expect("the default timeout is valid"));
+    let mut config = serde_json::json!({
+        "registry": registry, "project": project, "digest": digest,
+        "image": image.to_string(), "timeout": timeout.get(),
+    });
+    let optional = serde_json::json!({
+        "entrypoint": job.entrypoint, "cmd": job.cmd, "env": job.env,
+        "file_paths": job.file_paths, "build_time": job.build_time, "file_size": job.file_size,
+        "iter": job.iter, "allow_failure": job.allow_failure, "backdate": job.backdate,
+        "average": settings.average, "fold": settings.fold,
+    });
+    for (k, v) in optional.as_object().into_iter().flatten() {
+        if !v.is_null() {
+            config[k] = v.clone();
+        }
+    }
+    Ok(NewJob {
+        spec: job.spec.clone().map(Into::into),
+        config,
+        timeout: timeout.get(),
+        priority: 0,
+    })
+}
+
+pub(super) async fn run_post(
+    cx: &Context,
+    who: Principal,
+    body: JsonBody<JsonNewRun>,
+) -> Result<Created<JsonReport>, HttpError> {
+    let run = body.open(&who)?;
+    let settings = run.settings.clone().unwrap_or_default();
+    let adapter = settings.adapter()?;
+    let image = match &run.job {
+        Some(job) => Some(ImageReference::parse("job.image", &job.image)?),
+        None => None,
+    };
+    let target = run_project(cx, &who, &run, image.as_ref()).await?;
+    let (job, results) = match (&run.job, &image, &target) {
+        (Some(job), Some(image), RunProject::Existing(project)) => (
+            Some(run_job(cx, job, image, *project, &settings).await?),
+            Vec::new(),
+        ),
+        _ => (
+            None,
+            bmf::parse_results(adapter, &run.results).map_err(|e| bad("results", e))?,
+        ),
+    };
+    let new = NewRun {
+        project: target,
+        user: who.user().ok(),
+        branch: run.branch.as_deref().unwrap_or("main").to_owned(),
+        testbed: run.testbed.as_deref().unwrap_or("localhost").to_owned(),
+        adapter,
+        start_time: run.start_time,
+        end_time: run.end_time,
+        idempotency_key: run.idempotency_key,
+        job,
+        results,
+    };
+    let row = cx.store.create_run(new, &who.actor()).await?;
+    let uuid = row.uuid;
+    let path = format!("projects/{}/reports", row.project.slug);
+    Ok(created(report(row, cx.org().await?), &path, uuid))
+}
+
+/// The organization a path names: this server's one (`default` or its
+/// UUID), else 404.
+async fn organization(cx: &Context, path: PathParams<OrganizationPath>, who: &Principal) -> Result<(), HttpError> {
+    let org = path.open(who)?.organization;
+    let ours = match &org {
+        Ref::Slug(s) => s == "default",
+        Ref::Uuid(u) => *u == cx.org().await?,
+    };
+    ours.then_some(()).ok_or_else(|| {
+        HttpError::for_not_found(None, format!("organization `{org}` not found: this server's is `default`"))
+    })
+}
+
+pub(super) async fn projects_get(
+    cx: &Context,
+    who: Principal,
+    org: Option<PathParams<OrganizationPath>>,
+    query: QueryParams<ProjectsQuery>,
+) -> Result<ProjectsPage, HttpError> {
+    if let Some(path) = org {
+        organization(cx, path, &who).await?;
+    }
+    let q = query.open(&who)?;
+    let org = cx.org().await?;
+    let (rows, total) = match &who {
+        Principal::Project { project, .. } => {
+            let own = cx.store.item::<Projects>(&(*project).into()).await?;
+            (vec![own], 1)
+        }
+        Principal::User { .. } => cx.store.list_projects(q).await?,
+    };
+    let rows: Vec<JsonProject> = rows.into_iter().map(|r| project(r, org)).collect();
+    Ok(page((rows, total)))
+}
+
+pub(super) async fn org_project_post(
+    cx: &Context,
+    who: Principal,
+    path: PathParams<OrganizationPath>,
+    body: JsonBody<JsonNewProject>,
+) -> Result<Created<JsonProject>, HttpError> {
+    who.user()?;
+    organization(cx, path, &who).await?;
+    let new = body.open(&who)?;
+    let new = NewProject {
+        name: new.name,
+        slug: new.slug,
+        url: new.url.map(String::from),
+        visibility: new.visibility.unwrap_or_default().into(),
+    };
+    let row = cx.store.create_project(new, &who.actor()).await?;
+    let uuid = row.uuid;
+    Ok(created(project(row, cx.org().await?), "projects", uuid))
+}
+
+/// The project a path names, once the credential may see it.
+async fn project_of(cx: &Context, who: &Principal, r: Ref) -> Result<crate::store::ProjectRow, HttpError> {
+    who.may_use_project(&r)?;
+    let row = cx.store.item::<Projects>(&r.into()).await?;
+    who.may_see(&row)?;
+    Ok(row)
+}
+
+pub(super) async fn project_get(
+    cx: &Context,
+    who: Principal,
+    path: PathParams<ProjectPath>,
+) -> Result<HttpResponseOk<JsonProject>, HttpError> {
+    let r = path.open(&who)?.project;
+    Ok(HttpResponseOk(project(project_of(cx, &who, r).await?, cx.org().await?)))
+}
+
+pub(super) async fn project_patch(
+    cx: &Context,
+    admin: Admin,
+    path: PathParams<ProjectPath>,
+    body: JsonBody<JsonUpdateProject>,
+) -> Result<HttpResponseOk<JsonProject>, HttpError> {
+    let r: ProjectRef = path.open(&admin)?.project.into();
+    let changes = body.open(&admin)?.into();
+    let row = cx.store.update::<Projects>(r, changes, &admin.actor()).await?;
+    Ok(HttpResponseOk(project(row, cx.org().await?)))
+}
+
+pub(super) async fn project_delete(
+    cx: &Context,
+    admin: Admin,
+    path: PathParams<ProjectPath>,
+    query: QueryParams<ProjectDeleteQuery>,
+) -> Result<HttpResponseDeleted, HttpError> {
+    let r = path.open(&admin)?.project;
+    query.open(&admin)?;
+    cx.store.delete_project(r.into(), &admin.actor()).await?;
+    Ok(HttpResponseDeleted())
+}
+
+pub(super) async fn proj_jobs_get(
+    cx: &Context,
+    who: Principal,
+    path: PathParams<ProjectPath>,
+    query: QueryParams<RunnerJobsQuery>,
+) -> Result<JobsPage, HttpError> {
+    let r = path.open(&who)?.project;
+    let row = project_of(cx, &who, r).await?;
+    let mut q = query.open(&who)?;
+    q.project = Some(Ref::Uuid(row.uuid));
+    jobs_page(cx.store.list_jobs(None, q).await?)
+}
+
+pub(super) async fn proj_job_get(
+    cx: &Context,
+    who: Principal,
+    path: PathParams<ProjectJobPath>,
+) -> Result<HttpResponseOk<JsonJob>, HttpError> {
+    let p = path.open(&who)?;
+    let row = project_of(cx, &who, p.project).await?;
+    let job = cx.store.job(p.job).await?;
+    if job.project != Some(row.uuid) {
+        return Err(HttpError::for_not_found(
+            None,
+            format!("job {} not found in project `{}`", p.job, row.slug),
+        ));
+    }
+    Ok(HttpResponseOk(job.try_into()?))
+}
+
+pub(super) async fn proj_reports_get(
+    cx: &Context,
+    who: Principal,
+    path: PathParams<ProjectPath>,
+    query: QueryParams<ReportsQuery>,
+) -> Result<ReportsPage, HttpError> {
+    let r = path.open(&who)?.project;
+    let row = project_of(cx, &who, r).await?;
+    let q = query.open(&who)?;
+    let (rows, total) = cx.store.list_reports(row.uuid.into(), q).await?;
+    let org = cx.org().await?;
+    let rows: Vec<JsonReport> = rows.into_iter().map(|r| report(r, org)).collect();
+    Ok(page((rows, total)))
+}
+
+pub(super) async fn proj_report_get(
+    cx: &Context,
+    who: Principal,
+    path: PathParams<ReportPath>,
+) -> Result<HttpResponseOk<JsonReport>, HttpError> {
+    let p = path.open(&who)?;
+    let row = project_of(cx, &who, p.project).await?;
+    let found = cx.store.report(row.uuid.into(), p.report).await?;
+    Ok(HttpResponseOk(report(found, cx.org().await?)))
+}
+
+/// A new key of `owner`: the key (shown once) and its row.
+async fn new_key(
+    cx: &Context,
+    owner: KeyOwner,
+    body: JsonNewKey,
+    actor: &crate::store::Actor,
+) -> Result<(String, crate::store::KeyRow), HttpError> {
+    let prefix = match owner {
+        KeyOwner::Project(_) => PROJECT_KEY_PREFIX,
+        KeyOwner::User(_) => USER_KEY_PREFIX,
+    };
+    let key = auth::new_key(prefix);
+    let ttl = body.ttl.map_or(KEY_TTL_DEFAULT_SECONDS, i64::from);
+    let new = NewKey {
+        owner,
+        name: body.name,
+        hash: auth::hash_runner_key(&key),
+        expires: crate::store::now() + Duration::seconds(ttl),
+    };
+    Ok((key, cx.store.create_key(new, actor).await?))
+}
+
+/// The owner of a project's keys, for an admin.
+async fn project_owner(cx: &Context, admin: &Admin, r: Ref) -> Result<KeyOwner, HttpError> {
+    let _ = admin;
+    Ok(KeyOwner::Project(cx.store.item::<Projects>(&r.into()).await?.uuid))
+}
+
+/// The owner of a user's keys, once the credential may manage them.
+async fn user_owner(cx: &Context, who: &Principal, r: Ref) -> Result<KeyOwner, HttpError> {
+    who.user()?;
+    let user = cx.store.user(r).await?;
+    who.may_manage_user(user.uuid)?;
+    Ok(KeyOwner::User(user.uuid))
+}
+
+pub(super) async fn proj_keys_get(
+    cx: &Context,
+    admin: Admin,
+    path: PathParams<ProjectPath>,
+    query: QueryParams<KeysQuery>,
+) -> Result<ProjectKeysPage, HttpError> {
+    let owner = project_owner(cx, &admin, path.open(&admin)?.project).await?;
+    Ok(page(cx.store.list_keys(owner, query.open(&admin)?).await?))
+}
+
+pub(super) async fn proj_key_post(
+    cx: &Context,
+    admin: Admin,
+    path: PathParams<ProjectPath>,
+    body: JsonBody<JsonNewKey>,
+) -> Result<Created<JsonProjectKeyCreated>, HttpError> {
+    let owner = project_owner(cx, &admin, path.open(&admin)?.project).await?;
+    let (key, row) = new_key(cx, owner, body.open(&admin)?, &admin.actor()).await?;
+    let created_key = JsonProjectKeyCreated {
+        uuid: row.uuid,
+        project: row.owner_uuid,
+        name: row.name,
+        key,
+        creation: row.created,
+        expiration: row.expires,
+    };
+    let path = format!("projects/{}/keys", row.owner_uuid);
+    Ok(created(created_key, &path, row.uuid))
+}
+
+pub(super) async fn user_keys_get(
+    cx: &Context,
+    who: Principal,
+    path: PathParams<UserPath>,
+    query: QueryParams<KeysQuery>,
+) -> Result<UserKeysPage, HttpError> {
+    let owner = user_owner(cx, &who, path.open(&who)?.user).await?;
+    Ok(page(cx.store.list_keys(owner, query.open(&who)?).await?))
+}
+
+pub(super) async fn user_key_post(
+    cx: &Context,
+    who: Principal,
+    path: PathParams<UserPath>,
+    body: JsonBody<JsonNewKey>,
+) -> Result<Created<JsonUserKeyCreated>, HttpError> {
+    let owner = user_owner(cx, &who, path.open(&who)?.user).await?;
+    let (key, row) = new_key(cx, owner, body.open(&who)?, &who.actor()).await?;
+    let created_key = JsonUserKeyCreated {
+        uuid: row.uuid,
+        user: row.owner_uuid,
+        name: row.name,
+        key,
+        creation: row.created,
+        expiration: row.expires,
+    };
+    let path = format!("users/{}/keys", row.owner_uuid);
+    Ok(created(created_key, &path, row.uuid))
+}
+
+/// What a key's path names: its owner (checked) and the key.
+pub(super) enum KeyAt {
+    Project(Admin, PathParams<ProjectKeyPath>),
+    User(Principal, PathParams<UserKeyPath>),
+}
+
+impl KeyAt {
+    async fn open(self, cx: &Context) -> Result<(KeyOwner, uuid::Uuid, crate::store::Actor), HttpError> {
+        match self {
+            Self::Project(admin, path) => {
+                let p = path.open(&admin)?;
+                Ok((project_owner(cx, &admin, p.project).await?, p.key, admin.actor()))
+            }
+            Self::User(who, path) => {
+                let p = path.open(&who)?;
+                Ok((user_owner(cx, &who, p.user).await?, p.key, who.actor()))
+            }
+        }
+    }
+}
+
+pub(super) async fn key_get<T: From<crate::store::KeyRow> + View>(
+    cx: &Context,
+    at: KeyAt,
+) -> Result<HttpResponseOk<T>, HttpError> {
+    let (owner, key, _) = at.open(cx).await?;
+    Ok(HttpResponseOk(cx.store.key(owner, key).await?.into()))
+}
+
+pub(super) async fn key_patch<T: From<crate::store::KeyRow> + View>(
+    cx: &Context,
+    at: KeyAt,
+    body: JsonUpdateKey,
+) -> Result<HttpResponseOk<T>, HttpError> {
+    let (owner, key, actor) = at.open(cx).await?;
+    let row = match body.name {
+        Some(name) => cx.store.rename_key(owner, key, name, &actor).await?,
+        None => cx.store.key(owner, key).await?,
+    };
+    Ok(HttpResponseOk(row.into()))
+}
+
+pub(super) async fn key_delete(cx: &Context, at: KeyAt) -> Result<HttpResponseDeleted, HttpError> {
+    let (owner, key, actor) = at.open(cx).await?;
+    cx.store.revoke_key(owner, key, &actor).await?;
+    Ok(HttpResponseDeleted())
+}
+
+/// A view dropshot can answer with.
+pub(super) trait View: serde::Serialize + schemars::JsonSchema + Send + Sync + 'static {}
+
+impl<T: serde::Serialize + schemars::JsonSchema + Send + Sync + 'static> View for T {}
+
+pub(super) fn console(cx: &Context) -> HttpResponseOk<JsonConsole> {
+    let url = cx.submit.console_url.clone().unwrap_or_else(|| cx.own_url.clone());
+    HttpResponseOk(JsonConsole { url })
+}
