@@ -154,7 +154,10 @@ async fn resolve_with(
         _ => None,
     };
 
-    let head = request(reqwest::Method::HEAD).send().await.map_err(failed)?;
+    let head = request(reqwest::Method::HEAD)
+        .send()
+        .await
+        .map_err(failed)?;
     if let Some(e) = status_error(head.status()) {
         return Err(e);
     }
@@ -191,10 +194,12 @@ async fn resolve_with(
 /// `{scheme}://{host}[:{port}]/v2/{repository}/manifests/{tag}`, each path
 /// segment escaped.
 fn manifest_url(registry: &str, repository: &str, tag: &str) -> Result<url::Url, String> {
-    let mut url = url::Url::parse(registry)
-        .map_err(|e| format!("`{registry}` is not a URL ({e})"))?;
+    let mut url =
+        url::Url::parse(registry).map_err(|e| format!("`{registry}` is not a URL ({e})"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(format!("`{registry}` is not an http:// or https:// URL with a host"));
+        return Err(format!(
+            "`{registry}` is not an http:// or https:// URL with a host"
+        ));
     }
     if repository.is_empty() || tag.is_empty() {
         return Err("the repository and the tag must not be empty".to_owned());

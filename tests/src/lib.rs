@@ -44,9 +44,16 @@ pub struct TestServer {
     limits: Limits,
 }
 
+/// The registry the test servers take runs' images from (nothing listens
+/// there: the tests name images by digest, which needs no lookup).
+pub const TEST_REGISTRY: &str = "http://127.0.0.1:5000";
+
 fn config(db: PathBuf, tls: Option<Tls>) -> Config {
-    submit: Default::default(),
     Config {
+        submit: runners_server::server::Submit {
+            registry_url: Some(TEST_REGISTRY.to_owned()),
+            console_url: None,
+        },
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         db,
         log_level: LogLevel::Warning,

@@ -377,7 +377,7 @@ pub trait RunnersApi {
     /// Create a project in the organization (`default`). A user's, not a
     /// project key's.
     #[endpoint { method = POST, path = "/v0/organizations/{organization}/projects",
-                 tags = ["projects"] }]
+                 tags = ["projects"], request_body_max_bytes = 16384 }]
     async fn org_project_post(
         rqctx: RequestContext<Self::Context>,
         who: Submitter,
@@ -404,7 +404,8 @@ pub trait RunnersApi {
     ) -> Result<HttpResponseOk<JsonProject>, HttpError>;
 
     /// Update a project
-    #[endpoint { method = PATCH, path = "/v0/projects/{project}", tags = ["projects"] }]
+    #[endpoint { method = PATCH, path = "/v0/projects/{project}", tags = ["projects"],
+                 request_body_max_bytes = 16384 }]
     async fn project_patch(
         rqctx: RequestContext<Self::Context>,
         admin: AdminUser,

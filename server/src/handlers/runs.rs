@@ -46,7 +46,15 @@ async fn run_project(
             .and_then(|r| uuid::Uuid::try_parse(r).ok())
             .map(Ref::Uuid)
             .ok_or_else(|| bad("project", "required: the image's repository is not a UUID"))?,
-        (None, _, None) => return Err(bad("project", "required: a project's slug or UUID")),
+        // Bencher's on-the-fly project: a new one, its slug made from its
+        // name.
+        (None, Principal::User { .. }, None) => {
+            return Ok(RunProject::Create {
+                name: ResourceName::try_from("Project".to_owned())
+                    .expect("`Project` is a name"),
+                slug: None,
+            });
+        }
     };
     who.may_use_project(&named).map_err(HttpError::from)?;
     match cx.store.item::<Projects>(&named.clone().into()).await {
@@ -56,7 +64,7 @@ async fn run_project(
                 Ref::Slug(slug) => Ok(RunProject::Create {
                     name: ResourceName::try_from(slug.clone())
                         .map_err(|_| bad("project", "a slug that is also a name"))?,
-                    slug: Slug::try_from(slug).map_err(|_| bad("project", "a slug"))?,
+                    slug: Some(Slug::try_from(slug).map_err(|_| bad("project", "a slug"))?),
                 }),
                 Ref::Uuid(_) => Err(StoreError::NotFound {
                     kind: crate::store::model::Kind::Project,

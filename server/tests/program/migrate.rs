@@ -246,8 +246,13 @@ fn migrate_copies_a_registry_into_postgresql_where_keys_and_tokens_keep_working(
             "specs",
             "runners",
             "runner_specs",
+            "organization",
+            "projects",
+            "api_keys",
+            "project_names",
             "jobs",
             "job_releases",
+            "reports",
             "audit"
         ]
     );
@@ -260,6 +265,12 @@ fn migrate_copies_a_registry_into_postgresql_where_keys_and_tokens_keep_working(
     assert_eq!(rows("runner_specs"), 6);
     assert_eq!(rows("jobs"), 5);
     assert_eq!(rows("job_releases"), 1);
+    // The submitter side has no API yet: its tables are copied empty (the
+    // store's own test, `store::pg::tests::runs`, copies them full).
+    assert_eq!(rows("organization"), 1);
+    for table in ["projects", "api_keys", "project_names", "reports"] {
+        assert_eq!(rows(table), 0, "{table}");
+    }
     assert!(rows("audit") >= 20, "{copied:?}");
 
     // ---- the same registry on PostgreSQL ----

@@ -4,8 +4,8 @@
 //! 1. The SQLite file must exist (never created here); [`Store::open`]
 //!    migrates it to the latest version (a newer one is refused).
 //! 2. The target is connected to, migrated, and refused unless every data
-//!    table is empty (`signing_key` may hold the row a started server
-//!    created: it is replaced).
+//!    table is empty (`signing_key` and `organization` may hold the row a
+//!    started server created: it is replaced).
 //! 3. In one PostgreSQL transaction, every table is copied in foreign-key
 //!    order with its ids, by binary `COPY … FROM STDIN`, from one SQLite
 //!    read transaction (on a blocking thread, handing rows over in batches
@@ -36,8 +36,9 @@ mod tables;
 /// adds the trigram indexes' queues, which are not copied either
 /// (PostgreSQL's search indexes are its own). A later SQLite version must
 /// update [`TABLES`] (and this) before its files can be copied. Version 10
-/// adds `job_releases` (copied when the file has it).
-const SQLITE_VERSIONS: std::ops::RangeInclusive<i64> = 7..=10;
+/// adds `job_releases` (copied when the file has it); version 11 the
+/// submitter side's tables and two columns of `jobs`.
+const SQLITE_VERSIONS: std::ops::RangeInclusive<i64> = 7..=11;
 
 /// Rows handed from the SQLite reader to the copy at a time.
 const BATCH: usize = 1024;
@@ -173,7 +174,10 @@ async fn copy(client: &mut tokio_postgres::Client, from: &Path) -> Result<Copied
     ))
     .await
     .map_err(pg("locking the target's tables"))?;
-    for table in TABLES.iter().filter(|t| t.name != "signing_key") {
+    // The one row of `signing_key` and of `organization` a started server
+    // made is replaced by the file's.
+    let replaced = ["signing_key", "organization"];
+    for table in TABLES.iter().filter(|t| !replaced.contains(&t.name)) {
         let rows: i64 = tx
             .query_one(&format!("SELECT count(*) FROM {}", table.name), &[])
             .await
@@ -191,6 +195,7 @@ async fn copy(client: &mut tokio_postgres::Client, from: &Path) -> Result<Copied
     // copying, the counts recomputed after.
     tx.batch_execute(
         "DELETE FROM signing_key;
+         DELETE FROM organization;
          ALTER TABLE runners DISABLE TRIGGER runner_counts_keep;",
     )
     .await

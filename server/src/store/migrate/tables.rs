@@ -93,7 +93,11 @@ pub(super) struct Table {
 /// version that has it, and its columns (`name kind`, see [`Kind::parse`]).
 /// `runners.channel` is `clearedtime`: when the old server's channel of
 /// the runner opened, and no channel is open on the new database;
-/// `jobs.output` is JSON text on both engines (`jsonb` refuses U+0000).
+/// `jobs.output` and `reports.results` are JSON text on both engines
+/// (`jsonb` refuses U+0000). `organization` is one row, as `signing_key`:
+/// the file's replaces the one a started server made. Version 11's columns
+/// of `jobs` (`project_id`, `adapter`) are read from every file, which
+/// [`crate::store::Store::open`] has brought to the latest version.
 pub(super) static TABLES: LazyLock<Vec<Table>> = LazyLock::new(|| {
     #[rustfmt::skip]
     let tables = [
@@ -103,8 +107,13 @@ pub(super) static TABLES: LazyLock<Vec<Table>> = LazyLock::new(|| {
         ("specs", true, 7, "id i64, uuid uuid, name text, name_folded text, slug text, architecture text, os text, cpu i32, memory i64, disk i64, network bool, sandbox text, fallback time, archived time, created time, modified time"),
         ("runners", true, 7, "id i64, uuid uuid, name text, name_folded text, slug text, token_hash bytes, archived time, last_heartbeat time, created time, modified time, os text, arch text, version text, channel clearedtime"),
         ("runner_specs", true, 7, "id i64, runner_id i64, spec_id i64"),
-        ("jobs", true, 7, "id i64, uuid uuid, status text, spec_id i64, runner_id i64, priority i32, config json, timeout i64, output text, claimed time, started time, completed time, last_heartbeat time, created time, modified time"),
+        ("organization", false, 11, "id i32, uuid uuid, created time"),
+        ("projects", true, 11, "id i64, uuid uuid, name text, name_folded text, slug text, url text, visibility text, archived time, created time, modified time"),
+        ("api_keys", true, 11, "id i64, uuid uuid, project_id i64, user_id i64, name text, key_hash bytes, creator uuid, created time, expires time, revoked time"),
+        ("project_names", true, 11, "id i64, uuid uuid, project_id i64, kind text, name text, slug text, units text, created time"),
+        ("jobs", true, 7, "id i64, uuid uuid, status text, spec_id i64, runner_id i64, priority i32, config json, timeout i64, output text, claimed time, started time, completed time, last_heartbeat time, created time, modified time, project_id i64, adapter text"),
         ("job_releases", false, 10, "job_id i64, runner_id i64"),
+        ("reports", true, 11, "id i64, uuid uuid, project_id i64, user_id i64, branch_id i64, testbed_id i64, adapter text, start_time time, end_time time, job_id i64, idempotency_key uuid, results text, created time"),
         ("audit", true, 7, "id i64, time time, user_uuid uuid, user_name text, token_uuid uuid, action text, target_uuid uuid, target_slug text, changes json"),
     ];
     tables
@@ -181,7 +190,7 @@ pub(super) fn shown(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     /// Every column of every table names a kind, and every table has an
-    /// `id` or is one of the two without (the key and the releases).
+    /// `id` but the releases.
     #[test]
     fn every_table_reads() {
         for table in super::TABLES.iter() {
@@ -190,6 +199,6 @@ mod tests {
             assert_eq!(has_id, table.name != "job_releases", "{}", table.name);
             assert!(!table.identity || has_id, "{}", table.name);
         }
-        assert_eq!(super::TABLES.len(), 9);
+        assert_eq!(super::TABLES.len(), 14);
     }
 }

@@ -198,7 +198,11 @@ pub struct ReportRow {
 #[derive(Clone, Debug)]
 pub enum RunProject {
     Existing(Uuid),
-    Create { name: ResourceName, slug: Slug },
+    /// A new project (without a slug: one made from its name).
+    Create {
+        name: ResourceName,
+        slug: Option<Slug>,
+    },
 }
 
 /// A run to record: its report and, with a job, the job to queue.

@@ -201,8 +201,13 @@ impl ClaimOps for PgStore {
         let read = job_by_uuid(&tx, job).await?;
         runner_seen(&tx, runner, None, now()).await?;
         let (answer, change) = decide(report, &read.job, &timeouts, now());
-        if let Some(m) = change {
-            transition(&tx, read.id, &m).await?;
+        // A run's job processed: its results go to its report, in the
+        // same transaction as the move.
+        if let Some(m) = change
+            && transition(&tx, read.id, &m).await?
+            && let Some(results) = &m.results
+        {
+            super::reports::store_results(&tx, read.id, results).await?;
         }
         tx.commit().await?;
         Ok(answer)

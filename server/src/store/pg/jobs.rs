@@ -10,7 +10,8 @@ use super::{PgStore, StoreError, Tx, now, record};
 use crate::store::model::events::Event;
 use crate::store::model::new_uuid;
 use crate::store::model::{
-    Actor, AuditAction, JobId, JobRow, Kind, NewJob, RunnerRef, SpecId, SpecRef, Specs,
+    Actor, AuditAction, JobId, JobRow, Kind, NewJob, ProjectRef, Projects, RunnerRef, SpecId,
+    SpecRef, Specs,
 };
 use crate::store::operations::JobOps;
 use crate::store::rules::{Cancel, Claimed, Move};
@@ -19,7 +20,8 @@ use crate::validate::{Direction, JobListQuery, Ref};
 /// The columns [`job_at`] reads; its spec is read by its id.
 pub(super) const COLUMNS: &str = "j.id, j.uuid, j.status, j.spec_id, j.config, \
     (SELECT uuid FROM runners WHERE runners.id = j.runner_id), j.claimed, j.started, \
-    j.completed, j.created, j.modified, j.output, j.priority, j.last_heartbeat, j.timeout";
+    j.completed, j.created, j.modified, j.output, j.priority, j.last_heartbeat, j.timeout, \
+    j.runner_id, j.adapter, (SELECT uuid FROM projects WHERE projects.id = j.project_id)";
 
 /// [`COLUMNS`] for a list of jobs, which never carries a job's output:
 /// `NULL::text` in its place, so that a page does not even read it.
@@ -116,6 +118,68 @@ pub(super) async fn job_by_id(tx: &Tx<'_>, id: JobId) -> Result<Claimed, StoreEr
     job_at(tx, &tx.query_one(&stmt, &[&id]).await?).await
 }
 
+/// Inserts a pending job for its spec (the fallback spec if none is named),
+/// with its audit row; `run`: the project row id and adapter of a run's
+/// job. Its row id, its spec's, and the job. (The caller notifies
+/// [`Event::JobPending`] in its transaction.)
+pub(super) async fn insert_job(
+    tx: &Tx<'_>,
+    new: &NewJob,
+    actor: &Actor,
+    run: Option<(i64, crate::bmf::Adapter)>,
+) -> Result<(JobId, SpecId, JobRow), StoreError> {
+    let (spec_id, spec) = match &new.spec {
+        Some(r) => find::<Specs>(tx, r, false).await?,
+        None => {
+            let sql = format!(
+                "SELECT id, {} FROM specs WHERE fallback IS NOT NULL",
+                Specs::COLUMNS
+            );
+            let row = tx
+                .query_opt(&sql, &[])
+                .await?
+                .ok_or(StoreError::NoFallbackSpec)?;
+            (row.try_get(0)?, Specs::row_at(&row, 1)?)
+        }
+    };
+    if spec.archived.is_some() {
+        return Err(StoreError::SpecArchivedForJob(spec.slug));
+    }
+    let uuid = new_uuid();
+    let t = now();
+    let (project, adapter) = (run.map(|r| r.0), run.map(|r| r.1.as_str()));
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO jobs (uuid, status, spec_id, priority, config, timeout, created,
+                               modified, project_id, adapter)
+             VALUES ($1, 'pending', $2, $3, $4, $5, $6, $6, $7, $8) RETURNING id",
+        )
+        .await?;
+    let id: JobId = tx
+        .query_one(
+            &stmt,
+            &[
+                &uuid,
+                &spec_id,
+                &new.priority,
+                &new.config,
+                &i64::from(new.timeout),
+                &t,
+                &project,
+                &adapter,
+            ],
+        )
+        .await?
+        .try_get(0)?;
+    let job = job_by_id(tx, id).await?.job;
+    let fields = serde_json::json!({
+        "spec": spec.uuid, "spec_slug": spec.slug, "priority": new.priority,
+        "config": new.config,
+    });
+    record(tx, actor, AuditAction::JobCreate, Some(uuid), None, fields).await?;
+    Ok((id, SpecId(spec_id), job))
+}
+
 impl JobOps for PgStore {
     /// Creates a pending job for its spec (the fallback spec if none is
     /// named), with its audit row; runners waiting for that spec, on every
@@ -123,54 +187,8 @@ impl JobOps for PgStore {
     async fn create_job(&self, new: NewJob, actor: &Actor) -> Result<JobRow, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let (spec_id, spec) = match &new.spec {
-            Some(r) => find::<Specs>(&tx, r, false).await?,
-            None => {
-                let sql = format!(
-                    "SELECT id, {} FROM specs WHERE fallback IS NOT NULL",
-                    Specs::COLUMNS
-                );
-                let row = tx
-                    .query_opt(&sql, &[])
-                    .await?
-                    .ok_or(StoreError::NoFallbackSpec)?;
-                (row.try_get(0)?, Specs::row_at(&row, 1)?)
-            }
-        };
-        if spec.archived.is_some() {
-            return Err(StoreError::SpecArchivedForJob(spec.slug));
-        }
-        let uuid = new_uuid();
-        let t = now();
-        let id: JobId = tx
-            .query_one(
-                "INSERT INTO jobs (uuid, status, spec_id, priority, config, timeout, created,
-                                   modified)
-                 VALUES ($1, 'pending', $2, $3, $4, $5, $6, $6) RETURNING id",
-                &[
-                    &uuid,
-                    &spec_id,
-                    &new.priority,
-                    &new.config,
-                    &i64::from(new.timeout),
-                    &t,
-                ],
-            )
-            .await?
-            .try_get(0)?;
-        let job = job_by_id(&tx, id).await?.job;
-        let fields = serde_json::json!({
-            "spec": spec.uuid, "spec_slug": spec.slug, "priority": new.priority,
-            "config": new.config,
-        });
-        record(&tx, actor, AuditAction::JobCreate, Some(uuid), None, fields).await?;
-        super::events::notify(
-            &tx,
-            &Event::JobPending {
-                spec: SpecId(spec_id),
-            },
-        )
-        .await?;
+        let (_, spec, job) = insert_job(&tx, &new, actor, None).await?;
+        super::events::notify(&tx, &Event::JobPending { spec }).await?;
         tx.commit().await?;
         Ok(job)
     }
@@ -209,6 +227,11 @@ impl JobOps for PgStore {
             let (id, _) = find::<Specs>(&tx, &SpecRef::from(spec.clone()), false).await?;
             args.push(Box::new(id));
             filters.push(format!("j.spec_id = ${}", args.len()));
+        }
+        if let Some(project) = &q.project {
+            let (id, _) = find::<Projects>(&tx, &ProjectRef::from(project.clone()), false).await?;
+            args.push(Box::new(id));
+            filters.push(format!("j.project_id = ${}", args.len()));
         }
         if !q.statuses.is_empty() {
             args.push(Box::new(q.statuses.clone()));

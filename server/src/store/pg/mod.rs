@@ -13,12 +13,14 @@ pub mod events;
 pub mod item;
 mod items;
 mod jobs;
+mod keys;
+mod projects;
 mod replicas;
+mod reports;
 mod runner_specs;
 mod runners;
 pub mod schema;
 mod specs;
-mod submit_stub;
 mod tokens;
 
 #[cfg(test)]
@@ -69,7 +71,8 @@ type Tx<'a> = deadpool_postgres::Transaction<'a>;
 
 impl PgStore {
     /// Connects to the database at `url` (`postgres://…`), migrates it under
-    /// the advisory lock, and makes sure it holds a signing key.
+    /// the advisory lock, and makes sure it holds a signing key and the
+    /// organization.
     pub async fn open(url: &str) -> anyhow::Result<Self> {
         Self::open_config(config_from_url(url)?).await
     }
@@ -110,6 +113,9 @@ impl PgStore {
         tokens::ensure_signing_key(&client)
             .await
             .map_err(|e| anyhow::anyhow!("cannot store the signing key: {e}"))?;
+        projects::ensure_organization(&client)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot store the organization: {e}"))?;
         drop(client);
         let replica = Uuid::new_v4();
         Ok(Self {

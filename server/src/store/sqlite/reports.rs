@@ -131,16 +131,19 @@ fn run_project(conn: &Connection, project: &RunProject, actor: &Actor) -> Result
         )?
         .id),
         RunProject::Create { name, slug } => {
-            let found = conn
-                .prepare_cached("SELECT id FROM projects WHERE slug = ?")?
-                .query_row([&**slug], |r| r.get(0))
-                .optional()?;
+            let found = match slug {
+                Some(slug) => conn
+                    .prepare_cached("SELECT id FROM projects WHERE slug = ?")?
+                    .query_row([&**slug], |r| r.get(0))
+                    .optional()?,
+                None => None,
+            };
             match found {
                 Some(id) => Ok(id),
                 None => {
                     let new = NewProject {
                         name: name.clone(),
-                        slug: Some(slug.clone()),
+                        slug: slug.clone(),
                         url: None,
                         visibility: Visibility::Public,
                     };

@@ -108,7 +108,6 @@ impl Target {
         check: impl Fn(S::Value, &str) -> Result<(), TestCaseError>,
     ) {
         let config = Config {
-            submit: Default::default(),
             cases: CASES,
             failure_persistence: None,
             ..Config::default()

@@ -11,8 +11,9 @@
 //! tokens), specs.rs (specs, the fallback, a runner's specs), claims.rs
 //! (the queue's order, each job claimed once), jobs.rs (a job's life),
 //! replicas.rs (events, leases, channels), connection.rs (TLS, a frozen or
-//! down database) with relay.rs (the relay that freezes or cuts it). This
-//! file holds what they share.
+//! down database) with relay.rs (the relay that freezes or cuts it),
+//! runs.rs (projects, keys, runs and reports), submit.rs (their races, and
+//! `migrate` copying them). This file holds what they share.
 
 use tokio_postgres::NoTls;
 use tokio_postgres::types::{FromSqlOwned, ToSql};
@@ -50,7 +51,9 @@ mod migrations;
 mod relay;
 mod replicas;
 mod runners;
+mod runs;
 mod specs;
+mod submit;
 mod tokens;
 
 /// A fresh, empty database on the test server, or `None` (having said so)

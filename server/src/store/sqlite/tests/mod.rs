@@ -1,5 +1,8 @@
 //! Store tests that need the schema's history: migrations keep every row,
-//! and the trigger-kept counts stay exact.
+//! and the trigger-kept counts stay exact. Version 11's rebuild of `jobs`
+//! is `v11.rs`.
+
+mod v11;
 
 use rusqlite::params;
 use uuid::Uuid;

@@ -1,0 +1,475 @@
+//! The submitter side against SQLite's: projects (create, list, update,
+//! delete), project and user keys (create, list, rename, revoke, found by
+//! hash), runs and their reports (with results; with a job claimed and
+//! reported completed, parsed or not; idempotency), the audit trail.
+//!
+//! Rows are compared whole, each engine's UUIDs and times replaced by
+//! placeholders ([`norm`]): the same calls make the same rows, referring to
+//! each other alike.
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use super::{
+    audit_actions, ch, create_alike, key, new_job, on_engines, query, unwrap_both, with_channels,
+};
+use crate::bmf::{Adapter, BenchmarkResult, Metric};
+use crate::store::model::{
+    Actor, JobReport, KeyOwner, KeyQuery, NewKey, NewProject, NewRun, ProjectChanges, ProjectRef,
+    Projects, ReportQuery, RunProject, Visibility,
+};
+use crate::store::operations::{
+    ClaimOps, ItemOps, JobOps, KeyOps, ProjectOps, ReportOps, TokenOps,
+};
+use crate::store::rules::{Claimant, Reported, RunnerReport, Timeouts};
+use crate::store::{Store, StoreError};
+use crate::validate::{Direction, JobListQuery, Ref, Sort};
+
+/// `value`'s Debug text with each UUID replaced by `U` and the order of its
+/// first appearance, and each time by `T`: two engines' rows made by the
+/// same calls give the same text.
+pub(super) fn norm(value: &impl std::fmt::Debug) -> String {
+    let text = format!("{value:?}");
+    let b = text.as_bytes();
+    let hex = |c: u8| c.is_ascii_digit() || (b'a'..=b'f').contains(&c);
+    let digits = |s: &[u8], pattern: &[u8]| {
+        s.len() >= pattern.len()
+            && s.iter()
+                .zip(pattern)
+                .all(|(&c, &p)| if p == b'd' { c.is_ascii_digit() } else { c == p })
+    };
+    let mut seen: Vec<&[u8]> = Vec::new();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let rest = &b[i..];
+        if rest.len() >= 36
+            && rest[..36]
+                .iter()
+                .enumerate()
+                .all(|(j, &c)| if [8, 13, 18, 23].contains(&j) { c == b'-' } else { hex(c) })
+        {
+            let n = seen.iter().position(|u| *u == &rest[..36]).unwrap_or_else(|| {
+                seen.push(&rest[..36]);
+                seen.len() - 1
+            });
+            out.extend(format!("U{n}").bytes());
+            i += 36;
+        } else if digits(rest, b"dddd-dd-ddTdd:dd:dd") {
+            let mut j = 19;
+            if rest.get(j) == Some(&b'.') {
+                j += 1;
+                while rest.get(j).is_some_and(u8::is_ascii_digit) {
+                    j += 1;
+                }
+            }
+            j += usize::from(rest.get(j) == Some(&b'Z'));
+            out.push(b'T');
+            i += j;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// Both engines' answers, normalised ([`norm`]), errors included.
+fn same<A: std::fmt::Debug, B: std::fmt::Debug>(
+    (a, b): (Result<A, StoreError>, Result<B, StoreError>),
+    what: &str,
+) {
+    let text = |r: Result<String, StoreError>| r.map_err(|e| norm(&e.to_string()));
+    assert_eq!(
+        text(a.map(|a| norm(&a))),
+        text(b.map(|b| norm(&b))),
+        "{what}"
+    );
+}
+
+pub(super) fn project(slug: &str) -> ProjectRef {
+    ProjectRef::from(Ref::Slug(slug.to_owned()))
+}
+
+pub(super) fn new_project(name: &str, slug: Option<&str>) -> NewProject {
+    NewProject {
+        name: name.to_owned().try_into().unwrap(),
+        slug: slug.map(|s| s.to_owned().try_into().unwrap()),
+        url: Some(format!("https://example.com/{name}")),
+        visibility: Visibility::Public,
+    }
+}
+
+/// When the tests' runs started.
+pub(super) fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_790_000_000, 123_456_789).unwrap()
+}
+
+/// Results of one benchmark per `(benchmark, measure, value)`.
+pub(super) fn results(of: &[(&str, &str, f64)]) -> Vec<BenchmarkResult> {
+    of.iter()
+        .map(|&(benchmark, measure, value)| BenchmarkResult {
+            benchmark: benchmark.to_owned(),
+            measures: vec![(
+                measure.to_owned(),
+                Metric {
+                    value,
+                    lower_value: Some(value - 1.0),
+                    upper_value: None,
+                },
+            )],
+        })
+        .collect()
+}
+
+/// A run to the project of `slug` (made if new), `minutes` after
+/// [`t0`], with a job (`Some(n)`: [`new_job`]'s `n`) or the results given.
+pub(super) fn new_run(
+    slug: &str,
+    branch: &str,
+    minutes: i64,
+    job: Option<u64>,
+    idempotency_key: Option<Uuid>,
+    results: Vec<Vec<BenchmarkResult>>,
+) -> NewRun {
+    NewRun {
+        project: RunProject::Create {
+            name: format!("Project {slug}").try_into().unwrap(),
+            slug: slug.to_owned().try_into().unwrap(),
+        },
+        user: None,
+        branch: branch.to_owned(),
+        testbed: "ci-box".to_owned(),
+        adapter: Adapter::Json,
+        start_time: t0() + Duration::minutes(minutes),
+        end_time: t0() + Duration::minutes(minutes + 1),
+        idempotency_key,
+        job: job.map(|n| new_job(None, 0, n)),
+        results,
+    }
+}
+
+fn key_query(revoked: bool, name: Option<&str>, search: Option<&str>) -> KeyQuery {
+    KeyQuery {
+        name: name.map(str::to_owned),
+        search: search.map(str::to_owned),
+        revoked,
+        descending: false,
+        per_page: 255,
+        page: 1,
+    }
+}
+
+/// Projects made, listed, updated and deleted alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projects_match_sqlite() {
+    on_engines("projects_match_sqlite", async |db, pg, lite| {
+        let actor = Actor::program();
+        let (a, b) = unwrap_both(both!(lite, pg, organization()));
+        assert_eq!(norm(&a), norm(&b));
+        for (name, slug) in [
+            ("Alpha", None),
+            ("alpha", Some("alpha-lower")),
+            ("Ünïcödé Bench", None),
+            ("50% off", None),
+            ("Zeta", Some("zeta")),
+        ] {
+            same(both!(lite, pg, create_project(new_project(name, slug), &actor)), name);
+        }
+        // A slug taken: 409; a generated one taken: its random suffix.
+        same(both!(lite, pg, create_project(new_project("x", Some("zeta")), &actor)), "taken");
+        let (a, b) = unwrap_both(both!(lite, pg, create_project(new_project("Zeta", None), &actor)));
+        assert!(a.slug.starts_with("zeta-") && b.slug.starts_with("zeta-"));
+        let suffixed = (a.slug, b.slug);
+        for sort in [Sort::Name, Sort::Created] {
+            for direction in [Direction::Asc, Direction::Desc] {
+                for search in [None, Some("alpha"), Some("ünï"), Some("%"), Some("zeta"), Some("a")] {
+                    for (per_page, page) in [(255, 1), (2, 2), (2, 9)] {
+                        let q = query(sort, direction, per_page, page, None, search);
+                        let (a, b) = unwrap_both(both!(lite, pg, list_projects(q.clone())));
+                        let a = norm(&a).replace(&suffixed.0, "zeta-S");
+                        let b = norm(&b).replace(&suffixed.1, "zeta-S");
+                        assert_eq!(a, b, "{q:?}");
+                    }
+                }
+            }
+        }
+        // Updates: name, slug, URL removed, visibility; a slug taken; none.
+        let change = ProjectChanges {
+            name: Some("Alpha Prime".to_owned().try_into().unwrap()),
+            slug: Some("prime".to_owned().try_into().unwrap()),
+            url: Some(None),
+            visibility: Some(Visibility::Private),
+            ..ProjectChanges::default()
+        };
+        for (slug, change) in [
+            ("alpha", change),
+            (
+                "prime",
+                ProjectChanges {
+                    slug: Some("zeta".to_owned().try_into().unwrap()),
+                    ..ProjectChanges::default()
+                },
+            ),
+            ("prime", ProjectChanges::default()),
+            ("nowhere", ProjectChanges::default()),
+        ] {
+            same(
+                both!(lite, pg, update::<Projects>(project(slug), change.clone(), &actor)),
+                slug,
+            );
+        }
+        same(both!(lite, pg, item::<Projects>(&project("prime"))), "item");
+        same(both!(lite, pg, delete_project(project("prime"), &actor)), "delete");
+        same(both!(lite, pg, delete_project(project("prime"), &actor)), "again");
+        same(both!(lite, pg, item::<Projects>(&project("prime"))), "gone");
+        same(both!(lite, pg, user(Ref::Slug("nobody".into()))), "no user");
+        let (lite_actions, pg_actions) = audit_actions(&lite, db).await;
+        assert_eq!(pg_actions, lite_actions);
+    })
+    .await;
+}
+
+/// A user `name` on both engines (made by issuing it an API token): its
+/// UUID on SQLite and on PostgreSQL.
+pub(super) async fn user_on_both(lite: &Store, pg: &super::PgStore, name: &str) -> (Uuid, Uuid) {
+    let new = || crate::store::model::NewApiToken {
+        user_name: name.to_owned(),
+        admin: false,
+        issued: crate::store::now(),
+        expires: crate::store::now() + Duration::days(1),
+        sign: Box::new(|_: &[u8], _: Uuid, _: Uuid| String::new()),
+    };
+    lite.issue_api_token(new(), &Actor::program()).await.unwrap();
+    pg.issue_api_token(new(), &Actor::program()).await.unwrap();
+    let by = Ref::Slug(name.to_owned());
+    let (a, b) = unwrap_both(both!(lite, pg, user(by.clone())));
+    (a.uuid, b.uuid)
+}
+
+/// Project keys and user keys made, listed, renamed, revoked and found by
+/// their hash alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_match_sqlite() {
+    on_engines("keys_match_sqlite", async |db, pg, lite| {
+        let actor = Actor::program();
+        let (lp, pp) = unwrap_both(both!(lite, pg, create_project(new_project("Keyed", None), &actor)));
+        let (lu, pu) = user_on_both(&lite, &pg, "alice").await;
+        let owners = [
+            (KeyOwner::Project(lp.uuid), KeyOwner::Project(pp.uuid)),
+            (KeyOwner::User(lu), KeyOwner::User(pu)),
+        ];
+        let expires = t0() + Duration::days(90);
+        let mut keys = Vec::new();
+        for (i, name) in ["CI key", "ci KEY", "Ünïcödé", "deploy", "deploy"].iter().enumerate() {
+            for (o, &(lo, po)) in owners.iter().enumerate() {
+                let new = |owner| NewKey {
+                    owner,
+                    name: name.to_string().try_into().unwrap(),
+                    hash: key(u8::try_from(i * 2 + o).unwrap()),
+                    expires,
+                };
+                let (a, b) = (lite.create_key(new(lo), &actor).await, pg.create_key(new(po), &actor).await);
+                let (a, b) = (a.unwrap(), b.unwrap());
+                assert_eq!(norm(&a), norm(&b));
+                keys.push((lo, a.uuid, po, b.uuid));
+            }
+        }
+        // A hash taken: an error on both.
+        let dup = |owner| NewKey { owner, name: "dup".to_owned().try_into().unwrap(), hash: key(0), expires };
+        assert!(lite.create_key(dup(owners[0].0), &actor).await.is_err());
+        assert!(pg.create_key(dup(owners[0].1), &actor).await.is_err());
+        // Rename (to the same name: nothing), revoke (twice: the first time
+        // kept), another owner's key: not found.
+        let (lo, lk, po, pk) = keys[2];
+        let name = |n: &str| n.to_owned().try_into().unwrap();
+        same((lite.rename_key(lo, lk, name("renamed"), &actor).await, pg.rename_key(po, pk, name("renamed"), &actor).await), "rename");
+        same((lite.rename_key(lo, lk, name("renamed"), &actor).await, pg.rename_key(po, pk, name("renamed"), &actor).await), "same name");
+        let (lo2, lk2, po2, pk2) = keys[5];
+        same((lite.revoke_key(lo2, lk2, &actor).await, pg.revoke_key(po2, pk2, &actor).await), "revoke");
+        same((lite.revoke_key(lo2, lk2, &actor).await, pg.revoke_key(po2, pk2, &actor).await), "revoke again");
+        same((lite.key(lo2, lk, ).await, pg.key(po2, pk).await), "not the owner's");
+        same((lite.rename_key(lo2, lk, name("x"), &actor).await, pg.rename_key(po2, pk, name("x"), &actor).await), "rename not the owner's");
+        same((lite.key(lo2, lk2).await, pg.key(po2, pk2).await), "revoked key");
+        for (l, p) in owners {
+            for q in [
+                key_query(false, None, None),
+                key_query(true, None, None),
+                key_query(true, Some("deploy"), None),
+                key_query(false, None, Some("key")),
+                key_query(true, None, Some("ÜNÏ")),
+                key_query(true, None, Some("%")),
+                key_query(true, Some("deploy"), Some("plo")),
+                KeyQuery { descending: true, per_page: 2, page: 2, ..key_query(true, None, None) },
+                KeyQuery { per_page: 1, page: 2, ..key_query(true, None, Some("ci")) },
+                KeyQuery { per_page: 2, page: 9, ..key_query(true, None, None) },
+                KeyQuery { per_page: 2, page: 9, ..key_query(true, None, Some("y")) },
+            ] {
+                same((lite.list_keys(l, q.clone()).await, pg.list_keys(p, q.clone()).await), &format!("{q:?}"));
+            }
+        }
+        // A search by a piece of a key's own UUID finds it on each engine.
+        let (lo, lk, po, pk) = keys[4];
+        let piece = |u: Uuid| u.to_string()[24..].to_uppercase();
+        let (a, b) = (
+            lite.list_keys(lo, key_query(true, None, Some(&piece(lk)))).await.unwrap(),
+            pg.list_keys(po, key_query(true, None, Some(&piece(pk)))).await.unwrap(),
+        );
+        assert_eq!((a.1, b.1), (1, 1));
+        assert_eq!(norm(&a), norm(&b));
+        for k in [0u8, 1, 5, 99] {
+            same(both!(lite, pg, key_holder(key(k))), &format!("key {k}"));
+        }
+        let (lite_actions, pg_actions) = audit_actions(&lite, db).await;
+        assert_eq!(pg_actions, lite_actions);
+    })
+    .await;
+}
+
+/// What runner `k` (`l` on SQLite, `p` on PostgreSQL) says of the job it
+/// was given `i`-th: both answers.
+async fn say(
+    (lite, pg): (&Store, &super::PgStore),
+    (l, p): (&crate::store::model::KeyedRunner, &crate::store::model::KeyedRunner),
+    (lj, pj): (Uuid, Uuid),
+    report: JobReport,
+) -> (Result<Reported, StoreError>, Result<Reported, StoreError>) {
+    let timeouts = Timeouts {
+        heartbeat: std::time::Duration::from_secs(90),
+        grace: std::time::Duration::from_secs(60),
+    };
+    let said = |runner, job| RunnerReport {
+        runner,
+        job,
+        report: report.clone(),
+    };
+    (
+        lite.report_job(said(l.id, lj), timeouts).await,
+        pg.report_job(said(p.id, pj), timeouts).await,
+    )
+}
+
+/// Runs alike: with results; with jobs claimed and completed, their
+/// output parsed (processed, results in the report) or not (failed, with
+/// why); an idempotency key used twice; the lists of reports and of a
+/// project's jobs; a project deleted under its jobs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_match_sqlite() {
+    on_engines("runs_match_sqlite", async |db, pg, lite| {
+        let actor = Actor::program();
+        create_alike(&lite, &pg, &[("Linux", true)], &[("r", "r", 1, &["linux"])]).await;
+        same(both!(lite, pg, create_project(new_project("Alpha", Some("alpha")), &actor)), "alpha");
+        let two = vec![
+            results(&[("bench::a", "latency", 1.5), ("bench::b", "throughput", 10.0)]),
+            results(&[("bench::a", "latency", 1.25)]),
+        ];
+        let k1 = Uuid::from_u128(1);
+        let runs = [
+            new_run("alpha", "main", 0, None, None, two.clone()),
+            new_run("beta", "feature/x", 1, Some(0), Some(k1), vec![]),
+            new_run("beta", "feature/x", 2, Some(9), Some(k1), vec![]),
+            new_run("alpha", "main", 3, Some(1), None, vec![]),
+            new_run("alpha", "release", 4, Some(2), Some(Uuid::from_u128(2)), vec![]),
+            new_run("alpha", "main", 5, None, Some(Uuid::from_u128(3)), vec![vec![]]),
+        ];
+        let mut reports = Vec::new();
+        for (i, run) in runs.into_iter().enumerate() {
+            let (a, b) = unwrap_both(both!(lite, pg, create_run(run.clone(), &actor)));
+            assert_eq!(norm(&a), norm(&b), "run {i}");
+            assert_eq!((a.start_time, a.end_time), (b.start_time, b.end_time));
+            reports.push((a, b));
+        }
+        // The key used again: the first run's report, and no second job.
+        assert_eq!(reports[2].0.uuid, reports[1].0.uuid);
+        assert_eq!(reports[2].1.uuid, reports[1].1.uuid);
+        // A run to a project that is not there (by UUID): not found.
+        let missing = NewRun { project: RunProject::Existing(Uuid::from_u128(7)), ..new_run("x", "m", 0, None, None, vec![]) };
+        same(both!(lite, pg, create_run(missing.clone(), &actor)), "missing project");
+        // Its jobs, claimed in order; reported completed.
+        let (lr, pr) = with_channels(&lite, &pg, 1).await;
+        let mut jobs = Vec::new();
+        for _ in 0..3 {
+            let claim = |id| Claimant { runner: id, key_hash: key(1), channel: ch(), seen: None };
+            let a = lite.claim_job(claim(lr.id)).await.unwrap().job.unwrap().job;
+            let b = pg.claim_job(claim(pr.id)).await.unwrap().job.unwrap().job;
+            assert_eq!(norm(&a), norm(&b));
+            jobs.push((a.uuid, b.uuid));
+        }
+        let stdout = |s: &str| JobReport::Completed(serde_json::json!({"results": [{"stdout": s}]}));
+        let bmf = r#"{"bench::a": {"latency": {"value": 2.5, "lower_value": 2.0}}, "new": {"rss": {"value": 7}}}"#;
+        let both = (&lite, &pg);
+        let runners = (&lr, &pr);
+        for (i, report) in [
+            (0, JobReport::Running),
+            (0, stdout(bmf)),
+            (0, stdout(bmf)),
+            (1, stdout("not BMF")),
+            (2, JobReport::Completed(serde_json::json!({"results": []}))),
+            (2, stdout(bmf)),
+        ] {
+            let (a, b) = say(both, runners, jobs[i], report.clone()).await;
+            assert_eq!(a.map_err(|e| e.to_string()), b.map_err(|e| e.to_string()), "{i} {report:?}");
+        }
+        for (i, (lj, pj)) in jobs.iter().enumerate() {
+            same((lite.job(*lj).await, pg.job(*pj).await), &format!("job {i}"));
+        }
+        let processed = pg.job(jobs[0].1).await.unwrap();
+        assert_eq!(processed.status, crate::store::model::JobStatus::Processed);
+        let failed = pg.job(jobs[1].1).await.unwrap();
+        assert_eq!(failed.status, crate::store::model::JobStatus::Failed);
+        assert!(failed.output.unwrap()["error"].is_string());
+        for (i, (a, b)) in reports.iter().enumerate() {
+            let (a, b) = (lite.report(project(&a.project.slug), a.uuid).await, pg.report(project(&b.project.slug), b.uuid).await);
+            if i == 1 {
+                assert!(b.as_ref().unwrap().results.as_ref().is_some_and(|r| r.len() == 1));
+            }
+            same((a, b), &format!("report {i}"));
+        }
+        same((lite.report(project("beta"), reports[0].0.uuid).await, pg.report(project("beta"), reports[0].1.uuid).await), "another project's");
+        same(both!(lite, pg, report(project("nope"), Uuid::nil())), "no project");
+        let rq = |branch: Option<&str>, ascending, per_page, page| ReportQuery {
+            branch: branch.map(str::to_owned),
+            testbed: None,
+            start_time: None,
+            end_time: None,
+            ascending,
+            per_page,
+            page,
+        };
+        for slug in ["alpha", "beta", "nope"] {
+            for q in [
+                rq(None, false, 255, 1),
+                rq(None, true, 2, 2),
+                rq(None, true, 2, 9),
+                rq(Some("main"), false, 255, 1),
+                rq(Some("feature-x"), false, 255, 1),
+                ReportQuery { testbed: Some("ci-box".into()), start_time: Some(t0() + Duration::minutes(3)), ..rq(None, true, 255, 1) },
+                ReportQuery { end_time: Some(t0() + Duration::minutes(4)), ..rq(None, true, 255, 1) },
+            ] {
+                same(both!(lite, pg, list_reports(project(slug), q.clone())), &format!("{slug} {q:?}"));
+            }
+        }
+        let jq = |slug: &str| JobListQuery {
+            project: Some(Ref::Slug(slug.into())),
+            statuses: vec![],
+            runner: None,
+            spec: None,
+            direction: Direction::Asc,
+            per_page: 255,
+            page: 1,
+        };
+        for slug in ["alpha", "beta", "nope"] {
+            same(both!(lite, pg, list_jobs(None, jq(slug))), slug);
+        }
+        // A project deleted: its reports go, its jobs stay (without it).
+        same(both!(lite, pg, delete_project(project("alpha"), &actor)), "delete");
+        for (i, (lj, pj)) in jobs.iter().enumerate() {
+            same((lite.job(*lj).await, pg.job(*pj).await), &format!("job {i} after"));
+        }
+        same(both!(lite, pg, list_jobs(None, jq("beta"))), "beta after");
+        same(both!(lite, pg, list_reports(project("alpha"), rq(None, true, 255, 1))), "gone");
+        let (lite_actions, pg_actions) = audit_actions(&lite, db).await;
+        assert_eq!(pg_actions, lite_actions);
+    })
+    .await;
+}
