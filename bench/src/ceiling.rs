@@ -15,13 +15,13 @@ use dropshot::{
     HttpServer, RequestContext, ServerBuilder,
 };
 use runners_server::api as a;
-use runners_server::credential::Submitter;
-use runners_server::types as t;
 use runners_server::api::{Created, RunnersApi, RunnersPage, SpecsPage};
 use runners_server::auth::{self, Admin, AuthError};
+use runners_server::credential::Submitter;
 use runners_server::credential::{AdminUser, ChannelAuth, Credentials, RunnerAuth};
 use runners_server::extract::{JsonBody, PathParams, QueryParams};
 use runners_server::handlers::created;
+use runners_server::types as t;
 use runners_server::types::{
     JsonApiVersion, JsonNewRunner, JsonNewRunnerSpec, JsonNewSpec, JsonOpenApi, JsonRunner,
     JsonRunnerKey, JsonSpec, JsonUpdateRunner, JsonUpdateSpec, RunnerPath, RunnerSpecPath,

@@ -31,7 +31,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage API tokens (works while the server runs).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -262,7 +262,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         None => serve(cli.serve),
-        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Serve(args)) => serve(*args),
         Some(Command::Token(command)) => offline(token_command(command)),
         Some(Command::Key(KeyCommand::Rotate { db })) => offline(rotate_key(db)),
         Some(Command::Audit {

@@ -182,7 +182,11 @@ async fn by_key(store: &Store, token: &str) -> Result<(Principal, i64), AuthErro
 }
 
 /// An API token's principal and its expiry.
-async fn by_token(store: &Store, keys: &KeyRing, token: &str) -> Result<(Principal, i64), AuthError> {
+async fn by_token(
+    store: &Store,
+    keys: &KeyRing,
+    token: &str,
+) -> Result<(Principal, i64), AuthError> {
     let claims = keys.verify(store, token).await?;
     let TokenPrincipal {
         user,

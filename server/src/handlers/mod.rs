@@ -16,8 +16,8 @@ use crate::types::*;
 
 mod runs;
 mod support;
-pub use support::{BENCHER_API_VERSION, api_version, created};
 use runs::KeyAt;
+pub use support::{BENCHER_API_VERSION, api_version, created};
 use support::{jobs_page, new_runner_key, page, rotate_key};
 
 /// The implementation of [`RunnersApi`].

@@ -50,8 +50,7 @@ async fn run_project(
         // name.
         (None, Principal::User { .. }, None) => {
             return Ok(RunProject::Create {
-                name: ResourceName::try_from("Project".to_owned())
-                    .expect("`Project` is a name"),
+                name: ResourceName::try_from("Project".to_owned()).expect("`Project` is a name"),
                 slug: None,
             });
         }
@@ -59,20 +58,18 @@ async fn run_project(
     who.may_use_project(&named).map_err(HttpError::from)?;
     match cx.store.item::<Projects>(&named.clone().into()).await {
         Ok(found) => Ok(RunProject::Existing(found.uuid)),
-        Err(StoreError::NotFound { .. }) if image.is_none() && who.user().is_ok() => {
-            match named {
-                Ref::Slug(slug) => Ok(RunProject::Create {
-                    name: ResourceName::try_from(slug.clone())
-                        .map_err(|_| bad("project", "a slug that is also a name"))?,
-                    slug: Some(Slug::try_from(slug).map_err(|_| bad("project", "a slug"))?),
-                }),
-                Ref::Uuid(_) => Err(StoreError::NotFound {
-                    kind: crate::store::model::Kind::Project,
-                    by: named,
-                }
-                .into()),
+        Err(StoreError::NotFound { .. }) if image.is_none() && who.user().is_ok() => match named {
+            Ref::Slug(slug) => Ok(RunProject::Create {
+                name: ResourceName::try_from(slug.clone())
+                    .map_err(|_| bad("project", "a slug that is also a name"))?,
+                slug: Some(Slug::try_from(slug).map_err(|_| bad("project", "a slug"))?),
+            }),
+            Ref::Uuid(_) => Err(StoreError::NotFound {
+                kind: crate::store::model::Kind::Project,
+                by: named,
             }
-        }
+            .into()),
+        },
         Err(e) => Err(e.into()),
     }
 }
@@ -87,15 +84,24 @@ async fn run_job(
     settings: &JsonReportSettings,
 ) -> Result<NewJob, HttpError> {
     let registry = cx.submit.registry_url.as_deref().ok_or_else(|| {
-        bad("job.image", "this server has no `--registry-url`: it cannot run images")
+        bad(
+            "job.image",
+            "this server has no `--registry-url`: it cannot run images",
+        )
     })?;
     let host = registry.split_once("://").map_or(registry, |(_, h)| h);
     let host = host.split('/').next().unwrap_or(host);
     if image.host() != Some(host) {
-        return Err(bad("job.image", format!("must be on this server's registry `{host}`")));
+        return Err(bad(
+            "job.image",
+            format!("must be on this server's registry `{host}`"),
+        ));
     }
     if image.repository() != project.to_string() {
-        return Err(bad("job.image", format!("its repository must be the project's UUID `{project}`")));
+        return Err(bad(
+            "job.image",
+            format!("its repository must be the project's UUID `{project}`"),
+        ));
     }
     let digest = match (image.digest(), image.tag()) {
         (Some(d), _) => d.to_owned(),
@@ -180,14 +186,21 @@ pub(super) async fn run_post(
 
 /// The organization a path names: this server's one (`default` or its
 /// UUID), else 404.
-async fn organization(cx: &Context, path: PathParams<OrganizationPath>, who: &Principal) -> Result<(), HttpError> {
+async fn organization(
+    cx: &Context,
+    path: PathParams<OrganizationPath>,
+    who: &Principal,
+) -> Result<(), HttpError> {
     let org = path.open(who)?.organization;
     let ours = match &org {
         Ref::Slug(s) => s == "default",
         Ref::Uuid(u) => *u == cx.org().await?,
     };
     ours.then_some(()).ok_or_else(|| {
-        HttpError::for_not_found(None, format!("organization `{org}` not found: this server's is `default`"))
+        HttpError::for_not_found(
+            None,
+            format!("organization `{org}` not found: this server's is `default`"),
+        )
     })
 }
 
@@ -234,7 +247,11 @@ pub(super) async fn org_project_post(
 }
 
 /// The project a path names, once the credential may see it.
-async fn project_of(cx: &Context, who: &Principal, r: Ref) -> Result<crate::store::ProjectRow, HttpError> {
+async fn project_of(
+    cx: &Context,
+    who: &Principal,
+    r: Ref,
+) -> Result<crate::store::ProjectRow, HttpError> {
     who.may_use_project(&r)?;
     let row = cx.store.item::<Projects>(&r.into()).await?;
     who.may_see(&row)?;
@@ -247,7 +264,10 @@ pub(super) async fn project_get(
     path: PathParams<ProjectPath>,
 ) -> Result<HttpResponseOk<JsonProject>, HttpError> {
     let r = path.open(&who)?.project;
-    Ok(HttpResponseOk(project(project_of(cx, &who, r).await?, cx.org().await?)))
+    Ok(HttpResponseOk(project(
+        project_of(cx, &who, r).await?,
+        cx.org().await?,
+    )))
 }
 
 pub(super) async fn project_patch(
@@ -258,7 +278,10 @@ pub(super) async fn project_patch(
 ) -> Result<HttpResponseOk<JsonProject>, HttpError> {
     let r: ProjectRef = path.open(&admin)?.project.into();
     let changes = body.open(&admin)?.into();
-    let row = cx.store.update::<Projects>(r, changes, &admin.actor()).await?;
+    let row = cx
+        .store
+        .update::<Projects>(r, changes, &admin.actor())
+        .await?;
     Ok(HttpResponseOk(project(row, cx.org().await?)))
 }
 
@@ -355,7 +378,9 @@ async fn new_key(
 /// The owner of a project's keys, for an admin.
 async fn project_owner(cx: &Context, admin: &Admin, r: Ref) -> Result<KeyOwner, HttpError> {
     let _ = admin;
-    Ok(KeyOwner::Project(cx.store.item::<Projects>(&r.into()).await?.uuid))
+    Ok(KeyOwner::Project(
+        cx.store.item::<Projects>(&r.into()).await?.uuid,
+    ))
 }
 
 /// The owner of a user's keys, once the credential may manage them.
@@ -433,11 +458,18 @@ pub(super) enum KeyAt {
 }
 
 impl KeyAt {
-    async fn open(self, cx: &Context) -> Result<(KeyOwner, uuid::Uuid, crate::store::Actor), HttpError> {
+    async fn open(
+        self,
+        cx: &Context,
+    ) -> Result<(KeyOwner, uuid::Uuid, crate::store::Actor), HttpError> {
         match self {
             Self::Project(admin, path) => {
                 let p = path.open(&admin)?;
-                Ok((project_owner(cx, &admin, p.project).await?, p.key, admin.actor()))
+                Ok((
+                    project_owner(cx, &admin, p.project).await?,
+                    p.key,
+                    admin.actor(),
+                ))
             }
             Self::User(who, path) => {
                 let p = path.open(&who)?;
@@ -475,11 +507,18 @@ pub(super) async fn key_delete(cx: &Context, at: KeyAt) -> Result<HttpResponseDe
 }
 
 /// A view dropshot can answer with.
-pub(super) trait View: serde::Serialize + schemars::JsonSchema + Send + Sync + 'static {}
+pub(super) trait View:
+    serde::Serialize + schemars::JsonSchema + Send + Sync + 'static
+{
+}
 
 impl<T: serde::Serialize + schemars::JsonSchema + Send + Sync + 'static> View for T {}
 
 pub(super) fn console(cx: &Context) -> HttpResponseOk<JsonConsole> {
-    let url = cx.submit.console_url.clone().unwrap_or_else(|| cx.own_url.clone());
+    let url = cx
+        .submit
+        .console_url
+        .clone()
+        .unwrap_or_else(|| cx.own_url.clone());
     HttpResponseOk(JsonConsole { url })
 }

@@ -1,7 +1,9 @@
 //! What the handlers share: the API version answered, a new runner key,
 //! a 201 with its `Location`, a page of views.
 
-use dropshot::{HttpError, HttpResponseCreated, HttpResponseHeaders, HttpResponseOk, RequestContext};
+use dropshot::{
+    HttpError, HttpResponseCreated, HttpResponseHeaders, HttpResponseOk, RequestContext,
+};
 
 use crate::api::{Created, JobsPage};
 use crate::auth;
@@ -90,4 +92,3 @@ pub(super) fn jobs_page((jobs, total): (Vec<JobRow>, u64)) -> Result<JobsPage, H
         .collect::<Result<Vec<_>, _>>()?;
     Ok(page((jobs, total)))
 }
-

@@ -201,8 +201,11 @@ pub trait EngineOps {
 pub trait ProjectOps {
     async fn organization(&self) -> Result<OrgRow, StoreError>;
     async fn list_projects(&self, q: ListQuery) -> Result<(Vec<ProjectRow>, u64), StoreError>;
-    async fn create_project(&self, new: NewProject, actor: &Actor)
-    -> Result<ProjectRow, StoreError>;
+    async fn create_project(
+        &self,
+        new: NewProject,
+        actor: &Actor,
+    ) -> Result<ProjectRow, StoreError>;
     async fn delete_project(&self, r: ProjectRef, actor: &Actor) -> Result<(), StoreError>;
     async fn user(&self, r: Ref) -> Result<UserRow, StoreError>;
 }
@@ -223,8 +226,12 @@ pub trait KeyOps {
         name: ResourceName,
         actor: &Actor,
     ) -> Result<KeyRow, StoreError>;
-    async fn revoke_key(&self, owner: KeyOwner, uuid: Uuid, actor: &Actor)
-    -> Result<(), StoreError>;
+    async fn revoke_key(
+        &self,
+        owner: KeyOwner,
+        uuid: Uuid,
+        actor: &Actor,
+    ) -> Result<(), StoreError>;
     async fn key_holder(&self, hash: RunnerKeyHash) -> Result<Option<KeyHolder>, StoreError>;
 }
 

@@ -4,12 +4,12 @@
 
 use uuid::Uuid;
 
-use super::operations::{KeyOps, ProjectOps, ReportOps};
-use super::{Engine, Store, StoreError, pg};
 use super::model::{
     Actor, KeyHolder, KeyOwner, KeyQuery, KeyRow, NewKey, NewProject, NewRun, OrgRow, ProjectRef,
     ProjectRow, ReportQuery, ReportRow, RunnerKeyHash, UserRow,
 };
+use super::operations::{KeyOps, ProjectOps, ReportOps};
+use super::{Engine, Store, StoreError, pg};
 use crate::validate::{ListQuery, Ref, ResourceName};
 
 impl Store {

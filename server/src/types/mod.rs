@@ -10,8 +10,8 @@ use uuid::Uuid;
 mod job;
 mod project;
 mod report;
-pub use report::*;
 pub use project::*;
+pub use report::*;
 pub mod time;
 pub use job::*;
 

@@ -402,10 +402,12 @@ impl Validate for ReportsQuery {
     fn validate(self) -> Result<Self::Valid, Invalid> {
         let time = |field: &str, ms: Option<i64>| match ms {
             None => Ok(None),
-            Some(ms) => DateTime::from_timestamp_millis(ms).map(Some).ok_or(Invalid {
-                field: field.to_owned(),
-                rule: "milliseconds since the Unix epoch, within years 1 to 9999".to_owned(),
-            }),
+            Some(ms) => DateTime::from_timestamp_millis(ms)
+                .map(Some)
+                .ok_or(Invalid {
+                    field: field.to_owned(),
+                    rule: "milliseconds since the Unix epoch, within years 1 to 9999".to_owned(),
+                }),
         };
         Ok(crate::validate::ReportQuery {
             branch: self.branch.map(String::from),

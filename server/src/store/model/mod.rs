@@ -25,12 +25,12 @@ pub use enums::{
     Architecture, AuditAction, JobStatus, NameKind, OperatingSystem, RunnerStatus, Sandbox,
     Visibility,
 };
-pub use project::*;
 pub use item::{Change, Common, CommonChanges, Item, with_common_changes};
 pub(crate) use principal::changes;
 pub use principal::{
     Actor, ApiTokenRow, NewApiToken, SIGNING_KEY_BYTES, Sign, SigningSecret, TokenPrincipal,
 };
+pub use project::*;
 
 /// A kind of item the store keeps: the word its messages use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

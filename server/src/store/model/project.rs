@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::{NameKind, NewJob, RefTo, RunnerKeyHash, Visibility};
 use crate::bmf::Adapter;
-use crate::validate::{ResourceName, Slug};
 pub use crate::validate::{KeyQuery, ReportQuery};
+use crate::validate::{ResourceName, Slug};
 
 /// Projects, as a type parameter of [`RefTo`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -65,10 +65,7 @@ async fn key(
 /// SQLite's `lower()`, ASCII only).
 fn matches(row: &KeyRow, search: &str) -> bool {
     row.name.to_lowercase().contains(&search.to_lowercase())
-        || row
-            .uuid
-            .to_string()
-            .contains(&search.to_ascii_lowercase())
+        || row.uuid.to_string().contains(&search.to_ascii_lowercase())
 }
 
 impl KeyOps for PgStore {
@@ -159,7 +156,10 @@ impl KeyOps for PgStore {
         }
         // The count's one row, joined to the page's rows: a page past the
         // end is that row alone, and still carries the count.
-        let (limit, offset) = (i64::from(q.per_page), i64::try_from(skip).unwrap_or(i64::MAX));
+        let (limit, offset) = (
+            i64::from(q.per_page),
+            i64::try_from(skip).unwrap_or(i64::MAX),
+        );
         let n = args.len();
         args.push(&limit);
         args.push(&offset);

@@ -23,8 +23,7 @@ use crate::store::sql::USER_COLUMNS;
 use crate::validate::{ListQuery, Ref, generated_slug, slug_from_name};
 
 impl PgItem for Projects {
-    const COLUMNS: &'static str =
-        "uuid, name, slug, url, visibility, archived, created, modified";
+    const COLUMNS: &'static str = "uuid, name, slug, url, visibility, archived, created, modified";
 
     fn own_columns(row: &ProjectRow) -> Vec<(&'static str, Param)> {
         vec![
@@ -155,10 +154,7 @@ pub(super) async fn lock_project(tx: &Tx<'_>, r: &ProjectRef) -> Result<i64, Sto
 }
 
 /// A user by UUID or name: its row id and row.
-pub(super) async fn user(
-    c: &impl GenericClient,
-    r: &Ref,
-) -> Result<(i64, UserRow), StoreError> {
+pub(super) async fn user(c: &impl GenericClient, r: &Ref) -> Result<(i64, UserRow), StoreError> {
     let (column, value): (&str, &(dyn ToSql + Sync)) = match r {
         Ref::Uuid(uuid) => ("uuid", uuid),
         Ref::Slug(name) => ("name", name),

@@ -45,7 +45,11 @@ type Names = HashMap<(NameKind, String), (i64, NameRow)>;
 
 /// The named things `wanted` of project `project`, those that are new
 /// made (in one statement, in the order of kind, then name).
-async fn named(tx: &Tx<'_>, project: i64, wanted: BTreeSet<(&str, &str)>) -> Result<Names, StoreError> {
+async fn named(
+    tx: &Tx<'_>,
+    project: i64,
+    wanted: BTreeSet<(&str, &str)>,
+) -> Result<Names, StoreError> {
     let created = now();
     let (mut uuids, mut kinds, mut names, mut slugs, mut units) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -80,7 +84,8 @@ async fn named(tx: &Tx<'_>, project: i64, wanted: BTreeSet<(&str, &str)>) -> Res
     let mut found = Names::with_capacity(wanted.len());
     for row in tx.query(&select, &[&project, &kinds, &names]).await? {
         let kind: String = row.try_get(1)?;
-        let kind = NameKind::parse(&kind).ok_or_else(|| StoreError::Task(format!("kind {kind}")))?;
+        let kind =
+            NameKind::parse(&kind).ok_or_else(|| StoreError::Task(format!("kind {kind}")))?;
         let name = NameRow::read(&row, 2)?;
         found.insert((kind, name.name.clone()), (row.try_get(0)?, name));
     }
@@ -193,7 +198,10 @@ async fn report_by_id(c: &impl GenericClient, id: i64) -> Result<ReportRow, Stor
 async fn run_project(tx: &Tx<'_>, project: &RunProject, actor: &Actor) -> Result<i64, StoreError> {
     let (name, slug) = match project {
         RunProject::Existing(uuid) => return lock_project(tx, &ProjectRef::from(*uuid)).await,
-        RunProject::Create { name, slug: Some(slug) } => (name, slug),
+        RunProject::Create {
+            name,
+            slug: Some(slug),
+        } => (name, slug),
         RunProject::Create { name, slug: None } => {
             let new = NewProject {
                 name: name.clone(),
@@ -227,7 +235,11 @@ async fn run_project(tx: &Tx<'_>, project: &RunProject, actor: &Actor) -> Result
 /// One attempt at run `run`: its report, or `None` if a run with its
 /// idempotency key committed meanwhile (the caller rolls back and starts
 /// again).
-async fn try_run(tx: &Tx<'_>, run: &NewRun, actor: &Actor) -> Result<Option<ReportRow>, StoreError> {
+async fn try_run(
+    tx: &Tx<'_>,
+    run: &NewRun,
+    actor: &Actor,
+) -> Result<Option<ReportRow>, StoreError> {
     let project = run_project(tx, &run.project, actor).await?;
     if let Some(key) = run.idempotency_key {
         let first = tx

@@ -312,8 +312,7 @@ CREATE INDEX reports_project ON reports (project_id, start_time, id);
 
 /// The migrations, by the SQLite version each brings the schema to, in
 /// order. The first is the baseline: a database at version 0 gets it whole.
-pub const MIGRATIONS: &[(i32, &str)] =
-    &[(7, BASELINE_V7), (8, V8), (9, V9), (10, V10), (11, V11)];
+pub const MIGRATIONS: &[(i32, &str)] = &[(7, BASELINE_V7), (8, V8), (9, V9), (10, V10), (11, V11)];
 
 /// The version this server's schema is at.
 pub fn latest() -> i32 {

@@ -405,4 +405,3 @@ impl SpecChanges {
         Ok(clear_others)
     }
 }
-

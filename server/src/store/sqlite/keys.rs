@@ -11,8 +11,7 @@ use super::{SqliteStore, to_text, uuid_at};
 use crate::store::error::StoreError;
 use crate::store::model::read::ReadRow;
 use crate::store::model::{
-    Actor, KeyHolder, KeyHolderOwner, KeyOwner, KeyQuery, KeyRow, Kind, NewKey, RunnerKeyHash,
-    now,
+    Actor, KeyHolder, KeyHolderOwner, KeyOwner, KeyQuery, KeyRow, Kind, NewKey, RunnerKeyHash, now,
 };
 use crate::store::operations::KeyOps;
 use crate::store::rules::KeyAudit;
@@ -124,8 +123,8 @@ impl KeyOps for SqliteStore {
                     "SELECT count(*) FROM api_keys k WHERE {}",
                     filters.join(" AND ")
                 );
-                total = c.query_row(&count, params_from_iter(&args), |r| r.get::<_, i64>(0))?
-                    as u64;
+                total =
+                    c.query_row(&count, params_from_iter(&args), |r| r.get::<_, i64>(0))? as u64;
             }
             Ok((rows, total))
         })
@@ -162,7 +161,12 @@ impl KeyOps for SqliteStore {
 
     /// Revokes one of `owner`'s keys (revoking a revoked key keeps its
     /// first time).
-    async fn revoke_key(&self, owner: KeyOwner, uuid: Uuid, actor: &Actor) -> Result<(), StoreError> {
+    async fn revoke_key(
+        &self,
+        owner: KeyOwner,
+        uuid: Uuid,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
         let actor = actor.clone();
         self.write(move |tx| {
             let current = key(tx, owner, uuid)?;

@@ -355,9 +355,8 @@ CREATE TABLE job_releases (
 /// A job may belong to a run (`project_id`, `adapter`), and `processed`
 /// joins the statuses: the table is rebuilt for its CHECK (SQLite cannot
 /// alter one), `job_releases` with it (it refers to jobs).
-static SCHEMA_V11: LazyLock<String> = LazyLock::new(|| {
-    format!("{V11_TABLES}{}{V11_JOBS}", search_queue("projects"))
-});
+static SCHEMA_V11: LazyLock<String> =
+    LazyLock::new(|| format!("{V11_TABLES}{}{V11_JOBS}", search_queue("projects")));
 
 const V11_TABLES: &str = r#"
 CREATE TABLE organization (

@@ -10,21 +10,23 @@ use super::items;
 use super::{SqliteStore, to_text};
 use crate::store::error::StoreError;
 use crate::store::model::{
-    Actor, AuditAction, Kind, NewProject, OrgRow, ProjectChanges, ProjectRef, ProjectRow,
-    Projects, UserRow, new_uuid, now,
+    Actor, AuditAction, Kind, NewProject, OrgRow, ProjectChanges, ProjectRef, ProjectRow, Projects,
+    UserRow, new_uuid, now,
 };
 use crate::store::operations::ProjectOps;
 use crate::store::sql::USER_COLUMNS;
 use crate::validate::{ListQuery, Ref};
 
 impl SqliteItem for Projects {
-    const COLUMNS: &'static str =
-        "uuid, name, slug, url, visibility, archived, created, modified";
+    const COLUMNS: &'static str = "uuid, name, slug, url, visibility, archived, created, modified";
 
     fn own_columns(row: &ProjectRow) -> Vec<(&'static str, Value)> {
         vec![
             ("url", row.url.clone().into()),
-            ("visibility", Value::Text(row.visibility.as_str().to_owned())),
+            (
+                "visibility",
+                Value::Text(row.visibility.as_str().to_owned()),
+            ),
         ]
     }
 

@@ -17,8 +17,8 @@ use crate::store::model::events::Event;
 use crate::store::model::read::ReadRow;
 use crate::store::model::{
     Actor, AuditAction, JobId, Kind, NameKind, NameRow, NewProject, NewRun, ProjectRef,
-    ReportQuery, ReportRow, RunProject, SpecId, StoredMeasure, StoredResult, Visibility,
-    name_slug, new_uuid, now,
+    ReportQuery, ReportRow, RunProject, SpecId, StoredMeasure, StoredResult, Visibility, name_slug,
+    new_uuid, now,
 };
 use crate::store::operations::ReportOps;
 use crate::store::sql::{REPORT_COLUMNS, REPORT_FROM};
@@ -87,7 +87,7 @@ fn stored(
         }
         iterations.push(kept);
     }
-    Ok(serde_json::to_string(&iterations).map_err(|e| StoreError::Task(e.to_string()))?)
+    serde_json::to_string(&iterations).map_err(|e| StoreError::Task(e.to_string()))
 }
 
 /// Writes a processed job's results to its report (none once its project
@@ -109,9 +109,15 @@ pub(super) fn store_results(
     Ok(())
 }
 
-fn report_where(conn: &Connection, filter: &str, args: &[Value]) -> Result<Vec<ReportRow>, StoreError> {
+fn report_where(
+    conn: &Connection,
+    filter: &str,
+    args: &[Value],
+) -> Result<Vec<ReportRow>, StoreError> {
     Ok(conn
-        .prepare_cached(&format!("SELECT {REPORT_COLUMNS} FROM {REPORT_FROM} WHERE {filter}"))?
+        .prepare_cached(&format!(
+            "SELECT {REPORT_COLUMNS} FROM {REPORT_FROM} WHERE {filter}"
+        ))?
         .query_map(params_from_iter(args), |r| ReportRow::read(r))?
         .collect::<rusqlite::Result<Vec<_>>>()?)
 }
@@ -119,17 +125,17 @@ fn report_where(conn: &Connection, filter: &str, args: &[Value]) -> Result<Vec<R
 fn report_by_id(conn: &Connection, id: i64) -> Result<ReportRow, StoreError> {
     report_where(conn, "r.id = ?", &[Value::Integer(id)])?
         .pop()
-        .ok_or(StoreError::Task("a report vanished within its transaction".into()))
+        .ok_or(StoreError::Task(
+            "a report vanished within its transaction".into(),
+        ))
 }
 
 /// The project a run goes to: found, or made from its slug.
 fn run_project(conn: &Connection, project: &RunProject, actor: &Actor) -> Result<i64, StoreError> {
     match project {
-        RunProject::Existing(uuid) => Ok(items::identify::<crate::store::model::Projects>(
-            conn,
-            &(*uuid).into(),
-        )?
-        .id),
+        RunProject::Existing(uuid) => {
+            Ok(items::identify::<crate::store::model::Projects>(conn, &(*uuid).into())?.id)
+        }
         RunProject::Create { name, slug } => {
             let found = match slug {
                 Some(slug) => conn
@@ -178,7 +184,8 @@ impl ReportOps for SqliteStore {
                 let (testbed, _) = named(tx, project, NameKind::Testbed, &run.testbed)?;
                 let (job, spec) = match &run.job {
                     Some(new) => {
-                        let (id, spec, _) = insert_job(tx, new, &actor, Some((project, run.adapter)))?;
+                        let (id, spec, _) =
+                            insert_job(tx, new, &actor, Some((project, run.adapter)))?;
                         (Some(id), Some(SpecId(spec)))
                     }
                     None => (None, None),
@@ -258,7 +265,9 @@ impl ReportOps for SqliteStore {
             let mut args = vec![Value::Integer(project.id)];
             for (alias, name) in [("b", &q.branch), ("t", &q.testbed)] {
                 if let Some(name) = name {
-                    filters.push(format!("({alias}.name = ? OR {alias}.slug = ? OR {alias}.uuid = ?)"));
+                    filters.push(format!(
+                        "({alias}.name = ? OR {alias}.slug = ? OR {alias}.uuid = ?)"
+                    ));
                     args.extend(std::iter::repeat_n(Value::Text(name.clone()), 3));
                 }
             }
@@ -272,7 +281,9 @@ impl ReportOps for SqliteStore {
             }
             let filter = filters.join(" AND ");
             let total: i64 = c
-                .prepare(&format!("SELECT count(*) FROM {REPORT_FROM} WHERE {filter}"))?
+                .prepare(&format!(
+                    "SELECT count(*) FROM {REPORT_FROM} WHERE {filter}"
+                ))?
                 .query_row(params_from_iter(&args), |r| r.get(0))?;
             let order = if q.ascending { "ASC" } else { "DESC" };
             let page = format!(

@@ -107,12 +107,14 @@ async fn a_version_10_database_migrates_keeping_every_row() {
     use crate::store::operations::{ClaimOps, JobOps, ProjectOps};
     use crate::store::rules::{Reported, RunnerReport, Timeouts};
 
-    on_db("a_version_10_database_migrates_keeping_every_row", async |db| {
-        let mut client = connect(&db.config).await;
-        assert_eq!(schema::migrate_to(&mut client, 10).await.unwrap(), 0);
-        client
-            .batch_execute(
-                r#"
+    on_db(
+        "a_version_10_database_migrates_keeping_every_row",
+        async |db| {
+            let mut client = connect(&db.config).await;
+            assert_eq!(schema::migrate_to(&mut client, 10).await.unwrap(), 0);
+            client
+                .batch_execute(
+                    r#"
 INSERT INTO users (uuid, name, admin, created)
     VALUES ('00000000-0000-7000-8000-000000000001', 'admin', true, '2026-01-01 00:00:00Z');
 INSERT INTO specs (uuid, name, name_folded, slug, architecture, os, cpu, memory, disk, network,
@@ -142,57 +144,66 @@ INSERT INTO job_releases (job_id, runner_id) VALUES (1, 1);
 INSERT INTO audit (time, action, target_uuid, changes)
     VALUES ('2026-01-02 00:00:00Z', 'job.create', '00000000-0000-7000-8000-000000000101', '{}');
 "#,
-            )
-            .await
-            .unwrap();
-        let before = v10_rows(&client).await;
-        assert_eq!(before[4].len(), 6, "a job of each status");
-
-        let store = db.store().await;
-        let versions: Vec<i32> =
-            column(&client, "SELECT version FROM runners_schema ORDER BY version").await;
-        assert_eq!(versions, [7, 8, 9, 10, 11]);
-        assert_eq!(v10_rows(&client).await, before, "every row kept as it was");
-        let added: Vec<i64> = column(
-            &client,
-            "SELECT count(*) FROM jobs WHERE project_id IS NOT NULL OR adapter IS NOT NULL",
-        )
-        .await;
-        assert_eq!(added, [0]);
-        for n in 1..=6u128 {
-            let job = store
-                .job(uuid::Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0100 + n))
+                )
                 .await
                 .unwrap();
-            assert_eq!((job.project, job.adapter), (None, None));
-            assert_eq!(job.priority, i32::try_from(n).unwrap());
-        }
-        // The new status is allowed, a made-up one is not.
-        client
-            .execute("UPDATE jobs SET status = 'processed' WHERE id = 4", &[])
-            .await
-            .expect("processed is a status");
-        let bogus = client
-            .execute("UPDATE jobs SET status = 'bogus' WHERE id = 4", &[])
-            .await
-            .unwrap_err();
-        assert_eq!(
-            bogus.as_db_error().and_then(|e| e.constraint()),
-            Some("jobs_status_check")
-        );
-        // Runner 1's late report on the job taken back from it: dropped.
-        let late = RunnerReport {
-            runner: RunnerId(1),
-            job: uuid::Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0101),
-            report: JobReport::Running,
-        };
-        let timeouts = Timeouts {
-            heartbeat: std::time::Duration::from_secs(90),
-            grace: std::time::Duration::from_secs(60),
-        };
-        assert_eq!(store.report_job(late, timeouts).await.unwrap(), Reported::Dropped);
-        store.organization().await.unwrap();
-        drop(store);
-    })
+            let before = v10_rows(&client).await;
+            assert_eq!(before[4].len(), 6, "a job of each status");
+
+            let store = db.store().await;
+            let versions: Vec<i32> = column(
+                &client,
+                "SELECT version FROM runners_schema ORDER BY version",
+            )
+            .await;
+            assert_eq!(versions, [7, 8, 9, 10, 11]);
+            assert_eq!(v10_rows(&client).await, before, "every row kept as it was");
+            let added: Vec<i64> = column(
+                &client,
+                "SELECT count(*) FROM jobs WHERE project_id IS NOT NULL OR adapter IS NOT NULL",
+            )
+            .await;
+            assert_eq!(added, [0]);
+            for n in 1..=6u128 {
+                let job = store
+                    .job(uuid::Uuid::from_u128(
+                        0x0000_0000_0000_7000_8000_0000_0000_0100 + n,
+                    ))
+                    .await
+                    .unwrap();
+                assert_eq!((job.project, job.adapter), (None, None));
+                assert_eq!(job.priority, i32::try_from(n).unwrap());
+            }
+            // The new status is allowed, a made-up one is not.
+            client
+                .execute("UPDATE jobs SET status = 'processed' WHERE id = 4", &[])
+                .await
+                .expect("processed is a status");
+            let bogus = client
+                .execute("UPDATE jobs SET status = 'bogus' WHERE id = 4", &[])
+                .await
+                .unwrap_err();
+            assert_eq!(
+                bogus.as_db_error().and_then(|e| e.constraint()),
+                Some("jobs_status_check")
+            );
+            // Runner 1's late report on the job taken back from it: dropped.
+            let late = RunnerReport {
+                runner: RunnerId(1),
+                job: uuid::Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0101),
+                report: JobReport::Running,
+            };
+            let timeouts = Timeouts {
+                heartbeat: std::time::Duration::from_secs(90),
+                grace: std::time::Duration::from_secs(60),
+            };
+            assert_eq!(
+                store.report_job(late, timeouts).await.unwrap(),
+                Reported::Dropped
+            );
+            store.organization().await.unwrap();
+            drop(store);
+        },
+    )
     .await;
 }

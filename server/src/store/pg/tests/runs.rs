@@ -34,9 +34,13 @@ pub(super) fn norm(value: &impl std::fmt::Debug) -> String {
     let hex = |c: u8| c.is_ascii_digit() || (b'a'..=b'f').contains(&c);
     let digits = |s: &[u8], pattern: &[u8]| {
         s.len() >= pattern.len()
-            && s.iter()
-                .zip(pattern)
-                .all(|(&c, &p)| if p == b'd' { c.is_ascii_digit() } else { c == p })
+            && s.iter().zip(pattern).all(|(&c, &p)| {
+                if p == b'd' {
+                    c.is_ascii_digit()
+                } else {
+                    c == p
+                }
+            })
     };
     let mut seen: Vec<&[u8]> = Vec::new();
     let mut out = Vec::with_capacity(b.len());
@@ -44,15 +48,21 @@ pub(super) fn norm(value: &impl std::fmt::Debug) -> String {
     while i < b.len() {
         let rest = &b[i..];
         if rest.len() >= 36
-            && rest[..36]
-                .iter()
-                .enumerate()
-                .all(|(j, &c)| if [8, 13, 18, 23].contains(&j) { c == b'-' } else { hex(c) })
+            && rest[..36].iter().enumerate().all(|(j, &c)| {
+                if [8, 13, 18, 23].contains(&j) {
+                    c == b'-'
+                } else {
+                    hex(c)
+                }
+            })
         {
-            let n = seen.iter().position(|u| *u == &rest[..36]).unwrap_or_else(|| {
-                seen.push(&rest[..36]);
-                seen.len() - 1
-            });
+            let n = seen
+                .iter()
+                .position(|u| *u == &rest[..36])
+                .unwrap_or_else(|| {
+                    seen.push(&rest[..36]);
+                    seen.len() - 1
+                });
             out.extend(format!("U{n}").bytes());
             i += 36;
         } else if digits(rest, b"dddd-dd-ddTdd:dd:dd") {
@@ -135,7 +145,7 @@ pub(super) fn new_run(
     NewRun {
         project: RunProject::Create {
             name: format!("Project {slug}").try_into().unwrap(),
-            slug: slug.to_owned().try_into().unwrap(),
+            slug: Some(slug.to_owned().try_into().unwrap()),
         },
         user: None,
         branch: branch.to_owned(),
@@ -174,16 +184,37 @@ async fn projects_match_sqlite() {
             ("50% off", None),
             ("Zeta", Some("zeta")),
         ] {
-            same(both!(lite, pg, create_project(new_project(name, slug), &actor)), name);
+            same(
+                both!(lite, pg, create_project(new_project(name, slug), &actor)),
+                name,
+            );
         }
         // A slug taken: 409; a generated one taken: its random suffix.
-        same(both!(lite, pg, create_project(new_project("x", Some("zeta")), &actor)), "taken");
-        let (a, b) = unwrap_both(both!(lite, pg, create_project(new_project("Zeta", None), &actor)));
+        same(
+            both!(
+                lite,
+                pg,
+                create_project(new_project("x", Some("zeta")), &actor)
+            ),
+            "taken",
+        );
+        let (a, b) = unwrap_both(both!(
+            lite,
+            pg,
+            create_project(new_project("Zeta", None), &actor)
+        ));
         assert!(a.slug.starts_with("zeta-") && b.slug.starts_with("zeta-"));
         let suffixed = (a.slug, b.slug);
         for sort in [Sort::Name, Sort::Created] {
             for direction in [Direction::Asc, Direction::Desc] {
-                for search in [None, Some("alpha"), Some("ünï"), Some("%"), Some("zeta"), Some("a")] {
+                for search in [
+                    None,
+                    Some("alpha"),
+                    Some("ünï"),
+                    Some("%"),
+                    Some("zeta"),
+                    Some("a"),
+                ] {
                     for (per_page, page) in [(255, 1), (2, 2), (2, 9)] {
                         let q = query(sort, direction, per_page, page, None, search);
                         let (a, b) = unwrap_both(both!(lite, pg, list_projects(q.clone())));
@@ -215,13 +246,23 @@ async fn projects_match_sqlite() {
             ("nowhere", ProjectChanges::default()),
         ] {
             same(
-                both!(lite, pg, update::<Projects>(project(slug), change.clone(), &actor)),
+                both!(
+                    lite,
+                    pg,
+                    update::<Projects>(project(slug), change.clone(), &actor)
+                ),
                 slug,
             );
         }
         same(both!(lite, pg, item::<Projects>(&project("prime"))), "item");
-        same(both!(lite, pg, delete_project(project("prime"), &actor)), "delete");
-        same(both!(lite, pg, delete_project(project("prime"), &actor)), "again");
+        same(
+            both!(lite, pg, delete_project(project("prime"), &actor)),
+            "delete",
+        );
+        same(
+            both!(lite, pg, delete_project(project("prime"), &actor)),
+            "again",
+        );
         same(both!(lite, pg, item::<Projects>(&project("prime"))), "gone");
         same(both!(lite, pg, user(Ref::Slug("nobody".into()))), "no user");
         let (lite_actions, pg_actions) = audit_actions(&lite, db).await;
@@ -240,7 +281,9 @@ pub(super) async fn user_on_both(lite: &Store, pg: &super::PgStore, name: &str) 
         expires: crate::store::now() + Duration::days(1),
         sign: Box::new(|_: &[u8], _: Uuid, _: Uuid| String::new()),
     };
-    lite.issue_api_token(new(), &Actor::program()).await.unwrap();
+    lite.issue_api_token(new(), &Actor::program())
+        .await
+        .unwrap();
     pg.issue_api_token(new(), &Actor::program()).await.unwrap();
     let by = Ref::Slug(name.to_owned());
     let (a, b) = unwrap_both(both!(lite, pg, user(by.clone())));
@@ -253,7 +296,11 @@ pub(super) async fn user_on_both(lite: &Store, pg: &super::PgStore, name: &str) 
 async fn keys_match_sqlite() {
     on_engines("keys_match_sqlite", async |db, pg, lite| {
         let actor = Actor::program();
-        let (lp, pp) = unwrap_both(both!(lite, pg, create_project(new_project("Keyed", None), &actor)));
+        let (lp, pp) = unwrap_both(both!(
+            lite,
+            pg,
+            create_project(new_project("Keyed", None), &actor)
+        ));
         let (lu, pu) = user_on_both(&lite, &pg, "alice").await;
         let owners = [
             (KeyOwner::Project(lp.uuid), KeyOwner::Project(pp.uuid)),
@@ -261,7 +308,10 @@ async fn keys_match_sqlite() {
         ];
         let expires = t0() + Duration::days(90);
         let mut keys = Vec::new();
-        for (i, name) in ["CI key", "ci KEY", "Ünïcödé", "deploy", "deploy"].iter().enumerate() {
+        for (i, name) in ["CI key", "ci KEY", "Ünïcödé", "deploy", "deploy"]
+            .iter()
+            .enumerate()
+        {
             for (o, &(lo, po)) in owners.iter().enumerate() {
                 let new = |owner| NewKey {
                     owner,
@@ -269,28 +319,72 @@ async fn keys_match_sqlite() {
                     hash: key(u8::try_from(i * 2 + o).unwrap()),
                     expires,
                 };
-                let (a, b) = (lite.create_key(new(lo), &actor).await, pg.create_key(new(po), &actor).await);
+                let (a, b) = (
+                    lite.create_key(new(lo), &actor).await,
+                    pg.create_key(new(po), &actor).await,
+                );
                 let (a, b) = (a.unwrap(), b.unwrap());
                 assert_eq!(norm(&a), norm(&b));
                 keys.push((lo, a.uuid, po, b.uuid));
             }
         }
         // A hash taken: an error on both.
-        let dup = |owner| NewKey { owner, name: "dup".to_owned().try_into().unwrap(), hash: key(0), expires };
+        let dup = |owner| NewKey {
+            owner,
+            name: "dup".to_owned().try_into().unwrap(),
+            hash: key(0),
+            expires,
+        };
         assert!(lite.create_key(dup(owners[0].0), &actor).await.is_err());
         assert!(pg.create_key(dup(owners[0].1), &actor).await.is_err());
         // Rename (to the same name: nothing), revoke (twice: the first time
         // kept), another owner's key: not found.
         let (lo, lk, po, pk) = keys[2];
         let name = |n: &str| n.to_owned().try_into().unwrap();
-        same((lite.rename_key(lo, lk, name("renamed"), &actor).await, pg.rename_key(po, pk, name("renamed"), &actor).await), "rename");
-        same((lite.rename_key(lo, lk, name("renamed"), &actor).await, pg.rename_key(po, pk, name("renamed"), &actor).await), "same name");
+        same(
+            (
+                lite.rename_key(lo, lk, name("renamed"), &actor).await,
+                pg.rename_key(po, pk, name("renamed"), &actor).await,
+            ),
+            "rename",
+        );
+        same(
+            (
+                lite.rename_key(lo, lk, name("renamed"), &actor).await,
+                pg.rename_key(po, pk, name("renamed"), &actor).await,
+            ),
+            "same name",
+        );
         let (lo2, lk2, po2, pk2) = keys[5];
-        same((lite.revoke_key(lo2, lk2, &actor).await, pg.revoke_key(po2, pk2, &actor).await), "revoke");
-        same((lite.revoke_key(lo2, lk2, &actor).await, pg.revoke_key(po2, pk2, &actor).await), "revoke again");
-        same((lite.key(lo2, lk, ).await, pg.key(po2, pk).await), "not the owner's");
-        same((lite.rename_key(lo2, lk, name("x"), &actor).await, pg.rename_key(po2, pk, name("x"), &actor).await), "rename not the owner's");
-        same((lite.key(lo2, lk2).await, pg.key(po2, pk2).await), "revoked key");
+        same(
+            (
+                lite.revoke_key(lo2, lk2, &actor).await,
+                pg.revoke_key(po2, pk2, &actor).await,
+            ),
+            "revoke",
+        );
+        same(
+            (
+                lite.revoke_key(lo2, lk2, &actor).await,
+                pg.revoke_key(po2, pk2, &actor).await,
+            ),
+            "revoke again",
+        );
+        same(
+            (lite.key(lo2, lk).await, pg.key(po2, pk).await),
+            "not the owner's",
+        );
+        same(
+            (
+                lite.rename_key(lo2, lk, name("x"), &actor).await,
+                pg.rename_key(po2, pk, name("x"), &actor).await,
+            ),
+            "rename not the owner's",
+        );
+        same(
+            (lite.key(lo2, lk2).await, pg.key(po2, pk2).await),
+            "revoked key",
+        );
         for (l, p) in owners {
             for q in [
                 key_query(false, None, None),
@@ -300,20 +394,47 @@ async fn keys_match_sqlite() {
                 key_query(true, None, Some("ÜNÏ")),
                 key_query(true, None, Some("%")),
                 key_query(true, Some("deploy"), Some("plo")),
-                KeyQuery { descending: true, per_page: 2, page: 2, ..key_query(true, None, None) },
-                KeyQuery { per_page: 1, page: 2, ..key_query(true, None, Some("ci")) },
-                KeyQuery { per_page: 2, page: 9, ..key_query(true, None, None) },
-                KeyQuery { per_page: 2, page: 9, ..key_query(true, None, Some("y")) },
+                KeyQuery {
+                    descending: true,
+                    per_page: 2,
+                    page: 2,
+                    ..key_query(true, None, None)
+                },
+                KeyQuery {
+                    per_page: 1,
+                    page: 2,
+                    ..key_query(true, None, Some("ci"))
+                },
+                KeyQuery {
+                    per_page: 2,
+                    page: 9,
+                    ..key_query(true, None, None)
+                },
+                KeyQuery {
+                    per_page: 2,
+                    page: 9,
+                    ..key_query(true, None, Some("y"))
+                },
             ] {
-                same((lite.list_keys(l, q.clone()).await, pg.list_keys(p, q.clone()).await), &format!("{q:?}"));
+                same(
+                    (
+                        lite.list_keys(l, q.clone()).await,
+                        pg.list_keys(p, q.clone()).await,
+                    ),
+                    &format!("{q:?}"),
+                );
             }
         }
         // A search by a piece of a key's own UUID finds it on each engine.
         let (lo, lk, po, pk) = keys[4];
         let piece = |u: Uuid| u.to_string()[24..].to_uppercase();
         let (a, b) = (
-            lite.list_keys(lo, key_query(true, None, Some(&piece(lk)))).await.unwrap(),
-            pg.list_keys(po, key_query(true, None, Some(&piece(pk)))).await.unwrap(),
+            lite.list_keys(lo, key_query(true, None, Some(&piece(lk))))
+                .await
+                .unwrap(),
+            pg.list_keys(po, key_query(true, None, Some(&piece(pk))))
+                .await
+                .unwrap(),
         );
         assert_eq!((a.1, b.1), (1, 1));
         assert_eq!(norm(&a), norm(&b));
@@ -330,7 +451,10 @@ async fn keys_match_sqlite() {
 /// was given `i`-th: both answers.
 async fn say(
     (lite, pg): (&Store, &super::PgStore),
-    (l, p): (&crate::store::model::KeyedRunner, &crate::store::model::KeyedRunner),
+    (l, p): (
+        &crate::store::model::KeyedRunner,
+        &crate::store::model::KeyedRunner,
+    ),
     (lj, pj): (Uuid, Uuid),
     report: JobReport,
 ) -> (Result<Reported, StoreError>, Result<Reported, StoreError>) {

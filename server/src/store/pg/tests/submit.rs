@@ -92,12 +92,20 @@ async fn migrate_copies_the_submitter_side() {
         let path = dir.path().join("runners.db");
         let lite = Store::open(&path).unwrap();
         let actor = Actor::program();
-        lite.create_spec(new_spec("Linux", None, true), &actor).await.unwrap();
-        lite.create_runner((new_runner("r", Some("r")), key(1)), &actor).await.unwrap();
-        lite.add_runner_spec((super::runner("r"), super::spec("linux")), &actor).await.unwrap();
+        lite.create_spec(new_spec("Linux", None, true), &actor)
+            .await
+            .unwrap();
+        lite.create_runner((new_runner("r", Some("r")), key(1)), &actor)
+            .await
+            .unwrap();
+        lite.add_runner_spec((super::runner("r"), super::spec("linux")), &actor)
+            .await
+            .unwrap();
         lite.create_job(new_job(None, 0, 99), &actor).await.unwrap();
         for (name, slug) in [("Alpha", "alpha"), ("Gone", "gone")] {
-            lite.create_project(new_project(name, Some(slug)), &actor).await.unwrap();
+            lite.create_project(new_project(name, Some(slug)), &actor)
+                .await
+                .unwrap();
         }
         let token = NewApiToken {
             user_name: "alice".into(),
@@ -134,11 +142,19 @@ async fn migrate_copies_the_submitter_side() {
         // The first pending job (the plain one), then the two runs' jobs:
         // alpha's processed, gone's claimed (and its project deleted).
         let keyed = lite.runner_by_key_hash(key(1)).await.unwrap().unwrap();
-        let channel = RunnerChannel { runner: keyed.id, since: ch() };
+        let channel = RunnerChannel {
+            runner: keyed.id,
+            since: ch(),
+        };
         lite.set_channel(channel, true).await.unwrap();
         let mut claimed = Vec::new();
         for _ in 0..3 {
-            let claim = Claimant { runner: keyed.id, key_hash: key(1), channel: ch(), seen: None };
+            let claim = Claimant {
+                runner: keyed.id,
+                key_hash: key(1),
+                channel: ch(),
+                seen: None,
+            };
             claimed.push(lite.claim_job(claim).await.unwrap().job.unwrap().job.uuid);
         }
         let bmf = r#"{"bench": {"latency": {"value": 3.5}}}"#;
@@ -152,7 +168,10 @@ async fn migrate_copies_the_submitter_side() {
             grace: std::time::Duration::from_secs(60),
         };
         lite.report_job(said, timeouts).await.unwrap();
-        assert_eq!(lite.job(claimed[1]).await.unwrap().status, JobStatus::Processed);
+        assert_eq!(
+            lite.job(claimed[1]).await.unwrap().status,
+            JobStatus::Processed
+        );
         lite.delete_project(project("gone"), &actor).await.unwrap();
         lite.close_writer().await;
 
@@ -161,16 +180,25 @@ async fn migrate_copies_the_submitter_side() {
         drop(db.store().await);
         let mut url = url::Url::parse(&std::env::var("RUNNERS_TEST_PG").unwrap()).unwrap();
         url.set_path(&format!("/{}", db.name));
-        let copied = crate::store::migrate::migrate(&path, url.as_str()).await.unwrap();
+        let copied = crate::store::migrate::migrate(&path, url.as_str())
+            .await
+            .unwrap();
         let rows = |table: &str| copied.tables.iter().find(|(t, _)| *t == table).unwrap().1;
-        let expected = [("organization", 1), ("projects", 1), ("api_keys", 2), ("reports", 2)];
+        let expected = [
+            ("organization", 1),
+            ("projects", 1),
+            ("api_keys", 2),
+            ("reports", 2),
+        ];
         for (table, n) in expected {
             assert_eq!(rows(table), n, "{table}");
         }
         // branch main and testbed of two runs, a benchmark and a measure.
         assert_eq!(rows("project_names"), 4);
         assert_eq!(rows("jobs"), 3);
-        let pg = Store::open_db(std::path::Path::new(url.as_str()), 64).await.unwrap();
+        let pg = Store::open_db(std::path::Path::new(url.as_str()), 64)
+            .await
+            .unwrap();
         let lite = Store::open(&path).unwrap();
 
         macro_rules! same {
@@ -232,7 +260,13 @@ async fn migrate_copies_the_submitter_side() {
             page: 1,
         };
         same!(list_jobs(None, jobs.clone()));
-        same!(list_jobs(None, JobListQuery { project: Some(Ref::Slug("alpha".into())), ..jobs.clone() }));
+        same!(list_jobs(
+            None,
+            JobListQuery {
+                project: Some(Ref::Slug("alpha".into())),
+                ..jobs.clone()
+            }
+        ));
         for job in &claimed {
             same!(job(*job));
         }

@@ -62,7 +62,14 @@ async fn a_version_10_database_keeps_its_jobs_and_releases_through_the_rebuild()
         r = Uuid::from_u128(3),
     ))
     .unwrap();
-    let statuses = ["pending", "claimed", "running", "completed", "failed", "canceled"];
+    let statuses = [
+        "pending",
+        "claimed",
+        "running",
+        "completed",
+        "failed",
+        "canceled",
+    ];
     for (n, status) in (1u128..).zip(statuses) {
         let held = !matches!(status, "pending" | "canceled");
         let ended = matches!(status, "completed" | "failed" | "canceled");
@@ -130,7 +137,14 @@ async fn a_version_10_database_keeps_its_jobs_and_releases_through_the_rebuild()
         .unwrap();
     assert_eq!(
         indexes,
-        ["jobs_active", "jobs_busy", "jobs_pending", "jobs_project", "jobs_runner", "jobs_spec"]
+        [
+            "jobs_active",
+            "jobs_busy",
+            "jobs_pending",
+            "jobs_project",
+            "jobs_runner",
+            "jobs_spec"
+        ]
     );
     let temp: i64 = conn
         .query_row(
@@ -144,11 +158,20 @@ async fn a_version_10_database_keeps_its_jobs_and_releases_through_the_rebuild()
     // still exist.
     conn.execute("UPDATE jobs SET status = 'processed' WHERE id = 4", [])
         .expect("processed is a status");
-    assert!(conn.execute("UPDATE jobs SET status = 'bogus' WHERE id = 4", []).is_err());
-    assert!(conn.execute("UPDATE jobs SET runner_id = 99 WHERE id = 2", []).is_err());
     assert!(
-        conn.execute("INSERT INTO job_releases (job_id, runner_id) VALUES (99, 1)", [])
+        conn.execute("UPDATE jobs SET status = 'bogus' WHERE id = 4", [])
             .is_err()
+    );
+    assert!(
+        conn.execute("UPDATE jobs SET runner_id = 99 WHERE id = 2", [])
+            .is_err()
+    );
+    assert!(
+        conn.execute(
+            "INSERT INTO job_releases (job_id, runner_id) VALUES (99, 1)",
+            []
+        )
+        .is_err()
     );
     for n in 1..=6 {
         let job = store.job(job_uuid(n)).await.unwrap();
