@@ -16,6 +16,7 @@ mod malformed;
 mod replicas;
 mod requeue;
 mod runner_specs;
+mod runs;
 mod server;
 mod specs;
 mod storage;
