@@ -41,38 +41,45 @@ docker-registry serve "$dir/registry.yml" >"$dir/registry.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$reg_port/v2/" && break; sleep 0.1; done
 
-# 2. A one-layer image written by hand: busybox, printing one line of
-#    Bencher Metric Format.
+# 2. A one-layer image written by hand: busybox, running `cmd` (a JSON
+#    array), pushed to `repository:tag`; prints its digest.
 project=3f1c2d4e-1234-4abc-8def-000000000001
 line='{"bench":{"latency":{"value":1.0}}}'
-layout="$dir/layout"; blobs="$layout/blobs/sha256"; mkdir -p "$dir/rootfs/bin" "$blobs"
+mkdir -p "$dir/rootfs/bin"
 install -m 0755 /usr/bin/busybox "$dir/rootfs/bin/busybox"
 tar --sort=name --owner=0 --group=0 --numeric-owner --mtime='1970-01-01 00:00:00Z' \
   -C "$dir/rootfs" -cf "$dir/layer.tar" bin
 diff_id="sha256:$(sha256sum "$dir/layer.tar" | cut -d' ' -f1)"
 gzip -n -9 -c "$dir/layer.tar" > "$dir/layer.tgz"
-blob() { local hex; hex=$(sha256sum "$1" | cut -d' ' -f1); mv "$1" "$blobs/$hex"; echo "$hex"; }
-layer_size=$(stat -c %s "$dir/layer.tgz"); layer=$(blob "$dir/layer.tgz")
-jq -cn --arg line "$line" --arg diff "$diff_id" '{architecture: "amd64", os: "linux",
-  config: {Env: ["PATH=/bin"], Cmd: ["/bin/busybox", "echo", $line]},
-  rootfs: {type: "layers", diff_ids: [$diff]}}' > "$dir/config.json"
-config_size=$(stat -c %s "$dir/config.json"); config=$(blob "$dir/config.json")
-jq -cn --arg c "sha256:$config" --argjson cs "$config_size" --arg l "sha256:$layer" --argjson ls "$layer_size" '{
-  schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json",
-  config: {mediaType: "application/vnd.oci.image.config.v1+json", digest: $c, size: $cs},
-  layers: [{mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: $l, size: $ls}]}' > "$dir/manifest.json"
-manifest_size=$(stat -c %s "$dir/manifest.json"); manifest=$(blob "$dir/manifest.json")
-jq -cn --arg m "sha256:$manifest" --argjson ms "$manifest_size" '{schemaVersion: 2,
-  manifests: [{mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $m, size: $ms,
-               annotations: {"org.opencontainers.image.ref.name": "latest"}}]}' > "$layout/index.json"
-printf '{"imageLayoutVersion":"1.0.0"}' > "$layout/oci-layout"
-skopeo copy --quiet --preserve-digests --dest-tls-verify=false \
-  "oci:$layout:latest" "docker://127.0.0.1:$reg_port/$project:latest"
-digest="sha256:$manifest"
+push_image() { # repository tag cmd-json
+  local layout="$dir/layout-$RANDOM" blobs hex
+  blobs="$layout/blobs/sha256"; mkdir -p "$blobs"
+  blob() { hex=$(sha256sum "$1" | cut -d' ' -f1); mv "$1" "$blobs/$hex"; echo "$hex"; }
+  cp "$dir/layer.tgz" "$dir/l.tgz"
+  local layer_size layer config_size config manifest_size manifest
+  layer_size=$(stat -c %s "$dir/l.tgz"); layer=$(blob "$dir/l.tgz")
+  jq -cn --argjson cmd "$3" --arg diff "$diff_id" '{architecture: "amd64", os: "linux",
+    config: {Env: ["PATH=/bin"], Cmd: $cmd}, rootfs: {type: "layers", diff_ids: [$diff]}}' > "$dir/config.json"
+  config_size=$(stat -c %s "$dir/config.json"); config=$(blob "$dir/config.json")
+  jq -cn --arg c "sha256:$config" --argjson cs "$config_size" --arg l "sha256:$layer" --argjson ls "$layer_size" '{
+    schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json",
+    config: {mediaType: "application/vnd.oci.image.config.v1+json", digest: $c, size: $cs},
+    layers: [{mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: $l, size: $ls}]}' > "$dir/manifest.json"
+  manifest_size=$(stat -c %s "$dir/manifest.json"); manifest=$(blob "$dir/manifest.json")
+  jq -cn --arg m "sha256:$manifest" --argjson ms "$manifest_size" '{schemaVersion: 2,
+    manifests: [{mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $m, size: $ms,
+                 annotations: {"org.opencontainers.image.ref.name": "latest"}}]}' > "$layout/index.json"
+  printf '{"imageLayoutVersion":"1.0.0"}' > "$layout/oci-layout"
+  skopeo copy --quiet --preserve-digests --dest-tls-verify=false \
+    "oci:$layout:latest" "docker://127.0.0.1:$reg_port/$1:$2"
+  echo "sha256:$manifest"
+}
+digest=$(push_image "$project" latest "$(jq -cn --arg line "$line" '["/bin/busybox", "echo", $line]')")
 
 # 3. This server, a fallback spec, a runner that has it, and a job.
 port=$(free_port)
-"$server_bin" --bind "127.0.0.1:$port" --db "$dir/runners.db" 2>"$dir/server.log" &
+"$server_bin" --bind "127.0.0.1:$port" --db "$dir/runners.db" \
+  --registry-url "http://127.0.0.1:$reg_port" 2>"$dir/server.log" &
 pids+=($!)
 for _ in $(seq 100); do grep -q "listening on" "$dir/server.log" && break; sleep 0.1; done
 token=$(grep -o 'eyJ[A-Za-z0-9._-]*' "$dir/server.log" | head -n 1)
@@ -105,3 +112,56 @@ else
   tail -20 "$dir/agent.log" >&2
   exit 1
 fi
+
+# 5. Bencher's CLI (BENCHER=/path/to/bencher, v0.6.12): a project, its key,
+#    and `bencher run --image` with that key while the agent waits.
+bencher=${BENCHER:-}
+if [ -z "$bencher" ]; then
+  echo "SKIPPED the CLI part: set BENCHER to Bencher v0.6.12's CLI to run it"
+  exit 0
+fi
+b() { "$bencher" "$@" --host "$url" --attempts 1 --strict </dev/null; }
+b project create default --name Bench --slug bench --token "$token" >/dev/null
+uuid=$(b project view bench --token "$token" | jq -r .uuid)
+pkey=$(b project key create bench --name ci --token "$token" | jq -r .key)
+b project key list bench --token "$token" | jq -e 'length == 1' >/dev/null
+ukey=$(b user key create admin --name laptop --token "$token" | jq -r .key)
+b user key list admin --key "$ukey" | jq -e 'length == 1' >/dev/null
+b project list --key "$ukey" | jq -e '.[0].slug == "bench"' >/dev/null
+echo "PASS: project create|view|list, project key create|list, user key create|list (--strict)"
+
+push_image "$uuid" v1 "$(jq -cn --arg line "$line" '["/bin/busybox", "echo", $line]')" >/dev/null
+run() { "$bencher" run --host "$url" --key "$pkey" --project bench --adapter json \
+  --job-poll-interval 1 --attempts 1 --strict --image "$@" </dev/null; }
+if out=$(run "127.0.0.1:$reg_port/$uuid:v1" 2>&1); then
+  echo "$out" | grep -q 'Job status: Processed' && echo "PASS: bencher run --image exited 0 with the report"
+else
+  echo "FAIL: bencher run --image exited non-zero:" >&2; echo "$out" >&2; tail -20 "$dir/agent.log" >&2; exit 1
+fi
+echo "$out" | grep -A12 '^Job status' 
+
+push_image "$uuid" fails '["/bin/busybox", "false"]' >/dev/null
+if out=$(run "127.0.0.1:$reg_port/$uuid:fails" 2>&1); then
+  echo "FAIL: a failing image's run exited 0" >&2; echo "$out" >&2; exit 1
+fi
+echo "PASS: a failing image's run exited non-zero: $(echo "$out" | grep -m1 'Job status')"
+
+push_image "$uuid" sleeps '["/bin/busybox", "sleep", "60"]' >/dev/null
+run "127.0.0.1:$reg_port/$uuid:sleeps" >"$dir/cancel.log" 2>&1 &
+cli=$!
+for _ in $(seq 100); do
+  job=$(api GET "/v0/projects/bench/jobs?status=running" | jq -r '.[0].uuid // empty')
+  [ -n "$job" ] && break; sleep 0.2
+done
+api POST "/v0/jobs/$job/cancel" >/dev/null
+if wait "$cli"; then echo "FAIL: a canceled run exited 0" >&2; cat "$dir/cancel.log" >&2; exit 1; fi
+echo "PASS: a run whose job was canceled exited non-zero: $(grep -i -m1 cancel "$dir/cancel.log")"
+
+code() { curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $pkey" "$url$1" "${@:2}"; }
+[ "$(code /v0/runners)" = 403 ] && [ "$(code /v0/jobs -X POST -H 'Content-Type: application/json' -d '{}')" = 403 ] \
+  && echo "PASS: the project key is 403 on GET /v0/runners and POST /v0/jobs"
+key_uuid=$(b project key list bench --token "$token" | jq -r '.[0].uuid')
+b project key revoke bench "$key_uuid" --token "$token" >/dev/null
+sleep 1.2
+[ "$(code /v0/projects/bench/jobs)" = 401 ] && echo "PASS: the project key is 401 once revoked"
+b job list bench --key "$ukey" | jq -e 'length == 3' >/dev/null && echo "PASS: job list (--strict)"

@@ -58,7 +58,8 @@ pub struct JsonProject {
     pub url: Option<String>,
     /// Who may see it.
     pub visibility: Visibility,
-    /// Always null here (Bencher's claim of an on-the-fly project).
+    /// When it was claimed: here, when it was made (every project belongs
+    /// to this server's organization, so none is left to claim).
     #[serde(serialize_with = "time::serialize_opt")]
     pub claimed: Option<DateTime<Utc>>,
     /// When it was made.

@@ -39,7 +39,7 @@ pub fn project(row: ProjectRow, org: Uuid) -> JsonProject {
         slug: row.slug,
         url: row.url,
         visibility: row.visibility.into(),
-        claimed: None,
+        claimed: Some(row.created),
         created: row.created,
         modified: row.modified,
     }
