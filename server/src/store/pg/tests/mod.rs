@@ -12,8 +12,8 @@
 //! (the queue's order, each job claimed once), jobs.rs (a job's life),
 //! replicas.rs (events, leases, channels), connection.rs (TLS, a frozen or
 //! down database) with relay.rs (the relay that freezes or cuts it),
-//! runs.rs (projects, keys, runs and reports), submit.rs (their races, and
-//! `migrate` copying them). This file holds what they share.
+//! projects.rs (projects and keys), runs.rs (runs and reports), submit.rs
+//! (their races, and `migrate` copying them). This file holds what they share.
 
 use tokio_postgres::NoTls;
 use tokio_postgres::types::{FromSqlOwned, ToSql};
@@ -48,6 +48,7 @@ mod claims;
 mod connection;
 mod jobs;
 mod migrations;
+mod projects;
 mod relay;
 mod replicas;
 mod runners;
