@@ -17,19 +17,15 @@ use crate::credential::{AdminUser, ChannelAuth, Credentials, RunnerAuth, Submitt
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::types::*;
 
-/// The runners API (Bencher's `/v0/runners`, `/v0/specs` and `/v0/server`
-/// endpoints).
+/// The runners API: Bencher's runners, specs, runs, projects and keys.
 #[dropshot::api_description]
 pub trait RunnersApi {
     type Context: Credentials;
 
     /// List runners
     ///
-    /// List the runners on the server, one page at a time, sorted by name
-    /// (ties broken by slug) or by creation order. By default only active
-    /// runners are listed. The `X-Total-Count` header holds the number of
-    /// runners matching the filters on all pages.
-    /// The user must be an admin to use this endpoint.
+    /// Runners, a page at a time, by name (then slug) or creation order,
+    /// only active ones by default; `X-Total-Count` counts all pages.
     #[endpoint { method = GET, path = "/v0/runners", tags = ["runners"] }]
     async fn runners_get(
         rqctx: RequestContext<Self::Context>,
@@ -42,7 +38,6 @@ pub trait RunnersApi {
     /// Create a new runner on the server. Without a slug, one is generated
     /// from the name (with a short random suffix if that slug is taken).
     /// Returns the runner key, which is only shown this once.
-    /// The user must be an admin to use this endpoint.
     #[endpoint { method = POST, path = "/v0/runners", tags = ["runners"] }]
     async fn runners_post(
         rqctx: RequestContext<Self::Context>,
@@ -53,7 +48,6 @@ pub trait RunnersApi {
     /// View a runner
     ///
     /// View a runner on the server, by slug or UUID.
-    /// The user must be an admin to use this endpoint.
     #[endpoint { method = GET, path = "/v0/runners/{runner}", tags = ["runners"] }]
     async fn runner_get(
         rqctx: RequestContext<Self::Context>,
@@ -65,7 +59,6 @@ pub trait RunnersApi {
     ///
     /// Update a runner's name or slug, or archive or unarchive it. Absent
     /// fields are left unchanged.
-    /// The user must be an admin to use this endpoint.
     #[endpoint { method = PATCH, path = "/v0/runners/{runner}", tags = ["runners"] }]
     async fn runner_patch(
         rqctx: RequestContext<Self::Context>,
@@ -79,7 +72,6 @@ pub trait RunnersApi {
     /// Generate a new key for a runner, invalidating the old one at once.
     /// Returns the new key, which is only shown this once. An archived
     /// runner's key cannot be rotated.
-    /// The user must be an admin to use this endpoint.
     #[endpoint { method = POST, path = "/v0/runners/{runner}/key", tags = ["runners"] }]
     async fn runner_key_post(
         rqctx: RequestContext<Self::Context>,
@@ -91,13 +83,8 @@ pub trait RunnersApi {
     ///
     /// Bencher v0.6.2's name for rotating a runner's key: the same as
     /// `POST /v0/runners/{runner}/key`, kept for v0.6.2 clients.
-    /// The user must be an admin to use this endpoint.
-    #[endpoint {
-        method = POST,
-        path = "/v0/runners/{runner}/token",
-        tags = ["runners"],
-        deprecated = true,
-    }]
+    #[endpoint { method = POST, path = "/v0/runners/{runner}/token", tags = ["runners"],
+                 deprecated = true }]
     async fn runner_token_post(
         rqctx: RequestContext<Self::Context>,
         admin: AdminUser,
@@ -107,7 +94,6 @@ pub trait RunnersApi {
     /// List runner specs
     ///
     /// List the hardware specs a runner offers, in the order they were added.
-    /// The user must be an admin to use this endpoint.
     #[endpoint { method = GET, path = "/v0/runners/{runner}/specs", tags = ["runners"] }]
     async fn runner_specs_get(
         rqctx: RequestContext<Self::Context>,
@@ -119,7 +105,6 @@ pub trait RunnersApi {
     ///
     /// Add a hardware spec (by slug or UUID) to the specs a runner offers.
     /// A spec the runner has already is a conflict.
-    /// The user must be an admin to use this endpoint.
     #[endpoint { method = POST, path = "/v0/runners/{runner}/specs", tags = ["runners"] }]
     async fn runner_specs_post(
         rqctx: RequestContext<Self::Context>,
@@ -131,12 +116,7 @@ pub trait RunnersApi {
     /// Remove a runner spec
     ///
     /// Remove a hardware spec from the specs a runner offers.
-    /// The user must be an admin to use this endpoint.
-    #[endpoint {
-        method = DELETE,
-        path = "/v0/runners/{runner}/specs/{spec}",
-        tags = ["runners"],
-    }]
+    #[endpoint { method = DELETE, path = "/v0/runners/{runner}/specs/{spec}", tags = ["runners"] }]
     async fn runner_spec_delete(
         rqctx: RequestContext<Self::Context>,
         admin: AdminUser,
@@ -157,27 +137,13 @@ pub trait RunnersApi {
     /// Runner channel
     ///
     /// The WebSocket on which a runner's agent (Bencher's `runner up`,
-    /// v0.6.3 and later) takes its jobs, authenticated with that runner's
-    /// own key (`Authorization: Bearer bencher_runner_...`), checked before
-    /// the upgrade: 401 or 403 are plain HTTP answers, and an archived
-    /// runner is refused. Messages are JSON text frames tagged by `event`:
-    /// the runner sends `RunnerMessage`s (`ready`, `running`, `heartbeat`,
-    /// `completed`, `failed`, `canceled`), the server `ServerMessage`s
-    /// (`job` with a `JsonClaimedJob`, `no_job`, `ack`, `cancel`); both are
-    /// in this document's components. After `ready`, the server answers
-    /// `job` as soon as a job for one of the runner's specs is pending
-    /// (higher `priority` first, then older), or `no_job` when the
-    /// `poll_timeout` passes. A channel without a message for the heartbeat
-    /// timeout (90 s by default) is closed with the reason
-    /// `"heartbeat_timeout"` (a `CloseReason`), failing its job; a job
-    /// running past its timeout plus 60 s is canceled (`cancel`, then the
-    /// reason `"job_timeout_exceeded"`). A runner archived or re-keyed is
-    /// closed at once.
-    #[channel {
-        protocol = WEBSOCKETS,
-        path = "/v0/runners/{runner}/channel",
-        tags = ["runners"],
-    }]
+    /// v0.6.3+) takes its jobs, with its runner's key (checked before the
+    /// upgrade: 401 or 403 are plain HTTP answers). Frames are JSON tagged by
+    /// `event`: `RunnerMessage`s and `ServerMessage`s (in this document's
+    /// components). After `ready`, `job` (a `JsonClaimedJob`) or, once
+    /// `poll_timeout` passes, `no_job`. Closed with a `CloseReason`
+    /// (`heartbeat_timeout`, `job_timeout_exceeded`, …): docs/jobs.md.
+    #[channel { protocol = WEBSOCKETS, path = "/v0/runners/{runner}/channel", tags = ["runners"] }]
     async fn runner_channel(
         rqctx: RequestContext<Self::Context>,
         runner: ChannelAuth,
@@ -186,12 +152,7 @@ pub trait RunnersApi {
 
     /// List a runner's jobs
     ///
-    /// List the jobs a runner has claimed, oldest first by default, one
-    /// page at a time, optionally only those in some statuses or of one
-    /// spec. The `X-Total-Count` header holds the number of jobs matching
-    /// the filters on all pages. A list carries no job's output (`output`
-    /// is null): view the job (`GET /v0/jobs/{job}`) for it.
-    /// The user must be an admin to use this endpoint.
+    /// The jobs a runner has claimed, as `GET /v0/jobs` lists them.
     #[endpoint { method = GET, path = "/v0/runners/{runner}/jobs", tags = ["jobs"] }]
     async fn runner_jobs_get(
         rqctx: RequestContext<Self::Context>,
@@ -202,21 +163,11 @@ pub trait RunnersApi {
 
     /// Create a job
     ///
-    /// Queue a benchmark job: the image to run (`registry`, `project` and
-    /// `digest`; the agent pulls `{registry host}/{project}@{digest}`), the
-    /// spec a runner must have to take it (the fallback spec if none is
-    /// named), and Bencher's job options. A runner waiting on its channel
-    /// with that spec is given it at once. The body may be up to 64 KiB.
-    /// Without `spec` when no spec is the fallback, the request is fine but
-    /// the server's state is not: 409, saying so (name a spec, or make one
-    /// the fallback). An archived spec is 409 too, an unknown one 404.
-    /// The user must be an admin to use this endpoint.
-    #[endpoint {
-        method = POST,
-        path = "/v0/jobs",
-        tags = ["jobs"],
-        request_body_max_bytes = 65536,
-    }]
+    /// Queue a job: the image (the agent pulls `{registry
+    /// host}/{project}@{digest}`), the spec a runner must have (default: the
+    /// fallback spec), Bencher's job options. The body may be up to 64 KiB.
+    /// No spec named and no fallback spec, or an archived spec: 409.
+    #[endpoint { method = POST, path = "/v0/jobs", tags = ["jobs"], request_body_max_bytes = 65536 }]
     async fn jobs_post(
         rqctx: RequestContext<Self::Context>,
         admin: AdminUser,
@@ -225,12 +176,9 @@ pub trait RunnersApi {
 
     /// List jobs
     ///
-    /// List jobs, oldest first by default, one page at a time, optionally
-    /// only those in some statuses (comma-separated), of one runner or of
-    /// one spec. The `X-Total-Count` header holds the number of jobs
-    /// matching the filters on all pages. A list carries no job's output
-    /// (`output` is null): view the job (`GET /v0/jobs/{job}`) for it.
-    /// The user must be an admin to use this endpoint.
+    /// Jobs, oldest first by default, a page at a time, filtered by statuses
+    /// (comma-separated), runner or spec; `X-Total-Count` counts all pages.
+    /// A list carries no job's output: view the job for it.
     #[endpoint { method = GET, path = "/v0/jobs", tags = ["jobs"] }]
     async fn jobs_get(
         rqctx: RequestContext<Self::Context>,
@@ -242,7 +190,6 @@ pub trait RunnersApi {
     ///
     /// View a job, by UUID: its status, its runner, and once it has ended
     /// its results (`output`, which lists of jobs leave out).
-    /// The user must be an admin to use this endpoint.
     #[endpoint { method = GET, path = "/v0/jobs/{job}", tags = ["jobs"] }]
     async fn job_get(
         rqctx: RequestContext<Self::Context>,
@@ -255,7 +202,6 @@ pub trait RunnersApi {
     /// Cancel a job that has not ended: a pending one at once; a claimed or
     /// running one is canceled and its runner told to stop (`cancel` on its
     /// channel). A job that has ended is a conflict.
-    /// The user must be an admin to use this endpoint.
     #[endpoint { method = POST, path = "/v0/jobs/{job}/cancel", tags = ["jobs"] }]
     async fn job_cancel_post(
         rqctx: RequestContext<Self::Context>,
@@ -265,11 +211,8 @@ pub trait RunnersApi {
 
     /// List specs
     ///
-    /// List the hardware specs on the server, one page at a time, sorted by
-    /// name (ties broken by slug) or by creation order. By default only
-    /// active specs are listed. The `X-Total-Count` header holds the number
-    /// of specs matching the filters on all pages.
-    /// The user must be an admin to use this endpoint.
+    /// Specs, a page at a time, by name (then slug) or creation order, only
+    /// active ones by default; `X-Total-Count` counts all pages.
     #[endpoint { method = GET, path = "/v0/specs", tags = ["specs"] }]
     async fn specs_get(
         rqctx: RequestContext<Self::Context>,
@@ -282,7 +225,6 @@ pub trait RunnersApi {
     /// Create a new hardware spec. Without a slug, one is generated from the
     /// name. With `fallback`, it becomes the fallback spec and no other spec
     /// is.
-    /// The user must be an admin to use this endpoint.
     #[endpoint { method = POST, path = "/v0/specs", tags = ["specs"] }]
     async fn specs_post(
         rqctx: RequestContext<Self::Context>,
@@ -293,7 +235,6 @@ pub trait RunnersApi {
     /// View a spec
     ///
     /// View a hardware spec, by slug or UUID.
-    /// The user must be an admin to use this endpoint.
     #[endpoint { method = GET, path = "/v0/specs/{spec}", tags = ["specs"] }]
     async fn spec_get(
         rqctx: RequestContext<Self::Context>,
@@ -306,7 +247,6 @@ pub trait RunnersApi {
     /// Update a spec's name or slug, make it the fallback spec or not, or
     /// archive or unarchive it. Archiving clears the fallback. Absent fields
     /// are left unchanged.
-    /// The user must be an admin to use this endpoint.
     #[endpoint { method = PATCH, path = "/v0/specs/{spec}", tags = ["specs"] }]
     async fn spec_patch(
         rqctx: RequestContext<Self::Context>,
@@ -319,7 +259,6 @@ pub trait RunnersApi {
     ///
     /// Delete a hardware spec that no runner has (archived runners too); a
     /// spec still in use is a conflict naming a runner that has it.
-    /// The user must be an admin to use this endpoint.
     #[endpoint { method = DELETE, path = "/v0/specs/{spec}", tags = ["specs"] }]
     async fn spec_delete(
         rqctx: RequestContext<Self::Context>,
