@@ -329,6 +329,9 @@ impl SharedExtractor for Submitter {
 
 impl Authorized for Principal {}
 
+/// A key's owner, once the credential was found to manage its keys.
+impl Authorized for crate::store::KeyOwner {}
+
 /// The key of the runner in the path (`{runner}`, which this extractor
 /// reads: the handler takes no other path): a runner authenticated by its
 /// own key. A malformed path is refused first (400), then the key (401, or

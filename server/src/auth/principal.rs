@@ -86,13 +86,15 @@ impl Principal {
         }
     }
 
-    /// Whether it may act on user `owner`'s own keys: that user, or an admin.
-    pub fn may_manage_user(&self, owner: Uuid) -> Result<(), AuthError> {
-        match self {
-            Self::User { admin: true, .. } => Ok(()),
-            Self::User { user, .. } if *user == owner => Ok(()),
-            Self::User { .. } => Err(AuthError::OtherUser),
-            Self::Project { .. } => Err(AuthError::ProjectKeyOnlyItsRuns),
+    /// Whether it may act on the keys of the user a path names (by name or
+    /// UUID, as written), before any lookup: that user, or an admin.
+    pub fn may_manage_user(&self, path: &crate::validate::Ref) -> Result<(), AuthError> {
+        match (self, path) {
+            (Self::User { admin: true, .. }, _) => Ok(()),
+            (Self::User { user, .. }, crate::validate::Ref::Uuid(u)) if u == user => Ok(()),
+            (Self::User { name, .. }, crate::validate::Ref::Slug(s)) if s == name => Ok(()),
+            (Self::User { .. }, _) => Err(AuthError::OtherUser),
+            (Self::Project { .. }, _) => Err(AuthError::ProjectKeyOnlyItsRuns),
         }
     }
 

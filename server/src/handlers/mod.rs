@@ -411,7 +411,6 @@ impl RunnersApi for RunnersImpl {
         path: PathParams<ProjectKeyPath>,
         body: JsonBody<JsonUpdateKey>,
     ) -> Result<HttpResponseOk<JsonProjectKey>, HttpError> {
-        let body = body.open(&admin)?;
         runs::key_patch(rqctx.context(), KeyAt::Project(admin, path), body).await
     }
 
@@ -455,7 +454,6 @@ impl RunnersApi for RunnersImpl {
         path: PathParams<UserKeyPath>,
         body: JsonBody<JsonUpdateKey>,
     ) -> Result<HttpResponseOk<JsonUserKey>, HttpError> {
-        let body = body.open(&who)?;
         runs::key_patch(rqctx.context(), KeyAt::User(who, path), body).await
     }
 

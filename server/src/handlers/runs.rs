@@ -385,10 +385,8 @@ async fn project_owner(cx: &Context, admin: &Admin, r: Ref) -> Result<KeyOwner, 
 
 /// The owner of a user's keys, once the credential may manage them.
 async fn user_owner(cx: &Context, who: &Principal, r: Ref) -> Result<KeyOwner, HttpError> {
-    who.user()?;
-    let user = cx.store.user(r).await?;
-    who.may_manage_user(user.uuid)?;
-    Ok(KeyOwner::User(user.uuid))
+    who.may_manage_user(&r)?;
+    Ok(KeyOwner::User(cx.store.user(r).await?.uuid))
 }
 
 pub(super) async fn proj_keys_get(
@@ -490,10 +488,11 @@ pub(super) async fn key_get<T: From<crate::store::KeyRow> + View>(
 pub(super) async fn key_patch<T: From<crate::store::KeyRow> + View>(
     cx: &Context,
     at: KeyAt,
-    body: JsonUpdateKey,
+    body: JsonBody<JsonUpdateKey>,
 ) -> Result<HttpResponseOk<T>, HttpError> {
+    // The path's owner first (its 403), then the body (its 400).
     let (owner, key, actor) = at.open(cx).await?;
-    let row = match body.name {
+    let row = match body.open(&owner)?.name {
         Some(name) => cx.store.rename_key(owner, key, name, &actor).await?,
         None => cx.store.key(owner, key).await?,
     };

@@ -52,14 +52,19 @@ fn operations() -> Vec<Operation> {
     operations
 }
 
-/// `template` with every path parameter set to `slug`.
+/// `template` with every path parameter set to `slug`, but those that are
+/// only ever a UUID (a job, a key, a report), set to a UUID.
 fn fill(template: &str, slug: &str) -> String {
     let mut path = String::new();
     let mut rest = template;
     while let Some((before, after)) = rest.split_once('{') {
         path.push_str(before);
-        rest = after.split_once('}').expect("a closed parameter").1;
-        path.push_str(slug);
+        let (name, after) = after.split_once('}').expect("a closed parameter");
+        rest = after;
+        match name {
+            "job" | "key" | "report" => path.push_str("0f5ad5b1-4a3c-4c6f-9d3e-3e0b5c2a7d11"),
+            _ => path.push_str(slug),
+        }
     }
     path.push_str(rest);
     path
@@ -130,53 +135,92 @@ async fn every_operation_with_a_credential_refuses_a_wrong_one() {
         assert_eq!(status.2.as_deref(), Some("Forbidden"), "{} {what}", op.id);
     };
 
+    let keys = Keys::make(&server).await;
     let (mut secured, mut public) = (0, 0);
     for op in &operations {
         let path = path_of(op);
         let answer = |sent| call(&http, &server, op, &path, sent);
-        match op.security.as_slice() {
-            [] => {
-                public += 1;
-                let (status, ..) = answer(Sent::Nothing).await;
-                assert!(
-                    (200..300).contains(&status),
-                    "{} declares no credential but refuses an anonymous caller: {status}",
-                    op.id
-                );
-            }
-            [scheme] => {
-                secured += 1;
-                for (what, sent) in [
-                    ("without credentials", Sent::Nothing),
-                    ("with a malformed header", Sent::Header("Bearer")),
-                    (
-                        "with a Basic header",
-                        Sent::Header("Basic YWRtaW46YWRtaW4="),
-                    ),
+        let mut schemes: Vec<&str> = op.security.iter().map(String::as_str).collect();
+        schemes.sort_unstable();
+        if schemes.is_empty() {
+            public += 1;
+            let (status, ..) = answer(Sent::Nothing).await;
+            assert!(
+                (200..300).contains(&status),
+                "{} declares no credential but refuses an anonymous caller: {status}",
+                op.id
+            );
+            continue;
+        }
+        secured += 1;
+        for (what, sent) in [
+            ("without credentials", Sent::Nothing),
+            ("with a malformed header", Sent::Header("Bearer")),
+            (
+                "with a Basic header",
+                Sent::Header("Basic YWRtaW46YWRtaW4="),
+            ),
+        ] {
+            assert_eq!(answer(sent).await, unauthorized, "{} {what}", op.id);
+        }
+        match schemes.as_slice() {
+            ["ApiToken", "UserKey"] => {
+                for (what, token) in [
+                    ("a non-admin token", viewer.as_str()),
+                    ("a non-admin's user key", &keys.viewer),
+                    ("a project key", &keys.project),
                 ] {
-                    assert_eq!(answer(sent).await, unauthorized, "{} {what}", op.id);
+                    forbidden(answer(Sent::Bearer(token)).await, what, op);
                 }
-                match scheme.as_str() {
-                    "ApiToken" => {
-                        let non_admin = answer(Sent::Bearer(&viewer)).await;
-                        forbidden(non_admin, "with a non-admin token", op);
-                        let key = answer(Sent::Bearer(&runner_key)).await;
-                        assert_eq!(key, unauthorized, "{} with a runner key", op.id);
-                    }
-                    "RunnerKey" => {
-                        for (what, token) in [
-                            ("with a non-admin token", &viewer),
-                            ("with an admin token", &server.admin_token),
-                        ] {
-                            assert_eq!(answer(Sent::Bearer(token)).await, unauthorized, "{what}");
-                        }
-                        let another = answer(Sent::Bearer(&other_key)).await;
-                        forbidden(another, "with another runner's key", op);
-                    }
-                    other => panic!("{}: unknown security scheme {other}", op.id),
+                for (what, token) in [
+                    ("a runner key", runner_key.as_str()),
+                    ("a revoked user key", &keys.revoked_user),
+                ] {
+                    assert_eq!(
+                        answer(Sent::Bearer(token)).await,
+                        unauthorized,
+                        "{} {what}",
+                        op.id
+                    );
                 }
             }
-            more => panic!("{}: more than one security scheme: {more:?}", op.id),
+            ["ApiToken", "ProjectKey", "UserKey"] => {
+                for (what, token) in [
+                    ("a runner key", runner_key.as_str()),
+                    ("a revoked user key", &keys.revoked_user),
+                    ("a revoked project key", &keys.revoked_project),
+                ] {
+                    assert_eq!(
+                        answer(Sent::Bearer(token)).await,
+                        unauthorized,
+                        "{} {what}",
+                        op.id
+                    );
+                }
+                if op.template.contains("{project}") || op.template.contains("{user}") {
+                    let other = answer(Sent::Bearer(&keys.project)).await;
+                    forbidden(other, "with another project's key", op);
+                }
+                if op.template.contains("{user}") {
+                    forbidden(answer(Sent::Bearer(&viewer)).await, "another user's", op);
+                    forbidden(
+                        answer(Sent::Bearer(&keys.viewer)).await,
+                        "another user's key",
+                        op,
+                    );
+                }
+            }
+            ["RunnerKey"] => {
+                for (what, token) in [
+                    ("with a non-admin token", &viewer),
+                    ("with an admin token", &server.admin_token),
+                ] {
+                    assert_eq!(answer(Sent::Bearer(token)).await, unauthorized, "{what}");
+                }
+                let another = answer(Sent::Bearer(&other_key)).await;
+                forbidden(another, "with another runner's key", op);
+            }
+            other => panic!("{}: an unknown set of security schemes {other:?}", op.id),
         }
     }
     assert!(
@@ -191,14 +235,81 @@ async fn every_operation_with_a_credential_refuses_a_wrong_one() {
     for (scheme, right) in [
         ("RunnerKey", Sent::Bearer(&runner_key)),
         ("ApiToken", Sent::Bearer(&server.admin_token)),
+        ("UserKey", Sent::Bearer(&keys.admin)),
     ] {
-        for op in operations.iter().filter(|op| op.security == [scheme]) {
+        for op in operations
+            .iter()
+            .filter(|op| op.security.iter().any(|s| s == scheme))
+        {
             let (status, ..) = call(&http, &server, op, &path_of(op), right).await;
             assert!(
                 status != 401 && status != 403,
                 "{} with its credential: {status}",
                 op.id
             );
+        }
+    }
+}
+
+/// The user and project keys the sweep sends: an admin's, a non-admin's
+/// (user `viewer`), project `other`'s, and a revoked one of each kind.
+struct Keys {
+    admin: String,
+    viewer: String,
+    project: String,
+    revoked_user: String,
+    revoked_project: String,
+}
+
+impl Keys {
+    async fn make(server: &TestServer) -> Self {
+        let http = reqwest::Client::new();
+        let post = |path: String, token: String, body: serde_json::Value| {
+            let request = http
+                .post(format!("{}{path}", server.url))
+                .bearer_auth(token);
+            async move {
+                let answer = request.json(&body).send().await.unwrap();
+                assert_eq!(answer.status(), 201, "{path}");
+                answer.json::<serde_json::Value>().await.unwrap()
+            }
+        };
+        let admin = server.admin_token.clone();
+        let (_, viewer) = server.api_token("viewer", false, Duration::days(1)).await;
+        let key = |v: serde_json::Value| v["key"].as_str().unwrap().to_owned();
+        let named = serde_json::json!({"name": "sweep"});
+        let project = serde_json::json!({"name": "Other", "slug": "other"});
+        post(
+            "/v0/organizations/default/projects".into(),
+            admin.clone(),
+            project,
+        )
+        .await;
+        let revoke = |path: String, made: serde_json::Value| {
+            let request = http
+                .delete(format!(
+                    "{}{path}/{}",
+                    server.url,
+                    made["uuid"].as_str().unwrap()
+                ))
+                .bearer_auth(&admin);
+            async move { assert_eq!(request.send().await.unwrap().status(), 204) }
+        };
+        let revoked_user = post("/v0/users/admin/keys".into(), admin.clone(), named.clone()).await;
+        revoke("/v0/users/admin/keys".into(), revoked_user.clone()).await;
+        let revoked_project = post(
+            "/v0/projects/other/keys".into(),
+            admin.clone(),
+            named.clone(),
+        )
+        .await;
+        revoke("/v0/projects/other/keys".into(), revoked_project.clone()).await;
+        Self {
+            admin: key(post("/v0/users/admin/keys".into(), admin.clone(), named.clone()).await),
+            viewer: key(post("/v0/users/viewer/keys".into(), viewer, named.clone()).await),
+            project: key(post("/v0/projects/other/keys".into(), admin.clone(), named).await),
+            revoked_user: key(revoked_user),
+            revoked_project: key(revoked_project),
         }
     }
 }
