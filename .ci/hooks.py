@@ -18,9 +18,18 @@ Arg) is stated in the field's description, and positive cases with a name
 that breaks it are dropped; names that keep it, and every value, are
 generated from every alphabet.
 
+And the third, for what no JSON Schema of OpenAPI 3.0 can state: a string
+that holds a JSON document of a given shape (3.0 has no `contentSchema`).
+A run's `results` are strings, each a Bencher Metric Format document
+(server/src/bmf.rs; the field's description says so); positive cases with a
+`results` item that is not one are dropped. Every other field of a run, and
+every BMF document, is generated as before.
+
 `filter_case` is the hook every phase applies (coverage included, which
 applies no per-part hook such as `filter_body`).
 """
+
+import json
 
 import schemathesis
 from schemathesis import GenerationMode
@@ -60,6 +69,46 @@ def _bad_env_name(body):
     )
 
 
+# server/src/bmf.rs: a benchmark's name and a measure's, in bytes.
+BENCHMARK_MAX_BYTES = 1024
+MEASURE_MAX_BYTES = 64
+
+
+def _number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_bmf(text):
+    """Whether `text` is a Bencher Metric Format document bmf.rs accepts."""
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    if not isinstance(doc, dict):
+        return False
+    for benchmark, measures in doc.items():
+        if not 1 <= len(benchmark.encode("utf-8", "surrogatepass")) <= BENCHMARK_MAX_BYTES:
+            return False
+        if not isinstance(measures, dict):
+            return False
+        for measure, metric in measures.items():
+            if not 1 <= len(measure.strip().encode("utf-8", "surrogatepass")) <= MEASURE_MAX_BYTES:
+                return False
+            if not isinstance(metric, dict) or not _number(metric.get("value")):
+                return False
+            for bound in ("lower_value", "upper_value"):
+                if metric.get(bound) is not None and not _number(metric[bound]):
+                    return False
+    return True
+
+
+def _bad_results(body):
+    """Whether a run's `results` has an item that is not a BMF document."""
+    if not isinstance(body, dict) or not isinstance(body.get("results"), list):
+        return False
+    return any(not isinstance(r, str) or not _is_bmf(r) for r in body["results"])
+
+
 @schemathesis.hook
 def filter_case(context, case):
     meta = case.meta
@@ -69,4 +118,5 @@ def filter_case(context, case):
         _name_over_64_bytes(case.body)
         or _name_over_64_bytes(case.query)
         or _bad_env_name(case.body)
+        or _bad_results(case.body)
     )

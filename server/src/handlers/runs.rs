@@ -41,11 +41,17 @@ async fn run_project(
     let named = match (&run.project, who, image) {
         (Some(r), _, _) => r.clone(),
         (None, Principal::Project { project, .. }, _) => Ref::Uuid(*project),
-        (None, _, Some(image)) => image
-            .project_repository()
-            .and_then(|r| uuid::Uuid::try_parse(r).ok())
-            .map(Ref::Uuid)
-            .ok_or_else(|| bad("project", "required: the image's repository is not a UUID"))?,
+        // The image's repository names the project (Bencher's `[{registry}/]
+        // {project}:{tag}`), by UUID or slug.
+        (None, _, Some(image)) => {
+            let repository = image.project_repository().unwrap_or(image.repository());
+            Ref::parse("project", repository).map_err(|_| {
+                HttpError::for_not_found(
+                    None,
+                    format!("no project is named by the image's repository `{repository}`"),
+                )
+            })?
+        }
         // Bencher's on-the-fly project: a new one, its slug made from its
         // name.
         (None, Principal::User { .. }, None) => {

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::{JsonProject, time};
 use crate::validate::{
     Args, EnvVars, FilePaths, ImageRef, Invalid, Iterations, Page, PerPage, QueryRules, Ref,
-    ResourceName, Rfc3339Time, Timeout, Validate,
+    ResourceName, Rfc3339Time, Timeout, TimestampMillis, Validate,
 };
 
 /// A run (Bencher's `JsonNewRun`): with `job`, a job to queue whose output
@@ -370,11 +370,10 @@ pub struct ReportsQuery {
     pub branch: Option<ResourceName>,
     /// Only reports of this testbed (name, slug or UUID).
     pub testbed: Option<ResourceName>,
-    /// Only reports that started at or after this time (milliseconds
-    /// since the Unix epoch).
-    pub start_time: Option<i64>,
-    /// Only reports that ended at or before this time (milliseconds).
-    pub end_time: Option<i64>,
+    /// Only reports that started at or after this time.
+    pub start_time: Option<TimestampMillis>,
+    /// Only reports that ended at or before this time.
+    pub end_time: Option<TimestampMillis>,
     /// Accepted and ignored (reports are not archived here).
     pub archived: Option<bool>,
     /// Accepted and ignored (a list always holds the results).
@@ -389,7 +388,9 @@ impl QueryRules for ReportsQuery {
             "per_page" => "an integer from 1 to 255",
             "page" => "an integer from 1 to 4294967295",
             "branch" | "testbed" => "a name, slug or UUID",
-            "start_time" | "end_time" => "milliseconds since the Unix epoch",
+            "start_time" | "end_time" => {
+                "milliseconds since the Unix epoch, from -62135596800000 to 253402300799999"
+            }
             "archived" | "expand" => "`true` or `false`",
             _ => return None,
         })
@@ -400,20 +401,11 @@ impl Validate for ReportsQuery {
     type Valid = crate::validate::ReportQuery;
 
     fn validate(self) -> Result<Self::Valid, Invalid> {
-        let time = |field: &str, ms: Option<i64>| match ms {
-            None => Ok(None),
-            Some(ms) => DateTime::from_timestamp_millis(ms)
-                .map(Some)
-                .ok_or(Invalid {
-                    field: field.to_owned(),
-                    rule: "milliseconds since the Unix epoch, within years 1 to 9999".to_owned(),
-                }),
-        };
         Ok(crate::validate::ReportQuery {
             branch: self.branch.map(String::from),
             testbed: self.testbed.map(String::from),
-            start_time: time("start_time", self.start_time)?,
-            end_time: time("end_time", self.end_time)?,
+            start_time: self.start_time.map(TimestampMillis::time),
+            end_time: self.end_time.map(TimestampMillis::time),
             ascending: self.direction == Some(super::JsonDirection::Asc),
             per_page: self
                 .per_page

@@ -2,6 +2,31 @@
 //! as the store takes them.
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use schemars::r#gen::SchemaGenerator;
+use schemars::schema::Schema;
+use serde::{Deserialize, Serialize};
+
+use super::{Rule, integer_schema};
+
+/// The first and last millisecond of years 1 to 9999 (RFC 3339's years).
+const MILLIS_MIN: i64 = -62_135_596_800_000;
+const MILLIS_MAX: i64 = 253_402_300_799_999;
+
+checked_integer!(
+    /// A time in milliseconds since the Unix epoch (Bencher's
+    /// `DateTimeMillis`), within years 1 to 9999.
+    TimestampMillis(i64), MILLIS_MIN, MILLIS_MAX, "i64",
+    "Milliseconds since the Unix epoch, within years 1 to 9999: \
+     -62135596800000 to 253402300799999."
+);
+
+impl TimestampMillis {
+    /// The time it is.
+    pub fn time(self) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(self.0).expect("its range is chrono's")
+    }
+}
 
 /// Which keys of one owner to list.
 #[derive(Clone, Debug)]

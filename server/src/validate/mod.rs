@@ -247,7 +247,11 @@ macro_rules! checked_integer {
 
             fn json_schema(_: &mut SchemaGenerator) -> Schema {
                 integer_schema(
-                    if $format == "u32" { "uint32" } else { "uint64" },
+                    match $format {
+                        "u32" => "uint32",
+                        "i64" => "int64",
+                        _ => "uint64",
+                    },
                     $min as f64,
                     $max as f64,
                     $description,
