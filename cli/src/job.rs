@@ -1,16 +1,17 @@
 //! `bencher job ...`: each subcommand is one SDK call (`list --all`, one per
-//! page). `job view --format text` prints the job for people.
+//! page); `list` and `view` with a PROJECT are Bencher's, through the
+//! project. `job view --format text` prints the job for people.
 
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use runners_sdk::types::{JobsSort, JsonIterationOutput, JsonJob, JsonNewJob, StatusList};
+use runners_sdk::builder::{JobsGet, ProjJobsGet};
+use runners_sdk::types::{JsonIterationOutput, JsonJob, JsonNewJob, ResourceId, StatusList};
 use runners_sdk::{Client, Error};
 
-use crate::list::{direction, pages};
+use crate::list::{delegate, paged};
 use crate::parser::{
-    CliFormat, CliJob, CliJobCancel, CliJobCreate, CliJobList, CliJobView, CliJobsSort, MAX_ARGS,
-    MAX_ENTRIES,
+    CliFormat, CliJob, CliJobCancel, CliJobCreate, CliJobList, CliJobView, MAX_ARGS, MAX_ENTRIES,
 };
 use crate::{Output, Result};
 
@@ -21,8 +22,22 @@ pub async fn run(client: &Client, command: CliJob) -> Result<Output> {
             let body = new_job(*create).map_err(Error::InvalidRequest)?;
             Ok(Output::one(client.jobs_post().body(body).send().await?))
         }
-        CliJob::View(CliJobView { job, format }) => {
-            let job = client.job_get().job(job).send().await?;
+        CliJob::View(CliJobView {
+            project,
+            job,
+            format,
+        }) => {
+            let job = match project {
+                Some(project) => {
+                    client
+                        .proj_job_get()
+                        .project(project)
+                        .job(job)
+                        .send()
+                        .await?
+                }
+                None => client.job_get().job(job).send().await?,
+            };
             Ok(match format {
                 CliFormat::Json => Output::one(job),
                 CliFormat::Text => Output::Text(text(&job)),
@@ -101,7 +116,8 @@ fn new_job(create: CliJobCreate) -> Usage<JsonNewJob> {
     })
 }
 
-/// `job list`: every job, or a runner's (`--runner`), with the filters.
+/// `job list`: a project's jobs (Bencher's form), or every job, or a
+/// runner's (`--runner`), with the filters.
 async fn list(client: &Client, filters: &CliJobList) -> Result<Output> {
     let status: Option<StatusList> = if filters.status.is_empty() {
         None
@@ -114,31 +130,57 @@ async fn list(client: &Client, filters: &CliJobList) -> Result<Output> {
         }
         Some(names.join(",").parse().expect("statuses the API names"))
     };
+    let (status, spec) = (status.as_ref(), filters.spec.as_ref());
     let pagination = &filters.pagination;
-    let request = |page: u32, per_page: Option<u32>| {
-        let mut request = client.jobs_get().page(page);
-        if let Some(per_page) = per_page {
-            request = request.per_page(per_page);
+    match &filters.project {
+        Some(project) => {
+            let new = || {
+                job_filters(
+                    client.proj_jobs_get().project(project.clone()),
+                    status,
+                    spec,
+                )
+            };
+            paged(new, pagination).await
         }
-        if let Some(status) = &status {
-            request = request.status(status.clone());
+        None => {
+            let new = || {
+                let request = job_filters(client.jobs_get(), status, spec);
+                match &filters.runner {
+                    Some(runner) => request.runner(runner.clone()),
+                    None => request,
+                }
+            };
+            paged(new, pagination).await
         }
-        if let Some(runner) = &filters.runner {
-            request = request.runner(runner.clone());
-        }
-        if let Some(spec) = &filters.spec {
-            request = request.spec(spec.clone());
-        }
-        if let Some(CliJobsSort::Created) = pagination.sort {
-            request = request.sort(JobsSort::Created);
-        }
-        if let Some(d) = pagination.direction {
-            request = request.direction(direction(d));
-        }
-        request.send()
+    }
+}
+
+/// The filters of both job lists (every job, a project's).
+trait JobFilters: Sized {
+    fn status(self, status: StatusList) -> Self;
+    fn spec(self, spec: ResourceId) -> Self;
+}
+
+delegate!(JobFilters for [JobsGet, ProjJobsGet] {
+    fn status(status: StatusList);
+    fn spec(spec: ResourceId);
+});
+
+/// `request` with the status and spec filters that were given.
+fn job_filters<R: JobFilters>(
+    request: R,
+    status: Option<&StatusList>,
+    spec: Option<&ResourceId>,
+) -> R {
+    let request = match status {
+        Some(status) => request.status(status.clone()),
+        None => request,
     };
-    let (items, total) = pages(pagination, request).await?;
-    Ok(Output::list(items, total))
+    match spec {
+        Some(spec) => request.spec(spec.clone()),
+        None => request,
+    }
 }
 
 /// `CliJobStatus` is the API's `JobStatus`, by name.

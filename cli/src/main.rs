@@ -1,13 +1,16 @@
-//! `bencher`: the runner, spec and job commands of Bencher's CLI, on the
-//! generated SDK.
+//! `bencher`: the project, key, report, job, runner and spec commands of
+//! Bencher's CLI, on the generated SDK. Runs (`bencher run`) are Bencher's
+//! own CLI's: it works against this server unchanged.
 //!
 //! Results go to stdout as pretty JSON, so they can be piped; everything
 //! else (the list's total count, errors) goes to stderr. Exit status: 0 on
 //! success, 1 when the API or the network failed, 2 for a usage error.
 
 mod job;
+mod key;
 mod list;
 mod parser;
+mod project;
 mod runner;
 mod spec;
 
@@ -16,7 +19,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use parser::{CliBencher, CliSub};
+use parser::{CliBencher, CliSub, CliUser};
 use runners_sdk::{ResponseValue, types};
 
 type Result<T> = std::result::Result<T, runners_sdk::Error<types::Error>>;
@@ -65,14 +68,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: CliBencher) -> std::result::Result<(), CliError> {
     // Checked before any request is sent.
-    let token = cli
-        .backend
-        .token
-        .as_deref()
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            CliError::Usage("no API token: pass --token TOKEN or set BENCHER_API_TOKEN".to_owned())
-        })?;
+    let (flag, token) = cli.backend.credential().map_err(CliError::Usage)?;
     let host = cli.backend.host.as_str();
     let timeout = Duration::from_secs(cli.backend.timeout);
     let ca_pem = match &cli.backend.ca_cert {
@@ -85,7 +81,7 @@ async fn run(cli: CliBencher) -> std::result::Result<(), CliError> {
     let client = runners_sdk::client_with_options(host, token, &options).map_err(|e| {
         let flag = match e {
             runners_sdk::ClientBuildError::InvalidCa(_) => "--ca-cert",
-            _ => "--token",
+            _ => flag,
         };
         CliError::Usage(format!("{flag}: {e}"))
     })?;
@@ -94,6 +90,9 @@ async fn run(cli: CliBencher) -> std::result::Result<(), CliError> {
         timeout: cli.backend.timeout,
     };
     let output = match cli.sub {
+        CliSub::Project(command) => project::run(&client, command).await,
+        CliSub::Report(command) => project::report(&client, command).await,
+        CliSub::User(CliUser::Key(command)) => key::run(&client, command).await,
         CliSub::Runner(command) => runner::run(&client, command).await,
         CliSub::Spec(command) => spec::run(&client, command).await,
         CliSub::Job(command) => job::run(&client, command).await,

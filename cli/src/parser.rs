@@ -2,14 +2,19 @@
 //! follow Bencher's CLI (`bencher runner ...`), so its users need no new
 //! habits.
 
+mod backend;
 mod job;
+mod key;
+mod project;
 
+pub use backend::*;
 pub use job::*;
+pub use key::*;
+pub use project::*;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
-use reqwest::Url;
 use runners_sdk::MAX_PER_PAGE;
-use runners_sdk::types::{ResourceId, ResourceName, Slug};
+use runners_sdk::types::{JsonJob, ResourceId, ResourceName, Slug};
 
 /// A name, with its rule worded for a person rather than as the pattern.
 fn parse_name(value: &str) -> Result<ResourceName, String> {
@@ -36,12 +41,28 @@ fn parse_ref(value: &str) -> Result<ResourceId, String> {
         .map_err(|_| "expected a slug (for example `my-runner-1`) or a UUID".to_owned())
 }
 
+/// A UUID, checked by the UUID type of the API's types (whatever it is
+/// named), so the CLI accepts exactly what the SDK sends; `rule` says what
+/// was expected.
+fn parse_uuid(value: &str, rule: &str) -> Result<String, String> {
+    /// Parses `value` as the type of `field`'s result.
+    fn parse_as<T: std::str::FromStr>(value: &str, _field: fn(JsonJob) -> T) -> bool {
+        value.parse::<T>().is_ok()
+    }
+    if parse_as(value, |job| job.uuid) {
+        Ok(value.to_owned())
+    } else {
+        Err(rule.to_owned())
+    }
+}
+
 /// Bencher's default API port, as the server's default bind address.
 pub const DEFAULT_HOST: &str = "http://localhost:61016";
 
-/// Bencher CLI: manage the runners and hardware specs of a Bencher-compatible runner registry
+/// Bencher CLI: manage the projects, keys, reports, jobs, runners and hardware specs of a
+/// Bencher-compatible runner registry
 #[derive(Parser, Debug)]
-#[clap(name = "bencher", version)]
+#[clap(name = "bencher", version, after_help = RUNS_HELP)]
 pub struct CliBencher {
     #[clap(flatten)]
     pub backend: CliBackend,
@@ -50,42 +71,33 @@ pub struct CliBencher {
     pub sub: CliSub,
 }
 
+/// What the top-level help says of runs.
+const RUNS_HELP: &str = "Runs: this CLI has no `bencher run`. Submit runs with Bencher's own CLI \
+(v0.6.12): `bencher run --image IMAGE --project PROJECT --key bencher_run_... --host URL` \
+works against this server unchanged (scripts/bencher-agent-acceptance.sh tests it); then \
+follow them here with `bencher job list PROJECT` and `bencher report list PROJECT`.";
+
 #[derive(Subcommand, Debug)]
 pub enum CliSub {
+    /// Manage projects
+    #[clap(subcommand)]
+    Project(CliProject),
+    /// Manage reports
+    #[clap(subcommand)]
+    Report(CliReport),
+    /// Manage jobs: a project's (Bencher's `job list|view PROJECT`), or
+    /// every job (create, list, view, cancel; an admin's)
+    #[clap(subcommand)]
+    Job(CliJob),
+    /// Manage user
+    #[clap(subcommand)]
+    User(CliUser),
     /// Manage runners
     #[clap(subcommand)]
     Runner(CliRunner),
     /// Manage hardware specs
     #[clap(subcommand)]
     Spec(CliSpec),
-    /// Manage benchmark jobs
-    #[clap(subcommand)]
-    Job(CliJob),
-}
-
-/// Where and how to reach the API. These flags go before or after the
-/// subcommand.
-#[derive(Args, Debug)]
-#[clap(next_help_heading = "Backend")]
-pub struct CliBackend {
-    /// Backend host URL
-    #[clap(long, value_name = "URL", env = "BENCHER_HOST", default_value = DEFAULT_HOST, global = true)]
-    pub host: Url,
-
-    /// User API token
-    #[clap(long, env = "BENCHER_API_TOKEN", hide_env_values = true, global = true)]
-    pub token: Option<String>,
-
-    /// Trust the CA certificates in this PEM file for an HTTPS host, besides
-    /// the system's certificate store (for a private CA or a self-signed
-    /// certificate)
-    #[clap(long, value_name = "PATH", env = "BENCHER_CA_CERT", global = true)]
-    pub ca_cert: Option<std::path::PathBuf>,
-
-    /// Request timeout
-    #[clap(long, value_name = "SECONDS", default_value = "15",
-        value_parser = clap::value_parser!(u64).range(1..), global = true)]
-    pub timeout: u64,
 }
 
 #[derive(Subcommand, Debug)]

@@ -2,9 +2,9 @@
 //! with its rule in words and the flag it came from, before any request.
 
 use clap::{Args, Subcommand, ValueEnum};
-use runners_sdk::types::{Arg, ImageDigest, ImageRef, JsonJob, RegistryUrl, ResourceId};
+use runners_sdk::types::{Arg, ImageDigest, ImageRef, RegistryUrl, ResourceId};
 
-use super::{CliPagination, parse_ref};
+use super::{CliPagination, parse_ref, parse_uuid};
 
 /// The most arguments an entrypoint or a command takes (Bencher's limit).
 pub const MAX_ARGS: usize = 64;
@@ -14,16 +14,21 @@ pub const MAX_ENTRIES: usize = 255;
 /// The largest job timeout, in seconds (Bencher's limit).
 pub const MAX_JOB_TIMEOUT: u32 = i32::MAX as u32;
 
+/// `bencher job ...`. Bencher v0.6.12's `job list PROJECT` and `job view
+/// PROJECT JOB` read a project's jobs (any credential that may read the
+/// project); without PROJECT, `list` and `view` read every job, as
+/// `create` and `cancel` write them (an admin's).
 #[derive(Subcommand, Debug)]
 pub enum CliJob {
-    /// List jobs (oldest first unless --direction desc), without their
-    /// output: `job view` shows it
+    /// List jobs: a project's, or every job without PROJECT (oldest first
+    /// unless --direction desc), without their output: `job view` shows it
     #[clap(alias = "ls")]
     List(CliJobList),
     /// Create a job: a benchmark image for a runner with the spec to run
     #[clap(alias = "add")]
     Create(Box<CliJobCreate>),
-    /// View a job, with its results once it has ended
+    /// View a job (a project's, with PROJECT), with its results once it has
+    /// ended
     #[clap(alias = "get")]
     View(CliJobView),
     /// Cancel a job that has not ended (a claimed or running job is stopped
@@ -38,20 +43,6 @@ fn parse_job(value: &str) -> Result<String, String> {
         value,
         "a job is named by its UUID (for example `6c1e0c6e-5d38-4a41-9e8a-0b8f0f4c5a13`)",
     )
-}
-
-/// A UUID, checked by the UUID type of the API's types (whatever it is
-/// named), so the CLI accepts exactly what the SDK sends.
-fn parse_uuid(value: &str, rule: &str) -> Result<String, String> {
-    /// Parses `value` as the type of `field`'s result.
-    fn parse_as<T: std::str::FromStr>(value: &str, _field: fn(JsonJob) -> T) -> bool {
-        value.parse::<T>().is_ok()
-    }
-    if parse_as(value, |job| job.uuid) {
-        Ok(value.to_owned())
-    } else {
-        Err(rule.to_owned())
-    }
 }
 
 fn parse_project(value: &str) -> Result<String, String> {
@@ -207,13 +198,19 @@ pub struct CliJobCreate {
 
 #[derive(Args, Debug)]
 pub struct CliJobList {
+    /// Project slug or UUID: only this project's jobs (Bencher's form);
+    /// without it, every job (an admin's)
+    #[clap(value_parser = parse_ref)]
+    pub project: Option<ResourceId>,
+
     /// Job status: only jobs in one of these (comma-separated or repeated:
     /// `--status pending,claimed`)
     #[clap(long, value_delimiter = ',')]
     pub status: Vec<CliJobStatus>,
 
-    /// Runner slug or UUID: only the jobs this runner claimed
-    #[clap(long, value_parser = parse_ref)]
+    /// Runner slug or UUID: only the jobs this runner claimed (not with
+    /// PROJECT)
+    #[clap(long, value_parser = parse_ref, conflicts_with = "project")]
     pub runner: Option<ResourceId>,
 
     /// Spec slug or UUID: only the jobs for this spec
@@ -263,8 +260,15 @@ pub enum CliJobsSort {
     Created,
 }
 
+/// `job view [PROJECT] JOB`: one positional is the job.
 #[derive(Args, Debug)]
+#[clap(allow_missing_positional = true)]
 pub struct CliJobView {
+    /// Project slug or UUID: the job through its project (Bencher's form);
+    /// without it, any job (an admin's)
+    #[clap(value_parser = parse_ref)]
+    pub project: Option<ResourceId>,
+
     /// Job UUID
     #[clap(value_parser = parse_job)]
     pub job: String,

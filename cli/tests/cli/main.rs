@@ -3,6 +3,7 @@
 //! of `runners-tests`), and checks its stdout, stderr and exit status.
 
 mod jobs;
+mod projects;
 mod runners;
 mod specs;
 mod tls;
@@ -89,13 +90,14 @@ impl Run {
 }
 
 /// Runs `bencher ARGS` with `BENCHER_HOST` and `BENCHER_API_TOKEN` set to
-/// `env` (or unset).
+/// `env` (or unset), and no `BENCHER_API_KEY`.
 async fn bencher_env(host: Option<&str>, token: Option<&str>, args: &[&str]) -> Run {
     let mut command = tokio::process::Command::new(BIN);
     command
         .args(args)
         .env_remove("BENCHER_HOST")
         .env_remove("BENCHER_API_TOKEN")
+        .env_remove("BENCHER_API_KEY")
         .stdin(Stdio::null());
     if let Some(host) = host {
         command.env("BENCHER_HOST", host);
