@@ -24,6 +24,17 @@ fn client_error(status: ClientErrorStatusCode, code: &str, message: String) -> H
     err
 }
 
+/// 404 `NotFound` with `message` shown to the client (dropshot's own
+/// `for_not_found` keeps its message for the log only).
+pub fn not_found(message: String) -> HttpError {
+    client_error(ClientErrorStatusCode::NOT_FOUND, "NotFound", message)
+}
+
+/// 409 `Conflict`: the request is fine, the server's state is not.
+pub fn conflict(message: String) -> HttpError {
+    client_error(ClientErrorStatusCode::CONFLICT, "Conflict", message)
+}
+
 impl From<StoreError> for HttpError {
     fn from(e: StoreError) -> Self {
         let message = e.to_string();

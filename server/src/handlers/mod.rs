@@ -14,9 +14,10 @@ use crate::server::Context;
 use crate::store::{RunnerRef, SpecRef};
 use crate::types::*;
 
+mod keys;
 mod runs;
 mod support;
-use runs::KeyAt;
+use keys::KeyAt;
 pub use support::{BENCHER_API_VERSION, api_version, created};
 use support::{jobs_page, new_runner_key, page, rotate_key};
 
@@ -385,7 +386,7 @@ impl RunnersApi for RunnersImpl {
         path: PathParams<ProjectPath>,
         query: QueryParams<KeysQuery>,
     ) -> Result<ProjectKeysPage, HttpError> {
-        runs::proj_keys_get(rqctx.context(), admin, path, query).await
+        keys::proj_keys_get(rqctx.context(), admin, path, query).await
     }
 
     async fn proj_key_post(
@@ -394,7 +395,7 @@ impl RunnersApi for RunnersImpl {
         path: PathParams<ProjectPath>,
         body: JsonBody<JsonNewKey>,
     ) -> Result<Created<JsonProjectKeyCreated>, HttpError> {
-        runs::proj_key_post(rqctx.context(), admin, path, body).await
+        keys::proj_key_post(rqctx.context(), admin, path, body).await
     }
 
     async fn proj_key_get(
@@ -402,7 +403,7 @@ impl RunnersApi for RunnersImpl {
         AdminUser(admin): AdminUser,
         path: PathParams<ProjectKeyPath>,
     ) -> Result<HttpResponseOk<JsonProjectKey>, HttpError> {
-        runs::key_get(rqctx.context(), KeyAt::Project(admin, path)).await
+        keys::key_get(rqctx.context(), KeyAt::Project(admin, path)).await
     }
 
     async fn proj_key_patch(
@@ -411,7 +412,7 @@ impl RunnersApi for RunnersImpl {
         path: PathParams<ProjectKeyPath>,
         body: JsonBody<JsonUpdateKey>,
     ) -> Result<HttpResponseOk<JsonProjectKey>, HttpError> {
-        runs::key_patch(rqctx.context(), KeyAt::Project(admin, path), body).await
+        keys::key_patch(rqctx.context(), KeyAt::Project(admin, path), body).await
     }
 
     async fn proj_key_delete(
@@ -419,7 +420,7 @@ impl RunnersApi for RunnersImpl {
         AdminUser(admin): AdminUser,
         path: PathParams<ProjectKeyPath>,
     ) -> Result<HttpResponseDeleted, HttpError> {
-        runs::key_delete(rqctx.context(), KeyAt::Project(admin, path)).await
+        keys::key_delete(rqctx.context(), KeyAt::Project(admin, path)).await
     }
 
     async fn user_keys_get(
@@ -428,7 +429,7 @@ impl RunnersApi for RunnersImpl {
         path: PathParams<UserPath>,
         query: QueryParams<KeysQuery>,
     ) -> Result<UserKeysPage, HttpError> {
-        runs::user_keys_get(rqctx.context(), who, path, query).await
+        keys::user_keys_get(rqctx.context(), who, path, query).await
     }
 
     async fn user_key_post(
@@ -437,7 +438,7 @@ impl RunnersApi for RunnersImpl {
         path: PathParams<UserPath>,
         body: JsonBody<JsonNewKey>,
     ) -> Result<Created<JsonUserKeyCreated>, HttpError> {
-        runs::user_key_post(rqctx.context(), who, path, body).await
+        keys::user_key_post(rqctx.context(), who, path, body).await
     }
 
     async fn user_key_get(
@@ -445,7 +446,7 @@ impl RunnersApi for RunnersImpl {
         Submitter(who): Submitter,
         path: PathParams<UserKeyPath>,
     ) -> Result<HttpResponseOk<JsonUserKey>, HttpError> {
-        runs::key_get(rqctx.context(), KeyAt::User(who, path)).await
+        keys::key_get(rqctx.context(), KeyAt::User(who, path)).await
     }
 
     async fn user_key_patch(
@@ -454,7 +455,7 @@ impl RunnersApi for RunnersImpl {
         path: PathParams<UserKeyPath>,
         body: JsonBody<JsonUpdateKey>,
     ) -> Result<HttpResponseOk<JsonUserKey>, HttpError> {
-        runs::key_patch(rqctx.context(), KeyAt::User(who, path), body).await
+        keys::key_patch(rqctx.context(), KeyAt::User(who, path), body).await
     }
 
     async fn user_key_delete(
@@ -462,7 +463,7 @@ impl RunnersApi for RunnersImpl {
         Submitter(who): Submitter,
         path: PathParams<UserKeyPath>,
     ) -> Result<HttpResponseDeleted, HttpError> {
-        runs::key_delete(rqctx.context(), KeyAt::User(who, path)).await
+        keys::key_delete(rqctx.context(), KeyAt::User(who, path)).await
     }
 
     async fn server_config_console_get(

@@ -343,7 +343,8 @@ pub struct KeysQuery {
     pub name: Option<ResourceName>,
     /// Only keys whose name or UUID contains this text, case-insensitively.
     pub search: Option<SearchText>,
-    /// Include revoked keys too (default false).
+    /// `true`: only revoked keys; `false` (the default): only live ones
+    /// (Bencher's).
     pub revoked: Option<bool>,
 }
 

@@ -26,7 +26,7 @@ const DIGEST_PATTERN: &str = "^sha256:[0-9a-f]{64}$";
 const SHA256_PATTERN: &str = "^[0-9a-f]{64}$";
 const NO_CONTROL_PATTERN: &str = r"^[^\x00-\x1F\x7F-\x9F]*$";
 const IMAGE_PATTERN: &str = r"^[^\s\x00-\x1F\x7F-\x9F]+$";
-const STATUSES_PATTERN: &str = "^(pending|claimed|running|completed|failed|canceled)(,(pending|claimed|running|completed|failed|canceled))*$";
+const STATUSES_PATTERN: &str = "^(pending|claimed|running|completed|processed|failed|canceled)(,(pending|claimed|running|completed|processed|failed|canceled))*$";
 
 fn invalid(field: &str, rule: impl Into<String>) -> Result<(), Invalid> {
     Err(Invalid {
@@ -151,8 +151,15 @@ checked_string!(
     /// A comma-separated list of job statuses, for a filter.
     StatusList,
     |value| {
-        const STATUSES: [&str; 6] =
-            ["pending", "claimed", "running", "completed", "failed", "canceled"];
+        const STATUSES: [&str; 7] = [
+            "pending",
+            "claimed",
+            "running",
+            "completed",
+            "processed",
+            "failed",
+            "canceled",
+        ];
         if value.split(',').all(|s| STATUSES.contains(&s)) {
             Ok(())
         } else {

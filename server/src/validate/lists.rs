@@ -33,7 +33,7 @@ impl TimestampMillis {
 pub struct KeyQuery {
     pub name: Option<String>,
     pub search: Option<String>,
-    /// Include revoked keys (default: only live ones).
+    /// Only revoked keys (default: only live ones).
     pub revoked: bool,
     pub descending: bool,
     pub per_page: u32,

@@ -98,12 +98,14 @@ impl KeyOwner {
 }
 
 /// A key to create: its owner, name, hash (the key itself is shown once
-/// and kept nowhere) and expiry.
+/// and kept nowhere), creation and expiry.
 #[derive(Clone, Debug)]
 pub struct NewKey {
     pub owner: KeyOwner,
     pub name: ResourceName,
     pub hash: RunnerKeyHash,
+    /// When it is made, and when it stops working (its TTL from then).
+    pub created: DateTime<Utc>,
     pub expires: DateTime<Utc>,
 }
 

@@ -88,6 +88,7 @@ impl KeyOps for PgStore {
             .await?;
         let name: &str = &new.name;
         let hash: &[u8] = &new.hash.0;
+        let created = chrono::SubsecRound::trunc_subsecs(new.created, 6);
         let expires = chrono::SubsecRound::trunc_subsecs(new.expires, 6);
         let args: [&(dyn ToSql + Sync); 8] = [
             &uuid,
@@ -96,7 +97,7 @@ impl KeyOps for PgStore {
             &name,
             &hash,
             &actor.user,
-            &now(),
+            &created,
             &expires,
         ];
         tx.execute(&stmt, &args).await?;
@@ -117,9 +118,15 @@ impl KeyOps for PgStore {
         let (filter, owner_uuid) = owner_filter(owner);
         let mut filters = vec![filter.to_owned()];
         let mut args: Vec<&(dyn ToSql + Sync)> = vec![&owner_uuid];
-        if !q.revoked {
-            filters.push("k.revoked IS NULL".to_owned());
-        }
+        // Bencher's: `revoked=true` lists only revoked keys.
+        filters.push(
+            if q.revoked {
+                "k.revoked IS NOT NULL"
+            } else {
+                "k.revoked IS NULL"
+            }
+            .to_owned(),
+        );
         if let Some(name) = &q.name {
             args.push(name);
             filters.push(format!("k.name = ${}", args.len()));

@@ -68,7 +68,7 @@ impl KeyOps for SqliteStore {
                 &*new.name,
                 &new.hash.0[..],
                 actor.user.map(|u| u.to_string()),
-                to_text(now()),
+                to_text(new.created),
                 to_text(new.expires)
             ])?;
             let row = key(tx, new.owner, uuid)?;
@@ -89,9 +89,15 @@ impl KeyOps for SqliteStore {
             let (filter, arg) = owner_filter(owner);
             let mut filters = vec![filter.to_owned()];
             let mut args = vec![arg];
-            if !q.revoked {
-                filters.push("k.revoked IS NULL".to_owned());
-            }
+            // Bencher's: `revoked=true` lists only revoked keys.
+            filters.push(
+                if q.revoked {
+                    "k.revoked IS NOT NULL"
+                } else {
+                    "k.revoked IS NULL"
+                }
+                .to_owned(),
+            );
             if let Some(name) = &q.name {
                 filters.push("k.name = ?".to_owned());
                 args.push(Value::Text(name.clone()));

@@ -172,6 +172,7 @@ async fn keys_match_sqlite() {
                     owner,
                     name: name.to_string().try_into().unwrap(),
                     hash: key(u8::try_from(i * 2 + o).unwrap()),
+                    created: t0(),
                     expires,
                 };
                 let (a, b) = (
@@ -188,6 +189,7 @@ async fn keys_match_sqlite() {
             owner,
             name: "dup".to_owned().try_into().unwrap(),
             hash: key(0),
+            created: t0(),
             expires,
         };
         assert!(lite.create_key(dup(owners[0].0), &actor).await.is_err());

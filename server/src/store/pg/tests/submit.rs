@@ -123,6 +123,7 @@ async fn migrate_copies_the_submitter_side() {
                 owner,
                 name: format!("key {i}").try_into().unwrap(),
                 hash: key(10 + u8::try_from(i).unwrap()),
+                created: t0(),
                 expires: t0() + Duration::days(30),
             };
             let made = lite.create_key(new, &actor).await.unwrap();
