@@ -10,7 +10,7 @@ are dropped when they are meant to be accepted (positive ones); every other
 field, and every name within 64 bytes, is generated from every alphabet.
 
 And its twin, for the one other rule OpenAPI 3.0 cannot state: a job's
-`env` is an object, and 3.0 has no `propertyNames`, so the variables'
+`env` (`POST /v0/jobs`'s, and a run's `job`'s) is an object, and 3.0 has no `propertyNames`, so the variables'
 names cannot be constrained by the schema (their values are, by
 `additionalProperties`). The rule (non-empty, no `=`, no control
 character, at most 4096 bytes: server/src/validate/jobs.rs, EnvVars and
@@ -57,7 +57,10 @@ def _control(c):
 
 
 def _bad_env_name(body):
-    """Whether a body's `env` (a job's) has a variable name the server refuses."""
+    """Whether a body's `env` (a job's, or a run's job's) has a variable name
+    the server refuses."""
+    if isinstance(body, dict) and isinstance(body.get("job"), dict):
+        return _bad_env_name(body["job"])
     if not isinstance(body, dict) or not isinstance(body.get("env"), dict):
         return False
     return any(

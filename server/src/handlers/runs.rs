@@ -150,10 +150,7 @@ pub(super) async fn run_post(
     let run = body.open(&who)?;
     let settings = run.settings.clone().unwrap_or_default();
     let adapter = settings.adapter()?;
-    let image = match &run.job {
-        Some(job) => Some(ImageReference::parse("job.image", &job.image)?),
-        None => None,
-    };
+    let image = run.job.as_ref().map(|job| job.image.clone());
     let target = run_project(cx, &who, &run, image.as_ref()).await?;
     let (job, results) = match (&run.job, &image, &target) {
         (Some(job), Some(image), RunProject::Existing(project)) => (

@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::{JsonProject, time};
 use crate::validate::{
-    Args, EnvVars, FilePaths, ImageRef, Invalid, Iterations, Page, PerPage, QueryRules, Ref,
-    ResourceName, Rfc3339Time, Timeout, TimestampMillis, Validate,
+    Args, EnvVars, FilePaths, Invalid, Iterations, Page, PerPage, QueryRules, Ref, ResourceName,
+    Rfc3339Time, Timeout, TimestampMillis, Validate,
 };
 
 /// A run (Bencher's `JsonNewRun`): with `job`, a job to queue whose output
@@ -57,7 +57,7 @@ pub struct JsonNewRun {
 pub struct JsonNewRunJob {
     /// The image: `{registry host}/{project UUID}` with `:tag` (resolved
     /// to its digest now) or `@sha256:…`.
-    pub image: ImageRef,
+    pub image: crate::validate::image::ImageReference,
     /// The spec a runner must have (slug or UUID; absent: the fallback).
     pub spec: Option<Ref>,
     /// The job's timeout in seconds: 1 to 2147483647, default 3600.

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use super::{Invalid, Rule, string_schema};
 
 /// Longest repository with its host, in characters (the distribution
-/// reference's bound).
+/// reference's bound), for the whole reference's bound; not checked apart
+/// (a schema cannot state it: a registry refuses a longer name itself).
 pub const NAME_MAX_CHARS: usize = 255;
 /// Longest tag, in characters.
 pub const TAG_MAX_CHARS: usize = 128;
@@ -27,17 +28,18 @@ pub const REFERENCE_MAX_CHARS: usize = NAME_MAX_CHARS + 1 + TAG_MAX_CHARS + 1 + 
 /// The registry Docker assumes for a reference without a host.
 pub const DOCKER_HUB: &str = "docker.io";
 
-/// The rule in a JSON Schema pattern (ECMA-262). It leaves out the two
-/// rules a pattern cannot state: at most 255 characters of host and
-/// repository, and a port of at most 65535.
+/// The rule in a JSON Schema pattern (ECMA-262), whole: what the parser
+/// takes, exactly (a port from 0 to 65535 included). The length is the
+/// schema's `maxLength` ([`REFERENCE_MAX_CHARS`]).
 const IMAGE_PATTERN: &str = concat!(
     "^(?![0-9a-f]{64}$)(?:",
     // A host: a name with a dot, any name with a port, `localhost`, or an
     // IPv6 address in brackets.
-    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)+(?::[0-9]{1,5})?",
-    r"|[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?:[0-9]{1,5}",
+    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)+(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?",
+    r"|[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?:(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})",
     r"|localhost",
-    r"|\[[0-9A-Fa-f:]+\](?::[0-9]{1,5})?)/",
+    // (with a `:` inside or a port: Docker's rule, a host has `.` or `:`)
+    r"|\[[0-9A-Fa-f]*:[0-9A-Fa-f:]*\](?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?|\[[0-9A-Fa-f:]+\]:(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))/",
     // Or none, when the first component is no host.
     r"|(?![^/]*[.:][^/]*/)(?!localhost/))",
     // The repository, the tag, the digest.
@@ -160,12 +162,6 @@ fn parse(value: &str) -> Result<ImageReference, String> {
         None => (rest, None),
     };
     check_repository(repository)?;
-    let name_len = host.map_or(0, |h| h.len() + 1) + repository.len();
-    if name_len > NAME_MAX_CHARS {
-        return Err(format!(
-            "its host and repository are {name_len} characters, more than {NAME_MAX_CHARS}"
-        ));
-    }
     Ok(ImageReference {
         host: host.map(str::to_owned),
         repository: repository.to_owned(),
@@ -350,8 +346,8 @@ impl JsonSchema for ImageReference {
             "An OCI image reference, `[host[:port]/]repository[:tag][@sha256:digest]`: the \
              first component is the host when a `/` follows it and it holds a `.` or a `:` \
              or is `localhost`; the repository is lowercase letters and digits in runs \
-             joined by one `.`, one or two `_` or hyphens, components joined by `/`; host \
-             and repository at most 255 characters together; a port from 0 to 65535; a tag \
+             joined by one `.`, one or two `_` or hyphens, components joined by `/`; a \
+             port from 0 to 65535; at most 456 characters in all; a tag \
              of 1 to 128 ASCII letters, digits, `_`, `.` and `-` (not first `.` or `-`); a \
              digest of `sha256:` and 64 lowercase hex digits; not 64 hex digits alone.",
         )
