@@ -10,7 +10,7 @@ use crate::api::{Created, ProjectKeysPage, UserKeysPage};
 use crate::auth::{self, Admin, PROJECT_KEY_PREFIX, Principal, USER_KEY_PREFIX};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::server::Context;
-use crate::store::{KeyOwner, NewKey, Projects};
+use crate::store::{KeyOwner, KeyRef, KeyRename, KeyRow, NewKey, Projects};
 use crate::types::*;
 use crate::validate::Ref;
 
@@ -122,52 +122,49 @@ pub(super) enum KeyAt {
 }
 
 impl KeyAt {
-    async fn open(
-        self,
-        cx: &Context,
-    ) -> Result<(KeyOwner, uuid::Uuid, crate::store::Actor), HttpError> {
-        match self {
+    /// The key the path names, once the credential may manage it, and who
+    /// acts.
+    async fn open(self, cx: &Context) -> Result<(KeyRef, crate::store::Actor), HttpError> {
+        let (owner, uuid, actor) = match self {
             Self::Project(admin, path) => {
                 let p = path.open(&admin)?;
-                Ok((
-                    project_owner(cx, &admin, p.project).await?,
-                    p.key,
-                    admin.actor(),
-                ))
+                let owner = project_owner(cx, &admin, p.project).await?;
+                (owner, p.key, admin.actor())
             }
             Self::User(who, path) => {
                 let p = path.open(&who)?;
-                Ok((user_owner(cx, &who, p.user).await?, p.key, who.actor()))
+                (user_owner(cx, &who, p.user).await?, p.key, who.actor())
             }
-        }
+        };
+        Ok((KeyRef { owner, uuid }, actor))
     }
 }
 
-pub(super) async fn key_get<T: From<crate::store::KeyRow> + View>(
+pub(super) async fn key_get<T: From<KeyRow> + View>(
     cx: &Context,
     at: KeyAt,
 ) -> Result<HttpResponseOk<T>, HttpError> {
-    let (owner, key, _) = at.open(cx).await?;
-    Ok(HttpResponseOk(cx.store.key(owner, key).await?.into()))
+    let (key, _) = at.open(cx).await?;
+    Ok(HttpResponseOk(cx.store.key(key).await?.into()))
 }
 
-pub(super) async fn key_patch<T: From<crate::store::KeyRow> + View>(
+pub(super) async fn key_patch<T: From<KeyRow> + View>(
     cx: &Context,
     at: KeyAt,
     body: JsonBody<JsonUpdateKey>,
 ) -> Result<HttpResponseOk<T>, HttpError> {
     // The path's owner first (its 403), then the body (its 400).
-    let (owner, key, actor) = at.open(cx).await?;
-    let row = match body.open(&owner)?.name {
-        Some(name) => cx.store.rename_key(owner, key, name, &actor).await?,
-        None => cx.store.key(owner, key).await?,
+    let (key, actor) = at.open(cx).await?;
+    let row = match body.open(&key.owner)?.name {
+        Some(name) => cx.store.rename_key(KeyRename { key, name }, &actor).await?,
+        None => cx.store.key(key).await?,
     };
     Ok(HttpResponseOk(row.into()))
 }
 
 pub(super) async fn key_delete(cx: &Context, at: KeyAt) -> Result<HttpResponseDeleted, HttpError> {
-    let (owner, key, actor) = at.open(cx).await?;
-    cx.store.revoke_key(owner, key, &actor).await?;
+    let (key, actor) = at.open(cx).await?;
+    cx.store.revoke_key(key, &actor).await?;
     Ok(HttpResponseDeleted())
 }
 

@@ -51,9 +51,9 @@ pub use model::{
     SigningSecret, SpecChanges, SpecId, SpecRef, SpecRow, TokenPrincipal,
 };
 pub use model::{
-    KeyHolder, KeyHolderOwner, KeyOwner, KeyQuery, KeyRow, NameRow, NewKey, NewProject, NewRun,
-    OrgRow, ProjectChanges, ProjectRef, ProjectRow, Projects, ReportQuery, ReportRow, RunProject,
-    StoredMeasure, StoredResult, UserRow, Visibility,
+    KeyHolder, KeyHolderOwner, KeyOwner, KeyQuery, KeyRef, KeyRename, KeyRow, NameRow, NewKey,
+    NewProject, NewRun, OrgRow, ProjectChanges, ProjectRef, ProjectRow, Projects, ReportQuery,
+    ReportRow, RunProject, StoredMeasure, StoredResult, UserRow, Visibility,
 };
 pub use model::{events, new_uuid, now};
 pub use rules::{Claim, Claimant, Claimed, Expiry, Reported, RunnerReport, Timeouts};
@@ -80,6 +80,8 @@ enum Engine {
 }
 
 /// Both engines implement every operation (a missing one fails here).
+impl Operations for SqliteStore {}
+impl Operations for PgStore {}
 const _: fn() = || {
     fn all<E: Operations>() {}
     all::<SqliteStore>();

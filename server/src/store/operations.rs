@@ -14,15 +14,15 @@ use super::error::StoreError;
 use super::model::events::Listener;
 use super::model::{
     Actor, AgentInfo, ApiTokenRow, AuditQuery, AuditRow, JobId, JobRow, KeyHolder, KeyOwner,
-    KeyQuery, KeyRow, KeyedRunner, NewApiToken, NewJob, NewKey, NewProject, NewRun, NewRunner,
-    NewSpec, OrgRow, ProjectRef, ProjectRow, RefTo, ReportQuery, ReportRow, RunnerChannel,
-    RunnerId, RunnerKeyHash, RunnerRef, RunnerRow, SigningSecret, SpecId, SpecRef, SpecRow,
-    TokenPrincipal, UserRow,
+    KeyQuery, KeyRef, KeyRename, KeyRow, KeyedRunner, NewApiToken, NewJob, NewKey, NewProject,
+    NewRun, NewRunner, NewSpec, OrgRow, ProjectRef, ProjectRow, RefTo, ReportQuery, ReportRow,
+    RunnerChannel, RunnerId, RunnerKeyHash, RunnerRef, RunnerRow, SigningSecret, SpecId, SpecRef,
+    SpecRow, TokenPrincipal, UserRow,
 };
 use super::pg::item::PgItem;
 use super::rules::{Claim, Claimant, Claimed, Expiry, Reported, RunnerReport, Timeouts};
 use super::sqlite::item::SqliteItem;
-use crate::validate::{JobListQuery, ListQuery, Ref, ResourceName};
+use crate::validate::{JobListQuery, ListQuery, Ref};
 
 /// An item both engines keep: the model's half ([`super::model::Item`])
 /// and each engine's.
@@ -30,7 +30,8 @@ pub trait Stored: SqliteItem + PgItem {}
 
 impl<T: SqliteItem + PgItem> Stored for T {}
 
-/// Every operation, on one engine.
+/// Every operation, on one engine (each engine says it is one, in
+/// `mod.rs`: its missing operations are then the compiler's errors).
 pub trait Operations:
     ItemOps
     + RunnerOps
@@ -44,22 +45,6 @@ pub trait Operations:
     + ProjectOps
     + KeyOps
     + ReportOps
-{
-}
-
-impl<E> Operations for E where
-    E: ItemOps
-        + RunnerOps
-        + RunnerSpecOps
-        + SpecOps
-        + JobOps
-        + ClaimOps
-        + TokenOps
-        + AuditOps
-        + EngineOps
-        + ProjectOps
-        + KeyOps
-        + ReportOps
 {
 }
 
@@ -218,20 +203,9 @@ pub trait KeyOps {
         owner: KeyOwner,
         q: KeyQuery,
     ) -> Result<(Vec<KeyRow>, u64), StoreError>;
-    async fn key(&self, owner: KeyOwner, uuid: Uuid) -> Result<KeyRow, StoreError>;
-    async fn rename_key(
-        &self,
-        owner: KeyOwner,
-        uuid: Uuid,
-        name: ResourceName,
-        actor: &Actor,
-    ) -> Result<KeyRow, StoreError>;
-    async fn revoke_key(
-        &self,
-        owner: KeyOwner,
-        uuid: Uuid,
-        actor: &Actor,
-    ) -> Result<(), StoreError>;
+    async fn key(&self, key: KeyRef) -> Result<KeyRow, StoreError>;
+    async fn rename_key(&self, renamed: KeyRename, actor: &Actor) -> Result<KeyRow, StoreError>;
+    async fn revoke_key(&self, key: KeyRef, actor: &Actor) -> Result<(), StoreError>;
     async fn key_holder(&self, hash: RunnerKeyHash) -> Result<Option<KeyHolder>, StoreError>;
 }
 

@@ -5,12 +5,12 @@
 use uuid::Uuid;
 
 use super::model::{
-    Actor, KeyHolder, KeyOwner, KeyQuery, KeyRow, NewKey, NewProject, NewRun, OrgRow, ProjectRef,
-    ProjectRow, ReportQuery, ReportRow, RunnerKeyHash, UserRow,
+    Actor, KeyHolder, KeyOwner, KeyQuery, KeyRef, KeyRename, KeyRow, NewKey, NewProject, NewRun,
+    OrgRow, ProjectRef, ProjectRow, ReportQuery, ReportRow, RunnerKeyHash, UserRow,
 };
 use super::operations::{KeyOps, ProjectOps, ReportOps};
 use super::{Engine, Store, StoreError, pg};
-use crate::validate::{ListQuery, Ref, ResourceName};
+use crate::validate::{ListQuery, Ref};
 
 impl Store {
     /// The organization that stands for this server.
@@ -57,29 +57,22 @@ impl Store {
     }
 
     /// One of `owner`'s keys.
-    pub async fn key(&self, owner: KeyOwner, uuid: Uuid) -> Result<KeyRow, StoreError> {
-        on!(self, KeyOps::key(owner, uuid))
+    pub async fn key(&self, key: KeyRef) -> Result<KeyRow, StoreError> {
+        on!(self, KeyOps::key(key))
     }
 
     /// Renames one of `owner`'s keys.
     pub async fn rename_key(
         &self,
-        owner: KeyOwner,
-        uuid: Uuid,
-        name: ResourceName,
+        renamed: KeyRename,
         actor: &Actor,
     ) -> Result<KeyRow, StoreError> {
-        on!(self, KeyOps::rename_key(owner, uuid, name, actor))
+        on!(self, KeyOps::rename_key(renamed, actor))
     }
 
     /// Revokes one of `owner`'s keys.
-    pub async fn revoke_key(
-        &self,
-        owner: KeyOwner,
-        uuid: Uuid,
-        actor: &Actor,
-    ) -> Result<(), StoreError> {
-        on!(self, KeyOps::revoke_key(owner, uuid, actor))
+    pub async fn revoke_key(&self, key: KeyRef, actor: &Actor) -> Result<(), StoreError> {
+        on!(self, KeyOps::revoke_key(key, actor))
     }
 
     /// The key with this hash, and whose it is.

@@ -97,6 +97,20 @@ impl KeyOwner {
     }
 }
 
+/// One key, by its owner and UUID (its path names both).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyRef {
+    pub owner: KeyOwner,
+    pub uuid: Uuid,
+}
+
+/// A key's new name.
+#[derive(Clone, Debug)]
+pub struct KeyRename {
+    pub key: KeyRef,
+    pub name: ResourceName,
+}
+
 /// A key to create: its owner, name, hash (the key itself is shown once
 /// and kept nowhere), creation and expiry.
 #[derive(Clone, Debug)]
@@ -230,4 +244,36 @@ pub struct NewRun {
 pub fn name_slug(kind: NameKind, name: &str, uuid: Uuid) -> String {
     crate::validate::slug_from_name(name)
         .unwrap_or_else(|| format!("{}-{}", kind.as_str(), uuid.simple()))
+}
+
+/// Results as a report keeps them (JSON text): each benchmark and measure
+/// by its project's row (`name` finds or makes it), each metric with a UUID
+/// of its own. Both engines' reports are written with it.
+pub fn stored_results(
+    results: &[Vec<crate::bmf::BenchmarkResult>],
+    mut name: impl FnMut(NameKind, &str) -> Result<NameRow, crate::store::StoreError>,
+) -> Result<String, crate::store::StoreError> {
+    let mut iterations = Vec::with_capacity(results.len());
+    for iteration in results {
+        let mut kept = Vec::with_capacity(iteration.len());
+        for result in iteration {
+            let benchmark = name(NameKind::Benchmark, &result.benchmark)?;
+            let mut measures = Vec::with_capacity(result.measures.len());
+            for (measure, metric) in &result.measures {
+                measures.push(StoredMeasure {
+                    measure: name(NameKind::Measure, measure)?,
+                    metric: super::new_uuid(),
+                    value: metric.value,
+                    lower_value: metric.lower_value,
+                    upper_value: metric.upper_value,
+                });
+            }
+            kept.push(StoredResult {
+                benchmark,
+                measures,
+            });
+        }
+        iterations.push(kept);
+    }
+    serde_json::to_string(&iterations).map_err(|e| crate::store::StoreError::Task(e.to_string()))
 }

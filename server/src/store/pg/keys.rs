@@ -16,13 +16,13 @@ use super::projects::read_user;
 use super::{PgStore, StoreError, now, record};
 use crate::store::model::read::ReadRow;
 use crate::store::model::{
-    Actor, KeyHolder, KeyHolderOwner, KeyOwner, KeyQuery, KeyRow, Kind, NewKey, RunnerKeyHash,
-    new_uuid,
+    Actor, KeyHolder, KeyHolderOwner, KeyOwner, KeyQuery, KeyRef, KeyRename, KeyRow, Kind, NewKey,
+    RunnerKeyHash, new_uuid,
 };
 use crate::store::operations::KeyOps;
 use crate::store::rules::KeyAudit;
 use crate::store::sql::{KEY_COLUMNS, USER_COLUMNS};
-use crate::validate::{Ref, ResourceName};
+use crate::validate::Ref;
 
 /// The condition that a key (alias `k`) is `owner`'s (its UUID the
 /// statement's first parameter), and that UUID.
@@ -198,19 +198,18 @@ impl KeyOps for PgStore {
     }
 
     /// One of `owner`'s keys.
-    async fn key(&self, owner: KeyOwner, uuid: Uuid) -> Result<KeyRow, StoreError> {
+    async fn key(&self, key_ref: KeyRef) -> Result<KeyRow, StoreError> {
+        let KeyRef { owner, uuid } = key_ref;
         let client = self.client().await?;
         key(&client, owner, uuid, false).await
     }
 
     /// Renames one of `owner`'s keys (audited if the name changed).
-    async fn rename_key(
-        &self,
-        owner: KeyOwner,
-        uuid: Uuid,
-        name: ResourceName,
-        actor: &Actor,
-    ) -> Result<KeyRow, StoreError> {
+    async fn rename_key(&self, renamed: KeyRename, actor: &Actor) -> Result<KeyRow, StoreError> {
+        let KeyRename {
+            key: KeyRef { owner, uuid },
+            name,
+        } = renamed;
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let current = key(&tx, owner, uuid, true).await?;
@@ -232,12 +231,8 @@ impl KeyOps for PgStore {
 
     /// Revokes one of `owner`'s keys (revoking a revoked key keeps its
     /// first time).
-    async fn revoke_key(
-        &self,
-        owner: KeyOwner,
-        uuid: Uuid,
-        actor: &Actor,
-    ) -> Result<(), StoreError> {
+    async fn revoke_key(&self, key_ref: KeyRef, actor: &Actor) -> Result<(), StoreError> {
+        let KeyRef { owner, uuid } = key_ref;
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let current = key(&tx, owner, uuid, true).await?;

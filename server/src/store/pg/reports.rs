@@ -28,8 +28,7 @@ use crate::store::model::events::Event;
 use crate::store::model::read::ReadRow;
 use crate::store::model::{
     Actor, AuditAction, JobId, Kind, NameKind, NameRow, NewProject, NewRun, ProjectRef, Projects,
-    ReportQuery, ReportRow, RunProject, StoredMeasure, StoredResult, Visibility, name_slug,
-    new_uuid,
+    ReportQuery, ReportRow, RunProject, Visibility, name_slug, new_uuid, stored_results,
 };
 use crate::store::operations::ReportOps;
 use crate::store::sql::{REPORT_COLUMNS, REPORT_FROM};
@@ -111,33 +110,11 @@ fn name_of(names: &Names, kind: NameKind, name: &str) -> Result<(i64, NameRow), 
         .ok_or_else(|| StoreError::Task(format!("the {kind} `{name}` was not made")))
 }
 
-/// Results as a report keeps them (JSON text): each benchmark and measure
-/// by its project's row (from `names`), each metric with a UUID of its own.
+/// Results as a report keeps them, each name from `names`.
 fn stored(names: &Names, results: &[Vec<BenchmarkResult>]) -> Result<String, StoreError> {
-    let mut iterations = Vec::with_capacity(results.len());
-    for iteration in results {
-        let mut kept = Vec::with_capacity(iteration.len());
-        for result in iteration {
-            let (_, benchmark) = name_of(names, NameKind::Benchmark, &result.benchmark)?;
-            let mut measures = Vec::with_capacity(result.measures.len());
-            for (measure, metric) in &result.measures {
-                let (_, measure) = name_of(names, NameKind::Measure, measure)?;
-                measures.push(StoredMeasure {
-                    measure,
-                    metric: new_uuid(),
-                    value: metric.value,
-                    lower_value: metric.lower_value,
-                    upper_value: metric.upper_value,
-                });
-            }
-            kept.push(StoredResult {
-                benchmark,
-                measures,
-            });
-        }
-        iterations.push(kept);
-    }
-    serde_json::to_string(&iterations).map_err(|e| StoreError::Task(e.to_string()))
+    stored_results(results, |kind, name| {
+        name_of(names, kind, name).map(|(_, row)| row)
+    })
 }
 
 /// Writes a processed job's results to its report (none once its project

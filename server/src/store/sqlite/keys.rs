@@ -11,12 +11,13 @@ use super::{SqliteStore, to_text, uuid_at};
 use crate::store::error::StoreError;
 use crate::store::model::read::ReadRow;
 use crate::store::model::{
-    Actor, KeyHolder, KeyHolderOwner, KeyOwner, KeyQuery, KeyRow, Kind, NewKey, RunnerKeyHash, now,
+    Actor, KeyHolder, KeyHolderOwner, KeyOwner, KeyQuery, KeyRef, KeyRename, KeyRow, Kind, NewKey,
+    RunnerKeyHash, now,
 };
 use crate::store::operations::KeyOps;
 use crate::store::rules::KeyAudit;
 use crate::store::sql::{KEY_COLUMNS, USER_COLUMNS};
-use crate::validate::{Ref, ResourceName};
+use crate::validate::Ref;
 
 /// The condition that a key (alias `k`) is `owner`'s, and its argument.
 fn owner_filter(owner: KeyOwner) -> (&'static str, Value) {
@@ -138,18 +139,17 @@ impl KeyOps for SqliteStore {
     }
 
     /// One of `owner`'s keys.
-    async fn key(&self, owner: KeyOwner, uuid: Uuid) -> Result<KeyRow, StoreError> {
+    async fn key(&self, key_ref: KeyRef) -> Result<KeyRow, StoreError> {
+        let KeyRef { owner, uuid } = key_ref;
         self.read(move |c| key(c, owner, uuid)).await
     }
 
     /// Renames one of `owner`'s keys (audited if the name changed).
-    async fn rename_key(
-        &self,
-        owner: KeyOwner,
-        uuid: Uuid,
-        name: ResourceName,
-        actor: &Actor,
-    ) -> Result<KeyRow, StoreError> {
+    async fn rename_key(&self, renamed: KeyRename, actor: &Actor) -> Result<KeyRow, StoreError> {
+        let KeyRename {
+            key: KeyRef { owner, uuid },
+            name,
+        } = renamed;
         let actor = actor.clone();
         self.write(move |tx| {
             let current = key(tx, owner, uuid)?;
@@ -167,12 +167,8 @@ impl KeyOps for SqliteStore {
 
     /// Revokes one of `owner`'s keys (revoking a revoked key keeps its
     /// first time).
-    async fn revoke_key(
-        &self,
-        owner: KeyOwner,
-        uuid: Uuid,
-        actor: &Actor,
-    ) -> Result<(), StoreError> {
+    async fn revoke_key(&self, key_ref: KeyRef, actor: &Actor) -> Result<(), StoreError> {
+        let KeyRef { owner, uuid } = key_ref;
         let actor = actor.clone();
         self.write(move |tx| {
             let current = key(tx, owner, uuid)?;

@@ -17,8 +17,8 @@ use crate::store::model::events::Event;
 use crate::store::model::read::ReadRow;
 use crate::store::model::{
     Actor, AuditAction, JobId, Kind, NameKind, NameRow, NewProject, NewRun, ProjectRef,
-    ReportQuery, ReportRow, RunProject, SpecId, StoredMeasure, StoredResult, Visibility, name_slug,
-    new_uuid, now,
+    ReportQuery, ReportRow, RunProject, SpecId, Visibility, name_slug, new_uuid, now,
+    stored_results,
 };
 use crate::store::operations::ReportOps;
 use crate::store::sql::{REPORT_COLUMNS, REPORT_FROM};
@@ -57,37 +57,15 @@ fn named(
         })?)
 }
 
-/// Results as a report keeps them: each benchmark and measure by its
-/// project's row (made on first use), each metric with a UUID of its own.
+/// Results as a report keeps them, each name made on first use.
 fn stored(
     conn: &Connection,
     project: i64,
     results: &[Vec<BenchmarkResult>],
 ) -> Result<String, StoreError> {
-    let mut iterations = Vec::with_capacity(results.len());
-    for iteration in results {
-        let mut kept = Vec::with_capacity(iteration.len());
-        for result in iteration {
-            let (_, benchmark) = named(conn, project, NameKind::Benchmark, &result.benchmark)?;
-            let mut measures = Vec::with_capacity(result.measures.len());
-            for (measure, metric) in &result.measures {
-                let (_, measure) = named(conn, project, NameKind::Measure, measure)?;
-                measures.push(StoredMeasure {
-                    measure,
-                    metric: new_uuid(),
-                    value: metric.value,
-                    lower_value: metric.lower_value,
-                    upper_value: metric.upper_value,
-                });
-            }
-            kept.push(StoredResult {
-                benchmark,
-                measures,
-            });
-        }
-        iterations.push(kept);
-    }
-    serde_json::to_string(&iterations).map_err(|e| StoreError::Task(e.to_string()))
+    stored_results(results, |kind, name| {
+        named(conn, project, kind, name).map(|(_, row)| row)
+    })
 }
 
 /// Writes a processed job's results to its report (none once its project

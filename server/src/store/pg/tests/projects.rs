@@ -9,7 +9,7 @@ use super::runs::{new_project, norm, project, same, t0};
 use super::{audit_actions, key, on_engines, query, unwrap_both};
 use crate::store::Store;
 use crate::store::model::{
-    Actor, KeyOwner, KeyQuery, NewKey, ProjectChanges, Projects, Visibility,
+    Actor, KeyOwner, KeyQuery, KeyRef, KeyRename, NewKey, ProjectChanges, Projects, Visibility,
 };
 use crate::store::operations::{ItemOps, KeyOps, ProjectOps, TokenOps};
 use crate::validate::{Direction, Ref, Sort};
@@ -200,46 +200,156 @@ async fn keys_match_sqlite() {
         let name = |n: &str| n.to_owned().try_into().unwrap();
         same(
             (
-                lite.rename_key(lo, lk, name("renamed"), &actor).await,
-                pg.rename_key(po, pk, name("renamed"), &actor).await,
+                lite.rename_key(
+                    KeyRename {
+                        key: KeyRef {
+                            owner: lo,
+                            uuid: lk,
+                        },
+                        name: name("renamed"),
+                    },
+                    &actor,
+                )
+                .await,
+                pg.rename_key(
+                    KeyRename {
+                        key: KeyRef {
+                            owner: po,
+                            uuid: pk,
+                        },
+                        name: name("renamed"),
+                    },
+                    &actor,
+                )
+                .await,
             ),
             "rename",
         );
         same(
             (
-                lite.rename_key(lo, lk, name("renamed"), &actor).await,
-                pg.rename_key(po, pk, name("renamed"), &actor).await,
+                lite.rename_key(
+                    KeyRename {
+                        key: KeyRef {
+                            owner: lo,
+                            uuid: lk,
+                        },
+                        name: name("renamed"),
+                    },
+                    &actor,
+                )
+                .await,
+                pg.rename_key(
+                    KeyRename {
+                        key: KeyRef {
+                            owner: po,
+                            uuid: pk,
+                        },
+                        name: name("renamed"),
+                    },
+                    &actor,
+                )
+                .await,
             ),
             "same name",
         );
         let (lo2, lk2, po2, pk2) = keys[5];
         same(
             (
-                lite.revoke_key(lo2, lk2, &actor).await,
-                pg.revoke_key(po2, pk2, &actor).await,
+                lite.revoke_key(
+                    KeyRef {
+                        owner: lo2,
+                        uuid: lk2,
+                    },
+                    &actor,
+                )
+                .await,
+                pg.revoke_key(
+                    KeyRef {
+                        owner: po2,
+                        uuid: pk2,
+                    },
+                    &actor,
+                )
+                .await,
             ),
             "revoke",
         );
         same(
             (
-                lite.revoke_key(lo2, lk2, &actor).await,
-                pg.revoke_key(po2, pk2, &actor).await,
+                lite.revoke_key(
+                    KeyRef {
+                        owner: lo2,
+                        uuid: lk2,
+                    },
+                    &actor,
+                )
+                .await,
+                pg.revoke_key(
+                    KeyRef {
+                        owner: po2,
+                        uuid: pk2,
+                    },
+                    &actor,
+                )
+                .await,
             ),
             "revoke again",
         );
         same(
-            (lite.key(lo2, lk).await, pg.key(po2, pk).await),
+            (
+                lite.key(KeyRef {
+                    owner: lo2,
+                    uuid: lk,
+                })
+                .await,
+                pg.key(KeyRef {
+                    owner: po2,
+                    uuid: pk,
+                })
+                .await,
+            ),
             "not the owner's",
         );
         same(
             (
-                lite.rename_key(lo2, lk, name("x"), &actor).await,
-                pg.rename_key(po2, pk, name("x"), &actor).await,
+                lite.rename_key(
+                    KeyRename {
+                        key: KeyRef {
+                            owner: lo2,
+                            uuid: lk,
+                        },
+                        name: name("x"),
+                    },
+                    &actor,
+                )
+                .await,
+                pg.rename_key(
+                    KeyRename {
+                        key: KeyRef {
+                            owner: po2,
+                            uuid: pk,
+                        },
+                        name: name("x"),
+                    },
+                    &actor,
+                )
+                .await,
             ),
             "rename not the owner's",
         );
         same(
-            (lite.key(lo2, lk2).await, pg.key(po2, pk2).await),
+            (
+                lite.key(KeyRef {
+                    owner: lo2,
+                    uuid: lk2,
+                })
+                .await,
+                pg.key(KeyRef {
+                    owner: po2,
+                    uuid: pk2,
+                })
+                .await,
+            ),
             "revoked key",
         );
         for (l, p) in owners {

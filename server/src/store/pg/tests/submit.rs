@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::runs::{new_project, new_run, project, results, t0};
 use super::{ch, connect, key, new_job, new_runner, new_spec, on_db, one};
 use crate::store::model::{
-    Actor, JobReport, JobStatus, KeyOwner, KeyQuery, NewApiToken, NewKey, ReportQuery,
+    Actor, JobReport, JobStatus, KeyOwner, KeyQuery, KeyRef, NewApiToken, NewKey, ReportQuery,
     RunnerChannel,
 };
 use crate::store::operations::{ReportOps, SpecOps};
@@ -128,7 +128,15 @@ async fn migrate_copies_the_submitter_side() {
             };
             let made = lite.create_key(new, &actor).await.unwrap();
             if i == 1 {
-                lite.revoke_key(owner, made.uuid, &actor).await.unwrap();
+                lite.revoke_key(
+                    KeyRef {
+                        owner,
+                        uuid: made.uuid,
+                    },
+                    &actor,
+                )
+                .await
+                .unwrap();
             }
         }
         let mut run = new_run("alpha", "main", 0, None, Some(Uuid::from_u128(5)), vec![]);
