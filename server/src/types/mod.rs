@@ -7,7 +7,39 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// The query of a list sorted by name (Bencher's projects and keys):
+/// `sort`, `direction`, `per_page`, `page`, `name` and `search` (each
+/// list says what those two match), and what else it takes.
+macro_rules! name_list_query {
+    ($(#[$doc:meta])* $name:ident {
+        $(#[$name_doc:meta])* name,
+        $(#[$search_doc:meta])* search
+        $(, $(#[$m:meta])* $extra:ident: $ty:ty)* $(,)?
+    }) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// The field to sort by (`name`, the default).
+            pub sort: Option<NameSort>,
+            /// The direction to sort in (`asc`, the default, or `desc`).
+            pub direction: Option<JsonDirection>,
+            /// The number of items per page: 1 to 255, default 8.
+            pub per_page: Option<PerPage>,
+            /// The page number, starting at 1 (the default).
+            pub page: Option<Page>,
+            $(#[$name_doc])*
+            pub name: Option<ResourceName>,
+            $(#[$search_doc])*
+            pub search: Option<SearchText>,
+            $($(#[$m])* pub $extra: $ty,)*
+        }
+    };
+}
+
 mod job;
+mod keys;
+pub use keys::*;
 mod project;
 mod report;
 pub use project::*;

@@ -154,24 +154,16 @@ pub enum NameSort {
     Name,
 }
 
-/// Query parameters of a project list.
-#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ProjectsQuery {
-    /// The field to sort by (`name`, the default).
-    pub sort: Option<NameSort>,
-    /// The direction to sort in (`asc`, the default, or `desc`).
-    pub direction: Option<JsonDirection>,
-    /// The number of projects per page: 1 to 255, default 8.
-    pub per_page: Option<PerPage>,
-    /// The page number, starting at 1 (the default).
-    pub page: Option<Page>,
-    /// Only projects with exactly this name.
-    pub name: Option<ResourceName>,
-    /// Only projects whose name, slug or UUID contains this text,
-    /// case-insensitively.
-    pub search: Option<SearchText>,
-}
+name_list_query!(
+    /// Query parameters of a project list.
+    ProjectsQuery {
+        /// Only projects with exactly this name.
+        name,
+        /// Only projects whose name, slug or UUID contains this text,
+        /// case-insensitively.
+        search,
+    }
+);
 
 impl QueryRules for ProjectsQuery {
     fn rule(param: &str) -> Option<&'static str> {
@@ -194,182 +186,6 @@ impl Validate for ProjectsQuery {
             name: self.name.map(String::from),
             search: self.search.map(|s| s.to_lowercase()),
             archived: false,
-        })
-    }
-}
-
-/// A project's key (Bencher's `JsonProjectKey`; never the key itself).
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-pub struct JsonProjectKey {
-    /// The key's UUID.
-    pub uuid: Uuid,
-    /// Its project's UUID.
-    pub project: Uuid,
-    /// Its name.
-    pub name: String,
-    /// The user who made it.
-    pub creator: Option<Uuid>,
-    /// When it was made.
-    #[serde(serialize_with = "time::serialize")]
-    pub creation: DateTime<Utc>,
-    /// When it stops working.
-    #[serde(serialize_with = "time::serialize")]
-    pub expiration: DateTime<Utc>,
-    /// When it was revoked, or null while it is live.
-    #[serde(serialize_with = "time::serialize_opt")]
-    pub revoked: Option<DateTime<Utc>>,
-}
-
-/// A project key just made, with the key: shown this once, kept only as
-/// its SHA-256 (Bencher's `JsonProjectKeyCreated`).
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-pub struct JsonProjectKeyCreated {
-    /// The key's UUID.
-    pub uuid: Uuid,
-    /// Its project's UUID.
-    pub project: Uuid,
-    /// Its name.
-    pub name: String,
-    /// The key: `bencher_run_` and 30 letters and digits. Send it as
-    /// `Authorization: Bearer <key>` (Bencher's CLI: `--key`).
-    pub key: String,
-    /// When it was made.
-    #[serde(serialize_with = "time::serialize")]
-    pub creation: DateTime<Utc>,
-    /// When it stops working.
-    #[serde(serialize_with = "time::serialize")]
-    pub expiration: DateTime<Utc>,
-}
-
-/// A user's key (Bencher's `JsonUserKey`; never the key itself).
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-pub struct JsonUserKey {
-    /// The key's UUID.
-    pub uuid: Uuid,
-    /// Its user's UUID.
-    pub user: Uuid,
-    /// Its name.
-    pub name: String,
-    /// When it was made.
-    #[serde(serialize_with = "time::serialize")]
-    pub creation: DateTime<Utc>,
-    /// When it stops working.
-    #[serde(serialize_with = "time::serialize")]
-    pub expiration: DateTime<Utc>,
-    /// When it was revoked, or null while it is live.
-    #[serde(serialize_with = "time::serialize_opt")]
-    pub revoked: Option<DateTime<Utc>>,
-}
-
-/// A user key just made, with the key: shown this once (Bencher's
-/// `JsonUserKeyCreated`).
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-pub struct JsonUserKeyCreated {
-    /// The key's UUID.
-    pub uuid: Uuid,
-    /// Its user's UUID.
-    pub user: Uuid,
-    /// Its name.
-    pub name: String,
-    /// The key: `bencher_user_` and 30 letters and digits, with its user's
-    /// rights.
-    pub key: String,
-    /// When it was made.
-    #[serde(serialize_with = "time::serialize")]
-    pub creation: DateTime<Utc>,
-    /// When it stops working.
-    #[serde(serialize_with = "time::serialize")]
-    pub expiration: DateTime<Utc>,
-}
-
-/// A new project or user key.
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct JsonNewKey {
-    /// Its name: 1 to 64 bytes, no leading or trailing whitespace, no
-    /// control characters.
-    pub name: ResourceName,
-    /// How long it works, in seconds (absent: Bencher's default, over 128
-    /// years).
-    pub ttl: Option<u32>,
-}
-
-/// A key's new name.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct JsonUpdateKey {
-    /// Its new name (absent: unchanged).
-    pub name: Option<ResourceName>,
-}
-
-/// The path of one of a project's keys.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
-pub struct ProjectKeyPath {
-    /// The slug or UUID of a project.
-    pub project: Ref,
-    /// The key's UUID.
-    pub key: Uuid,
-}
-
-/// The path of a user.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
-pub struct UserPath {
-    /// A user's name or UUID.
-    pub user: Ref,
-}
-
-/// The path of one of a user's keys.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
-pub struct UserKeyPath {
-    /// A user's name or UUID.
-    pub user: Ref,
-    /// The key's UUID.
-    pub key: Uuid,
-}
-
-/// Query parameters of a key list.
-#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct KeysQuery {
-    /// The field to sort by (`name`, the default).
-    pub sort: Option<NameSort>,
-    /// The direction to sort in (`asc`, the default, or `desc`).
-    pub direction: Option<JsonDirection>,
-    /// The number of keys per page: 1 to 255, default 8.
-    pub per_page: Option<PerPage>,
-    /// The page number, starting at 1 (the default).
-    pub page: Option<Page>,
-    /// Only keys with exactly this name.
-    pub name: Option<ResourceName>,
-    /// Only keys whose name or UUID contains this text, case-insensitively.
-    pub search: Option<SearchText>,
-    /// `true`: only revoked keys; `false` (the default): only live ones
-    /// (Bencher's).
-    pub revoked: Option<bool>,
-}
-
-impl QueryRules for KeysQuery {
-    fn rule(param: &str) -> Option<&'static str> {
-        match param {
-            "revoked" => Some("`true` or `false`"),
-            _ => list_rule(param),
-        }
-    }
-}
-
-impl Validate for KeysQuery {
-    type Valid = crate::validate::KeyQuery;
-
-    fn validate(self) -> Result<Self::Valid, Invalid> {
-        Ok(crate::validate::KeyQuery {
-            name: self.name.map(String::from),
-            search: self.search.map(String::from),
-            revoked: self.revoked.unwrap_or(false),
-            descending: self.direction == Some(JsonDirection::Desc),
-            per_page: self
-                .per_page
-                .map_or(crate::validate::PER_PAGE_DEFAULT, PerPage::get),
-            page: self.page.map_or(1, Page::get),
         })
     }
 }

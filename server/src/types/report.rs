@@ -183,29 +183,55 @@ pub struct JsonPubUser {
     pub slug: String,
 }
 
-/// A branch (Bencher's `JsonBranch`).
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-pub struct JsonBranch {
-    /// The branch's UUID.
-    pub uuid: Uuid,
-    /// Its project's UUID.
-    pub project: Uuid,
-    /// Its name.
-    pub name: String,
-    /// Its slug.
-    pub slug: String,
-    /// Its head (one per branch here).
-    pub head: JsonHead,
-    /// When it was made.
-    #[serde(serialize_with = "time::serialize")]
-    pub created: DateTime<Utc>,
-    /// The same as `created`.
-    #[serde(serialize_with = "time::serialize")]
-    pub modified: DateTime<Utc>,
-    /// Always null.
-    #[serde(serialize_with = "time::serialize_opt")]
-    pub archived: Option<DateTime<Utc>>,
+/// A named thing of a project (Bencher's branch, testbed, benchmark and
+/// measure): its UUID, project, name and slug, what else it has, and its
+/// times (made on first use: `modified` is `created`, never archived).
+macro_rules! named_view {
+    ($(#[$doc:meta])* $name:ident $(, $(#[$m:meta])* $extra:ident: $ty:ty)*) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+        pub struct $name {
+            /// Its UUID.
+            pub uuid: Uuid,
+            /// Its project's UUID.
+            pub project: Uuid,
+            /// Its name.
+            pub name: String,
+            /// Its slug.
+            pub slug: String,
+            $($(#[$m])* pub $extra: $ty,)*
+            /// When it was made.
+            #[serde(serialize_with = "time::serialize")]
+            pub created: DateTime<Utc>,
+            /// The same as `created`.
+            #[serde(serialize_with = "time::serialize")]
+            pub modified: DateTime<Utc>,
+            /// Always null.
+            #[serde(serialize_with = "time::serialize_opt")]
+            pub archived: Option<DateTime<Utc>>,
+        }
+    };
 }
+
+named_view!(
+    /// A branch (Bencher's `JsonBranch`).
+    JsonBranch,
+    /// Its head (one per branch here).
+    head: JsonHead
+);
+named_view!(
+    /// A testbed (Bencher's `JsonTestbed`), a benchmark (`JsonBenchmark`).
+    JsonTestbed
+);
+named_view!(
+    /// A measure (Bencher's `JsonMeasure`).
+    JsonMeasure,
+    /// Its units.
+    units: String
+);
+
+/// A benchmark (Bencher's `JsonBenchmark`).
+pub type JsonBenchmark = JsonTestbed;
 
 /// A branch's head (Bencher's `JsonHead`).
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -215,56 +241,6 @@ pub struct JsonHead {
     /// When it was made.
     #[serde(serialize_with = "time::serialize")]
     pub created: DateTime<Utc>,
-}
-
-/// A testbed (Bencher's `JsonTestbed`), a benchmark (`JsonBenchmark`):
-/// a named thing of a project.
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-pub struct JsonTestbed {
-    /// Its UUID.
-    pub uuid: Uuid,
-    /// Its project's UUID.
-    pub project: Uuid,
-    /// Its name.
-    pub name: String,
-    /// Its slug.
-    pub slug: String,
-    /// When it was made.
-    #[serde(serialize_with = "time::serialize")]
-    pub created: DateTime<Utc>,
-    /// The same as `created`.
-    #[serde(serialize_with = "time::serialize")]
-    pub modified: DateTime<Utc>,
-    /// Always null.
-    #[serde(serialize_with = "time::serialize_opt")]
-    pub archived: Option<DateTime<Utc>>,
-}
-
-/// A benchmark (Bencher's `JsonBenchmark`).
-pub type JsonBenchmark = JsonTestbed;
-
-/// A measure (Bencher's `JsonMeasure`).
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-pub struct JsonMeasure {
-    /// Its UUID.
-    pub uuid: Uuid,
-    /// Its project's UUID.
-    pub project: Uuid,
-    /// Its name.
-    pub name: String,
-    /// Its slug.
-    pub slug: String,
-    /// Its units.
-    pub units: String,
-    /// When it was made.
-    #[serde(serialize_with = "time::serialize")]
-    pub created: DateTime<Utc>,
-    /// The same as `created`.
-    #[serde(serialize_with = "time::serialize")]
-    pub modified: DateTime<Utc>,
-    /// Always null.
-    #[serde(serialize_with = "time::serialize_opt")]
-    pub archived: Option<DateTime<Utc>>,
 }
 
 /// One benchmark's measures in one iteration.
