@@ -352,6 +352,19 @@ pub struct JobListQuery {
 }
 
 impl JobListQuery {
+    /// Every job on one page of 255, oldest first, no filter.
+    pub fn everything() -> Self {
+        Self {
+            statuses: Vec::new(),
+            runner: None,
+            spec: None,
+            project: None,
+            direction: super::Direction::Asc,
+            per_page: 255,
+            page: 1,
+        }
+    }
+
     pub fn offset(&self) -> u64 {
         u64::from(self.page - 1) * u64::from(self.per_page)
     }

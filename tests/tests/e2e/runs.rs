@@ -75,6 +75,31 @@ fn image(project: Uuid) -> String {
     format!("127.0.0.1:5000/{project}@{}", digest(7))
 }
 
+/// `report`'s job taken by `agent`, which reports `outputs`: the job it
+/// was given, and the job once it has ended (read through the project).
+async fn run_on(
+    agent: &mut Agent,
+    ci: &runners_sdk::Client,
+    report: &types::JsonReport,
+    outputs: Vec<types::JsonIterationOutput>,
+) -> (types::JsonClaimedJob, types::JsonJob) {
+    let job = report.job.expect("a run with a job names it");
+    let claimed = agent.take_job(5).await.unwrap();
+    assert_eq!(claimed.uuid, job);
+    agent.start(job).await.unwrap();
+    agent.complete(job, outputs).await.unwrap();
+    agent.expect_ack(job).await.unwrap();
+    let project = report.project.slug.as_str();
+    let ended = eventually(Duration::from_secs(5), || async {
+        let j = ci.proj_job_get().project(project).job(job).send().await;
+        let j = j.unwrap().into_inner();
+        (!matches!(j.status, types::JobStatus::Running)).then_some(j)
+    })
+    .await
+    .unwrap();
+    (claimed, ended)
+}
+
 #[tokio::test]
 async fn a_project_keys_run_is_queued_claimed_and_processed_into_its_report() {
     let server = TestServer::start().await;
@@ -97,31 +122,11 @@ async fn a_project_keys_run_is_queued_claimed_and_processed_into_its_report() {
         .unwrap();
     assert_eq!(report.status(), 201);
     let report = report.into_inner();
-    let job = report.job.expect("a run with a job names it");
     assert!(report.user.is_none(), "a project key is no user");
-    let claimed = agent.take_job(5).await.unwrap();
-    assert_eq!(claimed.uuid, job);
+    let outputs = vec![output(0, &bmf(1.5)), output(0, &bmf(2.5))];
+    let (claimed, done) = run_on(&mut agent, &ci, &report, outputs).await;
     assert_eq!(claimed.config.project, p.uuid);
     assert_eq!(claimed.config.registry.as_str(), TEST_REGISTRY);
-    agent.start(job).await.unwrap();
-    agent
-        .complete(job, vec![output(0, &bmf(1.5)), output(0, &bmf(2.5))])
-        .await
-        .unwrap();
-    agent.expect_ack(job).await.unwrap();
-    let done = eventually(Duration::from_secs(5), || async {
-        let j = ci
-            .proj_job_get()
-            .project("bench")
-            .job(job)
-            .send()
-            .await
-            .unwrap()
-            .into_inner();
-        (j.status != types::JobStatus::Running).then_some(j)
-    })
-    .await
-    .unwrap();
     assert_eq!(done.status, types::JobStatus::Processed, "{done:?}");
     let read = ci
         .proj_report_get()
@@ -152,27 +157,8 @@ async fn a_project_keys_run_is_queued_claimed_and_processed_into_its_report() {
         .await
         .unwrap()
         .into_inner();
-    let job = report.job.unwrap();
-    agent.take_job(5).await.unwrap();
-    agent.start(job).await.unwrap();
-    agent
-        .complete(job, vec![output(0, "not json")])
-        .await
-        .unwrap();
-    agent.expect_ack(job).await.unwrap();
-    let failed = eventually(Duration::from_secs(5), || async {
-        let j = ci
-            .proj_job_get()
-            .project("bench")
-            .job(job)
-            .send()
-            .await
-            .unwrap()
-            .into_inner();
-        (j.status == types::JobStatus::Failed).then_some(j)
-    })
-    .await
-    .unwrap();
+    let (_, failed) = run_on(&mut agent, &ci, &report, vec![output(0, "not json")]).await;
+    assert_eq!(failed.status, types::JobStatus::Failed, "{failed:?}");
     let error = failed.output.unwrap().error.unwrap();
     assert!(error.contains("iteration 1"), "{error}");
     let read = ci

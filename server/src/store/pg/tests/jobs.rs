@@ -203,15 +203,7 @@ async fn job_lifecycle_matches_sqlite() {
                 }
             }
         }
-        let all = JobListQuery {
-            project: None,
-            statuses: vec![],
-            runner: None,
-            spec: None,
-            direction: Direction::Asc,
-            per_page: 255,
-            page: 1,
-        };
+        let all = JobListQuery::everything();
         let (a, b) = unwrap_both(both!(lite, pg, list_jobs(Some(runner("r")), all.clone())));
         assert_eq!((a.1, view(&a.0)), (b.1, view(&b.0)));
 

@@ -198,158 +198,53 @@ async fn keys_match_sqlite() {
         // kept), another owner's key: not found.
         let (lo, lk, po, pk) = keys[2];
         let name = |n: &str| n.to_owned().try_into().unwrap();
+        let kref = |owner, uuid| KeyRef { owner, uuid };
+        let rename = |owner, uuid, to: &str| KeyRename {
+            key: kref(owner, uuid),
+            name: name(to),
+        };
         same(
             (
-                lite.rename_key(
-                    KeyRename {
-                        key: KeyRef {
-                            owner: lo,
-                            uuid: lk,
-                        },
-                        name: name("renamed"),
-                    },
-                    &actor,
-                )
-                .await,
-                pg.rename_key(
-                    KeyRename {
-                        key: KeyRef {
-                            owner: po,
-                            uuid: pk,
-                        },
-                        name: name("renamed"),
-                    },
-                    &actor,
-                )
-                .await,
+                lite.rename_key(rename(lo, lk, "renamed"), &actor).await,
+                pg.rename_key(rename(po, pk, "renamed"), &actor).await,
             ),
             "rename",
         );
         same(
             (
-                lite.rename_key(
-                    KeyRename {
-                        key: KeyRef {
-                            owner: lo,
-                            uuid: lk,
-                        },
-                        name: name("renamed"),
-                    },
-                    &actor,
-                )
-                .await,
-                pg.rename_key(
-                    KeyRename {
-                        key: KeyRef {
-                            owner: po,
-                            uuid: pk,
-                        },
-                        name: name("renamed"),
-                    },
-                    &actor,
-                )
-                .await,
+                lite.rename_key(rename(lo, lk, "renamed"), &actor).await,
+                pg.rename_key(rename(po, pk, "renamed"), &actor).await,
             ),
             "same name",
         );
         let (lo2, lk2, po2, pk2) = keys[5];
         same(
             (
-                lite.revoke_key(
-                    KeyRef {
-                        owner: lo2,
-                        uuid: lk2,
-                    },
-                    &actor,
-                )
-                .await,
-                pg.revoke_key(
-                    KeyRef {
-                        owner: po2,
-                        uuid: pk2,
-                    },
-                    &actor,
-                )
-                .await,
+                lite.revoke_key(kref(lo2, lk2), &actor).await,
+                pg.revoke_key(kref(po2, pk2), &actor).await,
             ),
             "revoke",
         );
         same(
             (
-                lite.revoke_key(
-                    KeyRef {
-                        owner: lo2,
-                        uuid: lk2,
-                    },
-                    &actor,
-                )
-                .await,
-                pg.revoke_key(
-                    KeyRef {
-                        owner: po2,
-                        uuid: pk2,
-                    },
-                    &actor,
-                )
-                .await,
+                lite.revoke_key(kref(lo2, lk2), &actor).await,
+                pg.revoke_key(kref(po2, pk2), &actor).await,
             ),
             "revoke again",
         );
         same(
-            (
-                lite.key(KeyRef {
-                    owner: lo2,
-                    uuid: lk,
-                })
-                .await,
-                pg.key(KeyRef {
-                    owner: po2,
-                    uuid: pk,
-                })
-                .await,
-            ),
+            (lite.key(kref(lo2, lk)).await, pg.key(kref(po2, pk)).await),
             "not the owner's",
         );
         same(
             (
-                lite.rename_key(
-                    KeyRename {
-                        key: KeyRef {
-                            owner: lo2,
-                            uuid: lk,
-                        },
-                        name: name("x"),
-                    },
-                    &actor,
-                )
-                .await,
-                pg.rename_key(
-                    KeyRename {
-                        key: KeyRef {
-                            owner: po2,
-                            uuid: pk,
-                        },
-                        name: name("x"),
-                    },
-                    &actor,
-                )
-                .await,
+                lite.rename_key(rename(lo2, lk, "x"), &actor).await,
+                pg.rename_key(rename(po2, pk, "x"), &actor).await,
             ),
             "rename not the owner's",
         );
         same(
-            (
-                lite.key(KeyRef {
-                    owner: lo2,
-                    uuid: lk2,
-                })
-                .await,
-                pg.key(KeyRef {
-                    owner: po2,
-                    uuid: pk2,
-                })
-                .await,
-            ),
+            (lite.key(kref(lo2, lk2)).await, pg.key(kref(po2, pk2)).await),
             "revoked key",
         );
         for (l, p) in owners {

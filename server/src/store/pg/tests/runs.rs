@@ -20,7 +20,7 @@ use crate::store::model::{
 use crate::store::operations::{ClaimOps, JobOps, ProjectOps, ReportOps};
 use crate::store::rules::{Claimant, Reported, RunnerReport, Timeouts};
 use crate::store::{Store, StoreError};
-use crate::validate::{Direction, JobListQuery, Ref};
+use crate::validate::{JobListQuery, Ref};
 
 /// `value`'s Debug text with each UUID replaced by `U` and the order of its
 /// first appearance, and each time by `T`: two engines' rows made by the
@@ -284,12 +284,7 @@ async fn runs_match_sqlite() {
         }
         let jq = |slug: &str| JobListQuery {
             project: Some(Ref::Slug(slug.into())),
-            statuses: vec![],
-            runner: None,
-            spec: None,
-            direction: Direction::Asc,
-            per_page: 255,
-            page: 1,
+            ..JobListQuery::everything()
         };
         for slug in ["alpha", "beta", "nope"] {
             same(both!(lite, pg, list_jobs(None, jq(slug))), slug);

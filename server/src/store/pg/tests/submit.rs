@@ -259,15 +259,7 @@ async fn migrate_copies_the_submitter_side() {
         let (found, _) = pg.list_reports(project("alpha"), reports).await.unwrap();
         assert_eq!(found.len(), 2);
         assert!(found.iter().all(|r| r.results.is_some()));
-        let jobs = JobListQuery {
-            project: None,
-            statuses: vec![],
-            runner: None,
-            spec: None,
-            direction: Direction::Asc,
-            per_page: 255,
-            page: 1,
-        };
+        let jobs = JobListQuery::everything();
         same!(list_jobs(None, jobs.clone()));
         same!(list_jobs(
             None,
