@@ -291,10 +291,10 @@ async fn keys_match_sqlite() {
         let (lo, lk, po, pk) = keys[4];
         let piece = |u: Uuid| u.to_string()[24..].to_uppercase();
         let (a, b) = (
-            lite.list_keys(lo, key_query(true, None, Some(&piece(lk))))
+            lite.list_keys(lo, key_query(false, None, Some(&piece(lk))))
                 .await
                 .unwrap(),
-            pg.list_keys(po, key_query(true, None, Some(&piece(pk))))
+            pg.list_keys(po, key_query(false, None, Some(&piece(pk))))
                 .await
                 .unwrap(),
         );
