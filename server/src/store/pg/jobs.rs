@@ -210,12 +210,7 @@ impl JobOps for PgStore {
         q: JobListQuery,
     ) -> Result<(Vec<JobRow>, u64), StoreError> {
         let mut client = self.client().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
+        let tx = super::snapshot(&mut client).await?;
         let mut filters = Vec::new();
         let mut args: Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>> = Vec::new();
         let named: Option<RunnerRef> = runner.or(q.runner.clone().map(Into::into));

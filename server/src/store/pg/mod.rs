@@ -177,6 +177,19 @@ impl PgStore {
     }
 }
 
+/// A read-only transaction on one snapshot (`REPEATABLE READ`), so that a
+/// page and its count agree.
+pub(super) async fn snapshot(
+    client: &mut deadpool_postgres::Object,
+) -> Result<deadpool_postgres::Transaction<'_>, StoreError> {
+    Ok(client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?)
+}
+
 /// One line about a PostgreSQL error: the server's message if it sent one.
 pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
     match (e.as_db_error(), std::error::Error::source(e)) {

@@ -333,12 +333,7 @@ impl ReportOps for PgStore {
         q: ReportQuery,
     ) -> Result<(Vec<ReportRow>, u64), StoreError> {
         let mut client = self.client().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
+        let tx = super::snapshot(&mut client).await?;
         let (project, _) = find::<Projects>(&tx, &project, false).await?;
         let times = (
             q.start_time.map(|t| t.trunc_subsecs(6)),

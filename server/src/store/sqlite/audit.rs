@@ -41,6 +41,23 @@ pub(super) fn record(
     .map(drop)
 }
 
+/// The audit row of an item deleted (its UUID and slug; no fields).
+pub(super) fn record_delete(
+    conn: &Connection,
+    actor: &Actor,
+    action: AuditAction,
+    (uuid, slug): (Uuid, &str),
+) -> rusqlite::Result<()> {
+    record(
+        conn,
+        actor,
+        action,
+        Some(uuid),
+        Some(slug),
+        serde_json::json!({}),
+    )
+}
+
 impl AuditOps for SqliteStore {
     async fn audit(&self, q: AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
         let AuditQuery { since, runner } = q;

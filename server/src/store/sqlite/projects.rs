@@ -4,7 +4,7 @@
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::audit::record;
+use super::audit::record_delete;
 use super::item::SqliteItem;
 use super::items;
 use super::{SqliteStore, to_text};
@@ -153,13 +153,11 @@ impl ProjectOps for SqliteStore {
                 .execute([found.id])?;
             tx.prepare_cached("DELETE FROM projects WHERE id = ?")?
                 .execute([found.id])?;
-            record(
+            record_delete(
                 tx,
                 &actor,
                 AuditAction::ProjectDelete,
-                Some(found.uuid),
-                Some(&found.slug),
-                serde_json::json!({}),
+                (found.uuid, &found.slug),
             )?;
             Ok(())
         })

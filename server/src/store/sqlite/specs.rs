@@ -3,7 +3,7 @@
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::audit::record;
+use super::audit::{record, record_delete};
 use super::item::SqliteItem;
 use super::items;
 use super::{SqliteStore, to_text, uuid_at};
@@ -141,14 +141,7 @@ impl SpecOps for SqliteStore {
             }
             tx.prepare_cached("DELETE FROM specs WHERE id = ?")?
                 .execute([id])?;
-            record(
-                tx,
-                &actor,
-                AuditAction::SpecDelete,
-                Some(spec.uuid),
-                Some(&spec.slug),
-                serde_json::json!({}),
-            )?;
+            record_delete(tx, &actor, AuditAction::SpecDelete, (spec.uuid, &spec.slug))?;
             Ok(())
         })
         .await
