@@ -7,7 +7,8 @@
 # Needs: the agent binary (RUNNER=/path/to/runner), Debian's
 # docker-registry, skopeo, busybox-static, jq and curl, and a built
 # runners-server (SERVER, default target/release/runners-server).
-# Usage: RUNNER=/tmp/bencher/target/release/runner scripts/bencher-agent-acceptance.sh
+# Usage: RUNNER=/tmp/bencher/target/release/runner [BENCHER=.../bencher (v0.6.12)]
+#        [BENCHER_062=.../bencher (v0.6.2)] scripts/bencher-agent-acceptance.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runner=${RUNNER:?set RUNNER to the path of the runner binary of Bencher v0.6.12}
@@ -115,6 +116,21 @@ fi
 
 # 5. Bencher's CLI (BENCHER=/path/to/bencher, v0.6.12): a project, its key,
 #    and `bencher run --image` with that key while the agent waits.
+# 5a. Bencher's CLI v0.6.2 (BENCHER_062=...): every runner and spec command,
+#     --strict, against the same server.
+if [ -n "${BENCHER_062:-}" ]; then
+  o() { "$BENCHER_062" "$@" --host "$url" --token "$token" --attempts 1 --strict </dev/null >/dev/null; }
+  o spec create --name "Old CLI box" --slug old-cli-box --os linux --architecture x86_64 \
+    --cpu 2 --memory 1073741824 --disk 1073741824
+  o spec list && o spec view old-cli-box && o spec update old-cli-box --name "Old CLI box 2"
+  o runner create --name "Old CLI" --slug old-cli && o runner list && o runner view old-cli
+  o runner update old-cli --name "Old CLI 2" && o runner token old-cli
+  o runner spec add old-cli --spec old-cli-box && o runner spec list old-cli
+  o runner spec remove old-cli old-cli-box && o spec delete old-cli-box
+  o runner update old-cli --archive
+  echo "PASS: Bencher's CLI v0.6.2: spec create|list|view|update|delete, runner create|list|view|update|token, runner spec add|list|remove (--strict)"
+fi
+
 bencher=${BENCHER:-}
 if [ -z "$bencher" ]; then
   echo "SKIPPED the CLI part: set BENCHER to Bencher v0.6.12's CLI to run it"
@@ -127,8 +143,11 @@ pkey=$(b project key create bench --name ci --token "$token" | jq -r .key)
 b project key list bench --token "$token" | jq -e 'length == 1' >/dev/null
 ukey=$(b user key create admin --name laptop --token "$token" | jq -r .key)
 b user key list admin --key "$ukey" | jq -e 'length == 1' >/dev/null
+spare=$(b user key create admin --name spare --key "$ukey" | jq -r .uuid)
+b user key revoke admin "$spare" --key "$ukey" >/dev/null
+b user key list admin --key "$ukey" | jq -e 'length == 1' >/dev/null
 b project list --key "$ukey" | jq -e '.[0].slug == "bench"' >/dev/null
-echo "PASS: project create|view|list, project key create|list, user key create|list (--strict)"
+echo "PASS: project create|view|list, project key create|list, user key create|list|revoke (--strict)"
 
 push_image "$uuid" v1 "$(jq -cn --arg line "$line" '["/bin/busybox", "echo", $line]')" >/dev/null
 run() { "$bencher" run --host "$url" --key "$pkey" --project bench --adapter json \
@@ -164,4 +183,6 @@ key_uuid=$(b project key list bench --token "$token" | jq -r '.[0].uuid')
 b project key revoke bench "$key_uuid" --token "$token" >/dev/null
 sleep 1.2
 [ "$(code /v0/projects/bench/jobs)" = 401 ] && echo "PASS: the project key is 401 once revoked"
-b job list bench --key "$ukey" | jq -e 'length == 3' >/dev/null && echo "PASS: job list (--strict)"
+b job list bench --key "$ukey" | jq -e 'length == 3' >/dev/null
+b job view bench "$job" --key "$ukey" | jq -e '.status == "canceled"' >/dev/null \
+  && echo "PASS: job list and view (--strict)"
