@@ -155,6 +155,28 @@ pub fn parse_iteration(
     }
 }
 
+/// Most values (a benchmark's measure in one iteration) in one report
+/// (**beyond** Bencher, which takes any): a report is kept and read whole.
+pub const METRICS_MAX: usize = 10_000;
+
+/// Whether `results` hold at most [`METRICS_MAX`] values, or how many they
+/// hold.
+pub fn check_size(results: &[Vec<BenchmarkResult>]) -> Result<(), String> {
+    let metrics: usize = results
+        .iter()
+        .flatten()
+        .map(|result| result.measures.len())
+        .sum();
+    if metrics > METRICS_MAX {
+        Err(format!(
+            "{metrics} values (a benchmark's measure in an iteration), more than the \
+             {METRICS_MAX} a report holds"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Parses the `results` of a run without a job (Bencher's
 /// `JsonNewRun.results`): one BMF document an iteration.
 pub fn parse_results(

@@ -30,6 +30,15 @@ pub fn not_found(message: String) -> HttpError {
     client_error(ClientErrorStatusCode::NOT_FOUND, "NotFound", message)
 }
 
+/// 503 `ServiceUnavailable` with `message` shown and `Retry-After`: what the
+/// server needs (a registry) is not answering.
+pub fn unavailable(message: String) -> HttpError {
+    let mut err = HttpError::for_unavail(Some("ServiceUnavailable".into()), message.clone());
+    err.external_message = message;
+    let _ = err.add_header(RETRY_AFTER, RETRY_AFTER_SECS.to_string());
+    err
+}
+
 /// 409 `Conflict`: the request is fine, the server's state is not.
 pub fn conflict(message: String) -> HttpError {
     client_error(ClientErrorStatusCode::CONFLICT, "Conflict", message)

@@ -146,7 +146,7 @@ struct ServeArgs {
     registry_url: Option<String>,
     /// The console URL Bencher's CLI prints for a report (default: this
     /// server's own URL).
-    #[arg(long, env = "RUNNERS_CONSOLE_URL", value_name = "URL")]
+    #[arg(long, env = "RUNNERS_CONSOLE_URL", value_name = "URL", value_parser = console_url)]
     console_url: Option<String>,
     /// Seconds a runner's channel may go without a message: then its job
     /// fails and the channel closes (`heartbeat_timeout`).
@@ -280,6 +280,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--console-url`: a URL by the registry URL's rule (Bencher's CLI
+/// refuses to print a report's link otherwise).
+fn console_url(value: &str) -> Result<String, String> {
+    runners_server::validate::registry_url("--console-url", value)
+        .map(|()| value.to_owned())
+        .map_err(|e| e.rule)
 }
 
 /// `--registry-url`: a job's registry URL, by its rule.

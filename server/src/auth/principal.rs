@@ -98,19 +98,17 @@ impl Principal {
         }
     }
 
-    /// Whether it may submit runs to and read the project a path names
-    /// (`path`: its slug or UUID as written), before any lookup: a project
-    /// key only its own, whether or not the other exists; a user any.
+    /// Whether it may submit runs to and read the project a path names,
+    /// before any lookup: a project key names its own by UUID (by slug, only
+    /// the project found can say: [`Self::may_see`]); a user any.
     pub fn may_use_project(&self, path: &crate::validate::Ref) -> Result<(), AuthError> {
-        match self {
-            Self::User { .. } => Ok(()),
-            Self::Project { project, slug, .. } => {
-                let own = match path {
-                    crate::validate::Ref::Uuid(uuid) => uuid == project,
-                    crate::validate::Ref::Slug(s) => s == slug,
-                };
-                own.then_some(()).ok_or(AuthError::OtherProject)
+        match (self, path) {
+            (Self::Project { project, .. }, crate::validate::Ref::Uuid(uuid))
+                if uuid != project =>
+            {
+                Err(AuthError::OtherProject)
             }
+            _ => Ok(()),
         }
     }
 

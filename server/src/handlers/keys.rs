@@ -29,7 +29,9 @@ async fn new_key(
         KeyOwner::User(_) => USER_KEY_PREFIX,
     };
     let key = auth::new_key(prefix);
-    let ttl = body.ttl.map_or(KEY_TTL_DEFAULT_SECONDS, i64::from);
+    let ttl = body
+        .ttl
+        .map_or(KEY_TTL_DEFAULT_SECONDS, |t| i64::from(t.get()));
     let created = crate::store::now();
     let new = NewKey {
         owner,

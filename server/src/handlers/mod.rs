@@ -172,10 +172,9 @@ impl RunnersApi for RunnersImpl {
         body: JsonBody<JsonNewJob>,
     ) -> Result<Created<JsonJob>, HttpError> {
         let cx = rqctx.context();
-        let job = cx
-            .store
-            .create_job(body.open(&admin)?.into(), &admin.actor())
-            .await?;
+        let new = body.open(&admin)?;
+        support::only_the_registry(cx, &new.registry)?;
+        let job = cx.store.create_job(new.into(), &admin.actor()).await?;
         let uuid = job.uuid;
         Ok(created(JsonJob::try_from(job)?, "jobs", uuid))
     }

@@ -8,7 +8,7 @@ use super::support::{created, jobs_page, page};
 use crate::api::{Created, JobsPage, ProjectsPage, ReportsPage};
 use crate::auth::{Admin, Principal};
 use crate::bmf;
-use crate::error::{conflict, not_found};
+use crate::error::{conflict, not_found, unavailable};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::server::Context;
 use crate::store::{NewJob, NewProject, NewRun, ProjectRef, Projects, RunProject, StoreError};
@@ -55,7 +55,9 @@ async fn run_project(
             });
         }
     };
-    who.may_use_project(&named).map_err(HttpError::from)?;
+    if let Principal::Project { .. } = who {
+        return Ok(RunProject::Existing(project_of(cx, who, named).await?.uuid));
+    }
     match cx.store.item::<Projects>(&named.clone().into()).await {
         Ok(found) => Ok(RunProject::Existing(found.uuid)),
         Err(StoreError::NotFound { .. }) if image.is_none() && who.user().is_ok() => match named {
@@ -109,10 +111,12 @@ async fn run_job(
             crate::registry::resolve_tag(registry, image.repository(), tag, None)
                 .await
                 .map_err(|e| match e {
-                    crate::registry::ResolveError::Unreachable { .. } => {
-                        HttpError::for_unavail(None, e.to_string())
+                    // The tag is not there: the request's.
+                    crate::registry::ResolveError::NotFound { .. } => {
+                        bad("job.image", e.to_string())
                     }
-                    e => bad("job.image", e.to_string()),
+                    // The registry is down, refuses this server or fails.
+                    _ => unavailable(e.to_string()),
                 })?
         }
     };
@@ -159,7 +163,9 @@ pub(super) async fn run_post(
         ),
         _ => (
             None,
-            bmf::parse_results(adapter, &run.results).map_err(|e| bad("results", e))?,
+            bmf::parse_results(adapter, &run.results)
+                .and_then(|r| bmf::check_size(&r).map(|()| r))
+                .map_err(|e| bad("results", e))?,
         ),
     };
     let new = NewRun {
@@ -241,16 +247,26 @@ pub(super) async fn org_project_post(
     Ok(created(project(row, cx.org().await?), "projects", uuid))
 }
 
-/// The project a path names, once the credential may see it.
+/// The project a path names, once the credential may use it. A project
+/// key's: by UUID, its own or 403 before any lookup; by slug, the project
+/// found must be its own (its slug may have changed since the key was
+/// checked): none or another is 403 alike.
 async fn project_of(
     cx: &Context,
     who: &Principal,
     r: Ref,
 ) -> Result<crate::store::ProjectRow, HttpError> {
     who.may_use_project(&r)?;
-    let row = cx.store.item::<Projects>(&r.into()).await?;
-    who.may_see(&row)?;
-    Ok(row)
+    match (who, cx.store.item::<Projects>(&r.into()).await) {
+        (Principal::Project { .. }, Err(StoreError::NotFound { .. })) => {
+            Err(crate::auth::AuthError::OtherProject.into())
+        }
+        (_, Err(e)) => Err(e.into()),
+        (_, Ok(row)) => {
+            who.may_see(&row)?;
+            Ok(row)
+        }
+    }
 }
 
 pub(super) async fn project_get(

@@ -84,6 +84,20 @@ where
     )
 }
 
+/// With `--registry-url`, a job's registry must be it (the agent sends the
+/// server's registry token to it): else 400 naming the configured one.
+pub(super) fn only_the_registry(cx: &Context, registry: &str) -> Result<(), HttpError> {
+    match cx.submit.registry_url.as_deref() {
+        Some(ours) if ours != registry.trim_end_matches('/') => {
+            Err(HttpError::from(crate::validate::Invalid {
+                field: "registry".to_owned(),
+                rule: format!("must be this server's registry `{ours}`"),
+            }))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A page of jobs as their wire views.
 pub(super) fn jobs_page((jobs, total): (Vec<JobRow>, u64)) -> Result<JobsPage, HttpError> {
     let jobs = jobs

@@ -73,6 +73,17 @@ pub const REPORT_COLUMNS: &str = "r.uuid, r.adapter, r.start_time, r.end_time, \
      u.admin, p.uuid, p.name, p.slug, p.url, p.visibility, p.archived, p.created, p.modified, \
      b.uuid, b.name, b.slug, b.units, b.created, t.uuid, t.name, t.slug, t.units, t.created";
 
+/// [`REPORT_COLUMNS`], or without the results (`null`, the dialect's typed
+/// NULL, in their place) for a list that does not expand them: a page
+/// never even reads them.
+pub fn report_columns(results: bool, null: &str) -> String {
+    if results {
+        REPORT_COLUMNS.to_owned()
+    } else {
+        REPORT_COLUMNS.replacen("r.results", null, 1)
+    }
+}
+
 /// The tables a report is read from (`r`, its project `p`, user `u`,
 /// branch `b` and testbed `t`).
 pub const REPORT_FROM: &str = "reports r JOIN projects p ON p.id = r.project_id \

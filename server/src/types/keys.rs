@@ -101,7 +101,7 @@ pub struct JsonNewKey {
     pub name: ResourceName,
     /// How long it works, in seconds (absent: Bencher's default, over 128
     /// years).
-    pub ttl: Option<u32>,
+    pub ttl: Option<crate::validate::KeyTtl>,
 }
 
 /// A key's new name.

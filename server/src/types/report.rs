@@ -29,7 +29,8 @@ pub struct JsonNewRun {
     /// When the run ended.
     pub end_time: DateTime<Utc>,
     /// Without a job: each iteration's results, in the Bencher Metric
-    /// Format (one JSON document a string).
+    /// Format (one JSON document a string); at most 10000 values (a
+    /// benchmark's measure in an iteration) in all.
     #[serde(default)]
     pub results: Vec<String>,
     /// How the output becomes results.
@@ -352,7 +353,8 @@ pub struct ReportsQuery {
     pub end_time: Option<TimestampMillis>,
     /// Accepted and ignored (reports are not archived here).
     pub archived: Option<bool>,
-    /// Accepted and ignored (a list always holds the results).
+    /// With each report's results (Bencher's `expand`; default false: a
+    /// list leaves them out, view a report for them).
     pub expand: Option<bool>,
 }
 
@@ -383,6 +385,7 @@ impl Validate for ReportsQuery {
             start_time: self.start_time.map(TimestampMillis::time),
             end_time: self.end_time.map(TimestampMillis::time),
             ascending: self.direction == Some(super::JsonDirection::Asc),
+            expand: self.expand.unwrap_or(false),
             per_page: self
                 .per_page
                 .map_or(crate::validate::PER_PAGE_DEFAULT, PerPage::get),

@@ -203,10 +203,16 @@ checked_integer!(
     "How long to wait for a job before `no_job`, in seconds: 1 to 900 (default 30)."
 );
 checked_integer!(
-    /// How many times a job's benchmark runs.
-    Iterations(u32), 1u32, u32::MAX, "u32",
-    "How many times to run the benchmark: 1 to 4294967295."
+    /// How many times a job's benchmark runs (**beyond** Bencher, which
+    /// takes any u32: its agent allocates for every iteration at once and
+    /// aborts on billions, so a bound keeps one run from taking a runner
+    /// down).
+    Iterations(u32), 1u32, ITERATIONS_MAX, "u32",
+    "How many times to run the benchmark: 1 to 1000."
 );
+
+/// Most iterations of a job.
+pub const ITERATIONS_MAX: u32 = 1000;
 
 /// A list of at most `MAX` arguments (or paths), each an [`Arg`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

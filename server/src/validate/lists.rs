@@ -21,6 +21,13 @@ checked_integer!(
      -62135596800000 to 253402300799999."
 );
 
+checked_integer!(
+    /// How long a key works, in seconds.
+    KeyTtl(u32), 1u32, u32::MAX, "u32",
+    "How long the key works, in seconds: 1 to 4294967295 (absent: 4294967295, Bencher's \
+     default of over 128 years)."
+);
+
 impl TimestampMillis {
     /// The time it is.
     pub fn time(self) -> DateTime<Utc> {
@@ -48,6 +55,9 @@ pub struct ReportQuery {
     pub start_time: Option<DateTime<Utc>>,
     pub end_time: Option<DateTime<Utc>>,
     pub ascending: bool,
+    /// With each report's results (Bencher's `expand`); a list leaves them
+    /// out by default.
+    pub expand: bool,
     pub per_page: u32,
     pub page: u32,
 }

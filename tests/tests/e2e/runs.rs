@@ -338,3 +338,105 @@ async fn a_runs_rules_each_refuse_with_a_400_naming_the_field() {
         .unwrap();
     assert!(console.into_inner().url.starts_with("http://127.0.0.1:"));
 }
+
+#[tokio::test]
+async fn a_run_is_bounded_and_its_registry_down_is_a_503_naming_it() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let p = project(&admin, "bounds").await;
+    let (key, _) = project_key(&admin, "bounds", None).await;
+    let ci = server.client(&key);
+    // Iterations: 1 to 1000 (an agent allocates for each at once).
+    let many = serde_json::json!({"image": image(p.uuid), "iter": 1001});
+    let mut body = serde_json::to_value(run(Some("bounds"), None, &[])).unwrap();
+    body["job"] = many;
+    let body = body.to_string();
+    server
+        .refused("POST", "/v0/run", Some(&body))
+        .await
+        .assert(400, "InvalidRequest")
+        .mentions("job.iter");
+    // At most 10000 values in a report.
+    let wide: serde_json::Map<_, _> = (0..10_001)
+        .map(|i| {
+            (
+                format!("b{i}"),
+                serde_json::json!({"latency": {"value": 1.0}}),
+            )
+        })
+        .collect();
+    let wide = serde_json::Value::Object(wide).to_string();
+    failure(ci.run_post().body(run(None, None, &[wide])).send().await)
+        .assert(400, "InvalidRequest")
+        .mentions("10000");
+    // A tag on the configured registry, which is down: 503 naming it.
+    let tagged = serde_json::json!({"image": format!("127.0.0.1:5000/{}:v1", p.uuid)});
+    fallback_runner(&admin, "box").await;
+    failure(
+        ci.run_post()
+            .body(run(None, Some(tagged), &[]))
+            .send()
+            .await,
+    )
+    .assert(503, "ServiceUnavailable")
+    .mentions("127.0.0.1:5000");
+    // With --registry-url, POST /v0/jobs takes only that registry.
+    let mut elsewhere = serde_json::to_value(new_job(None, 0)).unwrap();
+    elsewhere["registry"] = "http://evil.example.com:5000".into();
+    let elsewhere: types::JsonNewJob = serde_json::from_value(elsewhere).unwrap();
+    failure(admin.jobs_post().body(elsewhere).send().await)
+        .assert(400, "InvalidRequest")
+        .mentions(TEST_REGISTRY);
+    // A key's ttl is at least 1 s.
+    let zero = r#"{"name": "now", "ttl": 0}"#;
+    server
+        .refused("POST", "/v0/projects/bounds/keys", Some(zero))
+        .await
+        .assert(400, "InvalidRequest")
+        .mentions("ttl");
+}
+
+#[tokio::test]
+async fn a_renamed_projects_key_never_reaches_the_project_that_takes_its_slug() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    project(&admin, "other").await;
+    let (key, _) = project_key(&admin, "other", None).await;
+    let ci = server.client(&key);
+    // The key is checked (and trusted for a second) under the slug `other`.
+    ci.project_get().project("other").send().await.unwrap();
+    let renamed: types::JsonUpdateProject =
+        serde_json::from_value(serde_json::json!({"slug": "other2"})).unwrap();
+    let patch = admin.project_patch().project("other").body(renamed);
+    patch.send().await.unwrap();
+    project(&admin, "other").await;
+    // At once: the impostor named `other` is another project (403), and
+    // the key's own project answers under its new slug.
+    let theirs = run(Some("other"), None, &[bmf(1.0)]);
+    failure(ci.run_post().body(theirs).send().await).assert(403, "Forbidden");
+    failure(ci.proj_reports_get().project("other").send().await).assert(403, "Forbidden");
+    ci.project_get().project("other2").send().await.unwrap();
+
+    // A list leaves the results out unless expanded.
+    let ours = run(Some("other2"), None, &[bmf(2.0)]);
+    ci.run_post().body(ours).send().await.unwrap();
+    let list = ci
+        .proj_reports_get()
+        .project("other2")
+        .send()
+        .await
+        .unwrap();
+    assert!(list.into_inner()[0].results.is_empty());
+    let list = ci
+        .proj_reports_get()
+        .project("other2")
+        .expand(true)
+        .send()
+        .await;
+    assert_eq!(
+        list.unwrap().into_inner()[0].results[0][0].measures[0]
+            .metric
+            .value,
+        2.0
+    );
+}

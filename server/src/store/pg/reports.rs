@@ -31,7 +31,7 @@ use crate::store::model::{
     ReportQuery, ReportRow, RunProject, Visibility, name_slug, new_uuid, stored_results,
 };
 use crate::store::operations::ReportOps;
-use crate::store::sql::{REPORT_COLUMNS, REPORT_FROM};
+use crate::store::sql::{REPORT_COLUMNS, REPORT_FROM, report_columns};
 use crate::validate::Ref;
 
 /// How many times a run starts again after losing a race (its idempotency
@@ -149,9 +149,19 @@ async fn report_where(
     filter: &str,
     args: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<ReportRow>, StoreError> {
+    reports_where(c, REPORT_COLUMNS, filter, args).await
+}
+
+/// The reports `filter` selects, read from `columns`.
+async fn reports_where(
+    c: &impl GenericClient,
+    columns: &str,
+    filter: &str,
+    args: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<ReportRow>, StoreError> {
     let stmt = c
         .prepare_cached(&format!(
-            "SELECT {REPORT_COLUMNS} FROM {REPORT_FROM} WHERE {filter}"
+            "SELECT {columns} FROM {REPORT_FROM} WHERE {filter}"
         ))
         .await?;
     c.query(&stmt, args)
@@ -377,7 +387,8 @@ impl ReportOps for PgStore {
             n + 1,
             n + 2
         );
-        let reports = report_where(&tx, &page, &args).await?;
+        let columns = report_columns(q.expand, "NULL::text");
+        let reports = reports_where(&tx, &columns, &page, &args).await?;
         tx.commit().await?;
         Ok((reports, u64::try_from(total).unwrap_or(0)))
     }

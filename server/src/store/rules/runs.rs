@@ -98,7 +98,7 @@ fn parse(
         .and_then(|r| r.as_array())
         .filter(|r| !r.is_empty())
         .ok_or("the job reported no iteration's output to parse")?;
-    iterations
+    let results = iterations
         .iter()
         .enumerate()
         .map(|(i, it)| {
@@ -109,5 +109,7 @@ fn parse(
             bmf::parse_iteration(adapter, stdout, files.as_ref(), file_paths)
                 .map_err(|e| format!("iteration {} of {}: {e}", i + 1, iterations.len()))
         })
-        .collect()
+        .collect::<Result<Vec<_>, String>>()?;
+    bmf::check_size(&results)?;
+    Ok(results)
 }

@@ -21,7 +21,7 @@ use crate::store::model::{
     stored_results,
 };
 use crate::store::operations::ReportOps;
-use crate::store::sql::{REPORT_COLUMNS, REPORT_FROM};
+use crate::store::sql::{REPORT_COLUMNS, REPORT_FROM, report_columns};
 use crate::validate::Ref;
 
 /// The named thing `name` of kind `kind` in project `project`, made if it
@@ -92,9 +92,19 @@ fn report_where(
     filter: &str,
     args: &[Value],
 ) -> Result<Vec<ReportRow>, StoreError> {
+    reports_where(conn, REPORT_COLUMNS, filter, args)
+}
+
+/// The reports `filter` selects, read from `columns`.
+fn reports_where(
+    conn: &Connection,
+    columns: &str,
+    filter: &str,
+    args: &[Value],
+) -> Result<Vec<ReportRow>, StoreError> {
     Ok(conn
         .prepare_cached(&format!(
-            "SELECT {REPORT_COLUMNS} FROM {REPORT_FROM} WHERE {filter}"
+            "SELECT {columns} FROM {REPORT_FROM} WHERE {filter}"
         ))?
         .query_map(params_from_iter(args), |r| ReportRow::read(r))?
         .collect::<rusqlite::Result<Vec<_>>>()?)
@@ -269,7 +279,8 @@ impl ReportOps for SqliteStore {
                 q.per_page,
                 u64::from(q.page - 1) * u64::from(q.per_page)
             );
-            Ok((report_where(c, &page, &args)?, total as u64))
+            let columns = report_columns(q.expand, "NULL");
+            Ok((reports_where(c, &columns, &page, &args)?, total as u64))
         })
         .await
     }

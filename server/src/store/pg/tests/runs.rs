@@ -266,6 +266,7 @@ async fn runs_match_sqlite() {
             start_time: None,
             end_time: None,
             ascending,
+            expand: true,
             per_page,
             page,
         };

@@ -252,6 +252,7 @@ async fn migrate_copies_the_submitter_side() {
             start_time: None,
             end_time: None,
             ascending: true,
+            expand: true,
             per_page: 255,
             page: 1,
         };
