@@ -135,9 +135,9 @@ pub struct CliKeyCreate<O: CliKeyOwner> {
     #[clap(long, value_parser = parse_name)]
     pub name: ResourceName,
 
-    /// Time to live (seconds)
+    /// Time to live (seconds): 1 to 4294967295
     #[clap(long)]
-    pub ttl: Option<u32>,
+    pub ttl: Option<std::num::NonZeroU32>,
 }
 
 /// A key: its owner and its UUID.
