@@ -57,6 +57,11 @@ pub const MESSAGE_MAX_BYTES: usize = 512 * 1024;
 const SETTLE_MAX: Duration = Duration::from_secs(1);
 /// Why a revoked runner's channel closes (and its job fails).
 const REVOKED: &str = "the runner was archived or re-keyed";
+/// Why a running job fails when its runner sends a message over
+/// [`MESSAGE_MAX_BYTES`] (its output, most likely): at once, not at the
+/// heartbeat timeout.
+const OVERSIZED: &str = "the runner sent a message over 512 KiB, the most a channel takes: a \
+                         job's output (every iteration's stdout, stderr and files) must fit in it";
 /// How long a closed channel keeps reading what the runner still sends.
 const LINGER: Duration = Duration::from_secs(2);
 /// How long a frame may take to send before the runner counts as gone.
@@ -233,8 +238,9 @@ impl Channel {
     /// `running`, it goes back to the queue (the runner may never have read
     /// it), unless the server is stopping: the contract has a job claimed
     /// when the server stops failed after the restart, by the timeout
-    /// rules. Running, it fails at once if the runner was revoked, or else
-    /// is held to the timeout rules.
+    /// rules. Running, it fails at once if the runner was revoked or sent
+    /// a message too big to take (its output), or else is held to the
+    /// timeout rules.
     async fn settle(&self, job: &Claimed, runner: RunnerId, end: &End) {
         if !matches!(end, End::Stopping) {
             match self.store.release_job(job.id, runner).await {
@@ -248,13 +254,19 @@ impl Channel {
                 }
             }
         }
-        if matches!(end, End::Revoked) {
-            if let Err(e) = self.store.fail_job(job.id, REVOKED).await {
-                slog::warn!(self.log, "cannot fail the job of a revoked runner: {e}");
-                self.hub.orphan(job.id);
+        let error = match end {
+            End::Revoked => Some(REVOKED),
+            End::Close(CloseCode::Size, _) => Some(OVERSIZED),
+            _ => None,
+        };
+        match error {
+            Some(error) => {
+                if let Err(e) = self.store.fail_job(job.id, error).await {
+                    slog::warn!(self.log, "cannot fail a job whose channel ended: {e}");
+                    self.hub.orphan(job.id);
+                }
             }
-        } else {
-            self.hub.orphan(job.id);
+            None => self.hub.orphan(job.id),
         }
     }
 }

@@ -627,3 +627,30 @@ async fn rekey(admin: &runners_sdk::Client, runner: &str) -> anyhow::Result<Stri
     let rotated = admin.runner_key_post().runner(runner).send().await?;
     Ok(rotated.into_inner().key)
 }
+
+#[tokio::test]
+async fn a_running_jobs_output_over_the_limit_fails_it_at_once() -> anyhow::Result<()> {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let (_, runner, key) = fallback_runner(&admin, "big").await;
+    let mut agent = Agent::connect(&server, &runner.slug, &key).await?;
+    let job = create_job(&admin, new_job(None, 0)).await.uuid;
+    agent.take_job(5).await?;
+    agent.start(job).await?;
+    let stdout = "x".repeat(runners_server::channel::MESSAGE_MAX_BYTES + 1);
+    let text = serde_json::to_string(&serde_json::json!({
+        "event": "completed", "job": job, "results": [{"exit_code": 0, "stdout": stdout}],
+    }))?;
+    let _ = agent.send_text(&text).await;
+    let (code, _) = agent.expect_close().await?;
+    ensure!(code == 1009, "closed {code}");
+    // Failed within a second, saying why (not at the 90 s heartbeat timeout).
+    let failed = eventually(Duration::from_secs(1), || async {
+        let now = runners_tests::job(&admin, job).await;
+        (now.status == JobStatus::Failed).then_some(now)
+    })
+    .await?;
+    let error = failed.output.and_then(|o| o.error).unwrap_or_default();
+    ensure!(error.contains("512 KiB"), "{error}");
+    Ok(())
+}
