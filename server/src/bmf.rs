@@ -25,7 +25,6 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use uuid::Uuid;
 
 use crate::validate::Invalid;
 
@@ -89,11 +88,9 @@ pub struct Metric {
 /// One benchmark's metrics, by measure.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BenchmarkResult {
-    /// The benchmark's key as written in the BMF document (see
-    /// [`NameId::benchmark`] for what it names).
+    /// The benchmark's key as written in the BMF document.
     pub benchmark: String,
-    /// Each measure's key as written (see [`NameId::measure`]) with its
-    /// metric, sorted by key.
+    /// Each measure's key as written, with its metric, sorted by key.
     pub measures: Vec<(String, Metric)>,
 }
 
@@ -324,163 +321,6 @@ fn short(text: &str) -> String {
         out.push('…');
     }
     out.escape_debug().to_string()
-}
-
-/// What a benchmark's or a measure's key names, as Bencher reads it
-/// (`NameId`): a UUID (an existing one's; Bencher never creates one from a
-/// UUID), else a slug (found by slug, or created with it as both name and
-/// slug), else a name (found by name, or created with a slug generated from
-/// it).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NameId {
-    /// An existing benchmark's or measure's UUID.
-    Uuid(Uuid),
-    /// A slug: 1 to 64 characters that equal their own slugified form.
-    Slug(String),
-    /// Any other name.
-    Name(String),
-}
-
-/// Bencher's suffixes that mark a benchmark as ignored (for alerts, which
-/// are not evaluated here); the benchmark is the name without it.
-const IGNORE_SUFFIXES: [&str; 3] = ["_bencher_ignore", "BencherIgnore", "-bencher-ignore"];
-
-impl NameId {
-    /// What a measure's key names.
-    pub fn measure(key: &str) -> Self {
-        if let Ok(uuid) = Uuid::try_parse(key) {
-            return Self::Uuid(uuid);
-        }
-        if is_slug(key) {
-            Self::Slug(key.to_owned())
-        } else {
-            Self::Name(key.to_owned())
-        }
-    }
-
-    /// What a benchmark's key names. Bencher's ignore suffixes are taken
-    /// off first (leaving a name, even from a slug); a key that is only a
-    /// suffix keeps it.
-    pub fn benchmark(key: &str) -> Self {
-        let id = Self::measure(key);
-        let text = match &id {
-            Self::Uuid(_) => return id,
-            Self::Slug(s) | Self::Name(s) => s,
-        };
-        IGNORE_SUFFIXES
-            .iter()
-            .find_map(|suffix| text.strip_suffix(suffix).filter(|s| !s.is_empty()))
-            .map_or(id.clone(), |name| Self::Name(name.to_owned()))
-    }
-}
-
-/// Bencher's slug rule: 1 to 64 bytes, trimmed, equal to its slugified form.
-fn is_slug(key: &str) -> bool {
-    !key.is_empty()
-        && key.len() <= MEASURE_MAX_BYTES
-        && key.trim() == key
-        && slug::slugify(key) == key
-}
-
-/// Folds a run's iterations into one, as Bencher's `fold` does: per
-/// benchmark and measure, the smallest or largest metric (by `value`, then
-/// `upper_value`, then `lower_value`), the mean, or the median.
-///
-/// Bencher's mean divides by the number of iterations, including those
-/// where the benchmark's measure is missing. A bound missing on one side of
-/// a sum counts as that side's `value`.
-pub fn fold(fold: Fold, iterations: &[Vec<BenchmarkResult>]) -> Vec<BenchmarkResult> {
-    let mut all: BTreeMap<&str, BTreeMap<&str, Vec<Metric>>> = BTreeMap::new();
-    for iteration in iterations {
-        for result in iteration {
-            let measures = all.entry(&result.benchmark).or_default();
-            for (measure, metric) in &result.measures {
-                measures.entry(measure).or_default().push(*metric);
-            }
-        }
-    }
-    let count = iterations.len();
-    all.into_iter()
-        .map(|(benchmark, measures)| BenchmarkResult {
-            benchmark: benchmark.to_owned(),
-            measures: measures
-                .into_iter()
-                .map(|(measure, mut metrics)| {
-                    // A stable sort: of equal metrics, `min` keeps the first
-                    // and `max` the last, as Bencher's `Ord::min`/`max` do.
-                    if fold != Fold::Mean {
-                        metrics.sort_by(order);
-                    }
-                    let metric = match fold {
-                        Fold::Min => metrics[0],
-                        Fold::Max => metrics[metrics.len() - 1],
-                        Fold::Mean => divide(sum(&metrics), count),
-                        Fold::Median => {
-                            let middle = metrics.len() / 2;
-                            if metrics.len() % 2 == 1 {
-                                metrics[middle]
-                            } else {
-                                divide(sum(&metrics[middle - 1..=middle]), 2)
-                            }
-                        }
-                    };
-                    (measure.to_owned(), metric)
-                })
-                .collect(),
-        })
-        .collect()
-}
-
-/// How [`fold`] combines iterations (Bencher's `JsonFold`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fold {
-    /// The smallest metric.
-    Min,
-    /// The largest metric.
-    Max,
-    /// The mean.
-    Mean,
-    /// The median.
-    Median,
-}
-
-/// Bencher's order of metrics: `value`, then `upper_value`, then
-/// `lower_value` (an absent bound first; `-0.0` equals `0.0`).
-fn order(a: &Metric, b: &Metric) -> std::cmp::Ordering {
-    // JSON has no NaN, so every pair of values compares.
-    let number = |x: f64, y: f64| x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal);
-    let bound = |x: Option<f64>, y: Option<f64>| match (x, y) {
-        (Some(x), Some(y)) => number(x, y),
-        (x, y) => x.is_some().cmp(&y.is_some()),
-    };
-    number(a.value, b.value)
-        .then_with(|| bound(a.upper_value, b.upper_value))
-        .then_with(|| bound(a.lower_value, b.lower_value))
-}
-
-fn sum(metrics: &[Metric]) -> Metric {
-    let add_bound = |a: &Metric, ab: Option<f64>, b: &Metric, bb: Option<f64>| match (ab, bb) {
-        (None, None) => None,
-        (ab, bb) => Some(ab.unwrap_or(a.value) + bb.unwrap_or(b.value)),
-    };
-    let mut total = metrics[0];
-    for m in &metrics[1..] {
-        total = Metric {
-            value: total.value + m.value,
-            lower_value: add_bound(&total, total.lower_value, m, m.lower_value),
-            upper_value: add_bound(&total, total.upper_value, m, m.upper_value),
-        };
-    }
-    total
-}
-
-fn divide(metric: Metric, by: usize) -> Metric {
-    let by = by as f64;
-    Metric {
-        value: metric.value / by,
-        lower_value: metric.lower_value.map(|v| v / by),
-        upper_value: metric.upper_value.map(|v| v / by),
-    }
 }
 
 #[cfg(test)]

@@ -29,12 +29,10 @@ pub enum Principal {
         admin: bool,
         credential: Uuid,
     },
-    /// A project key: its project, and the key's UUID.
-    Project {
-        project: Uuid,
-        slug: String,
-        key: Uuid,
-    },
+    /// A project key: its project, and the key's UUID. Not its slug: a
+    /// slug may change while a verified key is trusted, so a path by slug is
+    /// decided by the project found.
+    Project { project: Uuid, key: Uuid },
 }
 
 impl Principal {
@@ -166,9 +164,8 @@ async fn by_key(store: &Store, token: &str) -> Result<(Principal, i64), AuthErro
         return Err(AuthError::KeyExpired);
     }
     let principal = match holder.owner {
-        KeyHolderOwner::Project { uuid, slug } => Principal::Project {
+        KeyHolderOwner::Project { uuid, .. } => Principal::Project {
             project: uuid,
-            slug,
             key: holder.key,
         },
         KeyHolderOwner::User(user) => Principal::User {

@@ -2,21 +2,8 @@
 //! with their own name, slug and units (`QueryMeasure::get_or_create` in
 //! v0.6.12, in its order), and the units of any other measure.
 
-use super::NameId;
-
 /// A measure's units when it is not one of Bencher's built-in measures.
 pub const GENERIC_UNITS: &str = "Measure (units)";
-
-/// A measure to create on first use.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewMeasure {
-    /// Its name.
-    pub name: String,
-    /// Its slug (none: generate one from the name).
-    pub slug: Option<String>,
-    /// Its units.
-    pub units: &'static str,
-}
 
 /// One of Bencher's built-in measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,32 +186,4 @@ pub fn built_in_measure(key: &str) -> Option<&'static BuiltInMeasure> {
 /// measure's own (`latency`: `nanoseconds (ns)`), else `Measure (units)`.
 pub fn measure_units(key: &str) -> &'static str {
     built_in_measure(key).map_or(GENERIC_UNITS, |m| m.units)
-}
-
-/// The measure to create for a key that names none of the project's
-/// measures yet, as Bencher creates it: a built-in measure with its own
-/// name, slug and units; else a slug as both name and slug, or a name with
-/// a generated slug, in [`GENERIC_UNITS`]. `None` for a UUID: Bencher
-/// refuses a UUID that names no measure.
-pub fn new_measure(key: &str) -> Option<NewMeasure> {
-    if let Some(m) = built_in_measure(key) {
-        return Some(NewMeasure {
-            name: m.display_name().to_owned(),
-            slug: Some(m.slug.to_owned()),
-            units: m.units,
-        });
-    }
-    match NameId::measure(key) {
-        NameId::Uuid(_) => None,
-        NameId::Slug(slug) => Some(NewMeasure {
-            name: slug.clone(),
-            slug: Some(slug),
-            units: GENERIC_UNITS,
-        }),
-        NameId::Name(name) => Some(NewMeasure {
-            name,
-            slug: None,
-            units: GENERIC_UNITS,
-        }),
-    }
 }

@@ -1,5 +1,6 @@
 //! Unit tests of the Bencher Metric Format's rules.
 use super::*;
+use uuid::Uuid;
 
 fn metric(value: f64, lower_value: Option<f64>, upper_value: Option<f64>) -> Metric {
     Metric {
@@ -301,41 +302,6 @@ fn a_runs_results_are_one_document_an_iteration() {
 }
 
 #[test]
-fn what_a_key_names() {
-    let uuid = Uuid::new_v4();
-    assert_eq!(NameId::measure(&uuid.to_string()), NameId::Uuid(uuid));
-    assert_eq!(
-        NameId::measure(&uuid.simple().to_string()),
-        NameId::Uuid(uuid)
-    );
-    assert_eq!(NameId::measure("latency"), NameId::Slug("latency".into()));
-    assert_eq!(
-        NameId::measure("my-measure-2"),
-        NameId::Slug("my-measure-2".into())
-    );
-    for name in ["Latency", "a--b", "-a", "a_b", &"a".repeat(65)] {
-        assert_eq!(NameId::measure(name), NameId::Name(name.into()), "{name}");
-    }
-    assert_eq!(NameId::benchmark("bench"), NameId::Slug("bench".into()));
-    for (key, name) in [
-        ("snake_bencher_ignore", "snake"),
-        ("PascalBencherIgnore", "Pascal"),
-        ("kebab-bencher-ignore", "kebab"),
-        ("a::b_bencher_ignore", "a::b"),
-    ] {
-        assert_eq!(NameId::benchmark(key), NameId::Name(name.into()), "{key}");
-    }
-    assert_eq!(
-        NameId::benchmark("_bencher_ignore"),
-        NameId::Name("_bencher_ignore".into())
-    );
-    assert_eq!(
-        NameId::benchmark("bencher-ignore"),
-        NameId::Slug("bencher-ignore".into())
-    );
-}
-
-#[test]
 fn built_in_measures_and_their_units() {
     assert_eq!(measure_units("latency"), "nanoseconds (ns)");
     assert_eq!(measure_units("Latency"), "nanoseconds (ns)");
@@ -354,110 +320,6 @@ fn built_in_measures_and_their_units() {
         "Helgrind Contexts"
     );
     for m in BUILT_IN_MEASURES {
-        assert_eq!(
-            NameId::measure(m.slug),
-            NameId::Slug(m.slug.into()),
-            "{}",
-            m.slug
-        );
         assert!(m.display_name().len() <= MEASURE_MAX_BYTES && m.units.len() <= 64);
     }
-}
-
-#[test]
-fn new_measures_as_bencher_creates_them() {
-    let new = |name: &str, slug: Option<&str>, units| NewMeasure {
-        name: name.into(),
-        slug: slug.map(Into::into),
-        units,
-    };
-    assert_eq!(
-        new_measure("Latency"),
-        Some(new("Latency", Some("latency"), "nanoseconds (ns)"))
-    );
-    assert_eq!(
-        new_measure("Errors"),
-        Some(new("Memcheck Errors", Some("memcheck-errors"), "errors"))
-    );
-    assert_eq!(
-        new_measure("my-measure"),
-        Some(new("my-measure", Some("my-measure"), GENERIC_UNITS))
-    );
-    assert_eq!(
-        new_measure("My Measure"),
-        Some(new("My Measure", None, GENERIC_UNITS))
-    );
-    assert_eq!(new_measure(&Uuid::new_v4().to_string()), None);
-}
-
-fn iteration(benchmark: &str, measure: &str, m: Metric) -> Vec<BenchmarkResult> {
-    vec![BenchmarkResult {
-        benchmark: benchmark.into(),
-        measures: vec![(measure.into(), m)],
-    }]
-}
-
-#[test]
-fn folds() {
-    let iterations = [
-        iteration("b", "m", metric(3.0, Some(2.0), None)),
-        iteration("b", "m", metric(1.0, None, Some(4.0))),
-        iteration("b", "m", metric(2.0, None, None)),
-        iteration("other", "m", metric(8.0, None, None)),
-    ];
-    let folded = |f| {
-        fold(f, &iterations)
-            .into_iter()
-            .map(|r| (r.benchmark, r.measures[0].1))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(
-        folded(Fold::Min),
-        [
-            ("b".into(), metric(1.0, None, Some(4.0))),
-            ("other".into(), metric(8.0, None, None))
-        ]
-    );
-    assert_eq!(folded(Fold::Max)[0].1, metric(3.0, Some(2.0), None));
-    assert_eq!(folded(Fold::Median)[0].1, metric(2.0, None, None));
-    // Bencher's mean: the sum (a missing bound counts as its side's value)
-    // over every iteration, also those without the benchmark.
-    assert_eq!(
-        folded(Fold::Mean),
-        [
-            ("b".into(), metric(1.5, Some(1.25), Some(2.25))),
-            ("other".into(), metric(2.0, None, None))
-        ]
-    );
-    // An even number: the mean of the middle two.
-    let even = [
-        iteration("b", "m", metric(1.0, None, None)),
-        iteration("b", "m", metric(4.0, Some(3.0), None)),
-        iteration("b", "m", metric(2.0, None, None)),
-        iteration("b", "m", metric(3.0, None, None)),
-    ];
-    assert_eq!(
-        fold(Fold::Median, &even)[0].measures[0].1,
-        metric(2.5, None, None)
-    );
-    assert_eq!(fold(Fold::Mean, &[]), vec![]);
-}
-
-#[test]
-fn fold_ties_keep_bencher_order() {
-    // Equal values: then `upper_value` (an absent one first), then
-    // `lower_value`.
-    let iterations = [
-        iteration("b", "m", metric(1.0, Some(0.5), Some(2.0))),
-        iteration("b", "m", metric(1.0, None, None)),
-        iteration("b", "m", metric(1.0, Some(0.1), Some(2.0))),
-    ];
-    assert_eq!(
-        fold(Fold::Min, &iterations)[0].measures[0].1,
-        metric(1.0, None, None)
-    );
-    assert_eq!(
-        fold(Fold::Max, &iterations)[0].measures[0].1,
-        metric(1.0, Some(0.5), Some(2.0))
-    );
 }
