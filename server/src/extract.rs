@@ -159,3 +159,32 @@ where
         Ok(query.validate()?)
     }
 }
+
+/// A query its handler reads from the raw query string (a parameter that
+/// may repeat, parameters it ignores), documented as `T`: [`RawQuery::open`]
+/// it.
+pub struct RawQuery<T>(String, std::marker::PhantomData<fn() -> T>);
+
+impl<T> RawQuery<T> {
+    /// The raw query string (empty without one), once the credential passed.
+    pub fn open(self, _: &impl Authorized) -> String {
+        self.0
+    }
+}
+
+#[async_trait]
+impl<T> SharedExtractor for RawQuery<T>
+where
+    T: JsonSchema + DeserializeOwned + Send + Sync + 'static,
+{
+    async fn from_request<Context: ServerContext>(
+        rqctx: &RequestContext<Context>,
+    ) -> Result<Self, HttpError> {
+        let raw = rqctx.request.uri().query().unwrap_or("").to_owned();
+        Ok(Self(raw, std::marker::PhantomData))
+    }
+
+    fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
+        <Query<T> as SharedExtractor>::metadata(content_type)
+    }
+}

@@ -51,13 +51,26 @@ impl Context {
 }
 
 /// The submitter side's settings (`bencher run --image`).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Submit {
     /// The registry a run's job is pulled from (`--registry-url`): a run's
     /// image must be on its host. Without one, runs with a job are refused.
     pub registry_url: Option<String>,
     /// The console's URL (`--console-url`; default: the server's own).
     pub console_url: Option<String>,
+    /// How long a registry token lasts (`--registry-token-ttl`): a job's
+    /// and the token endpoint's.
+    pub registry_token_ttl: std::time::Duration,
+}
+
+impl Default for Submit {
+    fn default() -> Self {
+        Self {
+            registry_url: None,
+            console_url: None,
+            registry_token_ttl: auth::DEFAULT_OCI_TOKEN_TTL,
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -324,7 +337,10 @@ impl Server {
             channel: Arc::new(crate::channel::Channel {
                 store: store.clone(),
                 hub: Arc::clone(&hub),
-                oci: Arc::new(auth::OciTokens::default()),
+                oci: Arc::new(auth::OciTokens::new(
+                    store.clone(),
+                    config.submit.registry_token_ttl,
+                )),
                 log: log.clone(),
             }),
             submit: config.submit.clone(),

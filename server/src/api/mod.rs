@@ -1,9 +1,6 @@
-//! The API, declared once. Doc comments here become the OpenAPI document's
-//! summaries and descriptions; function names are the operation ids, which
-//! are Bencher's, so SDK methods carry Bencher's names. An operation's
-//! credential is its first argument after the request context
-//! ([`AdminUser`] or [`RunnerAuth`]): checked before anything else of the
-//! request, and the operation's `security` in the document.
+//! The API, declared once: doc comments become the OpenAPI descriptions,
+//! function names the operation ids (Bencher's), and an operation's first
+//! argument after the context its credential (its `security`).
 
 use dropshot::{
     HttpError, HttpResponseDeleted, HttpResponseOk, RequestContext, WebsocketChannelResult,
@@ -13,8 +10,10 @@ use dropshot::{
 mod document;
 pub use document::*;
 
-use crate::credential::{AdminUser, ChannelAuth, Credentials, RunnerAuth, Submitter};
-use crate::extract::{JsonBody, PathParams, QueryParams};
+use crate::credential::{
+    AdminUser, ChannelAuth, Credentials, RegistryCredential, RunnerAuth, Submitter,
+};
+use crate::extract::{JsonBody, PathParams, QueryParams, RawQuery};
 use crate::types::*;
 
 /// The runners API: Bencher's runners, specs, runs, projects and keys.
@@ -125,9 +124,8 @@ pub trait RunnersApi {
 
     /// Runner heartbeat
     ///
-    /// Record that a runner is alive. Authenticated with that runner's own
-    /// key (`Authorization: Bearer bencher_runner_...`), which is accepted
-    /// only while the runner is not archived.
+    /// Record that a runner is alive, with that runner's own key (`Bearer
+    /// bencher_runner_…`), accepted only while the runner is not archived.
     #[endpoint { method = POST, path = "/v0/runners/{runner}/heartbeat", tags = ["runners"] }]
     async fn runner_heartbeat_post(
         rqctx: RequestContext<Self::Context>,
@@ -136,13 +134,10 @@ pub trait RunnersApi {
 
     /// Runner channel
     ///
-    /// The WebSocket on which a runner's agent (Bencher's `runner up`,
-    /// v0.6.3+) takes its jobs, with its runner's key (checked before the
-    /// upgrade: 401 or 403 are plain HTTP answers). Frames are JSON tagged by
-    /// `event`: `RunnerMessage`s and `ServerMessage`s (in this document's
-    /// components). After `ready`, `job` (a `JsonClaimedJob`) or, once
-    /// `poll_timeout` passes, `no_job`. Closed with a `CloseReason`
-    /// (`heartbeat_timeout`, `job_timeout_exceeded`, …): docs/jobs.md.
+    /// The WebSocket on which a runner's agent (Bencher's `runner up`) takes
+    /// its jobs, with its runner's key (401 or 403 before the upgrade).
+    /// Frames are `RunnerMessage`s and `ServerMessage`s, JSON tagged by
+    /// `event`; it closes with a `CloseReason` (docs/jobs.md).
     #[channel { protocol = WEBSOCKETS, path = "/v0/runners/{runner}/channel", tags = ["runners"] }]
     async fn runner_channel(
         rqctx: RequestContext<Self::Context>,
@@ -163,10 +158,9 @@ pub trait RunnersApi {
 
     /// Create a job
     ///
-    /// Queue a job: the image (the agent pulls `{registry
-    /// host}/{project}@{digest}`), the spec a runner must have (default: the
-    /// fallback spec), Bencher's job options. The body may be up to 64 KiB.
-    /// No spec named and no fallback spec, or an archived spec: 409.
+    /// Queue a job: its image (pulled as `{registry host}/{project}@{digest}`),
+    /// the spec a runner must have (default: the fallback spec), Bencher's job
+    /// options; a body of 64 KiB at most. No such spec, or an archived one: 409.
     #[endpoint { method = POST, path = "/v0/jobs", tags = ["jobs"], request_body_max_bytes = 65536 }]
     async fn jobs_post(
         rqctx: RequestContext<Self::Context>,
@@ -199,9 +193,8 @@ pub trait RunnersApi {
 
     /// Cancel a job
     ///
-    /// Cancel a job that has not ended: a pending one at once; a claimed or
-    /// running one is canceled and its runner told to stop (`cancel` on its
-    /// channel). A job that has ended is a conflict.
+    /// Cancel a job that has not ended (else 409): a pending one at once; a
+    /// claimed or running one's runner is told to stop (`cancel`).
     #[endpoint { method = POST, path = "/v0/jobs/{job}/cancel", tags = ["jobs"] }]
     async fn job_cancel_post(
         rqctx: RequestContext<Self::Context>,
@@ -222,9 +215,8 @@ pub trait RunnersApi {
 
     /// Create a spec
     ///
-    /// Create a new hardware spec. Without a slug, one is generated from the
-    /// name. With `fallback`, it becomes the fallback spec and no other spec
-    /// is.
+    /// Create a new hardware spec (without a slug, one is made from the name).
+    /// With `fallback`, it becomes the fallback spec and no other spec is.
     #[endpoint { method = POST, path = "/v0/specs", tags = ["specs"] }]
     async fn specs_post(
         rqctx: RequestContext<Self::Context>,
@@ -245,8 +237,7 @@ pub trait RunnersApi {
     /// Update a spec
     ///
     /// Update a spec's name or slug, make it the fallback spec or not, or
-    /// archive or unarchive it. Archiving clears the fallback. Absent fields
-    /// are left unchanged.
+    /// archive (clearing the fallback) or unarchive it. Absent fields stay.
     #[endpoint { method = PATCH, path = "/v0/specs/{spec}", tags = ["specs"] }]
     async fn spec_patch(
         rqctx: RequestContext<Self::Context>,
@@ -268,10 +259,8 @@ pub trait RunnersApi {
 
     /// View server version
     ///
-    /// View the Bencher API version of the server. It speaks the runner
-    /// endpoints of Bencher 0.6.2 to 0.6.12: it answers the version a request
-    /// names in its `api-version` header when that is one of those, and
-    /// `0.6.2` otherwise. No authentication needed.
+    /// The Bencher API version: the request's `api-version` header if it is
+    /// 0.6.2 to 0.6.12 (the versions served), else `0.6.2`. No authentication.
     #[endpoint { method = GET, path = "/v0/server/version", tags = ["server"] }]
     async fn server_version_get(
         rqctx: RequestContext<Self::Context>,
@@ -496,4 +485,16 @@ pub trait RunnersApi {
     async fn server_config_console_get(
         rqctx: RequestContext<Self::Context>,
     ) -> Result<HttpResponseOk<JsonConsole>, HttpError>;
+
+    /// Get a registry token
+    ///
+    /// Docker's token endpoint for the OCI registry that trusts this server:
+    /// a token granting of each `scope` what the credential may (none sent:
+    /// nothing). A credential sent and not valid: 401.
+    #[endpoint { method = GET, path = "/v0/auth/oci/token", tags = ["registry"] }]
+    async fn auth_oci_token_get(
+        rqctx: RequestContext<Self::Context>,
+        who: RegistryCredential,
+        query: RawQuery<OciTokenQuery>,
+    ) -> Result<HttpResponseOk<JsonOciToken>, HttpError>;
 }

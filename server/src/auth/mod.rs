@@ -18,7 +18,10 @@ use crate::store::StoreError;
 
 pub use admin::{ADMIN_CACHE_TTL, Admin, AdminCache, require_admin};
 pub use api_token::{Claims, DEFAULT_API_TOKEN_TTL_DAYS, KeyRing, Keys, issue_api_token};
-pub use oci::{OCI_TOKEN_TTL, OciAccess, OciClaims, OciTokens};
+pub use oci::{
+    DEFAULT_OCI_TOKEN_TTL, OciAccess, OciClaims, OciToken, OciTokens, REGISTRY_ISSUER,
+    REGISTRY_SERVICE, grant,
+};
 pub use principal::{PROJECT_KEY_PREFIX, Principal, USER_KEY_PREFIX, authenticate};
 pub use runner_key::{
     RUNNER_KEY_PREFIX, RunnerKey, hash_runner_key, new_key, new_runner_key, runner_key_shape,
@@ -32,6 +35,11 @@ pub enum AuthError {
     MissingHeader,
     #[error("malformed Authorization header: expected `Bearer <token>`")]
     MalformedHeader,
+    #[error(
+        "malformed Authorization header: expected `Basic` and the base64 of \
+         `<username>:<credential>`, the credential an API token, a user key or a project key"
+    )]
+    MalformedBasic,
     #[error("the API token has expired: create a new one with `runners-server token create`")]
     Expired,
     #[error("the API token's signature is not valid for this server")]

@@ -2,6 +2,7 @@
 //! and the store's answers; running a job is in [`super::running`].
 
 use super::*;
+use crate::store::JobId;
 
 impl Session<'_> {
     pub(super) async fn run(&mut self) -> End {
@@ -316,11 +317,22 @@ impl Session<'_> {
                 "a job's stored config is unreadable".into(),
             ));
         };
+        let oci_token = match self.ch.oci.job_token(self.key.runner().uuid, project).await {
+            Ok(token) => token,
+            Err(e) => {
+                slog::error!(self.ch.log, "cannot sign a job's registry token: {e}");
+                put_back(self.ch, claimed.id, self.key.runner().id).await;
+                return Err(End::Close(
+                    CloseCode::Error,
+                    "cannot sign the job's registry token".into(),
+                ));
+            }
+        };
         let msg = ServerMessage::Job(Box::new(JsonClaimedJob {
             uuid: job.uuid,
             spec: JsonSpec::from(job.spec.clone()),
             config,
-            oci_token: self.ch.oci.mint(self.key.runner().uuid, project),
+            oci_token,
             timeout: crate::validate::Timeout::try_from(job.timeout).unwrap_or(
                 crate::validate::Timeout::try_from(crate::validate::TIMEOUT_DEFAULT)
                     .expect("the default timeout is valid"),
@@ -328,19 +340,20 @@ impl Session<'_> {
             created: job.created,
         }));
         if let Err(end) = self.send(&msg).await {
-            if let Err(e) = self
-                .ch
-                .store
-                .release_job(claimed.id, self.key.runner().id)
-                .await
-            {
-                slog::warn!(self.ch.log, "cannot put a job back in the queue: {e}");
-                self.ch.hub.orphan(claimed.id);
-            }
+            put_back(self.ch, claimed.id, self.key.runner().id).await;
             return Err(end);
         }
         self.job = Some(claimed);
         Ok(())
+    }
+}
+
+/// Puts a job that could not be given back in the queue (a function of the
+/// channel alone: the session, with its socket, is not `Sync`).
+async fn put_back(ch: &Channel, job: JobId, runner: RunnerId) {
+    if let Err(e) = ch.store.release_job(job, runner).await {
+        slog::warn!(ch.log, "cannot put a job back in the queue: {e}");
+        ch.hub.orphan(job);
     }
 }
 

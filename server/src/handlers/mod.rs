@@ -8,13 +8,14 @@ use crate::api::{
     Created, JobsPage, ProjectKeysPage, ProjectsPage, ReportsPage, RunnersApi, RunnersPage,
     SpecsPage, UserKeysPage,
 };
-use crate::credential::{AdminUser, ChannelAuth, RunnerAuth, Submitter};
-use crate::extract::{JsonBody, PathParams, QueryParams};
+use crate::credential::{AdminUser, ChannelAuth, RegistryCredential, RunnerAuth, Submitter};
+use crate::extract::{JsonBody, PathParams, QueryParams, RawQuery};
 use crate::server::Context;
 use crate::store::{RunnerRef, SpecRef};
 use crate::types::*;
 
 mod keys;
+mod registry;
 mod runs;
 mod support;
 use keys::KeyAt;
@@ -469,5 +470,13 @@ impl RunnersApi for RunnersImpl {
         rqctx: RequestContext<Context>,
     ) -> Result<HttpResponseOk<JsonConsole>, HttpError> {
         Ok(runs::console(rqctx.context()))
+    }
+
+    async fn auth_oci_token_get(
+        rqctx: RequestContext<Context>,
+        who: RegistryCredential,
+        query: RawQuery<OciTokenQuery>,
+    ) -> Result<HttpResponseOk<JsonOciToken>, HttpError> {
+        registry::token(rqctx.context(), who, query).await
     }
 }

@@ -108,7 +108,15 @@ async fn run_job(
         (Some(d), _) => d.to_owned(),
         (None, tag) => {
             let tag = tag.unwrap_or("latest");
-            crate::registry::resolve_tag(registry, image.repository(), tag, None)
+            // The server's own pull token, for a registry that trusts it
+            // (one that does not ignores it).
+            let repository = image.repository().to_owned();
+            let token = cx
+                .channel
+                .oci
+                .pull_token("runners-server", repository)
+                .await?;
+            crate::registry::resolve_tag(registry, image.repository(), tag, Some(&token))
                 .await
                 .map_err(|e| match e {
                     // The tag is not there: the request's.

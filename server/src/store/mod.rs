@@ -55,7 +55,7 @@ pub use model::{
     NewProject, NewRun, OrgRow, ProjectChanges, ProjectRef, ProjectRow, Projects, ReportQuery,
     ReportRow, RunProject, StoredMeasure, StoredResult, UserRow, Visibility,
 };
-pub use model::{events, new_uuid, now};
+pub use model::{NewRegistryKey, RegistryKeyRow, events, libtrust_key_id, new_uuid, now};
 pub use rules::{Claim, Claimant, Claimed, Expiry, Reported, RunnerReport, Timeouts};
 pub use sql::SEARCH_INDEX_MIN_CHARS;
 pub use sqlite::{POOL_SIZE, WriteStats};

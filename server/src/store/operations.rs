@@ -19,6 +19,7 @@ use super::model::{
     RunnerChannel, RunnerId, RunnerKeyHash, RunnerRef, RunnerRow, SigningSecret, SpecId, SpecRef,
     SpecRow, TokenPrincipal, UserRow,
 };
+use super::model::{NewRegistryKey, RegistryKeyRow};
 use super::pg::item::PgItem;
 use super::rules::{Claim, Claimant, Claimed, Expiry, Reported, RunnerReport, Timeouts};
 use super::sqlite::item::SqliteItem;
@@ -45,6 +46,7 @@ pub trait Operations:
     + ProjectOps
     + KeyOps
     + ReportOps
+    + RegistryKeyOps
 {
 }
 
@@ -157,6 +159,20 @@ pub trait TokenOps {
     async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRow>, StoreError>;
     async fn revoke_api_token(&self, jti: Uuid, actor: &Actor) -> Result<(), StoreError>;
     async fn rotate_signing_key(&self, actor: &Actor) -> Result<usize, StoreError>;
+}
+
+/// The keys that sign registry tokens.
+pub trait RegistryKeyOps {
+    /// The keys not retired, newest (the one that signs) first.
+    async fn registry_keys(&self) -> Result<Vec<RegistryKeyRow>, StoreError>;
+    /// Adds `new` as the newest key: it signs from now on.
+    async fn rotate_registry_key(
+        &self,
+        new: NewRegistryKey,
+        actor: &Actor,
+    ) -> Result<(), StoreError>;
+    /// Retires every key but the newest; the IDs of those retired.
+    async fn retire_registry_keys(&self, actor: &Actor) -> Result<Vec<String>, StoreError>;
 }
 
 /// The audit trail.

@@ -1,5 +1,5 @@
 //! The front's operations of the submitter side (projects, keys, runs and
-//! reports): one line each, on whichever engine the store has, as in
+//! reports, and the keys that sign registry tokens): one line each, on whichever engine the store has, as in
 //! `mod.rs`.
 
 use uuid::Uuid;
@@ -8,11 +8,31 @@ use super::model::{
     Actor, KeyHolder, KeyOwner, KeyQuery, KeyRef, KeyRename, KeyRow, NewKey, NewProject, NewRun,
     OrgRow, ProjectRef, ProjectRow, ReportQuery, ReportRow, RunnerKeyHash, UserRow,
 };
-use super::operations::{KeyOps, ProjectOps, ReportOps};
+use super::model::{NewRegistryKey, RegistryKeyRow};
+use super::operations::{KeyOps, ProjectOps, RegistryKeyOps, ReportOps};
 use super::{Engine, Store, StoreError, pg};
 use crate::validate::{ListQuery, Ref};
 
 impl Store {
+    /// The registry keys not retired, newest (the one that signs) first.
+    pub async fn registry_keys(&self) -> Result<Vec<RegistryKeyRow>, StoreError> {
+        on!(self, RegistryKeyOps::registry_keys())
+    }
+
+    /// Adds a new registry key, which signs from now on.
+    pub async fn rotate_registry_key(
+        &self,
+        new: NewRegistryKey,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        on!(self, RegistryKeyOps::rotate_registry_key(new, actor))
+    }
+
+    /// Retires every registry key but the newest; their IDs.
+    pub async fn retire_registry_keys(&self, actor: &Actor) -> Result<Vec<String>, StoreError> {
+        on!(self, RegistryKeyOps::retire_registry_keys(actor))
+    }
+
     /// The organization that stands for this server.
     pub async fn organization(&self) -> Result<OrgRow, StoreError> {
         on!(self, ProjectOps::organization())

@@ -496,5 +496,7 @@ mod lists;
 pub use lists::*;
 mod registry;
 pub use registry::*;
+mod scope;
+pub use scope::{OciScope, OciTokenQuery, SCOPE_NAME_MAX_BYTES, SCOPES_MAX};
 
 pub mod image;

@@ -4,15 +4,16 @@
 //! 1. The SQLite file must exist (never created here); [`Store::open`]
 //!    migrates it to the latest version (a newer one is refused).
 //! 2. The target is connected to, migrated, and refused unless every data
-//!    table is empty (`signing_key` and `organization` may hold the row a
-//!    started server created: it is replaced).
+//!    table is empty (`signing_key`, `organization` and `registry_keys`
+//!    may hold the row a started server created: it is replaced).
 //! 3. In one PostgreSQL transaction, every table is copied in foreign-key
 //!    order with its ids, by binary `COPY … FROM STDIN`, from one SQLite
 //!    read transaction (on a blocking thread, handing rows over in batches
 //!    through a bounded channel: memory stays bounded whatever the size).
 //!    Times become `timestamptz`, UUIDs `uuid`, JSON text `jsonb`; runner
-//!    key hashes and the signing secret are copied byte for byte, so every
-//!    runner key and API token keeps working. `runners.channel` (an open
+//!    key hashes, the signing secret and the registry keys are copied byte
+//!    for byte, so every runner key, API token and registry token keeps
+//!    working. `runners.channel` (an open
 //!    channel of the old server) is left NULL.
 //! 4. Each identity sequence is set past its table's largest id, the
 //!    runner counts are recomputed, and the transaction commits.
@@ -174,9 +175,9 @@ async fn copy(client: &mut tokio_postgres::Client, from: &Path) -> Result<Copied
     ))
     .await
     .map_err(pg("locking the target's tables"))?;
-    // The one row of `signing_key` and of `organization` a started server
-    // made is replaced by the file's.
-    let replaced = ["signing_key", "organization"];
+    // The one row of `signing_key`, `organization` and `registry_keys` a
+    // started server made is replaced by the file's.
+    let replaced = ["signing_key", "organization", "registry_keys"];
     for table in TABLES.iter().filter(|t| !replaced.contains(&t.name)) {
         let rows: i64 = tx
             .query_one(&format!("SELECT count(*) FROM {}", table.name), &[])
@@ -196,6 +197,7 @@ async fn copy(client: &mut tokio_postgres::Client, from: &Path) -> Result<Copied
     tx.batch_execute(
         "DELETE FROM signing_key;
          DELETE FROM organization;
+         DELETE FROM registry_keys;
          ALTER TABLE runners DISABLE TRIGGER runner_counts_keep;",
     )
     .await

@@ -95,7 +95,8 @@ pub(super) struct Table {
 /// the runner opened, and no channel is open on the new database;
 /// `jobs.output` and `reports.results` are JSON text on both engines
 /// (`jsonb` refuses U+0000). `organization` is one row, as `signing_key`:
-/// the file's replaces the one a started server made. Version 11's columns
+/// the file's replaces the one a started server made (and the file's
+/// `registry_keys` the one it made). Version 11's columns
 /// of `jobs` (`project_id`, `adapter`) are read from every file, which
 /// [`crate::store::Store::open`] has brought to the latest version.
 pub(super) static TABLES: LazyLock<Vec<Table>> = LazyLock::new(|| {
@@ -104,6 +105,7 @@ pub(super) static TABLES: LazyLock<Vec<Table>> = LazyLock::new(|| {
         ("users", true, 7, "id i64, uuid uuid, name text, admin bool, created time"),
         ("api_tokens", true, 7, "id i64, uuid uuid, user_id i64, created time, expires time, revoked time"),
         ("signing_key", false, 7, "id i32, secret bytes, created time, generation i64"),
+        ("registry_keys", false, 12, "id i64, kid text, private_key bytes, certificate bytes, created time, retired time"),
         ("specs", true, 7, "id i64, uuid uuid, name text, name_folded text, slug text, architecture text, os text, cpu i32, memory i64, disk i64, network bool, sandbox text, fallback time, archived time, created time, modified time"),
         ("runners", true, 7, "id i64, uuid uuid, name text, name_folded text, slug text, token_hash bytes, archived time, last_heartbeat time, created time, modified time, os text, arch text, version text, channel clearedtime"),
         ("runner_specs", true, 7, "id i64, runner_id i64, spec_id i64"),

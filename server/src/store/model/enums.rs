@@ -141,6 +141,8 @@ stored_enum!(
         TokenCreate = "token.create",
         TokenRevoke = "token.revoke",
         KeyRotate = "key.rotate",
+        RegistryKeyRotate = "registry.key.rotate",
+        RegistryKeyRetire = "registry.key.retire",
         JobCreate = "job.create",
         JobCancel = "job.cancel",
         ProjectCreate = "project.create",

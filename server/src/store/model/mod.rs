@@ -20,6 +20,7 @@ mod item;
 mod principal;
 mod project;
 pub mod read;
+mod registry_key;
 
 pub use enums::{
     Architecture, AuditAction, JobStatus, NameKind, OperatingSystem, RunnerStatus, Sandbox,
@@ -31,6 +32,7 @@ pub use principal::{
     Actor, ApiTokenRow, NewApiToken, SIGNING_KEY_BYTES, Sign, SigningSecret, TokenPrincipal,
 };
 pub use project::*;
+pub use registry_key::{NewRegistryKey, RegistryKeyRow, libtrust_key_id};
 
 /// A kind of item the store keeps: the word its messages use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,6 +15,7 @@ mod items;
 mod jobs;
 mod keys;
 mod projects;
+mod registry_keys;
 mod replicas;
 mod reports;
 mod runner_specs;
@@ -113,6 +114,9 @@ impl PgStore {
         tokens::ensure_signing_key(&client)
             .await
             .map_err(|e| anyhow::anyhow!("cannot store the signing key: {e}"))?;
+        registry_keys::ensure_registry_key(&client)
+            .await
+            .context("cannot store the registry key")?;
         projects::ensure_organization(&client)
             .await
             .map_err(|e| anyhow::anyhow!("cannot store the organization: {e}"))?;

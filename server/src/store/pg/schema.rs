@@ -310,9 +310,28 @@ CREATE TABLE reports (
 CREATE INDEX reports_project ON reports (project_id, start_time, id);
 "#;
 
+/// Version 12: the keys that sign registry tokens (SQLite's version 12).
+const V12: &str = r#"
+CREATE TABLE registry_keys (
+    id          bigint PRIMARY KEY,
+    kid         text NOT NULL UNIQUE,
+    private_key bytea NOT NULL,
+    certificate bytea NOT NULL,
+    created     timestamptz NOT NULL,
+    retired     timestamptz
+);
+"#;
+
 /// The migrations, by the SQLite version each brings the schema to, in
 /// order. The first is the baseline: a database at version 0 gets it whole.
-pub const MIGRATIONS: &[(i32, &str)] = &[(7, BASELINE_V7), (8, V8), (9, V9), (10, V10), (11, V11)];
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (7, BASELINE_V7),
+    (8, V8),
+    (9, V9),
+    (10, V10),
+    (11, V11),
+    (12, V12),
+];
 
 /// The version this server's schema is at.
 pub fn latest() -> i32 {

@@ -25,6 +25,7 @@ mod jobs;
 mod keys;
 mod migrations;
 mod projects;
+mod registry_keys;
 mod reports;
 mod runner_specs;
 mod runners;
@@ -83,6 +84,7 @@ impl SqliteStore {
     pub fn open(path: &Path, write_queue: usize) -> anyhow::Result<Self> {
         let pools = schema::open(path, |c| {
             tokens::ensure_signing_key(c)?;
+            registry_keys::ensure_registry_key(c)?;
             projects::ensure_organization(c)
         })?;
         let stats = Arc::new(WriteStats::default());

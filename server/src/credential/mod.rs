@@ -40,6 +40,9 @@ use crate::extract::{Authorized, PathParams};
 use crate::types::RunnerPath;
 use crate::validate::Ref;
 
+mod registry;
+pub use registry::RegistryCredential;
+
 /// What a server context does to check a request's credentials.
 #[async_trait]
 pub trait Credentials: Send + Sync + 'static {
@@ -137,15 +140,19 @@ pub enum Credential {
     UserKey,
     /// A project key (`bencher_run_`): its project's runs and reads.
     ProjectKey,
+    /// HTTP Basic, whose password is an API token, a user key or a project
+    /// key (Docker's token endpoint; the username is ignored).
+    Basic,
 }
 
 impl Credential {
     /// Every credential, in the order the document declares them.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::ApiToken,
         Self::RunnerKey,
         Self::UserKey,
         Self::ProjectKey,
+        Self::Basic,
     ];
 
     /// The security scheme's name.
@@ -155,6 +162,7 @@ impl Credential {
             Self::RunnerKey => "RunnerKey",
             Self::UserKey => "UserKey",
             Self::ProjectKey => "ProjectKey",
+            Self::Basic => "Basic",
         }
     }
 
@@ -186,6 +194,12 @@ impl Credential {
                 "description": "A project key: `bencher_run_` and 30 letters and digits: runs to \
                                 its project, and reads of the project, its jobs and reports."
             }),
+            Self::Basic => serde_json::json!({
+                "type": "http",
+                "scheme": "basic",
+                "description": "Any username, and as the password an API token, a user key or a \
+                                project key (how Docker's clients log in to a token service)."
+            }),
         }
     }
 
@@ -197,6 +211,7 @@ impl Credential {
             Self::RunnerKey => "x-runners-credential-RunnerKey",
             Self::UserKey => "x-runners-credential-UserKey",
             Self::ProjectKey => "x-runners-credential-ProjectKey",
+            Self::Basic => "x-runners-credential-Basic",
         }
     }
 
@@ -209,6 +224,7 @@ impl Credential {
             Self::RunnerKey => <Header<RunnerKeyMarker> as SharedExtractor>::metadata(json),
             Self::UserKey => <Header<UserKeyMarker> as SharedExtractor>::metadata(json),
             Self::ProjectKey => <Header<ProjectKeyMarker> as SharedExtractor>::metadata(json),
+            Self::Basic => <Header<registry::BasicMarker> as SharedExtractor>::metadata(json),
         };
         metadata.parameters
     }
@@ -259,6 +275,10 @@ pub fn declare_security(spec: &mut serde_json::Value) {
             let mut security = Vec::new();
             if let Some(params) = op.get_mut("parameters").and_then(|p| p.as_array_mut()) {
                 params.retain(|param| {
+                    if param["in"] == "header" && param["name"] == registry::ANONYMOUS_MARKER {
+                        security.push(serde_json::json!({}));
+                        return false;
+                    }
                     let credential = Credential::ALL.into_iter().find(|c| {
                         param["in"] == "header" && param["name"].as_str() == Some(c.marker())
                     });
