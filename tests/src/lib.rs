@@ -2,7 +2,8 @@
 //! a fresh SQLite file in a temporary directory, and SDK clients for it;
 //! and [`agent`], a runner agent that speaks the channel protocol, with
 //! [`race`], agents racing for jobs; and the verbs the tests share
-//! ([`verbs`]: create, view, list, a job, a fallback runner, …).
+//! ([`verbs`]: create, view, list, a job, a fallback runner, …); and
+//! [`registry`], a real OCI registry.
 //!
 //! With `RUNNERS_TEST_PG` (a PostgreSQL URL whose user may create
 //! databases: `.ci/postgres -- cargo test -p runners-tests`), each server
@@ -11,6 +12,7 @@
 
 pub mod agent;
 pub mod race;
+pub mod registry;
 mod verbs;
 
 pub use verbs::*;
@@ -20,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use runners_sdk::{Client, ClientOptions, Error, ResponseValue, types};
 use runners_server::auth;
-use runners_server::server::Tls;
+use runners_server::server::{Submit, Tls};
 use runners_server::store::Actor;
 use runners_server::{Config, Limits, LogLevel, Server, Store};
 use tempfile::TempDir;
@@ -42,18 +44,25 @@ pub struct TestServer {
     tls: Option<(Tls, Vec<u8>)>,
     /// The limits it runs with (and restarts with).
     limits: Limits,
+    /// Its submitter side's settings (and its restarts').
+    submit: Submit,
 }
 
 /// The registry the test servers take runs' images from (nothing listens
 /// there: the tests name images by digest, which needs no lookup).
 pub const TEST_REGISTRY: &str = "http://127.0.0.1:5000";
 
-fn config(db: PathBuf, tls: Option<Tls>) -> Config {
+/// The submitter side's settings of a test server: [`TEST_REGISTRY`].
+pub fn test_submit() -> Submit {
+    Submit {
+        registry_url: Some(TEST_REGISTRY.to_owned()),
+        ..Submit::default()
+    }
+}
+
+fn config(db: PathBuf, tls: Option<Tls>, submit: &Submit) -> Config {
     Config {
-        submit: runners_server::server::Submit {
-            registry_url: Some(TEST_REGISTRY.to_owned()),
-            console_url: None,
-        },
+        submit: submit.clone(),
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         db,
         log_level: LogLevel::Warning,
@@ -70,7 +79,20 @@ impl TestServer {
     /// Starts a server on a fresh database with these limits (say a short
     /// `heartbeat_timeout` and `job_timeout_grace`); restarts keep them.
     pub async fn start_with(limits: Limits) -> Self {
-        Self::start_in(tempfile::tempdir().expect("temp dir"), None, limits).await
+        Self::start_in(
+            tempfile::tempdir().expect("temp dir"),
+            None,
+            limits,
+            test_submit(),
+        )
+        .await
+    }
+
+    /// Starts a server on a fresh database with these submitter-side
+    /// settings (a real registry, a registry token's lifetime).
+    pub async fn start_submit(submit: Submit) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(dir, None, Limits::default(), submit).await
     }
 
     /// Starts an HTTPS server on a fresh database, with a certificate for
@@ -86,10 +108,16 @@ impl TestServer {
         };
         std::fs::write(&tls.cert, &cert_pem).unwrap();
         std::fs::write(&tls.key, certified.signing_key.serialize_pem()).unwrap();
-        Self::start_in(dir, Some((tls, cert_pem.into_bytes())), Limits::default()).await
+        let tls = Some((tls, cert_pem.into_bytes()));
+        Self::start_in(dir, tls, Limits::default(), test_submit()).await
     }
 
-    async fn start_in(dir: TempDir, tls: Option<(Tls, Vec<u8>)>, limits: Limits) -> Self {
+    async fn start_in(
+        dir: TempDir,
+        tls: Option<(Tls, Vec<u8>)>,
+        limits: Limits,
+        submit: Submit,
+    ) -> Self {
         let db = match std::env::var("RUNNERS_TEST_PG") {
             Ok(admin) => PathBuf::from(
                 runners_server::store::pg::fresh_database(&admin)
@@ -98,7 +126,11 @@ impl TestServer {
             ),
             Err(_) => dir.path().join("runners.db"),
         };
-        let config = config(db.clone(), tls.as_ref().map(|(tls, _)| tls.clone()));
+        let config = config(
+            db.clone(),
+            tls.as_ref().map(|(tls, _)| tls.clone()),
+            &submit,
+        );
         let server = Server::start_with(&config, &limits)
             .await
             .expect("server starts");
@@ -114,6 +146,7 @@ impl TestServer {
             admin_token,
             tls,
             limits,
+            submit,
         }
     }
 
@@ -156,7 +189,8 @@ impl TestServer {
     pub async fn start_again(&mut self) {
         assert!(self.server.is_none(), "stop it first");
         let tls = self.tls.as_ref().map(|(tls, _)| tls.clone());
-        let server = Server::start_with(&config(self.db_path(), tls), &self.limits)
+        let config = config(self.db_path(), tls, &self.submit);
+        let server = Server::start_with(&config, &self.limits)
             .await
             .expect("server restarts");
         assert!(server.bootstrap_token.is_none(), "the admin exists already");
@@ -171,7 +205,8 @@ impl TestServer {
     /// alone (the database and the other servers stay).
     pub async fn replica(&self) -> TestServer {
         let tls = self.tls.as_ref().map(|(tls, _)| tls.clone());
-        let server = Server::start_with(&config(self.db_path(), tls), &self.limits)
+        let config = config(self.db_path(), tls, &self.submit);
+        let server = Server::start_with(&config, &self.limits)
             .await
             .expect("the replica starts");
         assert!(server.bootstrap_token.is_none(), "the admin exists already");
@@ -183,6 +218,7 @@ impl TestServer {
             admin_token: self.admin_token.clone(),
             tls: self.tls.clone(),
             limits: self.limits.clone(),
+            submit: self.submit.clone(),
         }
     }
 

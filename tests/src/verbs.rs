@@ -258,3 +258,59 @@ pub async fn fallback_runner(client: &Client, name: &str) -> (JsonSpec, JsonRunn
     let (runner, key) = runner_with_spec(client, name, &spec.slug).await;
     (spec, runner, key)
 }
+
+/// Creates project `slug` in the organization, as an admin.
+pub async fn project(admin: &runners_sdk::Client, slug: &str) -> types::JsonProject {
+    let body: types::JsonNewProject =
+        serde_json::from_value(serde_json::json!({"name": slug, "slug": slug})).unwrap();
+    let made = admin
+        .org_project_post()
+        .organization("default")
+        .body(body)
+        .send()
+        .await;
+    let made = made.unwrap();
+    assert_eq!(made.status(), 201);
+    made.into_inner()
+}
+
+/// A project key of `project` (the key, and its UUID), with `ttl` seconds.
+pub async fn project_key(
+    admin: &runners_sdk::Client,
+    project: &str,
+    ttl: Option<u32>,
+) -> (String, uuid::Uuid) {
+    let body: types::JsonNewKey =
+        serde_json::from_value(serde_json::json!({"name": "ci", "ttl": ttl})).unwrap();
+    let made = admin
+        .proj_key_post()
+        .project(project)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+    let made = made.into_inner();
+    assert!(
+        made.key.starts_with("bencher_run_") && made.key.len() == 42,
+        "{}",
+        made.key
+    );
+    (made.key, made.uuid)
+}
+
+/// A run's body: `job` (JSON) or `results` (BMF lines), to `project`
+/// (default: the key's).
+pub fn new_run(
+    project: Option<&str>,
+    job: Option<serde_json::Value>,
+    results: &[String],
+) -> types::JsonNewRun {
+    serde_json::from_value(serde_json::json!({
+        "project": project, "branch": "main", "testbed": "ci",
+        "start_time": "2026-12-07T10:00:00Z", "end_time": "2026-12-07T10:01:00Z",
+        "results": results, "job": job, "settings": {"adapter": "json"},
+        "context": {"bencher.dev/v0/repo/name": "x"}, "thresholds": {}, "start_point": {},
+    }))
+    .unwrap()
+}

@@ -23,12 +23,16 @@ pub struct OciTokenQuery {
     /// The registry's name, which is the token's audience: only
     /// `runners-registry` (what `runners-server registry-config` gives the
     /// registry).
+    #[schemars(regex(pattern = r"^runners-registry$"))]
     pub service: Option<String>,
     /// What the token is asked to grant: `type:name:actions`, e.g.
     /// `repository:{project uuid}:pull,push`. The type and each action are
     /// lowercase letters and digits (an action may also be `*`), the name
     /// 1 to 255 bytes of lowercase letters, digits and `._-/:`. Several
     /// scopes are separated by spaces or repeat the parameter (16 at most).
+    #[schemars(regex(
+        pattern = r"^ *([a-z0-9]+(\([a-z0-9]+\))?:[a-z0-9._/:-]{1,255}:(\*|[a-z0-9]+)(,(\*|[a-z0-9]+))*( +[a-z0-9]+(\([a-z0-9]+\))?:[a-z0-9._/:-]{1,255}:(\*|[a-z0-9]+)(,(\*|[a-z0-9]+))*){0,15})? *$"
+    ))]
     pub scope: Option<String>,
 }
 

@@ -15,61 +15,6 @@ fn bmf(value: f64) -> String {
     serde_json::json!({"bench": {"latency": {"value": value}}}).to_string()
 }
 
-/// Creates project `slug` in the organization, as an admin.
-async fn project(admin: &runners_sdk::Client, slug: &str) -> types::JsonProject {
-    let body: types::JsonNewProject =
-        serde_json::from_value(serde_json::json!({"name": slug, "slug": slug})).unwrap();
-    let made = admin
-        .org_project_post()
-        .organization("default")
-        .body(body)
-        .send()
-        .await;
-    let made = made.unwrap();
-    assert_eq!(made.status(), 201);
-    made.into_inner()
-}
-
-/// A project key of `project` (the key, and its UUID), with `ttl` seconds.
-async fn project_key(
-    admin: &runners_sdk::Client,
-    project: &str,
-    ttl: Option<u32>,
-) -> (String, Uuid) {
-    let body: types::JsonNewKey =
-        serde_json::from_value(serde_json::json!({"name": "ci", "ttl": ttl})).unwrap();
-    let made = admin
-        .proj_key_post()
-        .project(project)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(made.status(), 201);
-    let made = made.into_inner();
-    assert!(
-        made.key.starts_with("bencher_run_") && made.key.len() == 42,
-        "{}",
-        made.key
-    );
-    (made.key, made.uuid)
-}
-
-/// A run's body: `job` (JSON) or `results`, to `project`.
-fn run(
-    project: Option<&str>,
-    job: Option<serde_json::Value>,
-    results: &[String],
-) -> types::JsonNewRun {
-    serde_json::from_value(serde_json::json!({
-        "project": project, "branch": "main", "testbed": "ci",
-        "start_time": "2026-12-07T10:00:00Z", "end_time": "2026-12-07T10:01:00Z",
-        "results": results, "job": job, "settings": {"adapter": "json"},
-        "context": {"bencher.dev/v0/repo/name": "x"}, "thresholds": {}, "start_point": {},
-    }))
-    .unwrap()
-}
-
 /// The image of `project` on the test registry, pinned.
 fn image(project: Uuid) -> String {
     format!("127.0.0.1:5000/{project}@{}", digest(7))
@@ -116,7 +61,7 @@ async fn a_project_keys_run_is_queued_claimed_and_processed_into_its_report() {
     let job = serde_json::json!({"image": image(p.uuid), "iter": 2});
     let report = ci
         .run_post()
-        .body(run(Some("bench"), Some(job), &[]))
+        .body(new_run(Some("bench"), Some(job), &[]))
         .send()
         .await
         .unwrap();
@@ -152,7 +97,7 @@ async fn a_project_keys_run_is_queued_claimed_and_processed_into_its_report() {
     let job = serde_json::json!({"image": image(p.uuid)});
     let report = ci
         .run_post()
-        .body(run(None, Some(job), &[]))
+        .body(new_run(None, Some(job), &[]))
         .send()
         .await
         .unwrap()
@@ -182,7 +127,7 @@ async fn a_project_key_reaches_its_project_only_and_stops_at_revoke_and_ttl() {
     failure(ci.jobs_post().body(new_job(None, 0)).send().await).assert(403, "Forbidden");
     failure(ci.proj_jobs_get().project("theirs").send().await).assert(403, "Forbidden");
     failure(ci.proj_jobs_get().project("nowhere").send().await).assert(403, "Forbidden");
-    let theirs = run(Some(&other.uuid.to_string()), None, &[bmf(1.0)]);
+    let theirs = new_run(Some(&other.uuid.to_string()), None, &[bmf(1.0)]);
     failure(ci.run_post().body(theirs).send().await).assert(403, "Forbidden");
     failure(ci.proj_keys_get().project("mine").send().await).assert(403, "Forbidden");
     let listed = ci.projects_get().send().await.unwrap().into_inner();
@@ -276,7 +221,7 @@ async fn a_user_key_has_its_users_rights_and_manages_only_its_users_keys() {
     // A user makes a project by running to a new slug.
     let made = key
         .run_post()
-        .body(run(Some("alices"), None, &[bmf(3.0)]))
+        .body(new_run(Some("alices"), None, &[bmf(3.0)]))
         .send()
         .await;
     let report = made.unwrap().into_inner();
@@ -296,7 +241,7 @@ async fn a_runs_rules_each_refuse_with_a_400_naming_the_field() {
     let elsewhere = serde_json::json!({"image": format!("ghcr.io/{}@{}", p.uuid, digest(1))});
     failure(
         ci.run_post()
-            .body(run(None, Some(elsewhere), &[]))
+            .body(new_run(None, Some(elsewhere), &[]))
             .send()
             .await,
     )
@@ -305,7 +250,7 @@ async fn a_runs_rules_each_refuse_with_a_400_naming_the_field() {
     let wrong_repo = serde_json::json!({"image": image(Uuid::nil())});
     failure(
         ci.run_post()
-            .body(run(None, Some(wrong_repo), &[]))
+            .body(new_run(None, Some(wrong_repo), &[]))
             .send()
             .await,
     )
@@ -318,13 +263,13 @@ async fn a_runs_rules_each_refuse_with_a_400_naming_the_field() {
         .await
         .assert(400, "InvalidRequest")
         .mentions("rust_criterion");
-    let bad = run(None, None, &["{\"b\": 1}".to_owned()]);
+    let bad = new_run(None, None, &["{\"b\": 1}".to_owned()]);
     failure(ci.run_post().body(bad).send().await)
         .assert(400, "InvalidRequest")
         .mentions("results");
 
     // The same idempotency key answers the first report.
-    let mut once = run(None, None, &[bmf(1.0)]);
+    let mut once = new_run(None, None, &[bmf(1.0)]);
     once.idempotency_key = Some(Uuid::new_v4());
     let first = ci.run_post().body(once.clone()).send().await.unwrap();
     let again = ci.run_post().body(once).send().await.unwrap();
@@ -348,7 +293,7 @@ async fn a_run_is_bounded_and_its_registry_down_is_a_503_naming_it() {
     let ci = server.client(&key);
     // Iterations: 1 to 1000 (an agent allocates for each at once).
     let many = serde_json::json!({"image": image(p.uuid), "iter": 1001});
-    let mut body = serde_json::to_value(run(Some("bounds"), None, &[])).unwrap();
+    let mut body = serde_json::to_value(new_run(Some("bounds"), None, &[])).unwrap();
     body["job"] = many;
     let body = body.to_string();
     server
@@ -366,15 +311,20 @@ async fn a_run_is_bounded_and_its_registry_down_is_a_503_naming_it() {
         })
         .collect();
     let wide = serde_json::Value::Object(wide).to_string();
-    failure(ci.run_post().body(run(None, None, &[wide])).send().await)
-        .assert(400, "InvalidRequest")
-        .mentions("10000");
+    failure(
+        ci.run_post()
+            .body(new_run(None, None, &[wide]))
+            .send()
+            .await,
+    )
+    .assert(400, "InvalidRequest")
+    .mentions("10000");
     // A tag on the configured registry, which is down: 503 naming it.
     let tagged = serde_json::json!({"image": format!("127.0.0.1:5000/{}:v1", p.uuid)});
     fallback_runner(&admin, "box").await;
     failure(
         ci.run_post()
-            .body(run(None, Some(tagged), &[]))
+            .body(new_run(None, Some(tagged), &[]))
             .send()
             .await,
     )
@@ -412,13 +362,13 @@ async fn a_renamed_projects_key_never_reaches_the_project_that_takes_its_slug() 
     project(&admin, "other").await;
     // At once: the impostor named `other` is another project (403), and
     // the key's own project answers under its new slug.
-    let theirs = run(Some("other"), None, &[bmf(1.0)]);
+    let theirs = new_run(Some("other"), None, &[bmf(1.0)]);
     failure(ci.run_post().body(theirs).send().await).assert(403, "Forbidden");
     failure(ci.proj_reports_get().project("other").send().await).assert(403, "Forbidden");
     ci.project_get().project("other2").send().await.unwrap();
 
     // A list leaves the results out unless expanded.
-    let ours = run(Some("other2"), None, &[bmf(2.0)]);
+    let ours = new_run(Some("other2"), None, &[bmf(2.0)]);
     ci.run_post().body(ours).send().await.unwrap();
     let list = ci
         .proj_reports_get()
