@@ -14,6 +14,7 @@ mod migrate;
 mod net;
 mod network;
 mod races;
+mod registry;
 mod replicas;
 mod resumed;
 mod serving;

@@ -47,6 +47,7 @@ impl RegistryKeyRow {
 }
 
 /// A new registry key, made from the OS CSPRNG.
+#[derive(Clone)]
 pub struct NewRegistryKey {
     pub kid: String,
     pub private_key: Vec<u8>,

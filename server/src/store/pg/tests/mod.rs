@@ -13,7 +13,8 @@
 //! replicas.rs (events, leases, channels), connection.rs (TLS, a frozen or
 //! down database) with relay.rs (the relay that freezes or cuts it),
 //! projects.rs (projects and keys), runs.rs (runs and reports), submit.rs
-//! (their races, and `migrate` copying them). This file holds what they share.
+//! (their races, and `migrate` copying them), registry_keys.rs (the keys
+//! that sign registry tokens). This file holds what they share.
 
 use tokio_postgres::NoTls;
 use tokio_postgres::types::{FromSqlOwned, ToSql};
@@ -49,6 +50,7 @@ mod connection;
 mod jobs;
 mod migrations;
 mod projects;
+mod registry_keys;
 mod relay;
 mod replicas;
 mod runners;

@@ -198,6 +198,7 @@ async fn migrate_copies_the_submitter_side() {
             ("projects", 1),
             ("api_keys", 2),
             ("reports", 2),
+            ("registry_keys", 1),
         ];
         for (table, n) in expected {
             assert_eq!(rows(table), n, "{table}");
@@ -221,6 +222,8 @@ async fn migrate_copies_the_submitter_side() {
             };
         }
         same!(organization());
+        // The file's registry key, not the one the started server made.
+        same!(registry_keys());
         let list = ListQuery {
             sort: Sort::Name,
             direction: Direction::Asc,
