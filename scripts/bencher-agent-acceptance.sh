@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Acceptance with Bencher's own runner agent: a job queued here is claimed
 # by `runner up` (Bencher v0.6.12, built unmodified, outside this
-# repository), run from an image in a registry on 127.0.0.1, and ends
-# `completed` with the line it printed.
+# repository), run from a private image in a registry on 127.0.0.1 that
+# trusts this server's tokens (distribution with `auth: token`, configured
+# by `runners-server registry-config`), and ends `completed` with the line
+# it printed.
 #
 # Needs: the agent binary (RUNNER=/path/to/runner), Debian's
 # docker-registry, skopeo, busybox-static, jq and curl, and a built
@@ -31,16 +33,26 @@ cleanup() {
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-# 1. A registry on 127.0.0.1 (no auth: it ignores the agent's token).
+# 1. This server, then a registry on 127.0.0.1 that trusts its tokens and
+#    refuses anonymous pulls.
 reg_port=$(free_port)
-cat > "$dir/registry.yml" <<YML
-version: 0.1
-storage: { filesystem: { rootdirectory: $dir/registry } }
-http: { addr: "127.0.0.1:$reg_port" }
-YML
+port=$(free_port)
+url="http://127.0.0.1:$port"
+"$server_bin" --bind "127.0.0.1:$port" --db "$dir/runners.db" \
+  --registry-url "http://127.0.0.1:$reg_port" 2>"$dir/server.log" &
+pids+=($!)
+for _ in $(seq 100); do grep -q "listening on" "$dir/server.log" && break; sleep 0.1; done
+token=$(grep -o 'eyJ[A-Za-z0-9._-]*' "$dir/server.log" | head -n 1)
+{
+  printf 'version: 0.1\nstorage: { filesystem: { rootdirectory: %s } }\n' "$dir/registry"
+  printf 'http: { addr: "127.0.0.1:%s" }\n' "$reg_port"
+  "$server_bin" registry-config --db "$dir/runners.db" --server-url "$url" --bundle "$dir/bundle.pem"
+} > "$dir/registry.yml"
 docker-registry serve "$dir/registry.yml" >"$dir/registry.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$reg_port/v2/" && break; sleep 0.1; done
+for _ in $(seq 100); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$reg_port/v2/")" = 401 ] && break; sleep 0.1
+done
 
 # 2. A one-layer image written by hand: busybox, running `cmd` (a JSON
 #    array), pushed to `repository:tag`; prints its digest.
@@ -52,7 +64,7 @@ tar --sort=name --owner=0 --group=0 --numeric-owner --mtime='1970-01-01 00:00:00
   -C "$dir/rootfs" -cf "$dir/layer.tar" bin
 diff_id="sha256:$(sha256sum "$dir/layer.tar" | cut -d' ' -f1)"
 gzip -n -9 -c "$dir/layer.tar" > "$dir/layer.tgz"
-push_image() { # repository tag cmd-json
+push_image() { # repository tag cmd-json creds (user:credential)
   local layout="$dir/layout-$RANDOM" blobs hex
   blobs="$layout/blobs/sha256"; mkdir -p "$blobs"
   blob() { hex=$(sha256sum "$1" | cut -d' ' -f1); mv "$1" "$blobs/$hex"; echo "$hex"; }
@@ -71,20 +83,16 @@ push_image() { # repository tag cmd-json
     manifests: [{mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $m, size: $ms,
                  annotations: {"org.opencontainers.image.ref.name": "latest"}}]}' > "$layout/index.json"
   printf '{"imageLayoutVersion":"1.0.0"}' > "$layout/oci-layout"
-  skopeo copy --quiet --preserve-digests --dest-tls-verify=false \
-    "oci:$layout:latest" "docker://127.0.0.1:$reg_port/$1:$2"
+  skopeo copy --quiet --preserve-digests --dest-tls-verify=false --dest-creds "$4" \
+    "oci:$layout:latest" "docker://127.0.0.1:$reg_port/$1:$2" || return 1
   echo "sha256:$manifest"
 }
-digest=$(push_image "$project" latest "$(jq -cn --arg line "$line" '["/bin/busybox", "echo", $line]')")
+digest=$(push_image "$project" latest "$(jq -cn --arg line "$line" '["/bin/busybox", "echo", $line]')" "admin:$token")
+anon=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$reg_port/v2/$project/manifests/$digest")
+[ "$anon" = 401 ] && echo "PASS: the registry refuses an anonymous pull (HTTP $anon)" \
+  || { echo "FAIL: an anonymous pull answered $anon" >&2; exit 1; }
 
-# 3. This server, a fallback spec, a runner that has it, and a job.
-port=$(free_port)
-"$server_bin" --bind "127.0.0.1:$port" --db "$dir/runners.db" \
-  --registry-url "http://127.0.0.1:$reg_port" 2>"$dir/server.log" &
-pids+=($!)
-for _ in $(seq 100); do grep -q "listening on" "$dir/server.log" && break; sleep 0.1; done
-token=$(grep -o 'eyJ[A-Za-z0-9._-]*' "$dir/server.log" | head -n 1)
-url="http://127.0.0.1:$port"
+# 3. A fallback spec, a runner that has it, and a job.
 api() { curl -sf -X "$1" "$url$2" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
 api POST /v0/specs '{"name": "Linux small", "architecture": "x86_64", "os": "linux", "cpu": 1,
   "memory": 1073741824, "disk": 1073741824, "fallback": true}' >/dev/null
@@ -107,7 +115,7 @@ done
 api GET "/v0/jobs/$job" | jq '{status, runner, claimed, started, completed, output}'
 stdout=$(api GET "/v0/jobs/$job" | jq -r '.output.results[0].stdout')
 if [ "$status" = completed ] && [ "$stdout" = "$line" ]; then
-  echo "PASS: Bencher's agent completed the job with the line it printed"
+  echo "PASS: Bencher's agent pulled the private image with its job's oci_token and completed the job with the line it printed"
 else
   echo "FAIL: status $status, stdout $stdout" >&2
   tail -20 "$dir/agent.log" >&2
@@ -149,7 +157,12 @@ b user key list admin --key "$ukey" | jq -e 'length == 1' >/dev/null
 b project list --key "$ukey" | jq -e '.[0].slug == "bench"' >/dev/null
 echo "PASS: project create|view|list, project key create|list, user key create|list|revoke (--strict)"
 
-push_image "$uuid" v1 "$(jq -cn --arg line "$line" '["/bin/busybox", "echo", $line]')" >/dev/null
+push_image "$uuid" v1 "$(jq -cn --arg line "$line" '["/bin/busybox", "echo", $line]')" "ci:$pkey" >/dev/null
+echo "PASS: skopeo pushed $uuid:v1 with the project key (--dest-creds ci:bencher_run_…)"
+if push_image "$project" v1 '["/bin/busybox", "true"]' "ci:$pkey" >/dev/null 2>"$dir/denied.log"; then
+  echo "FAIL: the project key pushed to another project's repository" >&2; exit 1
+fi
+echo "PASS: the project key cannot push to another repository: $(grep -o -m1 'denied[^\]*' "$dir/denied.log" | head -c 80)"
 run() { "$bencher" run --host "$url" --key "$pkey" --project bench --adapter json \
   --job-poll-interval 1 --attempts 1 --strict --image "$@" </dev/null; }
 if out=$(run "127.0.0.1:$reg_port/$uuid:v1" 2>&1); then
@@ -159,13 +172,13 @@ else
 fi
 echo "$out" | grep -A12 '^Job status' 
 
-push_image "$uuid" fails '["/bin/busybox", "false"]' >/dev/null
+push_image "$uuid" fails '["/bin/busybox", "false"]' "ci:$pkey" >/dev/null
 if out=$(run "127.0.0.1:$reg_port/$uuid:fails" 2>&1); then
   echo "FAIL: a failing image's run exited 0" >&2; echo "$out" >&2; exit 1
 fi
 echo "PASS: a failing image's run exited non-zero: $(echo "$out" | grep -m1 'Job status')"
 
-push_image "$uuid" sleeps '["/bin/busybox", "sleep", "60"]' >/dev/null
+push_image "$uuid" sleeps '["/bin/busybox", "sleep", "60"]' "ci:$pkey" >/dev/null
 run "127.0.0.1:$reg_port/$uuid:sleeps" >"$dir/cancel.log" 2>&1 &
 cli=$!
 for _ in $(seq 100); do

@@ -489,14 +489,12 @@ pub fn list_rule(param: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests;
 
-mod jobs;
-pub use jobs::*;
-
-mod lists;
-pub use lists::*;
-mod registry;
-pub use registry::*;
-mod scope;
-pub use scope::{OciScope, OciTokenQuery, SCOPE_NAME_MAX_BYTES, SCOPES_MAX};
-
 pub mod image;
+mod jobs;
+mod lists;
+mod registry;
+mod scope;
+pub use jobs::*;
+pub use lists::*;
+pub use registry::*;
+pub use scope::{OciScope, OciTokenQuery, SCOPE_NAME_MAX_BYTES, SCOPES_MAX};
