@@ -17,9 +17,9 @@ use dropshot::{
 use runners_server::api as a;
 use runners_server::api::{Created, RunnersApi, RunnersPage, SpecsPage};
 use runners_server::auth::{self, Admin, AuthError};
-use runners_server::credential::Submitter;
 use runners_server::credential::{AdminUser, ChannelAuth, Credentials, RunnerAuth};
-use runners_server::extract::{JsonBody, PathParams, QueryParams};
+use runners_server::credential::{RegistryCredential, Submitter};
+use runners_server::extract::{JsonBody, PathParams, QueryParams, RawQuery};
 use runners_server::handlers::created;
 use runners_server::types as t;
 use runners_server::types::{
@@ -384,6 +384,8 @@ impl RunnersApi for Ceiling {
             -> HttpResponseOk<t::JsonUserKey>;
         user_key_delete(Submitter, PathParams<t::UserKeyPath>) -> dropshot::HttpResponseDeleted;
         server_config_console_get() -> HttpResponseOk<t::JsonConsole>;
+        auth_oci_token_get(RegistryCredential, RawQuery<t::OciTokenQuery>)
+            -> HttpResponseOk<t::JsonOciToken>;
     }
 }
 

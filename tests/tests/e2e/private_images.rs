@@ -32,6 +32,22 @@ async fn trusted(ttl: Duration) -> Option<(TestServer, Registry)> {
     Some((server, registry))
 }
 
+/// Project `bench`, a project key of it, an image pushed with the key as
+/// `{project uuid}:v1`, and an agent for a fallback runner: the project's
+/// UUID, the key, the digest pushed, the agent.
+async fn bench(server: &TestServer, registry: &Registry) -> (String, String, String, Agent) {
+    let admin = server.admin();
+    let mine = project(&admin, "bench").await.uuid.to_string();
+    let (key, _) = project_key(&admin, "bench", None).await;
+    let pushed = registry.push_as(&mine, "v1", &format!("ci:{key}")).await;
+    let digest = pushed.unwrap_or_else(|e| panic!("{e}\n{}", registry.log()));
+    let (_, runner, runner_key) = fallback_runner(&admin, "box").await;
+    let agent = Agent::connect(server, &runner.slug, &runner_key)
+        .await
+        .unwrap();
+    (mine, key, digest, agent)
+}
+
 /// The certificates of every registry key not retired, as
 /// `runners-server registry-config` writes them.
 async fn bundle(server: &TestServer) -> String {
@@ -148,19 +164,11 @@ async fn a_jobs_token_pulls_its_image_only_and_a_tag_is_pinned_at_submit() {
     let Some((server, registry)) = trusted(Duration::from_secs(600)).await else {
         return;
     };
-    let admin = server.admin();
-    let p = project(&admin, "bench").await;
-    let mine = p.uuid.to_string();
-    let theirs = project(&admin, "theirs").await.uuid.to_string();
-    let (key, _) = project_key(&admin, "bench", None).await;
+    let (mine, key, first, mut agent) = bench(&server, &registry).await;
+    let theirs = project(&server.admin(), "theirs").await.uuid.to_string();
     let creds = format!("ci:{key}");
-    let first = registry.push_as(&mine, "v1", &creds).await.unwrap();
     let other = registry
         .push_as(&theirs, "v1", &format!("admin:{}", server.admin_token))
-        .await
-        .unwrap();
-    let (_, runner, runner_key) = fallback_runner(&admin, "box").await;
-    let mut agent = Agent::connect(&server, &runner.slug, &runner_key)
         .await
         .unwrap();
 
@@ -210,18 +218,7 @@ async fn a_token_is_refused_after_expiry_and_once_its_rotated_key_is_retired() {
     let Some((server, mut registry)) = trusted(Duration::from_secs(1)).await else {
         return;
     };
-    let admin = server.admin();
-    let p = project(&admin, "bench").await;
-    let mine = p.uuid.to_string();
-    let (key, _) = project_key(&admin, "bench", None).await;
-    let digest = registry
-        .push_as(&mine, "v1", &format!("ci:{key}"))
-        .await
-        .unwrap();
-    let (_, runner, runner_key) = fallback_runner(&admin, "box").await;
-    let mut agent = Agent::connect(&server, &runner.slug, &runner_key)
-        .await
-        .unwrap();
+    let (mine, key, digest, mut agent) = bench(&server, &registry).await;
     let host = registry.url.trim_start_matches("http://");
     let job = || json!({"image": format!("{host}/{mine}@{digest}")});
     let ci = server.client(&key);

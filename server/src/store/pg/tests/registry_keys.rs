@@ -53,14 +53,14 @@ async fn registry_keys_match_sqlite() {
         assert_eq!(retired.len(), 2);
         assert!(retired.contains(&a.kid) && retired.contains(&first[0].kid));
         assert_eq!(lite.retire_registry_keys(&actor).await.unwrap().len(), 2);
-        assert_eq!(kids(&pg.registry_keys().await.unwrap()), [b.kid.clone()]);
-        assert_eq!(kids(&lite.registry_keys().await.unwrap()), [b.kid.clone()]);
+        assert_eq!(kids(&pg.registry_keys().await.unwrap()), [b.kid.as_str()]);
+        assert_eq!(kids(&lite.registry_keys().await.unwrap()), [b.kid.as_str()]);
 
         // A key ID is one key's.
         assert!(pg.rotate_registry_key(b.clone(), &actor).await.is_err());
         assert!(lite.rotate_registry_key(b.clone(), &actor).await.is_err());
 
-        let (lite_actions, pg_actions) = audit_actions(&lite, &db).await;
+        let (lite_actions, pg_actions) = audit_actions(&lite, db).await;
         assert_eq!(lite_actions, pg_actions);
         assert_eq!(
             pg_actions,
