@@ -1,28 +1,54 @@
 //! The request log never shows a credential, even one a client put where it
 //! does not belong (`?key=bencher_runner_…` in a URL, which dropshot logs
-//! with the request): a drain in front of the log's writer replaces every
-//! runner key and every JWT-shaped token in a record's values.
+//! with the request, or a project key as the username that Docker's clients
+//! send to the token endpoint as `?account=`): a drain in front of the
+//! log's writer replaces every runner, project and user key and every
+//! JWT-shaped token in a record's values.
 
 use std::fmt::{self, Write as _};
 
 use slog::{BorrowedKV, Drain, KV, Key, OwnedKVList, Record, RecordStatic, Serializer};
 
-/// What a runner key begins with.
-const RUNNER_KEY: &str = "bencher_runner_";
-/// What every JWT begins with (`{"` in base64url).
-const JWT: &str = "eyJ";
+/// What each credential begins with: a runner key, a project key, a user
+/// key, a JWT (`{"` in base64url).
+const CREDENTIALS: [&str; 4] = ["bencher_runner_", "bencher_run_", "bencher_user_", "eyJ"];
+
+/// Whether `text` holds a credential.
+fn has_credential(text: &str) -> bool {
+    CREDENTIALS.iter().any(|p| text.contains(p))
+}
 /// What a credential is replaced by.
 const REDACTED: &str = "[redacted]";
 
-/// `text` with each credential in it replaced, or `None` if it has none.
+/// Whether `text` needs [`redact`]: a credential, or a control character
+/// (a newline in a client's text would forge a line of the log).
+fn needs_redacting(text: &str) -> bool {
+    has_credential(text) || text.contains(char::is_control)
+}
+
+/// `text` with each credential in it replaced and each control character
+/// escaped (`\n`, `\u{1b}`), or `None` if it has neither.
 pub fn redact(text: &str) -> Option<String> {
-    if !text.contains(RUNNER_KEY) && !text.contains(JWT) {
+    if !needs_redacting(text) {
         return None;
+    }
+    if text.contains(char::is_control) {
+        let escaped: String = text
+            .chars()
+            .flat_map(|c| {
+                let escape = c.is_control().then(|| c.escape_default());
+                escape
+                    .into_iter()
+                    .flatten()
+                    .chain((!c.is_control()).then_some(c))
+            })
+            .collect();
+        return Some(redact(&escaped).unwrap_or(escaped));
     }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     loop {
-        let next = [RUNNER_KEY, JWT]
+        let next = CREDENTIALS
             .iter()
             .filter_map(|p| rest.find(p).map(|i| (i, *p)))
             .min();
@@ -56,7 +82,7 @@ impl Serializer for Detect {
         if !self.found {
             self.text.clear();
             let _ = self.text.write_fmt(*val);
-            self.found = self.text.contains(RUNNER_KEY) || self.text.contains(JWT);
+            self.found = needs_redacting(&self.text);
         }
         Ok(())
     }
@@ -139,6 +165,16 @@ mod tests {
         assert_eq!(
             redact("?token=eyJhbGciOi.eyJzdWIi.sig-_x and eyJ").as_deref(),
             Some("?token=[redacted] and [redacted]")
+        );
+        assert_eq!(
+            redact("/v0/auth/oci/token?account=bencher_run_ab12&scope=x bencher_user_Z9")
+                .as_deref(),
+            Some("/v0/auth/oci/token?account=[redacted]&scope=x [redacted]")
+        );
+        // A client's newline cannot start a line of the log.
+        assert_eq!(
+            redact("scope `x\nDec 08 WARN forged\u{1b}[31m`").as_deref(),
+            Some("scope `x\\nDec 08 WARN forged\\u{1b}[31m`")
         );
     }
 }

@@ -55,8 +55,8 @@ pub enum AuthError {
     #[error("user `{0}` is not an admin: this endpoint needs an admin API token")]
     NotAdmin(String),
     #[error(
-        "a runner key only authenticates its runner's heartbeat: \
-         this endpoint needs an admin API token"
+        "a runner key only authenticates its own runner's heartbeat and channel: this \
+         endpoint needs an API token, a user key or a project key"
     )]
     RunnerKeyOnAdminEndpoint,
     #[error(

@@ -315,6 +315,30 @@ fn no_token_appears_in_the_log_at_any_level() {
             server.call("GET", &format!("/v0/runners{query}"), &admin, None);
         }
     }
+    // A project key and a user key at the token endpoint, as Docker's
+    // clients send them: the password, and the username as `?account=`
+    // (where a confused user puts the key itself).
+    let project = Some(r#"{"name": "p", "slug": "p"}"#);
+    let (status, made) = server.call(
+        "POST",
+        "/v0/organizations/default/projects",
+        &admin,
+        project,
+    );
+    assert_eq!(status, 201, "{made}");
+    for path in ["/v0/projects/p/keys", "/v0/users/admin/keys"] {
+        let (status, made) = server.call("POST", path, &admin, Some(r#"{"name": "k"}"#));
+        assert_eq!(status, 201, "{made}");
+        let made: serde_json::Value = serde_json::from_str(&made).unwrap();
+        let key = made["key"].as_str().unwrap().to_owned();
+        let uri = format!("/v0/auth/oci/token?account={key}&scope=repository:x:pull");
+        assert_eq!(server.call("GET", &uri, &key, None).0, 200);
+        secrets.push(key);
+    }
+    // A client's newline (here in a bad scope, which the 400 and its log
+    // line repeat) cannot forge a line of the log.
+    let forged = "/v0/auth/oci/token?scope=x%0AFORGED%20WARN%20line";
+    assert_eq!(server.call("GET", forged, &admin, None).0, 400);
     assert!(server.terminate().success());
     let log = server.log.lock().unwrap().join("\n");
     assert!(
@@ -346,6 +370,8 @@ fn no_token_appears_in_the_log_at_any_level() {
             panic!("a token is in the log: {line}");
         }
     }
+    assert!(log.contains("FORGED"), "the bad scope is logged: {log}");
+    assert!(!log.lines().any(|l| l.starts_with("FORGED")), "{log}");
 }
 
 /// The permission bits of `path`.

@@ -79,10 +79,25 @@ fn registry_config_rotate_and_retire_while_the_server_runs() {
     assert!(config("http://127.0.0.1:8080").status.success());
     assert_eq!(certificates(&bundle), 2);
 
-    // Retired: the previous key's ID printed, and gone from the bundle.
+    // Retired: the previous key's ID printed, and gone from the bundle;
+    // right after the rotation, with a warning that its tokens may be in
+    // use. A second retire has nothing to retire.
     let output = run(&["key", "retire", "--registry", "--db", db_arg]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stdout(&output).trim(), first);
+    assert!(
+        stderr(&output).starts_with("warning: the newest key is"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(&["key", "retire", "--registry", "--db", db_arg]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "");
+    assert!(
+        stderr(&output).contains("no registry key to retire"),
+        "{}",
+        stderr(&output)
+    );
     assert!(config("http://127.0.0.1:8080").status.success());
     assert_eq!(certificates(&bundle), 1);
     assert_eq!(token_kid(&server), kid);
@@ -102,6 +117,34 @@ fn registry_config_rotate_and_retire_while_the_server_runs() {
         "{}",
         stderr(&output)
     );
+    // A mistyped --db is refused, never made into a database of its own.
+    let typo = server.dir.path().join("typo.db");
+    for args in [
+        vec![
+            "registry-config",
+            "--server-url",
+            "http://h",
+            "--bundle",
+            "/tmp/b.pem",
+        ],
+        vec!["key", "rotate", "--registry"],
+        vec!["key", "retire", "--registry"],
+    ] {
+        let output = run(&[&args[..], &["--db", typo.to_str().unwrap()]].concat());
+        assert_clear_failure(&output, "no database at");
+        assert!(!typo.exists());
+    }
+    // The token lifetime: whole seconds, `s` allowed, 1 to 86400.
+    for bad in ["0", "86401", "-1", "1.5", "abc"] {
+        let flag = format!("--registry-token-ttl={bad}");
+        let output = run(&["serve", &flag, "--db", db_arg]);
+        assert!(!output.status.success());
+        assert!(
+            stderr(&output).contains("--registry-token-ttl"),
+            "{bad}: {}",
+            stderr(&output)
+        );
+    }
     let output = run(&[
         "registry-config",
         "--db",

@@ -181,7 +181,7 @@ pub struct ServeArgs {
     /// Seconds a registry token lasts: a job's (pull only, the agent pulls
     /// before it runs) and the token endpoint's (Bencher's: 600).
     #[arg(long, env = "RUNNERS_REGISTRY_TOKEN_TTL", value_name = "SECONDS",
-          default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+          default_value_t = 600, value_parser = whole_seconds)]
     pub registry_token_ttl: u64,
     #[command(flatten)]
     pub db: DbArg,
@@ -273,6 +273,16 @@ pub(crate) fn console_url(value: &str) -> Result<String, String> {
     runners_server::validate::registry_url("--console-url", value)
         .map(|()| value.to_owned())
         .map_err(|e| e.rule)
+}
+
+/// Whole seconds (`600`, `600s`) from 1 to a day.
+pub(crate) fn whole_seconds(text: &str) -> Result<u64, String> {
+    let number = text.strip_suffix('s').unwrap_or(text);
+    number
+        .parse::<u64>()
+        .ok()
+        .filter(|s| (1..=86_400).contains(s))
+        .ok_or_else(|| format!("`{text}` is not a whole number of seconds from 1 to 86400"))
 }
 
 /// `--server-url`: a URL by the registry URL's rule (`http://` or

@@ -13,10 +13,27 @@ use runners_server::store::{Actor, NewRegistryKey};
 use crate::args::DbArg;
 use crate::commands::open_store;
 
+/// How long after a rotation the previous key's last tokens may still be
+/// in use with the default token lifetime (600 s) and the registry's 60 s
+/// of leeway.
+const DEFAULT_TOKENS_OUTLIVE: chrono::Duration = chrono::Duration::seconds(660);
+
+/// The server's database, which must exist: a command that made a fresh
+/// one (a mistyped `--db`) would print a bundle no server signs with.
+async fn existing_store(db: &DbArg) -> anyhow::Result<runners_server::Store> {
+    if !runners_server::store::is_postgres_url(&db.db) && !db.db.exists() {
+        anyhow::bail!(
+            "no database at {}: point --db (or RUNNERS_DB) at the server's database",
+            db.db.display()
+        );
+    }
+    open_store(&db.db).await
+}
+
 /// Writes the bundle of every registry key not retired to `bundle`, and
 /// prints the `auth` block that names it.
 pub(crate) async fn config(db: DbArg, server_url: &str, bundle: &Path) -> anyhow::Result<()> {
-    let store = open_store(&db.db).await?;
+    let store = existing_store(&db).await?;
     let keys = store.registry_keys().await?;
     let pem: String = keys.iter().map(|k| k.certificate_pem()).collect();
     std::fs::write(bundle, pem)
@@ -43,7 +60,7 @@ pub(crate) async fn config(db: DbArg, server_url: &str, bundle: &Path) -> anyhow
 
 /// `key rotate --registry`: a new registry key signs from now on.
 pub(crate) async fn rotate(db: DbArg) -> anyhow::Result<()> {
-    let store = open_store(&db.db).await?;
+    let store = existing_store(&db).await?;
     let new = NewRegistryKey::generate().context("cannot make a registry key")?;
     let kid = new.kid.clone();
     store.rotate_registry_key(new, &Actor::program()).await?;
@@ -61,8 +78,24 @@ pub(crate) async fn rotate(db: DbArg) -> anyhow::Result<()> {
 /// `key retire --registry`: every registry key but the newest leaves the
 /// bundle.
 pub(crate) async fn retire(db: DbArg) -> anyhow::Result<()> {
-    let store = open_store(&db.db).await?;
+    let store = existing_store(&db).await?;
+    let keys = store.registry_keys().await?;
+    if let Some(newest) = keys.first().filter(|_| keys.len() > 1) {
+        let age = chrono::Utc::now() - newest.created;
+        if age < DEFAULT_TOKENS_OUTLIVE {
+            say!(
+                "warning: the newest key is {} s old: tokens the previous key signed in the \
+                 last 600 s (the default token lifetime) and 60 s of leeway may still be in use, \
+                 and are refused once the registry restarts without it",
+                age.num_seconds()
+            );
+        }
+    }
     let retired = store.retire_registry_keys(&Actor::program()).await?;
+    if retired.is_empty() {
+        say!("no registry key to retire: only the newest is left; the bundle is unchanged");
+        return Ok(());
+    }
     for kid in &retired {
         out!("{kid}");
     }

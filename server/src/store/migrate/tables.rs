@@ -201,6 +201,6 @@ mod tests {
             assert_eq!(has_id, table.name != "job_releases", "{}", table.name);
             assert!(!table.identity || has_id, "{}", table.name);
         }
-        assert_eq!(super::TABLES.len(), 14);
+        assert_eq!(super::TABLES.len(), 15);
     }
 }
