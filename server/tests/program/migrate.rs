@@ -243,6 +243,7 @@ fn migrate_copies_a_registry_into_postgresql_where_keys_and_tokens_keep_working(
             "users",
             "api_tokens",
             "signing_key",
+            "registry_keys",
             "specs",
             "runners",
             "runner_specs",
@@ -258,6 +259,7 @@ fn migrate_copies_a_registry_into_postgresql_where_keys_and_tokens_keep_working(
     );
     let rows = |table: &str| copied.iter().find(|(t, _)| t == table).unwrap().1;
     assert_eq!(rows("users"), 3, "admin, ci, reader");
+    assert_eq!(rows("registry_keys"), 1, "the file's key, made at open");
     assert_eq!(rows("api_tokens"), 3);
     assert_eq!(rows("signing_key"), 1);
     assert_eq!(rows("specs"), 3);
