@@ -386,6 +386,8 @@ impl RunnersApi for Ceiling {
         server_config_console_get() -> HttpResponseOk<t::JsonConsole>;
         auth_oci_token_get(RegistryCredential, RawQuery<t::OciTokenQuery>)
             -> HttpResponseOk<t::JsonOciToken>;
+        server_live_get() -> HttpResponseOk<t::JsonServerStatus>;
+        server_ready_get() -> HttpResponseOk<t::JsonServerStatus>;
     }
 }
 

@@ -1,6 +1,5 @@
-//! The API, declared once: doc comments become the OpenAPI descriptions,
-//! function names the operation ids (Bencher's), and an operation's first
-//! argument after the context its credential (its `security`).
+//! The API, declared once (doc comments: descriptions; names: Bencher's
+//! operation ids; the first argument after the context: the credential).
 
 use dropshot::{
     HttpError, HttpResponseDeleted, HttpResponseOk, RequestContext, WebsocketChannelResult,
@@ -44,9 +43,7 @@ pub trait RunnersApi {
         body: JsonBody<JsonNewRunner>,
     ) -> Result<Created<JsonRunnerKey>, HttpError>;
 
-    /// View a runner
-    ///
-    /// View a runner on the server, by slug or UUID.
+    /// View a runner (by slug or UUID)
     #[endpoint { method = GET, path = "/v0/runners/{runner}", tags = ["runners"] }]
     async fn runner_get(
         rqctx: RequestContext<Self::Context>,
@@ -90,9 +87,7 @@ pub trait RunnersApi {
         path: PathParams<RunnerPath>,
     ) -> Result<Created<JsonRunnerKey>, HttpError>;
 
-    /// List runner specs
-    ///
-    /// List the hardware specs a runner offers, in the order they were added.
+    /// List a runner's specs (in the order added)
     #[endpoint { method = GET, path = "/v0/runners/{runner}/specs", tags = ["runners"] }]
     async fn runner_specs_get(
         rqctx: RequestContext<Self::Context>,
@@ -112,9 +107,7 @@ pub trait RunnersApi {
         body: JsonBody<JsonNewRunnerSpec>,
     ) -> Result<Created<JsonSpec>, HttpError>;
 
-    /// Remove a runner spec
-    ///
-    /// Remove a hardware spec from the specs a runner offers.
+    /// Remove a spec from the specs a runner offers
     #[endpoint { method = DELETE, path = "/v0/runners/{runner}/specs/{spec}", tags = ["runners"] }]
     async fn runner_spec_delete(
         rqctx: RequestContext<Self::Context>,
@@ -145,9 +138,7 @@ pub trait RunnersApi {
         upgraded: WebsocketConnection,
     ) -> WebsocketChannelResult;
 
-    /// List a runner's jobs
-    ///
-    /// The jobs a runner has claimed, as `GET /v0/jobs` lists them.
+    /// List the jobs a runner has claimed
     #[endpoint { method = GET, path = "/v0/runners/{runner}/jobs", tags = ["jobs"] }]
     async fn runner_jobs_get(
         rqctx: RequestContext<Self::Context>,
@@ -224,9 +215,7 @@ pub trait RunnersApi {
         body: JsonBody<JsonNewSpec>,
     ) -> Result<Created<JsonSpec>, HttpError>;
 
-    /// View a spec
-    ///
-    /// View a hardware spec, by slug or UUID.
+    /// View a spec (by slug or UUID)
     #[endpoint { method = GET, path = "/v0/specs/{spec}", tags = ["specs"] }]
     async fn spec_get(
         rqctx: RequestContext<Self::Context>,
@@ -268,8 +257,7 @@ pub trait RunnersApi {
 
     /// View server OpenAPI specification
     ///
-    /// View the OpenAPI document of the server: the same document as the
-    /// repository's `openapi.json`. No authentication needed.
+    /// The repository's `openapi.json`. No authentication needed.
     #[endpoint { method = GET, path = "/v0/server/spec", tags = ["server"] }]
     async fn server_spec_get(
         rqctx: RequestContext<Self::Context>,
@@ -277,9 +265,8 @@ pub trait RunnersApi {
 
     /// Submit a run
     ///
-    /// Bencher's `bencher run`: with `job`, queue it (its output becomes the
-    /// report once processed); without, record `results` (Bencher Metric
-    /// Format) now. Answers the report. The body may be up to 4 MiB.
+    /// Bencher's `bencher run`: queue `job` (its output becomes the report), or
+    /// record `results` (Bencher Metric Format) now. A body of 4 MiB at most.
     #[endpoint { method = POST, path = "/v0/run", tags = ["runs"],
                  request_body_max_bytes = 4194304 }]
     async fn run_post(
@@ -302,8 +289,7 @@ pub trait RunnersApi {
 
     /// Create a project
     ///
-    /// Create a project in the organization (`default`). A user's, not a
-    /// project key's.
+    /// Create a project in the organization (`default`); not a project key's.
     #[endpoint { method = POST, path = "/v0/organizations/{organization}/projects",
                  tags = ["projects"], request_body_max_bytes = 16384 }]
     async fn org_project_post(
@@ -313,9 +299,7 @@ pub trait RunnersApi {
         body: JsonBody<JsonNewProject>,
     ) -> Result<Created<JsonProject>, HttpError>;
 
-    /// List projects
-    ///
-    /// The projects (a project key sees its own only).
+    /// List projects (a project key: its own)
     #[endpoint { method = GET, path = "/v0/projects", tags = ["projects"] }]
     async fn projects_get(
         rqctx: RequestContext<Self::Context>,
@@ -341,9 +325,7 @@ pub trait RunnersApi {
         body: JsonBody<JsonUpdateProject>,
     ) -> Result<HttpResponseOk<JsonProject>, HttpError>;
 
-    /// Delete a project
-    ///
-    /// Delete a project with its keys and reports (its jobs stay).
+    /// Delete a project, its keys and reports (its jobs stay)
     #[endpoint { method = DELETE, path = "/v0/projects/{project}", tags = ["projects"] }]
     async fn project_delete(
         rqctx: RequestContext<Self::Context>,
@@ -485,6 +467,23 @@ pub trait RunnersApi {
     async fn server_config_console_get(
         rqctx: RequestContext<Self::Context>,
     ) -> Result<HttpResponseOk<JsonConsole>, HttpError>;
+
+    /// Liveness
+    ///
+    /// 200 while the process serves (Kubernetes' liveness probe). No auth.
+    #[endpoint { method = GET, path = "/v0/server/live", tags = ["server"] }]
+    async fn server_live_get(
+        rqctx: RequestContext<Self::Context>,
+    ) -> Result<HttpResponseOk<JsonServerStatus>, HttpError>;
+
+    /// Readiness
+    ///
+    /// 200 while the database answers, its writer lives and (PostgreSQL)
+    /// LISTEN is connected; else 503 saying which (for a load balancer).
+    #[endpoint { method = GET, path = "/v0/server/ready", tags = ["server"] }]
+    async fn server_ready_get(
+        rqctx: RequestContext<Self::Context>,
+    ) -> Result<HttpResponseOk<JsonServerStatus>, HttpError>;
 
     /// Get a registry token
     ///

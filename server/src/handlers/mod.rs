@@ -479,4 +479,22 @@ impl RunnersApi for RunnersImpl {
     ) -> Result<HttpResponseOk<JsonOciToken>, HttpError> {
         registry::token(rqctx.context(), who, query).await
     }
+
+    async fn server_live_get(
+        _rqctx: RequestContext<Context>,
+    ) -> Result<HttpResponseOk<JsonServerStatus>, HttpError> {
+        Ok(HttpResponseOk(JsonServerStatus {
+            status: "live".into(),
+        }))
+    }
+
+    async fn server_ready_get(
+        rqctx: RequestContext<Context>,
+    ) -> Result<HttpResponseOk<JsonServerStatus>, HttpError> {
+        let ready = rqctx.context().store.readiness().await;
+        ready.map_err(|why| crate::error::unavailable(format!("not ready: {why}")))?;
+        Ok(HttpResponseOk(JsonServerStatus {
+            status: "ready".into(),
+        }))
+    }
 }

@@ -176,6 +176,10 @@ impl Store {
     pub async fn writer_stopped(&self) {
         on!(unbounded self, EngineOps::writer_stopped());
     }
+    /// Whether it can serve now, or why not (the readiness probe).
+    pub async fn readiness(&self) -> Result<(), String> {
+        on!(unbounded self, EngineOps::readiness())
+    }
     /// Database calls so far (reads and writes), for the benchmark's count.
     pub fn calls(&self) -> u64 {
         on!(sync self, EngineOps::calls())

@@ -189,6 +189,10 @@ pub trait EngineOps {
     /// Resolves if the engine can write no more (SQLite's writer thread
     /// died); never otherwise.
     async fn writer_stopped(&self);
+    /// Whether the engine can serve: the database answers, SQLite's writer
+    /// lives, PostgreSQL's `LISTEN` (once asked for) is connected; else why
+    /// not.
+    async fn readiness(&self) -> Result<(), String>;
     /// Database calls so far (reads and writes).
     fn calls(&self) -> u64;
     /// Writes and commits so far.

@@ -274,6 +274,12 @@ pub struct JsonApiVersion {
     pub version: String,
 }
 
+/// A probe's answer: `live`, or `ready` (not ready is a 503 saying why).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct JsonServerStatus {
+    pub status: String,
+}
+
 /// The server's OpenAPI document.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]

@@ -107,3 +107,17 @@ async fn bencher_cli_style_requests_work() {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     }));
 }
+
+/// The probes: public, live and ready on a healthy server (SQLite or
+/// PostgreSQL), through the SDK.
+#[tokio::test]
+async fn live_and_ready_are_public_and_ok_on_a_healthy_server() {
+    let server = TestServer::start().await;
+    let anonymous = server.anonymous();
+    let live = anonymous.server_live_get().send().await.unwrap();
+    assert_eq!(live.status().as_u16(), 200);
+    assert_eq!(live.into_inner().status, "live");
+    let ready = anonymous.server_ready_get().send().await.unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+    assert_eq!(ready.into_inner().status, "ready");
+}

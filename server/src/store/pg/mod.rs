@@ -30,8 +30,10 @@ mod tests;
 use anyhow::{Context as _, bail};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use std::sync::atomic::Ordering::Relaxed;
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
+
 use uuid::Uuid;
 
 use super::error::{BUSY_TIMEOUT, StoreError};
@@ -65,6 +67,8 @@ pub struct PgStore {
     channel_writes: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Whether its LISTEN connection was started ([`EngineOps::listen`]).
     listening: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Whether that connection is up now (readiness).
+    listen_connected: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A transaction of the pool.
@@ -130,6 +134,7 @@ impl PgStore {
             open_channels: std::sync::Arc::default(),
             channel_writes: std::sync::Arc::default(),
             listening: std::sync::Arc::default(),
+            listen_connected: std::sync::Arc::default(),
         })
     }
 
@@ -141,6 +146,7 @@ impl PgStore {
     ///
     fn listen_forever(&self, deliver: std::sync::Arc<dyn Fn(Event) + Send + Sync>) {
         let (config, tls) = (self.config.clone(), self.tls.clone());
+        let connected = self.listen_connected.clone();
         let pool = self.pool.clone();
         // A channel opened by this process is no news to it.
         let replica = self.replica;
@@ -155,6 +161,7 @@ impl PgStore {
             let mut lost = false;
             while !pool.is_closed() {
                 if let Ok(listening) = events::listen(&config, &tls, own.clone()).await {
+                    connected.store(true, Relaxed);
                     if lost {
                         deliver(Event::Resync);
                     }
@@ -168,6 +175,7 @@ impl PgStore {
                         () = listening.closed() => {}
                         () = closed => return,
                     }
+                    connected.store(false, Relaxed);
                 }
                 lost = true;
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -306,6 +314,23 @@ impl EngineOps for PgStore {
     /// No writer thread: PostgreSQL's own processes do the writing.
     async fn writer_stopped(&self) {
         std::future::pending().await
+    }
+
+    /// A `SELECT 1` within 2 s, and `LISTEN` connected once asked for.
+    async fn readiness(&self) -> Result<(), String> {
+        if self.listening.load(Relaxed) && !self.listen_connected.load(Relaxed) {
+            return Err("its LISTEN connection to PostgreSQL is lost".into());
+        }
+        let ping = async {
+            let client = self.client().await?;
+            client.query_one("SELECT 1", &[]).await?;
+            Ok::<_, StoreError>(())
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(2), ping).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("PostgreSQL does not answer: {e}")),
+            Err(_) => Err("PostgreSQL does not answer within 2 s".into()),
+        }
     }
 
     /// Not counted on PostgreSQL.

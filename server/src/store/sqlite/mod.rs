@@ -215,6 +215,16 @@ impl EngineOps for SqliteStore {
         self.writer.stopped().await;
     }
 
+    async fn readiness(&self) -> Result<(), String> {
+        if self.writer.has_died() {
+            return Err("the database writer has stopped".into());
+        }
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+            .await
+            .map(drop)
+            .map_err(|e| format!("the database does not answer: {e}"))
+    }
+
     fn calls(&self) -> u64 {
         self.reads.load(Relaxed) + self.stats.writes.load(Relaxed)
     }

@@ -199,6 +199,11 @@ impl Writer {
         (taken < self.capacity).then_some(slot)
     }
 
+    /// Whether the writer thread has died ([`Writer::stopped`]).
+    pub(super) fn has_died(&self) -> bool {
+        *self.died.borrow()
+    }
+
     /// Resolves once the writer thread has died (a panic outside any job):
     /// from then on every write fails, so the process should exit.
     pub(super) async fn stopped(&self) {

@@ -72,3 +72,56 @@ async fn a_frozen_or_down_database_is_unavailable_and_then_recovers() {
     )
     .await;
 }
+
+/// The readiness probe: 200 while PostgreSQL answers and LISTEN is
+/// connected; 503 saying why while the database is cut; 200 again once it
+/// is back, without a restart. Liveness stays 200 throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_database_makes_the_server_not_ready_until_it_is_back() {
+    on_db(
+        "a_cut_database_makes_the_server_not_ready_until_it_is_back",
+        async |db| {
+            let (relay, url) = Relay::before(db).await;
+            let config = crate::Config {
+                submit: crate::server::Submit::default(),
+                bind: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                db: std::path::PathBuf::from(&url),
+                log_level: crate::LogLevel::Critical,
+                tls: None,
+            };
+            let server = crate::Server::start_with(&config, &crate::Limits::default())
+                .await
+                .unwrap();
+            let probe = async |path: &str| {
+                let answer = reqwest::get(format!("{}/v0/server/{path}", server.url()));
+                let answer = answer.await.unwrap();
+                let status = answer.status().as_u16();
+                (status, answer.text().await.unwrap())
+            };
+            let until = async |status: u16| {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                loop {
+                    let got = probe("ready").await;
+                    if got.0 == status || std::time::Instant::now() > deadline {
+                        return got;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            };
+            assert_eq!(until(200).await.0, 200);
+            relay.set(CUT);
+            let (status, body) = until(503).await;
+            assert_eq!(status, 503, "{body}");
+            assert!(
+                body.contains("not ready") && body.contains("PostgreSQL"),
+                "{body}"
+            );
+            assert_eq!(probe("live").await.0, 200, "alive while not ready");
+            relay.set(FLOWING);
+            let (status, body) = until(200).await;
+            assert_eq!(status, 200, "ready again: {body}");
+            server.close().await.unwrap();
+        },
+    )
+    .await;
+}

@@ -361,6 +361,7 @@ async fn a_dead_writer_is_told_and_every_write_after_it_fails() {
     let watcher = tokio::spawn(async move { stopped.writer_stopped().await });
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert!(!watcher.is_finished(), "a live writer is not reported dead");
+    assert_eq!(store.readiness().await, Ok(()));
     store.sqlite().unwrap().kill_writer();
     tokio::time::timeout(std::time::Duration::from_secs(5), watcher)
         .await
@@ -376,8 +377,10 @@ async fn a_dead_writer_is_told_and_every_write_after_it_fails() {
         matches!(after, Err(StoreError::WriterStopped)),
         "a write after the writer died: {after:?}"
     );
-    // Reads still work: it is for the process to exit.
+    // Reads still work: it is for the process to exit. Not ready.
     assert_eq!(total(&store, true, None).await, 1);
+    let ready = store.readiness().await;
+    assert!(ready.unwrap_err().contains("writer has stopped"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
