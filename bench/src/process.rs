@@ -37,6 +37,7 @@ pub(crate) fn serve(db: &Path) -> anyhow::Result<()> {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             db: db.to_owned(),
             log_level: LogLevel::Info,
+            log_format: Default::default(),
             tls: None,
         };
         let server = Server::start(&config).await?;

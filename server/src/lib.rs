@@ -38,7 +38,7 @@ pub mod validate;
 pub mod views;
 
 pub use acceptor::Limits;
-pub use server::{Config, Server};
+pub use server::{Config, LogFormat, Server};
 /// Levels of the request log.
 pub use slog::Level as LogLevel;
 pub use store::Store;

@@ -106,12 +106,52 @@ pub async fn bootstrap_admin(store: &Store) -> Result<Option<String>, StoreError
     Ok(Some(token))
 }
 
-/// The request log: one line a record on stderr, each written whole and
-/// before the call that logs it returns, so that it never runs into the lines
-/// the program prints (the admin token, where it listens). A record that
-/// cannot be written is dropped.
-fn logger(level: slog::Level) -> slog::Logger {
-    request_log(level, std::io::stderr())
+/// The log's format on stderr (`--log-format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One line of text a record (slog-term).
+    #[default]
+    Text,
+    /// One bunyan JSON object a line (as Oxide's services log).
+    Json,
+}
+
+/// The log: one line a record on stderr, each written whole and before the
+/// call that logs it returns, so that it never runs into the lines the
+/// program prints (the admin token, where it listens). A record that cannot
+/// be written is dropped. Every record passes [`crate::redact`] first.
+pub fn logger(level: slog::Level, format: LogFormat) -> slog::Logger {
+    match format {
+        LogFormat::Text => request_log(level, std::io::stderr()),
+        LogFormat::Json => {
+            // Each line written whole (slog-json writes a record in pieces).
+            let stderr = std::io::LineWriter::new(std::io::stderr());
+            let json = slog_bunyan::with_name("runners-server", stderr).build();
+            let drain = crate::redact::Redact(std::sync::Mutex::new(json))
+                .filter_level(level)
+                .ignore_res();
+            slog::Logger::root(drain, slog::o!())
+        }
+    }
+}
+
+/// Hands the `log` crate's records (rustls, tokio-postgres, deadpool,
+/// reqwest) to `log` at `level` and above: the most recently started
+/// server's log, for the rest of the process.
+fn bridge_log_crate(log: &slog::Logger, level: slog::Level) {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    slog_scope::set_global_logger(log.clone()).cancel_reset();
+    INSTALLED.call_once(|| {
+        let _ = slog_stdlog::init_with_level(log::Level::Trace);
+    });
+    let max = match level {
+        slog::Level::Critical | slog::Level::Error => log::LevelFilter::Error,
+        slog::Level::Warning => log::LevelFilter::Warn,
+        slog::Level::Info => log::LevelFilter::Info,
+        slog::Level::Debug => log::LevelFilter::Debug,
+        slog::Level::Trace => log::LevelFilter::Trace,
+    };
+    log::set_max_level(max);
 }
 
 /// The request log's format and locking, written to `out` (the benchmark's
@@ -157,6 +197,8 @@ pub struct Config {
     pub db: PathBuf,
     /// The least severe level of the request log on stderr.
     pub log_level: slog::Level,
+    /// The log's format.
+    pub log_format: LogFormat,
     /// Serve HTTPS with this certificate chain and private key (PEM files),
     /// instead of HTTP.
     pub tls: Option<Tls>,
@@ -284,7 +326,8 @@ impl Server {
         let store = Store::open_db(&db, queue).await?;
         let secret = store.signing_secret().await?;
         let spec = JsonOpenApi(serde_json::from_str(&openapi_document())?);
-        let log = logger(config.log_level);
+        let log = logger(config.log_level, config.log_format);
+        bridge_log_crate(&log, config.log_level);
         for file in store.tightened() {
             slog::warn!(
                 log,

@@ -66,6 +66,7 @@ fn config(db: PathBuf, tls: Option<Tls>, submit: &Submit) -> Config {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         db,
         log_level: LogLevel::Warning,
+        log_format: Default::default(),
         tls,
     }
 }

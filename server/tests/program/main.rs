@@ -10,6 +10,7 @@ mod disk;
 mod files;
 mod flood;
 mod jobs;
+mod logs;
 mod migrate;
 mod net;
 mod network;

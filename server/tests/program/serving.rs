@@ -80,6 +80,15 @@ impl Serving {
         Self::launch_with(dir, level, Vec::new())
     }
 
+    /// [`Serving::launch`] with these environment variables too.
+    pub(crate) fn launch_env(
+        dir: TempDir,
+        level: &'static str,
+        env: Vec<(&'static str, String)>,
+    ) -> Self {
+        Self::launch_with(dir, level, env)
+    }
+
     /// [`Serving::start`] with these environment variables (restarts keep
     /// them).
     pub(crate) fn start_with_env(env: Vec<(&'static str, String)>) -> Self {
@@ -242,7 +251,7 @@ pub(crate) fn await_listening(child: &mut Child, after: Option<Log>) -> (String,
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in lines.by_ref().map_while(Result::ok) {
-            let listening = line.starts_with(LISTENING);
+            let listening = listening_url(&line).is_some();
             let _ = tx.send(line);
             if listening {
                 break;
@@ -259,12 +268,23 @@ pub(crate) fn await_listening(child: &mut Child, after: Option<Log>) -> (String,
         let line = rx
             .recv_timeout(Duration::from_secs(30))
             .unwrap_or_else(|e| panic!("no `{LISTENING}` line ({e}) after {banner:?}"));
-        if let Some(rest) = line.strip_prefix(LISTENING) {
-            break rest.split(' ').next().unwrap().to_owned();
+        if let Some(url) = listening_url(&line) {
+            break url;
         }
         banner.push(line);
     };
     (url, banner)
+}
+
+/// The URL of the line saying where the server listens: text
+/// (`runners-server listening on URL …`) or, with `--log-format json`, the
+/// bunyan record `listening` with its `url`.
+fn listening_url(line: &str) -> Option<String> {
+    if let Some(rest) = line.strip_prefix(LISTENING) {
+        return rest.split(' ').next().map(str::to_owned);
+    }
+    let record: serde_json::Value = serde_json::from_str(line).ok()?;
+    (record["msg"] == "listening").then(|| record["url"].as_str().map(str::to_owned))?
 }
 
 impl Drop for Serving {

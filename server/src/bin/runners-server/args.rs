@@ -108,6 +108,10 @@ pub struct ServeArgs {
     /// logs a token or an Authorization header.
     #[arg(long, env = "RUNNERS_LOG_LEVEL", value_enum, default_value_t = Level::Info)]
     pub log_level: Level,
+    /// The log's format on stderr: `text` (one line a record) or `json`
+    /// (bunyan: one JSON object a line, as Oxide's services log).
+    #[arg(long, env = "RUNNERS_LOG_FORMAT", value_enum, default_value_t = Format::Text)]
+    pub log_format: Format,
     /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
     #[arg(
         long,
@@ -209,6 +213,22 @@ impl std::str::FromStr for Seconds {
             .filter(|d| (Duration::from_millis(1)..=Duration::from_secs(86_400)).contains(d))
             .map(Seconds)
             .ok_or_else(|| format!("`{text}` is not a number of seconds from 0.001 to 86400"))
+    }
+}
+
+/// Log formats.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+impl From<Format> for runners_server::LogFormat {
+    fn from(format: Format) -> Self {
+        match format {
+            Format::Text => Self::Text,
+            Format::Json => Self::Json,
+        }
     }
 }
 

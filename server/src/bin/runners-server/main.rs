@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 use runners_server::server::Tls;
-use runners_server::{Config, Limits, Server};
+use runners_server::{Config, Limits, LogFormat, Server};
 
 /// Prints to stderr, ignoring a failure (a closed pipe must not panic the
 /// program, as `eprintln!` would).
@@ -80,6 +80,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             bind: args.bind,
             db: args.db.db,
             log_level: args.log_level.into(),
+            log_format: args.log_format.into(),
             tls: args
                 .tls_cert
                 .zip(args.tls_key)
@@ -100,29 +101,49 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // One server per SQLite file, for as long as this one lives.
         let _lock = runners_server::store::sqlite::files::lock(&config.db)?;
         let mut server = Server::start_with(&config, &limits).await?;
+        let json = config.log_format == LogFormat::Json;
+        let log = json.then(|| runners_server::server::logger(config.log_level, config.log_format));
         if let Some(token) = &server.bootstrap_token {
-            print_bootstrap_token(token);
+            print_bootstrap_token(token, json);
         }
-        say!(
-            "runners-server listening on {} with database {}",
-            server.url(),
-            runners_server::store::db_shown(&config.db)
-        );
+        let db = runners_server::store::db_shown(&config.db);
+        match &log {
+            Some(log) => slog::info!(log, "listening"; "url" => server.url(), "db" => db),
+            None => say!(
+                "runners-server listening on {} with database {db}",
+                server.url()
+            ),
+        }
         // Serve until told to stop, or until serving has failed: then exit
         // with an error rather than live on without listening.
         tokio::select! {
             signal = shutdown_signal() => signal?,
             failure = server.failed() => return Err(failure.context("cannot serve any more")),
         }
-        say!(
-            "shutting down: finishing in-flight requests (at most {} s)",
-            limits.shutdown_timeout.as_secs_f64()
-        );
+        let wait = limits.shutdown_timeout.as_secs_f64();
+        match &log {
+            Some(log) => slog::info!(log, "shutting down"; "shutdown_timeout_s" => wait),
+            None => say!("shutting down: finishing in-flight requests (at most {wait} s)"),
+        }
         server.close().await
     })
 }
 
-fn print_bootstrap_token(token: &str) {
+/// The first start's admin token, shown this once on stderr: a banner, or
+/// with `--log-format json` one bunyan line of its own (written around the
+/// log's redaction, which would hide the token).
+fn print_bootstrap_token(token: &str, json: bool) {
+    if json {
+        let line = serde_json::json!({
+            "v": 0, "level": 30, "name": "runners-server", "pid": std::process::id(),
+            "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "msg": "first start: created the admin user `admin`; its API token is shown this \
+                    once and stored nowhere",
+            "admin_token": token,
+        });
+        say!("{line}");
+        return;
+    }
     let rule = "=".repeat(72);
     say!(
         "{rule}\nFirst start: created the admin user `admin`. Its API token is shown\n\

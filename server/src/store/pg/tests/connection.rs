@@ -87,6 +87,7 @@ async fn a_cut_database_makes_the_server_not_ready_until_it_is_back() {
                 bind: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
                 db: std::path::PathBuf::from(&url),
                 log_level: crate::LogLevel::Critical,
+                log_format: Default::default(),
                 tls: None,
             };
             let server = crate::Server::start_with(&config, &crate::Limits::default())
