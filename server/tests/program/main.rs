@@ -5,6 +5,7 @@
 
 mod busy;
 mod compat;
+mod config;
 mod crash;
 mod disk;
 mod files;
@@ -18,6 +19,7 @@ mod races;
 mod registry;
 mod replicas;
 mod resumed;
+mod service;
 mod serving;
 
 use std::process::Command;

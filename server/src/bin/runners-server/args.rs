@@ -28,6 +28,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API (the default).
     Serve(Box<ServeArgs>),
+    /// Print serve's settings in effect (the --config file, the environment and the flags over the defaults) as a TOML file that --config takes; a PostgreSQL password hidden.
+    Config(Box<ServeArgs>),
     /// Manage API tokens (works while the server runs).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -189,6 +191,11 @@ pub struct ServeArgs {
     pub registry_token_ttl: u64,
     #[command(flatten)]
     pub db: DbArg,
+    /// A TOML file of these settings, one key a flag (`registry_url =
+    /// "http://…"`); flags and the environment override it
+    /// (`runners-server config` prints every key).
+    #[arg(long, env = "RUNNERS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// A duration given in seconds (`2`, `0.5`, `30s`), from 0.001 s to one day.

@@ -5,7 +5,6 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::Parser as _;
 use runners_server::server::Tls;
 use runners_server::{Config, Limits, LogFormat, Server};
 
@@ -27,16 +26,24 @@ macro_rules! out {
 
 mod args;
 mod commands;
+mod config;
 mod registry;
 
-use args::{Cli, Command, KeyCommand, ServeArgs};
+use args::{Command, KeyCommand, ServeArgs};
 use commands::*;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let (cli, matches) = match config::parse() {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            say!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
         None => serve(cli.serve),
         Some(Command::Serve(args)) => serve(*args),
+        Some(Command::Config(_)) => config::print(&matches),
         Some(Command::Token(command)) => offline(token_command(command)),
         Some(Command::Key(KeyCommand::Rotate {
             registry: false,
@@ -114,12 +121,23 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 server.url()
             ),
         }
+        // Ready for systemd (Type=notify): the listener is up. Without
+        // NOTIFY_SOCKET this does nothing.
+        let status = format!("listening on {}", server.url());
+        let ready = [
+            sd_notify::NotifyState::Ready,
+            sd_notify::NotifyState::Status(&status),
+        ];
+        if let Err(e) = sd_notify::notify(&ready) {
+            say!("cannot tell systemd that the server is ready: {e}");
+        }
         // Serve until told to stop, or until serving has failed: then exit
         // with an error rather than live on without listening.
         tokio::select! {
             signal = shutdown_signal() => signal?,
             failure = server.failed() => return Err(failure.context("cannot serve any more")),
         }
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         let wait = limits.shutdown_timeout.as_secs_f64();
         match &log {
             Some(log) => slog::info!(log, "shutting down"; "shutdown_timeout_s" => wait),
