@@ -38,6 +38,7 @@ pub(crate) fn serve(db: &Path) -> anyhow::Result<()> {
             db: db.to_owned(),
             log_level: LogLevel::Info,
             log_format: Default::default(),
+            metrics_listen: None,
             tls: None,
         };
         let server = Server::start(&config).await?;

@@ -15,6 +15,7 @@ use crate::auth::{self, AuthError, DEFAULT_API_TOKEN_TTL_DAYS, RunnerKey};
 use crate::credential::Credentials;
 use crate::dispatch::Hub;
 pub use crate::handlers::RunnersImpl;
+use crate::metrics::Metrics;
 use crate::store::{self, Actor, Store, StoreError};
 use crate::types::JsonOpenApi;
 use crate::validate::Ref;
@@ -135,6 +136,17 @@ pub fn logger(level: slog::Level, format: LogFormat) -> slog::Logger {
     }
 }
 
+/// [`logger`], whose every record (whatever its level) passes `metrics`
+/// first: dropshot's record of each answered request is counted.
+fn metered_logger(level: slog::Level, format: LogFormat, metrics: &Arc<Metrics>) -> slog::Logger {
+    let inner = logger(level, format);
+    let drain = crate::metrics::drain::Metered {
+        inner,
+        metrics: std::panic::AssertUnwindSafe(Arc::clone(metrics)),
+    };
+    slog::Logger::root(drain.ignore_res(), slog::o!())
+}
+
 /// Hands the `log` crate's records (rustls, tokio-postgres, deadpool,
 /// reqwest) to `log` at `level` and above: the most recently started
 /// server's log, for the rest of the process.
@@ -199,6 +211,9 @@ pub struct Config {
     pub log_level: slog::Level,
     /// The log's format.
     pub log_format: LogFormat,
+    /// Where to serve the Prometheus metrics (`--metrics-listen`; none:
+    /// nowhere).
+    pub metrics_listen: Option<SocketAddr>,
     /// Serve HTTPS with this certificate chain and private key (PEM files),
     /// instead of HTTP.
     pub tls: Option<Tls>,
@@ -299,6 +314,8 @@ fn loose_key(path: &std::path::Path) -> Option<String> {
 pub struct Server {
     http: HttpServer<Context>,
     acceptor: Acceptor,
+    /// The metrics' listener (`--metrics-listen`).
+    metrics: Option<HttpServer<crate::metrics::serve::Scrape>>,
     shutdown_timeout: std::time::Duration,
     /// The API token of the `admin` user created on this start, if the
     /// database had no admin yet. Shown once, stored nowhere.
@@ -326,7 +343,8 @@ impl Server {
         let store = Store::open_db(&db, queue).await?;
         let secret = store.signing_secret().await?;
         let spec = JsonOpenApi(serde_json::from_str(&openapi_document())?);
-        let log = logger(config.log_level, config.log_format);
+        let metrics = Metrics::new(&spec.0);
+        let log = metered_logger(config.log_level, config.log_format, &metrics);
         bridge_log_crate(&log, config.log_level);
         for file in store.tightened() {
             slog::warn!(
@@ -385,6 +403,7 @@ impl Server {
                     config.submit.registry_token_ttl,
                 )),
                 log: log.clone(),
+                metrics: Arc::clone(&metrics),
             }),
             submit: config.submit.clone(),
             own_url: format!(
@@ -412,9 +431,26 @@ impl Server {
             "accepting at most {max_connections} connections at once";
             "open_file_limit" => files,
         );
+        // Its own listener, never the API's port.
+        let metrics = match config.metrics_listen {
+            Some(addr) => {
+                let scrape = crate::metrics::serve::Scrape {
+                    metrics,
+                    store: store.clone(),
+                    hub: Arc::clone(&hub),
+                };
+                Some(crate::metrics::serve::start(
+                    addr,
+                    scrape,
+                    &dropshot_log(&log),
+                )?)
+            }
+            None => None,
+        };
         let server = Self {
             http,
             acceptor,
+            metrics,
             shutdown_timeout: limits.shutdown_timeout,
             bootstrap_token: None,
             tls: config.tls.is_some(),
@@ -431,6 +467,12 @@ impl Server {
                 Err(anyhow::Error::new(e).context("cannot create the admin user"))
             }
         }
+    }
+
+    /// The metrics' URL (`http://ADDR/metrics`), if they are served.
+    pub fn metrics_url(&self) -> Option<String> {
+        let server = self.metrics.as_ref()?;
+        Some(format!("http://{}/metrics", server.local_addr()))
     }
 
     /// The address the server listens on (the acceptor's).
@@ -482,6 +524,9 @@ impl Server {
     /// the database.
     pub async fn close(mut self) -> anyhow::Result<()> {
         self.acceptor.stop_accepting().await;
+        if let Some(metrics) = self.metrics.take() {
+            let _ = metrics.close().await;
+        }
         // Runner channels close first ("server shutting down"): their jobs
         // stay claimed or running, for the runners to report after a
         // restart, under the timeout rules.

@@ -67,6 +67,7 @@ fn config(db: PathBuf, tls: Option<Tls>, submit: &Submit) -> Config {
         db,
         log_level: LogLevel::Warning,
         log_format: Default::default(),
+        metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         tls,
     }
 }
@@ -156,6 +157,12 @@ impl TestServer {
         self.tls
             .as_ref()
             .map(|(tls, pem)| (pem.as_slice(), tls.cert.as_path()))
+    }
+
+    /// Its metrics' URL (every test server serves them on a port of its own).
+    pub fn metrics_url(&self) -> String {
+        let server = self.server.as_ref().expect("running");
+        server.metrics_url().expect("test servers serve metrics")
     }
 
     /// The database file (on PostgreSQL: its URL).

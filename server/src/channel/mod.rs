@@ -73,6 +73,7 @@ pub struct Channel {
     pub hub: Arc<Hub>,
     pub oci: Arc<OciTokens>,
     pub log: slog::Logger,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Why a channel ends.

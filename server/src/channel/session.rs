@@ -343,6 +343,8 @@ impl Session<'_> {
             put_back(self.ch, claimed.id, self.key.runner().id).await;
             return Err(end);
         }
+        let queued = chrono::Utc::now() - claimed.job.created;
+        self.ch.metrics.dispatched(queued.as_seconds_f64().max(0.0));
         self.job = Some(claimed);
         Ok(())
     }

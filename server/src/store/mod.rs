@@ -176,6 +176,10 @@ impl Store {
     pub async fn writer_stopped(&self) {
         on!(unbounded self, EngineOps::writer_stopped());
     }
+    /// The registry's counts for the metrics.
+    pub async fn gauges(&self) -> Result<model::gauges::Gauges, StoreError> {
+        on!(unbounded self, EngineOps::gauges())
+    }
     /// Whether it can serve now, or why not (the readiness probe).
     pub async fn readiness(&self) -> Result<(), String> {
         on!(unbounded self, EngineOps::readiness())

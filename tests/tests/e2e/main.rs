@@ -13,6 +13,7 @@ mod job_lists;
 mod jobs;
 mod listing;
 mod malformed;
+mod metrics;
 mod private_images;
 mod replicas;
 mod requeue;

@@ -165,6 +165,10 @@ pub struct ServeArgs {
           default_value_t = runners_server::store::WRITE_QUEUE_DEFAULT as u64,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub write_queue: u64,
+    /// Serve Prometheus metrics at http://ADDR/metrics (a listener of its
+    /// own, never the API's port; off by default).
+    #[arg(long, env = "RUNNERS_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
     /// The OCI registry a run's job is pulled from (`http://` or
     /// `https://`), as Bencher fills `config.registry`; a run's image must
     /// be on its host. Without it, runs with a job are refused.

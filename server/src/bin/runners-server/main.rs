@@ -88,6 +88,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             db: args.db.db,
             log_level: args.log_level.into(),
             log_format: args.log_format.into(),
+            metrics_listen: args.metrics_listen,
             tls: args
                 .tls_cert
                 .zip(args.tls_key)
@@ -115,11 +116,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         let db = runners_server::store::db_shown(&config.db);
         match &log {
-            Some(log) => slog::info!(log, "listening"; "url" => server.url(), "db" => db),
+            Some(log) => slog::info!(log, "listening"; "url" => server.url(), "db" => db,
+                                     "metrics" => server.metrics_url()),
             None => say!(
                 "runners-server listening on {} with database {db}",
                 server.url()
             ),
+        }
+        if let (Some(url), None) = (server.metrics_url(), &log) {
+            say!("metrics at {url}");
         }
         // Ready for systemd (Type=notify): the listener is up. Without
         // NOTIFY_SOCKET this does nothing.

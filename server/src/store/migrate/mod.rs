@@ -39,8 +39,8 @@ mod tables;
 /// update [`TABLES`] (and this) before its files can be copied. Version 10
 /// adds `job_releases` (copied when the file has it); version 11 the
 /// submitter side's tables and two columns of `jobs`; version 12
-/// `registry_keys`.
-const SQLITE_VERSIONS: std::ops::RangeInclusive<i64> = 7..=12;
+/// `registry_keys`; version 13 an index only.
+const SQLITE_VERSIONS: std::ops::RangeInclusive<i64> = 7..=13;
 
 /// Rows handed from the SQLite reader to the copy at a time.
 const BATCH: usize = 1024;

@@ -16,6 +16,7 @@ use crate::validate::{Bytes, Cpu, Ref, ResourceName, Slug};
 
 mod enums;
 pub mod events;
+pub mod gauges;
 mod item;
 mod principal;
 mod project;

@@ -322,6 +322,11 @@ CREATE TABLE registry_keys (
 );
 "#;
 
+/// Version 13: the online runners, indexed (SQLite's version 13).
+const V13: &str = r#"
+CREATE INDEX runners_online ON runners (id) WHERE channel IS NOT NULL AND archived IS NULL;
+"#;
+
 /// The migrations, by the SQLite version each brings the schema to, in
 /// order. The first is the baseline: a database at version 0 gets it whole.
 pub const MIGRATIONS: &[(i32, &str)] = &[
@@ -331,6 +336,7 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
     (10, V10),
     (11, V11),
     (12, V12),
+    (13, V13),
 ];
 
 /// The version this server's schema is at.

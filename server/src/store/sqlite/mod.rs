@@ -215,6 +215,38 @@ impl EngineOps for SqliteStore {
         self.writer.stopped().await;
     }
 
+    async fn gauges(&self) -> Result<crate::store::model::gauges::Gauges, StoreError> {
+        use crate::store::model::gauges::{self as g, Gauges};
+        self.read(|c| {
+            let one = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0));
+            let count = |n: i64| u64::try_from(n).unwrap_or(0);
+            let active = one("SELECT active FROM runner_counts WHERE id = 1")?;
+            let online = one(g::ONLINE)?;
+            let busy: (i64, i64) = c.query_row(g::BUSY, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let mut jobs = vec![("pending", count(one(g::PENDING)?))];
+            let mut stmt = c.prepare_cached(g::ACTIVE)?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                if let Some(status) = g::active_status(&r.get::<_, String>(0)?) {
+                    jobs.push((status, count(r.get(1)?)));
+                }
+            }
+            let mut stmt = c.prepare_cached(g::PENDING_BY_SPEC)?;
+            let by_spec = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, count(r.get(1)?))))?
+                .collect::<Result<_, _>>()?;
+            let busy = (count(busy.0), count(busy.1));
+            Ok(Gauges::from_counts(
+                count(active),
+                count(online),
+                busy,
+                jobs,
+                by_spec,
+            ))
+        })
+        .await
+    }
+
     async fn readiness(&self) -> Result<(), String> {
         if self.writer.has_died() {
             return Err("the database writer has stopped".into());

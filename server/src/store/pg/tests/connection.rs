@@ -88,6 +88,7 @@ async fn a_cut_database_makes_the_server_not_ready_until_it_is_back() {
                 db: std::path::PathBuf::from(&url),
                 log_level: crate::LogLevel::Critical,
                 log_format: Default::default(),
+                metrics_listen: None,
                 tls: None,
             };
             let server = crate::Server::start_with(&config, &crate::Limits::default())

@@ -156,7 +156,7 @@ INSERT INTO audit (time, action, target_uuid, changes)
                 "SELECT version FROM runners_schema ORDER BY version",
             )
             .await;
-            assert_eq!(versions, [7, 8, 9, 10, 11, 12]);
+            assert_eq!(versions, [7, 8, 9, 10, 11, 12, 13]);
             assert_eq!(v10_rows(&client).await, before, "every row kept as it was");
             let added: Vec<i64> = column(
                 &client,

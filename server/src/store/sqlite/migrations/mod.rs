@@ -366,8 +366,14 @@ CREATE TABLE registry_keys (
 ) STRICT;
 "#;
 
+/// Version 13: the online runners (channel open, not archived), indexed by
+/// themselves, so that the metrics count them without a scan.
+const SCHEMA_V13: &str = r#"
+CREATE INDEX runners_online ON runners (id) WHERE channel IS NOT NULL AND archived IS NULL;
+"#;
+
 /// The schema's migrations, in order: version N is the first N applied.
-pub(crate) static MIGRATIONS: LazyLock<[&str; 12]> = LazyLock::new(|| {
+pub(crate) static MIGRATIONS: LazyLock<[&str; 13]> = LazyLock::new(|| {
     [
         SCHEMA_V1,
         SCHEMA_V2,
@@ -381,5 +387,6 @@ pub(crate) static MIGRATIONS: LazyLock<[&str; 12]> = LazyLock::new(|| {
         SCHEMA_V10,
         SCHEMA_V11.as_str(),
         SCHEMA_V12,
+        SCHEMA_V13,
     ]
 });

@@ -1,0 +1,61 @@
+//! What the metrics read of the whole registry at each scrape: counts
+//! that indexes answer without a scan (runners by status, the jobs not
+//! ended by status, the pending jobs of each spec).
+
+/// The registry's counts, the same on every replica.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// Runners not archived: `offline`, `idle`, `busy`.
+    pub runners: Vec<(&'static str, u64)>,
+    /// Jobs `pending`, `claimed`, `running` (ended jobs are not counted:
+    /// they only grow, and counting them would scan the table).
+    pub jobs: Vec<(&'static str, u64)>,
+    /// The pending jobs of each spec that has some, by the spec's slug.
+    pub pending_by_spec: Vec<(String, u64)>,
+}
+
+impl Gauges {
+    /// The counts from what the indexes give: runners not archived,
+    /// those with a channel open, those with a job claimed or running, and
+    /// how many of those have a channel open.
+    pub fn from_counts(
+        active: u64,
+        online: u64,
+        (busy, busy_online): (u64, u64),
+        jobs: Vec<(&'static str, u64)>,
+        pending_by_spec: Vec<(String, u64)>,
+    ) -> Self {
+        let idle = online.saturating_sub(busy_online);
+        let offline = active.saturating_sub(idle).saturating_sub(busy);
+        Self {
+            runners: vec![("offline", offline), ("idle", idle), ("busy", busy)],
+            jobs,
+            pending_by_spec,
+        }
+    }
+}
+
+/// The counts each engine runs (the runners' total is each engine's own
+/// counts table): runners with a channel open (`runners_online`), with a
+/// job claimed or running and of those with a channel (`jobs_busy`), the
+/// jobs not ended (`jobs_pending`, `jobs_active`), pending by spec.
+pub const ONLINE: &str =
+    "SELECT count(*) FROM runners WHERE channel IS NOT NULL AND archived IS NULL";
+pub const BUSY: &str = "SELECT count(DISTINCT j.runner_id), \
+     count(DISTINCT CASE WHEN r.channel IS NOT NULL THEN j.runner_id END) \
+     FROM jobs j JOIN runners r ON r.id = j.runner_id \
+     WHERE j.status IN ('claimed', 'running') AND r.archived IS NULL";
+pub const PENDING: &str = "SELECT count(*) FROM jobs WHERE status = 'pending'";
+pub const ACTIVE: &str = "SELECT status, count(*) FROM jobs \
+     WHERE status IN ('claimed', 'running') GROUP BY status";
+pub const PENDING_BY_SPEC: &str = "SELECT s.slug, count(*) FROM jobs j \
+     JOIN specs s ON s.id = j.spec_id WHERE j.status = 'pending' GROUP BY s.slug ORDER BY s.slug";
+
+/// `claimed` or `running` as the store's own text.
+pub fn active_status(text: &str) -> Option<&'static str> {
+    match text {
+        "claimed" => Some("claimed"),
+        "running" => Some("running"),
+        _ => None,
+    }
+}
