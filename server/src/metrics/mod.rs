@@ -23,6 +23,7 @@ use prometheus_client::registry::Registry;
 use crate::store::Store;
 
 pub mod drain;
+mod engine;
 mod routes;
 pub mod serve;
 
@@ -77,6 +78,7 @@ pub struct Metrics {
     runners: Family<StatusLabels, Gauge>,
     jobs: Family<StatusLabels, Gauge>,
     pending: Family<SpecLabels, Gauge>,
+    engine: engine::EngineMetrics,
 }
 
 impl Metrics {
@@ -126,6 +128,7 @@ impl Metrics {
             "Pending jobs of each spec that has some (the whole registry: aggregate with max)",
             pending.clone(),
         );
+        let engine = engine::EngineMetrics::register(&mut registry);
         let version = env!("CARGO_PKG_VERSION").to_owned();
         registry.register(
             "build",
@@ -142,6 +145,7 @@ impl Metrics {
             runners,
             jobs,
             pending,
+            engine,
         })
     }
 
@@ -181,6 +185,7 @@ impl Metrics {
         }
         self.open_channels
             .set(i64::try_from(open_channels).unwrap_or(i64::MAX));
+        self.engine.update(&store.engine_stats());
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .map_err(|e| e.to_string())?;

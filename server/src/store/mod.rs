@@ -176,9 +176,13 @@ impl Store {
     pub async fn writer_stopped(&self) {
         on!(unbounded self, EngineOps::writer_stopped());
     }
+    /// The engine's own counts for the metrics.
+    pub fn engine_stats(&self) -> model::gauges::EngineStats {
+        on!(sync self, EngineOps::stats())
+    }
     /// The registry's counts for the metrics.
     pub async fn gauges(&self) -> Result<model::gauges::Gauges, StoreError> {
-        on!(unbounded self, EngineOps::gauges())
+        on!(self, EngineOps::gauges())
     }
     /// Whether it can serve now, or why not (the readiness probe).
     pub async fn readiness(&self) -> Result<(), String> {

@@ -193,6 +193,8 @@ pub trait EngineOps {
     /// lives, PostgreSQL's `LISTEN` (once asked for) is connected; else why
     /// not.
     async fn readiness(&self) -> Result<(), String>;
+    /// The engine's own counts for the metrics (no database call).
+    fn stats(&self) -> super::model::gauges::EngineStats;
     /// The registry's counts for the metrics, from indexes only.
     async fn gauges(&self) -> Result<super::model::gauges::Gauges, StoreError>;
     /// Database calls so far (reads and writes).

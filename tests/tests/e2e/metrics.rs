@@ -127,6 +127,24 @@ async fn a_scrape_counts_what_was_done_and_the_api_port_never_serves_it() {
         1.0
     );
 
+    // The engine's own: SQLite's writer, or PostgreSQL's pool.
+    if server.on_postgres() {
+        assert!(value("runners_pg_pool_connections", json!({})) >= 1.0);
+        assert_eq!(value("runners_pg_listen_reconnects_total", json!({})), 0.0);
+    } else {
+        let writes = value("runners_sqlite_writes_total", json!({}));
+        let commits = value("runners_sqlite_commits_total", json!({}));
+        assert!(
+            writes >= 10.0 && commits >= 1.0 && commits <= writes,
+            "{writes} {commits}"
+        );
+        assert!(value("runners_sqlite_commit_seconds_total", json!({})) > 0.0);
+        assert_eq!(
+            value("runners_search_queue_drain_failures_total", json!({})),
+            0.0
+        );
+    }
+
     // The API's own port has no /metrics.
     let public = http
         .get(format!("{}/metrics", server.url))

@@ -2,6 +2,25 @@
 //! that indexes answer without a scan (runners by status, the jobs not
 //! ended by status, the pending jobs of each spec).
 
+/// What an engine counts of its own work in this process (monotonic
+/// totals but the gauges `queued`, `pool_*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EngineStats {
+    Sqlite {
+        writes: u64,
+        commits: u64,
+        commit_nanos: u64,
+        queued: u64,
+        drain_failures: u64,
+    },
+    Pg {
+        pool_size: u64,
+        pool_available: u64,
+        pool_waiting: u64,
+        listen_reconnects: u64,
+    },
+}
+
 /// The registry's counts, the same on every replica.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Gauges {

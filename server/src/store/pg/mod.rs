@@ -69,6 +69,8 @@ pub struct PgStore {
     listening: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Whether that connection is up now (readiness).
     listen_connected: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// How many times it was made again after it was lost (the metrics).
+    listen_reconnects: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A transaction of the pool.
@@ -135,6 +137,7 @@ impl PgStore {
             channel_writes: std::sync::Arc::default(),
             listening: std::sync::Arc::default(),
             listen_connected: std::sync::Arc::default(),
+            listen_reconnects: std::sync::Arc::default(),
         })
     }
 
@@ -147,6 +150,7 @@ impl PgStore {
     fn listen_forever(&self, deliver: std::sync::Arc<dyn Fn(Event) + Send + Sync>) {
         let (config, tls) = (self.config.clone(), self.tls.clone());
         let connected = self.listen_connected.clone();
+        let reconnects = self.listen_reconnects.clone();
         let pool = self.pool.clone();
         // A channel opened by this process is no news to it.
         let replica = self.replica;
@@ -163,6 +167,7 @@ impl PgStore {
                 if let Ok(listening) = events::listen(&config, &tls, own.clone()).await {
                     connected.store(true, Relaxed);
                     if lost {
+                        reconnects.fetch_add(1, Relaxed);
                         deliver(Event::Resync);
                     }
                     // Until it is lost, or the store is closed.
@@ -314,6 +319,17 @@ impl EngineOps for PgStore {
     /// No writer thread: PostgreSQL's own processes do the writing.
     async fn writer_stopped(&self) {
         std::future::pending().await
+    }
+
+    fn stats(&self) -> crate::store::model::gauges::EngineStats {
+        let status = self.pool.status();
+        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        crate::store::model::gauges::EngineStats::Pg {
+            pool_size: n(status.size),
+            pool_available: n(status.available),
+            pool_waiting: n(status.waiting),
+            listen_reconnects: self.listen_reconnects.load(Relaxed),
+        }
     }
 
     async fn gauges(&self) -> Result<crate::store::model::gauges::Gauges, StoreError> {

@@ -215,6 +215,17 @@ impl EngineOps for SqliteStore {
         self.writer.stopped().await;
     }
 
+    fn stats(&self) -> crate::store::model::gauges::EngineStats {
+        let n = |a: &AtomicU64| a.load(Relaxed);
+        crate::store::model::gauges::EngineStats::Sqlite {
+            writes: n(&self.stats.writes),
+            commits: n(&self.stats.commits),
+            commit_nanos: n(&self.stats.commit_nanos),
+            queued: u64::try_from(self.writer.queued()).unwrap_or(u64::MAX),
+            drain_failures: n(&self.stats.drain_failures),
+        }
+    }
+
     async fn gauges(&self) -> Result<crate::store::model::gauges::Gauges, StoreError> {
         use crate::store::model::gauges::{self as g, Gauges};
         self.read(|c| {

@@ -146,6 +146,11 @@ where
 pub struct WriteStats {
     pub writes: AtomicU64,
     pub commits: AtomicU64,
+    /// Time spent committing, in nanoseconds (the metrics' commit latency).
+    pub commit_nanos: AtomicU64,
+    /// Drains of the search queues that failed (their rows wait for the
+    /// next commit; a lasting failure slows every search).
+    pub drain_failures: AtomicU64,
 }
 
 /// A job running `f` in the place `slot`, whose result goes to `reply`
@@ -192,6 +197,11 @@ pub(super) struct Writer {
 }
 
 impl Writer {
+    /// Writes queued now.
+    pub(super) fn queued(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
     /// A place in the queue, if there is one free.
     pub(super) fn reserve(&self) -> Option<Slot> {
         let taken = self.waiting.fetch_add(1, Ordering::AcqRel);
@@ -377,8 +387,12 @@ fn commit(
         }
         ran.push(done);
     }
-    // Its failure is not the jobs' (it keeps nothing of its own then).
-    let _ = before_commit(&tx);
+    // Its failure is not the jobs' (it keeps nothing of its own then),
+    // but it is counted.
+    if before_commit(&tx).is_err() {
+        stats.drain_failures.fetch_add(1, Ordering::Relaxed);
+    }
+    let started = std::time::Instant::now();
     let committed = tx.commit().map_err(|e| match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy,
         _ => StoreError::from(e),
@@ -388,6 +402,8 @@ fn commit(
         let written = ran.iter().filter(|done| done.ok).count() as u64;
         stats.commits.fetch_add(1, Ordering::Relaxed);
         stats.writes.fetch_add(written, Ordering::Relaxed);
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        stats.commit_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
     for done in ran {
         (done.answer)(failed.as_ref());
