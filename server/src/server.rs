@@ -438,6 +438,7 @@ impl Server {
                     metrics,
                     store: store.clone(),
                     hub: Arc::clone(&hub),
+                    connections: acceptor.stats(),
                 };
                 Some(crate::metrics::serve::start(
                     addr,

@@ -42,6 +42,9 @@ impl Acceptor {
             warned_full: AtomicU64::new(0),
             warned_evicting: AtomicU64::new(0),
             warned_error: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
+            evicted: AtomicU64::new(0),
+            waits: AtomicU64::new(0),
         });
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), stopped));
@@ -100,6 +103,13 @@ impl Acceptor {
     }
 }
 
+impl Acceptor {
+    /// Its connections' counts, for the metrics.
+    pub fn stats(&self) -> super::ConnectionStats {
+        super::ConnectionStats(Arc::clone(&self.shared))
+    }
+}
+
 impl Drop for Acceptor {
     fn drop(&mut self) {
         if let Some(task) = &self.task {
@@ -114,6 +124,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: onesh
         // At the limit, accept only if a quiet connection can make room;
         // else wait for a slot (checking again as connections turn quiet).
         while shared.live() >= shared.max_connections && shared.evictable().is_none() {
+            shared.waits.fetch_add(1, Relaxed);
             if shared.once_in(&shared.warned_full, Duration::from_secs(60)) {
                 slog::warn!(
                     shared.log,
@@ -161,7 +172,9 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: onesh
                 );
             }
             quietest.tell_to_close();
+            shared.evicted.fetch_add(1, Relaxed);
         }
+        shared.accepted.fetch_add(1, Relaxed);
         let conn = Arc::new(Conn {
             last: AtomicU64::new(shared.now()),
             request: AtomicU64::new(0),

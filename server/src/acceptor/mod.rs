@@ -155,6 +155,37 @@ struct Shared {
     warned_full: AtomicU64,
     warned_evicting: AtomicU64,
     warned_error: AtomicU64,
+    /// Connections accepted, closed to admit a newcomer, and times the
+    /// accept loop waited at the limit (the metrics).
+    accepted: AtomicU64,
+    evicted: AtomicU64,
+    waits: AtomicU64,
+}
+
+/// The connections' counts, for the metrics.
+#[derive(Clone)]
+pub struct ConnectionStats(Arc<Shared>);
+
+/// The connections open now, and the totals: accepted, closed to admit a
+/// newcomer, and waits at the limit (a connection past the limit waits in
+/// the listen backlog; none is refused).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnectionCounts {
+    pub open: u64,
+    pub accepted: u64,
+    pub evicted: u64,
+    pub waits_at_limit: u64,
+}
+
+impl ConnectionStats {
+    pub fn counts(&self) -> ConnectionCounts {
+        ConnectionCounts {
+            open: u64::try_from(self.0.live()).unwrap_or(u64::MAX),
+            accepted: self.0.accepted.load(Relaxed),
+            evicted: self.0.evicted.load(Relaxed),
+            waits_at_limit: self.0.waits.load(Relaxed),
+        }
+    }
 }
 
 impl Shared {

@@ -84,6 +84,10 @@ impl Session<'_> {
                     };
                     self.report(terminal).await?;
                     if about == uuid {
+                        if let Some(claimed) = current.job.claimed {
+                            let took = chrono::Utc::now() - claimed;
+                            self.ch.metrics.ended(took.as_seconds_f64().max(0.0));
+                        }
                         self.job = None;
                         return Ok(());
                     }

@@ -22,6 +22,7 @@ use prometheus_client::registry::Registry;
 
 use crate::store::Store;
 
+mod connections;
 pub mod drain;
 mod engine;
 mod routes;
@@ -74,7 +75,9 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     request_seconds: Histograms,
     dispatch_seconds: Histogram,
+    run_seconds: Histogram,
     open_channels: Gauge,
+    connections: connections::ConnectionMetrics,
     runners: Family<StatusLabels, Gauge>,
     jobs: Family<StatusLabels, Gauge>,
     pending: Family<SpecLabels, Gauge>,
@@ -104,6 +107,13 @@ impl Metrics {
             "From a job's commit to its job frame written to a runner (time queued included)",
             dispatch_seconds.clone(),
         );
+        let run_seconds = Histogram::new(exponential_buckets(0.01, 2.0, 20));
+        registry.register(
+            "job_run_seconds",
+            "From a job's claim to its runner's report that it ended (completed, failed, canceled)",
+            run_seconds.clone(),
+        );
+        let connections = connections::ConnectionMetrics::register(&mut registry);
         let open_channels = Gauge::default();
         registry.register(
             "open_channels",
@@ -141,7 +151,9 @@ impl Metrics {
             requests,
             request_seconds,
             dispatch_seconds,
+            run_seconds,
             open_channels,
+            connections,
             runners,
             jobs,
             pending,
@@ -168,9 +180,19 @@ impl Metrics {
         self.dispatch_seconds.observe(seconds);
     }
 
+    /// A job's runner reported its end, `seconds` after its claim.
+    pub fn ended(&self, seconds: f64) {
+        self.run_seconds.observe(seconds);
+    }
+
     /// The text a scrape answers: the registry's counts read now, and this
     /// process's own.
-    pub async fn render(&self, store: &Store, open_channels: usize) -> Result<String, String> {
+    pub async fn render(
+        &self,
+        store: &Store,
+        open_channels: usize,
+        connections: Option<crate::acceptor::ConnectionCounts>,
+    ) -> Result<String, String> {
         let gauges = store.gauges().await.map_err(|e| e.to_string())?;
         for (status, n) in &gauges.runners {
             set(&self.runners, status, *n);
@@ -186,6 +208,9 @@ impl Metrics {
         self.open_channels
             .set(i64::try_from(open_channels).unwrap_or(i64::MAX));
         self.engine.update(&store.engine_stats());
+        if let Some(counts) = connections {
+            self.connections.update(counts);
+        }
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .map_err(|e| e.to_string())?;

@@ -17,6 +17,7 @@ pub struct Scrape {
     pub metrics: Arc<Metrics>,
     pub store: Store,
     pub hub: Arc<Hub>,
+    pub connections: crate::acceptor::ConnectionStats,
 }
 
 /// The OpenMetrics text's content type.
@@ -28,9 +29,14 @@ const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset
 async fn metrics_get(rqctx: RequestContext<Scrape>) -> Result<http::Response<Body>, HttpError> {
     let cx = rqctx.context();
     let (channels, _) = cx.hub.counts();
-    let text = cx.metrics.render(&cx.store, channels).await.map_err(|e| {
-        crate::error::unavailable(format!("cannot read the registry's counts: {e}"))
-    })?;
+    let counts = Some(cx.connections.counts());
+    let text = cx
+        .metrics
+        .render(&cx.store, channels, counts)
+        .await
+        .map_err(|e| {
+            crate::error::unavailable(format!("cannot read the registry's counts: {e}"))
+        })?;
     http::Response::builder()
         .header(http::header::CONTENT_TYPE, CONTENT_TYPE)
         .body(Body::from(text))

@@ -145,6 +145,24 @@ async fn a_scrape_counts_what_was_done_and_the_api_port_never_serves_it() {
         );
     }
 
+    assert!(value("runners_connections_open", json!({})) >= 1.0);
+    assert!(value("runners_connections_accepted_total", json!({})) >= 3.0);
+    assert_eq!(value("runners_connections_evicted_total", json!({})), 0.0);
+    assert_eq!(value("runners_job_run_seconds_count", json!({})), 0.0);
+
+    // A job that ends: its run is observed.
+    agent
+        .complete(taken.uuid, vec![runners_tests::agent::output(0, "done")])
+        .await
+        .unwrap();
+    agent.expect_ack(taken.uuid).await.unwrap();
+    let again = http.get(server.metrics_url()).send().await.unwrap();
+    let samples = parse(&python, &again.text().await.unwrap());
+    let ran = samples
+        .iter()
+        .find(|(n, ..)| n == "runners_job_run_seconds_count");
+    assert_eq!(ran.map(|(.., v)| *v), Some(1.0));
+
     // The API's own port has no /metrics.
     let public = http
         .get(format!("{}/metrics", server.url))

@@ -14,6 +14,19 @@ use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _};
 
 use crate::args::Cli;
 
+/// The settings that are numbers (of seconds, of connections, of writes).
+const NUMBERS: [&str; 9] = [
+    "max_connections",
+    "tls_handshake_timeout",
+    "request_timeout",
+    "idle_timeout",
+    "shutdown_timeout",
+    "write_queue",
+    "heartbeat_timeout",
+    "job_timeout_grace",
+    "registry_token_ttl",
+];
+
 /// The id of `--config` itself, which the file cannot set.
 const CONFIG: &str = "config";
 
@@ -155,7 +168,11 @@ pub(crate) fn print(matches: &ArgMatches) -> anyhow::Result<()> {
                 let shown = runners_server::store::db_shown(Path::new(&value));
                 out!("{id} = {}", serde_json::to_string(&shown)?)
             }
-            Some(value) if value.parse::<f64>().is_ok() => out!("{id} = {value}"),
+            // A number where the flag takes one; any other value a string
+            // (a path such as `007` stays one).
+            Some(value) if NUMBERS.contains(&id) && value.parse::<f64>().is_ok() => {
+                out!("{id} = {value}")
+            }
             Some(value) => out!("{id} = {}", serde_json::to_string(&value)?),
         }
     }

@@ -75,6 +75,8 @@ pub struct SqliteStore {
     events: Arc<OnceLock<Listener>>,
     /// Statements run for reads, for the benchmark's count.
     reads: Arc<AtomicU64>,
+    /// The database file (readiness: it must still be there).
+    path: Arc<std::path::PathBuf>,
 }
 
 impl SqliteStore {
@@ -113,6 +115,7 @@ impl SqliteStore {
             writer: Arc::new(writer),
             stats,
             tightened: Arc::new(pools.tightened),
+            path: Arc::new(path.to_owned()),
             events: Arc::default(),
             reads: Arc::default(),
         })
@@ -262,7 +265,13 @@ impl EngineOps for SqliteStore {
         if self.writer.has_died() {
             return Err("the database writer has stopped".into());
         }
-        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        // A file deleted under the server takes writes that no restart
+        // will find.
+        if !self.path.exists() {
+            return Err(format!("the database file {} is gone", self.path.display()));
+        }
+        let sql = "SELECT active FROM runner_counts WHERE id = 1";
+        self.read(move |c| Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))?))
             .await
             .map(drop)
             .map_err(|e| format!("the database does not answer: {e}"))

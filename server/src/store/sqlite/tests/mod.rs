@@ -383,6 +383,18 @@ async fn a_dead_writer_is_told_and_every_write_after_it_fails() {
     assert!(ready.unwrap_err().contains("writer has stopped"));
 }
 
+/// A database file deleted under the server: not ready, saying so.
+#[tokio::test]
+async fn a_deleted_database_file_is_not_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gone.db");
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.readiness().await, Ok(()));
+    std::fs::remove_file(&path).unwrap();
+    let ready = store.readiness().await.unwrap_err();
+    assert!(ready.contains("is gone"), "{ready}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_write_queue_refuses_at_once_and_each_write_waits_its_own_busy_timeout() {
     let dir = tempfile::tempdir().unwrap();
