@@ -33,6 +33,11 @@ fn a_config_file_with_every_key_is_the_servers_settings() {
         .local_addr()
         .unwrap()
         .port();
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let db = dir.path().join("configured.db");
     let settings = [
         ("bind", format!("\"127.0.0.1:{port}\"")),
@@ -46,6 +51,7 @@ fn a_config_file_with_every_key_is_the_servers_settings() {
         ("idle_timeout", "30".into()),
         ("shutdown_timeout", "3".into()),
         ("write_queue", "64".into()),
+        ("metrics_listen", format!("\"127.0.0.1:{metrics_port}\"")),
         ("registry_url", "\"http://127.0.0.1:5999\"".into()),
         ("console_url", "\"https://console.example.com\"".into()),
         ("heartbeat_timeout", "45".into()),
@@ -106,6 +112,9 @@ fn a_config_file_with_every_key_is_the_servers_settings() {
         "https://console.example.com"
     );
     assert_eq!(get("/v0/auth/oci/token")["expires_in"], 300);
+    let metrics = format!("http://127.0.0.1:{metrics_port}/metrics");
+    let scraped = block_on(async { reqwest::get(metrics).await.unwrap().status() });
+    assert_eq!(scraped, 200, "the metrics on the file's metrics_listen");
     let (status, _) = terminate(&mut child, std::time::Duration::from_secs(10));
     assert!(status.success());
     let lines = log.lock().unwrap().clone();
