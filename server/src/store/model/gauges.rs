@@ -41,9 +41,12 @@ impl Gauges {
         active: u64,
         online: u64,
         (busy, busy_online): (u64, u64),
-        jobs: Vec<(&'static str, u64)>,
+        active_jobs: Vec<(&'static str, u64)>,
         pending_by_spec: Vec<(String, u64)>,
     ) -> Self {
+        let pending = pending_by_spec.iter().map(|(_, n)| n).sum();
+        let mut jobs = vec![("pending", pending)];
+        jobs.extend(active_jobs);
         let idle = online.saturating_sub(busy_online);
         let offline = active.saturating_sub(idle).saturating_sub(busy);
         Self {
@@ -56,15 +59,15 @@ impl Gauges {
 
 /// The counts each engine runs (the runners' total is each engine's own
 /// counts table): runners with a channel open (`runners_online`), with a
-/// job claimed or running and of those with a channel (`jobs_busy`), the
-/// jobs not ended (`jobs_pending`, `jobs_active`), pending by spec.
+/// job claimed or running and of those with a channel (`jobs_active`),
+/// jobs claimed or running (`jobs_active`), pending jobs by spec
+/// (`jobs_pending`; their sum is the pending jobs).
 pub const ONLINE: &str =
     "SELECT count(*) FROM runners WHERE channel IS NOT NULL AND archived IS NULL";
 pub const BUSY: &str = "SELECT count(DISTINCT j.runner_id), \
      count(DISTINCT CASE WHEN r.channel IS NOT NULL THEN j.runner_id END) \
      FROM jobs j JOIN runners r ON r.id = j.runner_id \
      WHERE j.status IN ('claimed', 'running') AND r.archived IS NULL";
-pub const PENDING: &str = "SELECT count(*) FROM jobs WHERE status = 'pending'";
 pub const ACTIVE: &str = "SELECT status, count(*) FROM jobs \
      WHERE status IN ('claimed', 'running') GROUP BY status";
 pub const PENDING_BY_SPEC: &str = "SELECT s.slug, count(*) FROM jobs j \

@@ -343,7 +343,7 @@ impl EngineOps for PgStore {
         let online = one(g::ONLINE).await?;
         let busy = client.query_one(g::BUSY, &[]).await?;
         let busy = (count(busy.try_get(0)?), count(busy.try_get(1)?));
-        let mut jobs = vec![("pending", count(one(g::PENDING).await?))];
+        let mut jobs = Vec::new();
         for r in client.query(g::ACTIVE, &[]).await? {
             if let Some(status) = g::active_status(r.try_get(0)?) {
                 jobs.push((status, count(r.try_get(1)?)));

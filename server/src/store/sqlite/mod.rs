@@ -237,7 +237,7 @@ impl EngineOps for SqliteStore {
             let active = one("SELECT active FROM runner_counts WHERE id = 1")?;
             let online = one(g::ONLINE)?;
             let busy: (i64, i64) = c.query_row(g::BUSY, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            let mut jobs = vec![("pending", count(one(g::PENDING)?))];
+            let mut jobs = Vec::new();
             let mut stmt = c.prepare_cached(g::ACTIVE)?;
             let mut rows = stmt.query([])?;
             while let Some(r) = rows.next()? {
