@@ -28,6 +28,7 @@ pub mod dispatch;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod logging;
 pub mod metrics;
 pub mod random;
 pub mod redact;

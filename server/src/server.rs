@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use dropshot::{ConfigDropshot, HttpServer, ServerBuilder};
-use slog::Drain as _;
 
 use crate::acceptor::{self, Acceptor, Limits};
 use crate::api::{self, openapi_document};
@@ -15,6 +14,8 @@ use crate::auth::{self, AuthError, DEFAULT_API_TOKEN_TTL_DAYS, RunnerKey};
 use crate::credential::Credentials;
 use crate::dispatch::Hub;
 pub use crate::handlers::RunnersImpl;
+pub use crate::logging::{LogFormat, logger, request_log};
+use crate::logging::{bridge_log_crate, dropshot_log, metered_logger};
 use crate::metrics::Metrics;
 use crate::store::{self, Actor, Store, StoreError};
 use crate::types::JsonOpenApi;
@@ -105,88 +106,6 @@ pub async fn bootstrap_admin(store: &Store) -> Result<Option<String>, StoreError
     let ttl = Duration::days(DEFAULT_API_TOKEN_TTL_DAYS);
     let (_, token) = auth::issue_api_token(store, "admin", true, ttl, &Actor::program()).await?;
     Ok(Some(token))
-}
-
-/// The log's format on stderr (`--log-format`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LogFormat {
-    /// One line of text a record (slog-term).
-    #[default]
-    Text,
-    /// One bunyan JSON object a line (as Oxide's services log).
-    Json,
-}
-
-/// The log: one line a record on stderr, each written whole and before the
-/// call that logs it returns, so that it never runs into the lines the
-/// program prints (the admin token, where it listens). A record that cannot
-/// be written is dropped. Every record passes [`crate::redact`] first.
-pub fn logger(level: slog::Level, format: LogFormat) -> slog::Logger {
-    match format {
-        LogFormat::Text => request_log(level, std::io::stderr()),
-        LogFormat::Json => {
-            // Each line written whole (slog-json writes a record in pieces).
-            let stderr = std::io::LineWriter::new(std::io::stderr());
-            let json = slog_bunyan::with_name("runners-server", stderr).build();
-            let drain = crate::redact::Redact(std::sync::Mutex::new(json))
-                .filter_level(level)
-                .ignore_res();
-            slog::Logger::root(drain, slog::o!())
-        }
-    }
-}
-
-/// [`logger`], whose every record (whatever its level) passes `metrics`
-/// first: dropshot's record of each answered request is counted.
-fn metered_logger(level: slog::Level, format: LogFormat, metrics: &Arc<Metrics>) -> slog::Logger {
-    let inner = logger(level, format);
-    let drain = crate::metrics::drain::Metered {
-        inner,
-        metrics: std::panic::AssertUnwindSafe(Arc::clone(metrics)),
-    };
-    slog::Logger::root(drain.ignore_res(), slog::o!())
-}
-
-/// Hands the `log` crate's records (rustls, tokio-postgres, deadpool,
-/// reqwest) to `log` at `level` and above: the most recently started
-/// server's log, for the rest of the process.
-fn bridge_log_crate(log: &slog::Logger, level: slog::Level) {
-    static INSTALLED: std::sync::Once = std::sync::Once::new();
-    slog_scope::set_global_logger(log.clone()).cancel_reset();
-    INSTALLED.call_once(|| {
-        let _ = slog_stdlog::init_with_level(log::Level::Trace);
-    });
-    let max = match level {
-        slog::Level::Critical | slog::Level::Error => log::LevelFilter::Error,
-        slog::Level::Warning => log::LevelFilter::Warn,
-        slog::Level::Info => log::LevelFilter::Info,
-        slog::Level::Debug => log::LevelFilter::Debug,
-        slog::Level::Trace => log::LevelFilter::Trace,
-    };
-    log::set_max_level(max);
-}
-
-/// The request log's format and locking, written to `out` (the benchmark's
-/// ceiling logs the same way, to /dev/null).
-pub fn request_log<W: std::io::Write + Send + 'static>(level: slog::Level, out: W) -> slog::Logger {
-    let decorator = slog_term::PlainSyncDecorator::new(out);
-    // A write error (stderr closed, a full disk) drops the record: `fuse()`
-    // would panic, inside dropshot's accept loop, and stop the serving.
-    let drain = crate::redact::Redact(slog_term::FullFormat::new(decorator).build())
-        .filter_level(level)
-        .ignore_res();
-    slog::Logger::root(drain, slog::o!("name" => "runners-server"))
-}
-
-/// dropshot's log: the request log without dropshot's `listening` record,
-/// which names its loopback port, not the address clients reach (the
-/// program says where it listens, and the loopback port is logged at
-/// debug).
-fn dropshot_log(log: &slog::Logger) -> slog::Logger {
-    let drain = slog::Filter::new(log.clone(), |record: &slog::Record<'_>| {
-        record.msg().as_str() != Some("listening")
-    });
-    slog::Logger::root(drain.ignore_res(), slog::o!())
 }
 
 /// The runtime the server runs on: tokio's multi-threaded one, with at most
