@@ -359,11 +359,9 @@ impl Server {
                     hub: Arc::clone(&hub),
                     connections: acceptor.stats(),
                 };
-                Some(crate::metrics::serve::start(
-                    addr,
-                    scrape,
-                    &dropshot_log(&log),
-                )?)
+                // Not through the metered log: scrapes are no API traffic.
+                let plain = dropshot_log(&logger(config.log_level, config.log_format));
+                Some(crate::metrics::serve::start(addr, scrape, &plain)?)
             }
             None => None,
         };

@@ -82,6 +82,7 @@ pub struct Metrics {
     jobs: Family<StatusLabels, Gauge>,
     pending: Family<SpecLabels, Gauge>,
     engine: engine::EngineMetrics,
+    counts_read: Gauge,
 }
 
 impl Metrics {
@@ -139,6 +140,12 @@ impl Metrics {
             pending.clone(),
         );
         let engine = engine::EngineMetrics::register(&mut registry);
+        let counts_read = Gauge::default();
+        registry.register(
+            "registry_counts_read",
+            "1 if this scrape read the registry's counts from the database, else 0 (then they are left out)",
+            counts_read.clone(),
+        );
         let version = env!("CARGO_PKG_VERSION").to_owned();
         registry.register(
             "build",
@@ -158,6 +165,7 @@ impl Metrics {
             jobs,
             pending,
             engine,
+            counts_read,
         })
     }
 
@@ -193,17 +201,29 @@ impl Metrics {
         open_channels: usize,
         connections: Option<crate::acceptor::ConnectionCounts>,
     ) -> Result<String, String> {
-        let gauges = store.gauges().await.map_err(|e| e.to_string())?;
-        for (status, n) in &gauges.runners {
-            set(&self.runners, status, *n);
-        }
-        for (status, n) in &gauges.jobs {
-            set(&self.jobs, status, *n);
-        }
-        self.pending.clear();
-        for (spec, n) in gauges.pending_by_spec {
-            let n = i64::try_from(n).unwrap_or(i64::MAX);
-            self.pending.get_or_create(&SpecLabels { spec }).set(n);
+        // The registry's counts when the database answers; this process's
+        // own always (they matter most while it does not).
+        match store.gauges().await {
+            Ok(gauges) => {
+                self.counts_read.set(1);
+                for (status, n) in &gauges.runners {
+                    set(&self.runners, status, *n);
+                }
+                for (status, n) in &gauges.jobs {
+                    set(&self.jobs, status, *n);
+                }
+                self.pending.clear();
+                for (spec, n) in gauges.pending_by_spec {
+                    let n = i64::try_from(n).unwrap_or(i64::MAX);
+                    self.pending.get_or_create(&SpecLabels { spec }).set(n);
+                }
+            }
+            Err(_) => {
+                self.counts_read.set(0);
+                self.runners.clear();
+                self.jobs.clear();
+                self.pending.clear();
+            }
         }
         self.open_channels
             .set(i64::try_from(open_channels).unwrap_or(i64::MAX));

@@ -37,6 +37,11 @@ impl Routes {
     /// `unknown`.
     pub fn operation(&self, method: &str, path: &str) -> &str {
         let path = path.split('?').next().unwrap_or_default();
+        // An absolute URI (`http://host/v0/…`) names its path after the host.
+        let path = match path.split_once("://") {
+            Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+            None => path,
+        };
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         self.0
             .iter()
@@ -80,6 +85,7 @@ mod tests {
             ("GET", "/v0/runners/", "unknown"),
             ("PUT", "/v0/runners", "unknown"),
             ("GET", "/metrics", "unknown"),
+            ("GET", "http://evil/v0/runners?x", "runners_get"),
         ] {
             assert_eq!(routes.operation(method, path), id, "{method} {path}");
         }

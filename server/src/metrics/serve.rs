@@ -23,8 +23,8 @@ pub struct Scrape {
 /// The OpenMetrics text's content type.
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// The metrics, read now. A database that does not answer is 503 (the
-/// registry's counts cannot be read), the process's own are kept.
+/// The metrics, read now (without the registry's counts while the
+/// database does not answer: `runners_registry_counts_read` 0).
 #[dropshot::endpoint { method = GET, path = "/metrics", unpublished = true }]
 async fn metrics_get(rqctx: RequestContext<Scrape>) -> Result<http::Response<Body>, HttpError> {
     let cx = rqctx.context();

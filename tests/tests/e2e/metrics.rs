@@ -158,10 +158,26 @@ async fn a_scrape_counts_what_was_done_and_the_api_port_never_serves_it() {
     agent.expect_ack(taken.uuid).await.unwrap();
     let again = http.get(server.metrics_url()).send().await.unwrap();
     let samples = parse(&python, &again.text().await.unwrap());
-    let ran = samples
+    let find = |name: &str, labels: serde_json::Value| {
+        let found = samples.iter().find(|(n, l, _)| n == name && *l == labels);
+        found.map(|(.., v)| *v)
+    };
+    assert_eq!(find("runners_job_run_seconds_count", json!({})), Some(1.0));
+    // A status no job has any more is 0, not its last value.
+    assert_eq!(
+        find("runners_jobs", json!({"status": "running"})),
+        Some(0.0)
+    );
+    assert_eq!(
+        find("runners_jobs", json!({"status": "claimed"})),
+        Some(0.0)
+    );
+    assert_eq!(find("runners_registry_counts_read", json!({})), Some(1.0));
+    // Scrapes are not the API's requests.
+    let unknown = samples
         .iter()
-        .find(|(n, ..)| n == "runners_job_run_seconds_count");
-    assert_eq!(ran.map(|(.., v)| *v), Some(1.0));
+        .filter(|(_, l, _)| l["operation"] == "unknown");
+    assert_eq!(unknown.count(), 0, "scrapes counted as requests");
 
     // The API's own port has no /metrics.
     let public = http

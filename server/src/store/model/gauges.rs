@@ -45,8 +45,17 @@ impl Gauges {
         pending_by_spec: Vec<(String, u64)>,
     ) -> Self {
         let pending = pending_by_spec.iter().map(|(_, n)| n).sum();
-        let mut jobs = vec![("pending", pending)];
-        jobs.extend(active_jobs);
+        // Every status, 0 when no job has it (a status no row has is no
+        // row of the `GROUP BY`, and must not keep its last value).
+        let of = |status: &str| {
+            let found = active_jobs.iter().find(|(s, _)| *s == status);
+            found.map_or(0, |(_, n)| *n)
+        };
+        let jobs = vec![
+            ("pending", pending),
+            ("claimed", of("claimed")),
+            ("running", of("running")),
+        ];
         let idle = online.saturating_sub(busy_online);
         let offline = active.saturating_sub(idle).saturating_sub(busy);
         Self {
