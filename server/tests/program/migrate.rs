@@ -285,6 +285,29 @@ fn migrate_copies_a_registry_into_postgresql_where_keys_and_tokens_keep_working(
     let on_pg = runners_sdk::client_with_token(&pg.url, &admin_token).unwrap();
     let after = block_on(views(&on_pg, &target));
     assert_eq!(after, before);
+    // The jobs' counts that the metrics read (their trigger was off while
+    // copying) were recounted: the same as the jobs by status.
+    let (counted, jobs) = block_on(async {
+        let (client, connection) = tokio_postgres::connect(&target, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let pairs = async |sql: &str| {
+            let rows = client.query(sql, &[]).await.unwrap();
+            let pairs = rows
+                .iter()
+                .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)));
+            pairs
+                .filter(|(_, n)| *n > 0)
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let counted = "SELECT key, sum(value::bigint)::bigint FROM job_counts, \
+             jsonb_each_text(to_jsonb(job_counts) - 'slot') GROUP BY key";
+        let jobs = "SELECT status, count(*) FROM jobs GROUP BY status";
+        (pairs(counted).await, pairs(jobs).await)
+    });
+    assert_eq!(counted, jobs);
+    assert_eq!(counted.values().sum::<i64>(), 5, "{counted:?}");
 
     // Every API token: the bootstrap admin's, and those made by the program.
     assert_eq!(list_status(&pg.url, &admin_token), 200);

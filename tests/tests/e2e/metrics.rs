@@ -172,6 +172,11 @@ async fn a_scrape_counts_what_was_done_and_the_api_port_never_serves_it() {
         find("runners_jobs", json!({"status": "claimed"})),
         Some(0.0)
     );
+    assert_eq!(
+        find("runners_jobs", json!({"status": "completed"})),
+        Some(1.0)
+    );
+    assert_eq!(find("runners_jobs", json!({"status": "failed"})), Some(0.0));
     assert_eq!(find("runners_registry_counts_read", json!({})), Some(1.0));
     // Scrapes are not the API's requests.
     let unknown = samples

@@ -39,8 +39,9 @@ mod tables;
 /// update [`TABLES`] (and this) before its files can be copied. Version 10
 /// adds `job_releases` (copied when the file has it); version 11 the
 /// submitter side's tables and two columns of `jobs`; version 12
-/// `registry_keys`; version 13 an index only.
-const SQLITE_VERSIONS: std::ops::RangeInclusive<i64> = 7..=13;
+/// `registry_keys`; version 13 an index only; version 14 `job_counts`,
+/// which is not copied (the target counts its own).
+const SQLITE_VERSIONS: std::ops::RangeInclusive<i64> = 7..=14;
 
 /// Rows handed from the SQLite reader to the copy at a time.
 const BATCH: usize = 1024;
@@ -192,14 +193,15 @@ async fn copy(client: &mut tokio_postgres::Client, from: &Path) -> Result<Copied
             });
         }
     }
-    // The counts' trigger would update one row once per runner copied (in
-    // one transaction, a chain of 100 000 versions of that row): off while
-    // copying, the counts recomputed after.
+    // The counts' triggers would update one row once per runner or job
+    // copied (in one transaction, a chain of 100 000 versions of that
+    // row): off while copying, the counts recomputed after.
     tx.batch_execute(
         "DELETE FROM signing_key;
          DELETE FROM organization;
          DELETE FROM registry_keys;
-         ALTER TABLE runners DISABLE TRIGGER runner_counts_keep;",
+         ALTER TABLE runners DISABLE TRIGGER runner_counts_keep;
+         ALTER TABLE jobs DISABLE TRIGGER job_counts_keep;",
     )
     .await
     .map_err(pg("preparing the target's tables"))?;
@@ -225,8 +227,10 @@ async fn copy(client: &mut tokio_postgres::Client, from: &Path) -> Result<Copied
     }
 
     let mut finish = format!(
-        "ALTER TABLE runners ENABLE TRIGGER runner_counts_keep; {}",
-        pg::RECOUNT
+        "ALTER TABLE runners ENABLE TRIGGER runner_counts_keep;
+         ALTER TABLE jobs ENABLE TRIGGER job_counts_keep; {} {}",
+        pg::RECOUNT,
+        pg::JOB_RECOUNT
     );
     for table in TABLES.iter().filter(|t| t.identity) {
         // The next id is one past the largest copied (1 on an empty table).

@@ -1,7 +1,7 @@
 //! The registry's counts for the metrics on PostgreSQL (the twin of
 //! SQLite's `gauges` in `../sqlite/mod.rs`): the statements of
 //! `model/gauges.rs`, and the runners' total summed over the slots of
-//! `runner_counts`.
+//! `runner_counts` and the jobs' over those of `job_counts`.
 
 use super::{PgStore, StoreError};
 use crate::store::model::gauges::{self as g, Gauges};
@@ -16,11 +16,13 @@ pub(super) async fn gauges(store: &PgStore) -> Result<Gauges, StoreError> {
     let online = one(g::ONLINE).await?;
     let busy = client.query_one(g::BUSY, &[]).await?;
     let busy = (count(busy.try_get(0)?), count(busy.try_get(1)?));
-    let mut jobs = Vec::new();
-    for r in client.query(g::ACTIVE, &[]).await? {
-        if let Some(status) = g::active_status(r.try_get(0)?) {
-            jobs.push((status, count(r.try_get(1)?)));
-        }
+    static JOBS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        g::job_counts_sql(|c| format!("coalesce(sum({c}), 0)::bigint"))
+    });
+    let row = client.query_one(JOBS.as_str(), &[]).await?;
+    let mut jobs = [0; g::JOB_STATUSES];
+    for (i, n) in jobs.iter_mut().enumerate() {
+        *n = count(row.try_get(i)?);
     }
     let by_spec = client
         .query(g::PENDING_BY_SPEC, &[])

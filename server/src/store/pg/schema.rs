@@ -327,6 +327,79 @@ const V13: &str = r#"
 CREATE INDEX runners_online ON runners (id) WHERE channel IS NOT NULL AND archived IS NULL;
 "#;
 
+/// Counts the jobs by status into slot 0 of `job_counts` (version 14, and
+/// [`JOB_RECOUNT`] after `migrate`'s copy).
+macro_rules! job_count {
+    () => {
+        "UPDATE job_counts SET
+    pending = c.pending, claimed = c.claimed, running = c.running, completed = c.completed,
+    processed = c.processed, failed = c.failed, canceled = c.canceled
+FROM (SELECT
+    count(*) FILTER (WHERE status = 'pending') AS pending,
+    count(*) FILTER (WHERE status = 'claimed') AS claimed,
+    count(*) FILTER (WHERE status = 'running') AS running,
+    count(*) FILTER (WHERE status = 'completed') AS completed,
+    count(*) FILTER (WHERE status = 'processed') AS processed,
+    count(*) FILTER (WHERE status = 'failed') AS failed,
+    count(*) FILTER (WHERE status = 'canceled') AS canceled
+FROM jobs) c WHERE slot = 0;
+"
+    };
+}
+
+/// Sets `job_counts` from the jobs themselves (after a bulk copy made with
+/// its trigger off).
+pub(crate) const JOB_RECOUNT: &str = concat!(
+    "UPDATE job_counts SET pending = 0, claimed = 0, running = 0, completed = 0, \
+     processed = 0, failed = 0, canceled = 0;\n",
+    job_count!()
+);
+
+/// Version 14: the jobs by status, kept by a trigger (SQLite's version 14),
+/// in sixteen slots as `runner_counts` (one row per slot, so that a
+/// transaction's changes all land on its connection's row, in no order
+/// that could deadlock with another's). Counted once here into slot 0.
+const V14: &str = concat!(
+    r#"
+CREATE TABLE job_counts (
+    slot      integer PRIMARY KEY CHECK (slot BETWEEN 0 AND 15),
+    pending   bigint NOT NULL DEFAULT 0,
+    claimed   bigint NOT NULL DEFAULT 0,
+    running   bigint NOT NULL DEFAULT 0,
+    completed bigint NOT NULL DEFAULT 0,
+    processed bigint NOT NULL DEFAULT 0,
+    failed    bigint NOT NULL DEFAULT 0,
+    canceled  bigint NOT NULL DEFAULT 0
+);
+INSERT INTO job_counts (slot) SELECT s FROM generate_series(0, 15) s;
+"#,
+    job_count!(),
+    r#"
+CREATE FUNCTION job_counts_keep() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    added   text;
+    removed text;
+BEGIN
+    IF TG_OP <> 'DELETE' THEN added := NEW.status; END IF;
+    IF TG_OP <> 'INSERT' THEN removed := OLD.status; END IF;
+    IF added IS NOT DISTINCT FROM removed THEN RETURN NULL; END IF;
+    UPDATE job_counts SET
+        pending = pending + (added = 'pending' IS TRUE)::int - (removed = 'pending' IS TRUE)::int,
+        claimed = claimed + (added = 'claimed' IS TRUE)::int - (removed = 'claimed' IS TRUE)::int,
+        running = running + (added = 'running' IS TRUE)::int - (removed = 'running' IS TRUE)::int,
+        completed = completed + (added = 'completed' IS TRUE)::int - (removed = 'completed' IS TRUE)::int,
+        processed = processed + (added = 'processed' IS TRUE)::int - (removed = 'processed' IS TRUE)::int,
+        failed = failed + (added = 'failed' IS TRUE)::int - (removed = 'failed' IS TRUE)::int,
+        canceled = canceled + (added = 'canceled' IS TRUE)::int - (removed = 'canceled' IS TRUE)::int
+    WHERE slot = pg_backend_pid() % 16;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER job_counts_keep AFTER INSERT OR DELETE OR UPDATE OF status ON jobs
+    FOR EACH ROW EXECUTE FUNCTION job_counts_keep();
+"#
+);
+
 /// The migrations, by the SQLite version each brings the schema to, in
 /// order. The first is the baseline: a database at version 0 gets it whole.
 pub const MIGRATIONS: &[(i32, &str)] = &[
@@ -337,6 +410,7 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
     (11, V11),
     (12, V12),
     (13, V13),
+    (14, V14),
 ];
 
 /// The version this server's schema is at.

@@ -237,14 +237,15 @@ impl EngineOps for SqliteStore {
             let active = one("SELECT active FROM runner_counts WHERE id = 1")?;
             let online = one(g::ONLINE)?;
             let busy: (i64, i64) = c.query_row(g::BUSY, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            let mut jobs = Vec::new();
-            let mut stmt = c.prepare_cached(g::ACTIVE)?;
-            let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
-                if let Some(status) = g::active_status(&r.get::<_, String>(0)?) {
-                    jobs.push((status, count(r.get(1)?)));
+            static JOBS: std::sync::LazyLock<String> =
+                std::sync::LazyLock::new(|| g::job_counts_sql(str::to_owned));
+            let jobs = c.query_row(&JOBS, [], |r| {
+                let mut jobs = [0; g::JOB_STATUSES];
+                for (i, n) in jobs.iter_mut().enumerate() {
+                    *n = count(r.get(i)?);
                 }
-            }
+                Ok(jobs)
+            })?;
             let mut stmt = c.prepare_cached(g::PENDING_BY_SPEC)?;
             let by_spec = stmt
                 .query_map([], |r| Ok((r.get::<_, String>(0)?, count(r.get(1)?))))?

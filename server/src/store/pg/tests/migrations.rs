@@ -1,7 +1,7 @@
 //! The schema's versions: racing migrations, a newer database refused.
 
 use super::{column, connect, on_db, secret_bytes};
-use crate::store::operations::TokenOps;
+use crate::store::operations::{EngineOps as _, TokenOps};
 use crate::store::pg::{PgStore, schema};
 
 /// Two replicas (here: eight tasks, each with its own connection) migrating
@@ -156,8 +156,26 @@ INSERT INTO audit (time, action, target_uuid, changes)
                 "SELECT version FROM runners_schema ORDER BY version",
             )
             .await;
-            assert_eq!(versions, [7, 8, 9, 10, 11, 12, 13]);
+            assert_eq!(versions, [7, 8, 9, 10, 11, 12, 13, 14]);
             assert_eq!(v10_rows(&client).await, before, "every row kept as it was");
+            // Version 14 counted the jobs by status; its trigger counts on.
+            let jobs = async || store.gauges().await.unwrap().jobs;
+            let each = |processed, completed| {
+                let counts = [1, 1, 1, completed, processed, 1, 1];
+                let names = ["pending", "claimed", "running", "completed"];
+                let names = names.into_iter().chain(["processed", "failed", "canceled"]);
+                names.zip(counts).collect::<Vec<_>>()
+            };
+            assert_eq!(jobs().await, each(0, 1));
+            client
+                .execute("UPDATE jobs SET status = 'processed' WHERE id = 4", &[])
+                .await
+                .unwrap();
+            assert_eq!(jobs().await, each(1, 0), "the trigger moved one job");
+            client
+                .execute("UPDATE jobs SET status = 'completed' WHERE id = 4", &[])
+                .await
+                .unwrap();
             let added: Vec<i64> = column(
                 &client,
                 "SELECT count(*) FROM jobs WHERE project_id IS NOT NULL OR adapter IS NOT NULL",

@@ -372,8 +372,64 @@ const SCHEMA_V13: &str = r#"
 CREATE INDEX runners_online ON runners (id) WHERE channel IS NOT NULL AND archived IS NULL;
 "#;
 
+/// Version 14: the jobs by status, kept by triggers in the transaction of
+/// every write (as `runner_counts`), so that the metrics read every status,
+/// the ended ones too, from one row. Counted once here from the jobs.
+const SCHEMA_V14: &str = r#"
+CREATE TABLE job_counts (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    pending   INTEGER NOT NULL,
+    claimed   INTEGER NOT NULL,
+    running   INTEGER NOT NULL,
+    completed INTEGER NOT NULL,
+    processed INTEGER NOT NULL,
+    failed    INTEGER NOT NULL,
+    canceled  INTEGER NOT NULL
+) STRICT;
+INSERT INTO job_counts SELECT 1,
+    count(*) FILTER (WHERE status = 'pending'),
+    count(*) FILTER (WHERE status = 'claimed'),
+    count(*) FILTER (WHERE status = 'running'),
+    count(*) FILTER (WHERE status = 'completed'),
+    count(*) FILTER (WHERE status = 'processed'),
+    count(*) FILTER (WHERE status = 'failed'),
+    count(*) FILTER (WHERE status = 'canceled')
+FROM jobs;
+CREATE TRIGGER job_counts_insert AFTER INSERT ON jobs BEGIN
+    UPDATE job_counts SET
+        pending = pending + (NEW.status = 'pending'),
+        claimed = claimed + (NEW.status = 'claimed'),
+        running = running + (NEW.status = 'running'),
+        completed = completed + (NEW.status = 'completed'),
+        processed = processed + (NEW.status = 'processed'),
+        failed = failed + (NEW.status = 'failed'),
+        canceled = canceled + (NEW.status = 'canceled');
+END;
+CREATE TRIGGER job_counts_delete AFTER DELETE ON jobs BEGIN
+    UPDATE job_counts SET
+        pending = pending - (OLD.status = 'pending'),
+        claimed = claimed - (OLD.status = 'claimed'),
+        running = running - (OLD.status = 'running'),
+        completed = completed - (OLD.status = 'completed'),
+        processed = processed - (OLD.status = 'processed'),
+        failed = failed - (OLD.status = 'failed'),
+        canceled = canceled - (OLD.status = 'canceled');
+END;
+CREATE TRIGGER job_counts_status AFTER UPDATE OF status ON jobs
+WHEN OLD.status <> NEW.status BEGIN
+    UPDATE job_counts SET
+        pending = pending + (NEW.status = 'pending') - (OLD.status = 'pending'),
+        claimed = claimed + (NEW.status = 'claimed') - (OLD.status = 'claimed'),
+        running = running + (NEW.status = 'running') - (OLD.status = 'running'),
+        completed = completed + (NEW.status = 'completed') - (OLD.status = 'completed'),
+        processed = processed + (NEW.status = 'processed') - (OLD.status = 'processed'),
+        failed = failed + (NEW.status = 'failed') - (OLD.status = 'failed'),
+        canceled = canceled + (NEW.status = 'canceled') - (OLD.status = 'canceled');
+END;
+"#;
+
 /// The schema's migrations, in order: version N is the first N applied.
-pub(crate) static MIGRATIONS: LazyLock<[&str; 13]> = LazyLock::new(|| {
+pub(crate) static MIGRATIONS: LazyLock<[&str; 14]> = LazyLock::new(|| {
     [
         SCHEMA_V1,
         SCHEMA_V2,
@@ -388,5 +444,6 @@ pub(crate) static MIGRATIONS: LazyLock<[&str; 13]> = LazyLock::new(|| {
         SCHEMA_V11.as_str(),
         SCHEMA_V12,
         SCHEMA_V13,
+        SCHEMA_V14,
     ]
 });

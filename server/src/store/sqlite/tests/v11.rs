@@ -116,6 +116,24 @@ async fn a_version_10_database_keeps_its_jobs_and_releases_through_the_rebuild()
     let keys = store.registry_keys().await.unwrap();
     assert_eq!(keys.len(), 1, "version 12: a registry key made at open");
     assert_eq!(v10_rows(&conn), before, "every row kept as it was");
+    // Version 14 counted the jobs by status, and its triggers keep counting.
+    let jobs = async || store.gauges().await.unwrap().jobs;
+    let each = |processed, completed| {
+        let counts = [1, 1, 1, completed, processed, 1, 1];
+        [
+            "pending",
+            "claimed",
+            "running",
+            "completed",
+            "processed",
+            "failed",
+            "canceled",
+        ]
+        .into_iter()
+        .zip(counts)
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(jobs().await, each(0, 1));
     let added: i64 = conn
         .query_row(
             "SELECT count(*) FROM jobs WHERE project_id IS NOT NULL OR adapter IS NOT NULL",
@@ -164,6 +182,7 @@ async fn a_version_10_database_keeps_its_jobs_and_releases_through_the_rebuild()
     // still exist.
     conn.execute("UPDATE jobs SET status = 'processed' WHERE id = 4", [])
         .expect("processed is a status");
+    assert_eq!(jobs().await, each(1, 0), "the trigger moved one job");
     assert!(
         conn.execute("UPDATE jobs SET status = 'bogus' WHERE id = 4", [])
             .is_err()
