@@ -234,7 +234,7 @@ pub struct Server {
     http: HttpServer<Context>,
     acceptor: Acceptor,
     /// The metrics' listener (`--metrics-listen`).
-    metrics: Option<HttpServer<crate::metrics::serve::Scrape>>,
+    metrics: Option<crate::metrics::serve::Listener>,
     shutdown_timeout: std::time::Duration,
     /// The API token of the `admin` user created on this start, if the
     /// database had no admin yet. Shown once, stored nowhere.
@@ -361,7 +361,7 @@ impl Server {
                 };
                 // Not through the metered log: scrapes are no API traffic.
                 let plain = dropshot_log(&logger(config.log_level, config.log_format));
-                Some(crate::metrics::serve::start(addr, scrape, &plain)?)
+                Some(crate::metrics::serve::start(addr, scrape, limits, &plain).await?)
             }
             None => None,
         };
@@ -443,7 +443,7 @@ impl Server {
     pub async fn close(mut self) -> anyhow::Result<()> {
         self.acceptor.stop_accepting().await;
         if let Some(metrics) = self.metrics.take() {
-            let _ = metrics.close().await;
+            metrics.close().await;
         }
         // Runner channels close first ("server shutting down"): their jobs
         // stay claimed or running, for the runners to report after a

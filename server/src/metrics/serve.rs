@@ -1,5 +1,8 @@
 //! The metrics' listener (`--metrics-listen ADDR`): `GET /metrics` only,
 //! the OpenMetrics text, on an address of its own (never the API's port).
+//! Its clients reach dropshot through an acceptor of its own, as the API's
+//! do: at most [`MAX_CONNECTIONS`] at once, with the API's timeouts, so
+//! idle or stalled sockets on it cannot exhaust the process' files.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,6 +12,7 @@ use dropshot::{
 };
 
 use super::Metrics;
+use crate::acceptor::{Acceptor, Limits};
 use crate::dispatch::Hub;
 use crate::store::Store;
 
@@ -43,22 +47,53 @@ async fn metrics_get(rqctx: RequestContext<Scrape>) -> Result<http::Response<Bod
         .map_err(|e| HttpError::for_internal_error(e.to_string()))
 }
 
-/// Starts the listener on `addr`.
-pub fn start(
+/// The connections the metrics' listener holds at once (a few Prometheus
+/// servers scrape it; past this the acceptor evicts or waits, as the API's).
+pub const MAX_CONNECTIONS: usize = 32;
+
+/// The running listener: its acceptor in front of dropshot on loopback.
+pub struct Listener {
+    http: HttpServer<Scrape>,
+    acceptor: Acceptor,
+}
+
+impl Listener {
+    /// The address scrapers reach.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.acceptor.local_addr()
+    }
+
+    /// Stops accepting, and closes every connection.
+    pub async fn close(mut self) {
+        self.acceptor.stop_accepting().await;
+        self.acceptor.close_all();
+        let _ = self.http.close().await;
+    }
+}
+
+/// Starts the listener on `addr`, within `limits`' timeouts.
+pub async fn start(
     addr: SocketAddr,
     scrape: Scrape,
+    limits: &Limits,
     log: &slog::Logger,
-) -> anyhow::Result<HttpServer<Scrape>> {
+) -> anyhow::Result<Listener> {
+    let listener = Acceptor::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen for metrics on {addr}: {e}"))?;
     let mut api = ApiDescription::new();
     api.register(metrics_get)
         .map_err(|e| anyhow::anyhow!("the metrics endpoint: {e}"))?;
     let config = ConfigDropshot {
-        bind_address: addr,
+        bind_address: SocketAddr::from(([127, 0, 0, 1], 0)),
         ..Default::default()
     };
     let log = log.new(slog::o!("listener" => "metrics"));
-    ServerBuilder::new(api, scrape, log)
+    let http = ServerBuilder::new(api, scrape, log.clone())
         .config(config)
         .start()
-        .map_err(|e| anyhow::anyhow!("cannot listen for metrics on {addr}: {e}"))
+        .map_err(|e| anyhow::anyhow!("cannot serve metrics: {e}"))?;
+    let (backend, limits) = (http.local_addr(), limits.clone());
+    let acceptor = Acceptor::start(listener, backend, None, limits, MAX_CONNECTIONS, log)?;
+    Ok(Listener { http, acceptor })
 }

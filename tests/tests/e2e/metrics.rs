@@ -192,3 +192,40 @@ async fn a_scrape_counts_what_was_done_and_the_api_port_never_serves_it() {
         .unwrap();
     assert_eq!(public.status(), 404);
 }
+
+/// The metrics' listener holds its connections as the API's port does:
+/// past its limit, silent sockets are closed for newcomers, and a scrape
+/// still gets through (idle sockets cannot exhaust the process' files).
+#[tokio::test]
+async fn silent_sockets_on_the_metrics_listener_are_evicted_and_a_scrape_gets_through() {
+    use tokio::io::AsyncReadExt as _;
+    let server = TestServer::start().await;
+    let url = server.metrics_url();
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics")
+        .to_owned();
+    let limit = runners_server::metrics::serve::MAX_CONNECTIONS;
+    let mut silent = Vec::new();
+    for _ in 0..limit * 2 {
+        silent.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    let scrape = reqwest::Client::new()
+        .get(&url)
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scrape.status(), 200);
+    // Each silent socket is either closed by the server (EOF) or still open.
+    let mut closed = 0;
+    for socket in &mut silent {
+        let mut byte = [0u8; 1];
+        let read =
+            tokio::time::timeout(std::time::Duration::from_millis(50), socket.read(&mut byte));
+        if matches!(read.await, Ok(Ok(0)) | Ok(Err(_))) {
+            closed += 1;
+        }
+    }
+    assert!(closed > limit, "{closed} of {} closed", silent.len());
+}
