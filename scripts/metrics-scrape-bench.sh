@@ -46,7 +46,7 @@ for sql in \
   "SELECT active FROM runner_counts WHERE id = 1" \
   "SELECT count(*) FROM runners WHERE channel IS NOT NULL AND archived IS NULL" \
   "SELECT count(DISTINCT j.runner_id), count(DISTINCT CASE WHEN r.channel IS NOT NULL THEN j.runner_id END) FROM jobs j JOIN runners r ON r.id = j.runner_id WHERE j.status IN ('claimed', 'running') AND r.archived IS NULL" \
-  "SELECT status, count(*) FROM jobs WHERE status IN ('claimed', 'running') GROUP BY status" \
+  "SELECT pending, claimed, running, completed, processed, failed, canceled FROM job_counts" \
   "SELECT s.slug, count(*) FROM jobs j JOIN specs s ON s.id = j.spec_id WHERE j.status = 'pending' GROUP BY s.slug ORDER BY s.slug"; do
   echo "-- $sql"
   sqlite3 "$db" "EXPLAIN QUERY PLAN $sql" | sed 's/^/   /'

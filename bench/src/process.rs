@@ -1,7 +1,8 @@
 //! The two servers as child processes (this program re-run as `serve DB`
 //! or `ceiling DB`), both sides of it: what the child runs (it prints
 //! `LISTENING addr`, then serves until its stdin closes; the real server
-//! also answers `stats`), and the parent's handle on it ([`Process`]).
+//! also serves metrics, says where (`LISTENING addr METRICS addr`), and
+//! answers `stats`), and the parent's handle on it ([`Process`]).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -38,11 +39,13 @@ pub(crate) fn serve(db: &Path) -> anyhow::Result<()> {
             db: db.to_owned(),
             log_level: LogLevel::Info,
             log_format: Default::default(),
-            metrics_listen: None,
+            metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             tls: None,
         };
         let server = Server::start(&config).await?;
-        println!("LISTENING {}", server.local_addr());
+        let metrics = server.metrics_url().unwrap_or_default();
+        let metrics = metrics.trim_start_matches("http://").trim_end_matches("/metrics");
+        println!("LISTENING {} METRICS {metrics}", server.local_addr());
         std::io::stdout().flush()?;
         // stdin is read on a thread of its own: the runtime's workers serve.
         let (lines, mut asked) = tokio::sync::mpsc::unbounded_channel();
@@ -86,6 +89,8 @@ pub(crate) fn serve_ceiling(db: &Path, logged: bool) -> anyhow::Result<()> {
 pub(crate) struct Process {
     pub(crate) child: Child,
     pub(crate) addr: SocketAddr,
+    /// The real server's metrics listener (the ceiling has none).
+    pub(crate) metrics: Option<SocketAddr>,
     pub(crate) stdout: BufReader<ChildStdout>,
 }
 
@@ -114,14 +119,18 @@ impl Process {
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         stdout.read_line(&mut line)?;
-        let addr = line
+        let listening = line
             .strip_prefix("LISTENING ")
             .with_context(|| format!("the server did not start: {line:?}"))?
-            .trim()
-            .parse()?;
+            .trim();
+        let (addr, metrics) = match listening.split_once(" METRICS ") {
+            Some((addr, metrics)) => (addr.parse()?, Some(metrics.parse()?)),
+            None => (listening.parse()?, None),
+        };
         Ok(Self {
             child,
             addr,
+            metrics,
             stdout,
         })
     }

@@ -67,7 +67,8 @@ pub(crate) fn bench_size(size: usize, args: &Args) -> anyhow::Result<Vec<(Worklo
         if args.only.is_some_and(|only| only != workload) {
             continue;
         }
-        let a = workload.requests(&plan, server.addr);
+        let target = workload.target(&server);
+        let a = workload.requests(&plan, target);
         let b = workload.requests(&plan, ceiling_addr);
         let drive = |addr, make: &MakeRequest, time| {
             runtime.block_on(load::drive(
@@ -80,14 +81,14 @@ pub(crate) fn bench_size(size: usize, args: &Args) -> anyhow::Result<Vec<(Worklo
         };
         // Warm up both (connections, caches), then A B A B.
         let ceiling = workload.has_ceiling();
-        drive(server.addr, &a, Duration::from_millis(300))?;
+        drive(target, &a, Duration::from_millis(300))?;
         if ceiling {
             drive(ceiling_addr, &b, Duration::from_millis(300))?;
         }
         let mut runs_a = Vec::new();
         let mut runs_b = Vec::new();
         for _ in 0..2 {
-            runs_a.push(drive(server.addr, &a, run_for).with_context(|| workload.name())?);
+            runs_a.push(drive(target, &a, run_for).with_context(|| workload.name())?);
             if ceiling {
                 runs_b.push(drive(ceiling_addr, &b, run_for).with_context(|| workload.name())?);
             }

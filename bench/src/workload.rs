@@ -24,10 +24,13 @@ pub(crate) enum Workload {
     RotateToken,
     Heartbeat,
     SpecCreate,
+    /// `GET /metrics` on the server's metrics listener (the registry's
+    /// counts read at each scrape).
+    Scrape,
 }
 
 impl Workload {
-    pub(crate) const ALL: [Workload; 9] = [
+    pub(crate) const ALL: [Workload; 10] = [
         Self::ViewBySlug,
         Self::ViewByUuid,
         Self::ListPage1,
@@ -37,6 +40,7 @@ impl Workload {
         Self::RotateToken,
         Self::Heartbeat,
         Self::SpecCreate,
+        Self::Scrape,
     ];
 
     /// The name printed, and matched by `--only`.
@@ -51,12 +55,22 @@ impl Workload {
             Self::RotateToken => "rotate key",
             Self::Heartbeat => "heartbeat",
             Self::SpecCreate => "spec create",
+            Self::Scrape => "metrics scrape",
         }
     }
 
-    /// Whether the ceiling serves it (it has no specs).
+    /// Whether the ceiling serves it (it has no specs, and no metrics).
     pub(crate) fn has_ceiling(self) -> bool {
-        !matches!(self, Self::SpecCreate)
+        !matches!(self, Self::SpecCreate | Self::Scrape)
+    }
+
+    /// Where the server's side of it is sent: the metrics' listener for a
+    /// scrape, else the API's address.
+    pub(crate) fn target(self, server: &crate::process::Process) -> SocketAddr {
+        match (self, server.metrics) {
+            (Self::Scrape, Some(metrics)) => metrics,
+            _ => server.addr,
+        }
     }
 
     /// The status every answer must have.
@@ -113,6 +127,7 @@ impl Workload {
                 );
                 request(addr, "POST", "/v0/specs", &plan.admin, body.into())
             }
+            Self::Scrape => get("/metrics".into()),
         }
     }
 
