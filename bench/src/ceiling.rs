@@ -388,6 +388,8 @@ impl RunnersApi for Ceiling {
             -> HttpResponseOk<t::JsonOciToken>;
         server_live_get() -> HttpResponseOk<t::JsonServerStatus>;
         server_ready_get() -> HttpResponseOk<t::JsonServerStatus>;
+        events_get(AdminUser) -> http::Response<dropshot::Body>;
+        audit_get(AdminUser, QueryParams<t::AuditListQuery>) -> a::AuditPage;
     }
 }
 

@@ -44,7 +44,9 @@ pub(crate) fn serve(db: &Path) -> anyhow::Result<()> {
         };
         let server = Server::start(&config).await?;
         let metrics = server.metrics_url().unwrap_or_default();
-        let metrics = metrics.trim_start_matches("http://").trim_end_matches("/metrics");
+        let metrics = metrics
+            .trim_start_matches("http://")
+            .trim_end_matches("/metrics");
         println!("LISTENING {} METRICS {metrics}", server.local_addr());
         std::io::stdout().flush()?;
         // stdin is read on a thread of its own: the runtime's workers serve.

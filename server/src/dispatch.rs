@@ -90,6 +90,8 @@ pub struct Hub {
     orphans: mpsc::UnboundedSender<JobId>,
     shutdown: watch::Sender<bool>,
     wakes: AtomicU64,
+    /// The live event stream's events, from the store's changes.
+    pub live: Arc<crate::live::Live>,
 }
 
 impl Hub {
@@ -104,6 +106,7 @@ impl Hub {
             orphans,
             shutdown: watch::channel(false).0,
             wakes: AtomicU64::new(0),
+            live: crate::live::Live::start(store.clone(), log.clone()),
         });
         let weak: Weak<Hub> = Arc::downgrade(&hub);
         store.listen(move |event| {
@@ -136,7 +139,9 @@ impl Hub {
                 for channel in self.state().channels.values() {
                     let _ = channel.control.send(Control::Respec);
                 }
+                self.live.tell(Event::Resync);
             }
+            Event::RunnerChanged { .. } | Event::JobChanged { .. } => self.live.tell(event),
         }
     }
 
@@ -257,6 +262,7 @@ impl Hub {
     /// Tells every channel (and the reaper) that the server is stopping.
     pub fn shut_down(&self) {
         self.shutdown.send_replace(true);
+        self.live.shut_down();
     }
 }
 

@@ -292,8 +292,9 @@ impl Server {
                 max
             }
         };
-        let api = api::api_description::<RunnersImpl>()
+        let mut api = api::api_description::<RunnersImpl>()
             .map_err(|e| anyhow::anyhow!("invalid API description: {e}"))?;
+        crate::console::register(&mut api)?;
         // dropshot serves plain HTTP on loopback only: clients reach it
         // through the acceptor, which holds the limits and TLS.
         let dropshot = ConfigDropshot {

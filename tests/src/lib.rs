@@ -11,6 +11,7 @@
 //! engine. Tests that read the SQLite file itself do not apply there.
 
 pub mod agent;
+pub mod events;
 pub mod race;
 pub mod registry;
 mod verbs;

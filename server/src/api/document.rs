@@ -7,8 +7,9 @@ use dropshot::{HttpResponseCreated, HttpResponseHeaders, HttpResponseOk};
 use super::{RunnersApi, runners_api_mod};
 use crate::credential::{self, declare_security};
 use crate::types::{
-    CloseReason, JsonClaimedJob, JsonJob, JsonProject, JsonProjectKey, JsonReport, JsonRunner,
-    JsonSpec, JsonUserKey, LocationHeader, RunnerMessage, ServerMessage, TotalCountHeader,
+    CloseReason, JsonAuditEntry, JsonClaimedJob, JsonJob, JsonJobEvent, JsonProject,
+    JsonProjectKey, JsonReport, JsonRunner, JsonRunnerEvent, JsonSpec, JsonUserKey, LocationHeader,
+    RunnerMessage, ServerMessage, TotalCountHeader,
 };
 
 /// The title of the OpenAPI document.
@@ -32,6 +33,8 @@ pub type ReportsPage = HttpResponseHeaders<HttpResponseOk<Vec<JsonReport>>, Tota
 /// A page of a project's keys with the number matching the filters.
 pub type ProjectKeysPage =
     HttpResponseHeaders<HttpResponseOk<Vec<JsonProjectKey>>, TotalCountHeader>;
+/// A page of the audit trail with the number of rows matching the filters.
+pub type AuditPage = HttpResponseHeaders<HttpResponseOk<Vec<JsonAuditEntry>>, TotalCountHeader>;
 /// A page of a user's keys with the number matching the filters.
 pub type UserKeysPage = HttpResponseHeaders<HttpResponseOk<Vec<JsonUserKey>>, TotalCountHeader>;
 
@@ -63,6 +66,7 @@ pub fn openapi_document() -> String {
     let mut spec: serde_json::Value = serde_json::from_slice(&out).expect("dropshot writes JSON");
     declare_security(&mut spec);
     declare_channel_messages(&mut spec);
+    declare_event_stream(&mut spec);
     serde_json::to_string_pretty(&spec).expect("the OpenAPI document serializes")
 }
 
@@ -78,10 +82,38 @@ fn declare_channel_messages(spec: &mut serde_json::Value) {
     generator.subschema_for::<ServerMessage>();
     generator.subschema_for::<JsonClaimedJob>();
     generator.subschema_for::<CloseReason>();
+    generator.subschema_for::<JsonRunnerEvent>();
+    generator.subschema_for::<JsonJobEvent>();
     let schemas = &mut spec["components"]["schemas"];
     for (name, schema) in generator.take_definitions() {
         if schemas.get(&name).is_none() {
             schemas[name] = serde_json::to_value(schema).expect("a schema serializes");
         }
     }
+}
+
+/// States what `GET /v0/events` answers (dropshot describes a streamed
+/// body as anything): 200 `text/event-stream`, whose events' `data` are
+/// `JsonRunnerEvent` and `JsonJobEvent` (in the components, from
+/// [`declare_channel_messages`]), and how to read it.
+fn declare_event_stream(spec: &mut serde_json::Value) {
+    let op = &mut spec["paths"]["/v0/events"]["get"];
+    op["description"] = serde_json::json!(
+        "Server-Sent Events, admin only, across replicas: `event: open` first; \
+         `event: runner` (data: a `JsonRunnerEvent`) when a runner's channel opens or \
+         closes, it is archived or restored, or a job of its changes; `event: job` (data: \
+         a `JsonJobEvent`) when a job is created or its status or runner changes; \
+         `event: resync` when events were missed (read again what you show); a comment \
+         line every 15 s of quiet. Each event carries the status at the time it is sent. \
+         Browsers read it with `fetch` and the `Authorization` header (an `EventSource` \
+         cannot send one; never put a token in the URL)."
+    );
+    op["responses"] = serde_json::json!({
+        "200": {
+            "description": "The event stream.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}}
+        },
+        "4XX": {"$ref": "#/components/responses/Error"},
+        "5XX": {"$ref": "#/components/responses/Error"}
+    });
 }

@@ -75,10 +75,7 @@ pub trait RunnersApi {
         path: PathParams<RunnerPath>,
     ) -> Result<Created<JsonRunnerKey>, HttpError>;
 
-    /// Rotate runner token
-    ///
-    /// Bencher v0.6.2's name for rotating a runner's key: the same as
-    /// `POST /v0/runners/{runner}/key`, kept for v0.6.2 clients.
+    /// Rotate runner token (v0.6.2's name for `POST /v0/runners/{runner}/key`)
     #[endpoint { method = POST, path = "/v0/runners/{runner}/token", tags = ["runners"],
                  deprecated = true }]
     async fn runner_token_post(
@@ -255,9 +252,7 @@ pub trait RunnersApi {
         rqctx: RequestContext<Self::Context>,
     ) -> Result<HttpResponseOk<JsonApiVersion>, HttpError>;
 
-    /// View server OpenAPI specification
-    ///
-    /// The repository's `openapi.json`. No authentication needed.
+    /// View server OpenAPI specification (`openapi.json`; no authentication)
     #[endpoint { method = GET, path = "/v0/server/spec", tags = ["server"] }]
     async fn server_spec_get(
         rqctx: RequestContext<Self::Context>,
@@ -275,9 +270,7 @@ pub trait RunnersApi {
         body: JsonBody<JsonNewRun>,
     ) -> Result<Created<JsonReport>, HttpError>;
 
-    /// List an organization's projects
-    ///
-    /// The projects of the organization (`default`: this server's one).
+    /// List an organization's projects (`default`: this server's one)
     #[endpoint { method = GET, path = "/v0/organizations/{organization}/projects",
                  tags = ["projects"] }]
     async fn org_projects_get(
@@ -287,9 +280,7 @@ pub trait RunnersApi {
         query: QueryParams<ProjectsQuery>,
     ) -> Result<ProjectsPage, HttpError>;
 
-    /// Create a project
-    ///
-    /// Create a project in the organization (`default`); not a project key's.
+    /// Create a project in an organization (`default`; not with a project key)
     #[endpoint { method = POST, path = "/v0/organizations/{organization}/projects",
                  tags = ["projects"], request_body_max_bytes = 16384 }]
     async fn org_project_post(
@@ -424,9 +415,7 @@ pub trait RunnersApi {
         query: QueryParams<KeysQuery>,
     ) -> Result<UserKeysPage, HttpError>;
 
-    /// Create a user key
-    ///
-    /// A `bencher_user_` key with the user's rights. Shown this once.
+    /// Create a user key (`bencher_user_…`: the user's rights; shown this once)
     #[endpoint { method = POST, path = "/v0/users/{user}/keys", tags = ["keys"] }]
     async fn user_key_post(
         rqctx: RequestContext<Self::Context>,
@@ -460,17 +449,13 @@ pub trait RunnersApi {
         path: PathParams<UserKeyPath>,
     ) -> Result<HttpResponseDeleted, HttpError>;
 
-    /// View the console's URL
-    ///
-    /// Where Bencher's CLI sends people to see a report. No authentication.
+    /// View the console's URL (where Bencher's CLI links a report; no authentication)
     #[endpoint { method = GET, path = "/v0/server/config/console", tags = ["server"] }]
     async fn server_config_console_get(
         rqctx: RequestContext<Self::Context>,
     ) -> Result<HttpResponseOk<JsonConsole>, HttpError>;
 
-    /// Liveness
-    ///
-    /// 200 while the process serves (Kubernetes' liveness probe). No auth.
+    /// Liveness: 200 while the process serves (Kubernetes' probe; no authentication)
     #[endpoint { method = GET, path = "/v0/server/live", tags = ["server"] }]
     async fn server_live_get(
         rqctx: RequestContext<Self::Context>,
@@ -496,4 +481,19 @@ pub trait RunnersApi {
         who: RegistryCredential,
         query: RawQuery<OciTokenQuery>,
     ) -> Result<HttpResponseOk<JsonOciToken>, HttpError>;
+
+    /// Live events: runners' and jobs' statuses as they change (admin)
+    #[endpoint { method = GET, path = "/v0/events", tags = ["server"] }]
+    async fn events_get(
+        rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
+    ) -> Result<http::Response<dropshot::Body>, HttpError>;
+
+    /// List the audit trail (newest first; `X-Total-Count` counts all pages)
+    #[endpoint { method = GET, path = "/v0/audit", tags = ["server"] }]
+    async fn audit_get(
+        rqctx: RequestContext<Self::Context>,
+        admin: AdminUser,
+        query: QueryParams<AuditListQuery>,
+    ) -> Result<AuditPage, HttpError>;
 }

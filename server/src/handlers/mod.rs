@@ -5,8 +5,8 @@
 use dropshot::{HttpError, HttpResponseDeleted, HttpResponseOk, RequestContext};
 
 use crate::api::{
-    Created, JobsPage, ProjectKeysPage, ProjectsPage, ReportsPage, RunnersApi, RunnersPage,
-    SpecsPage, UserKeysPage,
+    AuditPage, Created, JobsPage, ProjectKeysPage, ProjectsPage, ReportsPage, RunnersApi,
+    RunnersPage, SpecsPage, UserKeysPage,
 };
 use crate::credential::{AdminUser, ChannelAuth, RegistryCredential, RunnerAuth, Submitter};
 use crate::extract::{JsonBody, PathParams, QueryParams, RawQuery};
@@ -17,6 +17,7 @@ use crate::types::*;
 mod keys;
 mod registry;
 mod runs;
+mod server;
 mod support;
 use keys::KeyAt;
 pub use support::{BENCHER_API_VERSION, api_version, created};
@@ -99,10 +100,8 @@ impl RunnersApi for RunnersImpl {
     ) -> Result<HttpResponseOk<Vec<JsonSpec>>, HttpError> {
         let cx = rqctx.context();
         let runner = path.open(&admin)?.runner.into();
-        let specs = cx.store.runner_specs(&runner).await?;
-        Ok(HttpResponseOk(
-            specs.into_iter().map(JsonSpec::from).collect(),
-        ))
+        let specs = cx.store.runner_specs(&runner).await?.into_iter();
+        Ok(HttpResponseOk(specs.map(JsonSpec::from).collect()))
     }
 
     async fn runner_specs_post(
@@ -112,14 +111,11 @@ impl RunnersApi for RunnersImpl {
         body: JsonBody<JsonNewRunnerSpec>,
     ) -> Result<Created<JsonSpec>, HttpError> {
         let cx = rqctx.context();
-        let (runner, spec) = (
+        let pair = (
             path.open(&admin)?.runner.into(),
             body.open(&admin)?.spec.into(),
         );
-        let spec = cx
-            .store
-            .add_runner_spec((runner, spec), &admin.actor())
-            .await?;
+        let spec = cx.store.add_runner_spec(pair, &admin.actor()).await?;
         Ok(created(JsonSpec::from(spec.clone()), "specs", spec.uuid))
     }
 
@@ -263,21 +259,15 @@ impl RunnersApi for RunnersImpl {
         AdminUser(admin): AdminUser,
         path: PathParams<SpecPath>,
     ) -> Result<HttpResponseDeleted, HttpError> {
-        let cx = rqctx.context();
-        cx.store
-            .delete_spec(path.open(&admin)?.spec.into(), &admin.actor())
-            .await?;
+        let (cx, spec) = (rqctx.context(), path.open(&admin)?.spec.into());
+        cx.store.delete_spec(spec, &admin.actor()).await?;
         Ok(HttpResponseDeleted())
     }
 
     async fn server_version_get(
         rqctx: RequestContext<Context>,
     ) -> Result<HttpResponseOk<JsonApiVersion>, HttpError> {
-        let requested = rqctx.request.headers().get("api-version");
-        let version = api_version(requested.and_then(|v| v.to_str().ok()));
-        Ok(HttpResponseOk(JsonApiVersion {
-            version: version.to_owned(),
-        }))
+        Ok(server::version(&rqctx))
     }
 
     async fn server_spec_get(
@@ -483,18 +473,27 @@ impl RunnersApi for RunnersImpl {
     async fn server_live_get(
         _rqctx: RequestContext<Context>,
     ) -> Result<HttpResponseOk<JsonServerStatus>, HttpError> {
-        Ok(HttpResponseOk(JsonServerStatus {
-            status: "live".into(),
-        }))
+        Ok(server::status("live"))
     }
 
     async fn server_ready_get(
         rqctx: RequestContext<Context>,
     ) -> Result<HttpResponseOk<JsonServerStatus>, HttpError> {
-        let ready = rqctx.context().store.readiness().await;
-        ready.map_err(|why| crate::error::unavailable(format!("not ready: {why}")))?;
-        Ok(HttpResponseOk(JsonServerStatus {
-            status: "ready".into(),
-        }))
+        server::ready(rqctx.context()).await
+    }
+
+    async fn events_get(
+        rqctx: RequestContext<Context>,
+        AdminUser(admin): AdminUser,
+    ) -> Result<http::Response<dropshot::Body>, HttpError> {
+        server::events(rqctx.context(), &admin)
+    }
+
+    async fn audit_get(
+        rqctx: RequestContext<Context>,
+        AdminUser(admin): AdminUser,
+        query: QueryParams<AuditListQuery>,
+    ) -> Result<AuditPage, HttpError> {
+        server::audit(rqctx.context(), &admin, query).await
     }
 }

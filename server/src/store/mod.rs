@@ -427,6 +427,12 @@ impl Store {
         since: Option<DateTime<Utc>>,
         runner: Option<String>,
     ) -> Result<Vec<AuditRow>, StoreError> {
-        on!(self, AuditOps::audit(AuditQuery::new(since, runner)))
+        let (rows, _) = on!(self, AuditOps::audit(AuditQuery::new(since, runner)))?;
+        Ok(rows)
+    }
+
+    /// A page of the audit trail, and how many rows match on all pages.
+    pub async fn audit_page(&self, q: AuditQuery) -> Result<(Vec<AuditRow>, u64), StoreError> {
+        on!(self, AuditOps::audit(q))
     }
 }

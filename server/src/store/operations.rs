@@ -177,7 +177,8 @@ pub trait RegistryKeyOps {
 
 /// The audit trail.
 pub trait AuditOps {
-    async fn audit(&self, q: AuditQuery) -> Result<Vec<AuditRow>, StoreError>;
+    /// The rows `q` asks for, and how many match on all pages.
+    async fn audit(&self, q: AuditQuery) -> Result<(Vec<AuditRow>, u64), StoreError>;
 }
 
 /// The engine itself: its events, its shutdown, its figures.

@@ -37,7 +37,9 @@ macro_rules! name_list_query {
     };
 }
 
+mod events;
 mod job;
+pub use events::*;
 mod keys;
 pub use keys::*;
 mod project;

@@ -34,8 +34,7 @@ impl Invalid {
     }
 }
 
-/// A rule broken by a value parsed into one of this module's types; serde
-/// puts the field's name in front.
+/// A rule a value parsed into one of these types broke (serde names the field).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct Rule(String);
@@ -486,14 +485,15 @@ pub fn list_rule(param: &str) -> Option<&'static str> {
     })
 }
 
-#[cfg(test)]
-mod tests;
-
+mod audit;
 pub mod image;
 mod jobs;
 mod lists;
 mod registry;
 mod scope;
+#[cfg(test)]
+mod tests;
+pub use audit::{AuditActionFilter, AuditListQuery};
 pub use jobs::*;
 pub use lists::*;
 pub use registry::*;

@@ -138,6 +138,41 @@ impl From<JsonNewJob> for NewJob {
     }
 }
 
+impl From<&RunnerRow> for wire::JsonRunnerEvent {
+    fn from(row: &RunnerRow) -> Self {
+        Self {
+            uuid: row.uuid,
+            status: row.status.edge(),
+            archived: row.archived.is_some(),
+        }
+    }
+}
+
+impl From<&JobRow> for wire::JsonJobEvent {
+    fn from(row: &JobRow) -> Self {
+        Self {
+            uuid: row.uuid,
+            status: row.status.edge(),
+            runner: row.runner,
+        }
+    }
+}
+
+impl From<model::AuditRow> for wire::JsonAuditEntry {
+    fn from(row: model::AuditRow) -> Self {
+        Self {
+            time: row.time,
+            user: row.user,
+            user_uuid: row.user_uuid,
+            token: row.token,
+            action: row.action,
+            target_uuid: row.target_uuid,
+            target_slug: row.target_slug,
+            changes: row.changes,
+        }
+    }
+}
+
 impl TryFrom<JobRow> for JsonJob {
     type Error = StoreError;
 

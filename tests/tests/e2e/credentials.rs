@@ -112,6 +112,14 @@ async fn call(
         .headers()
         .get("www-authenticate")
         .map(|v| v.to_str().unwrap().to_owned());
+    // The live event stream's body never ends: its answer is its status.
+    if response
+        .headers()
+        .get("content-type")
+        .is_some_and(|t| t == "text/event-stream")
+    {
+        return (status, www, None);
+    }
     let body: serde_json::Value = response.json().await.unwrap_or_default();
     let code = body["error_code"].as_str().map(str::to_owned);
     (status, www, code)

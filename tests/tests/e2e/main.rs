@@ -6,8 +6,10 @@
 mod audit;
 mod auth;
 mod channel;
+mod console;
 mod create;
 mod credentials;
+mod events;
 mod hostile;
 mod job_lists;
 mod jobs;

@@ -195,13 +195,16 @@ async fn copy(client: &mut tokio_postgres::Client, from: &Path) -> Result<Copied
     }
     // The counts' triggers would update one row once per runner or job
     // copied (in one transaction, a chain of 100 000 versions of that
-    // row): off while copying, the counts recomputed after.
+    // row): off while copying, the counts recomputed after. The live
+    // stream's triggers would queue a notification a row: off too.
     tx.batch_execute(
         "DELETE FROM signing_key;
          DELETE FROM organization;
          DELETE FROM registry_keys;
          ALTER TABLE runners DISABLE TRIGGER runner_counts_keep;
-         ALTER TABLE jobs DISABLE TRIGGER job_counts_keep;",
+         ALTER TABLE jobs DISABLE TRIGGER job_counts_keep;
+         ALTER TABLE runners DISABLE TRIGGER runners_changed_insert;
+         ALTER TABLE jobs DISABLE TRIGGER jobs_changed_insert;",
     )
     .await
     .map_err(pg("preparing the target's tables"))?;
@@ -228,7 +231,9 @@ async fn copy(client: &mut tokio_postgres::Client, from: &Path) -> Result<Copied
 
     let mut finish = format!(
         "ALTER TABLE runners ENABLE TRIGGER runner_counts_keep;
-         ALTER TABLE jobs ENABLE TRIGGER job_counts_keep; {} {}",
+         ALTER TABLE jobs ENABLE TRIGGER job_counts_keep;
+         ALTER TABLE runners ENABLE TRIGGER runners_changed_insert;
+         ALTER TABLE jobs ENABLE TRIGGER jobs_changed_insert; {} {}",
         pg::RECOUNT,
         pg::JOB_RECOUNT
     );

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::SpecId;
 
 /// A committed change that other parts of the server act on.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Event {
     /// A job of this spec became pending: created, or released by
     /// a runner that could not be given it.
@@ -30,6 +30,13 @@ pub enum Event {
     /// runner held here must close, as when a second channel opens on one
     /// process.
     ChannelOpened { runner: Uuid, replica: Uuid },
+    /// A runner's status may have changed (its channel opened or closed,
+    /// it was archived or restored, a job of its changed): for the live
+    /// event stream ([`crate::live`]).
+    RunnerChanged { runner: Uuid },
+    /// A job was created, or its status or runner changed (the live event
+    /// stream).
+    JobChanged { job: Uuid },
     /// Events may have been missed (PostgreSQL: the LISTEN connection was
     /// lost and made again): every channel looks again at the database
     /// (a waiting runner claims, which also checks its key).

@@ -42,28 +42,47 @@ pub(super) async fn record(
 }
 
 impl AuditOps for PgStore {
-    async fn audit(&self, q: AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
-        let AuditQuery { since, runner } = q;
+    async fn audit(&self, q: AuditQuery) -> Result<(Vec<AuditRow>, u64), StoreError> {
         let about_runners: Vec<&str> = AuditAction::ALL
             .iter()
             .filter(|a| a.is_about_a_runner())
             .map(|a| a.as_str())
             .collect();
         let client = self.client().await?;
+        let filter = "FROM audit
+             WHERE ($1::timestamptz IS NULL OR time >= $1) AND ($2::text IS NULL OR (action = ANY($3)
+                 AND target_uuid IN (
+                     SELECT target_uuid FROM audit
+                     WHERE target_uuid::text = $2 OR target_slug = $2
+                     UNION SELECT uuid FROM runners WHERE slug = $2)))
+               AND ($4::text IS NULL OR action = $4 OR left(action, length($4) + 1) = $4 || '.')";
+        let (offset, limit) = q.offset_limit();
         let rows = client
             .query(
-                "SELECT time, user_name, user_uuid::text, token_uuid::text, action,
-                        target_uuid::text, target_slug, changes
-                 FROM audit
-                 WHERE ($1::timestamptz IS NULL OR time >= $1) AND ($2::text IS NULL OR (action = ANY($3)
-                     AND target_uuid IN (
-                         SELECT target_uuid FROM audit
-                         WHERE target_uuid::text = $2 OR target_slug = $2
-                         UNION SELECT uuid FROM runners WHERE slug = $2)))
-                 ORDER BY id",
-                &[&since, &runner, &about_runners],
+                &format!(
+                    "SELECT time, user_name, user_uuid::text, token_uuid::text, action,
+                            target_uuid::text, target_slug, changes
+                     {filter} ORDER BY id {} LIMIT $5 OFFSET $6",
+                    q.order()
+                ),
+                &[
+                    &q.since,
+                    &q.runner,
+                    &about_runners,
+                    &q.action,
+                    &limit,
+                    &offset,
+                ],
             )
             .await?;
-        rows.iter().map(AuditRow::read).collect()
+        let rows = rows.iter().map(AuditRow::read).collect::<Result<_, _>>()?;
+        let total: i64 = client
+            .query_one(
+                &format!("SELECT count(*) {filter}"),
+                &[&q.since, &q.runner, &about_runners, &q.action],
+            )
+            .await?
+            .get(0);
+        Ok((rows, u64::try_from(total).unwrap_or(0)))
     }
 }

@@ -33,6 +33,10 @@ pub fn encode(event: &Event) -> String {
         Event::ChannelOpened { runner, replica } => {
             serde_json::json!({"channel_opened": {"runner": runner, "replica": replica}})
         }
+        Event::RunnerChanged { runner } => {
+            serde_json::json!({"runner_changed": {"runner": runner}})
+        }
+        Event::JobChanged { job } => serde_json::json!({"job_changed": {"job": job}}),
         Event::Resync => serde_json::json!({"resync": {}}),
     }
     .to_string()
@@ -62,6 +66,10 @@ pub fn decode(payload: &str) -> Option<Event> {
             runner: uuid("runner")?,
             replica: uuid("replica")?,
         },
+        "runner_changed" => Event::RunnerChanged {
+            runner: uuid("runner")?,
+        },
+        "job_changed" => Event::JobChanged { job: uuid("job")? },
         "resync" => Event::Resync,
         _ => return None,
     })
@@ -146,6 +154,8 @@ mod unit {
                 runner,
                 replica: job,
             },
+            Event::RunnerChanged { runner },
+            Event::JobChanged { job },
             Event::Resync,
         ] {
             assert_eq!(decode(&encode(&event)), Some(event));

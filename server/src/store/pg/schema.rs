@@ -400,6 +400,41 @@ CREATE TRIGGER job_counts_keep AFTER INSERT OR DELETE OR UPDATE OF status ON job
 "#
 );
 
+/// Version 15: the live event stream's changes, as `NOTIFY`s on the
+/// replicas' channel in the write's transaction (SQLite's writer keeps its
+/// own log on its connection instead: no version there): a runner created,
+/// its channel opened or closed, archived or restored; a job created, or
+/// its status or runner changed (and its runners' status with it).
+const V15: &str = r#"
+CREATE FUNCTION changed_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'runners' THEN
+        PERFORM pg_notify('runners_events',
+            json_build_object('runner_changed', json_build_object('runner', NEW.uuid))::text);
+        RETURN NULL;
+    END IF;
+    PERFORM pg_notify('runners_events',
+        json_build_object('job_changed', json_build_object('job', NEW.uuid))::text);
+    IF TG_OP = 'UPDATE' THEN
+        PERFORM pg_notify('runners_events',
+            json_build_object('runner_changed', json_build_object('runner', r.uuid))::text)
+        FROM runners r WHERE r.id IN (OLD.runner_id, NEW.runner_id);
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER runners_changed_insert AFTER INSERT ON runners
+    FOR EACH ROW EXECUTE FUNCTION changed_notify();
+CREATE TRIGGER runners_changed AFTER UPDATE OF channel, archived ON runners FOR EACH ROW
+    WHEN (OLD.channel IS DISTINCT FROM NEW.channel OR OLD.archived IS DISTINCT FROM NEW.archived)
+    EXECUTE FUNCTION changed_notify();
+CREATE TRIGGER jobs_changed_insert AFTER INSERT ON jobs
+    FOR EACH ROW EXECUTE FUNCTION changed_notify();
+CREATE TRIGGER jobs_changed AFTER UPDATE OF status, runner_id ON jobs FOR EACH ROW
+    WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.runner_id IS DISTINCT FROM NEW.runner_id)
+    EXECUTE FUNCTION changed_notify();
+"#;
+
 /// The migrations, by the SQLite version each brings the schema to, in
 /// order. The first is the baseline: a database at version 0 gets it whole.
 pub const MIGRATIONS: &[(i32, &str)] = &[
@@ -411,6 +446,7 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
     (12, V12),
     (13, V13),
     (14, V14),
+    (15, V15),
 ];
 
 /// The version this server's schema is at.

@@ -59,13 +59,12 @@ pub(super) fn record_delete(
 }
 
 impl AuditOps for SqliteStore {
-    async fn audit(&self, q: AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
-        let AuditQuery { since, runner } = q;
+    async fn audit(&self, q: AuditQuery) -> Result<(Vec<AuditRow>, u64), StoreError> {
         // Stored times are text with four-digit years, compared as text: a
         // bound past the year 9999 (`+10000-…`, which sorts before `2`)
         // matches no row. (A bound before the year 0 is none: AuditQuery.)
-        let since = match since {
-            Some(t) if t.year() > 9999 => return Ok(Vec::new()),
+        let since = match q.since {
+            Some(t) if t.year() > 9999 => return Ok((Vec::new(), 0)),
             Some(t) => to_text(t),
             None => String::new(),
         };
@@ -76,18 +75,33 @@ impl AuditOps for SqliteStore {
                 .map(|a| format!("'{}'", a.as_str()))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let mut stmt = c.prepare(&format!(
-                "SELECT time, user_name, user_uuid, token_uuid, action, target_uuid, target_slug,
-                        changes
-                 FROM audit
+            let filter = format!(
+                "FROM audit
                  WHERE time >= ?1 AND (?2 IS NULL OR (action IN ({about_runners})
                      AND target_uuid IN (
                          SELECT target_uuid FROM audit WHERE target_uuid = ?2 OR target_slug = ?2
                          UNION SELECT uuid FROM runners WHERE slug = ?2)))
-                 ORDER BY id"
+                   AND (?3 IS NULL OR action = ?3 OR substr(action, 1, length(?3) + 1) = ?3 || '.')"
+            );
+            let (offset, limit) = q.offset_limit();
+            let mut stmt = c.prepare(&format!(
+                "SELECT time, user_name, user_uuid, token_uuid, action, target_uuid, target_slug,
+                        changes
+                 {filter} ORDER BY id {} LIMIT ?4 OFFSET ?5",
+                q.order()
             ))?;
-            let rows = stmt.query_map(params![since, runner], |r| AuditRow::read(r))?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            let (runner, action) = (&q.runner, &q.action);
+            let rows = stmt.query_map(
+                params![since, runner, action, limit.unwrap_or(-1), offset],
+                |r| AuditRow::read(r),
+            )?;
+            let rows: Vec<AuditRow> = rows.collect::<Result<_, _>>()?;
+            let total: i64 = c.query_row(
+                &format!("SELECT count(*) {filter}"),
+                params![since, runner, action],
+                |r| r.get(0),
+            )?;
+            Ok((rows, u64::try_from(total).unwrap_or(0)))
         })
         .await
     }

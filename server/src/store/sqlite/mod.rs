@@ -16,6 +16,7 @@
 //! - [`files`]: the SQLite file's owner rule and the one-server lock.
 
 mod audit;
+mod changes;
 mod claims;
 mod columns;
 pub mod files;
@@ -101,14 +102,15 @@ impl SqliteStore {
         // one batch changes).
         writer
             .execute_batch("PRAGMA temp_store = MEMORY")
+            .and_then(|()| writer.execute_batch(changes::SETUP))
             .context("cannot set up the database writer")?;
-        let writer = writer::start(
-            writer,
-            write_queue,
-            Arc::clone(&stats),
-            items::drain_search_queues,
-        )
-        .context("cannot start the database writer")?;
+        let events: Arc<OnceLock<Listener>> = Arc::default();
+        let hooks = writer::Hooks {
+            before_commit: items::drain_search_queues,
+            publish: Arc::clone(&events),
+        };
+        let writer = writer::start(writer, write_queue, Arc::clone(&stats), hooks)
+            .context("cannot start the database writer")?;
         Ok(Self {
             pool: pools.pool,
             readers: pools.readers,
@@ -116,7 +118,7 @@ impl SqliteStore {
             stats,
             tightened: Arc::new(pools.tightened),
             path: Arc::new(path.to_owned()),
-            events: Arc::default(),
+            events,
             reads: Arc::default(),
         })
     }

@@ -23,6 +23,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{ErrorCode, Transaction, TransactionBehavior};
 
 use crate::store::error::StoreError;
+use crate::store::model::events::{Event, Listener};
 
 /// Most jobs in one transaction: bounds how long one commit holds the
 /// write lock, and how much one failed commit takes down with it.
@@ -54,6 +55,14 @@ type Answer = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 /// committing (the store's deferred index work). If it fails it must leave
 /// nothing changed; the jobs commit regardless.
 pub(super) type BeforeCommit = fn(&rusqlite::Connection) -> rusqlite::Result<()>;
+
+/// What the writer does around each commit: [`BeforeCommit`], then takes
+/// the transaction's changes ([`super::changes`]), which go to `publish`'s
+/// listener once the commit is durable (a failure to read them: `Resync`).
+pub(super) struct Hooks {
+    pub before_commit: BeforeCommit,
+    pub publish: Arc<std::sync::OnceLock<Listener>>,
+}
 
 /// Opens savepoint `name`. Cached statements, these and
 /// [`end_savepoint`]'s: parsing them again for every write was a large
@@ -232,7 +241,7 @@ pub(super) fn start(
     conn: PooledConnection<SqliteConnectionManager>,
     queue: usize,
     stats: Arc<WriteStats>,
-    before_commit: BeforeCommit,
+    hooks: Hooks,
 ) -> std::io::Result<Writer> {
     let (sender, messages) = mpsc::channel::<Msg>();
     let (died_tx, died) = tokio::sync::watch::channel(false);
@@ -241,7 +250,7 @@ pub(super) fn start(
         .spawn(move || {
             let mut conn = conn;
             let ran = catch_unwind(AssertUnwindSafe(|| {
-                serve(&mut conn, &messages, &stats, before_commit)
+                serve(&mut conn, &messages, &stats, &hooks)
             }));
             match ran {
                 Ok(stop) => {
@@ -281,7 +290,7 @@ fn serve(
     conn: &mut PooledConnection<SqliteConnectionManager>,
     messages: &mpsc::Receiver<Msg>,
     stats: &WriteStats,
-    before_commit: BeforeCommit,
+    hooks: &Hooks,
 ) -> Option<mpsc::Sender<()>> {
     let mut pending: VecDeque<Job> = VecDeque::new();
     let mut stop = None;
@@ -314,7 +323,7 @@ fn serve(
             continue;
         }
         let batch: Vec<Job> = pending.drain(..pending.len().min(BATCH_MAX)).collect();
-        let unrun = commit(conn, batch, stats, before_commit);
+        let unrun = commit(conn, batch, stats, hooks);
         for job in unrun.into_iter().rev() {
             pending.push_front(job);
         }
@@ -330,7 +339,7 @@ fn commit(
     conn: &mut PooledConnection<SqliteConnectionManager>,
     batch: Vec<Job>,
     stats: &WriteStats,
-    before_commit: BeforeCommit,
+    hooks: &Hooks,
 ) -> Vec<Job> {
     let first_deadline = batch.iter().map(|job| job.deadline()).min();
     let wait = first_deadline.map_or(Duration::ZERO, |d| {
@@ -389,9 +398,10 @@ fn commit(
     }
     // Its failure is not the jobs' (it keeps nothing of its own then),
     // but it is counted.
-    if before_commit(&tx).is_err() {
+    if (hooks.before_commit)(&tx).is_err() {
         stats.drain_failures.fetch_add(1, Ordering::Relaxed);
     }
+    let changes = super::changes::take(&tx).unwrap_or_else(|_| vec![Event::Resync]);
     let started = std::time::Instant::now();
     let committed = tx.commit().map_err(|e| match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy,
@@ -407,6 +417,9 @@ fn commit(
     }
     for done in ran {
         (done.answer)(failed.as_ref());
+    }
+    if let (None, Some(listener)) = (&failed, hooks.publish.get()) {
+        changes.into_iter().for_each(listener);
     }
     Vec::new()
 }

@@ -156,7 +156,7 @@ INSERT INTO audit (time, action, target_uuid, changes)
                 "SELECT version FROM runners_schema ORDER BY version",
             )
             .await;
-            assert_eq!(versions, [7, 8, 9, 10, 11, 12, 13, 14]);
+            assert_eq!(versions, [7, 8, 9, 10, 11, 12, 13, 14, 15]);
             assert_eq!(v10_rows(&client).await, before, "every row kept as it was");
             // Version 14 counted the jobs by status; its trigger counts on.
             let jobs = async || store.gauges().await.unwrap().jobs;

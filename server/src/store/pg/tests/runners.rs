@@ -355,42 +355,52 @@ async fn runner_updates_match_sqlite() {
                 })
                 .collect::<Vec<_>>()
         };
+        let audit = async |q| pg.audit(q).await.unwrap().0;
         for runner in ["uno", "one", "two", "three", "nobody"] {
             let a = view(lite.audit(None, Some(runner.to_owned())).await.unwrap());
-            let b = view(
-                pg.audit(AuditQuery::new(None, Some(runner.to_owned())))
-                    .await
-                    .unwrap(),
-            );
+            let b = view(audit(AuditQuery::new(None, Some(runner.to_owned()))).await);
             assert_eq!(a, b, "{runner}");
         }
         assert_eq!(
             view(lite.audit(None, None).await.unwrap()),
-            view(pg.audit(AuditQuery::new(None, None)).await.unwrap())
+            view(audit(AuditQuery::new(None, None)).await)
         );
         let later = crate::store::now() + Duration::seconds(1);
-        assert!(
-            pg.audit(AuditQuery::new(Some(later), None))
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        assert!(audit(AuditQuery::new(Some(later), None)).await.is_empty());
         let earlier = crate::store::now() - Duration::hours(1);
         assert_eq!(
-            pg.audit(AuditQuery::new(Some(earlier), None))
-                .await
-                .unwrap()
-                .len(),
+            audit(AuditQuery::new(Some(earlier), None)).await.len(),
             lite.audit(Some(earlier), None).await.unwrap().len()
         );
         let uuid = pg.item(&runner("uno")).await.unwrap().uuid.to_string();
         assert_eq!(
-            view(pg.audit(AuditQuery::new(None, Some(uuid))).await.unwrap()),
-            view(
-                pg.audit(AuditQuery::new(None, Some("uno".into())))
-                    .await
-                    .unwrap()
-            )
+            view(audit(AuditQuery::new(None, Some(uuid))).await),
+            view(audit(AuditQuery::new(None, Some("uno".into()))).await)
+        );
+        // A page, newest first, of one action's rows (and a prefix of
+        // actions): the same on both engines, with the same total.
+        for action in ["runner.update", "runner", "runner.spec", "run"] {
+            let q = AuditQuery {
+                action: Some(action.to_owned()),
+                newest_first: true,
+                page: Some((2, 2)),
+                ..AuditQuery::default()
+            };
+            let (a, a_total) = lite.audit_page(q.clone()).await.unwrap();
+            let (b, b_total) = pg.audit(q).await.unwrap();
+            assert_eq!((view(a), a_total), (view(b), b_total), "{action}");
+        }
+        let q = |action: &str| AuditQuery {
+            action: Some(action.to_owned()),
+            ..AuditQuery::default()
+        };
+        let (rows, total) = pg.audit(q("runner")).await.unwrap();
+        assert!(total >= 3 && rows.len() as u64 == total, "{total}");
+        assert!(rows.iter().all(|r| r.action.starts_with("runner.")));
+        assert_eq!(
+            pg.audit(q("run")).await.unwrap().1,
+            0,
+            "not a prefix of runner."
         );
     })
     .await;
