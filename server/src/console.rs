@@ -45,36 +45,23 @@ pub struct ConsolePath {
     path: Vec<String>,
 }
 
-/// Adds the console's two routes to `api`, unpublished (the server's own
-/// context is not needed: any context will do).
+/// Adds the console's route to `api`, unpublished (it needs no context of
+/// the server's: any will do).
 pub fn register<C: ServerContext>(api: &mut ApiDescription<C>) -> anyhow::Result<()> {
-    let get = |name: &str, path| {
-        ApiEndpoint::new(
-            name.to_owned(),
-            console_get::<C>,
-            http::Method::GET,
-            "application/json",
-            path,
-            ApiEndpointVersions::All,
-        )
-    };
-    let root = ApiEndpoint::new(
-        "console_root".to_owned(),
-        console_root::<C>,
+    let endpoint = ApiEndpoint::new(
+        "console_get".to_owned(),
+        console_get::<C>,
         http::Method::GET,
         "application/json",
-        "/console",
+        "/console/{path:.*}",
         ApiEndpointVersions::All,
     );
-    for endpoint in [get("console_get", "/console/{path:.*}"), root] {
-        api.register(endpoint.visible(false))
-            .map_err(|e| anyhow::anyhow!("the console's routes: {e}"))?;
-    }
-    Ok(())
+    api.register(endpoint.visible(false))
+        .map_err(|e| anyhow::anyhow!("the console's route: {e}"))
 }
 
-/// `/console/`: the page; `/console/app.js`, `/console/app.css`: its files;
-/// anything else under it: 404.
+/// `/console/` (and `/console`): the page; `/console/app.js`,
+/// `/console/app.css`: its files; anything else under it: 404.
 async fn console_get<C: ServerContext>(
     _rqctx: RequestContext<C>,
     path: Path<ConsolePath>,
@@ -96,20 +83,6 @@ async fn console_get<C: ServerContext>(
         kind,
         Body::from(bytes::Bytes::from_static(bytes)),
     )
-}
-
-/// `/console`: to `/console/`.
-async fn console_root<C: ServerContext>(
-    _rqctx: RequestContext<C>,
-) -> Result<http::Response<Body>, HttpError> {
-    let mut found = answer(
-        http::StatusCode::MOVED_PERMANENTLY,
-        "text/plain",
-        Body::empty(),
-    )?;
-    let to = header::HeaderValue::from_static("/console/");
-    found.headers_mut().insert(header::LOCATION, to);
-    Ok(found)
 }
 
 fn answer(

@@ -184,3 +184,57 @@ async fn the_console_in_chromium_follows_a_runner_and_its_jobs_live() {
     assert!(steps.contains(&"expect-cancel".to_owned()), "{steps:?}");
     assert!(last.contains(" 0 failed"), "{last}");
 }
+
+/// The console's files, as any client gets them: the page and its two
+/// files with a strict policy, and nothing else.
+#[tokio::test]
+async fn the_console_is_served_with_a_strict_policy_and_nothing_else() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |path: &str| http.get(format!("{}{path}", server.url)).send();
+    for (path, kind) in [
+        ("/console", "text/html"),
+        ("/console/", "text/html"),
+        ("/console/app.js", "text/javascript"),
+        ("/console/app.css", "text/css"),
+    ] {
+        let answer = get(path).await.unwrap();
+        assert_eq!(answer.status(), 200, "{path}");
+        let header = |name: &str| answer.headers()[name].to_str().unwrap().to_owned();
+        assert!(header("content-type").starts_with(kind), "{path}");
+        let policy = header("content-security-policy");
+        for rule in [
+            "script-src 'self'",
+            "style-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(policy.contains(rule), "{path}: {policy}");
+        }
+        assert!(!policy.contains("unsafe"), "{policy}");
+        assert_eq!(header("x-frame-options"), "DENY");
+        assert_eq!(header("x-content-type-options"), "nosniff");
+        let body = answer.text().await.unwrap();
+        if kind == "text/html" {
+            // No inline script: every <script> has a src of this origin.
+            let scripts: Vec<&str> = body.split("<script").skip(1).collect();
+            assert!(!scripts.is_empty());
+            assert!(
+                scripts
+                    .iter()
+                    .all(|s| s.trim_start().starts_with("src=\"/console/"))
+            );
+            assert!(!body.contains("style=\""), "no inline style");
+        }
+    }
+    for path in [
+        "/console/nope.js",
+        "/console/app.js/x",
+        "/console/../openapi.json",
+    ] {
+        let status = get(path).await.unwrap().status();
+        assert!([400, 404].contains(&status.as_u16()), "{path}: {status}");
+    }
+}
