@@ -54,10 +54,18 @@ pub(crate) fn metered_logger(
 
 /// Hands the `log` crate's records (rustls, tokio-postgres, deadpool,
 /// reqwest) to `log` at `level` and above: the most recently started
-/// server's log, for the rest of the process.
+/// server's log, for the rest of the process. Two crates' verbose records
+/// carry what the redaction cannot see, and are left out: tungstenite's
+/// trace records print each frame's payload in hex (a job's registry
+/// token, a runner's message), and tokio-postgres's debug records each
+/// statement's parameters (the signing secret, the registry keys).
 pub(crate) fn bridge_log_crate(log: &slog::Logger, level: slog::Level) {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
-    slog_scope::set_global_logger(log.clone()).cancel_reset();
+    let capped = slog::Filter::new(log.clone(), |record: &slog::Record<'_>| {
+        bridged(record.module(), record.level())
+    });
+    let capped = slog::Logger::root(capped.ignore_res(), slog::o!());
+    slog_scope::set_global_logger(capped).cancel_reset();
     INSTALLED.call_once(|| {
         let _ = slog_stdlog::init_with_level(log::Level::Trace);
     });
@@ -69,6 +77,29 @@ pub(crate) fn bridge_log_crate(log: &slog::Logger, level: slog::Level) {
         slog::Level::Trace => log::LevelFilter::Trace,
     };
     log::set_max_level(max);
+}
+
+/// Whether a `log` record of `module` at `level` reaches the log (see
+/// [`bridge_log_crate`]).
+fn bridged(module: &str, level: slog::Level) -> bool {
+    let most = if module.starts_with("tokio_postgres") {
+        slog::Level::Info
+    } else if module.starts_with("tungstenite") || module.starts_with("tokio_tungstenite") {
+        slog::Level::Debug
+    } else {
+        slog::Level::Trace
+    };
+    level.is_at_least(most)
+}
+
+#[test]
+fn statements_parameters_and_frames_payloads_are_not_bridged() {
+    use slog::Level::{Debug, Info, Trace};
+    assert!(!bridged("tokio_postgres::query", Debug));
+    assert!(bridged("tokio_postgres::connection", Info));
+    assert!(!bridged("tungstenite::protocol::frame", Trace));
+    assert!(bridged("tungstenite::protocol", Debug));
+    assert!(bridged("rustls::server::hs", Trace));
 }
 
 /// The request log's format and locking, written to `out` (the benchmark's

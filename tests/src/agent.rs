@@ -165,6 +165,21 @@ impl Agent {
             .context("sending a binary frame")
     }
 
+    /// A WebSocket ping, answered by a pong within the patience (the
+    /// frames in between are an error).
+    pub async fn ping(&mut self) -> anyhow::Result<()> {
+        self.ws
+            .send(Message::Ping(b"are you there".to_vec().into()))
+            .await?;
+        let frame = tokio::time::timeout(self.patience, self.ws.next())
+            .await
+            .map_err(|_| anyhow!("no pong within {:?}", self.patience))?;
+        match frame {
+            Some(Ok(Message::Pong(payload))) if payload.as_ref() == b"are you there" => Ok(()),
+            other => bail!("expected a pong, got {other:?}"),
+        }
+    }
+
     /// `ready` with this poll timeout (seconds), as an older agent (no
     /// platform report).
     pub async fn ready(&mut self, poll_timeout: u32) -> anyhow::Result<()> {

@@ -130,7 +130,7 @@ impl Metrics {
         let jobs = Family::<StatusLabels, Gauge>::default();
         registry.register(
             "jobs",
-            "Jobs pending, claimed or running (the whole registry: aggregate with max)",
+            "Jobs by status, ended ones too (the whole registry: aggregate with max)",
             jobs.clone(),
         );
         let pending = Family::<SpecLabels, Gauge>::default();

@@ -101,3 +101,49 @@ fn json_logs_are_bunyan_lines_with_the_log_crates_records_and_no_credential() {
         "rustls's records, through the `log` crate"
     );
 }
+
+/// At trace, neither the channel's frames (tungstenite prints payloads in
+/// hex) nor a job's registry token nor a runner's key reach the log, in
+/// any spelling.
+#[test]
+fn a_channels_frames_and_a_jobs_registry_token_stay_out_of_a_trace_log() {
+    use runners_tests::agent::Agent;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("runners.db");
+    let made = run(&["token", "create", "--user", "admin", "--admin", "--db"]
+        .into_iter()
+        .chain([db.to_str().unwrap()])
+        .collect::<Vec<_>>());
+    assert!(made.status.success(), "{}", stderr(&made));
+    let token = stdout(&made).trim().to_owned();
+    let env = vec![("RUNNERS_LOG_FORMAT", "json".to_owned())];
+    let mut server = Serving::launch_env(dir, "trace", env);
+    let admin = runners_sdk::client_with_token(&server.url, &token).unwrap();
+    let (oci_token, runner_key) = block_on(async {
+        let (_, runner, key) = runners_tests::fallback_runner(&admin, "Traced").await;
+        let mut agent = Agent::connect_to(&server.url, &runner.slug, &key)
+            .await
+            .unwrap();
+        agent.ready(30).await.unwrap();
+        runners_tests::create_job(&admin, runners_tests::new_job(None, 0)).await;
+        let job = agent.expect_job().await.unwrap();
+        agent.start(job.uuid).await.unwrap();
+        (job.oci_token.clone(), key)
+    });
+    assert!(oci_token.starts_with("eyJ"), "{oci_token}");
+    assert!(server.terminate().success());
+    let log = server.log.lock().unwrap().join("\n");
+    let hex = |text: &str| text.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+    for secret in [&oci_token, &runner_key, &token] {
+        // Its text, and its first 24 bytes in hex (as tungstenite prints).
+        assert!(!log.contains(secret.as_str()), "a secret in the log");
+        assert!(
+            !log.contains(&hex(&secret[..24])),
+            "a secret in hex in the log"
+        );
+    }
+    assert!(
+        !log.contains(&hex("{\"event\"")),
+        "a frame's payload in the log"
+    );
+}

@@ -654,3 +654,28 @@ async fn a_running_jobs_output_over_the_limit_fails_it_at_once() -> anyhow::Resu
     ensure!(error.contains("512 KiB"), "{error}");
     Ok(())
 }
+
+/// Pings are answered at once at every stage: idle, and while a job runs
+/// with heartbeats between (a client that pings, as Python's `websockets`
+/// does every 20 s, was dropped after its first unanswered ping).
+#[tokio::test]
+async fn pings_are_answered_while_idle_and_while_a_job_runs() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let (_spec, runner, key) = fallback_runner(&admin, "Pinged").await;
+    let mut agent = Agent::connect(&server, &runner.slug, &key).await.unwrap();
+    agent.patience = std::time::Duration::from_secs(2);
+    agent.ping().await.unwrap();
+    create_job(&admin, new_job(None, 0)).await;
+    let job = agent.take_job(5).await.unwrap();
+    for _ in 0..3 {
+        agent.heartbeat().await.unwrap();
+        agent.expect_ack(job.uuid).await.unwrap();
+        agent.ping().await.unwrap();
+    }
+    agent
+        .complete(job.uuid, vec![output(0, "pong")])
+        .await
+        .unwrap();
+    agent.expect_ack(job.uuid).await.unwrap();
+}
