@@ -1,6 +1,6 @@
 // Shared pieces of the pages: fields, dialogs, the pager, messages.
 
-import { h, replace, type Child } from "./dom";
+import { debounce, h, replace, type Child } from "./dom";
 
 let ids = 0;
 export function uid(prefix: string): string {
@@ -176,4 +176,27 @@ export function pager(state: PageState, go: (page: number) => void): HTMLElement
 
 export function pageHeader(title: string, ...actions: Child[]): HTMLElement {
   return h("div", { class: "page-header" }, h("h1", { tabindex: "-1" }, title), h("div", { class: "page-actions" }, ...actions));
+}
+
+/** A list's page: "N nouns" in `count`, the table and its pager in `results`. */
+export function showList(
+  count: HTMLElement,
+  results: HTMLElement,
+  list: { noun: string; table: HTMLElement; state: PageState; go: (page: number) => void },
+): void {
+  const { total } = list.state;
+  replace(count, `${total.toLocaleString("en")} ${list.noun}${total === 1 ? "" : "s"}`);
+  replace(results, list.table, pager(list.state, list.go));
+}
+
+/** A search box that reloads from page 1 as one types. */
+export function searchAs(input: HTMLInputElement, state: { search: string; page: number }, load: () => void): void {
+  input.addEventListener(
+    "input",
+    debounce(() => {
+      state.search = input.value.trim();
+      state.page = 1;
+      load();
+    }, 250),
+  );
 }

@@ -5,7 +5,7 @@ import { api, ok, totalCount, type Report } from "../client";
 import { lineChart, type Point } from "../chart";
 import { debounce, dl, fmtTime, h, replace, shortId, table, time } from "../dom";
 import { link, type Ctx } from "../router";
-import { errorBox, errorText, field, pageHeader, pager, select } from "../ui";
+import { errorBox, errorText, field, pageHeader, pager, searchAs, select, showList } from "../ui";
 
 export async function projectsPage(ctx: Ctx): Promise<void> {
   const state = { search: ctx.query.get("search") ?? "", page: Math.max(1, Number(ctx.query.get("page")) || 1), perPage: 20 };
@@ -31,27 +31,20 @@ export async function projectsPage(ctx: Ctx): Promise<void> {
           h("td", null, time(p.created)),
         ),
       );
-      replace(count, `${total.toLocaleString("en")} project${total === 1 ? "" : "s"}`);
-      replace(
-        results,
-        table("Projects", ["Name", "Visibility", "URL", "Created"], rows, "No projects yet: a run (`bencher run`) makes one."),
-        pager({ page: state.page, perPage: state.perPage, total }, (p) => {
+      showList(count, results, {
+        noun: "project",
+        table: table("Projects", ["Name", "Visibility", "URL", "Created"], rows, "No projects yet: a run (`bencher run`) makes one."),
+        state: { page: state.page, perPage: state.perPage, total },
+        go: (p) => {
           state.page = p;
           void load();
-        }),
-      );
+        },
+      });
     } catch (e) {
       if (ctx.alive() && mine === seq) replace(results, errorBox(errorText(e)));
     }
   };
-  search.addEventListener(
-    "input",
-    debounce(() => {
-      state.search = search.value.trim();
-      state.page = 1;
-      void load();
-    }, 250),
-  );
+  searchAs(search, state, () => void load());
   replace(ctx.main, pageHeader("Projects"), h("form", { class: "filters", role: "search", "aria-label": "Filter projects", onsubmit: (ev: Event) => ev.preventDefault() }, field("Search", search)), count, results);
   await load();
 }

@@ -1,10 +1,10 @@
 // Specs: list, create, edit (name, slug, fallback, archived).
 
 import { api, ok, totalCount, type Schemas, type Spec } from "../client";
-import { bytes, debounce, h, replace, table, time } from "../dom";
+import { bytes, h, replace, table, time } from "../dom";
 import type { Ctx } from "../router";
 import { forgetSpecs } from "../specnames";
-import { button, checkbox, errorBox, errorText, field, modal, notify, pageHeader, pager, select } from "../ui";
+import { button, checkbox, errorBox, errorText, field, modal, notify, pageHeader, searchAs, select, showList } from "../ui";
 import { errorMessageOf } from "./runners";
 
 const GIB = 1024 * 1024 * 1024;
@@ -147,27 +147,20 @@ export async function specsPage(ctx: Ctx): Promise<void> {
           ),
         ),
       );
-      replace(count, `${total.toLocaleString("en")} spec${total === 1 ? "" : "s"}`);
-      replace(
-        results,
-        table("Specs", ["Name", "CPUs", "Memory", "Disk", "OS / arch", "Network", "Sandbox", "Fallback", "Created", "Actions"], rows, "No specs yet."),
-        pager({ page: state.page, perPage: state.perPage, total }, (p) => {
+      showList(count, results, {
+        noun: "spec",
+        table: table("Specs", ["Name", "CPUs", "Memory", "Disk", "OS / arch", "Network", "Sandbox", "Fallback", "Created", "Actions"], rows, "No specs yet."),
+        state: { page: state.page, perPage: state.perPage, total },
+        go: (p) => {
           state.page = p;
           void load();
-        }),
-      );
+        },
+      });
     } catch (e) {
       if (ctx.alive() && mine === seq) replace(results, errorBox(errorText(e)));
     }
   };
-  search.addEventListener(
-    "input",
-    debounce(() => {
-      state.search = search.value.trim();
-      state.page = 1;
-      void load();
-    }, 250),
-  );
+  searchAs(search, state, () => void load());
   archived.addEventListener("change", () => {
     state.archived = archived.checked;
     state.page = 1;

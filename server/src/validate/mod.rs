@@ -493,7 +493,7 @@ mod registry;
 mod scope;
 #[cfg(test)]
 mod tests;
-pub use audit::{AuditActionFilter, AuditListQuery};
+pub use audit::{AuditActionFilter, AuditListQuery, AuditQuery};
 pub use jobs::*;
 pub use lists::*;
 pub use registry::*;

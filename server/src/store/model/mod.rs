@@ -198,48 +198,7 @@ pub struct KeyedRunner {
     pub key_hash: RunnerKeyHash,
 }
 
-/// Which audit rows to read: from `since` on, only those about the runner
-/// with this UUID or (current or past) slug, and whose action is `action`
-/// or starts with `action.`; oldest first unless `newest_first`, a page
-/// (`per_page`, `page` from 1) or all.
-#[derive(Clone, Debug, Default)]
-pub struct AuditQuery {
-    pub since: Option<DateTime<Utc>>,
-    pub runner: Option<String>,
-    pub action: Option<String>,
-    pub newest_first: bool,
-    pub page: Option<(u32, u32)>,
-}
-
-impl AuditQuery {
-    /// Every row is after the year 0: an earlier bound is none (and
-    /// PostgreSQL's `timestamptz` cannot hold one before 4713 BC).
-    pub fn new(since: Option<DateTime<Utc>>, runner: Option<String>) -> Self {
-        use chrono::Datelike as _;
-        let since = since.filter(|t| t.year() >= 0);
-        Self {
-            since,
-            runner,
-            ..Self::default()
-        }
-    }
-
-    /// The rows a page skips and holds (`None`: every row).
-    pub fn offset_limit(&self) -> (i64, Option<i64>) {
-        match self.page {
-            Some((per_page, page)) => {
-                let offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
-                (offset, Some(i64::from(per_page)))
-            }
-            None => (0, None),
-        }
-    }
-
-    /// `ASC` or `DESC`.
-    pub fn order(&self) -> &'static str {
-        if self.newest_first { "DESC" } else { "ASC" }
-    }
-}
+pub use crate::validate::AuditQuery;
 
 /// One row of the audit trail.
 #[derive(Clone, Debug, Serialize)]

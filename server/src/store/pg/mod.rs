@@ -24,6 +24,7 @@ mod runners;
 pub mod schema;
 mod specs;
 mod tokens;
+mod triggers;
 
 #[cfg(test)]
 mod tests;
@@ -43,7 +44,7 @@ use super::model::{RunnerId, now};
 use super::operations::EngineOps;
 use audit::record;
 pub(crate) use runners::RECOUNT;
-pub(crate) use schema::JOB_RECOUNT;
+pub(crate) use triggers::JOB_RECOUNT;
 
 /// Connections to PostgreSQL per server process. A replica's share of the
 /// server's `max_connections` (100 by default): a few replicas fit.

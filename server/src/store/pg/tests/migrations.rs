@@ -162,9 +162,10 @@ INSERT INTO audit (time, action, target_uuid, changes)
             let jobs = async || store.gauges().await.unwrap().jobs;
             let each = |processed, completed| {
                 let counts = [1, 1, 1, completed, processed, 1, 1];
-                let names = ["pending", "claimed", "running", "completed"];
-                let names = names.into_iter().chain(["processed", "failed", "canceled"]);
-                names.zip(counts).collect::<Vec<_>>()
+                let statuses = crate::store::model::JobStatus::ALL
+                    .iter()
+                    .map(|s| s.as_str());
+                statuses.zip(counts).collect::<Vec<_>>()
             };
             assert_eq!(jobs().await, each(0, 1));
             client

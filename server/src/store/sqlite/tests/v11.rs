@@ -120,18 +120,10 @@ async fn a_version_10_database_keeps_its_jobs_and_releases_through_the_rebuild()
     let jobs = async || store.gauges().await.unwrap().jobs;
     let each = |processed, completed| {
         let counts = [1, 1, 1, completed, processed, 1, 1];
-        [
-            "pending",
-            "claimed",
-            "running",
-            "completed",
-            "processed",
-            "failed",
-            "canceled",
-        ]
-        .into_iter()
-        .zip(counts)
-        .collect::<Vec<_>>()
+        let statuses = crate::store::model::JobStatus::ALL
+            .iter()
+            .map(|s| s.as_str());
+        statuses.zip(counts).collect::<Vec<_>>()
     };
     assert_eq!(jobs().await, each(0, 1));
     let added: i64 = conn
