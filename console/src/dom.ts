@@ -111,8 +111,13 @@ export function badge(status: string): HTMLElement {
   return h("span", { class: `badge badge-${status.replace(/[^a-z]/g, "")}`, "data-status": status }, status);
 }
 
+/**
+ * A UUID shortened for a table: its first 8 characters and its last 4 (a
+ * UUIDv7's first characters are its time, shared by everything made in the
+ * same minute; its last are random).
+ */
 export function shortId(uuid: string): string {
-  return uuid.slice(0, 8);
+  return uuid.length > 16 ? `${uuid.slice(0, 8)}…${uuid.slice(-4)}` : uuid;
 }
 
 /** A key/value list (`<dl>`). */

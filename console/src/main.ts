@@ -162,6 +162,7 @@ async function route(): Promise<void> {
 
 let lastSection = "";
 window.addEventListener("hashchange", () => {
+  for (const d of document.querySelectorAll<HTMLDialogElement>("dialog[data-close-on-navigate]")) d.close();
   const section = parseHash(location.hash).path.join("/");
   void route().then(() => {
     // Move focus to the new page's heading, for screen readers and keyboards.

@@ -50,7 +50,12 @@ export function startPage(main: HTMLElement, query: URLSearchParams, basePath: s
       if (gen === generation) unsubs.push(onLive(fn));
     },
     setQuery(q, defaults = {}) {
+      // Not once the user has left: neither for a later page, nor while the
+      // address already names another page whose hashchange is yet to come
+      // (this would put the old page's address back over it).
       if (gen !== generation) return;
+      const shown = parseHash(location.hash).path.map(encodeURIComponent).join("/");
+      if (`/${shown}` !== basePath) return;
       const params = new URLSearchParams();
       for (const [k, v] of Object.entries(q)) {
         if (v === null || v === undefined || v === "" || v === false) continue;

@@ -64,15 +64,21 @@ export function notify(message: string): void {
   }, 6000);
 }
 
-/** A modal dialog; resolves with the value of the button that closed it ("" for Escape). */
+/**
+ * A modal dialog; resolves with the value of the button that closed it ("" for
+ * Escape, or for leaving the page when `closeOnNavigate`: a question about what
+ * the page showed is not left open over another page).
+ */
 export function modal(
   title: string,
   body: Child[],
   actions: { label: string; value: string; cls?: string }[],
   form?: { onsubmit: (data: FormData) => Promise<string | null> },
+  closeOnNavigate = false,
 ): Promise<string> {
   const titleId = uid("dlg");
   const dialog = h("dialog", { "aria-labelledby": titleId, class: "dialog" });
+  if (closeOnNavigate) dialog.dataset.closeOnNavigate = "";
   const err = h("div", { class: "dialog-error" });
   const buttons = actions.map((a) =>
     h("button", { type: a.value === "submit" ? "submit" : "button", class: a.cls ?? "btn", value: a.value }, a.label),
@@ -116,10 +122,16 @@ export function modal(
 }
 
 export async function confirmDialog(title: string, message: string, yes: string, no = "Keep"): Promise<boolean> {
-  const v = await modal(title, [h("p", null, message)], [
-    { label: no, value: "no" },
-    { label: yes, value: "yes", cls: "btn btn-danger" },
-  ]);
+  const v = await modal(
+    title,
+    [h("p", null, message)],
+    [
+      { label: no, value: "no" },
+      { label: yes, value: "yes", cls: "btn btn-danger" },
+    ],
+    undefined,
+    true,
+  );
   return v === "yes";
 }
 

@@ -284,8 +284,21 @@ try {
   await visible(row2, "the queue lists the second job");
   await waitText(row2.locator(".status-cell"), /claimed|running/, "the second job is claimed or running");
   await page_("jobs");
+  // Two jobs made within a minute: their short ids still differ.
+  const shown = await page.locator("tr[data-uuid] td:first-child a.mono").allTextContents();
+  assert(new Set(shown).size === shown.length, `each job's short id differs (${shown.join(", ")})`);
+  // A question left open is closed when the page changes, and answers no.
   await row2.locator("button", { hasText: "Cancel" }).click();
   await visible(q("dialog[open]"), "cancel asks first");
+  await page.evaluate(() => {
+    location.hash = "#/specs";
+  });
+  await page.waitForFunction(() => document.querySelector("dialog[open]") === null);
+  pass("leaving the page closes the question");
+  await q("nav a[data-section=jobs]").click();
+  await visible(row2, "the queue lists the second job again");
+  await row2.locator("button", { hasText: "Cancel" }).click();
+  await visible(q("dialog[open]"), "cancel asks again");
   await q("dialog[open] button", { hasText: "Cancel job" }).click();
   await step("expect-cancel", {});
   pass("the cancel reached the agent");
