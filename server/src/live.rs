@@ -64,11 +64,6 @@ impl Live {
         }
     }
 
-    /// Streams open now.
-    pub fn streams(&self) -> usize {
-        self.out.receiver_count()
-    }
-
     /// One new stream's bytes: `event: open`, then every event, a comment
     /// each [`KEEP_ALIVE`] of quiet; it ends at [`Live::shut_down`] or when
     /// its reader goes.
@@ -93,7 +88,13 @@ impl Live {
                     Ok(Err(broadcast::error::RecvError::Closed)) => return,
                     Err(_quiet) => Bytes::from_static(b": keep-alive\n\n"),
                 };
-                if tx.send(bytes).await.is_err() {
+                // A reader that reads nothing holds this send; a shutdown
+                // still ends the stream.
+                let sent = tokio::select! {
+                    _ = stop.changed() => return,
+                    sent = tx.send(bytes) => sent,
+                };
+                if sent.is_err() {
                     return;
                 }
             }
@@ -180,4 +181,28 @@ async fn rendered(store: &Store, event: &Event) -> Result<Option<Bytes>, StoreEr
     };
     let data = data.map_err(|e| StoreError::Task(e.to_string()))?;
     Ok(Some(message(name, &data)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream whose reader reads nothing still ends at shutdown (its
+    /// task was waiting to hand over an event).
+    #[tokio::test]
+    async fn a_stream_that_reads_nothing_ends_at_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_db(&dir.path().join("r.db"), 16).await.unwrap();
+        let live = Live::start(store, slog::Logger::root(slog::Discard, slog::o!()));
+        let reader = live.subscribe();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for _ in 0..64 {
+            live.out.send(message("job", "{}")).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!reader.is_closed(), "open while the server runs");
+        live.shut_down();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(reader.is_closed(), "the stream's task ended at shutdown");
+    }
 }
