@@ -190,15 +190,19 @@ export function pageHeader(title: string, ...actions: Child[]): HTMLElement {
   return h("div", { class: "page-header" }, h("h1", { tabindex: "-1" }, title), h("div", { class: "page-actions" }, ...actions));
 }
 
-/** A list's page: "N nouns" in `count`, the table and its pager in `results`. */
+/** A list's page: "N nouns" in `count`, the table and its pager in `results`; the pager turns `state.page` and loads. */
 export function showList(
   count: HTMLElement,
   results: HTMLElement,
-  list: { noun: string; table: HTMLElement; state: PageState; go: (page: number) => void },
+  list: { noun: string; table: HTMLElement; total: number; state: { page: number; perPage: number }; load: () => void },
 ): void {
-  const { total } = list.state;
+  const { total, state } = list;
   replace(count, `${total.toLocaleString("en")} ${list.noun}${total === 1 ? "" : "s"}`);
-  replace(results, list.table, pager(list.state, list.go));
+  const go = (page: number) => {
+    state.page = page;
+    list.load();
+  };
+  replace(results, list.table, pager({ page: state.page, perPage: state.perPage, total }, go));
 }
 
 /** A search box that reloads from page 1 as one types. */

@@ -34,11 +34,9 @@ export async function projectsPage(ctx: Ctx): Promise<void> {
       showList(count, results, {
         noun: "project",
         table: table("Projects", ["Name", "Visibility", "URL", "Created"], rows, "No projects yet: a run (`bencher run`) makes one."),
-        state: { page: state.page, perPage: state.perPage, total },
-        go: (p) => {
-          state.page = p;
-          void load();
-        },
+        total,
+        state,
+        load: () => void load(),
       });
     } catch (e) {
       if (ctx.alive() && mine === seq) replace(results, errorBox(errorText(e)));

@@ -150,11 +150,9 @@ export async function specsPage(ctx: Ctx): Promise<void> {
       showList(count, results, {
         noun: "spec",
         table: table("Specs", ["Name", "CPUs", "Memory", "Disk", "OS / arch", "Network", "Sandbox", "Fallback", "Created", "Actions"], rows, "No specs yet."),
-        state: { page: state.page, perPage: state.perPage, total },
-        go: (p) => {
-          state.page = p;
-          void load();
-        },
+        total,
+        state,
+        load: () => void load(),
       });
     } catch (e) {
       if (ctx.alive() && mine === seq) replace(results, errorBox(errorText(e)));

@@ -46,11 +46,7 @@ impl Gauges {
         jobs: [u64; JOB_STATUSES],
         pending_by_spec: Vec<(String, u64)>,
     ) -> Self {
-        let jobs = JobStatus::ALL
-            .iter()
-            .map(|s| s.as_str())
-            .zip(jobs)
-            .collect();
+        let jobs = jobs_by_status(jobs);
         let idle = online.saturating_sub(busy_online);
         let offline = active.saturating_sub(idle).saturating_sub(busy);
         Self {
@@ -59,6 +55,16 @@ impl Gauges {
             pending_by_spec,
         }
     }
+}
+
+/// The jobs by status as [`Gauges::jobs`] has them, from counts in the
+/// order of [`JobStatus::ALL`].
+pub fn jobs_by_status(counts: [u64; JOB_STATUSES]) -> Vec<(&'static str, u64)> {
+    JobStatus::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .zip(counts)
+        .collect()
 }
 
 /// How many statuses a job has: the columns of `job_counts`.

@@ -161,11 +161,7 @@ INSERT INTO audit (time, action, target_uuid, changes)
             // Version 14 counted the jobs by status; its trigger counts on.
             let jobs = async || store.gauges().await.unwrap().jobs;
             let each = |processed, completed| {
-                let counts = [1, 1, 1, completed, processed, 1, 1];
-                let statuses = crate::store::model::JobStatus::ALL
-                    .iter()
-                    .map(|s| s.as_str());
-                statuses.zip(counts).collect::<Vec<_>>()
+                crate::store::model::gauges::jobs_by_status([1, 1, 1, completed, processed, 1, 1])
             };
             assert_eq!(jobs().await, each(0, 1));
             client

@@ -119,11 +119,7 @@ async fn a_version_10_database_keeps_its_jobs_and_releases_through_the_rebuild()
     // Version 14 counted the jobs by status, and its triggers keep counting.
     let jobs = async || store.gauges().await.unwrap().jobs;
     let each = |processed, completed| {
-        let counts = [1, 1, 1, completed, processed, 1, 1];
-        let statuses = crate::store::model::JobStatus::ALL
-            .iter()
-            .map(|s| s.as_str());
-        statuses.zip(counts).collect::<Vec<_>>()
+        crate::store::model::gauges::jobs_by_status([1, 1, 1, completed, processed, 1, 1])
     };
     assert_eq!(jobs().await, each(0, 1));
     let added: i64 = conn
